@@ -1,0 +1,602 @@
+//! The Note aggregate: a note in a subject, possibly an assignment with a due date.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::ids::UserId;
+use crate::values::{Body, DueAt, Subject, Tags, Title};
+
+/// What a note is at one version: absent, live, or purged for good.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Note {
+    /// No note was ever created in this stream.
+    #[default]
+    Absent,
+    /// A note that exists (possibly in the trash).
+    Live(NoteData),
+    /// A note that was purged: nothing can happen to it any more.
+    Purged,
+}
+
+/// The content and flags of a live note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteData {
+    owner: UserId,
+    title: Title,
+    body: Body,
+    subject: Option<Subject>,
+    tags: Tags,
+    pinned: bool,
+    archived: bool,
+    trashed: bool,
+    due_at: Option<DueAt>,
+    done: bool,
+}
+
+impl NoteData {
+    /// The user who owns the note.
+    pub fn owner(&self) -> UserId {
+        self.owner
+    }
+    /// The title.
+    pub fn title(&self) -> &Title {
+        &self.title
+    }
+    /// The Markdown body.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+    /// The subject, if any.
+    pub fn subject(&self) -> Option<&Subject> {
+        self.subject.as_ref()
+    }
+    /// The tags.
+    pub fn tags(&self) -> &Tags {
+        &self.tags
+    }
+    /// Whether the note is pinned.
+    pub fn pinned(&self) -> bool {
+        self.pinned
+    }
+    /// Whether the note is archived.
+    pub fn archived(&self) -> bool {
+        self.archived
+    }
+    /// Whether the note is in the trash.
+    pub fn trashed(&self) -> bool {
+        self.trashed
+    }
+    /// The due date; a note with one is an assignment.
+    pub fn due_at(&self) -> Option<DueAt> {
+        self.due_at
+    }
+    /// Whether the assignment is done (never true without a due date).
+    pub fn done(&self) -> bool {
+        self.done
+    }
+}
+
+impl Note {
+    /// The live note, if there is one.
+    pub fn live(&self) -> Option<&NoteData> {
+        match self {
+            Self::Live(data) => Some(data),
+            Self::Absent | Self::Purged => None,
+        }
+    }
+
+    /// Rebuilds a note from its events, oldest first.
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a NoteEvent>) -> Self {
+        events.into_iter().fold(Self::Absent, evolve)
+    }
+}
+
+/// The fields of a new note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewNote {
+    /// The title.
+    pub title: Title,
+    /// The Markdown body.
+    pub body: Body,
+    /// The subject, if any.
+    pub subject: Option<Subject>,
+    /// The tags.
+    pub tags: Tags,
+    /// The due date, for an assignment.
+    pub due_at: Option<DueAt>,
+}
+
+/// What a user asks to do to a note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoteAction {
+    /// Create the note.
+    Create(NewNote),
+    /// Change the title and/or the body.
+    Edit {
+        /// The new title, if it changes.
+        title: Option<Title>,
+        /// The new body, if it changes.
+        body: Option<Body>,
+    },
+    /// Replace the tags.
+    SetTags(Tags),
+    /// Move to a subject, or to none.
+    MoveToSubject(Option<Subject>),
+    /// Pin to the top.
+    Pin,
+    /// Unpin.
+    Unpin,
+    /// Archive.
+    Archive,
+    /// Bring back from the archive.
+    Unarchive,
+    /// Set the due date, making the note an assignment.
+    SetDue(DueAt),
+    /// Clear the due date.
+    ClearDue,
+    /// Mark the assignment done.
+    Complete,
+    /// Mark the assignment not done.
+    Reopen,
+    /// Move to the trash.
+    Trash,
+    /// Take back from the trash.
+    Restore,
+    /// Delete for good (only from the trash).
+    Purge,
+}
+
+/// A command: who asks, and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteCommand {
+    /// The user acting; only the owner may act on a note.
+    pub actor: UserId,
+    /// What they ask for.
+    pub action: NoteAction,
+}
+
+/// What happened to a note. The serde tag is the event type in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum NoteEvent {
+    /// The note was created.
+    NoteCreated {
+        /// Its owner.
+        owner: UserId,
+        /// Its title.
+        title: Title,
+        /// Its body.
+        body: Body,
+        /// Its subject.
+        subject: Option<Subject>,
+        /// Its tags.
+        tags: Tags,
+        /// Its due date.
+        due_at: Option<DueAt>,
+    },
+    /// The title and/or body changed; only changed fields are present.
+    NoteEdited {
+        /// The new title.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<Title>,
+        /// The new body.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<Body>,
+    },
+    /// The tags were replaced.
+    NoteTagsSet {
+        /// The new tags.
+        tags: Tags,
+    },
+    /// The note moved to another subject (or to none).
+    NoteMovedToSubject {
+        /// The new subject.
+        subject: Option<Subject>,
+    },
+    /// The note was pinned.
+    NotePinned,
+    /// The note was unpinned.
+    NoteUnpinned,
+    /// The note was archived.
+    NoteArchived,
+    /// The note came back from the archive.
+    NoteUnarchived,
+    /// A due date was set.
+    NoteDueDateSet {
+        /// The due date.
+        due_at: DueAt,
+    },
+    /// The due date was cleared (and with it the done mark).
+    NoteDueDateCleared,
+    /// The assignment was marked done.
+    AssignmentCompleted,
+    /// The assignment was marked not done.
+    AssignmentReopened,
+    /// The note went to the trash.
+    NoteTrashed,
+    /// The note came back from the trash.
+    NoteRestored,
+    /// The note was deleted for good.
+    NotePurged,
+}
+
+/// Applies the business rules: which events a command produces in this state.
+/// A command that would change nothing produces no events.
+pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, DomainError> {
+    let NoteCommand { actor, action } = command;
+    let (note, action) = match (state, action) {
+        (Note::Absent, NoteAction::Create(new)) => {
+            return Ok(vec![NoteEvent::NoteCreated {
+                owner: actor,
+                title: new.title,
+                body: new.body,
+                subject: new.subject,
+                tags: new.tags,
+                due_at: new.due_at,
+            }]);
+        }
+        (Note::Live(note), action) if note.owner == actor => (note, action),
+        // Someone else's note is indistinguishable from a missing one.
+        _ => return Err(DomainError::NotFound),
+    };
+    if note.trashed && !matches!(action, NoteAction::Restore | NoteAction::Purge) {
+        return Err(DomainError::NoteTrashed);
+    }
+    let event = match action {
+        NoteAction::Create(_) => return Err(DomainError::AlreadyExists),
+        NoteAction::Edit { title, body } => {
+            let title = title.filter(|t| *t != note.title);
+            let body = body.filter(|b| *b != note.body);
+            (title.is_some() || body.is_some()).then_some(NoteEvent::NoteEdited { title, body })
+        }
+        NoteAction::SetTags(tags) => (tags != note.tags).then_some(NoteEvent::NoteTagsSet { tags }),
+        NoteAction::MoveToSubject(subject) => {
+            (subject != note.subject).then_some(NoteEvent::NoteMovedToSubject { subject })
+        }
+        NoteAction::Pin => (!note.pinned).then_some(NoteEvent::NotePinned),
+        NoteAction::Unpin => note.pinned.then_some(NoteEvent::NoteUnpinned),
+        NoteAction::Archive => (!note.archived).then_some(NoteEvent::NoteArchived),
+        NoteAction::Unarchive => note.archived.then_some(NoteEvent::NoteUnarchived),
+        NoteAction::SetDue(due_at) => {
+            (note.due_at != Some(due_at)).then_some(NoteEvent::NoteDueDateSet { due_at })
+        }
+        NoteAction::ClearDue => note
+            .due_at
+            .is_some()
+            .then_some(NoteEvent::NoteDueDateCleared),
+        NoteAction::Complete | NoteAction::Reopen if note.due_at.is_none() => {
+            return Err(DomainError::NotAnAssignment)
+        }
+        NoteAction::Complete => (!note.done).then_some(NoteEvent::AssignmentCompleted),
+        NoteAction::Reopen => note.done.then_some(NoteEvent::AssignmentReopened),
+        NoteAction::Trash => Some(NoteEvent::NoteTrashed),
+        NoteAction::Restore => note.trashed.then_some(NoteEvent::NoteRestored),
+        NoteAction::Purge if !note.trashed => return Err(DomainError::NotInTrash),
+        NoteAction::Purge => Some(NoteEvent::NotePurged),
+    };
+    Ok(event.into_iter().collect())
+}
+
+/// Applies one event to a state. Events are facts: this never fails, and an
+/// event that makes no sense in the state leaves it unchanged.
+pub fn evolve(state: Note, event: &NoteEvent) -> Note {
+    let mut note = match (state, event) {
+        (
+            Note::Absent,
+            NoteEvent::NoteCreated {
+                owner,
+                title,
+                body,
+                subject,
+                tags,
+                due_at,
+            },
+        ) => {
+            return Note::Live(NoteData {
+                owner: *owner,
+                title: title.clone(),
+                body: body.clone(),
+                subject: subject.clone(),
+                tags: tags.clone(),
+                pinned: false,
+                archived: false,
+                trashed: false,
+                due_at: *due_at,
+                done: false,
+            })
+        }
+        (Note::Live(_), NoteEvent::NotePurged) => return Note::Purged,
+        (Note::Live(note), _) => note,
+        (other, _) => return other,
+    };
+    match event {
+        NoteEvent::NoteCreated { .. } | NoteEvent::NotePurged => {}
+        NoteEvent::NoteEdited { title, body } => {
+            if let Some(title) = title {
+                note.title = title.clone();
+            }
+            if let Some(body) = body {
+                note.body = body.clone();
+            }
+        }
+        NoteEvent::NoteTagsSet { tags } => note.tags = tags.clone(),
+        NoteEvent::NoteMovedToSubject { subject } => note.subject = subject.clone(),
+        NoteEvent::NotePinned => note.pinned = true,
+        NoteEvent::NoteUnpinned => note.pinned = false,
+        NoteEvent::NoteArchived => note.archived = true,
+        NoteEvent::NoteUnarchived => note.archived = false,
+        NoteEvent::NoteDueDateSet { due_at } => note.due_at = Some(*due_at),
+        NoteEvent::NoteDueDateCleared => {
+            note.due_at = None;
+            note.done = false;
+        }
+        NoteEvent::AssignmentCompleted => note.done = note.due_at.is_some(),
+        NoteEvent::AssignmentReopened => note.done = false,
+        NoteEvent::NoteTrashed => note.trashed = true,
+        NoteEvent::NoteRestored => note.trashed = false,
+    }
+    Note::Live(note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::Tags;
+    use proptest::prelude::*;
+
+    fn owner() -> UserId {
+        UserId::from_uuid(uuid::Uuid::from_u128(1))
+    }
+
+    fn stranger() -> UserId {
+        UserId::from_uuid(uuid::Uuid::from_u128(2))
+    }
+
+    fn title(s: &str) -> Title {
+        Title::parse(s).expect("valid title")
+    }
+
+    fn created(due: bool) -> NoteEvent {
+        NoteEvent::NoteCreated {
+            owner: owner(),
+            title: title("Lecture 1"),
+            body: Body::parse("# Limits").expect("valid body"),
+            subject: Subject::parse("Maths").ok(),
+            tags: Tags::default(),
+            due_at: due.then(|| DueAt::new(time::macros::datetime!(2026-12-01 09:00 UTC))),
+        }
+    }
+
+    /// Given these events, when the owner sends this action, then the result.
+    fn given(events: &[NoteEvent]) -> Note {
+        Note::fold(events)
+    }
+
+    fn when(state: &Note, action: NoteAction) -> Result<Vec<NoteEvent>, DomainError> {
+        decide(
+            state,
+            NoteCommand {
+                actor: owner(),
+                action,
+            },
+        )
+    }
+
+    #[test]
+    fn creating_a_note_records_its_fields() {
+        let new = NewNote {
+            title: title("Lecture 1"),
+            body: Body::parse("# Limits").expect("valid body"),
+            subject: Subject::parse("Maths").ok(),
+            tags: Tags::default(),
+            due_at: None,
+        };
+        assert_eq!(
+            when(&given(&[]), NoteAction::Create(new.clone())),
+            Ok(vec![created(false)])
+        );
+        assert_eq!(
+            when(&given(&[created(false)]), NoteAction::Create(new)),
+            Err(DomainError::AlreadyExists)
+        );
+    }
+
+    #[test]
+    fn editing_records_only_what_changed() {
+        let state = given(&[created(false)]);
+        let edit = NoteAction::Edit {
+            title: Some(title("Lecture 1")),
+            body: Body::parse("# Limits and series").ok(),
+        };
+        assert_eq!(
+            when(&state, edit),
+            Ok(vec![NoteEvent::NoteEdited {
+                title: None,
+                body: Body::parse("# Limits and series").ok()
+            }])
+        );
+    }
+
+    #[test]
+    fn commands_that_change_nothing_produce_no_events() {
+        let state = given(&[created(false), NoteEvent::NotePinned]);
+        assert_eq!(when(&state, NoteAction::Pin), Ok(vec![]));
+        assert_eq!(when(&state, NoteAction::Unarchive), Ok(vec![]));
+        assert_eq!(when(&state, NoteAction::ClearDue), Ok(vec![]));
+        assert_eq!(
+            when(
+                &state,
+                NoteAction::MoveToSubject(Subject::parse("Maths").ok())
+            ),
+            Ok(vec![])
+        );
+        assert_eq!(
+            when(
+                &state,
+                NoteAction::Edit {
+                    title: None,
+                    body: None
+                }
+            ),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn a_trashed_note_can_only_be_restored_or_purged() {
+        let state = given(&[created(false), NoteEvent::NoteTrashed]);
+        assert_eq!(when(&state, NoteAction::Pin), Err(DomainError::NoteTrashed));
+        assert_eq!(
+            when(&state, NoteAction::Trash),
+            Err(DomainError::NoteTrashed)
+        );
+        assert_eq!(
+            when(&state, NoteAction::Restore),
+            Ok(vec![NoteEvent::NoteRestored])
+        );
+        assert_eq!(
+            when(&state, NoteAction::Purge),
+            Ok(vec![NoteEvent::NotePurged])
+        );
+    }
+
+    #[test]
+    fn purge_only_from_trash_and_purged_is_final() {
+        let live = given(&[created(false)]);
+        assert_eq!(when(&live, NoteAction::Purge), Err(DomainError::NotInTrash));
+        let purged = given(&[
+            created(false),
+            NoteEvent::NoteTrashed,
+            NoteEvent::NotePurged,
+        ]);
+        assert_eq!(purged, Note::Purged);
+        assert_eq!(
+            when(&purged, NoteAction::Restore),
+            Err(DomainError::NotFound)
+        );
+    }
+
+    #[test]
+    fn only_assignments_can_be_completed() {
+        let note = given(&[created(false)]);
+        assert_eq!(
+            when(&note, NoteAction::Complete),
+            Err(DomainError::NotAnAssignment)
+        );
+        let assignment = given(&[created(true)]);
+        assert_eq!(
+            when(&assignment, NoteAction::Complete),
+            Ok(vec![NoteEvent::AssignmentCompleted])
+        );
+        let done = given(&[created(true), NoteEvent::AssignmentCompleted]);
+        assert_eq!(when(&done, NoteAction::Complete), Ok(vec![]));
+        let cleared = given(&[
+            created(true),
+            NoteEvent::AssignmentCompleted,
+            NoteEvent::NoteDueDateCleared,
+        ]);
+        assert_eq!(cleared.live().map(NoteData::done), Some(false));
+    }
+
+    #[test]
+    fn someone_elses_note_looks_missing() {
+        let state = given(&[created(false)]);
+        let command = NoteCommand {
+            actor: stranger(),
+            action: NoteAction::Pin,
+        };
+        assert_eq!(decide(&state, command), Err(DomainError::NotFound));
+        assert_eq!(
+            when(&given(&[]), NoteAction::Pin),
+            Err(DomainError::NotFound)
+        );
+    }
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let event = created(true);
+        let json = serde_json::to_value(&event).expect("serialises");
+        assert_eq!(json["type"], "NoteCreated");
+        assert_eq!(serde_json::from_value::<NoteEvent>(json).ok(), Some(event));
+    }
+
+    fn action() -> impl Strategy<Value = NoteAction> {
+        let text = "[a-z ]{0,12}";
+        prop_oneof![
+            (
+                text,
+                text,
+                proptest::option::of("[A-Z][a-z]{0,6}"),
+                proptest::collection::vec("[a-c]{1,2}", 0..4),
+                any::<bool>()
+            )
+                .prop_map(|(t, b, s, tags, due)| NoteAction::Create(NewNote {
+                    title: title(&t),
+                    body: Body::parse(&b).expect("short body"),
+                    subject: s.and_then(|s| Subject::parse(&s).ok()),
+                    tags: Tags::parse(&tags).expect("few tags"),
+                    due_at: due.then(|| DueAt::new(time::macros::datetime!(2026-12-01 09:00 UTC))),
+                })),
+            (proptest::option::of(text), proptest::option::of(text)).prop_map(|(t, b)| {
+                NoteAction::Edit {
+                    title: t.map(|t| title(&t)),
+                    body: b.map(|b| Body::parse(&b).expect("short body")),
+                }
+            }),
+            proptest::collection::vec("[a-c]{1,2}", 0..4)
+                .prop_map(|t| NoteAction::SetTags(Tags::parse(&t).expect("few tags"))),
+            proptest::option::of("[A-C]")
+                .prop_map(|s| NoteAction::MoveToSubject(s.and_then(|s| Subject::parse(&s).ok()))),
+            (0i64..5).prop_map(|d| NoteAction::SetDue(DueAt::new(
+                time::macros::datetime!(2026-12-01 09:00 UTC) + time::Duration::days(d)
+            ))),
+            Just(NoteAction::Pin),
+            Just(NoteAction::Unpin),
+            Just(NoteAction::Archive),
+            Just(NoteAction::Unarchive),
+            Just(NoteAction::ClearDue),
+            Just(NoteAction::Complete),
+            Just(NoteAction::Reopen),
+            Just(NoteAction::Trash),
+            Just(NoteAction::Restore),
+            Just(NoteAction::Purge),
+        ]
+    }
+
+    fn assert_invariants(state: &Note) {
+        if let Note::Live(note) = state {
+            assert!(
+                !note.done || note.due_at.is_some(),
+                "done without a due date: {note:?}"
+            );
+            assert!(note.tags.len() <= Tags::MAX);
+            assert_eq!(
+                note.owner,
+                owner(),
+                "only the owner's commands may change a note"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn replaying_accepted_events_rebuilds_the_same_state(
+            commands in proptest::collection::vec((action(), any::<bool>()), 0..40)
+        ) {
+            let mut state = Note::Absent;
+            let mut log = Vec::new();
+            for (action, by_owner) in commands {
+                let actor = if by_owner { owner() } else { stranger() };
+                let actor = if matches!(action, NoteAction::Create(_)) { owner() } else { actor };
+                if let Ok(events) = decide(&state, NoteCommand { actor, action }) {
+                    for event in &events {
+                        state = evolve(state, event);
+                        assert_invariants(&state);
+                    }
+                    log.extend(events);
+                }
+            }
+            prop_assert_eq!(Note::fold(&log), state);
+        }
+    }
+}
