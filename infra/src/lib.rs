@@ -1,1 +1,14 @@
-//! stub
+//! Anote's adapters: the event log (PostgreSQL and SQLite), credentials and
+//! sessions, access tokens, configuration and telemetry.
+
+pub mod accounts;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod event_store;
+pub mod storage;
+pub mod telemetry;
+pub mod tokens;
+
+pub use error::StoreError;
+pub use storage::Storage;

@@ -1,0 +1,195 @@
+//! Settings, parsed once from flags or `ANOTE_*` environment variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::RngCore;
+
+/// A value that must never be printed: its `Debug` form is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl FromStr for Secret<String> {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Parses a number of seconds.
+fn seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|e| format!("seconds: {e}"))
+}
+
+/// How an HTTP service listens and guards its routes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct HttpConfig {
+    /// Address and port to listen on.
+    #[arg(long, env = "ANOTE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Origins allowed by CORS, comma-separated (none by default).
+    #[arg(long, env = "ANOTE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Seconds a request may take before it is answered with 503.
+    #[arg(long, env = "ANOTE_REQUEST_TIMEOUT_SECS", default_value = "10", value_parser = seconds)]
+    pub request_timeout: Duration,
+    /// Largest request body in bytes (a note body may be 512 KiB of text,
+    /// which JSON escaping can grow).
+    #[arg(long, env = "ANOTE_BODY_LIMIT_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub body_limit: usize,
+}
+
+/// Tokens, sessions and login throttling.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AuthConfig {
+    /// Key that signs access tokens (required by the split services; the
+    /// embedded default creates one in its data folder).
+    #[arg(long, env = "ANOTE_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<Secret<String>>,
+    /// Seconds an access token lives.
+    #[arg(long, env = "ANOTE_ACCESS_TOKEN_TTL_SECS", default_value = "900", value_parser = seconds)]
+    pub access_ttl: Duration,
+    /// Seconds a refresh token lives.
+    #[arg(long, env = "ANOTE_REFRESH_TOKEN_TTL_SECS", default_value = "2592000", value_parser = seconds)]
+    pub refresh_ttl: Duration,
+    /// Failed logins allowed per username within the window.
+    #[arg(long, env = "ANOTE_LOGIN_FAILURES_PER_USER", default_value_t = 5)]
+    pub login_failures_per_user: u32,
+    /// Failed logins allowed per client address within the window.
+    #[arg(long, env = "ANOTE_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20)]
+    pub login_failures_per_address: u32,
+    /// Seconds over which failed logins are counted.
+    #[arg(long, env = "ANOTE_LOGIN_WINDOW_SECS", default_value = "900", value_parser = seconds)]
+    pub login_window: Duration,
+}
+
+impl AuthConfig {
+    /// The configured signing key, or the one kept in `data_dir` (created
+    /// with 256 random bits on first use).
+    pub fn signing_key_or_create(&self, data_dir: &Path) -> std::io::Result<Secret<Vec<u8>>> {
+        if let Some(secret) = &self.token_secret {
+            return Ok(Secret::new(secret.expose().as_bytes().to_vec()));
+        }
+        let path = data_dir.join("token-secret");
+        match std::fs::read(&path) {
+            Ok(key) if key.len() >= 32 => return Ok(Secret::new(key)),
+            Ok(_) | Err(_) => {}
+        }
+        let mut key = vec![0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        write_private(&path, &key)?;
+        Ok(Secret::new(key))
+    }
+
+    /// The configured signing key; the split services must be given one so
+    /// that every instance agrees.
+    pub fn signing_key(&self) -> Result<Secret<Vec<u8>>, &'static str> {
+        self.token_secret
+            .as_ref()
+            .map(|s| Secret::new(s.expose().as_bytes().to_vec()))
+            .ok_or("ANOTE_TOKEN_SECRET must be set")
+    }
+}
+
+/// Writes a file only its owner may read.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// The PostgreSQL database of the split services.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PostgresConfig {
+    /// Connection URL of the event-log database.
+    #[arg(long, env = "ANOTE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Secret<String>,
+    /// Schema that holds Anote's tables (created if missing).
+    #[arg(long, env = "ANOTE_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
+    /// Connections in the pool.
+    #[arg(long, env = "ANOTE_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
+    pub database_max_connections: u32,
+}
+
+/// The data folder of the embedded default.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EmbeddedConfig {
+    /// Folder for the SQLite database and the token key.
+    #[arg(long, env = "ANOTE_DATA_DIR", default_value = "anote-data")]
+    pub data_dir: PathBuf,
+}
+
+/// How logs are written.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log collectors.
+    #[arg(long, env = "ANOTE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    /// Which logs to keep, as a tracing filter (such as `info,sqlx=warn`).
+    #[arg(long, env = "ANOTE_LOG", default_value = "info,sqlx=warn")]
+    pub log: String,
+}
+
+/// The shape of log lines.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s: Secret<String> = "hunter2hunter2".parse().unwrap_or_else(|e| match e {});
+        assert_eq!(format!("{s:?}"), "<redacted>");
+    }
+
+    #[test]
+    fn the_embedded_key_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let auth = AuthConfig {
+            token_secret: None,
+            access_ttl: Duration::from_secs(1),
+            refresh_ttl: Duration::from_secs(1),
+            login_failures_per_user: 1,
+            login_failures_per_address: 1,
+            login_window: Duration::from_secs(1),
+        };
+        let first = auth.signing_key_or_create(dir.path()).expect("created");
+        let second = auth.signing_key_or_create(dir.path()).expect("read back");
+        assert_eq!(first.expose().len(), 32);
+        assert_eq!(first, second);
+    }
+}

@@ -1,0 +1,68 @@
+//! The errors of every storage adapter.
+
+use anote_domain::StreamId;
+use thiserror::Error;
+
+/// What can go wrong when reading or writing storage.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The stream is not at the expected version: someone else wrote first.
+    #[error("stream {stream} is not at version {expected}")]
+    Conflict {
+        /// The stream.
+        stream: StreamId,
+        /// The version the writer expected.
+        expected: u64,
+    },
+    /// The username belongs to another account.
+    #[error("the username is taken")]
+    UsernameTaken,
+    /// A reply for this idempotency key was stored by a concurrent request.
+    #[error("the idempotency key was used concurrently")]
+    IdempotencyKeyTaken,
+    /// The caller broke the port's contract.
+    #[error("invalid request to the store: {0}")]
+    Invalid(&'static str),
+    /// Stored data that cannot be read back.
+    #[error("corrupt data in the store: {0}")]
+    Corrupt(String),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Turns a stored JSON or id problem into a `Corrupt` error.
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        Self::Corrupt(what.to_string())
+    }
+}
+
+/// The name of the unique constraint that was violated, if that is the error
+/// (PostgreSQL names the constraint; SQLite names the table and columns).
+fn unique_violation(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Some(
+            db.constraint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| db.message().to_owned()),
+        ),
+        _ => None,
+    }
+}
+
+/// Maps a failed append to the error its unique violation means.
+pub(crate) fn append_error(err: sqlx::Error, stream: &StreamId, expected: u64) -> StoreError {
+    match unique_violation(&err) {
+        Some(name) if name.contains("usernames") => StoreError::UsernameTaken,
+        Some(name) if name.contains("idempotency") => StoreError::IdempotencyKeyTaken,
+        Some(name) if name.contains("stream") => StoreError::Conflict {
+            stream: stream.clone(),
+            expected,
+        },
+        _ => StoreError::Database(err),
+    }
+}

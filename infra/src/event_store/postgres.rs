@@ -1,0 +1,296 @@
+//! The event log on PostgreSQL.
+//!
+//! An append without side writes is one `INSERT … SELECT FROM UNNEST` statement
+//! (one round trip), guarded by the stream's current version and backed by the
+//! `UNIQUE (stream_id, stream_version)` constraint. Readers of the whole log
+//! follow `(tx_id, position)` below the oldest running transaction.
+
+use anote_domain::{StreamId, UserId};
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::{
+    check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
+    RecordedEvent, SideWrite, StoredReply, StreamHead,
+};
+use crate::db::{from_i64, to_i64, PgDatabase};
+use crate::error::{append_error, StoreError};
+
+/// The event log in a PostgreSQL database.
+#[derive(Clone, Debug)]
+pub struct PgEventStore {
+    db: PgDatabase,
+}
+
+impl PgEventStore {
+    /// An event store over this database.
+    pub fn new(db: PgDatabase) -> Self {
+        Self { db }
+    }
+
+    /// Appends inside a transaction the caller controls, so that other writes
+    /// can commit or fail together with the events.
+    pub async fn append_in(
+        conn: &mut PgConnection,
+        append: &Append,
+    ) -> Result<Appended, StoreError> {
+        check_append(append)?;
+        let appended = insert_events(&mut *conn, append).await?;
+        for write in &append.side_writes {
+            apply_side_write(&mut *conn, write, appended)
+                .await
+                .map_err(|e| append_error(e, &append.stream, append.expected_version))?;
+        }
+        Ok(appended)
+    }
+}
+
+const INSERT_EVENTS: &str = "
+INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
+SELECT e.event_id, $1, $2 + e.ord, e.event_type, e.schema_version, e.payload::jsonb, $7::jsonb
+FROM UNNEST($3::uuid[], $4::text[], $5::int[], $6::text[])
+     WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, ord)
+WHERE (SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1) = $2
+RETURNING position, tx_id::text AS tx, stream_version";
+
+async fn insert_events<'c, E>(conn: E, append: &Append) -> Result<Appended, StoreError>
+where
+    E: sqlx::PgExecutor<'c>,
+{
+    let expected = to_i64(append.expected_version)?;
+    let ids: Vec<_> = append.events.iter().map(|e| e.event_id).collect();
+    let types: Vec<_> = append
+        .events
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
+    let versions: Vec<i32> = append
+        .events
+        .iter()
+        .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
+        .collect();
+    let payloads: Vec<String> = append
+        .events
+        .iter()
+        .map(|e| e.payload.to_string())
+        .collect();
+    let metadata = serde_json::to_string(&append.metadata).map_err(StoreError::corrupt)?;
+    let rows = sqlx::query(INSERT_EVENTS)
+        .bind(append.stream.as_str())
+        .bind(expected)
+        .bind(&ids)
+        .bind(&types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(metadata)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| append_error(e, &append.stream, append.expected_version))?;
+    let mut last = None;
+    for row in &rows {
+        let version = from_i64(row.try_get("stream_version")?)?;
+        let position = Position::new(
+            parse_tx(row.try_get("tx")?)?,
+            from_i64(row.try_get("position")?)?,
+        );
+        if last.is_none_or(|(v, _)| v < version) {
+            last = Some((version, position));
+        }
+    }
+    match last {
+        Some((version, position)) if rows.len() == append.events.len() => {
+            Ok(Appended { version, position })
+        }
+        _ => Err(StoreError::Conflict {
+            stream: append.stream.clone(),
+            expected: append.expected_version,
+        }),
+    }
+}
+
+async fn apply_side_write(
+    conn: &mut PgConnection,
+    write: &SideWrite,
+    appended: Appended,
+) -> Result<(), sqlx::Error> {
+    match write {
+        SideWrite::ClaimUsername { username, user_id } => {
+            sqlx::query("INSERT INTO usernames (username, user_id) VALUES ($1, $2)")
+                .bind(username)
+                .bind(user_id.uuid())
+                .execute(conn)
+                .await?;
+        }
+        SideWrite::ReleaseUsername { user_id } => {
+            sqlx::query("DELETE FROM usernames WHERE user_id = $1")
+                .bind(user_id.uuid())
+                .execute(conn)
+                .await?;
+        }
+        SideWrite::SetPasswordHash { user_id, hash } => {
+            sqlx::query(
+                "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)
+                 ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash",
+            )
+            .bind(user_id.uuid())
+            .bind(hash)
+            .execute(conn)
+            .await?;
+        }
+        SideWrite::DeleteCredentials { user_id } => {
+            sqlx::query("DELETE FROM credentials WHERE user_id = $1")
+                .bind(user_id.uuid())
+                .execute(conn)
+                .await?;
+        }
+        SideWrite::RevokeSessions { user_id, except } => {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = now()
+                 WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2",
+            )
+            .bind(user_id.uuid())
+            .bind(except)
+            .execute(conn)
+            .await?;
+        }
+        SideWrite::RememberReply(reply) => {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body)
+                 VALUES ($1, $2, $3, $4, $5::jsonb)",
+            )
+            .bind(reply.user_id.uuid())
+            .bind(&reply.key)
+            .bind(&reply.request_hash)
+            .bind(i16::try_from(reply.status).unwrap_or(i16::MAX))
+            .bind(reply_with_outcome(reply, appended).to_string())
+            .execute(conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+const SELECT_EVENT: &str =
+    "SELECT position, tx_id::text AS tx, event_id, stream_id, stream_version,
+    event_type, schema_version, payload, metadata, recorded_at FROM events";
+
+fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let metadata: serde_json::Value = row.try_get("metadata")?;
+    Ok(RecordedEvent {
+        position: Position::new(
+            parse_tx(row.try_get("tx")?)?,
+            from_i64(row.try_get("position")?)?,
+        ),
+        event_id: row.try_get("event_id")?,
+        stream_id: StreamId::from_stored(row.try_get("stream_id")?),
+        stream_version: from_i64(row.try_get("stream_version")?)?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(row.try_get::<i32, _>("schema_version")?)
+            .map_err(StoreError::corrupt)?,
+        payload: row.try_get("payload")?,
+        metadata: serde_json::from_value::<Metadata>(metadata).map_err(StoreError::corrupt)?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}
+
+fn parse_tx(tx: String) -> Result<u64, StoreError> {
+    tx.parse().map_err(StoreError::corrupt)
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(&self, append: Append) -> Result<Appended, StoreError> {
+        check_append(&append)?;
+        if append.side_writes.is_empty() {
+            return insert_events(self.db.pool(), &append).await;
+        }
+        let mut tx = self.db.pool().begin().await?;
+        let appended = Self::append_in(&mut tx, &append).await?;
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        after_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "{SELECT_EVENT} WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stream.as_str())
+            .bind(to_i64(after_version)?)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
+        let row = sqlx::query(
+            "SELECT stream_version, position, tx_id::text AS tx FROM events
+             WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1",
+        )
+        .bind(stream.as_str())
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|row| {
+            Ok(StreamHead {
+                version: from_i64(row.try_get("stream_version")?)?,
+                position: Position::new(
+                    parse_tx(row.try_get("tx")?)?,
+                    from_i64(row.try_get("position")?)?,
+                ),
+            })
+        })
+        .transpose()
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "{SELECT_EVENT}
+             WHERE (tx_id, position) > ($1::text::xid8, $2)
+               AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY tx_id, position LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.tx().to_string())
+            .bind(to_i64(after.seq())?)
+            .bind(to_i64(limit as u64)?)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {
+        let row = sqlx::query(
+            "SELECT request_hash, status, body FROM idempotency_keys
+             WHERE user_id = $1 AND key = $2",
+        )
+        .bind(user.uuid())
+        .bind(key)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|row| {
+            Ok(StoredReply {
+                user_id: user,
+                key: key.to_owned(),
+                request_hash: row.try_get("request_hash")?,
+                status: u16::try_from(row.try_get::<i16, _>("status")?)
+                    .map_err(StoreError::corrupt)?,
+                body: row.try_get("body")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.db.pool()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,256 @@
+//! The event log on SQLite, for the embedded default.
+//!
+//! Every write goes through the one writer connection, so transactions commit
+//! in the order their rows were numbered and the row position alone is a
+//! commit-safe order.
+
+use anote_domain::{StreamId, UserId};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use time::OffsetDateTime;
+
+use super::{
+    check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
+    RecordedEvent, SideWrite, StoredReply, StreamHead,
+};
+use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
+use crate::error::{append_error, StoreError};
+
+/// The event log in the embedded SQLite database.
+#[derive(Clone, Debug)]
+pub struct SqliteEventStore {
+    db: SqliteDatabase,
+}
+
+impl SqliteEventStore {
+    /// An event store over this database.
+    pub fn new(db: SqliteDatabase) -> Self {
+        Self { db }
+    }
+
+    /// Appends inside a transaction the caller controls, so that other writes
+    /// can commit or fail together with the events.
+    pub async fn append_in(
+        conn: &mut SqliteConnection,
+        append: &Append,
+    ) -> Result<Appended, StoreError> {
+        check_append(append)?;
+        let fail = |e| append_error(e, &append.stream, append.expected_version);
+        let current: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
+        )
+        .bind(append.stream.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        if current != to_i64(append.expected_version)? {
+            return Err(StoreError::Conflict {
+                stream: append.stream.clone(),
+                expected: append.expected_version,
+            });
+        }
+        let metadata = serde_json::to_string(&append.metadata).map_err(StoreError::corrupt)?;
+        let now = micros(OffsetDateTime::now_utc());
+        let mut version = append.expected_version;
+        let mut position = 0;
+        for event in &append.events {
+            version += 1;
+            position = sqlx::query_scalar(
+                "INSERT INTO events (event_id, stream_id, stream_version, event_type,
+                     schema_version, payload, metadata, recorded_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+            )
+            .bind(event.event_id)
+            .bind(append.stream.as_str())
+            .bind(to_i64(version)?)
+            .bind(&event.event_type)
+            .bind(i64::from(event.schema_version))
+            .bind(event.payload.to_string())
+            .bind(&metadata)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+        }
+        let appended = Appended {
+            version,
+            position: Position::new(0, from_i64(position)?),
+        };
+        for write in &append.side_writes {
+            apply_side_write(&mut *conn, write, now, appended)
+                .await
+                .map_err(fail)?;
+        }
+        Ok(appended)
+    }
+}
+
+async fn apply_side_write(
+    conn: &mut SqliteConnection,
+    write: &SideWrite,
+    now: i64,
+    appended: Appended,
+) -> Result<(), sqlx::Error> {
+    match write {
+        SideWrite::ClaimUsername { username, user_id } => {
+            sqlx::query("INSERT INTO usernames (username, user_id) VALUES (?, ?)")
+                .bind(username)
+                .bind(user_id.uuid())
+                .execute(conn)
+                .await?;
+        }
+        SideWrite::ReleaseUsername { user_id } => {
+            sqlx::query("DELETE FROM usernames WHERE user_id = ?")
+                .bind(user_id.uuid())
+                .execute(conn)
+                .await?;
+        }
+        SideWrite::SetPasswordHash { user_id, hash } => {
+            sqlx::query(
+                "INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)
+                 ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
+            )
+            .bind(user_id.uuid())
+            .bind(hash)
+            .execute(conn)
+            .await?;
+        }
+        SideWrite::DeleteCredentials { user_id } => {
+            sqlx::query("DELETE FROM credentials WHERE user_id = ?")
+                .bind(user_id.uuid())
+                .execute(conn)
+                .await?;
+        }
+        SideWrite::RevokeSessions { user_id, except } => {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = ?
+                 WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?",
+            )
+            .bind(now)
+            .bind(user_id.uuid())
+            .bind(except)
+            .execute(conn)
+            .await?;
+        }
+        SideWrite::RememberReply(reply) => {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(reply.user_id.uuid())
+            .bind(&reply.key)
+            .bind(&reply.request_hash)
+            .bind(i64::from(reply.status))
+            .bind(reply_with_outcome(reply, appended).to_string())
+            .bind(now)
+            .execute(conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type,
+    schema_version, payload, metadata, recorded_at FROM events";
+
+fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let payload: String = row.try_get("payload")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(RecordedEvent {
+        position: Position::new(0, from_i64(row.try_get("position")?)?),
+        event_id: row.try_get("event_id")?,
+        stream_id: StreamId::from_stored(row.try_get("stream_id")?),
+        stream_version: from_i64(row.try_get("stream_version")?)?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(row.try_get::<i64, _>("schema_version")?)
+            .map_err(StoreError::corrupt)?,
+        payload: serde_json::from_str(&payload).map_err(StoreError::corrupt)?,
+        metadata: serde_json::from_str::<Metadata>(&metadata).map_err(StoreError::corrupt)?,
+        recorded_at: from_micros(row.try_get("recorded_at")?)?,
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(&self, append: Append) -> Result<Appended, StoreError> {
+        let mut tx = self.db.writer().begin().await?;
+        let appended = Self::append_in(&mut tx, &append).await?;
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        after_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "{SELECT_EVENT} WHERE stream_id = ? AND stream_version > ? ORDER BY stream_version"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stream.as_str())
+            .bind(to_i64(after_version)?)
+            .fetch_all(self.db.reader())
+            .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
+        let row = sqlx::query(
+            "SELECT stream_version, position FROM events
+             WHERE stream_id = ? ORDER BY stream_version DESC LIMIT 1",
+        )
+        .bind(stream.as_str())
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.map(|row| {
+            Ok(StreamHead {
+                version: from_i64(row.try_get("stream_version")?)?,
+                position: Position::new(0, from_i64(row.try_get("position")?)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{SELECT_EVENT} WHERE position > ? ORDER BY position LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(to_i64(after.seq())?)
+            .bind(to_i64(limit as u64)?)
+            .fetch_all(self.db.reader())
+            .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {
+        let row = sqlx::query(
+            "SELECT request_hash, status, body FROM idempotency_keys
+             WHERE user_id = ? AND key = ?",
+        )
+        .bind(user.uuid())
+        .bind(key)
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.map(|row| {
+            let body: String = row.try_get("body")?;
+            Ok(StoredReply {
+                user_id: user,
+                key: key.to_owned(),
+                request_hash: row.try_get("request_hash")?,
+                status: u16::try_from(row.try_get::<i64, _>("status")?)
+                    .map_err(StoreError::corrupt)?,
+                body: serde_json::from_str(&body).map_err(StoreError::corrupt)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.db.reader()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+//! The storage a service runs on: the event log and the account tables of one
+//! backend, opened and migrated together.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::accounts::{AccountStore, PgAccountStore, SqliteAccountStore};
+use crate::db::{PgDatabase, SqliteDatabase};
+use crate::error::StoreError;
+use crate::event_store::{EventStore, PgEventStore, SqliteEventStore};
+
+/// The ports of one backend.
+#[derive(Clone)]
+pub struct Storage {
+    /// The event log.
+    pub events: Arc<dyn EventStore>,
+    /// Credentials and sessions.
+    pub accounts: Arc<dyn AccountStore>,
+}
+
+impl Storage {
+    /// PostgreSQL storage; migrations are applied when `migrate` is set.
+    pub async fn postgres(db: PgDatabase, migrate: bool) -> Result<Self, StoreError> {
+        if migrate {
+            db.migrate().await?;
+        }
+        Ok(Self {
+            events: Arc::new(PgEventStore::new(db.clone())),
+            accounts: Arc::new(PgAccountStore::new(db)),
+        })
+    }
+
+    /// The embedded storage in `data_dir` (created if missing), migrated.
+    pub async fn embedded(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Corrupt(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let db = SqliteDatabase::open(&data_dir.join("anote.sqlite3")).await?;
+        db.migrate().await?;
+        Ok(Self {
+            events: Arc::new(SqliteEventStore::new(db.clone())),
+            accounts: Arc::new(SqliteAccountStore::new(db)),
+        })
+    }
+}

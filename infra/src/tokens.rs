@@ -1,0 +1,157 @@
+//! Access and refresh tokens.
+//!
+//! An access token is `base64url(claims JSON) . base64url(HMAC-SHA256)`: short
+//! lived and checked without a database (so the query API can check it too).
+//! A refresh token is 256 random bits; only its SHA-256 is stored.
+
+use anote_domain::UserId;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::config::Secret;
+
+/// What an access token says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The account.
+    pub sub: UserId,
+    /// The session that issued it.
+    pub sid: Uuid,
+    /// Expiry, in seconds since the Unix epoch.
+    pub exp: i64,
+}
+
+/// Why an access token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a token of ours, or altered.
+    #[error("the token is malformed or its signature is wrong")]
+    Invalid,
+    /// Past its expiry.
+    #[error("the token has expired")]
+    Expired,
+}
+
+/// Signs and checks access tokens with one HMAC key.
+#[derive(Clone, Debug)]
+pub struct TokenSigner {
+    key: Secret<Vec<u8>>,
+}
+
+impl TokenSigner {
+    /// A signer with this key (at least 32 bytes is advised).
+    pub fn new(key: Secret<Vec<u8>>) -> Self {
+        Self { key }
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length, so this cannot fail.
+        <Hmac<Sha256> as Mac>::new_from_slice(self.key.expose()).unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Issues a token carrying these claims.
+    pub fn sign(&self, claims: &AccessClaims) -> String {
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{body}.{sig}")
+    }
+
+    /// Checks a token's signature and expiry and returns its claims.
+    pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, TokenError> {
+        let (body, sig) = token.split_once('.').ok_or(TokenError::Invalid)?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| TokenError::Invalid)?;
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        mac.verify_slice(&sig).map_err(|_| TokenError::Invalid)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| TokenError::Invalid)?;
+        let claims: AccessClaims =
+            serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)?;
+        if claims.exp <= now.unix_timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+/// A fresh refresh token: 256 random bits, URL-safe.
+pub fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The SHA-256 under which a refresh token is stored.
+pub fn hash_refresh_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer(key: &[u8]) -> TokenSigner {
+        TokenSigner::new(Secret::new(key.to_vec()))
+    }
+
+    fn claims(exp: i64) -> AccessClaims {
+        AccessClaims {
+            sub: UserId::new(),
+            sid: Uuid::new_v4(),
+            exp,
+        }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_until_it_expires() {
+        let now = OffsetDateTime::now_utc();
+        let c = claims(now.unix_timestamp() + 60);
+        let token = signer(b"k").sign(&c);
+        assert_eq!(signer(b"k").verify(&token, now), Ok(c));
+        assert_eq!(
+            signer(b"k").verify(&token, now + time::Duration::seconds(61)),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn altered_or_foreign_tokens_are_invalid() {
+        let now = OffsetDateTime::now_utc();
+        let token = signer(b"k").sign(&claims(now.unix_timestamp() + 60));
+        assert_eq!(
+            signer(b"other").verify(&token, now),
+            Err(TokenError::Invalid)
+        );
+        let forged = signer(b"k").sign(&claims(now.unix_timestamp() + 60));
+        let spliced = format!(
+            "{}.{}",
+            forged.split('.').next().unwrap_or(""),
+            token.split('.').nth(1).unwrap_or("")
+        );
+        assert_eq!(signer(b"k").verify(&spliced, now), Err(TokenError::Invalid));
+        assert_eq!(
+            signer(b"k").verify("garbage", now),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_hashed() {
+        let (a, b) = (new_refresh_token(), new_refresh_token());
+        assert_ne!(a, b);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&a).map(|v| v.len()).ok(), Some(32));
+        assert_eq!(hash_refresh_token(&a).len(), 32);
+        assert_ne!(hash_refresh_token(&a), a.as_bytes());
+    }
+}

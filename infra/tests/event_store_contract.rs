@@ -1,0 +1,528 @@
+//! One contract for every event store: each test runs against PostgreSQL (a
+//! fresh schema of the test database) and against SQLite (a fresh file).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anote_domain::{StreamId, UserId};
+use anote_infra::accounts::{AccountStore, NewSession, PgAccountStore, SqliteAccountStore};
+use anote_infra::db::{PgDatabase, SqliteDatabase};
+use anote_infra::event_store::{
+    Append, Appended, EventStore, Metadata, NewEvent, PgEventStore, Position, SideWrite,
+    SqliteEventStore, StoredReply,
+};
+use anote_infra::StoreError;
+use rand::Rng;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The PostgreSQL server the tests use; the test command starts one if needed.
+fn database_url() -> String {
+    std::env::var("ANOTE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+enum Backend {
+    Postgres(PgDatabase),
+    Sqlite {
+        db: SqliteDatabase,
+        _dir: tempfile::TempDir,
+    },
+}
+
+impl Backend {
+    async fn postgres() -> Self {
+        let schema = format!("test_{}", Uuid::new_v4().simple());
+        let db = PgDatabase::connect(&database_url(), Some(&schema), 40)
+            .await
+            .expect("PostgreSQL is reachable (run the README's test command)");
+        db.migrate().await.expect("migrations apply");
+        Self::Postgres(db)
+    }
+
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = SqliteDatabase::open(&dir.path().join("test.sqlite3"))
+            .await
+            .expect("opens");
+        db.migrate().await.expect("migrations apply");
+        Self::Sqlite { db, _dir: dir }
+    }
+
+    fn events(&self) -> Arc<dyn EventStore> {
+        match self {
+            Self::Postgres(db) => Arc::new(PgEventStore::new(db.clone())),
+            Self::Sqlite { db, .. } => Arc::new(SqliteEventStore::new(db.clone())),
+        }
+    }
+
+    fn accounts(&self) -> Arc<dyn AccountStore> {
+        match self {
+            Self::Postgres(db) => Arc::new(PgAccountStore::new(db.clone())),
+            Self::Sqlite { db, .. } => Arc::new(SqliteAccountStore::new(db.clone())),
+        }
+    }
+
+    /// Appends in a transaction that stays open for `pause` before it commits.
+    async fn slow_append(&self, append: &Append, pause: Duration) -> Result<Appended, StoreError> {
+        match self {
+            Self::Postgres(db) => {
+                let mut tx = db.pool().begin().await?;
+                let appended = PgEventStore::append_in(&mut tx, append).await?;
+                tokio::time::sleep(pause).await;
+                tx.commit().await?;
+                Ok(appended)
+            }
+            Self::Sqlite { db, .. } => {
+                let mut tx = db.writer().begin().await?;
+                let appended = SqliteEventStore::append_in(&mut tx, append).await?;
+                tokio::time::sleep(pause).await;
+                tx.commit().await?;
+                Ok(appended)
+            }
+        }
+    }
+}
+
+fn event(n: usize) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "TestHappened".to_owned(),
+        schema_version: 1,
+        payload: serde_json::json!({ "n": n }),
+    }
+}
+
+fn append(stream: &StreamId, expected_version: u64, events: Vec<NewEvent>) -> Append {
+    Append {
+        stream: stream.clone(),
+        expected_version,
+        events,
+        metadata: Metadata::for_request(Some(UserId::new()), Uuid::new_v4()),
+        side_writes: Vec::new(),
+    }
+}
+
+fn stream() -> StreamId {
+    anote_domain::NoteId::new().stream()
+}
+
+async fn appends_and_reads_back_a_stream(backend: Backend) {
+    let store = backend.events();
+    let s = stream();
+    let first = append(&s, 0, vec![event(1), event(2)]);
+    let metadata = first.metadata.clone();
+    let a = store.append(first).await.expect("first append");
+    assert_eq!(a.version, 2);
+    let b = store
+        .append(append(&s, 2, vec![event(3)]))
+        .await
+        .expect("second append");
+    assert_eq!(b.version, 3);
+    assert!(b.position > a.position);
+
+    let all = store.read_stream(&s, 0).await.expect("reads");
+    assert_eq!(
+        all.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(all[0].payload, serde_json::json!({ "n": 1 }));
+    assert_eq!(all[0].metadata, metadata);
+    assert_eq!(all[0].event_type, "TestHappened");
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+    assert!(OffsetDateTime::now_utc() - all[0].recorded_at < time::Duration::minutes(5));
+    assert_eq!(all[2].position, b.position);
+
+    let tail = store.read_stream(&s, 2).await.expect("reads");
+    assert_eq!(tail.len(), 1);
+    let head = store.stream_head(&s).await.expect("head").expect("exists");
+    assert_eq!((head.version, head.position), (3, b.position));
+    assert_eq!(store.stream_head(&stream()).await.expect("head"), None);
+}
+
+async fn a_stale_or_future_version_is_a_conflict_and_writes_nothing(backend: Backend) {
+    let store = backend.events();
+    let s = stream();
+    store
+        .append(append(&s, 0, vec![event(1)]))
+        .await
+        .expect("append");
+    for expected in [0, 2, 7] {
+        let err = store.append(append(&s, expected, vec![event(9)])).await;
+        assert!(
+            matches!(err, Err(StoreError::Conflict { .. })),
+            "expected {expected}: {err:?}"
+        );
+    }
+    assert_eq!(store.read_stream(&s, 0).await.expect("reads").len(), 1);
+    assert!(matches!(
+        store.append(append(&s, 1, vec![])).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+async fn of_32_racing_appends_exactly_one_wins(backend: Backend) {
+    let store = backend.events();
+    let s = stream();
+    store
+        .append(append(&s, 0, vec![event(0)]))
+        .await
+        .expect("append");
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let store = store.clone();
+            let a = append(&s, 1, vec![event(i), event(i + 100)]);
+            tokio::spawn(async move { store.append(a).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.expect("task ran") {
+            Ok(a) => {
+                wins += 1;
+                assert_eq!(a.version, 3);
+            }
+            Err(StoreError::Conflict { .. }) => {}
+            Err(other) => panic!("a loser must get Conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    let versions: Vec<u64> = store
+        .read_stream(&s, 0)
+        .await
+        .expect("reads")
+        .iter()
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3]);
+}
+
+async fn a_tailer_sees_every_committed_event_once_in_order(backend: Backend) {
+    const WRITERS: usize = 16;
+    const EVENTS_PER_WRITER: usize = 2_000;
+    let backend = Arc::new(backend);
+    let store = backend.events();
+    let start = store.read_all(Position::START, 1).await.expect("reads");
+    assert!(start.is_empty(), "a fresh log is empty");
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                let s = stream();
+                let mut version = 0u64;
+                let mut ids = Vec::with_capacity(EVENTS_PER_WRITER);
+                while (version as usize) < EVENTS_PER_WRITER {
+                    let (batch, pause) = {
+                        let mut rng = rand::thread_rng();
+                        let left = EVENTS_PER_WRITER - version as usize;
+                        let pause = if rng.gen_bool(0.25) {
+                            rng.gen_range(0..3)
+                        } else {
+                            0
+                        };
+                        (rng.gen_range(1..=8).min(left), Duration::from_millis(pause))
+                    };
+                    let events: Vec<_> = (0..batch).map(event).collect();
+                    ids.extend(events.iter().map(|e| e.event_id));
+                    let appended = backend
+                        .slow_append(&append(&s, version, events), pause)
+                        .await
+                        .expect("own stream never conflicts");
+                    version = appended.version;
+                }
+                ids
+            })
+        })
+        .collect();
+
+    let tailer = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut after = Position::START;
+            let deadline = Instant::now() + Duration::from_secs(240);
+            while seen.len() < WRITERS * EVENTS_PER_WRITER {
+                assert!(
+                    Instant::now() < deadline,
+                    "tailer saw only {} events",
+                    seen.len()
+                );
+                let batch = store.read_all(after, 500).await.expect("reads");
+                if batch.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                for e in batch {
+                    assert!(
+                        e.position > after,
+                        "went backwards: {} after {}",
+                        e.position,
+                        after
+                    );
+                    after = e.position;
+                    seen.push(e.event_id);
+                }
+            }
+            // Nothing more arrives once every writer is done.
+            assert!(store.read_all(after, 10).await.expect("reads").is_empty());
+            seen
+        }
+    });
+
+    let mut written = HashSet::new();
+    for w in writers {
+        written.extend(w.await.expect("writer ran"));
+    }
+    let seen = tailer.await.expect("tailer ran");
+    let distinct: HashSet<_> = seen.iter().copied().collect();
+    assert_eq!(distinct.len(), seen.len(), "an event was delivered twice");
+    assert_eq!(
+        distinct, written,
+        "the tailer saw exactly the committed events"
+    );
+}
+
+async fn of_16_registrations_of_one_username_exactly_one_wins(backend: Backend) {
+    let store = backend.events();
+    let accounts = backend.accounts();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            let user = UserId::new();
+            let mut a = append(&user.stream(), 0, vec![event(0)]);
+            a.side_writes = vec![
+                SideWrite::ClaimUsername {
+                    username: "ada".to_owned(),
+                    user_id: user,
+                },
+                SideWrite::SetPasswordHash {
+                    user_id: user,
+                    hash: format!("hash-{user}"),
+                },
+            ];
+            tokio::spawn(async move { (user, store.append(a).await) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (user, result) = task.await.expect("task ran");
+        match result {
+            Ok(_) => winners.push(user),
+            Err(StoreError::UsernameTaken) => {
+                // The loser's events rolled back with its claim.
+                assert!(store
+                    .read_stream(&user.stream(), 0)
+                    .await
+                    .expect("reads")
+                    .is_empty());
+                assert_eq!(
+                    accounts.credentials_by_user(user).await.expect("reads"),
+                    None
+                );
+            }
+            Err(other) => panic!("a loser must get UsernameTaken, got {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let creds = accounts
+        .credentials_by_username("ada")
+        .await
+        .expect("reads")
+        .expect("exists");
+    assert_eq!(creds.user_id, winners[0]);
+    assert_eq!(creds.password_hash, format!("hash-{}", winners[0]));
+}
+
+async fn side_writes_fail_with_a_conflicting_append(backend: Backend) {
+    let store = backend.events();
+    let accounts = backend.accounts();
+    let user = UserId::new();
+    store
+        .append(append(&user.stream(), 0, vec![event(0)]))
+        .await
+        .expect("append");
+    let mut stale = append(&user.stream(), 0, vec![event(1)]);
+    stale.side_writes = vec![SideWrite::ClaimUsername {
+        username: "grace".to_owned(),
+        user_id: user,
+    }];
+    assert!(matches!(
+        store.append(stale).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(
+        accounts
+            .credentials_by_username("grace")
+            .await
+            .expect("reads"),
+        None
+    );
+    let mut fresh = append(&user.stream(), 1, vec![event(1)]);
+    fresh.side_writes = vec![
+        SideWrite::ClaimUsername {
+            username: "grace".to_owned(),
+            user_id: user,
+        },
+        SideWrite::SetPasswordHash {
+            user_id: user,
+            hash: "h".to_owned(),
+        },
+    ];
+    store.append(fresh).await.expect("append");
+    assert!(accounts
+        .credentials_by_username("grace")
+        .await
+        .expect("reads")
+        .is_some());
+}
+
+async fn an_idempotency_key_is_remembered_once(backend: Backend) {
+    let store = backend.events();
+    let user = UserId::new();
+    let reply = StoredReply {
+        user_id: user,
+        key: "k-1".to_owned(),
+        request_hash: vec![1, 2, 3],
+        status: 201,
+        body: serde_json::json!({ "id": "x", "version": 1 }),
+    };
+    assert_eq!(store.find_reply(user, "k-1").await.expect("reads"), None);
+    let mut a = append(&stream(), 0, vec![event(0)]);
+    a.side_writes = vec![SideWrite::RememberReply(reply.clone())];
+    let appended = store.append(a).await.expect("append");
+    let stored = store
+        .find_reply(user, "k-1")
+        .await
+        .expect("reads")
+        .expect("remembered");
+    assert_eq!(stored.status, 201);
+    assert_eq!(stored.request_hash, vec![1, 2, 3]);
+    assert_eq!(
+        stored.body,
+        serde_json::json!({ "id": "x", "version": 1, "position": appended.position.to_string() })
+    );
+    assert_eq!(
+        store.find_reply(UserId::new(), "k-1").await.expect("reads"),
+        None
+    );
+
+    let again_stream = stream();
+    let mut again = append(&again_stream, 0, vec![event(0)]);
+    again.side_writes = vec![SideWrite::RememberReply(reply)];
+    assert!(matches!(
+        store.append(again).await,
+        Err(StoreError::IdempotencyKeyTaken)
+    ));
+    assert!(store
+        .read_stream(&again_stream, 0)
+        .await
+        .expect("reads")
+        .is_empty());
+}
+
+async fn refresh_tokens_rotate_once_and_revoke(backend: Backend) {
+    let store = backend.events();
+    let accounts = backend.accounts();
+    let user = UserId::new();
+    let now = OffsetDateTime::now_utc();
+    let later = now + time::Duration::days(1);
+    let session = |hash: &[u8]| NewSession {
+        id: Uuid::new_v4(),
+        user_id: user,
+        refresh_hash: hash.to_vec(),
+        created_at: now,
+        expires_at: later,
+    };
+    let (one, two) = (session(b"one"), session(b"two"));
+    accounts.create_session(&one).await.expect("stores");
+    accounts.create_session(&two).await.expect("stores");
+
+    let owner = accounts
+        .rotate_refresh(b"one", b"one-b", now, later)
+        .await
+        .expect("rotates");
+    assert_eq!(
+        owner.map(|o| (o.session_id, o.user_id)),
+        Some((one.id, user))
+    );
+    assert_eq!(
+        accounts
+            .rotate_refresh(b"one", b"one-c", now, later)
+            .await
+            .expect("runs"),
+        None
+    );
+    assert_eq!(
+        accounts
+            .rotate_refresh(b"two", b"two-b", later, later)
+            .await
+            .expect("runs"),
+        None,
+        "expired"
+    );
+
+    // Revoking every session but one, as a password change does.
+    let mut a = append(&user.stream(), 0, vec![event(0)]);
+    a.side_writes = vec![SideWrite::RevokeSessions {
+        user_id: user,
+        except: Some(one.id),
+    }];
+    store.append(a).await.expect("append");
+    assert_eq!(
+        accounts
+            .rotate_refresh(b"two", b"two-b", now, later)
+            .await
+            .expect("runs"),
+        None
+    );
+    assert!(accounts
+        .rotate_refresh(b"one-b", b"one-d", now, later)
+        .await
+        .expect("runs")
+        .is_some());
+
+    accounts
+        .revoke_session(user, one.id, now)
+        .await
+        .expect("revokes");
+    assert_eq!(
+        accounts
+            .rotate_refresh(b"one-d", b"one-e", now, later)
+            .await
+            .expect("runs"),
+        None
+    );
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Backend::postgres().await).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Backend::sqlite().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    appends_and_reads_back_a_stream,
+    a_stale_or_future_version_is_a_conflict_and_writes_nothing,
+    of_32_racing_appends_exactly_one_wins,
+    a_tailer_sees_every_committed_event_once_in_order,
+    of_16_registrations_of_one_username_exactly_one_wins,
+    side_writes_fail_with_a_conflicting_append,
+    an_idempotency_key_is_remembered_once,
+    refresh_tokens_rotate_once_and_revoke,
+);
