@@ -1,1 +1,155 @@
-//! stub
+//! Anote's command API: every write, under `/v1`, as JSON.
+//!
+//! `router(state, &http)` builds the whole service, ready to serve or to test
+//! with `oneshot`.
+
+pub mod accounts;
+pub mod extract;
+pub mod http;
+pub mod login_limiter;
+pub mod note_commands;
+pub mod notes;
+pub mod openapi;
+pub mod passwords;
+pub mod problem;
+
+use std::sync::Arc;
+
+use anote_infra::config::{AuthConfig, HttpConfig};
+use anote_infra::tokens::TokenSigner;
+use anote_infra::Storage;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::routing::{delete, get, patch, post, put};
+use axum::{middleware, Json, Router};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::login_limiter::LoginLimiter;
+use crate::note_commands::NoteCommands;
+use crate::passwords::PasswordHasher;
+use crate::problem::ApiError;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The event log and the account tables.
+    pub storage: Storage,
+    /// Signs and checks access tokens.
+    pub signer: TokenSigner,
+    /// Token lifetimes and login limits.
+    pub auth: Arc<AuthConfig>,
+    /// The note command path, with its cache of recent states.
+    pub notes: NoteCommands,
+    /// Throttles failed logins.
+    pub limiter: LoginLimiter,
+    /// Hashes passwords off the async workers.
+    pub passwords: PasswordHasher,
+}
+
+impl AppState {
+    /// The state for these stores and settings.
+    pub fn new(storage: Storage, signer: TokenSigner, auth: AuthConfig) -> Result<Self, ApiError> {
+        let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+        Ok(Self {
+            notes: NoteCommands::new(storage.events.clone(), 100_000),
+            limiter: LoginLimiter::new(
+                auth.login_failures_per_user,
+                auth.login_failures_per_address,
+                auth.login_window,
+            ),
+            passwords: PasswordHasher::new(parallel_hashes)?,
+            storage,
+            signer,
+            auth: Arc::new(auth),
+        })
+    }
+}
+
+/// The command API's routes, with CORS, body limit, timeout and access log.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let api = Router::new()
+        .route("/v1/accounts", post(accounts::register))
+        .route(
+            "/v1/sessions",
+            post(accounts::login).delete(accounts::logout),
+        )
+        .route("/v1/sessions/refresh", post(accounts::refresh))
+        .route("/v1/account", delete(accounts::delete_account))
+        .route("/v1/account/password", put(accounts::change_password))
+        .route("/v1/notes", post(notes::create))
+        .route("/v1/notes/{id}", patch(notes::edit).delete(notes::purge))
+        .route("/v1/notes/{id}/tags", put(notes::set_tags))
+        .route("/v1/notes/{id}/subject", put(notes::move_to_subject))
+        .route(
+            "/v1/notes/{id}/due",
+            put(notes::set_due).delete(notes::clear_due),
+        )
+        .route("/v1/notes/{id}/pin", post(notes::pin))
+        .route("/v1/notes/{id}/unpin", post(notes::unpin))
+        .route("/v1/notes/{id}/archive", post(notes::archive))
+        .route("/v1/notes/{id}/unarchive", post(notes::unarchive))
+        .route("/v1/notes/{id}/complete", post(notes::complete))
+        .route("/v1/notes/{id}/reopen", post(notes::reopen))
+        .route("/v1/notes/{id}/trash", post(notes::trash))
+        .route("/v1/notes/{id}/restore", post(notes::restore))
+        .route("/openapi.json", get(openapi_json))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .with_state(state);
+    api.layer(DefaultBodyLimit::max(http.body_limit))
+        .layer(middleware::from_fn_with_state(
+            http.request_timeout,
+            http::timeout,
+        ))
+        .layer(middleware::from_fn(http::access_log))
+        .layer(cors(&http.cors_origins))
+}
+
+/// CORS for the web app's origins, exposing the headers a client needs.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::IF_MATCH,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            axum::http::header::ETAG,
+            axum::http::header::LOCATION,
+            notes::POSITION_HEADER,
+            http::REQUEST_ID_HEADER,
+        ])
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi::document())
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers.
+async fn readyz(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    app.storage.events.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "database not reachable");
+        ApiError::NotReady
+    })?;
+    Ok(Json(serde_json::json!({ "status": "ready" })))
+}

@@ -1,0 +1,361 @@
+//! Accounts and sessions: register, log in, refresh, log out, change the
+//! password, delete the account.
+
+use anote_domain::user::{self, User, UserCommand, UserEvent};
+use anote_domain::values::{DisplayName, Password, Username};
+use anote_domain::UserId;
+use anote_infra::accounts::NewSession;
+use anote_infra::event_store::{codec, Append, Appended, Metadata, SideWrite};
+use anote_infra::tokens::{hash_refresh_token, new_refresh_token, AccessClaims};
+use anote_infra::StoreError;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::extract::{Auth, ClientAddr, JsonBody, RequestId};
+use crate::notes::POSITION_HEADER;
+use crate::problem::{ApiError, Problem};
+use crate::AppState;
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3–32 of `a-z 0-9 _ . -` (case-folded).
+    pub username: String,
+    /// 10–128 characters.
+    pub password: String,
+    /// 1–80 characters.
+    pub display_name: String,
+}
+
+/// The account that was opened.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountReply {
+    /// The account's id.
+    pub id: Uuid,
+    /// The folded username.
+    pub username: String,
+    /// The display name.
+    pub display_name: String,
+    /// The log position of the registration.
+    pub position: String,
+}
+
+/// A login.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The username (any case).
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A refresh token to exchange.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+
+/// Tokens for a session.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionReply {
+    /// Send as `Authorization: Bearer <token>`.
+    pub access_token: String,
+    /// Exchange at `POST /v1/sessions/refresh`; works once.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Always `Bearer`.
+    pub token_type: String,
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The password now.
+    pub current_password: String,
+    /// The new password, 10–128 characters.
+    pub new_password: String,
+}
+
+/// Loads an account's state and version from its stream.
+async fn load_user(app: &AppState, id: UserId) -> Result<(User, u64), ApiError> {
+    let mut state = User::Absent;
+    let mut version = 0;
+    for recorded in app.storage.events.read_stream(&id.stream(), 0).await? {
+        let event: UserEvent = codec::decode(&recorded)?;
+        state = user::evolve(state, &event);
+        version = recorded.stream_version;
+    }
+    Ok((state, version))
+}
+
+/// Decides a user command and appends its events with the side writes,
+/// retrying when a concurrent command on the same account wrote first.
+async fn append_user(
+    app: &AppState,
+    id: UserId,
+    command: UserCommand,
+    request_id: Uuid,
+    side_writes: Vec<SideWrite>,
+) -> Result<Appended, ApiError> {
+    let mut attempts = 0;
+    loop {
+        let (state, version) = load_user(app, id).await?;
+        let events =
+            user::decide(&state, command.clone()).map_err(|_| ApiError::AccountNotFound)?;
+        let append = Append {
+            stream: id.stream(),
+            expected_version: version,
+            events: events.iter().map(codec::encode).collect::<Result<_, _>>()?,
+            metadata: Metadata::for_request(Some(id), request_id),
+            side_writes: side_writes.clone(),
+        };
+        match app.storage.events.append(append).await {
+            Err(StoreError::Conflict { .. }) if attempts < 3 => attempts += 1,
+            result => return Ok(result?),
+        }
+    }
+}
+
+/// Open an account.
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = RegisterRequest,
+    responses((status = 201, body = AccountReply), (status = 409, body = Problem, description = "username_taken"),
+        (status = 422, body = Problem)))]
+pub async fn register(
+    State(app): State<AppState>,
+    RequestId(request_id): RequestId,
+    JsonBody(req): JsonBody<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let username = Username::parse(&req.username)?;
+    let display_name = DisplayName::parse(&req.display_name)?;
+    let password = Password::parse(&req.password)?;
+    let hash = app.passwords.hash(password).await?;
+    let id = UserId::new();
+    let side_writes = vec![
+        SideWrite::ClaimUsername {
+            username: username.to_string(),
+            user_id: id,
+        },
+        SideWrite::SetPasswordHash { user_id: id, hash },
+    ];
+    let command = UserCommand::Register {
+        username: username.clone(),
+        display_name: display_name.clone(),
+    };
+    let appended = append_user(&app, id, command, request_id, side_writes).await?;
+    let position = appended.position.to_string();
+    let mut response = (
+        StatusCode::CREATED,
+        Json(AccountReply {
+            id: id.uuid(),
+            username: username.into(),
+            display_name: display_name.into(),
+            position: position.clone(),
+        }),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/v1/account"));
+    if let Ok(position) = HeaderValue::from_str(&position) {
+        response.headers_mut().insert(POSITION_HEADER, position);
+    }
+    Ok(response)
+}
+
+/// Opens a session for a user and issues its tokens.
+async fn issue_session(app: &AppState, user: UserId) -> Result<SessionReply, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let refresh_token = new_refresh_token();
+    let session = NewSession {
+        id: Uuid::new_v4(),
+        user_id: user,
+        refresh_hash: hash_refresh_token(&refresh_token),
+        created_at: now,
+        expires_at: now + app.auth.refresh_ttl,
+    };
+    app.storage.accounts.create_session(&session).await?;
+    Ok(session_reply(app, user, session.id, refresh_token, now))
+}
+
+fn session_reply(
+    app: &AppState,
+    user: UserId,
+    session: Uuid,
+    refresh_token: String,
+    now: OffsetDateTime,
+) -> SessionReply {
+    let ttl = app.auth.access_ttl;
+    let claims = AccessClaims {
+        sub: user,
+        sid: session,
+        exp: (now + ttl).unix_timestamp(),
+    };
+    SessionReply {
+        access_token: app.signer.sign(&claims),
+        refresh_token,
+        expires_in: ttl.as_secs(),
+        token_type: "Bearer".to_owned(),
+    }
+}
+
+/// Log in.
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = LoginRequest,
+    responses((status = 200, body = SessionReply),
+        (status = 401, body = Problem, description = "invalid_credentials, for an unknown user and a wrong password alike"),
+        (status = 429, body = Problem, description = "too_many_login_attempts, with Retry-After")))]
+pub async fn login(
+    State(app): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<Json<SessionReply>, ApiError> {
+    let username = req.username.trim().to_lowercase();
+    if let Some(retry_after) = app.limiter.blocked_for(&username, &address) {
+        return Err(ApiError::TooManyLoginAttempts { retry_after });
+    }
+    let credentials = match Username::parse(&username) {
+        Ok(name) => {
+            app.storage
+                .accounts
+                .credentials_by_username(name.as_str())
+                .await?
+        }
+        Err(_) => None,
+    };
+    let user = credentials.as_ref().map(|c| c.user_id);
+    let hash = credentials.map(|c| c.password_hash);
+    if !app.passwords.verify(&req.password, hash).await? {
+        app.limiter.record_failure(&username, &address);
+        return Err(ApiError::InvalidCredentials);
+    }
+    app.limiter.record_success(&username);
+    let user = user.ok_or(ApiError::InvalidCredentials)?;
+    Ok(Json(issue_session(&app, user).await?))
+}
+
+/// Exchange a refresh token for new tokens (the old refresh token stops working).
+#[utoipa::path(post, path = "/v1/sessions/refresh", tag = "sessions", request_body = RefreshRequest,
+    responses((status = 200, body = SessionReply), (status = 401, body = Problem)))]
+pub async fn refresh(
+    State(app): State<AppState>,
+    JsonBody(req): JsonBody<RefreshRequest>,
+) -> Result<Json<SessionReply>, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let next = new_refresh_token();
+    let owner = app
+        .storage
+        .accounts
+        .rotate_refresh(
+            &hash_refresh_token(&req.refresh_token),
+            &hash_refresh_token(&next),
+            now,
+            now + app.auth.refresh_ttl,
+        )
+        .await?
+        .ok_or(ApiError::InvalidRefreshToken)?;
+    Ok(Json(session_reply(
+        &app,
+        owner.user_id,
+        owner.session_id,
+        next,
+        now,
+    )))
+}
+
+/// Log out: revoke this session's refresh token.
+#[utoipa::path(delete, path = "/v1/sessions", tag = "sessions",
+    responses((status = 204), (status = 401, body = Problem)), security(("bearer" = [])))]
+pub async fn logout(State(app): State<AppState>, auth: Auth) -> Result<StatusCode, ApiError> {
+    app.storage
+        .accounts
+        .revoke_session(auth.user, auth.session, OffsetDateTime::now_utc())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the password; every other session is revoked.
+#[utoipa::path(put, path = "/v1/account/password", tag = "accounts", request_body = ChangePasswordRequest,
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem, description = "wrong_password"),
+        (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn change_password(
+    State(app): State<AppState>,
+    auth: Auth,
+    RequestId(request_id): RequestId,
+    JsonBody(req): JsonBody<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let new_password = Password::parse(&req.new_password)?;
+    let current = app
+        .storage
+        .accounts
+        .credentials_by_user(auth.user)
+        .await?
+        .ok_or(ApiError::AccountNotFound)?;
+    if !app
+        .passwords
+        .verify(&req.current_password, Some(current.password_hash))
+        .await?
+    {
+        return Err(ApiError::WrongPassword);
+    }
+    let hash = app.passwords.hash(new_password).await?;
+    let side_writes = vec![
+        SideWrite::SetPasswordHash {
+            user_id: auth.user,
+            hash,
+        },
+        SideWrite::RevokeSessions {
+            user_id: auth.user,
+            except: Some(auth.session),
+        },
+    ];
+    append_user(
+        &app,
+        auth.user,
+        UserCommand::ChangePassword,
+        request_id,
+        side_writes,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete the account: its username is freed, its password forgotten and
+/// every session revoked.
+#[utoipa::path(delete, path = "/v1/account", tag = "accounts",
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn delete_account(
+    State(app): State<AppState>,
+    auth: Auth,
+    RequestId(request_id): RequestId,
+) -> Result<StatusCode, ApiError> {
+    let side_writes = vec![
+        SideWrite::ReleaseUsername { user_id: auth.user },
+        SideWrite::DeleteCredentials { user_id: auth.user },
+        SideWrite::RevokeSessions {
+            user_id: auth.user,
+            except: None,
+        },
+    ];
+    append_user(
+        &app,
+        auth.user,
+        UserCommand::Delete,
+        request_id,
+        side_writes,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,160 @@
+//! The command path for notes: load the note, decide, append.
+//!
+//! Recent states are kept in memory (moka, keyed by note, tagged with their
+//! version), so a command on a hot note costs one round trip to the log: the
+//! append itself. The cache may be behind another instance's writes; the
+//! append's optimistic lock finds that out, and the note is then reloaded.
+
+use std::sync::Arc;
+
+use anote_domain::note::{self, Note, NoteCommand, NoteEvent};
+use anote_domain::{DomainError, NoteId};
+use anote_infra::event_store::{
+    codec, Append, EventStore, Metadata, Position, SideWrite, StoredReply,
+};
+use anote_infra::StoreError;
+use moka::sync::Cache;
+
+use crate::problem::ApiError;
+
+/// A note's state at a version.
+#[derive(Clone, Debug)]
+struct Loaded {
+    state: Note,
+    version: u64,
+    position: Position,
+}
+
+/// What a note command did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The note.
+    pub id: NoteId,
+    /// Its version afterwards.
+    pub version: u64,
+    /// The position of its last event.
+    pub position: Position,
+}
+
+/// Runs note commands against the log.
+#[derive(Clone)]
+pub struct NoteCommands {
+    events: Arc<dyn EventStore>,
+    cache: Cache<NoteId, Arc<Loaded>>,
+}
+
+impl NoteCommands {
+    /// A command path over this log, caching up to `capacity` notes.
+    pub fn new(events: Arc<dyn EventStore>, capacity: u64) -> Self {
+        Self {
+            events,
+            cache: Cache::new(capacity),
+        }
+    }
+
+    /// Brings a (possibly cached) state up to date with the log.
+    async fn catch_up(
+        &self,
+        id: NoteId,
+        from: Option<Arc<Loaded>>,
+    ) -> Result<Arc<Loaded>, ApiError> {
+        let mut loaded = from.map_or_else(
+            || Loaded {
+                state: Note::Absent,
+                version: 0,
+                position: Position::START,
+            },
+            |l| l.as_ref().clone(),
+        );
+        for recorded in self
+            .events
+            .read_stream(&id.stream(), loaded.version)
+            .await?
+        {
+            let event: NoteEvent = codec::decode(&recorded)?;
+            loaded.state = note::evolve(loaded.state, &event);
+            loaded.version = recorded.stream_version;
+            loaded.position = recorded.position;
+        }
+        let loaded = Arc::new(loaded);
+        self.cache.insert(id, loaded.clone());
+        Ok(loaded)
+    }
+
+    async fn load(&self, id: NoteId, expected: Option<u64>) -> Result<Arc<Loaded>, ApiError> {
+        match self.cache.get(&id) {
+            Some(cached) if expected.is_none_or(|v| v <= cached.version) => Ok(cached),
+            cached => self.catch_up(id, cached).await,
+        }
+    }
+
+    /// Runs `command` on note `id`. With `expected`, the note must be at that
+    /// version. With `remember`, the reply is stored with the events under
+    /// its idempotency key.
+    pub async fn execute(
+        &self,
+        id: NoteId,
+        expected: Option<u64>,
+        command: NoteCommand,
+        metadata: Metadata,
+        remember: Option<StoredReply>,
+    ) -> Result<Outcome, ApiError> {
+        let actor = command.actor;
+        let loaded = self.load(id, expected).await?;
+        let owned = loaded.state.live().is_some_and(|n| n.owner() == actor);
+        if let Some(expected) = expected {
+            if !owned {
+                return Err(ApiError::NoteNotFound);
+            }
+            if expected != loaded.version {
+                return Err(ApiError::VersionMismatch {
+                    current: loaded.version,
+                });
+            }
+        }
+        let events = note::decide(&loaded.state, command)?;
+        if events.is_empty() {
+            return Ok(Outcome {
+                id,
+                version: loaded.version,
+                position: loaded.position,
+            });
+        }
+        let append = Append {
+            stream: id.stream(),
+            expected_version: loaded.version,
+            events: events.iter().map(codec::encode).collect::<Result<_, _>>()?,
+            metadata,
+            side_writes: remember.into_iter().map(SideWrite::RememberReply).collect(),
+        };
+        match self.events.append(append).await {
+            Ok(appended) => {
+                let state = events.iter().fold(loaded.state.clone(), note::evolve);
+                self.cache.insert(
+                    id,
+                    Arc::new(Loaded {
+                        state,
+                        version: appended.version,
+                        position: appended.position,
+                    }),
+                );
+                Ok(Outcome {
+                    id,
+                    version: appended.version,
+                    position: appended.position,
+                })
+            }
+            Err(StoreError::Conflict { .. }) => {
+                // Another writer got there first: our view was stale.
+                let fresh = self.catch_up(id, Some(loaded)).await?;
+                Err(match expected {
+                    Some(_) => ApiError::VersionMismatch {
+                        current: fresh.version,
+                    },
+                    None => ApiError::from(DomainError::AlreadyExists),
+                })
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+}

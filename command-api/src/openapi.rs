@@ -1,0 +1,39 @@
+//! The OpenAPI document served at `/openapi.json`.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{accounts, notes, problem};
+
+/// Adds the bearer-token scheme the routes refer to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Anote command API", description = "Every write to Anote. Errors are application/problem+json with a stable `code`."),
+    paths(
+        accounts::register, accounts::login, accounts::refresh, accounts::logout,
+        accounts::change_password, accounts::delete_account,
+        notes::create, notes::edit, notes::set_tags, notes::move_to_subject, notes::set_due,
+        notes::clear_due, notes::pin, notes::unpin, notes::archive, notes::unarchive,
+        notes::complete, notes::reopen, notes::trash, notes::restore, notes::purge,
+    ),
+    components(schemas(problem::Problem)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of the command API.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

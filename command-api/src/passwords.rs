@@ -1,0 +1,110 @@
+//! Password hashing with argon2id at OWASP's recommended cost (19 MiB, two
+//! passes, one lane), run on blocking threads and a few at a time so that a
+//! burst of logins neither stalls the async workers nor exhausts memory.
+
+use std::sync::Arc;
+
+use anote_domain::values::Password;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::problem::ApiError;
+
+/// Hashes and verifies passwords.
+#[derive(Clone, Debug)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    /// Verified when the username is unknown, so that both failures take as long.
+    decoy: Arc<String>,
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn hash_now(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("hashing failed: {e}")))
+}
+
+impl PasswordHasher {
+    /// A hasher running at most `parallel` hashes at once.
+    pub fn new(parallel: usize) -> Result<Self, ApiError> {
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(parallel.max(1))),
+            decoy: Arc::new(hash_now("decoy password that matches nothing")?),
+        })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// The PHC string of a new hash of `password`.
+    pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
+        self.blocking(move || hash_now(password.expose())).await?
+    }
+
+    /// Whether `password` matches `hash`; with no hash (unknown user) it
+    /// checks a decoy and answers false, taking as long as a real check.
+    pub async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool, ApiError> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.decoy.as_ref().clone());
+        let password = password.to_owned();
+        let matches = self
+            .blocking(move || {
+                PasswordHash::new(&hash)
+                    .map(|parsed| {
+                        argon2()
+                            .verify_password(password.as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                    .unwrap_or(false)
+            })
+            .await?;
+        Ok(known && matches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_only_their_password() {
+        let hasher = PasswordHasher::new(2).expect("decoy hashes");
+        let hash = hasher
+            .hash(Password::parse("correct horse").expect("valid"))
+            .await
+            .expect("hashes");
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(hasher
+            .verify("correct horse", Some(hash.clone()))
+            .await
+            .expect("verifies"));
+        assert!(!hasher
+            .verify("wrong horse!", Some(hash))
+            .await
+            .expect("verifies"));
+        assert!(!hasher
+            .verify("decoy password that matches nothing", None)
+            .await
+            .expect("verifies"));
+    }
+}
