@@ -1,0 +1,567 @@
+//! End-to-end tests of the command API through the real binary, against the
+//! embedded default (SQLite) and the split service (PostgreSQL).
+
+mod support;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::{body, Server};
+
+async fn walkthrough_register_login_create_edit_and_conflict(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let ada = s.user("ada").await;
+    let r = s
+        .as_user(&ada, Method::POST, "/v1/notes")
+        .json(&json!({ "title": "Limits", "body": "# Lecture 1", "subject": "Maths", "tags": ["Exam"] }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["etag"], "\"1\"");
+    let position = r.headers()["anote-position"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let location = r.headers()["location"].to_str().expect("ascii").to_owned();
+    let created = body(r).await;
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(location, format!("/v1/notes/{id}"));
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["position"], position.as_str());
+
+    let path = format!("/v1/notes/{id}");
+    let edit = |version: Option<&str>, text: &str| {
+        let mut req = s
+            .as_user(&ada, Method::PATCH, &path)
+            .json(&json!({ "body": text }));
+        if let Some(v) = version {
+            req = req.header("if-match", v);
+        }
+        req.send()
+    };
+    let r = edit(Some("\"1\""), "# Lecture 1, revised")
+        .await
+        .expect("edit");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"2\"");
+    let edited = body(r).await;
+    assert_eq!(edited["version"], 2);
+    assert_ne!(edited["position"], created["position"]);
+
+    let r = edit(Some("\"1\""), "a stale edit").await.expect("edit");
+    assert_eq!(r.status(), 412);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let problem = body(r).await;
+    assert_eq!(
+        (problem["code"].clone(), problem["current_version"].clone()),
+        (json!("version_mismatch"), json!(2))
+    );
+
+    let r = edit(None, "no precondition").await.expect("edit");
+    assert_eq!(r.status(), 428);
+    assert_eq!(body(r).await["code"], "precondition_required");
+    let r = edit(Some("seven"), "bad precondition").await.expect("edit");
+    assert_eq!(r.status(), 400);
+    // Nothing that failed was written.
+    let r = edit(Some("2"), "# Lecture 1, revised").await.expect("edit");
+    assert_eq!(
+        body(r).await["version"],
+        2,
+        "an edit that changes nothing is a no-op"
+    );
+}
+
+async fn every_note_command_follows_the_rules(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let ada = s.user("ada").await;
+    let id = s
+        .note(&ada, json!({ "title": "Essay", "body": "Draft" }))
+        .await;
+    let steps: Vec<(Method, &str, Option<Value>, u16, Option<&str>)> = vec![
+        (
+            Method::POST,
+            "/complete",
+            None,
+            409,
+            Some("not_an_assignment"),
+        ),
+        (
+            Method::PUT,
+            "/due",
+            Some(json!({ "due_at": "2026-12-01T09:00:00+01:00" })),
+            200,
+            None,
+        ),
+        (Method::POST, "/complete", None, 200, None),
+        (Method::POST, "/reopen", None, 200, None),
+        (Method::DELETE, "/due", None, 200, None),
+        (
+            Method::PUT,
+            "/tags",
+            Some(json!({ "tags": ["Exam", "exam", " lab "] })),
+            200,
+            None,
+        ),
+        (
+            Method::PUT,
+            "/tags",
+            Some(json!({ "tags": ["x".repeat(41)] })),
+            422,
+            Some("validation_failed"),
+        ),
+        (
+            Method::PUT,
+            "/subject",
+            Some(json!({ "subject": "History" })),
+            200,
+            None,
+        ),
+        (
+            Method::PUT,
+            "/subject",
+            Some(json!({ "subject": null })),
+            200,
+            None,
+        ),
+        (Method::POST, "/pin", None, 200, None),
+        (Method::POST, "/unpin", None, 200, None),
+        (Method::POST, "/archive", None, 200, None),
+        (Method::POST, "/unarchive", None, 200, None),
+        (Method::DELETE, "", None, 409, Some("note_not_in_trash")),
+        (Method::POST, "/trash", None, 200, None),
+        (Method::POST, "/pin", None, 409, Some("note_trashed")),
+        (Method::POST, "/restore", None, 200, None),
+        (Method::POST, "/trash", None, 200, None),
+        (Method::DELETE, "", None, 200, None),
+        (Method::POST, "/restore", None, 404, Some("note_not_found")),
+    ];
+    let mut version = 1;
+    for (method, suffix, payload, status, code) in steps {
+        let mut req = s
+            .as_user(&ada, method.clone(), &format!("/v1/notes/{id}{suffix}"))
+            .header("if-match", format!("\"{version}\""));
+        if let Some(p) = payload {
+            req = req.json(&p);
+        }
+        let r = req.send().await.expect("request");
+        let (got, reply) = (r.status().as_u16(), body(r).await);
+        assert_eq!(got, status, "{method} {suffix}: {reply}");
+        match code {
+            Some(code) => assert_eq!(reply["code"], code),
+            None => {
+                assert_eq!(reply["version"], version + 1, "{method} {suffix}");
+                version += 1;
+            }
+        }
+    }
+    assert_eq!(version, 16);
+}
+
+async fn someone_elses_note_is_not_found(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let ada = s.user("ada").await;
+    let eve = s.user("eve").await;
+    let id = s
+        .note(&ada, json!({ "title": "Private", "body": "mine" }))
+        .await;
+    let theirs = s
+        .as_user(&eve, Method::POST, &format!("/v1/notes/{id}/pin"))
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .expect("pin");
+    let missing = s
+        .as_user(
+            &eve,
+            Method::POST,
+            &format!("/v1/notes/{}/pin", uuid::Uuid::new_v4()),
+        )
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .expect("pin");
+    assert_eq!(
+        (theirs.status(), missing.status()),
+        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
+    );
+    assert_eq!(body(theirs).await["detail"], body(missing).await["detail"]);
+    let stale = s
+        .as_user(&eve, Method::PATCH, &format!("/v1/notes/{id}"))
+        .header("if-match", "\"9\"")
+        .json(&json!({ "title": "mine now" }))
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(
+        stale.status(),
+        404,
+        "a stranger learns nothing, not even the version"
+    );
+    let anonymous = s
+        .http
+        .post(s.url("/v1/notes"))
+        .json(&json!({ "title": "t", "body": "b" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(body(anonymous).await["code"], "unauthorized");
+}
+
+async fn bad_input_is_a_clear_client_error(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let ada = s.user("ada").await;
+    let post = |body: String, content_type: &'static str| {
+        s.as_user(&ada, Method::POST, "/v1/notes")
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let cases = [
+        (
+            post("{\"title\":".into(), "application/json").await,
+            400,
+            "malformed_json",
+        ),
+        (
+            post(
+                "{\"title\":\"t\",\"body\":\"b\",\"colour\":1}".into(),
+                "application/json",
+            )
+            .await,
+            422,
+            "invalid_body",
+        ),
+        (
+            post("{\"title\":\"t\"}".into(), "application/json").await,
+            422,
+            "invalid_body",
+        ),
+        (
+            post("{\"title\":\"t\",\"body\":\"b\"}".into(), "text/plain").await,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            post(
+                json!({ "title": "t".repeat(201), "body": "b" }).to_string(),
+                "application/json",
+            )
+            .await,
+            422,
+            "validation_failed",
+        ),
+        (
+            post(
+                json!({ "title": "t", "body": "b", "due_at": "tomorrow" }).to_string(),
+                "application/json",
+            )
+            .await,
+            422,
+            "invalid_body",
+        ),
+    ];
+    for (r, status, code) in cases {
+        let r = r.expect("request");
+        assert_eq!(r.status().as_u16(), status);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        assert_eq!(body(r).await["code"], code);
+    }
+    let r = s
+        .as_user(&ada, Method::POST, "/v1/notes/not-a-uuid/pin")
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .expect("pin");
+    assert_eq!(r.status(), 404);
+    let r = s.http.get(s.url("/v1/nowhere")).send().await.expect("get");
+    assert_eq!(
+        (r.status().as_u16(), body(r).await["code"].clone()),
+        (404, json!("route_not_found"))
+    );
+    let r = s.http.put(s.url("/v1/notes")).send().await.expect("put");
+    assert_eq!(
+        (r.status().as_u16(), body(r).await["code"].clone()),
+        (405, json!("method_not_allowed"))
+    );
+    let r = s
+        .http
+        .post(s.url("/v1/accounts"))
+        .json(
+            &json!({ "username": "a b", "password": "correct horse battery", "display_name": "x" }),
+        )
+        .send()
+        .await
+        .expect("register");
+    let problem = body(r).await;
+    assert_eq!(
+        (problem["status"].clone(), problem["field"].clone()),
+        (json!(422), json!("username"))
+    );
+}
+
+async fn an_oversized_body_is_413(postgres: bool) {
+    // A small limit, so the whole body is sent before the server answers.
+    let setup = Server::of(postgres).await.setup.clone();
+    let s = Server::start(setup, None, &[("ANOTE_BODY_LIMIT_BYTES", "4096")]).await;
+    let ada = s.user("ada").await;
+    let r = s
+        .as_user(&ada, Method::POST, "/v1/notes")
+        .json(&json!({ "title": "t", "body": "b".repeat(8192) }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 413);
+    assert_eq!(body(r).await["code"], "payload_too_large");
+}
+
+async fn accounts_and_sessions_work_end_to_end(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let ada = s.user("ada").await;
+    let r = s.http.post(s.url("/v1/accounts")).json(&json!({ "username": "ADA", "password": "another password", "display_name": "Imposter" })).send().await.expect("register");
+    assert_eq!(
+        (r.status().as_u16(), body(r).await["code"].clone()),
+        (409, json!("username_taken"))
+    );
+
+    let wrong = s.login("ada", "wrong password!").await;
+    let unknown = s.login("nobody", "wrong password!").await;
+    assert_eq!((wrong.0, unknown.0), (401, 401));
+    assert_eq!(
+        wrong.1, unknown.1,
+        "an unknown user and a wrong password look the same"
+    );
+
+    // A refresh token works once.
+    let refresh = |token: String| {
+        s.http
+            .post(s.url("/v1/sessions/refresh"))
+            .json(&json!({ "refresh_token": token }))
+            .send()
+    };
+    let r = refresh(ada.refresh.clone()).await.expect("refresh");
+    assert_eq!(r.status(), 200);
+    let rotated = body(r).await;
+    assert_eq!(
+        refresh(ada.refresh.clone())
+            .await
+            .expect("refresh")
+            .status(),
+        401
+    );
+    let rotated_refresh = rotated["refresh_token"].as_str().expect("token").to_owned();
+
+    // Changing the password revokes the other sessions, not this one.
+    let other = s.login("ada", "correct horse battery").await.1;
+    let r = s
+        .as_user(&ada, Method::PUT, "/v1/account/password")
+        .json(
+            &json!({ "current_password": "nope nope nope", "new_password": "brand new password" }),
+        )
+        .send()
+        .await
+        .expect("change");
+    assert_eq!(
+        (r.status().as_u16(), body(r).await["code"].clone()),
+        (403, json!("wrong_password"))
+    );
+    let r = s.as_user(&ada, Method::PUT, "/v1/account/password").json(&json!({ "current_password": "correct horse battery", "new_password": "brand new password" })).send().await.expect("change");
+    assert_eq!(r.status(), 204);
+    let other_refresh = other["refresh_token"].as_str().expect("token").to_owned();
+    assert_eq!(refresh(other_refresh).await.expect("refresh").status(), 401);
+    let r = refresh(rotated_refresh).await.expect("refresh");
+    assert_eq!(
+        r.status(),
+        200,
+        "the session that changed the password lives on"
+    );
+    let current_refresh = body(r).await["refresh_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(s.login("ada", "correct horse battery").await.0, 401);
+    assert_eq!(s.login("ada", "brand new password").await.0, 200);
+
+    // Logging out revokes the session's refresh token.
+    let fresh = s.login("ada", "brand new password").await.1;
+    let fresh_access = fresh["access_token"].as_str().expect("token");
+    let r = s
+        .http
+        .delete(s.url("/v1/sessions"))
+        .bearer_auth(fresh_access)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    let fresh_refresh = fresh["refresh_token"].as_str().expect("token").to_owned();
+    assert_eq!(refresh(fresh_refresh).await.expect("refresh").status(), 401);
+
+    // Deleting the account forgets the password, revokes sessions and frees the name.
+    let r = s
+        .as_user(&ada, Method::DELETE, "/v1/account")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    assert_eq!(s.login("ada", "brand new password").await.0, 401);
+    assert_eq!(
+        refresh(current_refresh).await.expect("refresh").status(),
+        401
+    );
+    let r = s
+        .as_user(&ada, Method::DELETE, "/v1/account")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 404);
+    s.user("ada").await;
+}
+
+async fn failed_logins_are_rate_limited(postgres: bool) {
+    let s = Server::of(postgres).await;
+    s.user("ada").await;
+    for _ in 0..5 {
+        assert_eq!(s.login("ada", "wrong password!").await.0, 401);
+    }
+    let r = s
+        .http
+        .post(s.url("/v1/sessions"))
+        .json(&json!({ "username": "ADA", "password": "correct horse battery" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 429, "even the right password waits");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(retry > 0 && retry <= 900);
+    assert_eq!(body(r).await["code"], "too_many_login_attempts");
+}
+
+async fn an_idempotency_key_replays_the_first_reply(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let ada = s.user("ada").await;
+    let create = |title: &str, key: &str| {
+        s.as_user(&ada, Method::POST, "/v1/notes")
+            .header("idempotency-key", key)
+            .json(&json!({ "title": title, "body": "b" }))
+            .send()
+    };
+    let first = create("Once", "key-1").await.expect("create");
+    assert_eq!(first.status(), 201);
+    let first = body(first).await;
+    let again = create("Once", "key-1").await.expect("create");
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(body(again).await, first);
+    let other = create("Twice?", "key-1").await.expect("create");
+    assert_eq!(
+        (other.status().as_u16(), body(other).await["code"].clone()),
+        (422, json!("idempotency_key_reused"))
+    );
+    let id = first["id"].as_str().expect("id");
+    // The replayed create appended nothing: the note is still at version 1.
+    let pin = |key: &str| {
+        s.as_user(&ada, Method::POST, &format!("/v1/notes/{id}/pin"))
+            .header("if-match", "\"1\"")
+            .header("idempotency-key", key)
+            .send()
+    };
+    let pinned = body(pin("key-2").await.expect("pin")).await;
+    assert_eq!(pinned["version"], 2);
+    assert_eq!(body(pin("key-2").await.expect("pin")).await, pinned);
+    // Keys belong to their user.
+    let eve = s.user("eve").await;
+    let r = s
+        .as_user(&eve, Method::POST, "/v1/notes")
+        .header("idempotency-key", "key-1")
+        .json(&json!({ "title": "Once", "body": "b" }))
+        .send()
+        .await
+        .expect("create");
+    assert_ne!(body(r).await["id"], first["id"]);
+}
+
+async fn data_survives_a_restart_and_sigterm_is_graceful(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let ada = s.user("ada").await;
+    let id = s
+        .note(&ada, json!({ "title": "Keep me", "body": "b" }))
+        .await;
+    let s = s.restart().await;
+    if let Some(dir) = s.data_dir() {
+        assert!(dir.join("anote.sqlite3").exists());
+    }
+    let r = s
+        .as_user(&ada, Method::PATCH, &format!("/v1/notes/{id}"))
+        .header("if-match", "\"1\"")
+        .json(&json!({ "title": "Kept" }))
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(r.status(), 200, "the token key and the note survived");
+    assert_eq!(body(r).await["version"], 2);
+    assert_eq!(s.login("ada", "correct horse battery").await.0, 200);
+}
+
+async fn openapi_describes_every_route(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let doc = body(
+        s.http
+            .get(s.url("/openapi.json"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/v1/accounts",
+        "/v1/sessions",
+        "/v1/sessions/refresh",
+        "/v1/account",
+        "/v1/account/password",
+        "/v1/notes",
+        "/v1/notes/{id}",
+        "/v1/notes/{id}/tags",
+        "/v1/notes/{id}/subject",
+        "/v1/notes/{id}/due",
+        "/v1/notes/{id}/pin",
+        "/v1/notes/{id}/unpin",
+        "/v1/notes/{id}/archive",
+        "/v1/notes/{id}/unarchive",
+        "/v1/notes/{id}/complete",
+        "/v1/notes/{id}/reopen",
+        "/v1/notes/{id}/trash",
+        "/v1/notes/{id}/restore",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+macro_rules! both_setups {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $( #[tokio::test] async fn $name() { super::$name(false).await; } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name(true).await; } )*
+        }
+    };
+}
+
+both_setups!(
+    walkthrough_register_login_create_edit_and_conflict,
+    every_note_command_follows_the_rules,
+    someone_elses_note_is_not_found,
+    bad_input_is_a_clear_client_error,
+    an_oversized_body_is_413,
+    accounts_and_sessions_work_end_to_end,
+    failed_logins_are_rate_limited,
+    an_idempotency_key_replays_the_first_reply,
+    data_survives_a_restart_and_sigterm_is_graceful,
+    openapi_describes_every_route,
+);

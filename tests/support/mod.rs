@@ -1,0 +1,241 @@
+//! Runs the real `anote` binary for end-to-end tests: embedded (`anote serve`
+//! on a temporary data folder) or split (`anote command-api` on a fresh
+//! PostgreSQL schema).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Which setup a test runs against.
+#[derive(Clone, Debug)]
+pub enum Setup {
+    /// `anote serve` on SQLite in this folder.
+    Embedded(PathBuf),
+    /// `anote command-api` on PostgreSQL in this schema.
+    Postgres(String),
+}
+
+/// A running `anote` process, stopped with SIGTERM on drop.
+pub struct Server {
+    child: Child,
+    /// The base URL, such as `http://127.0.0.1:40123`.
+    pub base: String,
+    /// The HTTP client.
+    pub http: Client,
+    /// What it runs on.
+    pub setup: Setup,
+    _data: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn database_url() -> String {
+    std::env::var("ANOTE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+impl Server {
+    /// `anote serve` on a fresh data folder.
+    pub async fn embedded() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let setup = Setup::Embedded(dir.path().to_path_buf());
+        Self::start(setup, Some(dir), &[]).await
+    }
+
+    /// `anote command-api` on a fresh PostgreSQL schema.
+    pub async fn postgres() -> Self {
+        let schema = format!("e2e_{}", Uuid::new_v4().simple());
+        Self::start(Setup::Postgres(schema), None, &[]).await
+    }
+
+    /// A fresh server of either kind.
+    pub async fn of(postgres: bool) -> Self {
+        if postgres {
+            Self::postgres().await
+        } else {
+            Self::embedded().await
+        }
+    }
+
+    /// Starts a server on `setup` with extra environment variables.
+    pub async fn start(
+        setup: Setup,
+        data: Option<tempfile::TempDir>,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
+        match &setup {
+            Setup::Embedded(dir) => {
+                cmd.arg("serve").env("ANOTE_DATA_DIR", dir);
+            }
+            Setup::Postgres(schema) => {
+                cmd.arg("command-api")
+                    .env("ANOTE_DATABASE_URL", database_url())
+                    .env("ANOTE_DATABASE_SCHEMA", schema)
+                    .env("ANOTE_DATABASE_MAX_CONNECTIONS", "8")
+                    .env("ANOTE_TOKEN_SECRET", "e2e-test-secret-e2e-test-secret-e2e");
+            }
+        }
+        cmd.env("ANOTE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ANOTE_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().expect("anote starts");
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: Client::new(),
+            setup,
+            _data: data,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "anote did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the process with SIGTERM and returns whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        false
+    }
+
+    /// Stops this server and starts another on the same storage.
+    pub async fn restart(mut self) -> Self {
+        assert!(self.terminate(), "clean shutdown");
+        let data = self._data.take();
+        Self::start(self.setup.clone(), data, &[]).await
+    }
+
+    /// An absolute URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The data folder of an embedded server.
+    pub fn data_dir(&self) -> Option<&Path> {
+        match &self.setup {
+            Setup::Embedded(dir) => Some(dir),
+            Setup::Postgres(_) => None,
+        }
+    }
+
+    /// Registers an account and logs in.
+    pub async fn user(&self, name: &str) -> Account {
+        let r = self
+            .http
+            .post(self.url("/v1/accounts"))
+            .json(&json!({ "username": name, "password": "correct horse battery", "display_name": name }))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(r.status(), 201, "register {name}");
+        assert!(body(r).await["id"].is_string());
+        let tokens = self.login(name, "correct horse battery").await;
+        assert_eq!(tokens.0, 200);
+        Account {
+            access: tokens.1["access_token"].as_str().expect("token").to_owned(),
+            refresh: tokens.1["refresh_token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        }
+    }
+
+    /// Logs in; returns the status and the body.
+    pub async fn login(&self, name: &str, password: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url("/v1/sessions"))
+            .json(&json!({ "username": name, "password": password }))
+            .send()
+            .await
+            .expect("login");
+        (r.status().as_u16(), body(r).await)
+    }
+
+    /// A request with the account's bearer token.
+    pub fn as_user(
+        &self,
+        account: &Account,
+        method: reqwest::Method,
+        path: &str,
+    ) -> RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&account.access)
+    }
+
+    /// Creates a note and returns its id.
+    pub async fn note(&self, account: &Account, fields: Value) -> String {
+        let r = self
+            .as_user(account, reqwest::Method::POST, "/v1/notes")
+            .json(&fields)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status(), 201);
+        body(r).await["id"].as_str().expect("id").to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+    }
+}
+
+/// A logged-in account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// The access token.
+    pub access: String,
+    /// The refresh token.
+    pub refresh: String,
+}
+
+/// The JSON body of a reply (`Null` when empty).
+pub async fn body(r: Response) -> Value {
+    let bytes = r.bytes().await.expect("body");
+    if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("JSON body")
+    }
+}
