@@ -18,11 +18,11 @@ struct Cli {
     #[command(flatten)]
     log: LogConfig,
     #[command(subcommand)]
-    command: Command,
+    command: Service,
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {
+enum Service {
     /// Run everything in one process on embedded storage (SQLite in the data
     /// folder): the default for a laptop.
     Serve {
@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(&cli.log);
     match cli.command {
-        Command::Serve {
+        Service::Serve {
             embedded,
             http,
             auth,
@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(data_dir = %embedded.data_dir.display(), "embedded storage ready");
             serve(storage, TokenSigner::new(key), auth, &http).await
         }
-        Command::CommandApi {
+        Service::CommandApi {
             postgres,
             http,
             auth,
@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
             let storage = Storage::postgres(connect(&postgres).await?, true).await?;
             serve(storage, TokenSigner::new(key), auth, &http).await
         }
-        Command::Migrate { postgres } => {
+        Service::Migrate { postgres } => {
             connect(&postgres)
                 .await?
                 .migrate()

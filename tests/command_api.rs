@@ -71,13 +71,22 @@ async fn walkthrough_register_login_create_edit_and_conflict(postgres: bool) {
     );
 }
 
+/// A request (method, path suffix, body) and its expected status and code.
+type Step = (
+    Method,
+    &'static str,
+    Option<Value>,
+    u16,
+    Option<&'static str>,
+);
+
 async fn every_note_command_follows_the_rules(postgres: bool) {
     let s = Server::of(postgres).await;
     let ada = s.user("ada").await;
     let id = s
         .note(&ada, json!({ "title": "Essay", "body": "Draft" }))
         .await;
-    let steps: Vec<(Method, &str, Option<Value>, u16, Option<&str>)> = vec![
+    let steps: Vec<Step> = vec![
         (
             Method::POST,
             "/complete",

@@ -260,6 +260,16 @@ fn check_append(append: &Append) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The reply to remember, with the append's version and position filled in.
+fn reply_with_outcome(reply: &StoredReply, appended: Appended) -> serde_json::Value {
+    let mut body = reply.body.clone();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("version".to_owned(), appended.version.into());
+        fields.insert("position".to_owned(), appended.position.to_string().into());
+    }
+    body
+}
+
 pub use postgres::PgEventStore;
 pub use sqlite::SqliteEventStore;
 
@@ -275,14 +285,4 @@ mod tests {
         assert!("7".parse::<Position>().is_err());
         assert!("a-1".parse::<Position>().is_err());
     }
-}
-
-/// The reply to remember, with the append's version and position filled in.
-fn reply_with_outcome(reply: &StoredReply, appended: Appended) -> serde_json::Value {
-    let mut body = reply.body.clone();
-    if let Some(fields) = body.as_object_mut() {
-        fields.insert("version".to_owned(), appended.version.into());
-        fields.insert("position".to_owned(), appended.position.to_string().into());
-    }
-    body
 }

@@ -90,12 +90,9 @@ where
     let mut last = None;
     for row in &rows {
         let version = from_i64(row.try_get("stream_version")?)?;
-        let position = Position::new(
-            parse_tx(row.try_get("tx")?)?,
-            from_i64(row.try_get("position")?)?,
-        );
+        let at = position(row)?;
         if last.is_none_or(|(v, _)| v < version) {
-            last = Some((version, position));
+            last = Some((version, at));
         }
     }
     match last {
@@ -178,10 +175,7 @@ const SELECT_EVENT: &str =
 fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let metadata: serde_json::Value = row.try_get("metadata")?;
     Ok(RecordedEvent {
-        position: Position::new(
-            parse_tx(row.try_get("tx")?)?,
-            from_i64(row.try_get("position")?)?,
-        ),
+        position: position(row)?,
         event_id: row.try_get("event_id")?,
         stream_id: StreamId::from_stored(row.try_get("stream_id")?),
         stream_version: from_i64(row.try_get("stream_version")?)?,
@@ -194,8 +188,13 @@ fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-fn parse_tx(tx: String) -> Result<u64, StoreError> {
-    tx.parse().map_err(StoreError::corrupt)
+/// The position in a row's `tx` (xid8 as text) and `position` columns.
+fn position(row: &PgRow) -> Result<Position, StoreError> {
+    let tx: &str = row.try_get("tx")?;
+    Ok(Position::new(
+        tx.parse().map_err(StoreError::corrupt)?,
+        from_i64(row.try_get("position")?)?,
+    ))
 }
 
 #[async_trait]
@@ -238,10 +237,7 @@ impl EventStore for PgEventStore {
         row.map(|row| {
             Ok(StreamHead {
                 version: from_i64(row.try_get("stream_version")?)?,
-                position: Position::new(
-                    parse_tx(row.try_get("tx")?)?,
-                    from_i64(row.try_get("position")?)?,
-                ),
+                position: position(&row)?,
             })
         })
         .transpose()
