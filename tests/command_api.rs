@@ -551,6 +551,177 @@ async fn openapi_describes_every_route(postgres: bool) {
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
 
+async fn of_16_concurrent_edits_of_one_version_exactly_one_wins(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let ada = s.user("ada").await;
+    let id = s
+        .note(&ada, json!({ "title": "Shared", "body": "v1" }))
+        .await;
+    let edits: Vec<_> = (0..16)
+        .map(|i| {
+            s.as_user(&ada, Method::PATCH, &format!("/v1/notes/{id}"))
+                .header("if-match", "\"1\"")
+                .json(&json!({ "body": format!("edit {i}") }))
+                .send()
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for r in futures_util::future::join_all(edits).await {
+        let r = r.expect("edit");
+        let status = r.status().as_u16();
+        let reply = body(r).await;
+        if status == 412 {
+            assert_eq!(reply["current_version"], 2);
+        }
+        statuses.push(status);
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 412),
+        "{statuses:?}"
+    );
+    let next = s
+        .as_user(&ada, Method::POST, &format!("/v1/notes/{id}/pin"))
+        .header("if-match", "\"2\"")
+        .send()
+        .await
+        .expect("pin");
+    assert_eq!(body(next).await["version"], 3, "versions stayed contiguous");
+}
+
+async fn of_16_concurrent_registrations_of_one_username_one_wins(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let attempts: Vec<_> = (0..16)
+        .map(|i| {
+            s.http
+                .post(s.url("/v1/accounts"))
+                .json(&json!({ "username": "grace", "password": format!("password number {i}"), "display_name": "G" }))
+                .send()
+        })
+        .collect();
+    let mut created = Vec::new();
+    for (i, r) in futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let r = r.expect("register");
+        match r.status().as_u16() {
+            201 => created.push(i),
+            409 => assert_eq!(body(r).await["code"], "username_taken"),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(created.len(), 1);
+    let winner = format!("password number {}", created[0]);
+    assert_eq!(
+        s.login("grace", &winner).await.0,
+        200,
+        "the winner's password is the one stored"
+    );
+}
+
+async fn acknowledged_commands_survive_a_kill(postgres: bool) {
+    let s = Server::of(postgres).await;
+    let ada = s.user("ada").await;
+    let http = s.http.clone();
+    let url = s.url("/v1/notes");
+    let token = ada.access.clone();
+    let writer = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        for i in 0..100_000 {
+            let sent = http
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({ "title": format!("n{i}"), "body": "b" }))
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status() == 201 => {
+                    acknowledged.push(body(r).await["id"].as_str().expect("id").to_owned())
+                }
+                Ok(r) => panic!("unexpected status {}", r.status()),
+                Err(_) => break, // the server died under us
+            }
+        }
+        acknowledged
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let s = s.kill_and_restart().await;
+    let acknowledged = writer.await.expect("writer ran");
+    assert!(
+        acknowledged.len() > 5,
+        "the writer got going before the kill ({})",
+        acknowledged.len()
+    );
+    for id in &acknowledged {
+        let r = s
+            .as_user(&ada, Method::POST, &format!("/v1/notes/{id}/pin"))
+            .header("if-match", "\"1\"")
+            .send()
+            .await
+            .expect("pin");
+        assert_eq!(
+            r.status(),
+            200,
+            "note {id} was acknowledged, so it must exist at version 1"
+        );
+    }
+}
+
+async fn cors_allows_only_the_configured_origins(postgres: bool) {
+    let setup = Server::of(postgres).await.setup.clone();
+    let s = Server::start(
+        setup,
+        None,
+        &[("ANOTE_CORS_ORIGINS", "https://app.anote.test")],
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        s.http
+            .request(Method::OPTIONS, s.url("/v1/notes"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,if-match",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.anote.test")
+        .await
+        .expect("preflight");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.anote.test"
+    );
+    let denied = preflight("https://evil.test").await.expect("preflight");
+    assert!(denied
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    let r = s
+        .http
+        .get(s.url("/healthz"))
+        .header("origin", "https://app.anote.test")
+        .send()
+        .await
+        .expect("get");
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        exposed.contains("etag") && exposed.contains("anote-position"),
+        "{exposed}"
+    );
+}
+
 macro_rules! both_setups {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -573,4 +744,8 @@ both_setups!(
     an_idempotency_key_replays_the_first_reply,
     data_survives_a_restart_and_sigterm_is_graceful,
     openapi_describes_every_route,
+    of_16_concurrent_edits_of_one_version_exactly_one_wins,
+    of_16_concurrent_registrations_of_one_username_one_wins,
+    acknowledged_commands_survive_a_kill,
+    cors_allows_only_the_configured_origins,
 );

@@ -134,9 +134,18 @@ impl Server {
         false
     }
 
-    /// Stops this server and starts another on the same storage.
+    /// Stops this server with SIGTERM and starts another on the same storage.
     pub async fn restart(mut self) -> Self {
         assert!(self.terminate(), "clean shutdown");
+        let data = self._data.take();
+        Self::start(self.setup.clone(), data, &[]).await
+    }
+
+    /// Kills this server with SIGKILL, mid-flight, and starts another on the
+    /// same storage.
+    pub async fn kill_and_restart(mut self) -> Self {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
         let data = self._data.take();
         Self::start(self.setup.clone(), data, &[]).await
     }
