@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anote_command_api::note_commands::NoteCommands;
-use anote_command_api::problem::ApiError;
 use anote_domain::note::{NewNote, NoteAction, NoteCommand};
 use anote_domain::values::{Body, Tags, Title};
 use anote_domain::{NoteId, UserId};
 use anote_infra::db::PgDatabase;
 use anote_infra::event_store::{Metadata, PgEventStore};
+use anote_infra::http::problem::ApiError;
 use uuid::Uuid;
 
 /// Throughput and latency of one measurement.

@@ -17,10 +17,10 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::extract::{Auth, ClientAddr, JsonBody, RequestId};
-use crate::notes::POSITION_HEADER;
-use crate::problem::{ApiError, Problem};
 use crate::AppState;
+use anote_infra::http::extract::{Auth, ClientAddr, JsonBody, RequestId};
+use anote_infra::http::problem::{ApiError, Problem};
+use anote_infra::http::POSITION_HEADER;
 
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -1,69 +1,15 @@
-//! Request extractors whose failures are problem documents.
+//! The command API's own extractors: `If-Match`, `Idempotency-Key`, and the
+//! caller of a command.
 
-use std::net::SocketAddr;
-
-use anote_domain::{NoteId, UserId};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
+use anote_domain::UserId;
+use anote_infra::http::extract::{Auth, RequestId};
+use anote_infra::http::problem::ApiError;
+use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::Json;
-use serde::de::DeserializeOwned;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::problem::ApiError;
 use crate::AppState;
-
-/// A JSON body whose every rejection (syntax, shape, size, media type) is a
-/// problem document.
-#[derive(Debug)]
-pub struct JsonBody<T>(pub T);
-
-impl<S, T> FromRequest<S> for JsonBody<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
-        Ok(Self(value))
-    }
-}
-
-/// The caller, proven by a bearer access token.
-#[derive(Clone, Copy, Debug)]
-pub struct Auth {
-    /// The account.
-    pub user: UserId,
-    /// The session the token belongs to.
-    pub session: Uuid,
-}
-
-impl FromRequestParts<AppState> for Auth {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized)?;
-        let claims = state
-            .signer
-            .verify(token.trim(), OffsetDateTime::now_utc())
-            .map_err(|_| ApiError::Unauthorized)?;
-        Ok(Self {
-            user: claims.sub,
-            session: claims.sid,
-        })
-    }
-}
 
 /// The version in `If-Match`, if the header was sent.
 #[derive(Clone, Copy, Debug)]
@@ -110,54 +56,6 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             return Err(ApiError::BadIdempotencyKey);
         }
         Ok(Self(Some(key.to_owned())))
-    }
-}
-
-/// A note id from the path; one that is not a UUID names no note.
-#[derive(Clone, Copy, Debug)]
-pub struct NotePath(pub NoteId);
-
-impl<S: Send + Sync> FromRequestParts<S> for NotePath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NoteNotFound)?;
-        let id = Uuid::parse_str(&id).map_err(|_| ApiError::NoteNotFound)?;
-        Ok(Self(NoteId::from_uuid(id)))
-    }
-}
-
-/// The id of this request, set by the access-log middleware.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestId(pub Uuid);
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Self>()
-            .copied()
-            .unwrap_or(Self(Uuid::new_v4())))
-    }
-}
-
-/// The client's address: the TCP peer, or `unknown` when not served over TCP.
-#[derive(Clone, Debug)]
-pub struct ClientAddr(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string());
-        Ok(Self(addr))
     }
 }
 

@@ -5,29 +5,25 @@
 
 pub mod accounts;
 pub mod extract;
-pub mod http;
 pub mod login_limiter;
 pub mod note_commands;
 pub mod notes;
 pub mod openapi;
 pub mod passwords;
-pub mod problem;
 
 use std::sync::Arc;
 
 use anote_infra::config::{AuthConfig, HttpConfig};
 use anote_infra::tokens::TokenSigner;
 use anote_infra::Storage;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::extract::{FromRef, State};
 use axum::routing::{delete, get, patch, post, put};
-use axum::{middleware, Json, Router};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use axum::{Json, Router};
 
 use crate::login_limiter::LoginLimiter;
 use crate::note_commands::NoteCommands;
 use crate::passwords::PasswordHasher;
-use crate::problem::ApiError;
+use anote_infra::http::problem::ApiError;
 
 /// Everything the handlers share.
 #[derive(Clone)]
@@ -65,7 +61,14 @@ impl AppState {
     }
 }
 
-/// The command API's routes, with CORS, body limit, timeout and access log.
+impl FromRef<AppState> for TokenSigner {
+    fn from_ref(state: &AppState) -> Self {
+        state.signer.clone()
+    }
+}
+
+/// The command API's routes, with the shared layers (CORS, body limit,
+/// timeout, access log).
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let api = Router::new()
         .route("/v1/accounts", post(accounts::register))
@@ -93,56 +96,14 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/v1/notes/{id}/trash", post(notes::trash))
         .route("/v1/notes/{id}/restore", post(notes::restore))
         .route("/openapi.json", get(openapi_json))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(anote_infra::http::healthz))
         .route("/readyz", get(readyz))
-        .fallback(http::not_found)
-        .method_not_allowed_fallback(http::method_not_allowed)
         .with_state(state);
-    api.layer(DefaultBodyLimit::max(http.body_limit))
-        .layer(middleware::from_fn_with_state(
-            http.request_timeout,
-            http::timeout,
-        ))
-        .layer(middleware::from_fn(http::access_log))
-        .layer(cors(&http.cors_origins))
-}
-
-/// CORS for the web app's origins, exposing the headers a client needs.
-fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
-        .collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
-        .allow_headers([
-            axum::http::header::AUTHORIZATION,
-            axum::http::header::CONTENT_TYPE,
-            axum::http::header::IF_MATCH,
-            HeaderName::from_static("idempotency-key"),
-        ])
-        .expose_headers([
-            axum::http::header::ETAG,
-            axum::http::header::LOCATION,
-            notes::POSITION_HEADER,
-            http::REQUEST_ID_HEADER,
-        ])
+    anote_infra::http::finish(api, http)
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi::document())
-}
-
-/// Liveness: the process answers.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Readiness: the database answers.

@@ -15,7 +15,7 @@ use anote_infra::event_store::{
 use anote_infra::StoreError;
 use moka::sync::Cache;
 
-use crate::problem::ApiError;
+use anote_infra::http::problem::ApiError;
 
 /// A note's state at a version.
 #[derive(Clone, Debug)]

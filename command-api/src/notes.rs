@@ -5,8 +5,9 @@ use anote_domain::note::{NewNote, NoteAction, NoteCommand};
 use anote_domain::values::{Body, DueAt, Subject, Tags, Title};
 use anote_domain::NoteId;
 use anote_infra::event_store::{Metadata, StoredReply};
+use anote_infra::http::POSITION_HEADER;
 use axum::extract::State;
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -14,13 +15,11 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::extract::{Caller, IfMatch, JsonBody, NotePath};
+use crate::extract::{Caller, IfMatch};
 use crate::note_commands::Outcome;
-use crate::problem::ApiError;
 use crate::AppState;
-
-/// The header that carries the log position of a command's last event.
-pub const POSITION_HEADER: HeaderName = HeaderName::from_static("anote-position");
+use anote_infra::http::extract::{JsonBody, NotePath};
+use anote_infra::http::problem::ApiError;
 
 /// A new note.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -225,7 +224,7 @@ fn action_name(action: &NoteAction) -> &'static str {
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeats return the first reply")),
     responses(
         (status = 201, body = NoteReply, description = "Created; `Location`, `ETag` and `Anote-Position` set"),
-        (status = 401, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem),
+        (status = 401, body = anote_infra::http::problem::Problem), (status = 422, body = anote_infra::http::problem::Problem),
     ),
     security(("bearer" = [])))]
 pub async fn create(
@@ -257,8 +256,8 @@ pub async fn create(
     request_body = EditNoteRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = "\"<version>\"")),
     responses(
-        (status = 200, body = NoteReply), (status = 404, body = crate::problem::Problem),
-        (status = 412, body = crate::problem::Problem), (status = 428, body = crate::problem::Problem),
+        (status = 200, body = NoteReply), (status = 404, body = anote_infra::http::problem::Problem),
+        (status = 412, body = anote_infra::http::problem::Problem), (status = 428, body = anote_infra::http::problem::Problem),
     ),
     security(("bearer" = [])))]
 pub async fn edit(
@@ -285,7 +284,7 @@ pub async fn edit(
 #[utoipa::path(put, path = "/v1/notes/{id}/tags", tag = "notes",
     request_body = SetTagsRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header)),
-    responses((status = 200, body = NoteReply), (status = 412, body = crate::problem::Problem)),
+    responses((status = 200, body = NoteReply), (status = 412, body = anote_infra::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn set_tags(
     State(app): State<AppState>,
@@ -305,7 +304,7 @@ pub async fn set_tags(
 #[utoipa::path(put, path = "/v1/notes/{id}/subject", tag = "notes",
     request_body = MoveToSubjectRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header)),
-    responses((status = 200, body = NoteReply), (status = 412, body = crate::problem::Problem)),
+    responses((status = 200, body = NoteReply), (status = 412, body = anote_infra::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn move_to_subject(
     State(app): State<AppState>,
@@ -325,7 +324,7 @@ pub async fn move_to_subject(
 #[utoipa::path(put, path = "/v1/notes/{id}/due", tag = "notes",
     request_body = SetDueRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header)),
-    responses((status = 200, body = NoteReply), (status = 412, body = crate::problem::Problem)),
+    responses((status = 200, body = NoteReply), (status = 412, body = anote_infra::http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn set_due(
     State(app): State<AppState>,
@@ -348,9 +347,9 @@ macro_rules! bodyless_command {
         #[utoipa::path($method, path = $path, tag = "notes",
             params(("id" = Uuid, Path), ("If-Match" = String, Header, description = "\"<version>\"")),
             responses(
-                (status = 200, body = NoteReply), (status = 404, body = crate::problem::Problem),
-                (status = 409, body = crate::problem::Problem), (status = 412, body = crate::problem::Problem),
-                (status = 428, body = crate::problem::Problem),
+                (status = 200, body = NoteReply), (status = 404, body = anote_infra::http::problem::Problem),
+                (status = 409, body = anote_infra::http::problem::Problem), (status = 412, body = anote_infra::http::problem::Problem),
+                (status = 428, body = anote_infra::http::problem::Problem),
             ),
             security(("bearer" = [])))]
         pub async fn $name(

@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, notes, problem};
+use anote_infra::http::problem;
+
+use crate::{accounts, notes};
 
 /// Adds the bearer-token scheme the routes refer to.
 struct BearerAuth;

@@ -10,7 +10,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::problem::ApiError;
+use anote_infra::http::problem::ApiError;
 
 /// Hashes and verifies passwords.
 #[derive(Clone, Debug)]

@@ -1,11 +1,13 @@
 //! Anote's adapters: the event log (PostgreSQL and SQLite), credentials and
-//! sessions, access tokens, configuration and telemetry.
+//! sessions, access tokens, configuration, telemetry, and the HTTP pieces the
+//! APIs share.
 
 pub mod accounts;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod event_store;
+pub mod http;
 pub mod storage;
 pub mod telemetry;
 pub mod tokens;

@@ -1,9 +1,10 @@
-//! Every failure as `application/problem+json` (RFC 9457) with a stable `code`.
+//! Every failure of the APIs as `application/problem+json` (RFC 9457) with a
+//! stable `code`.
 
 use std::time::Duration;
 
+use crate::StoreError;
 use anote_domain::{DomainError, ValidationError};
-use anote_infra::StoreError;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -9,8 +9,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use crate::extract::RequestId;
-use crate::problem::ApiError;
+use super::extract::RequestId;
+use super::problem::ApiError;
 
 /// The header that carries the request's id back to the client.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");

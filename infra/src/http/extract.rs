@@ -1,0 +1,114 @@
+//! Request extractors shared by the APIs; every failure is a problem document.
+
+use std::net::SocketAddr;
+
+use anote_domain::{NoteId, UserId};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::Json;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::problem::ApiError;
+use crate::tokens::TokenSigner;
+
+/// A JSON body whose every rejection (syntax, shape, size, media type) is a
+/// problem document.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// The caller, proven by a bearer access token.
+#[derive(Clone, Copy, Debug)]
+pub struct Auth {
+    /// The account.
+    pub user: UserId,
+    /// The session the token belongs to.
+    pub session: Uuid,
+}
+
+impl<S> FromRequestParts<S> for Auth
+where
+    S: Send + Sync,
+    TokenSigner: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        let claims = TokenSigner::from_ref(state)
+            .verify(token.trim(), OffsetDateTime::now_utc())
+            .map_err(|_| ApiError::Unauthorized)?;
+        Ok(Self {
+            user: claims.sub,
+            session: claims.sid,
+        })
+    }
+}
+
+/// A note id from the path; one that is not a UUID names no note.
+#[derive(Clone, Copy, Debug)]
+pub struct NotePath(pub NoteId);
+
+impl<S: Send + Sync> FromRequestParts<S> for NotePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NoteNotFound)?;
+        let id = Uuid::parse_str(&id).map_err(|_| ApiError::NoteNotFound)?;
+        Ok(Self(NoteId::from_uuid(id)))
+    }
+}
+
+/// The id of this request, set by the access-log middleware.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Self>()
+            .copied()
+            .unwrap_or(Self(Uuid::new_v4())))
+    }
+}
+
+/// The client's address: the TCP peer, or `unknown` when not served over TCP.
+#[derive(Clone, Debug)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string());
+        Ok(Self(addr))
+    }
+}

@@ -1,0 +1,70 @@
+//! What the HTTP APIs share: problem documents, extractors, and the layers
+//! every service wraps its routes in.
+
+pub mod extract;
+pub mod middleware;
+pub mod problem;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::{Json, Router};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::HttpConfig;
+
+/// The header that carries the log position of a command's last event.
+pub const POSITION_HEADER: HeaderName = HeaderName::from_static("anote-position");
+
+/// Wraps a service's routes in what every route gets: problem documents for
+/// unknown routes and methods, the body limit, the request timeout, the
+/// access log and CORS.
+pub fn finish(routes: Router, http: &HttpConfig) -> Router {
+    routes
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(http.body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            http.request_timeout,
+            middleware::timeout,
+        ))
+        .layer(axum::middleware::from_fn(middleware::access_log))
+        .layer(cors(&http.cors_origins))
+}
+
+/// CORS for the web app's origins, exposing the headers a client needs.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("anote-min-position"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            POSITION_HEADER,
+            middleware::REQUEST_ID_HEADER,
+        ])
+}
+
+/// Liveness: the process answers.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
