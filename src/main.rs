@@ -1,15 +1,25 @@
 //! `anote`: the one binary. `anote serve` runs everything in one process on
 //! embedded storage; the other subcommands run the production services.
 
-use std::net::SocketAddr;
+mod http_server;
+mod serve;
 
 use anote_command_api::AppState;
-use anote_infra::config::{AuthConfig, EmbeddedConfig, HttpConfig, LogConfig, PostgresConfig};
-use anote_infra::db::PgDatabase;
+use anote_infra::config::{
+    AuthConfig, EmbeddedConfig, HttpConfig, LogConfig, PostgresConfig, ProjectionConfig,
+    ReadDatabaseConfig,
+};
+use anote_infra::db::{PgDatabase, Tables};
+use anote_infra::read_store::ReadStore;
+use anote_infra::storage::postgres_read_models;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::{telemetry, Storage};
+use anote_projector::Projector;
+use anote_query_api::QueryState;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::sync::Arc;
+use tokio::sync::watch;
 
 /// Anote: an event-sourced notes backend for students.
 #[derive(Parser, Debug)]
@@ -32,6 +42,8 @@ enum Service {
         http: HttpConfig,
         #[command(flatten)]
         auth: AuthConfig,
+        #[command(flatten)]
+        projection: ProjectionConfig,
     },
     /// Run the command API against PostgreSQL.
     CommandApi {
@@ -42,10 +54,34 @@ enum Service {
         #[command(flatten)]
         auth: AuthConfig,
     },
-    /// Apply the PostgreSQL migrations and exit.
+    /// Run the query API against the PostgreSQL read models.
+    QueryApi {
+        #[command(flatten)]
+        postgres: PostgresConfig,
+        #[command(flatten)]
+        reads: ReadDatabaseConfig,
+        #[command(flatten)]
+        http: HttpConfig,
+        #[command(flatten)]
+        auth: AuthConfig,
+        #[command(flatten)]
+        projection: ProjectionConfig,
+    },
+    /// Run the projector: tail the PostgreSQL event log into the read models.
+    Projector {
+        #[command(flatten)]
+        postgres: PostgresConfig,
+        #[command(flatten)]
+        reads: ReadDatabaseConfig,
+        #[command(flatten)]
+        projection: ProjectionConfig,
+    },
+    /// Apply the PostgreSQL migrations (event log and read models) and exit.
     Migrate {
         #[command(flatten)]
         postgres: PostgresConfig,
+        #[command(flatten)]
+        reads: ReadDatabaseConfig,
     },
 }
 
@@ -59,6 +95,23 @@ async fn connect(postgres: &PostgresConfig) -> anyhow::Result<PgDatabase> {
     .context("connecting to PostgreSQL (ANOTE_DATABASE_URL)")
 }
 
+async fn connect_reads(
+    postgres: &PostgresConfig,
+    reads: &ReadDatabaseConfig,
+) -> anyhow::Result<PgDatabase> {
+    let url = reads
+        .read_database_url
+        .as_ref()
+        .unwrap_or(&postgres.database_url);
+    PgDatabase::connect(
+        url.expose(),
+        Some(&reads.read_database_schema),
+        postgres.database_max_connections,
+    )
+    .await
+    .context("connecting to the read-model database (ANOTE_READ_DATABASE_URL)")
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -68,83 +121,73 @@ async fn main() -> anyhow::Result<()> {
             embedded,
             http,
             auth,
-        } => {
-            let storage = Storage::embedded(&embedded.data_dir)
-                .await
-                .with_context(|| {
-                    format!("opening the data folder {}", embedded.data_dir.display())
-                })?;
-            let key = auth
-                .signing_key_or_create(&embedded.data_dir)
-                .context("reading or creating the token key")?;
-            tracing::info!(data_dir = %embedded.data_dir.display(), "embedded storage ready");
-            serve(storage, TokenSigner::new(key), auth, &http).await
-        }
+            projection,
+        } => serve::run(embedded, http, auth, projection).await,
         Service::CommandApi {
             postgres,
             http,
             auth,
         } => {
-            let key = auth.signing_key().map_err(anyhow::Error::msg)?;
+            let signer = TokenSigner::new(auth.signing_key().map_err(anyhow::Error::msg)?);
             let storage = Storage::postgres(connect(&postgres).await?, true).await?;
-            serve(storage, TokenSigner::new(key), auth, &http).await
+            let state = AppState::new(storage, signer, auth).map_err(|e| anyhow::anyhow!("{e}"))?;
+            http_server::serve_until_signal(anote_command_api::router(state, &http), &http).await
         }
-        Service::Migrate { postgres } => {
+        Service::QueryApi {
+            postgres,
+            reads,
+            http,
+            auth,
+            projection,
+        } => {
+            let signer = TokenSigner::new(auth.signing_key().map_err(anyhow::Error::msg)?);
+            let reads = postgres_read_models(connect_reads(&postgres, &reads).await?, true).await?;
+            let state = QueryState {
+                reads,
+                signer,
+                projector: serve::NOTE_PROJECTOR.to_owned(),
+                min_position_timeout: projection.min_position_timeout,
+            };
+            http_server::serve_until_signal(anote_query_api::router(state, &http), &http).await
+        }
+        Service::Projector {
+            postgres,
+            reads,
+            projection,
+        } => {
+            let storage = Storage::postgres(connect(&postgres).await?, true).await?;
+            let reads: Arc<dyn ReadStore> =
+                postgres_read_models(connect_reads(&postgres, &reads).await?, true).await?;
+            let projector = Projector::new(
+                serve::NOTE_PROJECTOR,
+                storage.events,
+                reads,
+                serve::PROJECTOR_BATCH,
+            );
+            let (stop, stopped) = watch::channel(false);
+            tokio::spawn(async move {
+                http_server::shutdown_signal().await;
+                let _ = stop.send(true);
+            });
+            tracing::info!("projecting");
+            projector
+                .run_log_tail(projection.projector_idle, stopped)
+                .await;
+            Ok(())
+        }
+        Service::Migrate { postgres, reads } => {
             connect(&postgres)
                 .await?
-                .migrate()
+                .migrate(Tables::EventLog)
                 .await
-                .context("applying migrations")?;
+                .context("migrating the event log")?;
+            connect_reads(&postgres, &reads)
+                .await?
+                .migrate(Tables::ReadModels)
+                .await
+                .context("migrating the read models")?;
             tracing::info!("migrations applied");
             Ok(())
         }
     }
-}
-
-/// Serves the command API until SIGTERM or SIGINT, then drains requests.
-async fn serve(
-    storage: Storage,
-    signer: TokenSigner,
-    auth: AuthConfig,
-    http: &HttpConfig,
-) -> anyhow::Result<()> {
-    let state = AppState::new(storage, signer, auth).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let app = anote_command_api::router(state, http);
-    let listener = tokio::net::TcpListener::bind(http.listen)
-        .await
-        .with_context(|| format!("listening on {}", http.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving")?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Resolves on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(err) => {
-                    tracing::warn!(%err, "cannot listen for SIGTERM");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down");
 }

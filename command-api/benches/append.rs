@@ -15,7 +15,7 @@ use anote_command_api::note_commands::NoteCommands;
 use anote_domain::note::{NewNote, NoteAction, NoteCommand};
 use anote_domain::values::{Body, Tags, Title};
 use anote_domain::{NoteId, UserId};
-use anote_infra::db::PgDatabase;
+use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::event_store::{Metadata, PgEventStore};
 use anote_infra::http::problem::ApiError;
 use uuid::Uuid;
@@ -216,7 +216,7 @@ async fn main() {
     let db = PgDatabase::connect(&url, Some(&schema), 72)
         .await
         .expect("PostgreSQL is reachable");
-    db.migrate().await.expect("migrations");
+    db.migrate(Tables::EventLog).await.expect("migrations");
     sqlx::query("CREATE TABLE raw_events (LIKE events INCLUDING ALL)")
         .execute(db.pool())
         .await

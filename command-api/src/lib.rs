@@ -67,10 +67,20 @@ impl FromRef<AppState> for TokenSigner {
     }
 }
 
-/// The command API's routes, with the shared layers (CORS, body limit,
-/// timeout, access log).
+/// The command API: its routes, health, OpenAPI and the shared layers (CORS,
+/// body limit, timeout, access log).
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
-    let api = Router::new()
+    let service = Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/healthz", get(anote_infra::http::healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state.clone());
+    anote_infra::http::finish(routes(state).merge(service), http)
+}
+
+/// The `/v1` write routes, without the shared layers.
+pub fn routes(state: AppState) -> Router {
+    Router::new()
         .route("/v1/accounts", post(accounts::register))
         .route(
             "/v1/sessions",
@@ -95,11 +105,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/v1/notes/{id}/reopen", post(notes::reopen))
         .route("/v1/notes/{id}/trash", post(notes::trash))
         .route("/v1/notes/{id}/restore", post(notes::restore))
-        .route("/openapi.json", get(openapi_json))
-        .route("/healthz", get(anote_infra::http::healthz))
-        .route("/readyz", get(readyz))
-        .with_state(state);
-    anote_infra::http::finish(api, http)
+        .with_state(state)
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

@@ -1,24 +1,11 @@
 //! The OpenAPI document served at `/openapi.json`.
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use anote_infra::http::BearerAuth;
+use utoipa::OpenApi;
 
 use anote_infra::http::problem;
 
 use crate::{accounts, notes};
-
-/// Adds the bearer-token scheme the routes refer to.
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
-    }
-}
 
 #[derive(OpenApi)]
 #[openapi(

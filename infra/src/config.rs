@@ -44,6 +44,13 @@ fn seconds(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("seconds: {e}"))
 }
 
+/// Parses a number of milliseconds.
+fn millis(s: &str) -> Result<Duration, String> {
+    s.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|e| format!("milliseconds: {e}"))
+}
+
 /// How an HTTP service listens and guards its routes.
 #[derive(clap::Args, Clone, Debug)]
 pub struct HttpConfig {
@@ -136,6 +143,28 @@ pub struct PostgresConfig {
     /// Connections in the pool.
     #[arg(long, env = "ANOTE_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
     pub database_max_connections: u32,
+}
+
+/// The read-model database of the split services.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReadDatabaseConfig {
+    /// Connection URL of the read-model database (defaults to the event log's).
+    #[arg(long, env = "ANOTE_READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<Secret<String>>,
+    /// Schema that holds the read models (created if missing).
+    #[arg(long, env = "ANOTE_READ_DATABASE_SCHEMA", default_value = "anote_read")]
+    pub read_database_schema: String,
+}
+
+/// How reads wait for the projection.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ProjectionConfig {
+    /// Milliseconds a read with `Anote-Min-Position` waits for the read models.
+    #[arg(long, env = "ANOTE_MIN_POSITION_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
+    pub min_position_timeout: Duration,
+    /// Milliseconds a caught-up projector waits before looking at the log again.
+    #[arg(long, env = "ANOTE_PROJECTOR_IDLE_MS", default_value = "10", value_parser = millis)]
+    pub projector_idle: Duration,
 }
 
 /// The data folder of the embedded default.

@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod event_store;
 pub mod http;
+pub mod read_store;
 pub mod storage;
 pub mod telemetry;
 pub mod tokens;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anote_domain::{StreamId, UserId};
 use anote_infra::accounts::{AccountStore, NewSession, PgAccountStore, SqliteAccountStore};
-use anote_infra::db::{PgDatabase, SqliteDatabase};
+use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
 use anote_infra::event_store::{
     Append, Appended, EventStore, Metadata, NewEvent, PgEventStore, Position, SideWrite,
     SqliteEventStore, StoredReply,
@@ -37,7 +37,9 @@ impl Backend {
         let db = PgDatabase::connect(&database_url(), Some(&schema), 40)
             .await
             .expect("PostgreSQL is reachable (run the README's test command)");
-        db.migrate().await.expect("migrations apply");
+        db.migrate(Tables::EventLog)
+            .await
+            .expect("migrations apply");
         Self::Postgres(db)
     }
 
@@ -46,7 +48,9 @@ impl Backend {
         let db = SqliteDatabase::open(&dir.path().join("test.sqlite3"))
             .await
             .expect("opens");
-        db.migrate().await.expect("migrations apply");
+        db.migrate(Tables::EventLog)
+            .await
+            .expect("migrations apply");
         Self::Sqlite { db, _dir: dir }
     }
 

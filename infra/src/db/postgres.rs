@@ -5,6 +5,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use super::Tables;
 use crate::error::StoreError;
 
 /// A PostgreSQL database holding the event log and the account tables.
@@ -43,11 +44,13 @@ impl PgDatabase {
         Ok(Self { pool })
     }
 
-    /// Applies the migrations that have not run yet.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.pool)
-            .await?;
+    /// Applies the migrations of `tables` that have not run yet.
+    pub async fn migrate(&self, tables: Tables) -> Result<(), StoreError> {
+        let migrator = match tables {
+            Tables::EventLog => sqlx::migrate!("./migrations/postgres"),
+            Tables::ReadModels => sqlx::migrate!("./migrations/postgres_read"),
+        };
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 

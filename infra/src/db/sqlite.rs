@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
+use super::Tables;
 use crate::error::StoreError;
 
 /// The embedded database.
@@ -42,11 +43,13 @@ impl SqliteDatabase {
         Ok(Self { writer, reader })
     }
 
-    /// Applies the migrations that have not run yet.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.writer)
-            .await?;
+    /// Applies the migrations of `tables` that have not run yet.
+    pub async fn migrate(&self, tables: Tables) -> Result<(), StoreError> {
+        let migrator = match tables {
+            Tables::EventLog => sqlx::migrate!("./migrations/sqlite"),
+            Tables::ReadModels => sqlx::migrate!("./migrations/sqlite_read"),
+        };
+        migrator.run(&self.writer).await?;
         Ok(())
     }
 

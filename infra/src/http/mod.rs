@@ -15,6 +15,15 @@ use crate::config::HttpConfig;
 /// The header that carries the log position of a command's last event.
 pub const POSITION_HEADER: HeaderName = HeaderName::from_static("anote-position");
 
+/// The header a read sends to see its own write: the position from a command
+/// reply.
+pub const MIN_POSITION_HEADER: HeaderName = HeaderName::from_static("anote-min-position");
+
+/// The header that says how far the read models have come, on a read that
+/// timed out waiting for `Anote-Min-Position`.
+pub const PROJECTION_POSITION_HEADER: HeaderName =
+    HeaderName::from_static("anote-projection-position");
+
 /// Wraps a service's routes in what every route gets: problem documents for
 /// unknown routes and methods, the body limit, the request timeout, the
 /// access log and CORS.
@@ -53,13 +62,14 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::IF_MATCH,
             header::IF_NONE_MATCH,
             HeaderName::from_static("idempotency-key"),
-            HeaderName::from_static("anote-min-position"),
+            MIN_POSITION_HEADER,
         ])
         .expose_headers([
             header::ETAG,
             header::LOCATION,
             header::RETRY_AFTER,
             POSITION_HEADER,
+            PROJECTION_POSITION_HEADER,
             middleware::REQUEST_ID_HEADER,
         ])
 }
@@ -67,4 +77,18 @@ fn cors(origins: &[String]) -> CorsLayer {
 /// Liveness: the process answers.
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Adds the bearer-token security scheme that the APIs' routes refer to.
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
 }

@@ -109,6 +109,18 @@ pub enum ApiError {
     /// The same `Idempotency-Key` with another request.
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    /// A query string that does not parse.
+    #[error("invalid query parameters: {0}")]
+    InvalidQuery(String),
+    /// An `Anote-Min-Position` that is not a position from a command reply.
+    #[error("Anote-Min-Position must be a position from a command reply, such as 0-42")]
+    InvalidMinPosition,
+    /// The read models did not reach `Anote-Min-Position` in time.
+    #[error("the read models have not caught up with the requested position yet; retry shortly")]
+    ProjectionBehind {
+        /// How far they have come.
+        reached: String,
+    },
     /// Another request with the same `Idempotency-Key` committed first.
     #[error("a request with this Idempotency-Key was processed at the same time; retry to get its reply")]
     IdempotencyKeyInUse,
@@ -237,6 +249,17 @@ impl ApiError {
                 "idempotency_key_reused",
                 "Idempotency-Key reused",
             ),
+            Self::InvalidQuery(_) => (S::BAD_REQUEST, "invalid_query", "Invalid query"),
+            Self::InvalidMinPosition => (
+                S::BAD_REQUEST,
+                "invalid_min_position",
+                "Invalid Anote-Min-Position",
+            ),
+            Self::ProjectionBehind { .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "projection_behind",
+                "Read models behind",
+            ),
             Self::IdempotencyKeyInUse => (
                 S::CONFLICT,
                 "idempotency_key_in_use",
@@ -302,6 +325,12 @@ impl IntoResponse for ApiError {
             Self::VersionMismatch { current } => {
                 if let Ok(etag) = HeaderValue::from_str(&format!("\"{current}\"")) {
                     headers.insert(header::ETAG, etag);
+                }
+            }
+            Self::ProjectionBehind { reached } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                if let Ok(reached) = HeaderValue::from_str(&reached) {
+                    headers.insert(super::PROJECTION_POSITION_HEADER, reached);
                 }
             }
             Self::Unauthorized => {

@@ -1,0 +1,165 @@
+//! The read-model port: note views per owner, written by projectors in
+//! batches with their checkpoint, read by the query API.
+
+mod postgres;
+mod sqlite;
+
+use anote_domain::{NoteId, UserId};
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::event_store::Position;
+
+pub use postgres::PgReadStore;
+pub use sqlite::SqliteReadStore;
+
+/// A note as the query API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteView {
+    /// The note.
+    pub id: NoteId,
+    /// Its owner.
+    pub owner: UserId,
+    /// Its title.
+    pub title: String,
+    /// Its Markdown body.
+    pub body: String,
+    /// The start of the body as plain text, for lists.
+    pub snippet: String,
+    /// Its subject.
+    pub subject: Option<String>,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
+    /// Pinned to the top.
+    pub pinned: bool,
+    /// In the archive.
+    pub archived: bool,
+    /// In the trash.
+    pub trashed: bool,
+    /// Purged: a tombstone whose content was cleared.
+    pub purged: bool,
+    /// The due date of an assignment.
+    pub due_at: Option<OffsetDateTime>,
+    /// Whether the assignment is done.
+    pub done: bool,
+    /// The version of the last event applied.
+    pub version: u64,
+    /// When the note was created.
+    pub created_at: OffsetDateTime,
+    /// When its last event was recorded.
+    pub updated_at: OffsetDateTime,
+}
+
+/// Read-model changes and the log position they bring a projector to; applied
+/// in one transaction.
+#[derive(Clone, Debug, Default)]
+pub struct ProjectionBatch {
+    /// Views to insert or replace.
+    pub upserts: Vec<NoteView>,
+    /// The position of the last event the batch covers.
+    pub checkpoint: Position,
+}
+
+/// Which notes a list shows. `None` means "either".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NoteFilter {
+    /// Only this subject.
+    pub subject: Option<String>,
+    /// Only notes with this tag.
+    pub tag: Option<String>,
+    /// Only pinned (or unpinned) notes.
+    pub pinned: Option<bool>,
+    /// Only archived (or unarchived) notes.
+    pub archived: Option<bool>,
+    /// Only trashed (or untrashed) notes.
+    pub trashed: Option<bool>,
+    /// Only notes due before this instant.
+    pub due_before: Option<OffsetDateTime>,
+    /// Only notes due after this instant.
+    pub due_after: Option<OffsetDateTime>,
+}
+
+/// Where a page of a list (most recently updated first) starts: after the
+/// note with this update time and id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListCursor {
+    /// The last note's update time.
+    pub updated_at: OffsetDateTime,
+    /// The last note's id.
+    pub id: NoteId,
+}
+
+impl ListCursor {
+    /// The cursor after this view.
+    pub fn after(view: &NoteView) -> Self {
+        Self {
+            updated_at: view.updated_at,
+            id: view.id,
+        }
+    }
+
+    /// The opaque text form given to clients.
+    pub fn encode(&self) -> String {
+        let micros = self.updated_at.unix_timestamp_nanos() / 1_000;
+        URL_SAFE_NO_PAD.encode(format!("{micros}:{}", self.id))
+    }
+
+    /// Parses what `encode` gave out.
+    pub fn decode(text: &str) -> Option<Self> {
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+        let (micros, id) = raw.split_once(':')?;
+        let nanos = micros.parse::<i128>().ok()?.checked_mul(1_000)?;
+        Some(Self {
+            updated_at: OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?,
+            id: NoteId::from_uuid(Uuid::parse_str(id).ok()?),
+        })
+    }
+}
+
+/// The read models.
+#[async_trait]
+pub trait ReadStore: Send + Sync {
+    /// How far the named projector has applied the log.
+    async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError>;
+
+    /// The stored views of these notes (purged ones included), for a projector.
+    async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError>;
+
+    /// Applies a batch and moves the projector's checkpoint, atomically.
+    async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError>;
+
+    /// One live (not purged) note of this owner.
+    async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError>;
+
+    /// A page of the owner's live notes, most recently updated first.
+    async fn list(
+        &self,
+        owner: UserId,
+        filter: &NoteFilter,
+        after: Option<ListCursor>,
+        limit: u32,
+    ) -> Result<Vec<NoteView>, StoreError>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let cursor = ListCursor {
+            updated_at: time::macros::datetime!(2026-11-26 10:00:00.123456 UTC),
+            id: NoteId::new(),
+        };
+        assert_eq!(ListCursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(ListCursor::decode("not a cursor"), None);
+        assert_eq!(ListCursor::decode(&URL_SAFE_NO_PAD.encode("12:zz")), None);
+    }
+}

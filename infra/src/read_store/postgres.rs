@@ -1,0 +1,183 @@
+//! Read models in PostgreSQL (their own schema, or their own database).
+
+use anote_domain::{NoteId, UserId};
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore};
+use crate::db::{from_i64, to_i64, PgDatabase};
+use crate::error::StoreError;
+use crate::event_store::Position;
+
+/// The channel on which a projector announces its new checkpoint.
+pub const PROJECTION_CHANNEL: &str = "anote_projection";
+
+/// The read models in a PostgreSQL database.
+#[derive(Clone, Debug)]
+pub struct PgReadStore {
+    db: PgDatabase,
+}
+
+impl PgReadStore {
+    /// A read store over this database.
+    pub fn new(db: PgDatabase) -> Self {
+        Self { db }
+    }
+}
+
+const COLUMNS: &str = "id, owner_id, title, body, snippet, subject, tags, pinned, archived,
+    trashed, purged, due_at, done, version, created_at, updated_at";
+
+fn decode(row: &PgRow) -> Result<NoteView, StoreError> {
+    Ok(NoteView {
+        id: NoteId::from_uuid(row.try_get("id")?),
+        owner: UserId::from_uuid(row.try_get("owner_id")?),
+        title: row.try_get("title")?,
+        body: row.try_get("body")?,
+        snippet: row.try_get("snippet")?,
+        subject: row.try_get("subject")?,
+        tags: row.try_get("tags")?,
+        pinned: row.try_get("pinned")?,
+        archived: row.try_get("archived")?,
+        trashed: row.try_get("trashed")?,
+        purged: row.try_get("purged")?,
+        due_at: row.try_get("due_at")?,
+        done: row.try_get("done")?,
+        version: from_i64(row.try_get("version")?)?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+#[async_trait]
+impl ReadStore for PgReadStore {
+    async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError> {
+        let row = sqlx::query("SELECT tx, seq FROM projector_checkpoints WHERE name = $1")
+            .bind(projector)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map_or(Ok(Position::START), |row| {
+            Ok(Position::new(
+                from_i64(row.try_get("tx")?)?,
+                from_i64(row.try_get("seq")?)?,
+            ))
+        })
+    }
+
+    async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| id.uuid()).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM note_views WHERE id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError> {
+        let mut tx = self.db.pool().begin().await?;
+        for view in &batch.upserts {
+            sqlx::query(&format!(
+                "INSERT INTO note_views ({COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                 ON CONFLICT (id) DO UPDATE SET
+                   title = EXCLUDED.title, body = EXCLUDED.body, snippet = EXCLUDED.snippet,
+                   subject = EXCLUDED.subject, tags = EXCLUDED.tags, pinned = EXCLUDED.pinned,
+                   archived = EXCLUDED.archived, trashed = EXCLUDED.trashed,
+                   purged = EXCLUDED.purged, due_at = EXCLUDED.due_at, done = EXCLUDED.done,
+                   version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+                 WHERE note_views.version < EXCLUDED.version"
+            ))
+            .bind(view.id.uuid())
+            .bind(view.owner.uuid())
+            .bind(&view.title)
+            .bind(&view.body)
+            .bind(&view.snippet)
+            .bind(&view.subject)
+            .bind(&view.tags)
+            .bind(view.pinned)
+            .bind(view.archived)
+            .bind(view.trashed)
+            .bind(view.purged)
+            .bind(view.due_at)
+            .bind(view.done)
+            .bind(to_i64(view.version)?)
+            .bind(view.created_at)
+            .bind(view.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO projector_checkpoints (name, tx, seq) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq",
+        )
+        .bind(projector)
+        .bind(to_i64(batch.checkpoint.tx())?)
+        .bind(to_i64(batch.checkpoint.seq())?)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(PROJECTION_CHANNEL)
+            .bind(batch.checkpoint.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM note_views WHERE id = $1 AND owner_id = $2 AND NOT purged"
+        ))
+        .bind(id.uuid())
+        .bind(owner.uuid())
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn list(
+        &self,
+        owner: UserId,
+        filter: &NoteFilter,
+        after: Option<ListCursor>,
+        limit: u32,
+    ) -> Result<Vec<NoteView>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM note_views
+             WHERE owner_id = $1 AND NOT purged
+               AND ($2::text IS NULL OR subject = $2)
+               AND ($3::text IS NULL OR $3 = ANY(tags))
+               AND ($4::boolean IS NULL OR pinned = $4)
+               AND ($5::boolean IS NULL OR archived = $5)
+               AND ($6::boolean IS NULL OR trashed = $6)
+               AND ($7::timestamptz IS NULL OR due_at < $7)
+               AND ($8::timestamptz IS NULL OR due_at > $8)
+               AND ($9::timestamptz IS NULL OR (updated_at, id) < ($9, $10))
+             ORDER BY updated_at DESC, id DESC
+             LIMIT $11"
+        ))
+        .bind(owner.uuid())
+        .bind(&filter.subject)
+        .bind(&filter.tag)
+        .bind(filter.pinned)
+        .bind(filter.archived)
+        .bind(filter.trashed)
+        .bind(filter.due_before)
+        .bind(filter.due_after)
+        .bind(after.map(|c| c.updated_at))
+        .bind(after.map(|c| c.id.uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.db.pool()).await?;
+        Ok(())
+    }
+}

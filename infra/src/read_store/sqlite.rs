@@ -1,0 +1,182 @@
+//! Read models in SQLite, for the embedded default (a file of their own).
+
+use anote_domain::{NoteId, UserId};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore};
+use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
+use crate::error::StoreError;
+use crate::event_store::Position;
+
+/// The read models in the embedded SQLite database.
+#[derive(Clone, Debug)]
+pub struct SqliteReadStore {
+    db: SqliteDatabase,
+}
+
+impl SqliteReadStore {
+    /// A read store over this database.
+    pub fn new(db: SqliteDatabase) -> Self {
+        Self { db }
+    }
+}
+
+const COLUMNS: &str = "id, owner_id, title, body, snippet, subject, tags, pinned, archived,
+    trashed, purged, due_at, done, version, created_at, updated_at";
+
+fn decode(row: &SqliteRow) -> Result<NoteView, StoreError> {
+    let tags: String = row.try_get("tags")?;
+    Ok(NoteView {
+        id: NoteId::from_uuid(row.try_get("id")?),
+        owner: UserId::from_uuid(row.try_get("owner_id")?),
+        title: row.try_get("title")?,
+        body: row.try_get("body")?,
+        snippet: row.try_get("snippet")?,
+        subject: row.try_get("subject")?,
+        tags: serde_json::from_str(&tags).map_err(StoreError::corrupt)?,
+        pinned: row.try_get("pinned")?,
+        archived: row.try_get("archived")?,
+        trashed: row.try_get("trashed")?,
+        purged: row.try_get("purged")?,
+        due_at: row
+            .try_get::<Option<i64>, _>("due_at")?
+            .map(from_micros)
+            .transpose()?,
+        done: row.try_get("done")?,
+        version: from_i64(row.try_get("version")?)?,
+        created_at: from_micros(row.try_get("created_at")?)?,
+        updated_at: from_micros(row.try_get("updated_at")?)?,
+    })
+}
+
+#[async_trait]
+impl ReadStore for SqliteReadStore {
+    async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError> {
+        let row = sqlx::query("SELECT tx, seq FROM projector_checkpoints WHERE name = ?")
+            .bind(projector)
+            .fetch_optional(self.db.reader())
+            .await?;
+        row.map_or(Ok(Position::START), |row| {
+            Ok(Position::new(
+                from_i64(row.try_get("tx")?)?,
+                from_i64(row.try_get("seq")?)?,
+            ))
+        })
+    }
+
+    async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
+        let mut views = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM note_views WHERE id = ?"))
+                .bind(id.uuid())
+                .fetch_optional(self.db.reader())
+                .await?;
+            if let Some(row) = row {
+                views.push(decode(&row)?);
+            }
+        }
+        Ok(views)
+    }
+
+    async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError> {
+        let mut tx = self.db.writer().begin().await?;
+        for view in &batch.upserts {
+            let tags = serde_json::to_string(&view.tags).map_err(StoreError::corrupt)?;
+            sqlx::query(&format!(
+                "INSERT INTO note_views ({COLUMNS})
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET
+                   title = excluded.title, body = excluded.body, snippet = excluded.snippet,
+                   subject = excluded.subject, tags = excluded.tags, pinned = excluded.pinned,
+                   archived = excluded.archived, trashed = excluded.trashed,
+                   purged = excluded.purged, due_at = excluded.due_at, done = excluded.done,
+                   version = excluded.version, updated_at = excluded.updated_at
+                 WHERE note_views.version < excluded.version"
+            ))
+            .bind(view.id.uuid())
+            .bind(view.owner.uuid())
+            .bind(&view.title)
+            .bind(&view.body)
+            .bind(&view.snippet)
+            .bind(&view.subject)
+            .bind(tags)
+            .bind(view.pinned)
+            .bind(view.archived)
+            .bind(view.trashed)
+            .bind(view.purged)
+            .bind(view.due_at.map(micros))
+            .bind(view.done)
+            .bind(to_i64(view.version)?)
+            .bind(micros(view.created_at))
+            .bind(micros(view.updated_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO projector_checkpoints (name, tx, seq) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
+        )
+        .bind(projector)
+        .bind(to_i64(batch.checkpoint.tx())?)
+        .bind(to_i64(batch.checkpoint.seq())?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM note_views WHERE id = ? AND owner_id = ? AND NOT purged"
+        ))
+        .bind(id.uuid())
+        .bind(owner.uuid())
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn list(
+        &self,
+        owner: UserId,
+        filter: &NoteFilter,
+        after: Option<ListCursor>,
+        limit: u32,
+    ) -> Result<Vec<NoteView>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM note_views
+             WHERE owner_id = ?1 AND NOT purged
+               AND (?2 IS NULL OR subject = ?2)
+               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?3))
+               AND (?4 IS NULL OR pinned = ?4)
+               AND (?5 IS NULL OR archived = ?5)
+               AND (?6 IS NULL OR trashed = ?6)
+               AND (?7 IS NULL OR due_at < ?7)
+               AND (?8 IS NULL OR due_at > ?8)
+               AND (?9 IS NULL OR (updated_at, id) < (?9, ?10))
+             ORDER BY updated_at DESC, id DESC
+             LIMIT ?11"
+        ))
+        .bind(owner.uuid())
+        .bind(&filter.subject)
+        .bind(&filter.tag)
+        .bind(filter.pinned)
+        .bind(filter.archived)
+        .bind(filter.trashed)
+        .bind(filter.due_before.map(micros))
+        .bind(filter.due_after.map(micros))
+        .bind(after.map(|c| micros(c.updated_at)))
+        .bind(after.map(|c| c.id.uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.db.reader()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Anote's projector: the pure projection of note events into note views,
+//! and the runner that applies the log to the read models with checkpoints.
+
+pub mod projection;
+pub mod runner;
+
+pub use runner::{Projector, ProjectorError};

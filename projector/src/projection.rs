@@ -1,0 +1,223 @@
+//! The note projection, pure: how one note event changes a note's view.
+//!
+//! Idempotent by stream version: an event at or below the view's version
+//! changes nothing; one more than it is applied; a later one reports a gap,
+//! so the caller can fetch the missing events from the log first.
+
+use anote_domain::note::NoteEvent;
+use anote_domain::NoteId;
+use anote_infra::read_store::NoteView;
+use time::OffsetDateTime;
+
+/// How many characters of the body a list shows.
+pub const SNIPPET_CHARS: usize = 160;
+
+/// What applying one event did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Already applied (a duplicate or an older event): nothing changes.
+    Skip,
+    /// Events between the view's version and this one are missing.
+    Gap {
+        /// The version the view is at.
+        have: u64,
+    },
+    /// The view after the event.
+    Apply(Box<NoteView>),
+}
+
+/// Applies the event at `version`, recorded at `at`, to the view of note `id`.
+pub fn project(
+    view: Option<&NoteView>,
+    id: NoteId,
+    event: &NoteEvent,
+    version: u64,
+    at: OffsetDateTime,
+) -> Step {
+    let have = view.map_or(0, |v| v.version);
+    if version <= have {
+        return Step::Skip;
+    }
+    if version > have + 1 {
+        return Step::Gap { have };
+    }
+    let mut next = match (view, event) {
+        (
+            None,
+            NoteEvent::NoteCreated {
+                owner,
+                title,
+                body,
+                subject,
+                tags,
+                due_at,
+            },
+        ) => NoteView {
+            id,
+            owner: *owner,
+            title: title.to_string(),
+            body: body.to_string(),
+            snippet: snippet(body.as_str()),
+            subject: subject.as_ref().map(ToString::to_string),
+            tags: tags.iter().map(ToString::to_string).collect(),
+            pinned: false,
+            archived: false,
+            trashed: false,
+            purged: false,
+            due_at: due_at.map(|d| d.instant()),
+            done: false,
+            version,
+            created_at: at,
+            updated_at: at,
+        },
+        // An event of a stream whose creation was never seen: the log is
+        // inconsistent with the view; keep the version moving only.
+        (None, _) => return Step::Gap { have },
+        (Some(view), _) => view.clone(),
+    };
+    next.version = version;
+    next.updated_at = at;
+    match event {
+        NoteEvent::NoteCreated { .. } => {}
+        NoteEvent::NoteEdited { title, body } => {
+            if let Some(title) = title {
+                next.title = title.to_string();
+            }
+            if let Some(body) = body {
+                next.body = body.to_string();
+                next.snippet = snippet(body.as_str());
+            }
+        }
+        NoteEvent::NoteTagsSet { tags } => {
+            next.tags = tags.iter().map(ToString::to_string).collect()
+        }
+        NoteEvent::NoteMovedToSubject { subject } => {
+            next.subject = subject.as_ref().map(ToString::to_string);
+        }
+        NoteEvent::NotePinned => next.pinned = true,
+        NoteEvent::NoteUnpinned => next.pinned = false,
+        NoteEvent::NoteArchived => next.archived = true,
+        NoteEvent::NoteUnarchived => next.archived = false,
+        NoteEvent::NoteDueDateSet { due_at } => next.due_at = Some(due_at.instant()),
+        NoteEvent::NoteDueDateCleared => {
+            next.due_at = None;
+            next.done = false;
+        }
+        NoteEvent::AssignmentCompleted => next.done = next.due_at.is_some(),
+        NoteEvent::AssignmentReopened => next.done = false,
+        NoteEvent::NoteTrashed => next.trashed = true,
+        NoteEvent::NoteRestored => next.trashed = false,
+        NoteEvent::NotePurged => {
+            next.purged = true;
+            next.title.clear();
+            next.body.clear();
+            next.snippet.clear();
+            next.subject = None;
+            next.tags.clear();
+        }
+    }
+    Step::Apply(Box::new(next))
+}
+
+/// The first characters of a Markdown body as one line of plain-ish text.
+pub fn snippet(body: &str) -> String {
+    let flat: String = body
+        .split_whitespace()
+        .map(|word| word.trim_start_matches(['#', '>', '*', '-', '`', '_']))
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match flat.char_indices().nth(SNIPPET_CHARS) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anote_domain::values::{Body, Tags, Title};
+    use anote_domain::UserId;
+
+    fn at(s: i64) -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s)
+    }
+
+    fn created() -> NoteEvent {
+        NoteEvent::NoteCreated {
+            owner: UserId::from_uuid(uuid::Uuid::from_u128(7)),
+            title: Title::parse("Limits").expect("valid"),
+            body: Body::parse("# Lecture 1\n\n*Limits* of sequences").expect("valid"),
+            subject: None,
+            tags: Tags::parse(&["exam"]).expect("valid"),
+            due_at: None,
+        }
+    }
+
+    fn applied(step: Step) -> NoteView {
+        match step {
+            Step::Apply(view) => *view,
+            other => panic!("expected a change, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_created_note_gets_its_view_and_snippet() {
+        let id = NoteId::new();
+        let view = applied(project(None, id, &created(), 1, at(1)));
+        assert_eq!(
+            (view.id, view.version, view.title.as_str()),
+            (id, 1, "Limits")
+        );
+        assert_eq!(view.snippet, "Lecture 1 Limits* of sequences");
+        assert_eq!(view.tags, vec!["exam".to_owned()]);
+        assert_eq!((view.created_at, view.updated_at), (at(1), at(1)));
+    }
+
+    #[test]
+    fn duplicates_are_skipped_and_gaps_reported() {
+        let id = NoteId::new();
+        let view = applied(project(None, id, &created(), 1, at(1)));
+        let pinned = applied(project(Some(&view), id, &NoteEvent::NotePinned, 2, at(2)));
+        assert!(pinned.pinned);
+        assert_eq!(
+            project(Some(&pinned), id, &NoteEvent::NotePinned, 2, at(2)),
+            Step::Skip
+        );
+        assert_eq!(project(Some(&pinned), id, &created(), 1, at(1)), Step::Skip);
+        assert_eq!(
+            project(Some(&pinned), id, &NoteEvent::NoteArchived, 4, at(4)),
+            Step::Gap { have: 2 }
+        );
+        assert_eq!(
+            project(None, id, &NoteEvent::NotePinned, 1, at(1)),
+            Step::Gap { have: 0 }
+        );
+    }
+
+    #[test]
+    fn purging_leaves_a_tombstone_without_content() {
+        let id = NoteId::new();
+        let view = applied(project(None, id, &created(), 1, at(1)));
+        let trashed = applied(project(Some(&view), id, &NoteEvent::NoteTrashed, 2, at(2)));
+        let purged = applied(project(
+            Some(&trashed),
+            id,
+            &NoteEvent::NotePurged,
+            3,
+            at(3),
+        ));
+        assert!(purged.purged);
+        assert!(purged.title.is_empty() && purged.body.is_empty() && purged.tags.is_empty());
+        // A late duplicate of the creation cannot bring it back.
+        assert_eq!(project(Some(&purged), id, &created(), 1, at(1)), Step::Skip);
+    }
+
+    #[test]
+    fn snippets_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(SNIPPET_CHARS + 10);
+        let cut = snippet(&long);
+        assert_eq!(cut.chars().count(), SNIPPET_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
+}

@@ -1,0 +1,203 @@
+//! Applies the log to the read models in batches: one transaction per batch,
+//! holding the view changes and the projector's checkpoint.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anote_domain::note::NoteEvent;
+use anote_domain::NoteId;
+use anote_infra::event_store::{codec, EventStore, Position, RecordedEvent};
+use anote_infra::read_store::{NoteView, ProjectionBatch, ReadStore};
+use anote_infra::StoreError;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::projection::{project, Step};
+
+/// Why projecting stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    /// Reading the log or writing the read models failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The log lacks events that a stream's versions say must exist.
+    #[error("stream {0} has a gap the log cannot fill")]
+    Unfillable(String),
+}
+
+/// The note-view projector.
+#[derive(Clone)]
+pub struct Projector {
+    name: String,
+    events: Arc<dyn EventStore>,
+    store: Arc<dyn ReadStore>,
+    batch_size: usize,
+}
+
+/// The note id of a `note-<uuid>` stream.
+fn note_of(event: &RecordedEvent) -> Option<NoteId> {
+    let id = event.stream_id.as_str().strip_prefix("note-")?;
+    Uuid::parse_str(id).ok().map(NoteId::from_uuid)
+}
+
+impl Projector {
+    /// A projector named `name` (its checkpoint's key), reading missing events
+    /// from `events` and writing to `store`, `batch_size` events at a time.
+    pub fn new(
+        name: &str,
+        events: Arc<dyn EventStore>,
+        store: Arc<dyn ReadStore>,
+        batch_size: usize,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            events,
+            store,
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    /// Applies a batch of events from any feed, in order, and moves the
+    /// checkpoint to `checkpoint`, in one transaction. Duplicates and older
+    /// events change nothing; a gap is filled from the log first.
+    pub async fn apply(
+        &self,
+        batch: &[RecordedEvent],
+        checkpoint: Position,
+    ) -> Result<(), ProjectorError> {
+        let ids: Vec<NoteId> = batch
+            .iter()
+            .filter_map(note_of)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut views: HashMap<NoteId, NoteView> = self
+            .store
+            .views(&ids)
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v))
+            .collect();
+        let mut changed = HashSet::new();
+        for recorded in batch {
+            let Some(id) = note_of(recorded) else {
+                continue;
+            };
+            let event: NoteEvent = codec::decode(recorded)?;
+            match project(
+                views.get(&id),
+                id,
+                &event,
+                recorded.stream_version,
+                recorded.recorded_at,
+            ) {
+                Step::Skip => {}
+                Step::Apply(view) => {
+                    views.insert(id, *view);
+                    changed.insert(id);
+                }
+                Step::Gap { have } => {
+                    self.fill_gap(&mut views, id, recorded, have).await?;
+                    changed.insert(id);
+                }
+            }
+        }
+        let upserts = changed
+            .into_iter()
+            .filter_map(|id| views.remove(&id))
+            .collect();
+        self.store
+            .apply(
+                &self.name,
+                ProjectionBatch {
+                    upserts,
+                    checkpoint,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Applies the events of `until`'s stream after version `have`, up to and
+    /// including `until`, read from the log.
+    async fn fill_gap(
+        &self,
+        views: &mut HashMap<NoteId, NoteView>,
+        id: NoteId,
+        until: &RecordedEvent,
+        have: u64,
+    ) -> Result<(), ProjectorError> {
+        for recorded in self.events.read_stream(&until.stream_id, have).await? {
+            if recorded.stream_version > until.stream_version {
+                break;
+            }
+            let event: NoteEvent = codec::decode(&recorded)?;
+            match project(
+                views.get(&id),
+                id,
+                &event,
+                recorded.stream_version,
+                recorded.recorded_at,
+            ) {
+                Step::Apply(view) => {
+                    views.insert(id, *view);
+                }
+                Step::Skip => {}
+                Step::Gap { .. } => {
+                    return Err(ProjectorError::Unfillable(until.stream_id.to_string()))
+                }
+            }
+        }
+        match views.get(&id) {
+            Some(view) if view.version >= until.stream_version => Ok(()),
+            _ => Err(ProjectorError::Unfillable(until.stream_id.to_string())),
+        }
+    }
+
+    /// Projects the next batch of the log after `after`; returns the new
+    /// checkpoint, or `None` when the log has nothing new.
+    pub async fn step(&self, after: Position) -> Result<Option<Position>, ProjectorError> {
+        let batch = self.events.read_all(after, self.batch_size).await?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            return Ok(None);
+        };
+        self.apply(&batch, last).await?;
+        Ok(Some(last))
+    }
+
+    /// Tails the log until `stop` turns true, sleeping `idle` when caught up.
+    /// A failed batch is retried after a pause; nothing is skipped.
+    pub async fn run_log_tail(&self, idle: Duration, mut stop: watch::Receiver<bool>) {
+        let mut after: Option<Position> = None;
+        while !*stop.borrow() {
+            let progressed = match after {
+                None => self
+                    .store
+                    .checkpoint(&self.name)
+                    .await
+                    .map_err(ProjectorError::from)
+                    .map(|start| {
+                        after = Some(start);
+                        true
+                    }),
+                Some(position) => self.step(position).await.map(|next| {
+                    after = next.or(after);
+                    next.is_some()
+                }),
+            };
+            let pause = match progressed {
+                Ok(true) => continue,
+                Ok(false) => idle,
+                Err(err) => {
+                    tracing::error!(projector = %self.name, error = %err, "projection failed; retrying");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}

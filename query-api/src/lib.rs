@@ -1,0 +1,69 @@
+//! Anote's query API: every read, under `/v1`, served from the read models.
+//!
+//! `router(state, &http)` builds the whole service; `routes(state)` gives
+//! just the `/v1` routes, for `anote serve` to merge with the command API.
+
+pub mod consistency;
+pub mod notes;
+pub mod openapi;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anote_infra::config::HttpConfig;
+use anote_infra::http::problem::ApiError;
+use anote_infra::read_store::ReadStore;
+use anote_infra::tokens::TokenSigner;
+use axum::extract::{FromRef, State};
+use axum::routing::get;
+use axum::{Json, Router};
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct QueryState {
+    /// The read models.
+    pub reads: Arc<dyn ReadStore>,
+    /// Checks access tokens (the command API's, without calling it).
+    pub signer: TokenSigner,
+    /// The projector whose checkpoint `Anote-Min-Position` waits for.
+    pub projector: String,
+    /// How long a read waits for `Anote-Min-Position`.
+    pub min_position_timeout: Duration,
+}
+
+impl FromRef<QueryState> for TokenSigner {
+    fn from_ref(state: &QueryState) -> Self {
+        state.signer.clone()
+    }
+}
+
+/// The `/v1` read routes, without the shared layers.
+pub fn routes(state: QueryState) -> Router {
+    Router::new()
+        .route("/v1/notes", get(notes::list_notes))
+        .route("/v1/notes/{id}", get(notes::get_note))
+        .with_state(state)
+}
+
+/// The query API: its routes, health, OpenAPI and the shared layers.
+pub fn router(state: QueryState, http: &HttpConfig) -> Router {
+    let service = Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/healthz", get(anote_infra::http::healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state.clone());
+    anote_infra::http::finish(routes(state).merge(service), http)
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi::document())
+}
+
+/// Readiness: the read database answers.
+async fn readyz(State(state): State<QueryState>) -> Result<Json<serde_json::Value>, ApiError> {
+    state.reads.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "read database not reachable");
+        ApiError::NotReady
+    })?;
+    Ok(Json(serde_json::json!({ "status": "ready" })))
+}

@@ -1,0 +1,200 @@
+//! Reading notes: one note (with `ETag` and `If-None-Match`) and pages of
+//! the owner's notes with filters.
+
+use anote_infra::http::extract::{Auth, NotePath, QueryParams};
+use anote_infra::http::problem::{ApiError, Problem};
+use anote_infra::read_store::{ListCursor, NoteFilter, NoteView};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::consistency::wait_for_min_position;
+use crate::QueryState;
+
+/// A note.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NoteBody {
+    /// The note's id.
+    pub id: Uuid,
+    /// Its title.
+    pub title: String,
+    /// Its Markdown body (left out of lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The start of the body as plain text.
+    pub snippet: String,
+    /// Its subject.
+    pub subject: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Pinned to the top.
+    pub pinned: bool,
+    /// In the archive.
+    pub archived: bool,
+    /// In the trash.
+    pub trashed: bool,
+    /// The due date of an assignment (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub due_at: Option<OffsetDateTime>,
+    /// Whether the assignment is done.
+    pub done: bool,
+    /// Its version (also the `ETag`; send it as `If-Match` to change it).
+    pub version: u64,
+    /// When it was created (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl NoteBody {
+    fn from_view(view: NoteView, with_body: bool) -> Self {
+        Self {
+            id: view.id.uuid(),
+            title: view.title,
+            body: with_body.then_some(view.body),
+            snippet: view.snippet,
+            subject: view.subject,
+            tags: view.tags,
+            pinned: view.pinned,
+            archived: view.archived,
+            trashed: view.trashed,
+            due_at: view.due_at,
+            done: view.done,
+            version: view.version,
+            created_at: view.created_at,
+            updated_at: view.updated_at,
+        }
+    }
+}
+
+/// One note.
+#[utoipa::path(get, path = "/v1/notes/{id}", tag = "notes",
+    params(("id" = Uuid, Path), ("If-None-Match" = Option<String>, Header),
+        ("Anote-Min-Position" = Option<String>, Header, description = "Wait until this command position is visible")),
+    responses((status = 200, body = NoteBody), (status = 304), (status = 404, body = Problem),
+        (status = 503, body = Problem, description = "projection_behind: Anote-Min-Position not reached in time; Retry-After and Anote-Projection-Position set")),
+    security(("bearer" = [])))]
+pub async fn get_note(
+    State(state): State<QueryState>,
+    auth: Auth,
+    NotePath(id): NotePath,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    wait_for_min_position(&state, &headers).await?;
+    let view = state
+        .reads
+        .note(auth.user, id)
+        .await?
+        .ok_or(ApiError::NoteNotFound)?;
+    let etag = format!("\"{}\"", view.version);
+    let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(NoteBody::from_view(view, true)).into_response()
+    };
+    response.headers_mut().insert(header::ETAG, etag_value);
+    Ok(response)
+}
+
+/// Filters and paging of a list of notes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only this subject.
+    pub subject: Option<String>,
+    /// Only notes with this tag.
+    pub tag: Option<String>,
+    /// Only pinned (true) or unpinned (false) notes.
+    pub pinned: Option<bool>,
+    /// Archived notes (true) or the others (false, the default).
+    pub archived: Option<bool>,
+    /// The trash (true) or the others (false, the default).
+    pub trashed: Option<bool>,
+    /// Only notes due before this instant (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    pub due_before: Option<OffsetDateTime>,
+    /// Only notes due after this instant (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    pub due_after: Option<OffsetDateTime>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Notes per page, 1 to 100 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// A page of notes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NotePage {
+    /// The notes, most recently updated first, without their bodies.
+    pub items: Vec<NoteBody>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The caller's notes, most recently updated first.
+#[utoipa::path(get, path = "/v1/notes", tag = "notes", params(ListParams,
+        ("Anote-Min-Position" = Option<String>, Header, description = "Wait until this command position is visible")),
+    responses((status = 200, body = NotePage), (status = 400, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_notes(
+    State(state): State<QueryState>,
+    auth: Auth,
+    QueryParams(params): QueryParams<ListParams>,
+    headers: HeaderMap,
+) -> Result<Json<NotePage>, ApiError> {
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::InvalidQuery("limit must be 1 to 100".to_owned()));
+    }
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|c| {
+            ListCursor::decode(c).ok_or_else(|| ApiError::InvalidQuery("unknown cursor".to_owned()))
+        })
+        .transpose()?;
+    let filter = NoteFilter {
+        subject: params.subject,
+        tag: params.tag.map(|t| t.trim().to_lowercase()),
+        pinned: params.pinned,
+        archived: Some(params.archived.unwrap_or(false)),
+        trashed: Some(params.trashed.unwrap_or(false)),
+        due_before: params.due_before,
+        due_after: params.due_after,
+    };
+    wait_for_min_position(&state, &headers).await?;
+    // One more than asked tells whether another page follows.
+    let mut views = state
+        .reads
+        .list(auth.user, &filter, after, limit + 1)
+        .await?;
+    let next_cursor = if views.len() > limit as usize {
+        views.truncate(limit as usize);
+        views.last().map(|v| ListCursor::after(v).encode())
+    } else {
+        None
+    };
+    let items = views
+        .into_iter()
+        .map(|v| NoteBody::from_view(v, false))
+        .collect();
+    Ok(Json(NotePage { items, next_cursor }))
+}

@@ -1,0 +1,21 @@
+//! The OpenAPI document served at `/openapi.json`.
+
+use anote_infra::http::problem::Problem;
+use anote_infra::http::BearerAuth;
+use utoipa::OpenApi;
+
+use crate::notes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Anote query API", description = "Every read of Anote, from the read models. Errors are application/problem+json with a stable `code`."),
+    paths(notes::get_note, notes::list_notes),
+    components(schemas(Problem)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of the query API.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,100 @@
+//! `anote serve`: the whole backend in one process on embedded storage — the
+//! command and query routes on one port, and the projector tailing the log.
+
+use std::sync::Arc;
+
+use anote_command_api::AppState;
+use anote_infra::config::{AuthConfig, EmbeddedConfig, HttpConfig, ProjectionConfig};
+use anote_infra::event_store::EventStore;
+use anote_infra::http::problem::ApiError;
+use anote_infra::read_store::ReadStore;
+use anote_infra::storage::embedded_read_models;
+use anote_infra::tokens::TokenSigner;
+use anote_infra::Storage;
+use anote_projector::Projector;
+use anote_query_api::QueryState;
+use anyhow::Context;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::sync::watch;
+
+use crate::http_server::serve_until_signal;
+
+/// The name of the note-view projector's checkpoint.
+pub const NOTE_PROJECTOR: &str = "note_views";
+
+/// Events a projector applies per transaction.
+pub const PROJECTOR_BATCH: usize = 1_000;
+
+/// Runs the embedded backend until SIGTERM or SIGINT.
+pub async fn run(
+    embedded: EmbeddedConfig,
+    http: HttpConfig,
+    auth: AuthConfig,
+    projection: ProjectionConfig,
+) -> anyhow::Result<()> {
+    let dir = &embedded.data_dir;
+    let storage = Storage::embedded(dir)
+        .await
+        .with_context(|| format!("opening the data folder {}", dir.display()))?;
+    let reads = embedded_read_models(dir)
+        .await
+        .context("opening the read models")?;
+    let signer = TokenSigner::new(
+        auth.signing_key_or_create(dir)
+            .context("reading or creating the token key")?,
+    );
+    tracing::info!(data_dir = %dir.display(), "embedded storage ready");
+
+    let projector = Projector::new(
+        NOTE_PROJECTOR,
+        storage.events.clone(),
+        reads.clone(),
+        PROJECTOR_BATCH,
+    );
+    let (stop, stopped) = watch::channel(false);
+    let idle = projection.projector_idle;
+    let projecting = tokio::spawn(async move { projector.run_log_tail(idle, stopped).await });
+
+    let query = QueryState {
+        reads: reads.clone(),
+        signer: signer.clone(),
+        projector: NOTE_PROJECTOR.to_owned(),
+        min_position_timeout: projection.min_position_timeout,
+    };
+    let events = storage.events.clone();
+    let command = AppState::new(storage, signer, auth).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let service = Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/healthz", get(anote_infra::http::healthz))
+        .route("/readyz", get(readyz))
+        .with_state((events, reads));
+    let app = anote_command_api::routes(command)
+        .merge(anote_query_api::routes(query))
+        .merge(service);
+    let served = serve_until_signal(anote_infra::http::finish(app, &http), &http).await;
+    let _ = stop.send(true);
+    projecting.await.context("the projector task failed")?;
+    served
+}
+
+/// Both APIs' OpenAPI documents in one.
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    let mut doc = anote_command_api::openapi::document();
+    doc.merge(anote_query_api::openapi::document());
+    doc.info.title = "Anote".to_owned();
+    Json(doc)
+}
+
+/// Readiness: both databases answer.
+async fn readyz(
+    State((events, reads)): State<(Arc<dyn EventStore>, Arc<dyn ReadStore>)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (log, read) = tokio::join!(events.ping(), reads.ping());
+    log.and(read).map_err(|e| {
+        tracing::warn!(error = %e, "database not reachable");
+        ApiError::NotReady
+    })?;
+    Ok(Json(serde_json::json!({ "status": "ready" })))
+}
