@@ -1,0 +1,461 @@
+//! The projector against real read stores: PostgreSQL (fresh schemas) and
+//! SQLite (fresh files), fed from a real event log.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anote_domain::note::{self, NewNote, Note, NoteAction, NoteCommand};
+use anote_domain::values::{Body, DueAt, Subject, Tags, Title};
+use anote_domain::{NoteId, UserId};
+use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
+use anote_infra::event_store::{
+    codec, Append, EventStore, Metadata, PgEventStore, Position, RecordedEvent, SqliteEventStore,
+};
+use anote_infra::read_store::{
+    ListCursor, NoteFilter, NoteView, PgReadStore, ReadStore, SqliteReadStore,
+};
+use anote_projector::Projector;
+use rand::{Rng, SeedableRng};
+use uuid::Uuid;
+
+fn database_url() -> String {
+    std::env::var("ANOTE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+struct Backend {
+    events: Arc<dyn EventStore>,
+    reads: Arc<dyn ReadStore>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Backend {
+    async fn postgres() -> Self {
+        let schema = format!("proj_{}", Uuid::new_v4().simple());
+        let log = PgDatabase::connect(&database_url(), Some(&schema), 8)
+            .await
+            .expect("PostgreSQL");
+        log.migrate(Tables::EventLog).await.expect("migrates");
+        let read = PgDatabase::connect(&database_url(), Some(&format!("{schema}_read")), 8)
+            .await
+            .expect("PostgreSQL");
+        read.migrate(Tables::ReadModels).await.expect("migrates");
+        Self {
+            events: Arc::new(PgEventStore::new(log)),
+            reads: Arc::new(PgReadStore::new(read)),
+            _dir: None,
+        }
+    }
+
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = SqliteDatabase::open(&dir.path().join("log.sqlite3"))
+            .await
+            .expect("opens");
+        log.migrate(Tables::EventLog).await.expect("migrates");
+        let read = SqliteDatabase::open(&dir.path().join("read.sqlite3"))
+            .await
+            .expect("opens");
+        read.migrate(Tables::ReadModels).await.expect("migrates");
+        Self {
+            events: Arc::new(SqliteEventStore::new(log)),
+            reads: Arc::new(SqliteReadStore::new(read)),
+            _dir: Some(dir),
+        }
+    }
+
+    /// A read store of the same kind, empty, projecting the same log.
+    async fn fresh_reads(&self, postgres: bool) -> Arc<dyn ReadStore> {
+        if postgres {
+            let schema = format!("proj_{}_read", Uuid::new_v4().simple());
+            let read = PgDatabase::connect(&database_url(), Some(&schema), 8)
+                .await
+                .expect("PostgreSQL");
+            read.migrate(Tables::ReadModels).await.expect("migrates");
+            Arc::new(PgReadStore::new(read))
+        } else {
+            let dir = self._dir.as_ref().expect("sqlite has a folder");
+            let path = dir
+                .path()
+                .join(format!("{}.sqlite3", Uuid::new_v4().simple()));
+            let read = SqliteDatabase::open(&path).await.expect("opens");
+            read.migrate(Tables::ReadModels).await.expect("migrates");
+            Arc::new(SqliteReadStore::new(read))
+        }
+    }
+
+    fn projector(&self, reads: Arc<dyn ReadStore>) -> Projector {
+        Projector::new("test", self.events.clone(), reads, 64)
+    }
+}
+
+/// Decides and appends a command; returns whether it was accepted.
+async fn run(
+    events: &dyn EventStore,
+    state: &mut HashMap<NoteId, (Note, u64)>,
+    id: NoteId,
+    command: NoteCommand,
+) {
+    let (current, version) = state.get(&id).cloned().unwrap_or_default();
+    let Ok(decided) = note::decide(&current, command) else {
+        return;
+    };
+    if decided.is_empty() {
+        return;
+    }
+    let append = Append {
+        stream: id.stream(),
+        expected_version: version,
+        events: decided
+            .iter()
+            .map(codec::encode)
+            .collect::<Result<_, _>>()
+            .expect("encodes"),
+        metadata: Metadata::for_request(None, Uuid::new_v4()),
+        side_writes: Vec::new(),
+    };
+    let appended = events.append(append).await.expect("appends");
+    let next = decided.iter().fold(current, note::evolve);
+    state.insert(id, (next, appended.version));
+}
+
+fn random_action(rng: &mut impl Rng, n: u32) -> NoteAction {
+    match rng.gen_range(0..12) {
+        0 => NoteAction::Edit {
+            title: Title::parse(&format!("title {n}")).ok(),
+            body: None,
+        },
+        1 => NoteAction::Edit {
+            title: None,
+            body: Body::parse(&format!("# body {n}")).ok(),
+        },
+        2 => NoteAction::SetTags(Tags::parse(&[format!("t{}", n % 3)]).expect("valid")),
+        3 => NoteAction::MoveToSubject(Subject::parse(&format!("S{}", n % 2)).ok()),
+        4 => NoteAction::Pin,
+        5 => NoteAction::Unpin,
+        6 => NoteAction::Archive,
+        7 => NoteAction::SetDue(DueAt::new(
+            time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000 + i64::from(n % 9)),
+        )),
+        8 => NoteAction::Complete,
+        9 => NoteAction::Trash,
+        10 => NoteAction::Restore,
+        _ => NoteAction::Purge,
+    }
+}
+
+/// Fills a log with random commands on a few notes; returns the final states.
+async fn random_log(events: &dyn EventStore, seed: u64) -> (UserId, HashMap<NoteId, (Note, u64)>) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let owner = UserId::new();
+    let ids: Vec<NoteId> = (0..8).map(|_| NoteId::new()).collect();
+    let mut state = HashMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let new = NewNote {
+            title: Title::parse(&format!("Note {i}")).expect("valid"),
+            body: Body::parse("start").expect("valid"),
+            subject: None,
+            tags: Tags::default(),
+            due_at: None,
+        };
+        run(
+            events,
+            &mut state,
+            *id,
+            NoteCommand {
+                actor: owner,
+                action: NoteAction::Create(new),
+            },
+        )
+        .await;
+    }
+    for n in 0..300 {
+        let id = ids[rng.gen_range(0..ids.len())];
+        let action = random_action(&mut rng, n);
+        run(
+            events,
+            &mut state,
+            id,
+            NoteCommand {
+                actor: owner,
+                action,
+            },
+        )
+        .await;
+    }
+    (owner, state)
+}
+
+async fn catch_up(projector: &Projector) {
+    let mut after = Position::START;
+    while let Some(next) = projector.step(after).await.expect("projects") {
+        after = next;
+    }
+}
+
+fn assert_matches(view: &NoteView, note: &Note, version: u64) {
+    assert_eq!(view.version, version);
+    match note {
+        Note::Live(n) => {
+            assert!(!view.purged);
+            assert_eq!(view.title, n.title().as_str());
+            assert_eq!(view.body, n.body().as_str());
+            assert_eq!(view.subject.as_deref(), n.subject().map(Subject::as_str));
+            assert_eq!(
+                view.tags,
+                n.tags()
+                    .iter()
+                    .map(|t| t.as_str().to_owned())
+                    .collect::<Vec<_>>()
+            );
+            assert_eq!(
+                (view.pinned, view.archived, view.trashed, view.done),
+                (n.pinned(), n.archived(), n.trashed(), n.done())
+            );
+            assert_eq!(view.due_at, n.due_at().map(DueAt::instant));
+        }
+        Note::Purged => assert!(view.purged && view.title.is_empty() && view.body.is_empty()),
+        Note::Absent => panic!("a created note cannot be absent"),
+    }
+}
+
+async fn views_equal_the_domain_fold(postgres: bool) {
+    let backend = if postgres {
+        Backend::postgres().await
+    } else {
+        Backend::sqlite().await
+    };
+    let (_, state) = random_log(backend.events.as_ref(), 7).await;
+    catch_up(&backend.projector(backend.reads.clone())).await;
+    let ids: Vec<NoteId> = state.keys().copied().collect();
+    let views = backend.reads.views(&ids).await.expect("reads");
+    assert_eq!(views.len(), ids.len());
+    for view in &views {
+        let (note, version) = &state[&view.id];
+        assert_matches(view, note, *version);
+    }
+    let all = backend
+        .events
+        .read_all(Position::START, 100_000)
+        .await
+        .expect("reads");
+    let last = all.last().map(|e| e.position).expect("events");
+    assert_eq!(backend.reads.checkpoint("test").await.expect("reads"), last);
+}
+
+async fn duplicated_and_reordered_events_change_nothing(postgres: bool) {
+    let backend = if postgres {
+        Backend::postgres().await
+    } else {
+        Backend::sqlite().await
+    };
+    let (_, state) = random_log(backend.events.as_ref(), 11).await;
+    let all: Vec<RecordedEvent> = backend
+        .events
+        .read_all(Position::START, 100_000)
+        .await
+        .expect("reads");
+    let last = all.last().map(|e| e.position).expect("events");
+    let ids: Vec<NoteId> = state.keys().copied().collect();
+
+    // In order, as the log tail delivers them.
+    let projector = backend.projector(backend.reads.clone());
+    projector.apply(&all, last).await.expect("applies");
+    let mut expected = backend.reads.views(&ids).await.expect("reads");
+    expected.sort_by_key(|v| v.id);
+
+    // Again, duplicated and in reverse order, as a redelivering feed might.
+    let mut shuffled: Vec<RecordedEvent> = all.iter().rev().cloned().collect();
+    shuffled.extend(all.iter().step_by(3).cloned());
+    projector.apply(&shuffled, last).await.expect("applies");
+    let mut again = backend.reads.views(&ids).await.expect("reads");
+    again.sort_by_key(|v| v.id);
+    assert_eq!(again, expected, "duplicates changed a view");
+
+    // Reordered into an empty store: gaps are filled from the log.
+    let fresh = backend.fresh_reads(postgres).await;
+    let reordered = backend.projector(fresh.clone());
+    for chunk in shuffled.chunks(17) {
+        reordered.apply(chunk, last).await.expect("applies");
+    }
+    let mut rebuilt = fresh.views(&ids).await.expect("reads");
+    rebuilt.sort_by_key(|v| v.id);
+    assert_eq!(rebuilt, expected, "reordering changed a view");
+}
+
+async fn lists_filter_and_page(postgres: bool) {
+    let backend = if postgres {
+        Backend::postgres().await
+    } else {
+        Backend::sqlite().await
+    };
+    let owner = UserId::new();
+    let stranger = UserId::new();
+    let mut state = HashMap::new();
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let id = NoteId::new();
+        let new = NewNote {
+            title: Title::parse(&format!("Note {i}")).expect("valid"),
+            body: Body::parse("b").expect("valid"),
+            subject: Subject::parse(if i % 2 == 0 { "Maths" } else { "History" }).ok(),
+            tags: Tags::parse(&[if i % 5 == 0 { "exam" } else { "lab" }]).expect("valid"),
+            due_at: (i % 3 == 0).then(|| {
+                DueAt::new(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000 + i))
+            }),
+        };
+        let actor = if i == 24 { stranger } else { owner };
+        run(
+            backend.events.as_ref(),
+            &mut state,
+            id,
+            NoteCommand {
+                actor,
+                action: NoteAction::Create(new),
+            },
+        )
+        .await;
+        if i % 4 == 0 {
+            run(
+                backend.events.as_ref(),
+                &mut state,
+                id,
+                NoteCommand {
+                    actor,
+                    action: NoteAction::Pin,
+                },
+            )
+            .await;
+        }
+        if i == 1 {
+            run(
+                backend.events.as_ref(),
+                &mut state,
+                id,
+                NoteCommand {
+                    actor,
+                    action: NoteAction::Trash,
+                },
+            )
+            .await;
+        }
+        ids.push(id);
+    }
+    catch_up(&backend.projector(backend.reads.clone())).await;
+    let list = |filter: NoteFilter| {
+        let reads = backend.reads.clone();
+        async move { reads.list(owner, &filter, None, 100).await.expect("lists") }
+    };
+    let live = NoteFilter {
+        trashed: Some(false),
+        ..NoteFilter::default()
+    };
+    assert_eq!(
+        list(live.clone()).await.len(),
+        23,
+        "the stranger's note and the trashed one are left out"
+    );
+    assert_eq!(
+        list(NoteFilter {
+            trashed: Some(true),
+            ..NoteFilter::default()
+        })
+        .await
+        .len(),
+        1
+    );
+    let maths = list(NoteFilter {
+        subject: Some("Maths".into()),
+        ..live.clone()
+    })
+    .await;
+    assert_eq!(maths.len(), 12);
+    assert!(maths.iter().all(|v| v.subject.as_deref() == Some("Maths")));
+    assert_eq!(
+        list(NoteFilter {
+            tag: Some("exam".into()),
+            ..live.clone()
+        })
+        .await
+        .len(),
+        5
+    );
+    assert_eq!(
+        list(NoteFilter {
+            pinned: Some(true),
+            ..live.clone()
+        })
+        .await
+        .len(),
+        6
+    );
+    let cut = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_010);
+    let due_soon = list(NoteFilter {
+        due_before: Some(cut),
+        ..live.clone()
+    })
+    .await;
+    assert_eq!(due_soon.len(), 4, "due on days 0, 3, 6 and 9");
+    assert_eq!(
+        list(NoteFilter {
+            due_after: Some(cut),
+            ..live.clone()
+        })
+        .await
+        .len(),
+        4,
+        "due on days 12 to 21"
+    );
+
+    // Pages of 7 cover every note once, most recently updated first.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = backend
+            .reads
+            .list(owner, &live, after, 7)
+            .await
+            .expect("lists");
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(ListCursor::after);
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 23);
+    assert!(seen
+        .windows(2)
+        .all(|w| (w[0].updated_at, w[0].id) > (w[1].updated_at, w[1].id)));
+    assert!(
+        backend
+            .reads
+            .note(stranger, ids[0])
+            .await
+            .expect("reads")
+            .is_none(),
+        "not the stranger's"
+    );
+    assert!(backend
+        .reads
+        .note(owner, ids[0])
+        .await
+        .expect("reads")
+        .is_some());
+}
+
+macro_rules! both_read_stores {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name(true).await; } )*
+        }
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name(false).await; } )*
+        }
+    };
+}
+
+both_read_stores!(
+    views_equal_the_domain_fold,
+    duplicated_and_reordered_events_change_nothing,
+    lists_filter_and_page,
+);
