@@ -1,6 +1,9 @@
 //! Runs the real `anote` binary for end-to-end tests: embedded (`anote serve`
-//! on a temporary data folder) or split (`anote command-api` on a fresh
-//! PostgreSQL schema).
+//! on a temporary data folder) or split (`anote command-api`, `anote
+//! query-api` and `anote projector` on a fresh PostgreSQL schema).
+
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,53 @@ pub enum Setup {
     Embedded(PathBuf),
     /// `anote command-api` on PostgreSQL in this schema.
     Postgres(String),
+    /// `anote query-api` on the read models of this schema.
+    QueryApi(String),
+}
+
+/// The token key every split service of a test shares.
+const TOKEN_SECRET: &str = "e2e-test-secret-e2e-test-secret-e2e";
+
+/// `anote <role>` on PostgreSQL: the event log in `schema`, the read models
+/// in `<schema>_read`.
+fn postgres_command(role: &str, schema: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
+    cmd.arg(role)
+        .env("ANOTE_DATABASE_URL", database_url())
+        .env("ANOTE_DATABASE_SCHEMA", schema)
+        .env("ANOTE_READ_DATABASE_SCHEMA", format!("{schema}_read"))
+        .env("ANOTE_DATABASE_MAX_CONNECTIONS", "8")
+        .env("ANOTE_TOKEN_SECRET", TOKEN_SECRET)
+        .env("ANOTE_LOG", "warn");
+    cmd
+}
+
+/// `anote projector` on a PostgreSQL schema, killed on drop.
+pub struct ProjectorProcess(Child);
+
+impl ProjectorProcess {
+    /// Starts the projector of `schema`.
+    pub fn start(schema: &str) -> Self {
+        let child = postgres_command("projector", schema)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("anote projector starts");
+        Self(child)
+    }
+
+    /// Kills it with SIGKILL.
+    pub fn kill(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ProjectorProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A running `anote` process, stopped with SIGTERM on drop.
@@ -74,21 +124,18 @@ impl Server {
         env: &[(&str, &str)],
     ) -> Self {
         let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
-        match &setup {
+        let mut cmd = match &setup {
             Setup::Embedded(dir) => {
-                cmd.arg("serve").env("ANOTE_DATA_DIR", dir);
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
+                cmd.arg("serve")
+                    .env("ANOTE_DATA_DIR", dir)
+                    .env("ANOTE_LOG", "warn");
+                cmd
             }
-            Setup::Postgres(schema) => {
-                cmd.arg("command-api")
-                    .env("ANOTE_DATABASE_URL", database_url())
-                    .env("ANOTE_DATABASE_SCHEMA", schema)
-                    .env("ANOTE_DATABASE_MAX_CONNECTIONS", "8")
-                    .env("ANOTE_TOKEN_SECRET", "e2e-test-secret-e2e-test-secret-e2e");
-            }
-        }
+            Setup::Postgres(schema) => postgres_command("command-api", schema),
+            Setup::QueryApi(schema) => postgres_command("query-api", schema),
+        };
         cmd.env("ANOTE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("ANOTE_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -159,7 +206,7 @@ impl Server {
     pub fn data_dir(&self) -> Option<&Path> {
         match &self.setup {
             Setup::Embedded(dir) => Some(dir),
-            Setup::Postgres(_) => None,
+            Setup::Postgres(_) | Setup::QueryApi(_) => None,
         }
     }
 

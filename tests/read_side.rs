@@ -1,0 +1,336 @@
+//! End-to-end tests of the read side through the real binary: `anote serve`
+//! on its own, and the split services (command API, projector, query API) on
+//! PostgreSQL as three processes.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::{body, Account, ProjectorProcess, Server, Setup};
+use uuid::Uuid;
+
+/// The processes of one setup: who takes commands, who answers reads.
+struct Backend {
+    writer: Server,
+    reader: Option<Server>,
+    projector: Option<ProjectorProcess>,
+    schema: Option<String>,
+}
+
+impl Backend {
+    async fn embedded() -> Self {
+        Self {
+            writer: Server::embedded().await,
+            reader: None,
+            projector: None,
+            schema: None,
+        }
+    }
+
+    async fn split() -> Self {
+        let schema = format!("e2e_{}", Uuid::new_v4().simple());
+        let writer = Server::start(Setup::Postgres(schema.clone()), None, &[]).await;
+        let reader = Server::start(Setup::QueryApi(schema.clone()), None, &[]).await;
+        let projector = ProjectorProcess::start(&schema);
+        Self {
+            writer,
+            reader: Some(reader),
+            projector: Some(projector),
+            schema: Some(schema),
+        }
+    }
+
+    async fn of(split: bool) -> Self {
+        if split {
+            Self::split().await
+        } else {
+            Self::embedded().await
+        }
+    }
+
+    fn reader(&self) -> &Server {
+        self.reader.as_ref().unwrap_or(&self.writer)
+    }
+
+    /// Sends a command; returns its reply body.
+    async fn command(
+        &self,
+        account: &Account,
+        method: Method,
+        path: &str,
+        version: Option<u64>,
+        payload: Option<Value>,
+    ) -> Value {
+        let mut req = self.writer.as_user(account, method, path);
+        if let Some(v) = version {
+            req = req.header("if-match", format!("\"{v}\""));
+        }
+        if let Some(p) = payload {
+            req = req.json(&p);
+        }
+        let r = req.send().await.expect("command");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        body(r).await
+    }
+
+    /// Reads a note, waiting for `position`.
+    async fn read(&self, account: &Account, id: &str, position: &str) -> (u16, Value) {
+        let r = self
+            .reader()
+            .as_user(account, Method::GET, &format!("/v1/notes/{id}"))
+            .header("anote-min-position", position)
+            .send()
+            .await
+            .expect("read");
+        (r.status().as_u16(), body(r).await)
+    }
+}
+
+async fn every_write_is_readable_at_once_with_its_position(split: bool) {
+    let b = Backend::of(split).await;
+    let ada = b.writer.user("ada").await;
+    let created = b
+        .command(
+            &ada,
+            Method::POST,
+            "/v1/notes",
+            None,
+            Some(json!({ "title": "Draft", "body": "v1", "tags": ["Exam"] })),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let (status, note) = b
+        .read(&ada, &id, created["position"].as_str().expect("position"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            note["title"].clone(),
+            note["tags"].clone(),
+            note["version"].clone()
+        ),
+        (json!("Draft"), json!(["exam"]), json!(1))
+    );
+    for v in 1..=20u64 {
+        let reply = b
+            .command(
+                &ada,
+                Method::PATCH,
+                &format!("/v1/notes/{id}"),
+                Some(v),
+                Some(json!({ "body": format!("revision {v}") })),
+            )
+            .await;
+        let (status, note) = b
+            .read(&ada, &id, reply["position"].as_str().expect("position"))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(note["version"], v + 1, "read your own write");
+        assert_eq!(note["body"], format!("revision {v}"));
+    }
+}
+
+async fn reads_answer_clearly(split: bool) {
+    let b = Backend::of(split).await;
+    let r = b.reader();
+    let ada = b.writer.user("ada").await;
+    let eve = b.writer.user("eve").await;
+    let mut last = String::new();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let reply = b.command(&ada, Method::POST, "/v1/notes", None, Some(json!({ "title": format!("n{i}"), "body": "b", "subject": if i % 2 == 0 { "Maths" } else { "Art" } }))).await;
+        last = reply["position"].as_str().expect("position").to_owned();
+        ids.push(reply["id"].as_str().expect("id").to_owned());
+    }
+    let trashed = b
+        .command(
+            &ada,
+            Method::POST,
+            &format!("/v1/notes/{}/trash", ids[0]),
+            Some(1),
+            None,
+        )
+        .await;
+    last = trashed["position"].as_str().map_or(last, str::to_owned);
+
+    // Pages of 5 walk every live note once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/v1/notes?limit=5".to_owned();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let reply = body(
+            r.as_user(&ada, Method::GET, &path)
+                .header("anote-min-position", &last)
+                .send()
+                .await
+                .expect("list"),
+        )
+        .await;
+        seen.extend(
+            reply["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|n| n["id"].as_str().expect("id").to_owned()),
+        );
+        match reply["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 11);
+    assert!(!seen.contains(&ids[0]), "the trashed note is not listed");
+    let trash = body(
+        r.as_user(&ada, Method::GET, "/v1/notes?trashed=true")
+            .send()
+            .await
+            .expect("list"),
+    )
+    .await;
+    assert_eq!(trash["items"][0]["id"], ids[0].as_str());
+    let maths = body(
+        r.as_user(&ada, Method::GET, "/v1/notes?subject=Maths")
+            .send()
+            .await
+            .expect("list"),
+    )
+    .await;
+    assert_eq!(maths["items"].as_array().map(Vec::len), Some(5));
+
+    // ETag and If-None-Match.
+    let one = r
+        .as_user(&ada, Method::GET, &format!("/v1/notes/{}", ids[1]))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(one.headers()["etag"], "\"1\"");
+    let again = r
+        .as_user(&ada, Method::GET, &format!("/v1/notes/{}", ids[1]))
+        .header("if-none-match", "\"1\"")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(again.status(), 304);
+
+    // Someone else's note, a bad position, a position from the future, a bad query.
+    let theirs = r
+        .as_user(&eve, Method::GET, &format!("/v1/notes/{}", ids[1]))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        (theirs.status().as_u16(), body(theirs).await["code"].clone()),
+        (404, json!("note_not_found"))
+    );
+    let bad = r
+        .as_user(&ada, Method::GET, "/v1/notes")
+        .header("anote-min-position", "soon")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        (bad.status().as_u16(), body(bad).await["code"].clone()),
+        (400, json!("invalid_min_position"))
+    );
+    let future = r
+        .as_user(&ada, Method::GET, "/v1/notes")
+        .header("anote-min-position", "999999999-999999999")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(future.status(), 503);
+    assert_eq!(future.headers()["retry-after"], "1");
+    assert!(future.headers().contains_key("anote-projection-position"));
+    assert_eq!(body(future).await["code"], "projection_behind");
+    let query = r
+        .as_user(&ada, Method::GET, "/v1/notes?limit=500")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        (query.status().as_u16(), body(query).await["code"].clone()),
+        (400, json!("invalid_query"))
+    );
+    let anonymous = r.http.get(r.url("/v1/notes")).send().await.expect("get");
+    assert_eq!(anonymous.status(), 401);
+}
+
+async fn read_models_survive_restarts_and_catch_up(split: bool) {
+    let mut b = Backend::of(split).await;
+    let ada = b.writer.user("ada").await;
+    let created = b
+        .command(
+            &ada,
+            Method::POST,
+            "/v1/notes",
+            None,
+            Some(json!({ "title": "t", "body": "b" })),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let mut version = 1;
+    let mut position = String::new();
+    // Kill the projector (or the whole embedded process) in the middle of a
+    // stream of commands, then start it again.
+    for round in 0..3 {
+        for _ in 0..15 {
+            let reply = b
+                .command(
+                    &ada,
+                    Method::PATCH,
+                    &format!("/v1/notes/{id}"),
+                    Some(version),
+                    Some(json!({ "body": format!("v{}", version + 1) })),
+                )
+                .await;
+            version += 1;
+            position = reply["position"].as_str().expect("position").to_owned();
+        }
+        if let (Some(projector), Some(schema)) = (b.projector.take(), b.schema.as_deref()) {
+            projector.kill();
+            b.projector = Some(ProjectorProcess::start(schema));
+        } else {
+            b.writer = b.writer.kill_and_restart().await;
+        }
+        let (status, note) = b.read(&ada, &id, &position).await;
+        assert_eq!(status, 200, "round {round}");
+        assert_eq!(note["version"], version);
+        assert_eq!(note["body"], format!("v{version}"));
+    }
+}
+
+async fn openapi_describes_the_reads(split: bool) {
+    let b = Backend::of(split).await;
+    let doc = body(
+        b.reader()
+            .http
+            .get(b.reader().url("/openapi.json"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert!(doc["paths"]["/v1/notes/{id}"]["get"].is_object());
+    assert!(doc["paths"]["/v1/notes"]["get"].is_object());
+}
+
+macro_rules! both_setups {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $( #[tokio::test] async fn $name() { super::$name(false).await; } )*
+        }
+        mod split {
+            $( #[tokio::test] async fn $name() { super::$name(true).await; } )*
+        }
+    };
+}
+
+both_setups!(
+    every_write_is_readable_at_once_with_its_position,
+    reads_answer_clearly,
+    read_models_survive_restarts_and_catch_up,
+    openapi_describes_the_reads,
+);
