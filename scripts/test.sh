@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Runs every check and test of Anote: formatting, lints, and the whole test
-# suite against a real PostgreSQL. When no PostgreSQL answers at
-# ANOTE_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test),
-# it starts a throwaway cluster from the installed server binaries, installing
-# Debian's postgresql package first if there are none.
+# suite against a real PostgreSQL and a real Kinesis emulator.
+# - PostgreSQL: when none answers at ANOTE_TEST_DATABASE_URL (default
+#   postgres://postgres@127.0.0.1:5432/test), a throwaway cluster is started
+#   from the installed server binaries (Debian's postgresql package is
+#   installed first if there are none).
+# - Kinesis: the npm package kinesis-local is installed once into
+#   ANOTE_EMULATOR_DIR (default ~/.cache/anote/emulators) and started on
+#   127.0.0.1:${ANOTE_TEST_KINESIS_PORT:-4568} for the run (Node.js comes from
+#   Debian's packages when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,9 +34,7 @@ start_throwaway_postgres() {
   PG_BIN=$(pg_bin_dir)
   if [ -z "$PG_BIN" ]; then
     log "installing PostgreSQL (Debian package)"
-    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+    install_debian postgresql
     PG_BIN=$(pg_bin_dir)
   fi
   local port=54329
@@ -41,9 +44,63 @@ start_throwaway_postgres() {
   as_postgres "$PG_BIN/initdb" -D "$PGDATA_DIR/data" -U postgres --auth=trust >/dev/null
   as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR/data" -l "$PGDATA_DIR/log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $PGDATA_DIR -c max_connections=300 -c fsync=off" start >/dev/null
-  trap 'as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$PGDATA_DIR"' EXIT
+  cleanups+=('as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR/data" -m fast stop >/dev/null 2>&1; rm -rf "$PGDATA_DIR"')
   as_postgres "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres test
   export ANOTE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/test"
+}
+
+cleanups=()
+cleanup() {
+  local c
+  for c in "${cleanups[@]}"; do eval "$c" || true; done
+}
+trap cleanup EXIT
+
+install_debian() { # packages…
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+start_kinesis_emulator() {
+  local dir=${ANOTE_EMULATOR_DIR:-$HOME/.cache/anote/emulators}
+  local port=${ANOTE_TEST_KINESIS_PORT:-4568}
+  local tls_port=$((port + 1000))
+  local pkg="$dir/node_modules/kinesis-local"
+  command -v node >/dev/null && command -v npm >/dev/null || { log "installing Node.js"; install_debian nodejs npm; }
+  if [ ! -f "$pkg/main.js" ]; then
+    log "installing kinesis-local 0.6.2 into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-save --no-audit --no-fund kinesis-local@0.6.2 >/dev/null
+  fi
+  # kinesis-local binds every interface; keep it on loopback.
+  cat >"$dir/loopback.js" <<'JS'
+const net = require('net');
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  if (typeof args[0] === 'number') {
+    const callback = args.find((a) => typeof a === 'function');
+    return callback ? listen.call(this, args[0], '127.0.0.1', callback) : listen.call(this, args[0], '127.0.0.1');
+  }
+  if (args[0] && typeof args[0] === 'object') args[0].host = '127.0.0.1';
+  return listen.apply(this, args);
+};
+JS
+  log "starting the Kinesis emulator on 127.0.0.1:$port"
+  KINESIS_MOCK_CERT_PATH="$pkg/server.json" KINESIS_MOCK_PLAIN_PORT=$port KINESIS_MOCK_TLS_PORT=$tls_port \
+    CREATE_STREAM_DURATION=0ms DELETE_STREAM_DURATION=0ms REGISTER_STREAM_CONSUMER_DURATION=0ms \
+    DEREGISTER_STREAM_CONSUMER_DURATION=0ms MERGE_SHARDS_DURATION=0ms SPLIT_SHARD_DURATION=0ms \
+    UPDATE_SHARD_COUNT_DURATION=0ms SHARD_LIMIT=1000 LOG_LEVEL=WARN \
+    node -r "$dir/loopback.js" "$pkg/main.js" >"$dir/kinesis.log" 2>&1 &
+  local pid=$!
+  cleanups+=("kill $pid 2>/dev/null")
+  local deadline=$((SECONDS + 60))
+  until node -e "fetch('http://127.0.0.1:$port/healthcheck').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; do
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/kinesis.log" >&2; log "the Kinesis emulator died"; exit 1; }
+    [ $SECONDS -lt $deadline ] || { log "the Kinesis emulator did not become ready"; exit 1; }
+    sleep 0.2
+  done
+  export ANOTE_TEST_KINESIS_ENDPOINT="http://127.0.0.1:$port"
 }
 
 hostport=$(printf '%s' "$ANOTE_TEST_DATABASE_URL" | sed -E 's#^[a-z]+://([^@/]*@)?([^:/]+)(:([0-9]+))?.*#\2 \4#')
@@ -52,6 +109,12 @@ if reachable "$pg_host" "${pg_port:-5432}"; then
   log "using PostgreSQL at $pg_host:${pg_port:-5432}"
 else
   start_throwaway_postgres
+fi
+
+if [ -n "${ANOTE_TEST_KINESIS_ENDPOINT:-}" ]; then
+  log "using the Kinesis emulator at $ANOTE_TEST_KINESIS_ENDPOINT"
+else
+  start_kinesis_emulator
 fi
 
 log "cargo fmt --check"

@@ -6,11 +6,13 @@ mod serve;
 
 use anote_command_api::AppState;
 use anote_infra::config::{
-    AuthConfig, EmbeddedConfig, HttpConfig, LogConfig, PostgresConfig, ProjectionConfig,
-    ReadDatabaseConfig,
+    AuthConfig, EmbeddedConfig, HttpConfig, KinesisConfig, LogConfig, PostgresConfig,
+    ProjectionConfig, ReadDatabaseConfig,
 };
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::read_store::ReadStore;
+use anote_infra::relay::kinesis::{self, KinesisSink};
+use anote_infra::relay::Relay;
 use anote_infra::storage::postgres_read_models;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::{telemetry, Storage};
@@ -76,6 +78,16 @@ enum Service {
         #[command(flatten)]
         projection: ProjectionConfig,
     },
+    /// Run the relay: publish the PostgreSQL event log to Kinesis. One relay
+    /// leads; others wait as hot standbys.
+    Relay {
+        #[command(flatten)]
+        postgres: PostgresConfig,
+        #[command(flatten)]
+        kinesis: KinesisConfig,
+        #[command(flatten)]
+        projection: ProjectionConfig,
+    },
     /// Apply the PostgreSQL migrations (event log and read models) and exit.
     Migrate {
         #[command(flatten)]
@@ -110,6 +122,16 @@ async fn connect_reads(
     )
     .await
     .context("connecting to the read-model database (ANOTE_READ_DATABASE_URL)")
+}
+
+/// A flag that turns true on SIGTERM or SIGINT.
+fn stop_on_signal() -> watch::Receiver<bool> {
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        http_server::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    stopped
 }
 
 #[tokio::main]
@@ -164,15 +186,23 @@ async fn main() -> anyhow::Result<()> {
                 reads,
                 serve::PROJECTOR_BATCH,
             );
-            let (stop, stopped) = watch::channel(false);
-            tokio::spawn(async move {
-                http_server::shutdown_signal().await;
-                let _ = stop.send(true);
-            });
             tracing::info!("projecting");
             projector
-                .run_log_tail(projection.projector_idle, stopped)
+                .run_log_tail(projection.projector_idle, stop_on_signal())
                 .await;
+            Ok(())
+        }
+        Service::Relay {
+            postgres,
+            kinesis,
+            projection,
+        } => {
+            let db = connect(&postgres).await?;
+            let storage = Storage::postgres(db.clone(), true).await?;
+            let client = kinesis::client(kinesis.kinesis_endpoint.as_deref()).await;
+            let sink = Arc::new(KinesisSink::new(client, &kinesis.kinesis_stream));
+            let relay = Relay::new("kinesis", db, storage.events, sink, kinesis.relay_batch);
+            relay.run(projection.projector_idle, stop_on_signal()).await;
             Ok(())
         }
         Service::Migrate { postgres, reads } => {

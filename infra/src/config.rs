@@ -156,6 +156,21 @@ pub struct ReadDatabaseConfig {
     pub read_database_schema: String,
 }
 
+/// The Kinesis data stream between the relay and the projectors.
+#[derive(clap::Args, Clone, Debug)]
+pub struct KinesisConfig {
+    /// Name of the Kinesis data stream.
+    #[arg(long, env = "ANOTE_KINESIS_STREAM")]
+    pub kinesis_stream: String,
+    /// Endpoint to use instead of AWS's (an emulator); region and
+    /// credentials come from the usual AWS_* variables.
+    #[arg(long, env = "ANOTE_KINESIS_ENDPOINT")]
+    pub kinesis_endpoint: Option<String>,
+    /// Events the relay reads from the log per batch.
+    #[arg(long, env = "ANOTE_RELAY_BATCH", default_value_t = 2_000)]
+    pub relay_batch: usize,
+}
+
 /// How reads wait for the projection.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ProjectionConfig {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod event_store;
 pub mod http;
 pub mod read_store;
+pub mod relay;
 pub mod storage;
 pub mod telemetry;
 pub mod tokens;

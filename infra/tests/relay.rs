@@ -1,0 +1,258 @@
+//! The relay against a real PostgreSQL and a real Kinesis emulator (a fresh
+//! stream per test).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anote_domain::{NoteId, StreamId};
+use anote_infra::db::{PgDatabase, Tables};
+use anote_infra::event_store::{
+    Append, EventStore, Metadata, NewEvent, PgEventStore, Position, RecordedEvent,
+};
+use anote_infra::relay::envelope::Envelope;
+use anote_infra::relay::kinesis::KinesisSink;
+use anote_infra::relay::Relay;
+use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kinesis::types::ShardIteratorType;
+use aws_sdk_kinesis::Client;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+fn database_url() -> String {
+    std::env::var("ANOTE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A client of the emulator the test command starts.
+fn kinesis() -> Client {
+    let endpoint = std::env::var("ANOTE_TEST_KINESIS_ENDPOINT")
+        .unwrap_or_else(|_| "http://127.0.0.1:4568".to_owned());
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .build();
+    Client::from_conf(config)
+}
+
+async fn fresh_stream(client: &Client, shards: i32) -> String {
+    let name = format!("anote-test-{}", Uuid::new_v4().simple());
+    client
+        .create_stream()
+        .stream_name(&name)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("the Kinesis emulator answers (run the README's test command)");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let summary = client
+            .describe_stream_summary()
+            .stream_name(&name)
+            .send()
+            .await
+            .expect("describes");
+        let status = summary
+            .stream_description_summary()
+            .map(|s| s.stream_status().as_str().to_owned());
+        if status.as_deref() == Some("ACTIVE") {
+            return name;
+        }
+        assert!(Instant::now() < deadline, "stream never became active");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn fresh_log() -> (PgDatabase, Arc<dyn EventStore>) {
+    let schema = format!("relay_{}", Uuid::new_v4().simple());
+    let db = PgDatabase::connect(&database_url(), Some(&schema), 8)
+        .await
+        .expect("PostgreSQL");
+    db.migrate(Tables::EventLog).await.expect("migrates");
+    (db.clone(), Arc::new(PgEventStore::new(db)))
+}
+
+/// Appends `per_stream` events to each of `streams` streams, interleaved.
+async fn fill(events: &dyn EventStore, streams: &[StreamId], per_stream: u64) {
+    for version in 0..per_stream {
+        for stream in streams {
+            let append = Append {
+                stream: stream.clone(),
+                expected_version: version,
+                events: vec![NewEvent {
+                    event_id: Uuid::new_v4(),
+                    event_type: "TestHappened".into(),
+                    schema_version: 1,
+                    payload: serde_json::json!({ "v": version + 1 }),
+                }],
+                metadata: Metadata::for_request(None, Uuid::new_v4()),
+                side_writes: Vec::new(),
+            };
+            events.append(append).await.expect("appends");
+        }
+    }
+}
+
+/// Every record of every shard, in shard order.
+async fn read_stream(client: &Client, name: &str) -> Vec<Vec<RecordedEvent>> {
+    let shards = client
+        .list_shards()
+        .stream_name(name)
+        .send()
+        .await
+        .expect("lists shards");
+    let mut out = Vec::new();
+    for shard in shards.shards() {
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name(name)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("iterator")
+            .shard_iterator()
+            .map(str::to_owned);
+        let mut events = Vec::new();
+        while let Some(it) = iterator {
+            let page = client
+                .get_records()
+                .shard_iterator(it)
+                .limit(1000)
+                .send()
+                .await
+                .expect("records");
+            for record in page.records() {
+                events.push(Envelope::from_json(record.data().as_ref()).expect("an envelope"));
+            }
+            let caught_up =
+                page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
+            iterator = if caught_up {
+                None
+            } else {
+                page.next_shard_iterator().map(str::to_owned)
+            };
+        }
+        out.push(events);
+    }
+    out
+}
+
+async fn wait_for_checkpoint(relay: &Relay, target: Position) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while relay.checkpoint().await.expect("reads") < target {
+        assert!(Instant::now() < deadline, "the relay did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn last_position(events: &dyn EventStore) -> Position {
+    events
+        .read_all(Position::START, 100_000)
+        .await
+        .expect("reads")
+        .last()
+        .map(|e| e.position)
+        .expect("events")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_event_is_published_once_in_stream_order() {
+    let client = kinesis();
+    let name = fresh_stream(&client, 4).await;
+    let (db, events) = fresh_log().await;
+    let streams: Vec<StreamId> = (0..20).map(|_| NoteId::new().stream()).collect();
+    fill(events.as_ref(), &streams, 10).await;
+    let relay = Relay::new(
+        "test",
+        db,
+        events.clone(),
+        Arc::new(KinesisSink::new(client.clone(), &name)),
+        64,
+    );
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn({
+        let relay = relay.clone();
+        async move { relay.run(Duration::from_millis(10), stopped).await }
+    });
+    wait_for_checkpoint(&relay, last_position(events.as_ref()).await).await;
+    stop.send(true).expect("stops");
+    running.await.expect("relay ran");
+
+    let shards = read_stream(&client, &name).await;
+    let published: Vec<&RecordedEvent> = shards.iter().flatten().collect();
+    let ids: HashSet<Uuid> = published.iter().map(|e| e.event_id).collect();
+    assert_eq!(
+        published.len(),
+        200,
+        "each event once (no failures happened)"
+    );
+    let logged: HashSet<Uuid> = events
+        .read_all(Position::START, 1_000)
+        .await
+        .expect("reads")
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids, logged);
+    for shard in &shards {
+        let mut last: HashMap<&StreamId, u64> = HashMap::new();
+        for e in shard {
+            let previous = last.insert(&e.stream_id, e.stream_version).unwrap_or(0);
+            assert_eq!(
+                e.stream_version,
+                previous + 1,
+                "{} in order on its shard",
+                e.stream_id
+            );
+        }
+    }
+    let used = shards.iter().filter(|s| !s.is_empty()).count();
+    assert!(
+        used > 1,
+        "partition keys spread the streams over the shards"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_takes_over_when_the_leader_stops() {
+    let client = kinesis();
+    let name = fresh_stream(&client, 2).await;
+    let (db, events) = fresh_log().await;
+    let sink = Arc::new(KinesisSink::new(client.clone(), &name));
+    let streams: Vec<StreamId> = (0..5).map(|_| NoteId::new().stream()).collect();
+    fill(events.as_ref(), &streams, 4).await;
+
+    let leader = Relay::new("shared", db.clone(), events.clone(), sink.clone(), 64);
+    let (stop_leader, leader_stopped) = watch::channel(false);
+    let leading = tokio::spawn({
+        let relay = leader.clone();
+        async move { relay.run(Duration::from_millis(10), leader_stopped).await }
+    });
+    wait_for_checkpoint(&leader, last_position(events.as_ref()).await).await;
+
+    let standby = Relay::new("shared", db.clone(), events.clone(), sink, 64);
+    let (stop_standby, standby_stopped) = watch::channel(false);
+    let waiting = tokio::spawn({
+        let relay = standby.clone();
+        async move { relay.run(Duration::from_millis(10), standby_stopped).await }
+    });
+    stop_leader.send(true).expect("stops");
+    leading.await.expect("leader ran");
+
+    let more: Vec<StreamId> = (0..5).map(|_| NoteId::new().stream()).collect();
+    fill(events.as_ref(), &more, 4).await;
+    wait_for_checkpoint(&standby, last_position(events.as_ref()).await).await;
+    stop_standby.send(true).expect("stops");
+    waiting.await.expect("standby ran");
+
+    let published: HashSet<Uuid> = read_stream(&client, &name)
+        .await
+        .into_iter()
+        .flatten()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(published.len(), 40, "both halves published, nothing lost");
+}
