@@ -7,7 +7,8 @@
 #   installed first if there are none).
 # - Kinesis: the npm package kinesis-local is installed once into
 #   ANOTE_EMULATOR_DIR (default ~/.cache/anote/emulators) and started on
-#   127.0.0.1:${ANOTE_TEST_KINESIS_PORT:-4568} for the run (Node.js comes from
+#   a free port of 127.0.0.1 (or ANOTE_TEST_KINESIS_PORT) for the run, unless
+#   ANOTE_TEST_KINESIS_ENDPOINT names a running one (Node.js comes from
 #   Debian's packages when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,10 +65,12 @@ install_debian() { # packages…
 
 start_kinesis_emulator() {
   local dir=${ANOTE_EMULATOR_DIR:-$HOME/.cache/anote/emulators}
-  local port=${ANOTE_TEST_KINESIS_PORT:-4568}
-  local tls_port=$((port + 1000))
   local pkg="$dir/node_modules/kinesis-local"
   command -v node >/dev/null && command -v npm >/dev/null || { log "installing Node.js"; install_debian nodejs npm; }
+  local free_port="const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })"
+  local port=${ANOTE_TEST_KINESIS_PORT:-$(node -e "$free_port")}
+  local tls_port
+  tls_port=$(node -e "$free_port")
   if [ ! -f "$pkg/main.js" ]; then
     log "installing kinesis-local 0.6.2 into $dir"
     mkdir -p "$dir"
