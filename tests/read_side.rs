@@ -302,6 +302,42 @@ async fn read_models_survive_restarts_and_catch_up(split: bool) {
     }
 }
 
+async fn search_subjects_tags_and_upcoming_over_http(split: bool) {
+    let b = Backend::of(split).await;
+    let r = b.reader();
+    let ada = b.writer.user("ada").await;
+    b.command(&ada, Method::POST, "/v1/notes", None, Some(json!({ "title": "Essay on Rome", "body": "roads", "subject": "History", "tags": ["essay"], "due_at": "2030-01-02T10:00:00Z" }))).await;
+    let last = b.command(&ada, Method::POST, "/v1/notes", None, Some(json!({ "title": "Limits", "body": "the limit of roads", "subject": "Maths", "tags": ["exam", "essay"], "due_at": "2030-01-01T10:00:00Z" }))).await;
+    let position = last["position"].as_str().expect("position");
+    let get = |path: &'static str| {
+        r.as_user(&ada, Method::GET, path)
+            .header("anote-min-position", position)
+            .send()
+    };
+    let found = body(get("/v1/search?q=roads").await.expect("search")).await;
+    assert_eq!(found["items"].as_array().map(Vec::len), Some(2));
+    assert!(found["items"][0]["highlight"]
+        .as_str()
+        .is_some_and(|h| h.contains("<mark>")));
+    let subjects = body(get("/v1/subjects").await.expect("subjects")).await;
+    assert_eq!(
+        subjects["items"],
+        json!([{ "name": "History", "notes": 1 }, { "name": "Maths", "notes": 1 }])
+    );
+    let tags = body(get("/v1/tags").await.expect("tags")).await;
+    assert_eq!(
+        tags["items"],
+        json!([{ "name": "essay", "notes": 2 }, { "name": "exam", "notes": 1 }])
+    );
+    let upcoming = body(get("/v1/assignments/upcoming").await.expect("upcoming")).await;
+    assert_eq!(upcoming["items"][0]["title"], "Limits", "soonest first");
+    let empty = get("/v1/search?q=").await.expect("search");
+    assert_eq!(
+        (empty.status().as_u16(), body(empty).await["code"].clone()),
+        (400, json!("invalid_query"))
+    );
+}
+
 async fn openapi_describes_the_reads(split: bool) {
     let b = Backend::of(split).await;
     let doc = body(
@@ -314,7 +350,15 @@ async fn openapi_describes_the_reads(split: bool) {
     )
     .await;
     assert!(doc["paths"]["/v1/notes/{id}"]["get"].is_object());
-    assert!(doc["paths"]["/v1/notes"]["get"].is_object());
+    for path in [
+        "/v1/notes",
+        "/v1/search",
+        "/v1/subjects",
+        "/v1/tags",
+        "/v1/assignments/upcoming",
+    ] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path}");
+    }
 }
 
 macro_rules! both_setups {
@@ -332,5 +376,6 @@ both_setups!(
     every_write_is_readable_at_once_with_its_position,
     reads_answer_clearly,
     read_models_survive_restarts_and_catch_up,
+    search_subjects_tags_and_upcoming_over_http,
     openapi_describes_the_reads,
 );

@@ -443,6 +443,166 @@ async fn lists_filter_and_page(postgres: bool) {
         .is_some());
 }
 
+async fn search_and_summaries(postgres: bool) {
+    let backend = if postgres {
+        Backend::postgres().await
+    } else {
+        Backend::sqlite().await
+    };
+    let owner = UserId::new();
+    let stranger = UserId::new();
+    let mut state = HashMap::new();
+    let day =
+        |d: i64| DueAt::new(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000 + d));
+    let notes = [
+        (
+            owner,
+            "Limits",
+            "The limit of a sequence",
+            Some("Maths"),
+            vec!["exam"],
+            Some(day(3)),
+        ),
+        (
+            owner,
+            "Series",
+            "Convergence of series uses limits",
+            Some("Maths"),
+            vec!["exam", "lab"],
+            Some(day(1)),
+        ),
+        (
+            owner,
+            "Rome",
+            "The empire and its roads",
+            Some("History"),
+            vec!["essay"],
+            None,
+        ),
+        (
+            owner,
+            "Trash",
+            "limits in the trash",
+            None,
+            vec!["exam"],
+            Some(day(0)),
+        ),
+        (
+            stranger,
+            "Limits too",
+            "someone else's limits",
+            Some("Maths"),
+            vec!["exam"],
+            None,
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (actor, title, body, subject, tags, due) in notes {
+        let id = NoteId::new();
+        let new = NewNote {
+            title: Title::parse(title).expect("valid"),
+            body: Body::parse(body).expect("valid"),
+            subject: subject.and_then(|s| Subject::parse(s).ok()),
+            tags: Tags::parse(&tags).expect("valid"),
+            due_at: due,
+        };
+        run(
+            backend.events.as_ref(),
+            &mut state,
+            id,
+            NoteCommand {
+                actor,
+                action: NoteAction::Create(new),
+            },
+        )
+        .await;
+        ids.push(id);
+    }
+    run(
+        backend.events.as_ref(),
+        &mut state,
+        ids[3],
+        NoteCommand {
+            actor: owner,
+            action: NoteAction::Trash,
+        },
+    )
+    .await;
+    catch_up(&backend.projector(backend.reads.clone())).await;
+
+    let hits = backend
+        .reads
+        .search(owner, "limits", 10)
+        .await
+        .expect("searches");
+    let found: Vec<NoteId> = hits.iter().map(|h| h.view.id).collect();
+    assert_eq!(found.len(), 2, "own, untrashed notes only: {found:?}");
+    assert_eq!(found[0], ids[0], "a title match ranks above a body match");
+    assert!(hits[0].rank > hits[1].rank);
+    assert!(
+        hits[1].highlight.contains("<mark>limits</mark>"),
+        "{}",
+        hits[1].highlight
+    );
+    let both = backend
+        .reads
+        .search(owner, "series convergence", 10)
+        .await
+        .expect("searches");
+    assert_eq!(
+        both.iter().map(|h| h.view.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
+    for odd in [
+        "\"unclosed",
+        "a OR (b",
+        "*",
+        "NEAR(x y)",
+        "' ; DROP TABLE note_views; --",
+    ] {
+        backend
+            .reads
+            .search(owner, odd, 10)
+            .await
+            .expect("odd input is a search, not an error");
+    }
+
+    let subjects = backend.reads.subjects(owner).await.expect("counts");
+    let subjects: Vec<(String, u64)> = subjects.into_iter().map(|c| (c.name, c.notes)).collect();
+    assert_eq!(
+        subjects,
+        vec![("History".to_owned(), 1), ("Maths".to_owned(), 2)]
+    );
+    let tags = backend.reads.tags(owner).await.expect("counts");
+    let tags: Vec<(String, u64)> = tags.into_iter().map(|c| (c.name, c.notes)).collect();
+    assert_eq!(
+        tags,
+        vec![
+            ("essay".to_owned(), 1),
+            ("exam".to_owned(), 2),
+            ("lab".to_owned(), 1)
+        ]
+    );
+
+    run(
+        backend.events.as_ref(),
+        &mut state,
+        ids[0],
+        NoteCommand {
+            actor: owner,
+            action: NoteAction::Complete,
+        },
+    )
+    .await;
+    catch_up(&backend.projector(backend.reads.clone())).await;
+    let upcoming = backend.reads.upcoming(owner, 10).await.expect("lists");
+    assert_eq!(
+        upcoming.iter().map(|v| v.id).collect::<Vec<_>>(),
+        vec![ids[1]],
+        "done and trashed ones are left out"
+    );
+}
+
 macro_rules! both_read_stores {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -458,4 +618,5 @@ both_read_stores!(
     views_equal_the_domain_fold,
     duplicated_and_reordered_events_change_nothing,
     lists_filter_and_page,
+    search_and_summaries,
 );

@@ -4,6 +4,7 @@
 //! just the `/v1` routes, for `anote serve` to merge with the command API.
 
 pub mod consistency;
+pub mod lists;
 pub mod notes;
 pub mod openapi;
 
@@ -42,6 +43,10 @@ pub fn routes(state: QueryState) -> Router {
     Router::new()
         .route("/v1/notes", get(notes::list_notes))
         .route("/v1/notes/{id}", get(notes::get_note))
+        .route("/v1/search", get(lists::search))
+        .route("/v1/subjects", get(lists::subjects))
+        .route("/v1/tags", get(lists::tags))
+        .route("/v1/assignments/upcoming", get(lists::upcoming))
         .with_state(state)
 }
 

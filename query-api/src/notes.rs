@@ -54,7 +54,8 @@ pub struct NoteBody {
 }
 
 impl NoteBody {
-    fn from_view(view: NoteView, with_body: bool) -> Self {
+    /// The JSON form of a view, with or without the body.
+    pub fn from_view(view: NoteView, with_body: bool) -> Self {
         Self {
             id: view.id.uuid(),
             title: view.title,

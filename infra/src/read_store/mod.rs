@@ -120,6 +120,38 @@ impl ListCursor {
     }
 }
 
+/// A note found by a search.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchHit {
+    /// The note.
+    pub view: NoteView,
+    /// How well it matches; higher is better (comparable within one search).
+    pub rank: f64,
+    /// Fragments of the body with the matched words between `<mark>` and
+    /// `</mark>`; the rest is the note's text as written.
+    pub highlight: String,
+}
+
+/// A name (subject or tag) and how many of the owner's notes carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Count {
+    /// The subject or tag.
+    pub name: String,
+    /// Live, untrashed notes that carry it.
+    pub notes: u64,
+}
+
+/// The words of a search, each quoted for an FTS5 query (all must match);
+/// `None` when there is no word at all.
+pub fn fts5_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
 /// The read models.
 #[async_trait]
 pub trait ReadStore: Send + Sync {
@@ -144,6 +176,25 @@ pub trait ReadStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError>;
 
+    /// The owner's live, untrashed notes matching `query` (every word), best
+    /// first.
+    async fn search(
+        &self,
+        owner: UserId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError>;
+
+    /// The owner's subjects with their note counts, by name.
+    async fn subjects(&self, owner: UserId) -> Result<Vec<Count>, StoreError>;
+
+    /// The owner's tags with their note counts, by name.
+    async fn tags(&self, owner: UserId) -> Result<Vec<Count>, StoreError>;
+
+    /// The owner's assignments that are due and not done (not trashed, not
+    /// archived), soonest first.
+    async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError>;
+
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -151,6 +202,19 @@ pub trait ReadStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_words_are_quoted_and_operators_ignored() {
+        assert_eq!(
+            fts5_query("limits OR \"series*"),
+            Some("\"limits\" \"OR\" \"series\"".to_owned())
+        );
+        assert_eq!(fts5_query("  -- ** "), None);
+        assert_eq!(
+            fts5_query("Ableitung über"),
+            Some("\"Ableitung\" \"über\"".to_owned())
+        );
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

@@ -6,7 +6,7 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore};
+use super::{Count, ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore, SearchHit};
 use crate::db::{from_i64, to_i64, PgDatabase};
 use crate::error::StoreError;
 use crate::event_store::Position;
@@ -176,8 +176,91 @@ impl ReadStore for PgReadStore {
         rows.iter().map(decode).collect()
     }
 
+    async fn search(
+        &self,
+        owner: UserId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, ts_rank(search, q)::float8 AS rank,
+                    ts_headline('simple', body, q,
+                        'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5') AS highlight
+             FROM note_views, websearch_to_tsquery('simple', $2) AS q
+             WHERE owner_id = $1 AND NOT purged AND NOT trashed AND search @@ q
+             ORDER BY rank DESC, updated_at DESC, id DESC
+             LIMIT $3"
+        ))
+        .bind(owner.uuid())
+        .bind(query)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SearchHit {
+                    view: decode(row)?,
+                    rank: row.try_get("rank")?,
+                    highlight: row.try_get("highlight")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn subjects(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
+        counts(
+            self,
+            "SELECT subject AS name, count(*) AS notes FROM note_views
+             WHERE owner_id = $1 AND NOT purged AND NOT trashed AND subject IS NOT NULL
+             GROUP BY subject ORDER BY subject",
+            owner,
+        )
+        .await
+    }
+
+    async fn tags(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
+        counts(
+            self,
+            "SELECT tag AS name, count(*) AS notes FROM note_views, unnest(tags) AS tag
+             WHERE owner_id = $1 AND NOT purged AND NOT trashed
+             GROUP BY tag ORDER BY tag",
+            owner,
+        )
+        .await
+    }
+
+    async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM note_views
+             WHERE owner_id = $1 AND due_at IS NOT NULL AND NOT done
+               AND NOT purged AND NOT trashed AND NOT archived
+             ORDER BY due_at, id LIMIT $2"
+        ))
+        .bind(owner.uuid())
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.db.pool()).await?;
         Ok(())
     }
+}
+
+/// Runs a `name, notes` query for one owner.
+async fn counts(store: &PgReadStore, sql: &str, owner: UserId) -> Result<Vec<Count>, StoreError> {
+    let rows = sqlx::query(sql)
+        .bind(owner.uuid())
+        .fetch_all(store.db.pool())
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Count {
+                name: row.try_get("name")?,
+                notes: from_i64(row.try_get("notes")?)?,
+            })
+        })
+        .collect()
 }

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore};
+use super::{
+    fts5_query, Count, ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore, SearchHit,
+};
 use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
 use crate::error::StoreError;
 use crate::event_store::Position;
@@ -175,8 +177,102 @@ impl ReadStore for SqliteReadStore {
         rows.iter().map(decode).collect()
     }
 
+    async fn search(
+        &self,
+        owner: UserId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let Some(matching) = fts5_query(query) else {
+            return Ok(Vec::new());
+        };
+        let columns = COLUMNS
+            .split(',')
+            .map(|c| format!("v.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT {columns}, -bm25(note_search, 4.0, 1.0) AS rank,
+                    snippet(note_search, 1, '<mark>', '</mark>', '…', 20) AS highlight
+             FROM note_search JOIN note_views v ON v.rowid = note_search.rowid
+             WHERE note_search MATCH ?1 AND v.owner_id = ?2 AND NOT v.purged AND NOT v.trashed
+             ORDER BY rank DESC, v.updated_at DESC, v.id DESC
+             LIMIT ?3"
+        ))
+        .bind(matching)
+        .bind(owner.uuid())
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SearchHit {
+                    view: decode(row)?,
+                    rank: row.try_get("rank")?,
+                    highlight: row.try_get("highlight")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn subjects(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
+        counts(
+            self,
+            "SELECT subject AS name, count(*) AS notes FROM note_views
+             WHERE owner_id = ? AND NOT purged AND NOT trashed AND subject IS NOT NULL
+             GROUP BY subject ORDER BY subject",
+            owner,
+        )
+        .await
+    }
+
+    async fn tags(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
+        counts(
+            self,
+            "SELECT t.value AS name, count(*) AS notes FROM note_views, json_each(note_views.tags) AS t
+             WHERE owner_id = ? AND NOT purged AND NOT trashed
+             GROUP BY t.value ORDER BY t.value",
+            owner,
+        )
+        .await
+    }
+
+    async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM note_views
+             WHERE owner_id = ? AND due_at IS NOT NULL AND done = 0
+               AND NOT purged AND NOT trashed AND NOT archived
+             ORDER BY due_at, id LIMIT ?"
+        ))
+        .bind(owner.uuid())
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.db.reader()).await?;
         Ok(())
     }
+}
+
+/// Runs a `name, notes` query for one owner.
+async fn counts(
+    store: &SqliteReadStore,
+    sql: &str,
+    owner: UserId,
+) -> Result<Vec<Count>, StoreError> {
+    let rows = sqlx::query(sql)
+        .bind(owner.uuid())
+        .fetch_all(store.db.reader())
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Count {
+                name: row.try_get("name")?,
+                notes: from_i64(row.try_get("notes")?)?,
+            })
+        })
+        .collect()
 }
