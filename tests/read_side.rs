@@ -338,6 +338,175 @@ async fn search_subjects_tags_and_upcoming_over_http(split: bool) {
     );
 }
 
+async fn share_links_open_and_close(split: bool) {
+    let b = Backend::of(split).await;
+    let r = b.reader();
+    let ada = b.writer.user("ada").await;
+    let eve = b.writer.user("eve").await;
+    let note = b
+        .command(
+            &ada,
+            Method::POST,
+            "/v1/notes",
+            None,
+            Some(json!({ "title": "Lab report", "body": "# Results", "tags": ["lab"] })),
+        )
+        .await;
+    let id = note["id"].as_str().expect("id").to_owned();
+    let share = b
+        .command(
+            &ada,
+            Method::POST,
+            &format!("/v1/notes/{id}/shares"),
+            None,
+            Some(json!({})),
+        )
+        .await;
+    let token = share["token"].as_str().expect("token").to_owned();
+    assert!(
+        token.len() >= 43,
+        "at least 128 bits of secret next to the id"
+    );
+    assert_eq!(share["url"], format!("/v1/shared/{token}"));
+    let public = |token: String, position: String| {
+        r.http
+            .get(r.url(&format!("/v1/shared/{token}")))
+            .header("anote-min-position", position)
+            .send()
+    };
+    let position = share["position"].as_str().expect("position").to_owned();
+    let seen = public(token.clone(), position.clone()).await.expect("get");
+    assert_eq!(seen.status(), 200);
+    let seen = body(seen).await;
+    assert_eq!(
+        (seen["title"].clone(), seen["body"].clone()),
+        (json!("Lab report"), json!("# Results"))
+    );
+    assert!(
+        seen.get("id").is_none() && seen.get("owner").is_none(),
+        "the public view shows content only"
+    );
+
+    let listed = body(
+        r.as_user(&ada, Method::GET, &format!("/v1/notes/{id}/shares"))
+            .header("anote-min-position", &position)
+            .send()
+            .await
+            .expect("list"),
+    )
+    .await;
+    assert_eq!(listed["items"][0]["token"], token.as_str());
+    let theirs = r
+        .as_user(&eve, Method::GET, &format!("/v1/notes/{id}/shares"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(theirs.status(), 404);
+    let past = b
+        .writer
+        .as_user(&ada, Method::POST, &format!("/v1/notes/{id}/shares"))
+        .json(&json!({ "expires_at": "2001-01-01T00:00:00Z" }))
+        .send()
+        .await
+        .expect("share");
+    assert_eq!(
+        (past.status().as_u16(), body(past).await["code"].clone()),
+        (422, json!("expiry_in_past"))
+    );
+    let share_id = share["id"].as_str().expect("id");
+    let not_theirs = b
+        .writer
+        .as_user(
+            &eve,
+            Method::DELETE,
+            &format!("/v1/notes/{id}/shares/{share_id}"),
+        )
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(not_theirs.status(), 404);
+
+    // Revoked, never existed, forged: one and the same 404.
+    let revoked = b
+        .command(
+            &ada,
+            Method::DELETE,
+            &format!("/v1/notes/{id}/shares/{share_id}"),
+            None,
+            None,
+        )
+        .await;
+    let position = revoked["position"].as_str().expect("position").to_owned();
+    let gone = public(token.clone(), position.clone()).await.expect("get");
+    assert_eq!(gone.status(), 404);
+    let gone = body(gone).await;
+    let mut forged = token.clone();
+    forged.replace_range(30..31, if &token[30..31] == "A" { "B" } else { "A" });
+    for other in [forged, "nonsense".to_owned()] {
+        let r = public(other, position.clone()).await.expect("get");
+        assert_eq!(r.status(), 404);
+        assert_eq!(body(r).await, gone, "the same body for every dead link");
+    }
+    let again = b
+        .writer
+        .as_user(
+            &ada,
+            Method::DELETE,
+            &format!("/v1/notes/{id}/shares/{share_id}"),
+        )
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(
+        (again.status().as_u16(), body(again).await["code"].clone()),
+        (404, json!("share_not_found"))
+    );
+
+    // A trashed note's links stop working until it is restored.
+    let share = b
+        .command(
+            &ada,
+            Method::POST,
+            &format!("/v1/notes/{id}/shares"),
+            None,
+            Some(json!({ "expires_at": "2100-01-01T00:00:00Z" })),
+        )
+        .await;
+    let token = share["token"].as_str().expect("token").to_owned();
+    let trashed = b
+        .command(
+            &ada,
+            Method::POST,
+            &format!("/v1/notes/{id}/trash"),
+            Some(share["version"].as_u64().expect("version")),
+            None,
+        )
+        .await;
+    let r1 = public(
+        token.clone(),
+        trashed["position"].as_str().expect("position").to_owned(),
+    )
+    .await
+    .expect("get");
+    assert_eq!(r1.status(), 404);
+    let restored = b
+        .command(
+            &ada,
+            Method::POST,
+            &format!("/v1/notes/{id}/restore"),
+            Some(trashed["version"].as_u64().expect("version")),
+            None,
+        )
+        .await;
+    let r2 = public(
+        token,
+        restored["position"].as_str().expect("position").to_owned(),
+    )
+    .await
+    .expect("get");
+    assert_eq!(r2.status(), 200);
+}
+
 async fn openapi_describes_the_reads(split: bool) {
     let b = Backend::of(split).await;
     let doc = body(
@@ -377,5 +546,6 @@ both_setups!(
     reads_answer_clearly,
     read_models_survive_restarts_and_catch_up,
     search_subjects_tags_and_upcoming_over_http,
+    share_links_open_and_close,
     openapi_describes_the_reads,
 );

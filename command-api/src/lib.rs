@@ -10,6 +10,7 @@ pub mod note_commands;
 pub mod notes;
 pub mod openapi;
 pub mod passwords;
+pub mod shares;
 
 use std::sync::Arc;
 
@@ -105,6 +106,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/v1/notes/{id}/reopen", post(notes::reopen))
         .route("/v1/notes/{id}/trash", post(notes::trash))
         .route("/v1/notes/{id}/restore", post(notes::restore))
+        .route("/v1/notes/{id}/shares", post(shares::create))
+        .route("/v1/notes/{id}/shares/{share_id}", delete(shares::revoke))
         .with_state(state)
 }
 

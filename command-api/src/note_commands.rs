@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use anote_domain::note::{self, Note, NoteCommand, NoteEvent};
+use anote_domain::note::{self, Note, NoteAction, NoteCommand, NoteEvent};
 use anote_domain::{DomainError, NoteId};
 use anote_infra::event_store::{
     codec, Append, EventStore, Metadata, Position, SideWrite, StoredReply,
@@ -89,8 +89,9 @@ impl NoteCommands {
     }
 
     /// Runs `command` on note `id`. With `expected`, the note must be at that
-    /// version. With `remember`, the reply is stored with the events under
-    /// its idempotency key.
+    /// version; without, a command other than a creation is decided again if
+    /// another writer got in first. With `remember`, the reply is stored with
+    /// the events under its idempotency key.
     pub async fn execute(
         &self,
         id: NoteId,
@@ -99,62 +100,86 @@ impl NoteCommands {
         metadata: Metadata,
         remember: Option<StoredReply>,
     ) -> Result<Outcome, ApiError> {
-        let actor = command.actor;
-        let loaded = self.load(id, expected).await?;
-        let owned = loaded.state.live().is_some_and(|n| n.owner() == actor);
-        if let Some(expected) = expected {
-            if !owned {
-                return Err(ApiError::NoteNotFound);
+        let creating = matches!(command.action, NoteAction::Create(_));
+        let mut loaded = self.load(id, expected).await?;
+        let mut retries = 0;
+        loop {
+            let owned = loaded
+                .state
+                .live()
+                .is_some_and(|n| n.owner() == command.actor);
+            if let Some(expected) = expected {
+                if !owned {
+                    return Err(ApiError::NoteNotFound);
+                }
+                if expected != loaded.version {
+                    return Err(ApiError::VersionMismatch {
+                        current: loaded.version,
+                    });
+                }
             }
-            if expected != loaded.version {
-                return Err(ApiError::VersionMismatch {
-                    current: loaded.version,
+            let events = note::decide(&loaded.state, command.clone())?;
+            if events.is_empty() {
+                return Ok(Outcome {
+                    id,
+                    version: loaded.version,
+                    position: loaded.position,
                 });
             }
-        }
-        let events = note::decide(&loaded.state, command)?;
-        if events.is_empty() {
-            return Ok(Outcome {
-                id,
-                version: loaded.version,
-                position: loaded.position,
-            });
-        }
-        let append = Append {
-            stream: id.stream(),
-            expected_version: loaded.version,
-            events: events.iter().map(codec::encode).collect::<Result<_, _>>()?,
-            metadata,
-            side_writes: remember.into_iter().map(SideWrite::RememberReply).collect(),
-        };
-        match self.events.append(append).await {
-            Ok(appended) => {
-                let state = events.iter().fold(loaded.state.clone(), note::evolve);
-                self.cache.insert(
-                    id,
-                    Arc::new(Loaded {
-                        state,
-                        version: appended.version,
-                        position: appended.position,
-                    }),
-                );
-                Ok(Outcome {
-                    id,
-                    version: appended.version,
-                    position: appended.position,
-                })
+            let append = Append {
+                stream: id.stream(),
+                expected_version: loaded.version,
+                events: events.iter().map(codec::encode).collect::<Result<_, _>>()?,
+                metadata: metadata.clone(),
+                side_writes: remember
+                    .iter()
+                    .cloned()
+                    .map(SideWrite::RememberReply)
+                    .collect(),
+            };
+            match self.events.append(append).await {
+                Ok(appended) => {
+                    let state = events.iter().fold(loaded.state.clone(), note::evolve);
+                    let (version, position) = (appended.version, appended.position);
+                    self.cache.insert(
+                        id,
+                        Arc::new(Loaded {
+                            state,
+                            version,
+                            position,
+                        }),
+                    );
+                    return Ok(Outcome {
+                        id,
+                        version,
+                        position,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    // Another writer got there first: our view was stale.
+                    let fresh = self.catch_up(id, Some(loaded)).await?;
+                    match expected {
+                        Some(_) => {
+                            return Err(ApiError::VersionMismatch {
+                                current: fresh.version,
+                            })
+                        }
+                        None if creating => return Err(DomainError::AlreadyExists.into()),
+                        // A command that does not depend on the version is
+                        // decided again on the fresh state.
+                        None if retries < 3 => {
+                            retries += 1;
+                            loaded = fresh;
+                        }
+                        None => {
+                            return Err(ApiError::VersionMismatch {
+                                current: fresh.version,
+                            })
+                        }
+                    }
+                }
+                Err(other) => return Err(other.into()),
             }
-            Err(StoreError::Conflict { .. }) => {
-                // Another writer got there first: our view was stale.
-                let fresh = self.catch_up(id, Some(loaded)).await?;
-                Err(match expected {
-                    Some(_) => ApiError::VersionMismatch {
-                        current: fresh.version,
-                    },
-                    None => ApiError::from(DomainError::AlreadyExists),
-                })
-            }
-            Err(other) => Err(other.into()),
         }
     }
 }

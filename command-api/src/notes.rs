@@ -215,6 +215,8 @@ fn action_name(action: &NoteAction) -> &'static str {
         NoteAction::Trash => "trash",
         NoteAction::Restore => "restore",
         NoteAction::Purge => "purge",
+        NoteAction::Share { .. } => "share",
+        NoteAction::RevokeShare { .. } => "revoke-share",
     }
 }
 

@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 
 use anote_infra::http::problem;
 
-use crate::{accounts, notes};
+use crate::{accounts, notes, shares};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use crate::{accounts, notes};
         notes::create, notes::edit, notes::set_tags, notes::move_to_subject, notes::set_due,
         notes::clear_due, notes::pin, notes::unpin, notes::archive, notes::unarchive,
         notes::complete, notes::reopen, notes::trash, notes::restore, notes::purge,
+        shares::create, shares::revoke,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth)

@@ -77,4 +77,10 @@ pub enum DomainError {
     /// Completing or reopening needs a due date.
     #[error("the note has no due date, so it is not an assignment")]
     NotAnAssignment,
+    /// The note has no live share link with this id.
+    #[error("no such share link")]
+    ShareNotFound,
+    /// A note may have only so many live share links.
+    #[error("the note has too many share links; revoke one first")]
+    TooManyShares,
 }

@@ -1,10 +1,16 @@
 //! The Note aggregate: a note in a subject, possibly an assignment with a due date.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::error::DomainError;
 use crate::ids::UserId;
-use crate::values::{Body, DueAt, Subject, Tags, Title};
+use crate::values::{Body, DueAt, Subject, Tags, Timestamp, Title};
+
+/// The most live share links one note may have.
+pub const MAX_SHARES: usize = 20;
 
 /// What a note is at one version: absent, live, or purged for good.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,6 +37,8 @@ pub struct NoteData {
     trashed: bool,
     due_at: Option<DueAt>,
     done: bool,
+    /// Live share links and their expiry.
+    shares: BTreeMap<Uuid, Option<Timestamp>>,
 }
 
 impl NoteData {
@@ -73,6 +81,10 @@ impl NoteData {
     /// Whether the assignment is done (never true without a due date).
     pub fn done(&self) -> bool {
         self.done
+    }
+    /// The live share links (not revoked) and their expiry.
+    pub fn shares(&self) -> &BTreeMap<Uuid, Option<Timestamp>> {
+        &self.shares
     }
 }
 
@@ -144,6 +156,18 @@ pub enum NoteAction {
     Restore,
     /// Delete for good (only from the trash).
     Purge,
+    /// Open a read-only share link.
+    Share {
+        /// The link's id (the token is derived from it, never stored).
+        share_id: Uuid,
+        /// When the link stops working, if ever.
+        expires_at: Option<Timestamp>,
+    },
+    /// Close a share link.
+    RevokeShare {
+        /// The link's id.
+        share_id: Uuid,
+    },
 }
 
 /// A command: who asks, and what.
@@ -218,6 +242,18 @@ pub enum NoteEvent {
     NoteRestored,
     /// The note was deleted for good.
     NotePurged,
+    /// A read-only share link was opened.
+    NoteShared {
+        /// The link's id.
+        share_id: Uuid,
+        /// When it stops working, if ever.
+        expires_at: Option<Timestamp>,
+    },
+    /// A share link was closed.
+    NoteShareRevoked {
+        /// The link's id.
+        share_id: Uuid,
+    },
 }
 
 /// Applies the business rules: which events a command produces in this state.
@@ -239,7 +275,11 @@ pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, Doma
         // Someone else's note is indistinguishable from a missing one.
         _ => return Err(DomainError::NotFound),
     };
-    if note.trashed && !matches!(action, NoteAction::Restore | NoteAction::Purge) {
+    let allowed_in_trash = matches!(
+        action,
+        NoteAction::Restore | NoteAction::Purge | NoteAction::RevokeShare { .. }
+    );
+    if note.trashed && !allowed_in_trash {
         return Err(DomainError::NoteTrashed);
     }
     let event = match action {
@@ -273,6 +313,21 @@ pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, Doma
         NoteAction::Restore => note.trashed.then_some(NoteEvent::NoteRestored),
         NoteAction::Purge if !note.trashed => return Err(DomainError::NotInTrash),
         NoteAction::Purge => Some(NoteEvent::NotePurged),
+        NoteAction::Share { share_id, .. } if note.shares.contains_key(&share_id) => None,
+        NoteAction::Share { .. } if note.shares.len() >= MAX_SHARES => {
+            return Err(DomainError::TooManyShares)
+        }
+        NoteAction::Share {
+            share_id,
+            expires_at,
+        } => Some(NoteEvent::NoteShared {
+            share_id,
+            expires_at,
+        }),
+        NoteAction::RevokeShare { share_id } if !note.shares.contains_key(&share_id) => {
+            return Err(DomainError::ShareNotFound)
+        }
+        NoteAction::RevokeShare { share_id } => Some(NoteEvent::NoteShareRevoked { share_id }),
     };
     Ok(event.into_iter().collect())
 }
@@ -303,6 +358,7 @@ pub fn evolve(state: Note, event: &NoteEvent) -> Note {
                 trashed: false,
                 due_at: *due_at,
                 done: false,
+                shares: BTreeMap::new(),
             })
         }
         (Note::Live(_), NoteEvent::NotePurged) => return Note::Purged,
@@ -334,6 +390,15 @@ pub fn evolve(state: Note, event: &NoteEvent) -> Note {
         NoteEvent::AssignmentReopened => note.done = false,
         NoteEvent::NoteTrashed => note.trashed = true,
         NoteEvent::NoteRestored => note.trashed = false,
+        NoteEvent::NoteShared {
+            share_id,
+            expires_at,
+        } => {
+            note.shares.insert(*share_id, *expires_at);
+        }
+        NoteEvent::NoteShareRevoked { share_id } => {
+            note.shares.remove(share_id);
+        }
     }
     Note::Live(note)
 }
@@ -499,6 +564,64 @@ mod tests {
     }
 
     #[test]
+    fn share_links_open_once_and_revoke_once() {
+        let id = uuid::Uuid::from_u128(9);
+        let state = given(&[created(false)]);
+        let share = NoteAction::Share {
+            share_id: id,
+            expires_at: None,
+        };
+        assert_eq!(
+            when(&state, share.clone()),
+            Ok(vec![NoteEvent::NoteShared {
+                share_id: id,
+                expires_at: None
+            }])
+        );
+        let shared = given(&[
+            created(false),
+            NoteEvent::NoteShared {
+                share_id: id,
+                expires_at: None,
+            },
+        ]);
+        assert_eq!(
+            when(&shared, share),
+            Ok(vec![]),
+            "the same link twice is a no-op"
+        );
+        assert_eq!(
+            when(&shared, NoteAction::RevokeShare { share_id: id }),
+            Ok(vec![NoteEvent::NoteShareRevoked { share_id: id }])
+        );
+        assert_eq!(
+            when(&state, NoteAction::RevokeShare { share_id: id }),
+            Err(DomainError::ShareNotFound)
+        );
+        let trashed = given(&[created(false), NoteEvent::NoteTrashed]);
+        let other = NoteAction::Share {
+            share_id: uuid::Uuid::from_u128(10),
+            expires_at: None,
+        };
+        assert_eq!(when(&trashed, other), Err(DomainError::NoteTrashed));
+    }
+
+    #[test]
+    fn a_note_has_at_most_twenty_share_links() {
+        let mut events = vec![created(false)];
+        events.extend((0..MAX_SHARES as u128).map(|n| NoteEvent::NoteShared {
+            share_id: uuid::Uuid::from_u128(n),
+            expires_at: None,
+        }));
+        let full = given(&events);
+        let one_more = NoteAction::Share {
+            share_id: uuid::Uuid::from_u128(99),
+            expires_at: None,
+        };
+        assert_eq!(when(&full, one_more), Err(DomainError::TooManyShares));
+    }
+
+    #[test]
     fn someone_elses_note_looks_missing() {
         let state = given(&[created(false)]);
         let command = NoteCommand {
@@ -560,6 +683,13 @@ mod tests {
             Just(NoteAction::Trash),
             Just(NoteAction::Restore),
             Just(NoteAction::Purge),
+            (0u128..3).prop_map(|n| NoteAction::Share {
+                share_id: uuid::Uuid::from_u128(n),
+                expires_at: None
+            }),
+            (0u128..3).prop_map(|n| NoteAction::RevokeShare {
+                share_id: uuid::Uuid::from_u128(n)
+            }),
         ]
     }
 
@@ -570,6 +700,7 @@ mod tests {
                 "done without a due date: {note:?}"
             );
             assert!(note.tags.len() <= Tags::MAX);
+            assert!(note.shares.len() <= MAX_SHARES);
             assert_eq!(
                 note.owner,
                 owner(),

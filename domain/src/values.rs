@@ -222,11 +222,14 @@ impl From<Tags> for Vec<String> {
     }
 }
 
-/// A due date: an instant in UTC, whole seconds.
+/// An instant in UTC, whole seconds: due dates, expiries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct DueAt(#[serde(with = "time::serde::rfc3339")] OffsetDateTime);
+pub struct Timestamp(#[serde(with = "time::serde::rfc3339")] OffsetDateTime);
 
-impl DueAt {
+/// When an assignment is due.
+pub type DueAt = Timestamp;
+
+impl Timestamp {
     /// Normalises an instant to UTC with whole seconds.
     pub fn new(at: OffsetDateTime) -> Self {
         let utc = at.to_offset(time::UtcOffset::UTC);

@@ -85,6 +85,40 @@ impl TokenSigner {
     }
 }
 
+impl TokenSigner {
+    /// The token of share link `share_id`: the id and a 128-bit HMAC of it,
+    /// URL-safe. Derived, never stored: only the id is in the log.
+    pub fn share_token(&self, share_id: Uuid) -> String {
+        let mut bytes = share_id.as_bytes().to_vec();
+        bytes.extend_from_slice(&self.share_mac(share_id)[..16]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The share link a token names, if the token is genuine.
+    pub fn verify_share_token(&self, token: &str) -> Option<Uuid> {
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        let (id, tag) = bytes.split_at_checked(16)?;
+        let share_id = Uuid::from_slice(id).ok()?;
+        let mut mac = self.mac();
+        mac.update(b"share-link:");
+        mac.update(share_id.as_bytes());
+        mac.verify_truncated_left(tag).ok()?;
+        (tag.len() == 16).then_some(share_id)
+    }
+
+    fn share_mac(&self, share_id: Uuid) -> Vec<u8> {
+        let mut mac = self.mac();
+        mac.update(b"share-link:");
+        mac.update(share_id.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// The public, read-only address of a share link's token.
+pub fn share_url(token: &str) -> String {
+    format!("/v1/shared/{token}")
+}
+
 /// A fresh refresh token: 256 random bits, URL-safe.
 pub fn new_refresh_token() -> String {
     let mut bytes = [0u8; 32];
@@ -144,6 +178,31 @@ mod tests {
             signer(b"k").verify("garbage", now),
             Err(TokenError::Invalid)
         );
+    }
+
+    #[test]
+    fn share_tokens_are_derived_and_checked() {
+        let id = Uuid::new_v4();
+        let token = signer(b"k").share_token(id);
+        assert_eq!(
+            token,
+            signer(b"k").share_token(id),
+            "derived, so it can be shown again"
+        );
+        assert_eq!(signer(b"k").verify_share_token(&token), Some(id));
+        assert_eq!(signer(b"other").verify_share_token(&token), None);
+        let mut forged = URL_SAFE_NO_PAD.decode(&token).expect("base64");
+        forged[20] ^= 1;
+        assert_eq!(
+            signer(b"k").verify_share_token(&URL_SAFE_NO_PAD.encode(forged)),
+            None
+        );
+        let short = &URL_SAFE_NO_PAD.decode(&token).expect("base64")[..24];
+        assert_eq!(
+            signer(b"k").verify_share_token(&URL_SAFE_NO_PAD.encode(short)),
+            None
+        );
+        assert_eq!(signer(b"k").verify_share_token("!!"), None);
     }
 
     #[test]

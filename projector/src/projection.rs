@@ -6,7 +6,7 @@
 
 use anote_domain::note::NoteEvent;
 use anote_domain::NoteId;
-use anote_infra::read_store::NoteView;
+use anote_infra::read_store::{NoteView, ShareChange, ShareLink};
 use time::OffsetDateTime;
 
 /// How many characters of the body a list shows.
@@ -107,6 +107,8 @@ pub fn project(
         NoteEvent::AssignmentReopened => next.done = false,
         NoteEvent::NoteTrashed => next.trashed = true,
         NoteEvent::NoteRestored => next.trashed = false,
+        // Share links live in their own read model; see `share_change`.
+        NoteEvent::NoteShared { .. } | NoteEvent::NoteShareRevoked { .. } => {}
         NoteEvent::NotePurged => {
             next.purged = true;
             next.title.clear();
@@ -117,6 +119,24 @@ pub fn project(
         }
     }
     Step::Apply(Box::new(next))
+}
+
+/// The share-link change an applied event makes, if any.
+pub fn share_change(view: &NoteView, event: &NoteEvent, at: OffsetDateTime) -> Option<ShareChange> {
+    match event {
+        NoteEvent::NoteShared {
+            share_id,
+            expires_at,
+        } => Some(ShareChange::Opened(ShareLink {
+            id: *share_id,
+            note_id: view.id,
+            owner: view.owner,
+            expires_at: expires_at.map(|e| e.instant()),
+            created_at: at,
+        })),
+        NoteEvent::NoteShareRevoked { share_id } => Some(ShareChange::Revoked(*share_id)),
+        _ => None,
+    }
 }
 
 /// The first characters of a Markdown body as one line of plain-ish text.

@@ -8,12 +8,12 @@ use std::time::Duration;
 use anote_domain::note::NoteEvent;
 use anote_domain::NoteId;
 use anote_infra::event_store::{codec, EventStore, Position, RecordedEvent};
-use anote_infra::read_store::{NoteView, ProjectionBatch, ReadStore};
+use anote_infra::read_store::{NoteView, ProjectionBatch, ReadStore, ShareChange};
 use anote_infra::StoreError;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::projection::{project, Step};
+use crate::projection::{project, share_change, Step};
 
 /// Why projecting stopped.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,27 @@ pub struct Projector {
     events: Arc<dyn EventStore>,
     store: Arc<dyn ReadStore>,
     batch_size: usize,
+}
+
+/// Applies one event to the working views and collects its share-link
+/// change; returns the version the view is at when events are missing.
+fn apply_event(
+    views: &mut HashMap<NoteId, NoteView>,
+    shares: &mut Vec<ShareChange>,
+    id: NoteId,
+    event: &NoteEvent,
+    recorded: &RecordedEvent,
+) -> Option<u64> {
+    let at = recorded.recorded_at;
+    match project(views.get(&id), id, event, recorded.stream_version, at) {
+        Step::Skip => None,
+        Step::Gap { have } => Some(have),
+        Step::Apply(view) => {
+            shares.extend(share_change(&view, event, at));
+            views.insert(id, *view);
+            None
+        }
+    }
 }
 
 /// The note id of a `note-<uuid>` stream.
@@ -80,42 +101,31 @@ impl Projector {
             .map(|v| (v.id, v))
             .collect();
         let mut changed = HashSet::new();
+        let mut shares = Vec::new();
         for recorded in batch {
             let Some(id) = note_of(recorded) else {
                 continue;
             };
             let event: NoteEvent = codec::decode(recorded)?;
-            match project(
-                views.get(&id),
-                id,
-                &event,
-                recorded.stream_version,
-                recorded.recorded_at,
-            ) {
-                Step::Skip => {}
-                Step::Apply(view) => {
-                    views.insert(id, *view);
-                    changed.insert(id);
-                }
-                Step::Gap { have } => {
-                    self.fill_gap(&mut views, id, recorded, have).await?;
-                    changed.insert(id);
-                }
+            let before = views.get(&id).map(|v| v.version);
+            if let Some(have) = apply_event(&mut views, &mut shares, id, &event, recorded) {
+                self.fill_gap(&mut views, &mut shares, id, recorded, have)
+                    .await?;
+            }
+            if views.get(&id).map(|v| v.version) != before {
+                changed.insert(id);
             }
         }
         let upserts = changed
             .into_iter()
             .filter_map(|id| views.remove(&id))
             .collect();
-        self.store
-            .apply(
-                &self.name,
-                ProjectionBatch {
-                    upserts,
-                    checkpoint,
-                },
-            )
-            .await?;
+        let batch = ProjectionBatch {
+            upserts,
+            shares,
+            checkpoint,
+        };
+        self.store.apply(&self.name, batch).await?;
         Ok(())
     }
 
@@ -124,34 +134,24 @@ impl Projector {
     async fn fill_gap(
         &self,
         views: &mut HashMap<NoteId, NoteView>,
+        shares: &mut Vec<ShareChange>,
         id: NoteId,
         until: &RecordedEvent,
         have: u64,
     ) -> Result<(), ProjectorError> {
+        let unfillable = || ProjectorError::Unfillable(until.stream_id.to_string());
         for recorded in self.events.read_stream(&until.stream_id, have).await? {
             if recorded.stream_version > until.stream_version {
                 break;
             }
             let event: NoteEvent = codec::decode(&recorded)?;
-            match project(
-                views.get(&id),
-                id,
-                &event,
-                recorded.stream_version,
-                recorded.recorded_at,
-            ) {
-                Step::Apply(view) => {
-                    views.insert(id, *view);
-                }
-                Step::Skip => {}
-                Step::Gap { .. } => {
-                    return Err(ProjectorError::Unfillable(until.stream_id.to_string()))
-                }
+            if apply_event(views, shares, id, &event, &recorded).is_some() {
+                return Err(unfillable());
             }
         }
         match views.get(&id) {
             Some(view) if view.version >= until.stream_version => Ok(()),
-            _ => Err(ProjectorError::Unfillable(until.stream_id.to_string())),
+            _ => Err(unfillable()),
         }
     }
 

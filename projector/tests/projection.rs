@@ -603,6 +603,140 @@ async fn search_and_summaries(postgres: bool) {
     );
 }
 
+async fn share_links_expire_and_follow_the_note(postgres: bool) {
+    let backend = if postgres {
+        Backend::postgres().await
+    } else {
+        Backend::sqlite().await
+    };
+    let owner = UserId::new();
+    let mut state = HashMap::new();
+    let id = NoteId::new();
+    let new = NewNote {
+        title: Title::parse("Shared").expect("valid"),
+        body: Body::parse("b").expect("valid"),
+        subject: None,
+        tags: Tags::default(),
+        due_at: None,
+    };
+    run(
+        backend.events.as_ref(),
+        &mut state,
+        id,
+        NoteCommand {
+            actor: owner,
+            action: NoteAction::Create(new),
+        },
+    )
+    .await;
+    let now = time::OffsetDateTime::now_utc();
+    let (forever, soon) = (Uuid::new_v4(), Uuid::new_v4());
+    let expires = DueAt::new(now + time::Duration::hours(1));
+    for (share_id, expires_at) in [(forever, None), (soon, Some(expires))] {
+        run(
+            backend.events.as_ref(),
+            &mut state,
+            id,
+            NoteCommand {
+                actor: owner,
+                action: NoteAction::Share {
+                    share_id,
+                    expires_at,
+                },
+            },
+        )
+        .await;
+    }
+    catch_up(&backend.projector(backend.reads.clone())).await;
+    assert_eq!(
+        backend
+            .reads
+            .share_links(owner, id)
+            .await
+            .expect("lists")
+            .len(),
+        2
+    );
+    assert!(backend
+        .reads
+        .shared_note(soon, now)
+        .await
+        .expect("reads")
+        .is_some());
+    let later = now + time::Duration::hours(2);
+    assert!(
+        backend
+            .reads
+            .shared_note(soon, later)
+            .await
+            .expect("reads")
+            .is_none(),
+        "expired"
+    );
+    assert!(backend
+        .reads
+        .shared_note(forever, later)
+        .await
+        .expect("reads")
+        .is_some());
+    assert!(backend
+        .reads
+        .share_links(UserId::new(), id)
+        .await
+        .expect("lists")
+        .is_empty());
+
+    run(
+        backend.events.as_ref(),
+        &mut state,
+        id,
+        NoteCommand {
+            actor: owner,
+            action: NoteAction::RevokeShare { share_id: forever },
+        },
+    )
+    .await;
+    run(
+        backend.events.as_ref(),
+        &mut state,
+        id,
+        NoteCommand {
+            actor: owner,
+            action: NoteAction::Trash,
+        },
+    )
+    .await;
+    run(
+        backend.events.as_ref(),
+        &mut state,
+        id,
+        NoteCommand {
+            actor: owner,
+            action: NoteAction::Purge,
+        },
+    )
+    .await;
+    catch_up(&backend.projector(backend.reads.clone())).await;
+    assert!(
+        backend
+            .reads
+            .shared_note(forever, now)
+            .await
+            .expect("reads")
+            .is_none(),
+        "revoked"
+    );
+    assert!(
+        backend
+            .reads
+            .shared_note(soon, now)
+            .await
+            .expect("reads")
+            .is_none(),
+        "purged"
+    );
+}
+
 macro_rules! both_read_stores {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -619,4 +753,5 @@ both_read_stores!(
     duplicated_and_reordered_events_change_nothing,
     lists_filter_and_page,
     search_and_summaries,
+    share_links_expire_and_follow_the_note,
 );

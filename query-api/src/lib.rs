@@ -7,6 +7,7 @@ pub mod consistency;
 pub mod lists;
 pub mod notes;
 pub mod openapi;
+pub mod shares;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,8 @@ pub fn routes(state: QueryState) -> Router {
         .route("/v1/subjects", get(lists::subjects))
         .route("/v1/tags", get(lists::tags))
         .route("/v1/assignments/upcoming", get(lists::upcoming))
+        .route("/v1/notes/{id}/shares", get(shares::list))
+        .route("/v1/shared/{token}", get(shares::shared))
         .with_state(state)
 }
 

@@ -115,6 +115,12 @@ pub enum ApiError {
     /// An `Anote-Min-Position` that is not a position from a command reply.
     #[error("Anote-Min-Position must be a position from a command reply, such as 0-42")]
     InvalidMinPosition,
+    /// A share link that is unknown, revoked or expired: one answer for all.
+    #[error("this link does not exist or no longer works")]
+    ShareLinkGone,
+    /// An expiry that is not in the future.
+    #[error("expires_at must be in the future")]
+    ExpiryInPast,
     /// The read models did not reach `Anote-Min-Position` in time.
     #[error("the read models have not caught up with the requested position yet; retry shortly")]
     ProjectionBehind {
@@ -238,6 +244,12 @@ impl ApiError {
             Self::Rule(DomainError::AlreadyExists) => {
                 (S::CONFLICT, "already_exists", "Already exists")
             }
+            Self::Rule(DomainError::ShareNotFound) => {
+                (S::NOT_FOUND, "share_not_found", "Share link not found")
+            }
+            Self::Rule(DomainError::TooManyShares) => {
+                (S::CONFLICT, "too_many_shares", "Too many share links")
+            }
             Self::Rule(DomainError::NotFound) => (S::NOT_FOUND, "note_not_found", "Note not found"),
             Self::BadIdempotencyKey => (
                 S::BAD_REQUEST,
@@ -248,6 +260,12 @@ impl ApiError {
                 S::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
                 "Idempotency-Key reused",
+            ),
+            Self::ShareLinkGone => (S::NOT_FOUND, "shared_note_not_found", "Not found"),
+            Self::ExpiryInPast => (
+                S::UNPROCESSABLE_ENTITY,
+                "expiry_in_past",
+                "Expiry in the past",
             ),
             Self::InvalidQuery(_) => (S::BAD_REQUEST, "invalid_query", "Invalid query"),
             Self::InvalidMinPosition => (

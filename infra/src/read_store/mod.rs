@@ -14,6 +14,19 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::event_store::Position;
 
+/// The columns of a note view, in the order both backends decode them.
+const NOTE_COLUMNS: &str = "id, owner_id, title, body, snippet, subject, tags, pinned, archived,
+    trashed, purged, due_at, done, version, created_at, updated_at";
+
+/// The note-view columns qualified by a table alias, for joins.
+fn qualified_columns(alias: &str) -> String {
+    NOTE_COLUMNS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub use postgres::PgReadStore;
 pub use sqlite::SqliteReadStore;
 
@@ -54,12 +67,38 @@ pub struct NoteView {
     pub updated_at: OffsetDateTime,
 }
 
+/// A live share link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareLink {
+    /// The link's id.
+    pub id: Uuid,
+    /// The shared note.
+    pub note_id: NoteId,
+    /// The note's owner.
+    pub owner: UserId,
+    /// When the link stops working, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it was opened.
+    pub created_at: OffsetDateTime,
+}
+
+/// A change to the share links.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShareChange {
+    /// A link was opened.
+    Opened(ShareLink),
+    /// A link was closed.
+    Revoked(Uuid),
+}
+
 /// Read-model changes and the log position they bring a projector to; applied
 /// in one transaction.
 #[derive(Clone, Debug, Default)]
 pub struct ProjectionBatch {
     /// Views to insert or replace.
     pub upserts: Vec<NoteView>,
+    /// Share-link changes, in order.
+    pub shares: Vec<ShareChange>,
     /// The position of the last event the batch covers.
     pub checkpoint: Position,
 }
@@ -194,6 +233,17 @@ pub trait ReadStore: Send + Sync {
     /// The owner's assignments that are due and not done (not trashed, not
     /// archived), soonest first.
     async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError>;
+
+    /// The live share links of the owner's note, oldest first.
+    async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError>;
+
+    /// The note behind a live, unexpired share link, unless it is trashed or
+    /// purged.
+    async fn shared_note(
+        &self,
+        share_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<NoteView>, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -6,10 +6,14 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Count, ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore, SearchHit};
+use super::{
+    qualified_columns, Count, ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore,
+    SearchHit, ShareChange, ShareLink, NOTE_COLUMNS,
+};
 use crate::db::{from_i64, to_i64, PgDatabase};
 use crate::error::StoreError;
 use crate::event_store::Position;
+use time::OffsetDateTime;
 
 /// The channel on which a projector announces its new checkpoint.
 pub const PROJECTION_CHANNEL: &str = "anote_projection";
@@ -26,9 +30,6 @@ impl PgReadStore {
         Self { db }
     }
 }
-
-const COLUMNS: &str = "id, owner_id, title, body, snippet, subject, tags, pinned, archived,
-    trashed, purged, due_at, done, version, created_at, updated_at";
 
 fn decode(row: &PgRow) -> Result<NoteView, StoreError> {
     Ok(NoteView {
@@ -69,7 +70,7 @@ impl ReadStore for PgReadStore {
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
         let ids: Vec<Uuid> = ids.iter().map(|id| id.uuid()).collect();
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM note_views WHERE id = ANY($1)"
+            "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = ANY($1)"
         ))
         .bind(&ids)
         .fetch_all(self.db.pool())
@@ -81,7 +82,7 @@ impl ReadStore for PgReadStore {
         let mut tx = self.db.pool().begin().await?;
         for view in &batch.upserts {
             sqlx::query(&format!(
-                "INSERT INTO note_views ({COLUMNS})
+                "INSERT INTO note_views ({NOTE_COLUMNS})
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
                  ON CONFLICT (id) DO UPDATE SET
                    title = EXCLUDED.title, body = EXCLUDED.body, snippet = EXCLUDED.snippet,
@@ -110,6 +111,29 @@ impl ReadStore for PgReadStore {
             .execute(&mut *tx)
             .await?;
         }
+        for change in &batch.shares {
+            match change {
+                ShareChange::Opened(link) => {
+                    sqlx::query(
+                        "INSERT INTO share_links (id, note_id, owner_id, expires_at, created_at)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(link.id)
+                    .bind(link.note_id.uuid())
+                    .bind(link.owner.uuid())
+                    .bind(link.expires_at)
+                    .bind(link.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                ShareChange::Revoked(id) => {
+                    sqlx::query("DELETE FROM share_links WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
         sqlx::query(
             "INSERT INTO projector_checkpoints (name, tx, seq) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq",
@@ -130,7 +154,7 @@ impl ReadStore for PgReadStore {
 
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM note_views WHERE id = $1 AND owner_id = $2 AND NOT purged"
+            "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = $1 AND owner_id = $2 AND NOT purged"
         ))
         .bind(id.uuid())
         .bind(owner.uuid())
@@ -147,7 +171,7 @@ impl ReadStore for PgReadStore {
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM note_views
+            "SELECT {NOTE_COLUMNS} FROM note_views
              WHERE owner_id = $1 AND NOT purged
                AND ($2::text IS NULL OR subject = $2)
                AND ($3::text IS NULL OR $3 = ANY(tags))
@@ -183,7 +207,7 @@ impl ReadStore for PgReadStore {
         limit: u32,
     ) -> Result<Vec<SearchHit>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}, ts_rank(search, q)::float8 AS rank,
+            "SELECT {NOTE_COLUMNS}, ts_rank(search, q)::float8 AS rank,
                     ts_headline('simple', body, q,
                         'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5') AS highlight
              FROM note_views, websearch_to_tsquery('simple', $2) AS q
@@ -231,7 +255,7 @@ impl ReadStore for PgReadStore {
 
     async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM note_views
+            "SELECT {NOTE_COLUMNS} FROM note_views
              WHERE owner_id = $1 AND due_at IS NOT NULL AND NOT done
                AND NOT purged AND NOT trashed AND NOT archived
              ORDER BY due_at, id LIMIT $2"
@@ -241,6 +265,46 @@ impl ReadStore for PgReadStore {
         .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(decode).collect()
+    }
+
+    async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, note_id, owner_id, expires_at, created_at FROM share_links
+             WHERE owner_id = $1 AND note_id = $2 ORDER BY created_at, id",
+        )
+        .bind(owner.uuid())
+        .bind(note.uuid())
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ShareLink {
+                    id: row.try_get("id")?,
+                    note_id: NoteId::from_uuid(row.try_get("note_id")?),
+                    owner: UserId::from_uuid(row.try_get("owner_id")?),
+                    expires_at: row.try_get("expires_at")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn shared_note(
+        &self,
+        share_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<NoteView>, StoreError> {
+        let columns = qualified_columns("v");
+        let row = sqlx::query(&format!(
+            "SELECT {columns} FROM share_links s JOIN note_views v ON v.id = s.note_id
+             WHERE s.id = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)
+               AND NOT v.purged AND NOT v.trashed"
+        ))
+        .bind(share_id)
+        .bind(now)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(decode).transpose()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -6,11 +6,14 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{
-    fts5_query, Count, ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore, SearchHit,
+    fts5_query, qualified_columns, Count, ListCursor, NoteFilter, NoteView, ProjectionBatch,
+    ReadStore, SearchHit, ShareChange, ShareLink, NOTE_COLUMNS,
 };
 use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
 use crate::error::StoreError;
 use crate::event_store::Position;
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// The read models in the embedded SQLite database.
 #[derive(Clone, Debug)]
@@ -24,9 +27,6 @@ impl SqliteReadStore {
         Self { db }
     }
 }
-
-const COLUMNS: &str = "id, owner_id, title, body, snippet, subject, tags, pinned, archived,
-    trashed, purged, due_at, done, version, created_at, updated_at";
 
 fn decode(row: &SqliteRow) -> Result<NoteView, StoreError> {
     let tags: String = row.try_get("tags")?;
@@ -71,10 +71,12 @@ impl ReadStore for SqliteReadStore {
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
         let mut views = Vec::with_capacity(ids.len());
         for id in ids {
-            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM note_views WHERE id = ?"))
-                .bind(id.uuid())
-                .fetch_optional(self.db.reader())
-                .await?;
+            let row = sqlx::query(&format!(
+                "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = ?"
+            ))
+            .bind(id.uuid())
+            .fetch_optional(self.db.reader())
+            .await?;
             if let Some(row) = row {
                 views.push(decode(&row)?);
             }
@@ -87,7 +89,7 @@ impl ReadStore for SqliteReadStore {
         for view in &batch.upserts {
             let tags = serde_json::to_string(&view.tags).map_err(StoreError::corrupt)?;
             sqlx::query(&format!(
-                "INSERT INTO note_views ({COLUMNS})
+                "INSERT INTO note_views ({NOTE_COLUMNS})
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO UPDATE SET
                    title = excluded.title, body = excluded.body, snippet = excluded.snippet,
@@ -116,6 +118,29 @@ impl ReadStore for SqliteReadStore {
             .execute(&mut *tx)
             .await?;
         }
+        for change in &batch.shares {
+            match change {
+                ShareChange::Opened(link) => {
+                    sqlx::query(
+                        "INSERT INTO share_links (id, note_id, owner_id, expires_at, created_at)
+                         VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(link.id)
+                    .bind(link.note_id.uuid())
+                    .bind(link.owner.uuid())
+                    .bind(link.expires_at.map(micros))
+                    .bind(micros(link.created_at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                ShareChange::Revoked(id) => {
+                    sqlx::query("DELETE FROM share_links WHERE id = ?")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
         sqlx::query(
             "INSERT INTO projector_checkpoints (name, tx, seq) VALUES (?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
@@ -131,7 +156,7 @@ impl ReadStore for SqliteReadStore {
 
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM note_views WHERE id = ? AND owner_id = ? AND NOT purged"
+            "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = ? AND owner_id = ? AND NOT purged"
         ))
         .bind(id.uuid())
         .bind(owner.uuid())
@@ -148,7 +173,7 @@ impl ReadStore for SqliteReadStore {
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM note_views
+            "SELECT {NOTE_COLUMNS} FROM note_views
              WHERE owner_id = ?1 AND NOT purged
                AND (?2 IS NULL OR subject = ?2)
                AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?3))
@@ -186,11 +211,7 @@ impl ReadStore for SqliteReadStore {
         let Some(matching) = fts5_query(query) else {
             return Ok(Vec::new());
         };
-        let columns = COLUMNS
-            .split(',')
-            .map(|c| format!("v.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = qualified_columns("v");
         let rows = sqlx::query(&format!(
             "SELECT {columns}, -bm25(note_search, 4.0, 1.0) AS rank,
                     snippet(note_search, 1, '<mark>', '</mark>', '…', 20) AS highlight
@@ -239,7 +260,7 @@ impl ReadStore for SqliteReadStore {
 
     async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM note_views
+            "SELECT {NOTE_COLUMNS} FROM note_views
              WHERE owner_id = ? AND due_at IS NOT NULL AND done = 0
                AND NOT purged AND NOT trashed AND NOT archived
              ORDER BY due_at, id LIMIT ?"
@@ -249,6 +270,49 @@ impl ReadStore for SqliteReadStore {
         .fetch_all(self.db.reader())
         .await?;
         rows.iter().map(decode).collect()
+    }
+
+    async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, note_id, owner_id, expires_at, created_at FROM share_links
+             WHERE owner_id = ? AND note_id = ? ORDER BY created_at, id",
+        )
+        .bind(owner.uuid())
+        .bind(note.uuid())
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ShareLink {
+                    id: row.try_get("id")?,
+                    note_id: NoteId::from_uuid(row.try_get("note_id")?),
+                    owner: UserId::from_uuid(row.try_get("owner_id")?),
+                    expires_at: row
+                        .try_get::<Option<i64>, _>("expires_at")?
+                        .map(from_micros)
+                        .transpose()?,
+                    created_at: from_micros(row.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn shared_note(
+        &self,
+        share_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<NoteView>, StoreError> {
+        let columns = qualified_columns("v");
+        let row = sqlx::query(&format!(
+            "SELECT {columns} FROM share_links s JOIN note_views v ON v.id = s.note_id
+             WHERE s.id = ? AND (s.expires_at IS NULL OR s.expires_at > ?)
+               AND NOT v.purged AND NOT v.trashed"
+        ))
+        .bind(share_id)
+        .bind(micros(now))
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.as_ref().map(decode).transpose()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
