@@ -507,6 +507,126 @@ async fn share_links_open_and_close(split: bool) {
     assert_eq!(r2.status(), 200);
 }
 
+async fn a_second_device_syncs_with_the_changes_feed(split: bool) {
+    let b = Backend::of(split).await;
+    let r = b.reader();
+    let ada = b.writer.user("ada").await;
+    let eve = b.writer.user("eve").await;
+    let mut ids = Vec::new();
+    let mut position = String::new();
+    for i in 0..5 {
+        let reply = b
+            .command(
+                &ada,
+                Method::POST,
+                "/v1/notes",
+                None,
+                Some(json!({ "title": format!("n{i}"), "body": "b" })),
+            )
+            .await;
+        ids.push(reply["id"].as_str().expect("id").to_owned());
+        position = reply["position"].as_str().expect("position").to_owned();
+    }
+    b.command(
+        &eve,
+        Method::POST,
+        "/v1/notes",
+        None,
+        Some(json!({ "title": "not ada's", "body": "b" })),
+    )
+    .await;
+    let changes = |since: Option<String>, limit: u32, position: &str| {
+        let mut path = format!("/v1/changes?limit={limit}");
+        if let Some(s) = since {
+            path.push_str(&format!("&since={s}"));
+        }
+        r.as_user(&ada, Method::GET, &path)
+            .header("anote-min-position", position)
+            .send()
+    };
+    // A new device pages through everything.
+    let first = body(changes(None, 3, &position).await.expect("changes")).await;
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(3));
+    assert_eq!(first["has_more"], true);
+    let second = body(
+        changes(
+            first["next_cursor"].as_str().map(str::to_owned),
+            3,
+            &position,
+        )
+        .await
+        .expect("changes"),
+    )
+    .await;
+    assert_eq!(second["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(second["has_more"], false);
+    let cursor = second["next_cursor"].as_str().expect("cursor").to_owned();
+    let nothing = body(
+        changes(Some(cursor.clone()), 10, &position)
+            .await
+            .expect("changes"),
+    )
+    .await;
+    assert_eq!(
+        (
+            nothing["items"].as_array().map(Vec::len),
+            nothing["next_cursor"].clone()
+        ),
+        (Some(0), json!(cursor))
+    );
+
+    // Then an edit and a purge elsewhere arrive as one change each.
+    let edited = b
+        .command(
+            &ada,
+            Method::PATCH,
+            &format!("/v1/notes/{}", ids[1]),
+            Some(1),
+            Some(json!({ "title": "renamed" })),
+        )
+        .await;
+    b.command(
+        &ada,
+        Method::POST,
+        &format!("/v1/notes/{}/trash", ids[2]),
+        Some(1),
+        None,
+    )
+    .await;
+    let purged = b
+        .command(
+            &ada,
+            Method::DELETE,
+            &format!("/v1/notes/{}", ids[2]),
+            Some(2),
+            None,
+        )
+        .await;
+    let purged_at = purged["position"].as_str().expect("position");
+    let delta = body(changes(Some(cursor), 10, purged_at).await.expect("changes")).await;
+    let items = delta["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{delta}");
+    assert_eq!(
+        (items[0]["id"].as_str(), items[0]["note"]["title"].as_str()),
+        (Some(ids[1].as_str()), Some("renamed"))
+    );
+    assert_eq!(items[0]["note"]["version"], edited["version"]);
+    assert_eq!(
+        (items[1]["id"].as_str(), items[1]["deleted"].as_bool()),
+        (Some(ids[2].as_str()), Some(true))
+    );
+    assert!(items[1].get("note").is_none());
+    let bad = r
+        .as_user(&ada, Method::GET, "/v1/changes?since=yesterday")
+        .send()
+        .await
+        .expect("changes");
+    assert_eq!(
+        (bad.status().as_u16(), body(bad).await["code"].clone()),
+        (400, json!("invalid_query"))
+    );
+}
+
 async fn openapi_describes_the_reads(split: bool) {
     let b = Backend::of(split).await;
     let doc = body(
@@ -547,5 +667,6 @@ both_setups!(
     read_models_survive_restarts_and_catch_up,
     search_subjects_tags_and_upcoming_over_http,
     share_links_open_and_close,
+    a_second_device_syncs_with_the_changes_feed,
     openapi_describes_the_reads,
 );

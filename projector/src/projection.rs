@@ -6,6 +6,7 @@
 
 use anote_domain::note::NoteEvent;
 use anote_domain::NoteId;
+use anote_infra::event_store::Position;
 use anote_infra::read_store::{NoteView, ShareChange, ShareLink};
 use time::OffsetDateTime;
 
@@ -69,6 +70,7 @@ pub fn project(
             version,
             created_at: at,
             updated_at: at,
+            changed: Position::START,
         },
         // An event of a stream whose creation was never seen: the log is
         // inconsistent with the view; keep the version moving only.

@@ -48,7 +48,8 @@ fn apply_event(
     match project(views.get(&id), id, event, recorded.stream_version, at) {
         Step::Skip => None,
         Step::Gap { have } => Some(have),
-        Step::Apply(view) => {
+        Step::Apply(mut view) => {
+            view.changed = recorded.position;
             shares.extend(share_change(&view, event, at));
             views.insert(id, *view);
             None

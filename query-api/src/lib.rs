@@ -3,6 +3,7 @@
 //! `router(state, &http)` builds the whole service; `routes(state)` gives
 //! just the `/v1` routes, for `anote serve` to merge with the command API.
 
+pub mod changes;
 pub mod consistency;
 pub mod lists;
 pub mod notes;
@@ -50,6 +51,7 @@ pub fn routes(state: QueryState) -> Router {
         .route("/v1/assignments/upcoming", get(lists::upcoming))
         .route("/v1/notes/{id}/shares", get(shares::list))
         .route("/v1/shared/{token}", get(shares::shared))
+        .route("/v1/changes", get(changes::changes))
         .with_state(state)
 }
 

@@ -4,14 +4,14 @@ use anote_infra::http::problem::Problem;
 use anote_infra::http::BearerAuth;
 use utoipa::OpenApi;
 
-use crate::{lists, notes, shares};
+use crate::{changes, lists, notes, shares};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Anote query API", description = "Every read of Anote, from the read models. Errors are application/problem+json with a stable `code`."),
     paths(
         notes::get_note, notes::list_notes, lists::search, lists::subjects, lists::tags,
-        lists::upcoming, shares::list, shares::shared,
+        lists::upcoming, shares::list, shares::shared, changes::changes,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth)

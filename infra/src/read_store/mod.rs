@@ -16,7 +16,7 @@ use crate::event_store::Position;
 
 /// The columns of a note view, in the order both backends decode them.
 const NOTE_COLUMNS: &str = "id, owner_id, title, body, snippet, subject, tags, pinned, archived,
-    trashed, purged, due_at, done, version, created_at, updated_at";
+    trashed, purged, due_at, done, version, created_at, updated_at, changed_tx, changed_seq";
 
 /// The note-view columns qualified by a table alias, for joins.
 fn qualified_columns(alias: &str) -> String {
@@ -65,6 +65,9 @@ pub struct NoteView {
     pub created_at: OffsetDateTime,
     /// When its last event was recorded.
     pub updated_at: OffsetDateTime,
+    /// The log position of its last event, for the changes feed (set by
+    /// the projector that applied it).
+    pub changed: Position,
 }
 
 /// A live share link.
@@ -233,6 +236,15 @@ pub trait ReadStore: Send + Sync {
     /// The owner's assignments that are due and not done (not trashed, not
     /// archived), soonest first.
     async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError>;
+
+    /// The owner's notes (purged tombstones included) changed after
+    /// position `since`, in the order of their last change.
+    async fn changes(
+        &self,
+        owner: UserId,
+        since: Position,
+        limit: u32,
+    ) -> Result<Vec<NoteView>, StoreError>;
 
     /// The live share links of the owner's note, oldest first.
     async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError>;

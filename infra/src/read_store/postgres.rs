@@ -49,6 +49,10 @@ fn decode(row: &PgRow) -> Result<NoteView, StoreError> {
         version: from_i64(row.try_get("version")?)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        changed: Position::new(
+            from_i64(row.try_get("changed_tx")?)?,
+            from_i64(row.try_get("changed_seq")?)?,
+        ),
     })
 }
 
@@ -83,13 +87,14 @@ impl ReadStore for PgReadStore {
         for view in &batch.upserts {
             sqlx::query(&format!(
                 "INSERT INTO note_views ({NOTE_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
                  ON CONFLICT (id) DO UPDATE SET
                    title = EXCLUDED.title, body = EXCLUDED.body, snippet = EXCLUDED.snippet,
                    subject = EXCLUDED.subject, tags = EXCLUDED.tags, pinned = EXCLUDED.pinned,
                    archived = EXCLUDED.archived, trashed = EXCLUDED.trashed,
                    purged = EXCLUDED.purged, due_at = EXCLUDED.due_at, done = EXCLUDED.done,
-                   version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+                   version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+                   changed_tx = EXCLUDED.changed_tx, changed_seq = EXCLUDED.changed_seq
                  WHERE note_views.version < EXCLUDED.version"
             ))
             .bind(view.id.uuid())
@@ -108,6 +113,8 @@ impl ReadStore for PgReadStore {
             .bind(to_i64(view.version)?)
             .bind(view.created_at)
             .bind(view.updated_at)
+            .bind(to_i64(view.changed.tx())?)
+            .bind(to_i64(view.changed.seq())?)
             .execute(&mut *tx)
             .await?;
         }
@@ -261,6 +268,26 @@ impl ReadStore for PgReadStore {
              ORDER BY due_at, id LIMIT $2"
         ))
         .bind(owner.uuid())
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn changes(
+        &self,
+        owner: UserId,
+        since: Position,
+        limit: u32,
+    ) -> Result<Vec<NoteView>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTE_COLUMNS} FROM note_views
+             WHERE owner_id = $1 AND (changed_tx, changed_seq) > ($2, $3)
+             ORDER BY changed_tx, changed_seq LIMIT $4"
+        ))
+        .bind(owner.uuid())
+        .bind(to_i64(since.tx())?)
+        .bind(to_i64(since.seq())?)
         .bind(i64::from(limit))
         .fetch_all(self.db.pool())
         .await?;

@@ -50,6 +50,10 @@ fn decode(row: &SqliteRow) -> Result<NoteView, StoreError> {
         version: from_i64(row.try_get("version")?)?,
         created_at: from_micros(row.try_get("created_at")?)?,
         updated_at: from_micros(row.try_get("updated_at")?)?,
+        changed: Position::new(
+            from_i64(row.try_get("changed_tx")?)?,
+            from_i64(row.try_get("changed_seq")?)?,
+        ),
     })
 }
 
@@ -90,13 +94,14 @@ impl ReadStore for SqliteReadStore {
             let tags = serde_json::to_string(&view.tags).map_err(StoreError::corrupt)?;
             sqlx::query(&format!(
                 "INSERT INTO note_views ({NOTE_COLUMNS})
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO UPDATE SET
                    title = excluded.title, body = excluded.body, snippet = excluded.snippet,
                    subject = excluded.subject, tags = excluded.tags, pinned = excluded.pinned,
                    archived = excluded.archived, trashed = excluded.trashed,
                    purged = excluded.purged, due_at = excluded.due_at, done = excluded.done,
-                   version = excluded.version, updated_at = excluded.updated_at
+                   version = excluded.version, updated_at = excluded.updated_at,
+                   changed_tx = excluded.changed_tx, changed_seq = excluded.changed_seq
                  WHERE note_views.version < excluded.version"
             ))
             .bind(view.id.uuid())
@@ -115,6 +120,8 @@ impl ReadStore for SqliteReadStore {
             .bind(to_i64(view.version)?)
             .bind(micros(view.created_at))
             .bind(micros(view.updated_at))
+            .bind(to_i64(view.changed.tx())?)
+            .bind(to_i64(view.changed.seq())?)
             .execute(&mut *tx)
             .await?;
         }
@@ -266,6 +273,26 @@ impl ReadStore for SqliteReadStore {
              ORDER BY due_at, id LIMIT ?"
         ))
         .bind(owner.uuid())
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn changes(
+        &self,
+        owner: UserId,
+        since: Position,
+        limit: u32,
+    ) -> Result<Vec<NoteView>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTE_COLUMNS} FROM note_views
+             WHERE owner_id = ? AND (changed_tx, changed_seq) > (?, ?)
+             ORDER BY changed_tx, changed_seq LIMIT ?"
+        ))
+        .bind(owner.uuid())
+        .bind(to_i64(since.tx())?)
+        .bind(to_i64(since.seq())?)
         .bind(i64::from(limit))
         .fetch_all(self.db.reader())
         .await?;

@@ -1,0 +1,88 @@
+//! The sync feed: everything that changed for the caller since a cursor,
+//! deletions included, so another device can catch up without reloading.
+
+use anote_infra::event_store::Position;
+use anote_infra::http::extract::{Auth, QueryParams};
+use anote_infra::http::problem::{ApiError, Problem};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::consistency::wait_for_min_position;
+use crate::notes::NoteBody;
+use crate::QueryState;
+
+/// Where to start.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesParams {
+    /// The `next_cursor` of the previous answer; from the beginning if absent.
+    pub since: Option<String>,
+    /// Changes per page, 1 to 500 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// One changed note.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    /// The note.
+    pub id: Uuid,
+    /// The note was purged: drop it.
+    pub deleted: bool,
+    /// The note as it is now (with its body), unless deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<NoteBody>,
+}
+
+/// A page of changes, oldest change first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Changes {
+    /// Each changed note once, in its latest state.
+    pub items: Vec<Change>,
+    /// Send as `since` next time.
+    pub next_cursor: String,
+    /// Whether more changes are waiting right now.
+    pub has_more: bool,
+}
+
+/// What changed for the caller since a cursor.
+#[utoipa::path(get, path = "/v1/changes", tag = "sync", params(ChangesParams),
+    responses((status = 200, body = Changes), (status = 400, body = Problem)), security(("bearer" = [])))]
+pub async fn changes(
+    State(state): State<QueryState>,
+    auth: Auth,
+    QueryParams(params): QueryParams<ChangesParams>,
+    headers: HeaderMap,
+) -> Result<Json<Changes>, ApiError> {
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::InvalidQuery("limit must be 1 to 500".to_owned()));
+    }
+    let since = match params.since.as_deref() {
+        None => Position::START,
+        Some(cursor) => cursor
+            .parse()
+            .map_err(|_| ApiError::InvalidQuery("unknown cursor".to_owned()))?,
+    };
+    wait_for_min_position(&state, &headers).await?;
+    let mut views = state.reads.changes(auth.user, since, limit + 1).await?;
+    let has_more = views.len() > limit as usize;
+    views.truncate(limit as usize);
+    let next_cursor = views.last().map_or(since, |v| v.changed).to_string();
+    let items = views
+        .into_iter()
+        .map(|view| Change {
+            id: view.id.uuid(),
+            deleted: view.purged,
+            note: (!view.purged).then(|| NoteBody::from_view(view, true)),
+        })
+        .collect();
+    Ok(Json(Changes {
+        items,
+        next_cursor,
+        has_more,
+    }))
+}
