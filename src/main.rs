@@ -10,18 +10,19 @@ use anote_infra::config::{
     ProjectionConfig, ReadDatabaseConfig,
 };
 use anote_infra::db::{PgDatabase, Tables};
-use anote_infra::read_store::ReadStore;
+use anote_infra::read_store::{listen_applied, ReadStore};
 use anote_infra::relay::kinesis::{self, KinesisSink};
 use anote_infra::relay::Relay;
 use anote_infra::storage::postgres_read_models;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::{telemetry, Storage};
 use anote_projector::Projector;
+use anote_query_api::cache::ReadCache;
 use anote_query_api::QueryState;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 /// Anote: an event-sourced notes backend for students.
 #[derive(Parser, Debug)]
@@ -163,12 +164,18 @@ async fn main() -> anyhow::Result<()> {
             projection,
         } => {
             let signer = TokenSigner::new(auth.signing_key().map_err(anyhow::Error::msg)?);
-            let reads = postgres_read_models(connect_reads(&postgres, &reads).await?, true).await?;
+            let read_db = connect_reads(&postgres, &reads).await?;
+            let reads = postgres_read_models(read_db.clone(), true).await?;
+            let (notices, listening) = broadcast::channel(1024);
+            let cache = ReadCache::new(projection.cache_capacity, projection.cache_ttl);
+            cache.follow(listening);
+            tokio::spawn(listen_applied(read_db, notices));
             let state = QueryState {
                 reads,
                 signer,
                 projector: serve::NOTE_PROJECTOR.to_owned(),
                 min_position_timeout: projection.min_position_timeout,
+                cache,
             };
             http_server::serve_until_signal(anote_query_api::router(state, &http), &http).await
         }

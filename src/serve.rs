@@ -12,12 +12,13 @@ use anote_infra::storage::embedded_read_models;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::Storage;
 use anote_projector::Projector;
+use anote_query_api::cache::ReadCache;
 use anote_query_api::QueryState;
 use anyhow::Context;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::http_server::serve_until_signal;
 
@@ -47,12 +48,17 @@ pub async fn run(
     );
     tracing::info!(data_dir = %dir.display(), "embedded storage ready");
 
+    // The projector in this process tells the cache what changed.
+    let (notices, _) = broadcast::channel(1024);
+    let cache = ReadCache::new(projection.cache_capacity, projection.cache_ttl);
+    cache.follow(notices.subscribe());
     let projector = Projector::new(
         NOTE_PROJECTOR,
         storage.events.clone(),
         reads.clone(),
         PROJECTOR_BATCH,
-    );
+    )
+    .with_notices(notices);
     let (stop, stopped) = watch::channel(false);
     let idle = projection.projector_idle;
     let projecting = tokio::spawn(async move { projector.run_log_tail(idle, stopped).await });
@@ -62,6 +68,7 @@ pub async fn run(
         signer: signer.clone(),
         projector: NOTE_PROJECTOR.to_owned(),
         min_position_timeout: projection.min_position_timeout,
+        cache,
     };
     let events = storage.events.clone();
     let command = AppState::new(storage, signer, auth).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -28,9 +28,14 @@ impl Backend {
     }
 
     async fn split() -> Self {
+        Self::split_with(&[]).await
+    }
+
+    /// The split services, the query API with extra settings.
+    async fn split_with(reader_env: &[(&str, &str)]) -> Self {
         let schema = format!("e2e_{}", Uuid::new_v4().simple());
         let writer = Server::start(Setup::Postgres(schema.clone()), None, &[]).await;
-        let reader = Server::start(Setup::QueryApi(schema.clone()), None, &[]).await;
+        let reader = Server::start(Setup::QueryApi(schema.clone()), None, reader_env).await;
         let projector = ProjectorProcess::start(&schema);
         Self {
             writer,
@@ -45,6 +50,22 @@ impl Backend {
             Self::split().await
         } else {
             Self::embedded().await
+        }
+    }
+
+    /// Either setup, the process answering reads started with `env`.
+    async fn of_with(split: bool, env: &[(&str, &str)]) -> Self {
+        if split {
+            return Self::split_with(env).await;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let setup = Setup::Embedded(dir.path().to_path_buf());
+        let writer = Server::start(setup, Some(dir), env).await;
+        Self {
+            writer,
+            reader: None,
+            projector: None,
+            schema: None,
         }
     }
 
@@ -627,6 +648,61 @@ async fn a_second_device_syncs_with_the_changes_feed(split: bool) {
     );
 }
 
+async fn cached_reads_follow_change_notices(split: bool) {
+    // A cache entry may live ten minutes, so only a change notice can make
+    // the edit visible to a read that does not wait for its position.
+    let b = Backend::of_with(split, &[("ANOTE_CACHE_TTL_MS", "600000")]).await;
+    let r = b.reader();
+    let ada = b.writer.user("ada").await;
+    let created = b
+        .command(
+            &ada,
+            Method::POST,
+            "/v1/notes",
+            None,
+            Some(json!({ "title": "v1", "body": "b" })),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let (_, first) = b
+        .read(&ada, &id, created["position"].as_str().expect("position"))
+        .await;
+    assert_eq!(first["title"], "v1");
+    let list = |r: &Server| r.as_user(&ada, Method::GET, "/v1/notes?limit=10").send();
+    assert_eq!(
+        body(list(r).await.expect("list")).await["items"][0]["title"],
+        "v1"
+    );
+
+    b.command(
+        &ada,
+        Method::PATCH,
+        &format!("/v1/notes/{id}"),
+        Some(1),
+        Some(json!({ "title": "v2" })),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let note = body(
+            r.as_user(&ada, Method::GET, &format!("/v1/notes/{id}"))
+                .send()
+                .await
+                .expect("get"),
+        )
+        .await;
+        let page = body(list(r).await.expect("list")).await;
+        if note["title"] == "v2" && page["items"][0]["title"] == "v2" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache never dropped the old answers"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn openapi_describes_the_reads(split: bool) {
     let b = Backend::of(split).await;
     let doc = body(
@@ -668,5 +744,6 @@ both_setups!(
     search_subjects_tags_and_upcoming_over_http,
     share_links_open_and_close,
     a_second_device_syncs_with_the_changes_feed,
+    cached_reads_follow_change_notices,
     openapi_describes_the_reads,
 );

@@ -177,6 +177,13 @@ pub struct ProjectionConfig {
     /// Milliseconds a read with `Anote-Min-Position` waits for the read models.
     #[arg(long, env = "ANOTE_MIN_POSITION_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
     pub min_position_timeout: Duration,
+    /// Milliseconds a cached read may live: the bound on how stale a read
+    /// without `Anote-Min-Position` can be if a change notice is lost.
+    #[arg(long, env = "ANOTE_CACHE_TTL_MS", default_value = "5000", value_parser = millis)]
+    pub cache_ttl: Duration,
+    /// Note views and list pages the query API keeps in memory.
+    #[arg(long, env = "ANOTE_CACHE_CAPACITY", default_value_t = 100_000)]
+    pub cache_capacity: u64,
     /// Milliseconds a caught-up projector waits before looking at the log again.
     #[arg(long, env = "ANOTE_PROJECTOR_IDLE_MS", default_value = "10", value_parser = millis)]
     pub projector_idle: Duration,

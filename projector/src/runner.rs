@@ -8,9 +8,9 @@ use std::time::Duration;
 use anote_domain::note::NoteEvent;
 use anote_domain::NoteId;
 use anote_infra::event_store::{codec, EventStore, Position, RecordedEvent};
-use anote_infra::read_store::{NoteView, ProjectionBatch, ReadStore, ShareChange};
+use anote_infra::read_store::{Applied, NoteView, ProjectionBatch, ReadStore, ShareChange};
 use anote_infra::StoreError;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use crate::projection::{project, share_change, Step};
@@ -33,6 +33,7 @@ pub struct Projector {
     events: Arc<dyn EventStore>,
     store: Arc<dyn ReadStore>,
     batch_size: usize,
+    notices: Option<broadcast::Sender<Applied>>,
 }
 
 /// Applies one event to the working views and collects its share-link
@@ -77,7 +78,15 @@ impl Projector {
             events,
             store,
             batch_size: batch_size.max(1),
+            notices: None,
         }
+    }
+
+    /// Also announces each applied batch on `notices`, for readers in the
+    /// same process (PostgreSQL read stores announce through NOTIFY anyway).
+    pub fn with_notices(mut self, notices: broadcast::Sender<Applied>) -> Self {
+        self.notices = Some(notices);
+        self
     }
 
     /// Applies a batch of events from any feed, in order, and moves the
@@ -126,7 +135,12 @@ impl Projector {
             shares,
             checkpoint,
         };
+        let notice = Applied::of(&batch);
         self.store.apply(&self.name, batch).await?;
+        if let Some(notices) = &self.notices {
+            // No receiver is fine: nobody caches.
+            let _ = notices.send(notice);
+        }
         Ok(())
     }
 

@@ -15,13 +15,13 @@ use crate::QueryState;
 const POLL: Duration = Duration::from_millis(5);
 
 /// Waits until the projector has applied the position in
-/// `Anote-Min-Position`, if the request sent one.
+/// `Anote-Min-Position`, if the request sent one; returns that position.
 pub async fn wait_for_min_position(
     state: &QueryState,
     headers: &HeaderMap,
-) -> Result<(), ApiError> {
+) -> Result<Option<Position>, ApiError> {
     let Some(value) = headers.get(MIN_POSITION_HEADER) else {
-        return Ok(());
+        return Ok(None);
     };
     let wanted: Position = value
         .to_str()
@@ -32,7 +32,7 @@ pub async fn wait_for_min_position(
     loop {
         let reached = state.reads.checkpoint(&state.projector).await?;
         if reached >= wanted {
-            return Ok(());
+            return Ok(Some(wanted));
         }
         if Instant::now() >= deadline {
             return Err(ApiError::ProjectionBehind {

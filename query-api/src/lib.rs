@@ -3,6 +3,7 @@
 //! `router(state, &http)` builds the whole service; `routes(state)` gives
 //! just the `/v1` routes, for `anote serve` to merge with the command API.
 
+pub mod cache;
 pub mod changes;
 pub mod consistency;
 pub mod lists;
@@ -20,6 +21,7 @@ use anote_infra::tokens::TokenSigner;
 use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use cache::ReadCache;
 
 /// Everything the handlers share.
 #[derive(Clone)]
@@ -32,6 +34,8 @@ pub struct QueryState {
     pub projector: String,
     /// How long a read waits for `Anote-Min-Position`.
     pub min_position_timeout: Duration,
+    /// Recent note views and list pages.
+    pub cache: ReadCache,
 }
 
 impl FromRef<QueryState> for TokenSigner {

@@ -4,7 +4,7 @@
 use anote_infra::http::extract::{Auth, NotePath, QueryParams};
 use anote_infra::http::problem::{ApiError, Problem};
 use anote_infra::read_store::{ListCursor, NoteFilter, NoteView};
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::cache::{Cached, Entry, Key};
 use crate::consistency::wait_for_min_position;
 use crate::QueryState;
 
@@ -88,12 +89,23 @@ pub async fn get_note(
     NotePath(id): NotePath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    wait_for_min_position(&state, &headers).await?;
-    let view = state
-        .reads
-        .note(auth.user, id)
-        .await?
-        .ok_or(ApiError::NoteNotFound)?;
+    let wanted = wait_for_min_position(&state, &headers).await?;
+    let key = Key::Note(auth.user, id);
+    let view = match state.cache.get(&key, wanted).map(|c| c.value.clone()) {
+        Some(Entry::Note(view)) => view,
+        _ => {
+            let started = state.cache.generation();
+            let as_of = state.reads.checkpoint(&state.projector).await?;
+            let view = state.reads.note(auth.user, id).await?;
+            let cached = Cached {
+                value: Entry::Note(view.clone()),
+                as_of,
+            };
+            state.cache.insert(key, cached, started);
+            view
+        }
+    };
+    let view = view.ok_or(ApiError::NoteNotFound)?;
     let etag = format!("\"{}\"", view.version);
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
     let unchanged = headers
@@ -159,8 +171,9 @@ pub async fn list_notes(
     State(state): State<QueryState>,
     auth: Auth,
     QueryParams(params): QueryParams<ListParams>,
+    RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<NotePage>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = params.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be 1 to 100".to_owned()));
@@ -181,7 +194,13 @@ pub async fn list_notes(
         due_before: params.due_before,
         due_after: params.due_after,
     };
-    wait_for_min_position(&state, &headers).await?;
+    let wanted = wait_for_min_position(&state, &headers).await?;
+    let key = Key::Page(auth.user, raw_query.unwrap_or_default());
+    if let Some(Entry::Page(page)) = state.cache.get(&key, wanted).map(|c| c.value.clone()) {
+        return Ok(Json(page));
+    }
+    let started = state.cache.generation();
+    let as_of = state.reads.checkpoint(&state.projector).await?;
     // One more than asked tells whether another page follows.
     let mut views = state
         .reads
@@ -197,5 +216,12 @@ pub async fn list_notes(
         .into_iter()
         .map(|v| NoteBody::from_view(v, false))
         .collect();
-    Ok(Json(NotePage { items, next_cursor }))
+    let page = serde_json::to_value(NotePage { items, next_cursor })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let cached = Cached {
+        value: Entry::Page(page.clone()),
+        as_of,
+    };
+    state.cache.insert(key, cached, started);
+    Ok(Json(page))
 }

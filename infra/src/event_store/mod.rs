@@ -58,6 +58,19 @@ impl fmt::Display for Position {
 #[error("not a log position: expected <tx>-<seq>")]
 pub struct BadPosition;
 
+impl Serialize for Position {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Position {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Position {
     type Err = BadPosition;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

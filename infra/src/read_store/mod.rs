@@ -8,6 +8,7 @@ use anote_domain::{NoteId, UserId};
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -27,7 +28,7 @@ fn qualified_columns(alias: &str) -> String {
         .join(", ")
 }
 
-pub use postgres::PgReadStore;
+pub use postgres::{listen_applied, PgReadStore};
 pub use sqlite::SqliteReadStore;
 
 /// A note as the query API shows it.
@@ -104,6 +105,40 @@ pub struct ProjectionBatch {
     pub shares: Vec<ShareChange>,
     /// The position of the last event the batch covers.
     pub checkpoint: Position,
+}
+
+/// What one applied batch changed, announced to readers so they can drop
+/// cached answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The projector's checkpoint after the batch.
+    pub checkpoint: Position,
+    /// The owners whose notes changed; `None` means "anyone" (too many to list).
+    pub owners: Option<Vec<UserId>>,
+}
+
+impl Applied {
+    /// The most owners a notice lists before it says "anyone" (PostgreSQL
+    /// notifications carry at most 8,000 bytes).
+    pub const MAX_OWNERS: usize = 150;
+
+    /// The notice for a batch.
+    pub fn of(batch: &ProjectionBatch) -> Self {
+        let mut owners: Vec<UserId> = batch.upserts.iter().map(|v| v.owner).collect();
+        owners.sort();
+        owners.dedup();
+        Self {
+            checkpoint: batch.checkpoint,
+            owners: (owners.len() <= Self::MAX_OWNERS).then_some(owners),
+        }
+    }
+
+    /// Whether the notice concerns this owner.
+    pub fn touches(&self, owner: UserId) -> bool {
+        self.owners
+            .as_ref()
+            .is_none_or(|o| o.binary_search(&owner).is_ok())
+    }
 }
 
 /// Which notes a list shows. `None` means "either".

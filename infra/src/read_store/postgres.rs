@@ -7,8 +7,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{
-    qualified_columns, Count, ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore,
-    SearchHit, ShareChange, ShareLink, NOTE_COLUMNS,
+    qualified_columns, Applied, Count, ListCursor, NoteFilter, NoteView, ProjectionBatch,
+    ReadStore, SearchHit, ShareChange, ShareLink, NOTE_COLUMNS,
 };
 use crate::db::{from_i64, to_i64, PgDatabase};
 use crate::error::StoreError;
@@ -150,9 +150,10 @@ impl ReadStore for PgReadStore {
         .bind(to_i64(batch.checkpoint.seq())?)
         .execute(&mut *tx)
         .await?;
+        let notice = serde_json::to_string(&Applied::of(&batch)).map_err(StoreError::corrupt)?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(PROJECTION_CHANNEL)
-            .bind(batch.checkpoint.to_string())
+            .bind(notice)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -354,4 +355,49 @@ async fn counts(store: &PgReadStore, sql: &str, owner: UserId) -> Result<Vec<Cou
             })
         })
         .collect()
+}
+
+/// Relays the projectors' notices on this database to `notices` until the
+/// receivers are gone. After a lost connection it reconnects and sends an
+/// "anyone" notice, since notices may have been missed meanwhile.
+pub async fn listen_applied(db: PgDatabase, notices: tokio::sync::broadcast::Sender<Applied>) {
+    let anyone = |checkpoint| Applied {
+        checkpoint,
+        owners: None,
+    };
+    while notices.receiver_count() > 0 {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(db.pool()).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for projection notices; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(err) = listener.listen(PROJECTION_CHANNEL).await {
+            tracing::warn!(error = %err, "cannot listen for projection notices; retrying");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
+        let _ = notices.send(anyone(Position::START));
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) => {
+                    let notice = serde_json::from_str(notification.payload())
+                        .unwrap_or_else(|_| anyone(Position::START));
+                    if notices.send(notice).is_err() {
+                        return;
+                    }
+                }
+                // The connection dropped: reconnect, and assume anything changed.
+                Ok(None) => {
+                    let _ = notices.send(anyone(Position::START));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "projection notices interrupted");
+                    break;
+                }
+            }
+        }
+    }
 }
