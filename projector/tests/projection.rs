@@ -12,7 +12,7 @@ use anote_infra::event_store::{
     codec, Append, EventStore, Metadata, PgEventStore, Position, RecordedEvent, SqliteEventStore,
 };
 use anote_infra::read_store::{
-    ListCursor, NoteFilter, NoteView, PgReadStore, ReadStore, SqliteReadStore,
+    ListCursor, NoteFilter, NoteSort, NoteView, PgReadStore, ReadStore, SqliteReadStore,
 };
 use anote_projector::Projector;
 use rand::{Rng, SeedableRng};
@@ -419,7 +419,7 @@ async fn lists_filter_and_page(postgres: bool) {
         if page.is_empty() {
             break;
         }
-        after = page.last().map(ListCursor::after);
+        after = page.last().map(|v| ListCursor::after(v, NoteSort::Updated));
         seen.extend(page);
     }
     assert_eq!(seen.len(), 23);

@@ -3,7 +3,7 @@
 
 use anote_infra::http::extract::{Auth, NotePath, QueryParams};
 use anote_infra::http::problem::{ApiError, Problem};
-use anote_infra::read_store::{ListCursor, NoteFilter, NoteView};
+use anote_infra::read_store::{ListCursor, NoteFilter, NoteSort, NoteView};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -146,7 +146,11 @@ pub struct ListParams {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[param(value_type = Option<String>)]
     pub due_after: Option<OffsetDateTime>,
-    /// The `next_cursor` of the previous page.
+    /// `updated` (default: last changed first), `created` (newest first),
+    /// `title` (A to Z) or `due` (soonest first; only notes with a due date).
+    #[param(value_type = Option<String>)]
+    pub sort: Option<NoteSort>,
+    /// The `next_cursor` of the previous page (of the same sort).
     pub cursor: Option<String>,
     /// Notes per page, 1 to 100 (default 50).
     pub limit: Option<u32>,
@@ -162,7 +166,7 @@ pub struct NotePage {
     pub next_cursor: Option<String>,
 }
 
-/// The caller's notes, most recently updated first.
+/// The caller's notes, in the chosen order.
 #[utoipa::path(get, path = "/v1/notes", tag = "notes", params(ListParams,
         ("Anote-Min-Position" = Option<String>, Header, description = "Wait until this command position is visible")),
     responses((status = 200, body = NotePage), (status = 400, body = Problem), (status = 503, body = Problem)),
@@ -178,11 +182,14 @@ pub async fn list_notes(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be 1 to 100".to_owned()));
     }
+    let sort = params.sort.unwrap_or_default();
     let after = params
         .cursor
         .as_deref()
         .map(|c| {
-            ListCursor::decode(c).ok_or_else(|| ApiError::InvalidQuery("unknown cursor".to_owned()))
+            ListCursor::decode(c)
+                .filter(|cursor| cursor.sort == sort)
+                .ok_or_else(|| ApiError::InvalidQuery("unknown cursor for this sort".to_owned()))
         })
         .transpose()?;
     let filter = NoteFilter {
@@ -193,6 +200,7 @@ pub async fn list_notes(
         trashed: Some(params.trashed.unwrap_or(false)),
         due_before: params.due_before,
         due_after: params.due_after,
+        sort,
     };
     let wanted = wait_for_min_position(&state, &headers).await?;
     let key = Key::Page(auth.user, raw_query.unwrap_or_default());
@@ -208,7 +216,7 @@ pub async fn list_notes(
         .await?;
     let next_cursor = if views.len() > limit as usize {
         views.truncate(limit as usize);
-        views.last().map(|v| ListCursor::after(v).encode())
+        views.last().map(|v| ListCursor::after(v, sort).encode())
     } else {
         None
     };

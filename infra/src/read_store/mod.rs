@@ -158,42 +158,106 @@ pub struct NoteFilter {
     pub due_before: Option<OffsetDateTime>,
     /// Only notes due after this instant.
     pub due_after: Option<OffsetDateTime>,
+    /// The order.
+    pub sort: NoteSort,
 }
 
-/// Where a page of a list (most recently updated first) starts: after the
-/// note with this update time and id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The order of a list of notes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteSort {
+    /// Most recently changed first.
+    #[default]
+    Updated,
+    /// Most recently created first.
+    Created,
+    /// By title, A to Z (ignoring the case of ASCII letters).
+    Title,
+    /// Soonest due first; only notes with a due date.
+    Due,
+}
+
+impl NoteSort {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Updated => "updated",
+            Self::Created => "created",
+            Self::Title => "title",
+            Self::Due => "due",
+        }
+    }
+
+    /// The key of a view in this order.
+    fn key(self, view: &NoteView) -> SortKey {
+        match self {
+            Self::Updated => SortKey::Time(view.updated_at),
+            Self::Created => SortKey::Time(view.created_at),
+            Self::Title => SortKey::Text(view.title.to_ascii_lowercase()),
+            Self::Due => SortKey::Time(view.due_at.unwrap_or(OffsetDateTime::UNIX_EPOCH)),
+        }
+    }
+}
+
+/// The value a list is ordered by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// A time (updated, created, due).
+    Time(OffsetDateTime),
+    /// A title with its ASCII letters lower-cased.
+    Text(String),
+}
+
+/// Where a page of a list starts: after the note with this key and id, in
+/// the order the cursor was made for.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListCursor {
-    /// The last note's update time.
-    pub updated_at: OffsetDateTime,
+    /// The order of the list.
+    pub sort: NoteSort,
+    /// The last note's key in that order.
+    pub key: SortKey,
     /// The last note's id.
     pub id: NoteId,
 }
 
 impl ListCursor {
-    /// The cursor after this view.
-    pub fn after(view: &NoteView) -> Self {
+    /// The cursor after this view in this order.
+    pub fn after(view: &NoteView, sort: NoteSort) -> Self {
         Self {
-            updated_at: view.updated_at,
+            sort,
+            key: sort.key(view),
             id: view.id,
         }
     }
 
     /// The opaque text form given to clients.
     pub fn encode(&self) -> String {
-        let micros = self.updated_at.unix_timestamp_nanos() / 1_000;
-        URL_SAFE_NO_PAD.encode(format!("{micros}:{}", self.id))
+        let key = match &self.key {
+            SortKey::Time(t) => (t.unix_timestamp_nanos() / 1_000).to_string(),
+            SortKey::Text(text) => text.clone(),
+        };
+        URL_SAFE_NO_PAD.encode(format!("{}|{}|{key}", self.sort.name(), self.id))
     }
 
     /// Parses what `encode` gave out.
     pub fn decode(text: &str) -> Option<Self> {
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
-        let (micros, id) = raw.split_once(':')?;
-        let nanos = micros.parse::<i128>().ok()?.checked_mul(1_000)?;
-        Some(Self {
-            updated_at: OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?,
-            id: NoteId::from_uuid(Uuid::parse_str(id).ok()?),
-        })
+        let mut parts = raw.splitn(3, '|');
+        let sort = match parts.next()? {
+            "updated" => NoteSort::Updated,
+            "created" => NoteSort::Created,
+            "title" => NoteSort::Title,
+            "due" => NoteSort::Due,
+            _ => return None,
+        };
+        let id = NoteId::from_uuid(Uuid::parse_str(parts.next()?).ok()?);
+        let key = parts.next()?;
+        let key = if sort == NoteSort::Title {
+            SortKey::Text(key.to_owned())
+        } else {
+            let nanos = key.parse::<i128>().ok()?.checked_mul(1_000)?;
+            SortKey::Time(OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?)
+        };
+        Some(Self { sort, key, id })
     }
 }
 
@@ -244,7 +308,7 @@ pub trait ReadStore: Send + Sync {
     /// One live (not purged) note of this owner.
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError>;
 
-    /// A page of the owner's live notes, most recently updated first.
+    /// A page of the owner's live notes in the filter's order.
     async fn list(
         &self,
         owner: UserId,
@@ -315,12 +379,22 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let cursor = ListCursor {
-            updated_at: time::macros::datetime!(2026-11-26 10:00:00.123456 UTC),
+        let time = ListCursor {
+            sort: NoteSort::Due,
+            key: SortKey::Time(time::macros::datetime!(2026-11-26 10:00:00.123456 UTC)),
             id: NoteId::new(),
         };
-        assert_eq!(ListCursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(ListCursor::decode(&time.encode()), Some(time));
+        let text = ListCursor {
+            sort: NoteSort::Title,
+            key: SortKey::Text("a|b: ü".into()),
+            id: NoteId::new(),
+        };
+        assert_eq!(ListCursor::decode(&text.encode()), Some(text));
         assert_eq!(ListCursor::decode("not a cursor"), None);
-        assert_eq!(ListCursor::decode(&URL_SAFE_NO_PAD.encode("12:zz")), None);
+        assert_eq!(
+            ListCursor::decode(&URL_SAFE_NO_PAD.encode("updated|zz|12")),
+            None
+        );
     }
 }

@@ -7,13 +7,18 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{
-    qualified_columns, Applied, Count, ListCursor, NoteFilter, NoteView, ProjectionBatch,
-    ReadStore, SearchHit, ShareChange, ShareLink, NOTE_COLUMNS,
+    qualified_columns, Applied, Count, ListCursor, NoteFilter, NoteSort, NoteView, ProjectionBatch,
+    ReadStore, SearchHit, ShareChange, ShareLink, SortKey, NOTE_COLUMNS,
 };
 use crate::db::{from_i64, to_i64, PgDatabase};
 use crate::error::StoreError;
 use crate::event_store::Position;
 use time::OffsetDateTime;
+
+/// Titles lower-cased in ASCII only and compared byte by byte, exactly as
+/// SQLite's `lower()` and the cursor's key do.
+const TITLE_KEY: &str =
+    "translate(title, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') COLLATE \"C\"";
 
 /// The channel on which a projector announces its new checkpoint.
 pub const PROJECTION_CHANNEL: &str = "anote_projection";
@@ -178,9 +183,20 @@ impl ReadStore for PgReadStore {
         after: Option<ListCursor>,
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let (key, cast, op, order) = match filter.sort {
+            NoteSort::Updated => ("updated_at", "timestamptz", "<", "DESC"),
+            NoteSort::Created => ("created_at", "timestamptz", "<", "DESC"),
+            NoteSort::Title => (TITLE_KEY, "text COLLATE \"C\"", ">", "ASC"),
+            NoteSort::Due => ("due_at", "timestamptz", ">", "ASC"),
+        };
+        let due_only = if filter.sort == NoteSort::Due {
+            "AND due_at IS NOT NULL"
+        } else {
+            ""
+        };
+        let query = format!(
             "SELECT {NOTE_COLUMNS} FROM note_views
-             WHERE owner_id = $1 AND NOT purged
+             WHERE owner_id = $1 AND NOT purged {due_only}
                AND ($2::text IS NULL OR subject = $2)
                AND ($3::text IS NULL OR $3 = ANY(tags))
                AND ($4::boolean IS NULL OR pinned = $4)
@@ -188,23 +204,30 @@ impl ReadStore for PgReadStore {
                AND ($6::boolean IS NULL OR trashed = $6)
                AND ($7::timestamptz IS NULL OR due_at < $7)
                AND ($8::timestamptz IS NULL OR due_at > $8)
-               AND ($9::timestamptz IS NULL OR (updated_at, id) < ($9, $10))
-             ORDER BY updated_at DESC, id DESC
+               AND ($9::{cast} IS NULL OR ({key}, id) {op} ($9::{cast}, $10))
+             ORDER BY {key} {order}, id {order}
              LIMIT $11"
-        ))
-        .bind(owner.uuid())
-        .bind(&filter.subject)
-        .bind(&filter.tag)
-        .bind(filter.pinned)
-        .bind(filter.archived)
-        .bind(filter.trashed)
-        .bind(filter.due_before)
-        .bind(filter.due_after)
-        .bind(after.map(|c| c.updated_at))
-        .bind(after.map(|c| c.id.uuid()))
-        .bind(i64::from(limit))
-        .fetch_all(self.db.pool())
-        .await?;
+        );
+        let query = sqlx::query(&query)
+            .bind(owner.uuid())
+            .bind(&filter.subject)
+            .bind(&filter.tag)
+            .bind(filter.pinned)
+            .bind(filter.archived)
+            .bind(filter.trashed)
+            .bind(filter.due_before)
+            .bind(filter.due_after);
+        let query = match after.as_ref().map(|c| &c.key) {
+            Some(SortKey::Time(t)) => query.bind(Some(*t)),
+            Some(SortKey::Text(text)) => query.bind(Some(text.clone())),
+            None if filter.sort == NoteSort::Title => query.bind(None::<String>),
+            None => query.bind(None::<OffsetDateTime>),
+        };
+        let rows = query
+            .bind(after.map(|c| c.id.uuid()))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
         rows.iter().map(decode).collect()
     }
 

@@ -6,8 +6,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{
-    fts5_query, qualified_columns, Count, ListCursor, NoteFilter, NoteView, ProjectionBatch,
-    ReadStore, SearchHit, ShareChange, ShareLink, NOTE_COLUMNS,
+    fts5_query, qualified_columns, Count, ListCursor, NoteFilter, NoteSort, NoteView,
+    ProjectionBatch, ReadStore, SearchHit, ShareChange, ShareLink, SortKey, NOTE_COLUMNS,
 };
 use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
 use crate::error::StoreError;
@@ -179,9 +179,20 @@ impl ReadStore for SqliteReadStore {
         after: Option<ListCursor>,
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let (key, op, order) = match filter.sort {
+            NoteSort::Updated => ("updated_at", "<", "DESC"),
+            NoteSort::Created => ("created_at", "<", "DESC"),
+            NoteSort::Title => ("lower(title)", ">", "ASC"),
+            NoteSort::Due => ("due_at", ">", "ASC"),
+        };
+        let due_only = if filter.sort == NoteSort::Due {
+            "AND due_at IS NOT NULL"
+        } else {
+            ""
+        };
+        let query = format!(
             "SELECT {NOTE_COLUMNS} FROM note_views
-             WHERE owner_id = ?1 AND NOT purged
+             WHERE owner_id = ?1 AND NOT purged {due_only}
                AND (?2 IS NULL OR subject = ?2)
                AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?3))
                AND (?4 IS NULL OR pinned = ?4)
@@ -189,23 +200,29 @@ impl ReadStore for SqliteReadStore {
                AND (?6 IS NULL OR trashed = ?6)
                AND (?7 IS NULL OR due_at < ?7)
                AND (?8 IS NULL OR due_at > ?8)
-               AND (?9 IS NULL OR (updated_at, id) < (?9, ?10))
-             ORDER BY updated_at DESC, id DESC
+               AND (?9 IS NULL OR ({key}, id) {op} (?9, ?10))
+             ORDER BY {key} {order}, id {order}
              LIMIT ?11"
-        ))
-        .bind(owner.uuid())
-        .bind(&filter.subject)
-        .bind(&filter.tag)
-        .bind(filter.pinned)
-        .bind(filter.archived)
-        .bind(filter.trashed)
-        .bind(filter.due_before.map(micros))
-        .bind(filter.due_after.map(micros))
-        .bind(after.map(|c| micros(c.updated_at)))
-        .bind(after.map(|c| c.id.uuid()))
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?;
+        );
+        let query = sqlx::query(&query)
+            .bind(owner.uuid())
+            .bind(&filter.subject)
+            .bind(&filter.tag)
+            .bind(filter.pinned)
+            .bind(filter.archived)
+            .bind(filter.trashed)
+            .bind(filter.due_before.map(micros))
+            .bind(filter.due_after.map(micros));
+        let query = match after.as_ref().map(|c| &c.key) {
+            Some(SortKey::Time(t)) => query.bind(Some(micros(*t))),
+            Some(SortKey::Text(text)) => query.bind(Some(text.clone())),
+            None => query.bind(None::<i64>),
+        };
+        let rows = query
+            .bind(after.map(|c| c.id.uuid()))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?;
         rows.iter().map(decode).collect()
     }
 
