@@ -6,8 +6,8 @@ mod serve;
 
 use anote_command_api::AppState;
 use anote_infra::config::{
-    AuthConfig, EmbeddedConfig, HttpConfig, KinesisConfig, LogConfig, PostgresConfig,
-    ProjectionConfig, ReadDatabaseConfig,
+    AuthConfig, EmbeddedConfig, HttpConfig, KinesisConfig, LogConfig, MetricsConfig,
+    PostgresConfig, ProjectionConfig, ReadDatabaseConfig,
 };
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::read_store::{listen_applied, ReadStore};
@@ -78,6 +78,8 @@ enum Service {
         reads: ReadDatabaseConfig,
         #[command(flatten)]
         projection: ProjectionConfig,
+        #[command(flatten)]
+        metrics: MetricsConfig,
     },
     /// Run the relay: publish the PostgreSQL event log to Kinesis. One relay
     /// leads; others wait as hot standbys.
@@ -88,6 +90,8 @@ enum Service {
         kinesis: KinesisConfig,
         #[command(flatten)]
         projection: ProjectionConfig,
+        #[command(flatten)]
+        metrics: MetricsConfig,
     },
     /// Apply the PostgreSQL migrations (event log and read models) and exit.
     Migrate {
@@ -123,6 +127,22 @@ async fn connect_reads(
     )
     .await
     .context("connecting to the read-model database (ANOTE_READ_DATABASE_URL)")
+}
+
+/// Serves `/metrics` and `/healthz` in the background, if an address is set.
+async fn serve_metrics(config: &MetricsConfig) -> anyhow::Result<()> {
+    if let Some(address) = config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening for metrics on {address}"))?;
+        tracing::info!(%address, "serving metrics");
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, anote_infra::http::metrics_router()).await {
+                tracing::error!(error = %err, "the metrics server stopped");
+            }
+        });
+    }
+    Ok(())
 }
 
 /// A flag that turns true on SIGTERM or SIGINT.
@@ -183,7 +203,9 @@ async fn main() -> anyhow::Result<()> {
             postgres,
             reads,
             projection,
+            metrics,
         } => {
+            serve_metrics(&metrics).await?;
             let storage = Storage::postgres(connect(&postgres).await?, true).await?;
             let reads: Arc<dyn ReadStore> =
                 postgres_read_models(connect_reads(&postgres, &reads).await?, true).await?;
@@ -203,7 +225,9 @@ async fn main() -> anyhow::Result<()> {
             postgres,
             kinesis,
             projection,
+            metrics,
         } => {
+            serve_metrics(&metrics).await?;
             let db = connect(&postgres).await?;
             let storage = Storage::postgres(db.clone(), true).await?;
             let client = kinesis::client(kinesis.kinesis_endpoint.as_deref()).await;

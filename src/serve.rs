@@ -75,6 +75,7 @@ pub async fn run(
     let service = Router::new()
         .route("/openapi.json", get(openapi_json))
         .route("/healthz", get(anote_infra::http::healthz))
+        .route("/metrics", get(anote_infra::http::metrics))
         .route("/readyz", get(readyz))
         .with_state((events, reads));
     let app = anote_command_api::routes(command)

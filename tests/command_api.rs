@@ -549,6 +549,18 @@ async fn openapi_describes_every_route(postgres: bool) {
         assert!(paths.contains_key(path), "{path} is documented");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    let metrics = s.http.get(s.url("/metrics")).send().await.expect("metrics");
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .is_ok_and(|t| t.starts_with("text/plain")));
+    let text = metrics.text().await.expect("text");
+    assert!(
+        text.contains(
+            r#"anote_http_requests_total{method="GET",route="/openapi.json",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"anote_http_request_duration_seconds_count{route="/openapi.json"} 1"#));
 }
 
 async fn of_16_concurrent_edits_of_one_version_exactly_one_wins(postgres: bool) {

@@ -74,6 +74,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let service = Router::new()
         .route("/openapi.json", get(openapi_json))
         .route("/healthz", get(anote_infra::http::healthz))
+        .route("/metrics", get(anote_infra::http::metrics))
         .route("/readyz", get(readyz))
         .with_state(state.clone());
     anote_infra::http::finish(routes(state).merge(service), http)

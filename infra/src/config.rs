@@ -189,6 +189,14 @@ pub struct ProjectionConfig {
     pub projector_idle: Duration,
 }
 
+/// Where a process without an API serves `/metrics` and `/healthz`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct MetricsConfig {
+    /// Address for `/metrics` and `/healthz` (none if unset).
+    #[arg(long, env = "ANOTE_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
 /// The data folder of the embedded default.
 #[derive(clap::Args, Clone, Debug)]
 pub struct EmbeddedConfig {

@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod event_store;
 pub mod http;
+pub mod metrics;
 pub mod read_store;
 pub mod relay;
 pub mod storage;

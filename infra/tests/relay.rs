@@ -209,6 +209,13 @@ async fn every_event_is_published_once_in_stream_order() {
             );
         }
     }
+    let metrics = anote_infra::metrics::render();
+    assert!(
+        metrics.contains("anote_relay_published_total 200"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("anote_relay_lag_events 0"), "{metrics}");
+    assert!(metrics.contains("anote_relay_lag_seconds 0"), "{metrics}");
     let used = shards.iter().filter(|s| !s.is_empty()).count();
     assert!(
         used > 1,

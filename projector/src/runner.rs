@@ -9,7 +9,7 @@ use anote_domain::note::NoteEvent;
 use anote_domain::NoteId;
 use anote_infra::event_store::{codec, EventStore, Position, RecordedEvent};
 use anote_infra::read_store::{Applied, NoteView, ProjectionBatch, ReadStore, ShareChange};
-use anote_infra::StoreError;
+use anote_infra::{metrics, StoreError};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
@@ -97,6 +97,7 @@ impl Projector {
         batch: &[RecordedEvent],
         checkpoint: Position,
     ) -> Result<(), ProjectorError> {
+        let seen = u64::try_from(batch.len()).unwrap_or(u64::MAX);
         let ids: Vec<NoteId> = batch
             .iter()
             .filter_map(note_of)
@@ -137,6 +138,21 @@ impl Projector {
         };
         let notice = Applied::of(&batch);
         self.store.apply(&self.name, batch).await?;
+        let labels = [("projector", self.name.as_str())];
+        metrics::count(
+            "anote_projector_events_total",
+            "Events the projector has seen.",
+            &labels,
+            seen,
+        );
+        #[allow(clippy::cast_precision_loss)]
+        let seq = checkpoint.seq() as f64;
+        metrics::gauge(
+            "anote_projector_checkpoint",
+            "Global sequence of the last event applied.",
+            &labels,
+            seq,
+        );
         if let Some(notices) = &self.notices {
             // No receiver is fine: nobody caches.
             let _ = notices.send(notice);

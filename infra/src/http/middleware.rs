@@ -30,6 +30,24 @@ pub async fn access_log(mut req: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    let status = response.status().as_u16().to_string();
+    let labels = [
+        ("method", method.as_str()),
+        ("route", route.as_str()),
+        ("status", status.as_str()),
+    ];
+    crate::metrics::count(
+        "anote_http_requests_total",
+        "HTTP requests answered.",
+        &labels,
+        1,
+    );
+    crate::metrics::observe(
+        "anote_http_request_duration_seconds",
+        "Time to answer HTTP requests.",
+        &[("route", route.as_str())],
+        started.elapsed(),
+    );
     tracing::info!(
         target: "anote::access",
         request_id = %id,

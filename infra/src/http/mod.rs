@@ -74,6 +74,22 @@ fn cors(origins: &[String]) -> CorsLayer {
         ])
 }
 
+/// The process's metrics in the Prometheus text format.
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
+}
+
+/// A router with only `/metrics` and `/healthz`, for processes that serve no
+/// API (the relay, the projector).
+pub fn metrics_router() -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .route("/healthz", axum::routing::get(healthz))
+}
+
 /// Liveness: the process answers.
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))

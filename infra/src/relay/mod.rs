@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use rand::Rng;
 use tokio::sync::watch;
 
-use crate::db::PgDatabase;
+use crate::db::{to_i64, PgDatabase};
 use crate::error::StoreError;
 use crate::event_store::{EventStore, Position, RecordedEvent};
+use crate::metrics;
 use envelope::Envelope;
 pub use leadership::Leadership;
 
@@ -187,12 +188,52 @@ impl Relay {
     ) -> Result<Option<Position>, RelayError> {
         let batch = self.events.read_all(after, self.batch_size).await?;
         let Some(last) = batch.last().map(|e| e.position) else {
+            self.report_lag(after).await?;
             return Ok(None);
         };
         let records = batch.iter().map(record).collect::<Result<Vec<_>, _>>()?;
         put_all(self.sink.as_ref(), records).await?;
         leader.save_checkpoint(&self.name, last).await?;
+        let published = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        metrics::count(
+            "anote_relay_published_total",
+            "Events the relay published.",
+            &[],
+            published,
+        );
+        self.report_lag(last).await?;
         Ok(Some(last))
+    }
+
+    /// Sets the lag gauges: events committed but not yet published after
+    /// `published` (counted up to 100,000), and the age of the oldest.
+    async fn report_lag(&self, published: Position) -> Result<(), RelayError> {
+        let (events, seconds): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), EXTRACT(EPOCH FROM now() - min(recorded_at))::float8 FROM (
+                SELECT recorded_at FROM events
+                WHERE (tx_id, position) > ($1::text::xid8, $2)
+                ORDER BY tx_id, position LIMIT 100000) AS unpublished",
+        )
+        .bind(published.tx().to_string())
+        .bind(to_i64(published.seq())?)
+        .fetch_one(self.db.pool())
+        .await
+        .map_err(|e| RelayError::Store(e.into()))?;
+        #[allow(clippy::cast_precision_loss)]
+        let events = events as f64;
+        metrics::gauge(
+            "anote_relay_lag_events",
+            "Committed events not yet published.",
+            &[],
+            events,
+        );
+        metrics::gauge(
+            "anote_relay_lag_seconds",
+            "Age of the oldest committed event not yet published.",
+            &[],
+            seconds.unwrap_or(0.0).max(0.0),
+        );
+        Ok(())
     }
 
     /// Waits to be the one active relay (a hot standby until then), then
