@@ -1,13 +1,9 @@
 //! `anote serve`: the whole backend in one process on embedded storage — the
 //! command and query routes on one port, and the projector tailing the log.
 
-use std::sync::Arc;
-
 use anote_command_api::AppState;
 use anote_infra::config::{AuthConfig, EmbeddedConfig, HttpConfig, ProjectionConfig};
-use anote_infra::event_store::EventStore;
-use anote_infra::http::problem::ApiError;
-use anote_infra::read_store::ReadStore;
+use anote_infra::http::{event_log_ready, read_models_ready, service_routes};
 use anote_infra::storage::embedded_read_models;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::Storage;
@@ -15,9 +11,6 @@ use anote_projector::Projector;
 use anote_query_api::cache::ReadCache;
 use anote_query_api::QueryState;
 use anyhow::Context;
-use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use tokio::sync::{broadcast, watch};
 
 use crate::http_server::serve_until_signal;
@@ -72,12 +65,11 @@ pub async fn run(
     };
     let events = storage.events.clone();
     let command = AppState::new(storage, signer, auth).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let service = Router::new()
-        .route("/openapi.json", get(openapi_json))
-        .route("/healthz", get(anote_infra::http::healthz))
-        .route("/metrics", get(anote_infra::http::metrics))
-        .route("/readyz", get(readyz))
-        .with_state((events, reads));
+    let mut doc = anote_command_api::openapi::document();
+    doc.merge(anote_query_api::openapi::document());
+    doc.info.title = "Anote".to_owned();
+    let checks = vec![event_log_ready(events), read_models_ready(reads)];
+    let service = service_routes(doc, checks);
     let app = anote_command_api::routes(command)
         .merge(anote_query_api::routes(query))
         .merge(service);
@@ -85,24 +77,4 @@ pub async fn run(
     let _ = stop.send(true);
     projecting.await.context("the projector task failed")?;
     served
-}
-
-/// Both APIs' OpenAPI documents in one.
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    let mut doc = anote_command_api::openapi::document();
-    doc.merge(anote_query_api::openapi::document());
-    doc.info.title = "Anote".to_owned();
-    Json(doc)
-}
-
-/// Readiness: both databases answer.
-async fn readyz(
-    State((events, reads)): State<(Arc<dyn EventStore>, Arc<dyn ReadStore>)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let (log, read) = tokio::join!(events.ping(), reads.ping());
-    log.and(read).map_err(|e| {
-        tracing::warn!(error = %e, "database not reachable");
-        ApiError::NotReady
-    })?;
-    Ok(Json(serde_json::json!({ "status": "ready" })))
 }

@@ -15,11 +15,12 @@ pub mod shares;
 use std::sync::Arc;
 
 use anote_infra::config::{AuthConfig, HttpConfig};
+use anote_infra::http::{event_log_ready, service_routes};
 use anote_infra::tokens::TokenSigner;
 use anote_infra::Storage;
-use axum::extract::{FromRef, State};
-use axum::routing::{delete, get, patch, post, put};
-use axum::{Json, Router};
+use axum::extract::FromRef;
+use axum::routing::{delete, patch, post, put};
+use axum::Router;
 
 use crate::login_limiter::LoginLimiter;
 use crate::note_commands::NoteCommands;
@@ -68,15 +69,11 @@ impl FromRef<AppState> for TokenSigner {
     }
 }
 
-/// The command API: its routes, health, OpenAPI and the shared layers (CORS,
-/// body limit, timeout, access log).
+/// The command API: its routes, health, readiness, metrics, OpenAPI and the
+/// shared layers (CORS, body limit, timeout, access log).
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
-    let service = Router::new()
-        .route("/openapi.json", get(openapi_json))
-        .route("/healthz", get(anote_infra::http::healthz))
-        .route("/metrics", get(anote_infra::http::metrics))
-        .route("/readyz", get(readyz))
-        .with_state(state.clone());
+    let checks = vec![event_log_ready(state.storage.events.clone())];
+    let service = service_routes(openapi::document(), checks);
     anote_infra::http::finish(routes(state).merge(service), http)
 }
 
@@ -110,17 +107,4 @@ pub fn routes(state: AppState) -> Router {
         .route("/v1/notes/{id}/shares", post(shares::create))
         .route("/v1/notes/{id}/shares/{share_id}", delete(shares::revoke))
         .with_state(state)
-}
-
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi::document())
-}
-
-/// Readiness: the database answers.
-async fn readyz(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    app.storage.events.ping().await.map_err(|e| {
-        tracing::warn!(error = %e, "database not reachable");
-        ApiError::NotReady
-    })?;
-    Ok(Json(serde_json::json!({ "status": "ready" })))
 }

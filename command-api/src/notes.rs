@@ -96,19 +96,25 @@ struct Reply {
     replayed: bool,
 }
 
+/// Sets `ETag` to a note's version and `Anote-Position` to a command's position.
+pub fn with_version_headers(mut response: Response, version: u64, position: &str) -> Response {
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Ok(position) = HeaderValue::from_str(position) {
+        headers.insert(POSITION_HEADER, position);
+    }
+    response
+}
+
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        let etag = HeaderValue::from_str(&format!("\"{}\"", self.body.version));
-        let position = HeaderValue::from_str(&self.body.position);
+        let (version, position) = (self.body.version, self.body.position.clone());
         let location = HeaderValue::from_str(&format!("/v1/notes/{}", self.body.id));
-        let mut response = (self.status, axum::Json(self.body)).into_response();
+        let response = (self.status, axum::Json(self.body)).into_response();
+        let mut response = with_version_headers(response, version, &position);
         let headers = response.headers_mut();
-        if let Ok(etag) = etag {
-            headers.insert(header::ETAG, etag);
-        }
-        if let Ok(position) = position {
-            headers.insert(POSITION_HEADER, position);
-        }
         if self.status == StatusCode::CREATED {
             if let Ok(location) = location {
                 headers.insert(header::LOCATION, location);

@@ -7,10 +7,9 @@ use anote_domain::values::Timestamp;
 use anote_infra::event_store::Metadata;
 use anote_infra::http::extract::{JsonBody, NotePath};
 use anote_infra::http::problem::{ApiError, Problem};
-use anote_infra::http::POSITION_HEADER;
 use anote_infra::tokens::share_url;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -19,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::extract::{Caller, IfMatch};
-use crate::note_commands::Outcome;
+use crate::notes::with_version_headers;
 use crate::AppState;
 
 /// A new share link.
@@ -44,17 +43,6 @@ pub struct ShareReply {
     pub version: u64,
     /// The log position of the command's event.
     pub position: String,
-}
-
-fn with_version_headers(mut response: Response, outcome: Outcome) -> Response {
-    let headers = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", outcome.version)) {
-        headers.insert(header::ETAG, etag);
-    }
-    if let Ok(position) = HeaderValue::from_str(&outcome.position.to_string()) {
-        headers.insert(POSITION_HEADER, position);
-    }
-    response
 }
 
 /// Open a read-only share link to a note (`If-Match` optional).
@@ -96,9 +84,11 @@ pub async fn create(
         version: outcome.version,
         position: outcome.position.to_string(),
     };
+    let response = (StatusCode::CREATED, Json(reply)).into_response();
     Ok(with_version_headers(
-        (StatusCode::CREATED, Json(reply)).into_response(),
-        outcome,
+        response,
+        outcome.version,
+        &outcome.position.to_string(),
     ))
 }
 
@@ -142,5 +132,9 @@ pub async fn revoke(
         version: outcome.version,
         position: outcome.position.to_string(),
     };
-    Ok(with_version_headers(Json(reply).into_response(), outcome))
+    Ok(with_version_headers(
+        Json(reply).into_response(),
+        outcome.version,
+        &outcome.position.to_string(),
+    ))
 }

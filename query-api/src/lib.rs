@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anote_infra::config::HttpConfig;
-use anote_infra::http::problem::ApiError;
+use anote_infra::http::{read_models_ready, service_routes};
 use anote_infra::read_store::ReadStore;
 use anote_infra::tokens::TokenSigner;
-use axum::extract::{FromRef, State};
+use axum::extract::FromRef;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use cache::ReadCache;
 
 /// Everything the handlers share.
@@ -59,26 +59,10 @@ pub fn routes(state: QueryState) -> Router {
         .with_state(state)
 }
 
-/// The query API: its routes, health, OpenAPI and the shared layers.
+/// The query API: its routes, health, readiness, metrics, OpenAPI and the
+/// shared layers.
 pub fn router(state: QueryState, http: &HttpConfig) -> Router {
-    let service = Router::new()
-        .route("/openapi.json", get(openapi_json))
-        .route("/healthz", get(anote_infra::http::healthz))
-        .route("/metrics", get(anote_infra::http::metrics))
-        .route("/readyz", get(readyz))
-        .with_state(state.clone());
+    let checks = vec![read_models_ready(state.reads.clone())];
+    let service = service_routes(openapi::document(), checks);
     anote_infra::http::finish(routes(state).merge(service), http)
-}
-
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi::document())
-}
-
-/// Readiness: the read database answers.
-async fn readyz(State(state): State<QueryState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state.reads.ping().await.map_err(|e| {
-        tracing::warn!(error = %e, "read database not reachable");
-        ApiError::NotReady
-    })?;
-    Ok(Json(serde_json::json!({ "status": "ready" })))
 }

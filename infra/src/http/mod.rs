@@ -10,7 +10,15 @@ use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use crate::config::HttpConfig;
+use crate::event_store::EventStore;
+use crate::read_store::ReadStore;
+use crate::StoreError;
+use problem::ApiError;
 
 /// The header that carries the log position of a command's last event.
 pub const POSITION_HEADER: HeaderName = HeaderName::from_static("anote-position");
@@ -88,6 +96,53 @@ pub fn metrics_router() -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(metrics))
         .route("/healthz", axum::routing::get(healthz))
+}
+
+/// A readiness check: resolves once its dependency has answered.
+pub type ReadinessCheck =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>> + Send + Sync>;
+
+/// The readiness check of an event log.
+pub fn event_log_ready(events: Arc<dyn EventStore>) -> ReadinessCheck {
+    Arc::new(move || {
+        let events = events.clone();
+        Box::pin(async move { events.ping().await })
+    })
+}
+
+/// The readiness check of a read-model store.
+pub fn read_models_ready(reads: Arc<dyn ReadStore>) -> ReadinessCheck {
+    Arc::new(move || {
+        let reads = reads.clone();
+        Box::pin(async move { reads.ping().await })
+    })
+}
+
+/// The routes every API service has: `/openapi.json` (this document),
+/// `/healthz`, `/metrics`, and `/readyz` (every check passes).
+pub fn service_routes(doc: utoipa::openapi::OpenApi, checks: Vec<ReadinessCheck>) -> Router {
+    let doc = Arc::new(doc);
+    let openapi = move || {
+        let doc = doc.clone();
+        async move { Json(doc.as_ref().clone()) }
+    };
+    let ready = move || {
+        let checks = checks.clone();
+        async move {
+            for check in checks {
+                check().await.map_err(|e| {
+                    tracing::warn!(error = %e, "a database is not reachable");
+                    ApiError::NotReady
+                })?;
+            }
+            Ok::<_, ApiError>(Json(serde_json::json!({ "status": "ready" })))
+        }
+    };
+    Router::new()
+        .route("/openapi.json", axum::routing::get(openapi))
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/metrics", axum::routing::get(metrics))
+        .route("/readyz", axum::routing::get(ready))
 }
 
 /// Liveness: the process answers.
