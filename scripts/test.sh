@@ -64,7 +64,7 @@ install_debian() { # packages…
 }
 
 start_kinesis_emulator() {
-  local dir=${ANOTE_EMULATOR_DIR:-$HOME/.cache/anote/emulators}
+  local dir=${ANOTE_EMULATOR_DIR:-${HOME:-/tmp}/.cache/anote/emulators}
   local pkg="$dir/node_modules/kinesis-local"
   command -v node >/dev/null && command -v npm >/dev/null || { log "installing Node.js"; install_debian nodejs npm; }
   local free_port="const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })"
