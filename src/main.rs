@@ -10,18 +10,21 @@ use anote_infra::config::{
     PostgresConfig, ProjectionConfig, ReadDatabaseConfig,
 };
 use anote_infra::db::{PgDatabase, Tables};
+use anote_infra::feed::kinesis::{KinesisShards, Leases};
 use anote_infra::read_store::{listen_applied, ReadStore};
-use anote_infra::relay::kinesis::{self, KinesisSink};
-use anote_infra::relay::Relay;
+use anote_infra::relay::kinesis::{self as relay_kinesis, KinesisSink};
+use anote_infra::relay::{Relay, KINESIS_RELAY};
 use anote_infra::storage::postgres_read_models;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::{telemetry, Storage};
+use anote_projector::kinesis_feed::{instance_name, FeedSettings, KinesisFeed};
 use anote_projector::Projector;
 use anote_query_api::cache::ReadCache;
 use anote_query_api::QueryState;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 /// Anote: an event-sourced notes backend for students.
@@ -70,12 +73,16 @@ enum Service {
         #[command(flatten)]
         projection: ProjectionConfig,
     },
-    /// Run the projector: tail the PostgreSQL event log into the read models.
+    /// Run the projector: read the relay's Kinesis stream (with shard leases
+    /// shared by the instances) into the read models, or tail the PostgreSQL
+    /// event log when no stream is configured.
     Projector {
         #[command(flatten)]
         postgres: PostgresConfig,
         #[command(flatten)]
         reads: ReadDatabaseConfig,
+        #[command(flatten)]
+        kinesis: KinesisConfig,
         #[command(flatten)]
         projection: ProjectionConfig,
         #[command(flatten)]
@@ -202,22 +209,40 @@ async fn main() -> anyhow::Result<()> {
         Service::Projector {
             postgres,
             reads,
+            kinesis,
             projection,
             metrics,
         } => {
             serve_metrics(&metrics).await?;
-            let storage = Storage::postgres(connect(&postgres).await?, true).await?;
-            let reads: Arc<dyn ReadStore> =
-                postgres_read_models(connect_reads(&postgres, &reads).await?, true).await?;
+            let log = connect(&postgres).await?;
+            let storage = Storage::postgres(log.clone(), true).await?;
+            let read_db = connect_reads(&postgres, &reads).await?;
+            let reads: Arc<dyn ReadStore> = postgres_read_models(read_db.clone(), true).await?;
             let projector = Projector::new(
                 serve::NOTE_PROJECTOR,
                 storage.events,
                 reads,
                 serve::PROJECTOR_BATCH,
             );
-            tracing::info!("projecting");
-            projector
-                .run_log_tail(projection.projector_idle, stop_on_signal())
+            let Some(stream) = kinesis.kinesis_stream.as_deref() else {
+                tracing::info!("projecting from the event log");
+                projector
+                    .run_log_tail(projection.projector_idle, stop_on_signal())
+                    .await;
+                return Ok(());
+            };
+            let client = relay_kinesis::client(kinesis.kinesis_endpoint.as_deref()).await;
+            let owner = instance_name();
+            let leases = Leases::new(read_db, stream, &owner, kinesis.lease_ttl);
+            let settings = FeedSettings {
+                lease_ttl: kinesis.lease_ttl,
+                batch: 1_000,
+                idle: Duration::from_millis(250),
+            };
+            let shards = KinesisShards::new(client, stream);
+            tracing::info!(%stream, %owner, "projecting from Kinesis");
+            KinesisFeed::new(projector, shards, leases, log, settings)
+                .run(stop_on_signal())
                 .await;
             Ok(())
         }
@@ -230,9 +255,13 @@ async fn main() -> anyhow::Result<()> {
             serve_metrics(&metrics).await?;
             let db = connect(&postgres).await?;
             let storage = Storage::postgres(db.clone(), true).await?;
-            let client = kinesis::client(kinesis.kinesis_endpoint.as_deref()).await;
-            let sink = Arc::new(KinesisSink::new(client, &kinesis.kinesis_stream));
-            let relay = Relay::new("kinesis", db, storage.events, sink, kinesis.relay_batch);
+            let stream = kinesis
+                .kinesis_stream
+                .as_deref()
+                .context("the relay needs ANOTE_KINESIS_STREAM")?;
+            let client = relay_kinesis::client(kinesis.kinesis_endpoint.as_deref()).await;
+            let sink = Arc::new(KinesisSink::new(client, stream));
+            let relay = Relay::new(KINESIS_RELAY, db, storage.events, sink, kinesis.relay_batch);
             relay.run(projection.projector_idle, stop_on_signal()).await;
             Ok(())
         }

@@ -726,6 +726,117 @@ async fn openapi_describes_the_reads(split: bool) {
     }
 }
 
+/// Creates a fresh stream on the Kinesis emulator.
+async fn fresh_kinesis_stream(shards: i32) -> String {
+    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(support::kinesis_endpoint())
+        .build();
+    let client = aws_sdk_kinesis::Client::from_conf(config);
+    let name = format!("anote-e2e-{}", Uuid::new_v4().simple());
+    client
+        .create_stream()
+        .stream_name(&name)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("the Kinesis emulator answers");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let summary = client
+            .describe_stream_summary()
+            .stream_name(&name)
+            .send()
+            .await
+            .expect("describes");
+        if summary
+            .stream_description_summary()
+            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
+        {
+            return name;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream never became active"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn through_kinesis_with_the_relay_and_projector_killed_mid_stream() {
+    let schema = format!("e2e_{}", Uuid::new_v4().simple());
+    let stream = fresh_kinesis_stream(4).await;
+    let writer = Server::start(Setup::Postgres(schema.clone()), None, &[]).await;
+    let reader = Server::start(Setup::QueryApi(schema.clone()), None, &[]).await;
+    let mut relay = ProjectorProcess::with_kinesis("relay", &schema, &stream);
+    let mut projector = ProjectorProcess::with_kinesis("projector", &schema, &stream);
+    let b = Backend {
+        writer,
+        reader: Some(reader),
+        projector: None,
+        schema: Some(schema.clone()),
+    };
+    let ada = b.writer.user("ada").await;
+    let mut notes = Vec::new();
+    for i in 0..8 {
+        let reply = b
+            .command(
+                &ada,
+                Method::POST,
+                "/v1/notes",
+                None,
+                Some(json!({ "title": format!("n{i}"), "body": "v1" })),
+            )
+            .await;
+        notes.push((reply["id"].as_str().expect("id").to_owned(), 1u64));
+    }
+    let mut position = String::new();
+    for round in 0..4 {
+        for (id, version) in &mut notes {
+            let reply = b
+                .command(
+                    &ada,
+                    Method::PATCH,
+                    &format!("/v1/notes/{id}"),
+                    Some(*version),
+                    Some(json!({ "body": format!("v{}", *version + 1) })),
+                )
+                .await;
+            *version += 1;
+            position = reply["position"].as_str().expect("position").to_owned();
+        }
+        // Kill both background processes in the middle of the stream, then start them again.
+        relay.kill();
+        projector.kill();
+        relay = ProjectorProcess::with_kinesis("relay", &schema, &stream);
+        projector = ProjectorProcess::with_kinesis("projector", &schema, &stream);
+        let (status, _) = b.read(&ada, &notes[0].0, &position).await;
+        assert!(status == 200 || status == 503, "round {round}: {status}");
+    }
+    // Everything arrives, read your writes included.
+    for (id, version) in &notes {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (status, note) = b.read(&ada, id, &position).await;
+            if status == 200 {
+                assert_eq!(note["version"], *version);
+                assert_eq!(note["body"], format!("v{version}"));
+                break;
+            }
+            assert_eq!(status, 503, "{note}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the read models never caught up"
+            );
+        }
+    }
+    drop((relay, projector));
+}
+
 macro_rules! both_setups {
     ($($name:ident),* $(,)?) => {
         mod embedded {

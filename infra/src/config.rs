@@ -159,9 +159,10 @@ pub struct ReadDatabaseConfig {
 /// The Kinesis data stream between the relay and the projectors.
 #[derive(clap::Args, Clone, Debug)]
 pub struct KinesisConfig {
-    /// Name of the Kinesis data stream.
+    /// Name of the Kinesis data stream (the relay needs it; the projector
+    /// reads it when set and tails the event log otherwise).
     #[arg(long, env = "ANOTE_KINESIS_STREAM")]
-    pub kinesis_stream: String,
+    pub kinesis_stream: Option<String>,
     /// Endpoint to use instead of AWS's (an emulator); region and
     /// credentials come from the usual AWS_* variables.
     #[arg(long, env = "ANOTE_KINESIS_ENDPOINT")]
@@ -169,6 +170,10 @@ pub struct KinesisConfig {
     /// Events the relay reads from the log per batch.
     #[arg(long, env = "ANOTE_RELAY_BATCH", default_value_t = 2_000)]
     pub relay_batch: usize,
+    /// Milliseconds a projector's shard lease lasts without renewal; a dead
+    /// instance's shards are taken over after this long.
+    #[arg(long, env = "ANOTE_LEASE_TTL_MS", default_value = "10000", value_parser = millis)]
+    pub lease_ttl: Duration,
 }
 
 /// How reads wait for the projection.

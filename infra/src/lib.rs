@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod event_store;
+pub mod feed;
 pub mod http;
 pub mod metrics;
 pub mod read_store;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anote_domain::note::NoteEvent;
 use anote_domain::NoteId;
 use anote_infra::event_store::{codec, EventStore, Position, RecordedEvent};
-use anote_infra::read_store::{Applied, NoteView, ProjectionBatch, ReadStore, ShareChange};
+use anote_infra::read_store::{
+    Applied, NoteView, ProjectionBatch, ReadStore, ShardProgress, ShareChange,
+};
 use anote_infra::{metrics, StoreError};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
@@ -97,6 +99,30 @@ impl Projector {
         batch: &[RecordedEvent],
         checkpoint: Position,
     ) -> Result<(), ProjectorError> {
+        self.apply_batch(batch, checkpoint, None).await
+    }
+
+    /// Applies a batch read from a Kinesis shard, with the shard's progress;
+    /// fails with a lost lease if another projector took the shard.
+    pub async fn apply_shard(
+        &self,
+        batch: &[RecordedEvent],
+        progress: ShardProgress,
+    ) -> Result<(), ProjectorError> {
+        let newest = batch
+            .iter()
+            .map(|e| e.position)
+            .max()
+            .unwrap_or(Position::START);
+        self.apply_batch(batch, newest, Some(progress)).await
+    }
+
+    async fn apply_batch(
+        &self,
+        batch: &[RecordedEvent],
+        checkpoint: Position,
+        shard: Option<ShardProgress>,
+    ) -> Result<(), ProjectorError> {
         let seen = u64::try_from(batch.len()).unwrap_or(u64::MAX);
         let ids: Vec<NoteId> = batch
             .iter()
@@ -135,6 +161,7 @@ impl Projector {
             upserts,
             shares,
             checkpoint,
+            shard,
         };
         let notice = Applied::of(&batch);
         self.store.apply(&self.name, batch).await?;

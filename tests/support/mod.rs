@@ -42,17 +42,43 @@ fn postgres_command(role: &str, schema: &str) -> Command {
     cmd
 }
 
-/// `anote projector` on a PostgreSQL schema, killed on drop.
+/// A background `anote` process without an API (the projector or the
+/// relay) on a PostgreSQL schema, killed on drop.
 pub struct ProjectorProcess(Child);
 
+/// The Kinesis emulator the test command starts.
+pub fn kinesis_endpoint() -> String {
+    std::env::var("ANOTE_TEST_KINESIS_ENDPOINT")
+        .unwrap_or_else(|_| "http://127.0.0.1:4568".to_owned())
+}
+
 impl ProjectorProcess {
-    /// Starts the projector of `schema`.
+    /// Starts the projector of `schema`, tailing the event log.
     pub fn start(schema: &str) -> Self {
-        let child = postgres_command("projector", schema)
+        Self::spawn("projector", schema, None)
+    }
+
+    /// Starts `anote <role>` (`projector` or `relay`) of `schema` on the
+    /// Kinesis stream `stream` of the emulator.
+    pub fn with_kinesis(role: &str, schema: &str, stream: &str) -> Self {
+        Self::spawn(role, schema, Some(stream))
+    }
+
+    fn spawn(role: &str, schema: &str, stream: Option<&str>) -> Self {
+        let mut cmd = postgres_command(role, schema);
+        if let Some(stream) = stream {
+            cmd.env("ANOTE_KINESIS_STREAM", stream)
+                .env("ANOTE_KINESIS_ENDPOINT", kinesis_endpoint())
+                .env("ANOTE_LEASE_TTL_MS", "1500")
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test");
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("anote projector starts");
+            .expect("anote starts");
         Self(child)
     }
 

@@ -105,6 +105,30 @@ pub struct ProjectionBatch {
     pub shares: Vec<ShareChange>,
     /// The position of the last event the batch covers.
     pub checkpoint: Position,
+    /// For a batch read from a Kinesis shard: the shard's progress, written
+    /// only while this projector still holds the shard's lease. The
+    /// projector's checkpoint then becomes the lowest watermark of the
+    /// stream's unfinished shards instead of `checkpoint`.
+    pub shard: Option<ShardProgress>,
+}
+
+/// How far a projector got in one Kinesis shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardProgress {
+    /// The Kinesis stream.
+    pub stream: String,
+    /// The shard.
+    pub shard_id: String,
+    /// The lease holder writing it.
+    pub owner: String,
+    /// The sequence number of the last record applied, if any was.
+    pub sequence: Option<String>,
+    /// Set when the shard had nothing more to give: every event the relay
+    /// had published up to this position (read before the shard was read)
+    /// is applied.
+    pub caught_up_to: Option<Position>,
+    /// The shard was closed and is fully read.
+    pub finished: bool,
 }
 
 /// What one applied batch changed, announced to readers so they can drop

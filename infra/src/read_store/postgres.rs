@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     qualified_columns, Applied, Count, ListCursor, NoteFilter, NoteSort, NoteView, ProjectionBatch,
-    ReadStore, SearchHit, ShareChange, ShareLink, SortKey, NOTE_COLUMNS,
+    ReadStore, SearchHit, ShardProgress, ShareChange, ShareLink, SortKey, NOTE_COLUMNS,
 };
 use crate::db::{from_i64, to_i64, PgDatabase};
 use crate::error::StoreError;
@@ -146,15 +146,20 @@ impl ReadStore for PgReadStore {
                 }
             }
         }
-        sqlx::query(
-            "INSERT INTO projector_checkpoints (name, tx, seq) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq",
-        )
-        .bind(projector)
-        .bind(to_i64(batch.checkpoint.tx())?)
-        .bind(to_i64(batch.checkpoint.seq())?)
-        .execute(&mut *tx)
-        .await?;
+        match &batch.shard {
+            None => {
+                sqlx::query(
+                    "INSERT INTO projector_checkpoints (name, tx, seq) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq",
+                )
+                .bind(projector)
+                .bind(to_i64(batch.checkpoint.tx())?)
+                .bind(to_i64(batch.checkpoint.seq())?)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(progress) => save_shard_progress(&mut tx, projector, progress).await?,
+        }
         let notice = serde_json::to_string(&Applied::of(&batch)).map_err(StoreError::corrupt)?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(PROJECTION_CHANNEL)
@@ -423,4 +428,49 @@ pub async fn listen_applied(db: PgDatabase, notices: tokio::sync::broadcast::Sen
             }
         }
     }
+}
+
+/// Moves a shard's checkpoint and watermark, fenced by its lease, and the
+/// projector's checkpoint to the lowest watermark of the stream's unfinished
+/// shards (it never moves back).
+async fn save_shard_progress(
+    tx: &mut sqlx::PgConnection,
+    projector: &str,
+    progress: &ShardProgress,
+) -> Result<(), StoreError> {
+    let caught_up = progress.caught_up_to.unwrap_or(Position::START);
+    let held = sqlx::query(
+        "UPDATE kinesis_leases SET
+            sequence = COALESCE($4, sequence),
+            (watermark_tx, watermark_seq) = (
+                SELECT t, s FROM (VALUES (watermark_tx, watermark_seq), ($5::bigint, $6::bigint)) AS w (t, s)
+                ORDER BY t DESC, s DESC LIMIT 1),
+            finished = finished OR $7
+         WHERE stream = $1 AND shard_id = $2 AND owner = $3 AND expires_at > now()",
+    )
+    .bind(&progress.stream)
+    .bind(&progress.shard_id)
+    .bind(&progress.owner)
+    .bind(&progress.sequence)
+    .bind(to_i64(caught_up.tx())?)
+    .bind(to_i64(caught_up.seq())?)
+    .bind(progress.finished)
+    .execute(&mut *tx)
+    .await?;
+    if held.rows_affected() == 0 {
+        return Err(StoreError::LeaseLost(progress.shard_id.clone()));
+    }
+    sqlx::query(
+        "INSERT INTO projector_checkpoints (name, tx, seq)
+         SELECT $1, watermark_tx, watermark_seq FROM kinesis_leases
+         WHERE stream = $2 AND NOT finished
+         ORDER BY watermark_tx, watermark_seq LIMIT 1
+         ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq
+         WHERE (projector_checkpoints.tx, projector_checkpoints.seq) < (EXCLUDED.tx, EXCLUDED.seq)",
+    )
+    .bind(projector)
+    .bind(&progress.stream)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -89,6 +89,11 @@ impl ReadStore for SqliteReadStore {
     }
 
     async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError> {
+        if batch.shard.is_some() {
+            return Err(StoreError::Invalid(
+                "the embedded read store does not read Kinesis",
+            ));
+        }
         let mut tx = self.db.writer().begin().await?;
         for view in &batch.upserts {
             let tags = serde_json::to_string(&view.tags).map_err(StoreError::corrupt)?;

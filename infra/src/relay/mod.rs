@@ -20,6 +20,14 @@ use crate::metrics;
 use envelope::Envelope;
 pub use leadership::Leadership;
 
+/// The name (checkpoint and lock key) of the relay to Kinesis.
+pub const KINESIS_RELAY: &str = "kinesis";
+
+/// How far relay `name` of this event-log database has published.
+pub async fn published(db: &PgDatabase, name: &str) -> Result<Position, StoreError> {
+    leadership::checkpoint(db, name).await
+}
+
 /// The most records one `PutRecords` call takes.
 pub const MAX_RECORDS_PER_CALL: usize = 500;
 /// The most bytes (data and partition keys) one `PutRecords` call takes.

@@ -1,0 +1,157 @@
+//! The Kinesis feed: each projector instance holds leases on some shards of
+//! the relay's stream and applies their records; together the instances
+//! cover every shard, a child shard only after its parents are finished.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anote_infra::db::PgDatabase;
+use anote_infra::event_store::Position;
+use anote_infra::feed::kinesis::{HeldLease, KinesisShards, Leases};
+use anote_infra::read_store::ShardProgress;
+use anote_infra::relay;
+use anote_infra::StoreError;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::runner::{Projector, ProjectorError};
+
+/// Settings of a Kinesis feed.
+#[derive(Clone, Debug)]
+pub struct FeedSettings {
+    /// How long a lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// Records per `GetRecords` call.
+    pub batch: i32,
+    /// Pause after a read that found nothing.
+    pub idle: Duration,
+}
+
+/// One projector instance reading Kinesis.
+#[derive(Clone)]
+pub struct KinesisFeed {
+    projector: Projector,
+    shards: KinesisShards,
+    leases: Leases,
+    /// The event-log database, for the relay's checkpoint.
+    log: PgDatabase,
+    settings: FeedSettings,
+}
+
+impl KinesisFeed {
+    /// A feed applying `shards` through `projector`, holding `leases`.
+    pub fn new(
+        projector: Projector,
+        shards: KinesisShards,
+        leases: Leases,
+        log: PgDatabase,
+        settings: FeedSettings,
+    ) -> Self {
+        Self {
+            projector,
+            shards,
+            leases,
+            log,
+            settings,
+        }
+    }
+
+    /// Runs until `stop` turns true: keeps the leases (renewing, claiming,
+    /// giving back above the fair share) and reads each held shard.
+    pub async fn run(&self, mut stop: watch::Receiver<bool>) {
+        let mut readers: HashMap<String, JoinHandle<()>> = HashMap::new();
+        while !*stop.borrow() {
+            if let Err(err) = self.tend(&mut readers).await {
+                tracing::warn!(error = %err, "shard leases could not be tended");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.lease_ttl / 3) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        for (_, reader) in readers.drain() {
+            reader.abort();
+        }
+        if let Err(err) = self.leases.release().await {
+            tracing::warn!(error = %err, "shard leases could not be given back");
+        }
+    }
+
+    /// One round of lease keeping.
+    async fn tend(&self, readers: &mut HashMap<String, JoinHandle<()>>) -> Result<(), StoreError> {
+        self.leases.sync(&self.shards.list().await?).await?;
+        let held = self.leases.renew().await?;
+        readers.retain(|shard, reader| {
+            let keep = held.contains(shard) && !reader.is_finished();
+            if !keep {
+                reader.abort();
+            }
+            keep
+        });
+        for lease in self.leases.claim().await? {
+            tracing::info!(shard = %lease.shard_id, owner = %self.leases.owner(), "shard lease taken");
+            let feed = self.clone();
+            let shard = lease.shard_id.clone();
+            readers.insert(
+                shard,
+                tokio::spawn(async move { feed.read_shard(lease).await }),
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads one shard from its checkpoint until it ends or the lease is lost.
+    async fn read_shard(&self, lease: HeldLease) {
+        let shard = lease.shard_id.clone();
+        match self.follow(lease).await {
+            Ok(()) => tracing::info!(%shard, "shard finished"),
+            Err(ProjectorError::Store(StoreError::LeaseLost(_))) => {
+                tracing::info!(%shard, "shard lease lost");
+            }
+            Err(err) => {
+                tracing::error!(%shard, error = %err, "shard reading stopped; it will be taken up again")
+            }
+        }
+    }
+
+    async fn follow(&self, lease: HeldLease) -> Result<(), ProjectorError> {
+        let mut sequence = lease.sequence;
+        let mut iterator = self
+            .shards
+            .iterator(&lease.shard_id, sequence.as_deref())
+            .await?;
+        loop {
+            // Read before the records: everything published by then that
+            // went to this shard is in them if the shard is caught up.
+            let published: Position = relay::published(&self.log, relay::KINESIS_RELAY).await?;
+            let page = self.shards.read(&iterator, self.settings.batch).await?;
+            if let Some((last, _)) = page.records.last() {
+                sequence = Some(last.clone());
+            }
+            let events: Vec<_> = page.records.into_iter().map(|(_, event)| event).collect();
+            let progress = ShardProgress {
+                stream: self.shards.stream().to_owned(),
+                shard_id: lease.shard_id.clone(),
+                owner: self.leases.owner().to_owned(),
+                sequence: sequence.clone(),
+                caught_up_to: page.caught_up.then_some(published),
+                finished: page.next.is_none(),
+            };
+            let idle = events.is_empty();
+            self.projector.apply_shard(&events, progress).await?;
+            match page.next {
+                None => return Ok(()),
+                Some(next) => iterator = next,
+            }
+            if idle {
+                tokio::time::sleep(self.settings.idle).await;
+            }
+        }
+    }
+}
+
+/// The lease owner name of this process: host and a random suffix.
+pub fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "projector".to_owned());
+    format!("{host}-{}", uuid::Uuid::new_v4().simple())
+}

@@ -1,0 +1,289 @@
+//! The whole read path through Kinesis: event log → relay → Kinesis emulator
+//! → projector instances holding shard leases → read models in PostgreSQL.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anote_domain::note::{self, NewNote, Note, NoteAction, NoteCommand};
+use anote_domain::values::{Body, Tags, Title};
+use anote_domain::{NoteId, UserId};
+use anote_infra::db::{PgDatabase, Tables};
+use anote_infra::event_store::{codec, Append, EventStore, Metadata, PgEventStore, Position};
+use anote_infra::feed::kinesis::{KinesisShards, Leases};
+use anote_infra::read_store::{PgReadStore, ReadStore};
+use anote_infra::relay::kinesis::KinesisSink;
+use anote_infra::relay::{Relay, KINESIS_RELAY};
+use anote_projector::kinesis_feed::{FeedSettings, KinesisFeed};
+use anote_projector::Projector;
+use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kinesis::Client;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+const PROJECTOR: &str = "note_views";
+
+fn database_url() -> String {
+    std::env::var("ANOTE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn kinesis() -> Client {
+    let endpoint = std::env::var("ANOTE_TEST_KINESIS_ENDPOINT")
+        .unwrap_or_else(|_| "http://127.0.0.1:4568".to_owned());
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .build();
+    Client::from_conf(config)
+}
+
+/// A log, read models, a fresh Kinesis stream, and a running relay.
+struct Pipeline {
+    log: PgDatabase,
+    events: Arc<dyn EventStore>,
+    read: PgDatabase,
+    reads: Arc<dyn ReadStore>,
+    client: Client,
+    stream: String,
+    stop_relay: watch::Sender<bool>,
+}
+
+impl Pipeline {
+    async fn start(shards: i32) -> Self {
+        let schema = format!("kfeed_{}", Uuid::new_v4().simple());
+        let log = PgDatabase::connect(&database_url(), Some(&schema), 8)
+            .await
+            .expect("PostgreSQL");
+        log.migrate(Tables::EventLog).await.expect("migrates");
+        let read = PgDatabase::connect(&database_url(), Some(&format!("{schema}_read")), 8)
+            .await
+            .expect("PostgreSQL");
+        read.migrate(Tables::ReadModels).await.expect("migrates");
+        let events: Arc<dyn EventStore> = Arc::new(PgEventStore::new(log.clone()));
+        let client = kinesis();
+        let stream = format!("anote-feed-{}", Uuid::new_v4().simple());
+        client
+            .create_stream()
+            .stream_name(&stream)
+            .shard_count(shards)
+            .send()
+            .await
+            .expect("the Kinesis emulator answers");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let summary = client
+                .describe_stream_summary()
+                .stream_name(&stream)
+                .send()
+                .await
+                .expect("describes");
+            if summary
+                .stream_description_summary()
+                .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "stream never became active");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let relay = Relay::new(
+            KINESIS_RELAY,
+            log.clone(),
+            events.clone(),
+            Arc::new(KinesisSink::new(client.clone(), &stream)),
+            500,
+        );
+        let (stop_relay, relay_stopped) = watch::channel(false);
+        tokio::spawn(async move { relay.run(Duration::from_millis(10), relay_stopped).await });
+        Self {
+            log,
+            events,
+            reads: Arc::new(PgReadStore::new(read.clone())),
+            read,
+            client,
+            stream,
+            stop_relay,
+        }
+    }
+
+    /// A projector instance; returns its stop switch and its lease table view.
+    fn instance(&self, name: &str) -> (watch::Sender<bool>, Leases, tokio::task::JoinHandle<()>) {
+        let projector = Projector::new(PROJECTOR, self.events.clone(), self.reads.clone(), 500);
+        let leases = Leases::new(
+            self.read.clone(),
+            &self.stream,
+            name,
+            Duration::from_millis(1_500),
+        );
+        let settings = FeedSettings {
+            lease_ttl: Duration::from_millis(1_500),
+            batch: 500,
+            idle: Duration::from_millis(50),
+        };
+        let feed = KinesisFeed::new(
+            projector,
+            KinesisShards::new(self.client.clone(), &self.stream),
+            leases.clone(),
+            self.log.clone(),
+            settings,
+        );
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(async move { feed.run(stopped).await });
+        (stop, leases, task)
+    }
+
+    async fn wait_for(&self, position: Position) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.reads.checkpoint(PROJECTOR).await.expect("reads") < position {
+            assert!(
+                Instant::now() < deadline,
+                "the read models never reached {position}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Creates `notes` notes and edits each `edits` times; returns the states and the last position.
+async fn write(
+    events: &dyn EventStore,
+    owner: UserId,
+    notes: usize,
+    edits: usize,
+) -> (HashMap<NoteId, (Note, u64)>, Position) {
+    let mut state: HashMap<NoteId, (Note, u64)> = HashMap::new();
+    let mut last = Position::START;
+    let ids: Vec<NoteId> = (0..notes).map(|_| NoteId::new()).collect();
+    for round in 0..=edits {
+        for id in &ids {
+            let action = if round == 0 {
+                NoteAction::Create(NewNote {
+                    title: Title::parse("t").expect("valid"),
+                    body: Body::parse("b").expect("valid"),
+                    subject: None,
+                    tags: Tags::default(),
+                    due_at: None,
+                })
+            } else {
+                NoteAction::Edit {
+                    title: None,
+                    body: Body::parse(&format!("revision {round}")).ok(),
+                }
+            };
+            let (current, version) = state.get(id).cloned().unwrap_or_default();
+            let decided = note::decide(
+                &current,
+                NoteCommand {
+                    actor: owner,
+                    action,
+                },
+            )
+            .expect("allowed");
+            let append = Append {
+                stream: id.stream(),
+                expected_version: version,
+                events: decided
+                    .iter()
+                    .map(codec::encode)
+                    .collect::<Result<_, _>>()
+                    .expect("encodes"),
+                metadata: Metadata::for_request(Some(owner), Uuid::new_v4()),
+                side_writes: Vec::new(),
+            };
+            let appended = events.append(append).await.expect("appends");
+            last = appended.position;
+            state.insert(
+                *id,
+                (decided.iter().fold(current, note::evolve), appended.version),
+            );
+        }
+    }
+    (state, last)
+}
+
+async fn assert_views_match(
+    reads: &dyn ReadStore,
+    owner: UserId,
+    state: &HashMap<NoteId, (Note, u64)>,
+) {
+    for (id, (note, version)) in state {
+        let view = reads
+            .note(owner, *id)
+            .await
+            .expect("reads")
+            .expect("projected");
+        let live = note.live().expect("live");
+        assert_eq!(
+            (view.version, view.body.as_str()),
+            (*version, live.body().as_str())
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_event_reaches_the_read_models_through_kinesis() {
+    let pipeline = Pipeline::start(4).await;
+    let (stop, _, task) = pipeline.instance("only");
+    let owner = UserId::new();
+    let (state, last) = write(pipeline.events.as_ref(), owner, 24, 5).await;
+    pipeline.wait_for(last).await;
+    assert_views_match(pipeline.reads.as_ref(), owner, &state).await;
+
+    // Later writes arrive too, and an idle projector stays caught up.
+    let (more, last) = write(pipeline.events.as_ref(), owner, 6, 2).await;
+    pipeline.wait_for(last).await;
+    assert_views_match(pipeline.reads.as_ref(), owner, &more).await;
+    stop.send(true).expect("stops");
+    task.await.expect("feed ran");
+    pipeline.stop_relay.send(true).expect("stops");
+}
+
+async fn wait_for_holders(
+    leases: &Leases,
+    ok: impl Fn(&[(String, Option<String>)]) -> bool,
+) -> Vec<(String, Option<String>)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let holders = leases.holders().await.expect("reads");
+        if ok(&holders) {
+            return holders;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leases never settled: {holders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_split_the_shards_and_a_survivor_takes_over() {
+    let pipeline = Pipeline::start(4).await;
+    let (_stop_a, leases, task_a) = pipeline.instance("a");
+    let (stop_b, _, task_b) = pipeline.instance("b");
+    let owned_by = |holders: &[(String, Option<String>)], who: &str| {
+        holders
+            .iter()
+            .filter(|(_, o)| o.as_deref() == Some(who))
+            .count()
+    };
+    wait_for_holders(&leases, |h| owned_by(h, "a") == 2 && owned_by(h, "b") == 2).await;
+
+    let owner = UserId::new();
+    let (state, last) = write(pipeline.events.as_ref(), owner, 16, 2).await;
+    pipeline.wait_for(last).await;
+    assert_views_match(pipeline.reads.as_ref(), owner, &state).await;
+
+    // "a" dies without giving its leases back; "b" takes them when they expire.
+    task_a.abort();
+    wait_for_holders(&leases, |h| owned_by(h, "b") == 4).await;
+    let (more, last) = write(pipeline.events.as_ref(), owner, 16, 2).await;
+    pipeline.wait_for(last).await;
+    assert_views_match(pipeline.reads.as_ref(), owner, &more).await;
+    stop_b.send(true).expect("stops");
+    task_b.await.expect("feed ran");
+    pipeline.stop_relay.send(true).expect("stops");
+}
