@@ -262,6 +262,11 @@ async fn main() -> anyhow::Result<()> {
             let client = relay_kinesis::client(kinesis.kinesis_endpoint.as_deref()).await;
             let sink = Arc::new(KinesisSink::new(client, stream));
             let relay = Relay::new(KINESIS_RELAY, db, storage.events, sink, kinesis.relay_batch);
+            let relay = if kinesis.relay_aggregate {
+                relay.with_aggregation()
+            } else {
+                relay
+            };
             relay.run(projection.projector_idle, stop_on_signal()).await;
             Ok(())
         }

@@ -170,6 +170,10 @@ pub struct KinesisConfig {
     /// Events the relay reads from the log per batch.
     #[arg(long, env = "ANOTE_RELAY_BATCH", default_value_t = 2_000)]
     pub relay_batch: usize,
+    /// Pack the events bound for one shard into shared records (`true`), or
+    /// send one record per event (`false`).
+    #[arg(long, env = "ANOTE_RELAY_AGGREGATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub relay_aggregate: bool,
     /// Milliseconds a projector's shard lease lasts without renewal; a dead
     /// instance's shards are taken over after this long.
     #[arg(long, env = "ANOTE_LEASE_TTL_MS", default_value = "10000", value_parser = millis)]

@@ -125,7 +125,8 @@ async fn read_stream(client: &Client, name: &str) -> Vec<Vec<RecordedEvent>> {
                 .await
                 .expect("records");
             for record in page.records() {
-                events.push(Envelope::from_json(record.data().as_ref()).expect("an envelope"));
+                events
+                    .extend(Envelope::events_of_record(record.data().as_ref()).expect("envelopes"));
             }
             let caught_up =
                 page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
@@ -158,20 +159,22 @@ async fn last_position(events: &dyn EventStore) -> Position {
         .expect("events")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_event_is_published_once_in_stream_order() {
+/// Publishes 200 events of 20 streams to a fresh 4-shard stream and checks
+/// that each arrives once, in its stream's order; returns how many records
+/// carried them.
+async fn publish_once_in_stream_order(aggregated: bool) -> usize {
     let client = kinesis();
     let name = fresh_stream(&client, 4).await;
     let (db, events) = fresh_log().await;
     let streams: Vec<StreamId> = (0..20).map(|_| NoteId::new().stream()).collect();
     fill(events.as_ref(), &streams, 10).await;
-    let relay = Relay::new(
-        "test",
-        db,
-        events.clone(),
-        Arc::new(KinesisSink::new(client.clone(), &name)),
-        64,
-    );
+    let sink = Arc::new(KinesisSink::new(client.clone(), &name));
+    let relay = Relay::new("test", db, events.clone(), sink, 64);
+    let relay = if aggregated {
+        relay.with_aggregation()
+    } else {
+        relay
+    };
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn({
         let relay = relay.clone();
@@ -210,16 +213,78 @@ async fn every_event_is_published_once_in_stream_order() {
         }
     }
     let metrics = anote_infra::metrics::render();
-    assert!(
-        metrics.contains("anote_relay_published_total 200"),
-        "{metrics}"
-    );
-    assert!(metrics.contains("anote_relay_lag_events 0"), "{metrics}");
-    assert!(metrics.contains("anote_relay_lag_seconds 0"), "{metrics}");
+    for line in [
+        "anote_relay_published_total 200",
+        "anote_relay_lag_events 0",
+        "anote_relay_lag_seconds 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
     let used = shards.iter().filter(|s| !s.is_empty()).count();
     assert!(
         used > 1,
         "partition keys spread the streams over the shards"
+    );
+    let listed = client
+        .list_shards()
+        .stream_name(&name)
+        .send()
+        .await
+        .expect("lists");
+    let mut records = 0;
+    for shard in listed.shards() {
+        records += records_in(&client, &name, shard.shard_id()).await;
+    }
+    records
+}
+
+/// How many records (not events) a shard holds.
+async fn records_in(client: &Client, name: &str, shard: &str) -> usize {
+    let mut iterator = client
+        .get_shard_iterator()
+        .stream_name(name)
+        .shard_id(shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("iterator")
+        .shard_iterator()
+        .map(str::to_owned);
+    let mut count = 0;
+    while let Some(it) = iterator {
+        let page = client
+            .get_records()
+            .shard_iterator(it)
+            .limit(1000)
+            .send()
+            .await
+            .expect("records");
+        count += page.records().len();
+        let caught_up = page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
+        iterator = if caught_up {
+            None
+        } else {
+            page.next_shard_iterator().map(str::to_owned)
+        };
+    }
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_event_is_published_once_in_stream_order() {
+    assert_eq!(
+        publish_once_in_stream_order(false).await,
+        200,
+        "one record per event"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aggregated_records_carry_every_event_in_stream_order() {
+    let records = publish_once_in_stream_order(true).await;
+    assert!(
+        records <= 4 * 4,
+        "at most one record per shard per batch of 64 events, got {records}"
     );
 }
 

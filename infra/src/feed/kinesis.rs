@@ -24,7 +24,8 @@ pub struct Shard {
 /// One `GetRecords` answer.
 #[derive(Clone, Debug)]
 pub struct ShardPage {
-    /// The events, with their sequence numbers, in shard order.
+    /// The events, with the sequence numbers of their records (an aggregated
+    /// record gives several events one number), in shard order.
     pub records: Vec<(String, RecordedEvent)>,
     /// Where to read next; `None` once a closed shard is read to its end.
     pub next: Option<String>,
@@ -121,16 +122,12 @@ impl KinesisShards {
             .send()
             .await
             .map_err(|e| sdk_error(aws_sdk_kinesis::error::DisplayErrorContext(e)))?;
-        let records = output
-            .records()
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.sequence_number().to_owned(),
-                    Envelope::from_json(r.data().as_ref())?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut records = Vec::new();
+        for record in output.records() {
+            for event in Envelope::events_of_record(record.data().as_ref())? {
+                records.push((record.sequence_number().to_owned(), event));
+            }
+        }
         Ok(ShardPage {
             records,
             next: output.next_shard_iterator().map(str::to_owned),

@@ -5,6 +5,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_sdk_kinesis::Client;
 
+use super::aggregation::ShardMap;
 use super::{OutRecord, PutResult, RecordSink, RelayError};
 
 /// The error code Kinesis gives a record refused for the shard's limits.
@@ -45,6 +46,7 @@ impl RecordSink for KinesisSink {
             .map(|r| {
                 PutRecordsRequestEntry::builder()
                     .partition_key(&r.partition_key)
+                    .set_explicit_hash_key(r.explicit_hash_key.clone())
                     .data(Blob::new(r.data.clone()))
                     .build()
                     .map_err(|e| RelayError::Sink(e.to_string()))
@@ -71,5 +73,40 @@ impl RecordSink for KinesisSink {
                 }
             })
             .collect())
+    }
+
+    async fn shard_map(&self) -> Result<Option<ShardMap>, RelayError> {
+        let sink_error = |e: String| RelayError::Sink(e);
+        let mut ranges = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let request = match &next {
+                Some(token) => self.client.list_shards().next_token(token),
+                None => self.client.list_shards().stream_name(&self.stream),
+            };
+            let page = request.send().await.map_err(|e| {
+                sink_error(aws_sdk_kinesis::error::DisplayErrorContext(e).to_string())
+            })?;
+            for shard in page.shards() {
+                let open = shard
+                    .sequence_number_range()
+                    .is_none_or(|r| r.ending_sequence_number().is_none());
+                if let (true, Some(range)) = (open, shard.hash_key_range()) {
+                    let start = range
+                        .starting_hash_key()
+                        .parse()
+                        .map_err(|e| sink_error(format!("hash key: {e}")))?;
+                    let end = range
+                        .ending_hash_key()
+                        .parse()
+                        .map_err(|e| sink_error(format!("hash key: {e}")))?;
+                    ranges.push((start, end));
+                }
+            }
+            next = page.next_token().map(str::to_owned);
+            if next.is_none() {
+                return Ok((!ranges.is_empty()).then(|| ShardMap::new(ranges)));
+            }
+        }
     }
 }

@@ -2,12 +2,13 @@
 //! stream (Kinesis), and moves its checkpoint only after the stream has
 //! acknowledged every event up to it. Delivery is at least once.
 
+pub mod aggregation;
 pub mod envelope;
 pub mod kinesis;
 mod leadership;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rand::Rng;
@@ -17,6 +18,7 @@ use crate::db::{to_i64, PgDatabase};
 use crate::error::StoreError;
 use crate::event_store::{EventStore, Position, RecordedEvent};
 use crate::metrics;
+use aggregation::ShardMap;
 use envelope::Envelope;
 pub use leadership::Leadership;
 
@@ -38,7 +40,10 @@ pub const MAX_BYTES_PER_CALL: usize = 5 * 1024 * 1024;
 pub struct OutRecord {
     /// Decides the shard: the event's stream id, so a stream stays in order.
     pub partition_key: String,
-    /// The JSON envelope of the event.
+    /// Overrides the partition key's hash to address one shard (aggregated
+    /// records).
+    pub explicit_hash_key: Option<String>,
+    /// The JSON envelope of the event, or a JSON array of envelopes.
     pub data: Vec<u8>,
 }
 
@@ -79,6 +84,12 @@ pub trait RecordSink: Send + Sync {
     /// Puts up to 500 records (5 MiB) in one call; one result per record, in
     /// order. An error means the whole call failed.
     async fn put(&self, records: &[OutRecord]) -> Result<Vec<PutResult>, RelayError>;
+
+    /// The hash-key ranges of the open shards, for aggregation; `None` when
+    /// the sink has no shards.
+    async fn shard_map(&self) -> Result<Option<ShardMap>, RelayError> {
+        Ok(None)
+    }
 }
 
 /// Back-off with full jitter: a random pause up to `base · 2^attempt`, capped.
@@ -160,7 +171,16 @@ pub struct Relay {
     events: Arc<dyn EventStore>,
     sink: Arc<dyn RecordSink>,
     batch_size: usize,
+    /// The sink's shards when aggregating, and when they were looked up.
+    shards: Option<Arc<tokio::sync::Mutex<CachedShardMap>>>,
 }
+
+/// A shard map (or the sink's answer that it has none) and when it was
+/// looked up.
+type CachedShardMap = Option<(Instant, Option<ShardMap>)>;
+
+/// How long a looked-up shard map is used before it is looked up again.
+const SHARD_MAP_AGE: Duration = Duration::from_secs(30);
 
 impl Relay {
     /// A relay named `name` (its checkpoint's and its lock's key).
@@ -177,7 +197,33 @@ impl Relay {
             events,
             sink,
             batch_size: batch_size.max(1),
+            shards: None,
         }
+    }
+
+    /// Packs the events bound for one shard into shared records.
+    pub fn with_aggregation(mut self) -> Self {
+        self.shards = Some(Arc::default());
+        self
+    }
+
+    /// The records for a batch: one per event, or packed per shard.
+    async fn records(&self, batch: &[RecordedEvent]) -> Result<Vec<OutRecord>, RelayError> {
+        let records = batch.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+        let Some(shards) = &self.shards else {
+            return Ok(records);
+        };
+        let mut cached = shards.lock().await;
+        if cached
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() > SHARD_MAP_AGE)
+        {
+            *cached = Some((Instant::now(), self.sink.shard_map().await?));
+        }
+        Ok(match cached.as_ref().and_then(|(_, map)| map.as_ref()) {
+            Some(map) => aggregation::aggregate(records, map),
+            None => records,
+        })
     }
 
     /// How far this relay has published.
@@ -199,7 +245,7 @@ impl Relay {
             self.report_lag(after).await?;
             return Ok(None);
         };
-        let records = batch.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+        let records = self.records(&batch).await?;
         put_all(self.sink.as_ref(), records).await?;
         leader.save_checkpoint(&self.name, last).await?;
         let published = u64::try_from(batch.len()).unwrap_or(u64::MAX);
@@ -295,6 +341,7 @@ async fn pause(how_long: Duration, stop: &mut watch::Receiver<bool>) {
 fn record(event: &RecordedEvent) -> Result<OutRecord, RelayError> {
     Ok(OutRecord {
         partition_key: event.stream_id.to_string(),
+        explicit_hash_key: None,
         data: Envelope::from(event).to_json()?,
     })
 }
@@ -338,6 +385,7 @@ mod tests {
     fn rec(n: usize) -> OutRecord {
         OutRecord {
             partition_key: format!("s{}", n % 3),
+            explicit_hash_key: None,
             data: n.to_string().into_bytes(),
         }
     }
@@ -373,6 +421,7 @@ mod tests {
         assert_eq!(sizes, vec![500, 500, 201]);
         let big = |n: u8| OutRecord {
             partition_key: "k".into(),
+            explicit_hash_key: None,
             data: vec![n; 2 * 1024 * 1024],
         };
         let sizes: Vec<usize> = calls(vec![big(1), big(2), big(3)])
