@@ -1,0 +1,176 @@
+//! 10,000 commands through the command API while the relay and the projector
+//! (real processes, reading Kinesis) are killed with SIGKILL and restarted;
+//! afterwards every read model equals a rebuild from the log.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anote_domain::NoteId;
+use anote_infra::db::{PgDatabase, Tables};
+use anote_infra::event_store::{PgEventStore, Position};
+use anote_infra::read_store::{PgReadStore, ReadStore};
+use anote_projector::Projector;
+use reqwest::Method;
+use serde_json::json;
+use support::{body, ProjectorProcess, Server, Setup};
+use uuid::Uuid;
+
+const NOTES: usize = 100;
+const EDITS: usize = 9_904;
+const WRITERS: usize = 8;
+
+fn database_url() -> String {
+    std::env::var("ANOTE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+async fn fresh_kinesis_stream(shards: i32) -> String {
+    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(support::kinesis_endpoint())
+        .build();
+    let client = aws_sdk_kinesis::Client::from_conf(config);
+    let name = format!("anote-kill-{}", Uuid::new_v4().simple());
+    client
+        .create_stream()
+        .stream_name(&name)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("the Kinesis emulator answers");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let summary = client
+            .describe_stream_summary()
+            .stream_name(&name)
+            .send()
+            .await
+            .expect("describes");
+        if summary
+            .stream_description_summary()
+            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
+        {
+            return name;
+        }
+        assert!(Instant::now() < deadline, "the stream never became active");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_commands_survive_killed_relays_and_projectors() {
+    let schema = format!("kill_{}", Uuid::new_v4().simple());
+    let stream = fresh_kinesis_stream(4).await;
+    let writer = Arc::new(Server::start(Setup::Postgres(schema.clone()), None, &[]).await);
+    let mut relay = ProjectorProcess::with_kinesis("relay", &schema, &stream);
+    let mut projector = ProjectorProcess::with_kinesis("projector", &schema, &stream);
+    let ada = writer.user("ada").await;
+
+    let mut notes = Vec::new();
+    for i in 0..NOTES {
+        notes.push(
+            writer
+                .note(&ada, json!({ "title": format!("note {i}"), "body": "v1" }))
+                .await,
+        );
+    }
+    // Writers edit their own notes; the main task kills and restarts the
+    // background processes while they run.
+    let per_writer = EDITS / WRITERS;
+    let tasks: Vec<_> = notes
+        .chunks(NOTES / WRITERS + 1)
+        .map(|mine| {
+            let (writer, ada, mine) = (writer.clone(), ada.clone(), mine.to_vec());
+            tokio::spawn(async move {
+                let mut versions = vec![1u64; mine.len()];
+                let mut last = String::new();
+                for n in 0..per_writer {
+                    let k = n % mine.len();
+                    let reply = writer
+                        .as_user(&ada, Method::PATCH, &format!("/v1/notes/{}", mine[k]))
+                        .header("if-match", format!("\"{}\"", versions[k]))
+                        .json(&json!({ "body": format!("edit {n}") }))
+                        .send()
+                        .await
+                        .expect("edit");
+                    assert_eq!(reply.status(), 200);
+                    let reply = body(reply).await;
+                    versions[k] = reply["version"].as_u64().expect("version");
+                    last = reply["position"].as_str().expect("position").to_owned();
+                }
+                last
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        relay.kill();
+        projector.kill();
+        relay = ProjectorProcess::with_kinesis("relay", &schema, &stream);
+        projector = ProjectorProcess::with_kinesis("projector", &schema, &stream);
+    }
+    let mut last = Position::START;
+    for task in tasks {
+        let position: Position = task.await.expect("writer ran").parse().expect("a position");
+        last = last.max(position);
+    }
+
+    // The projector (through Kinesis) reaches the end of the log.
+    let live_db = PgDatabase::connect(&database_url(), Some(&format!("{schema}_read")), 4)
+        .await
+        .expect("PostgreSQL");
+    let live = PgReadStore::new(live_db);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while live.checkpoint("note_views").await.expect("reads") < last {
+        assert!(Instant::now() < deadline, "the projector never caught up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A rebuild from the log into fresh tables gives the same read models.
+    let log = PgDatabase::connect(&database_url(), Some(&schema), 4)
+        .await
+        .expect("PostgreSQL");
+    let rebuilt_db = PgDatabase::connect(&database_url(), Some(&format!("{schema}_rebuilt")), 4)
+        .await
+        .expect("PostgreSQL");
+    rebuilt_db
+        .migrate(Tables::ReadModels)
+        .await
+        .expect("migrates");
+    let rebuilt = Arc::new(PgReadStore::new(rebuilt_db));
+    let rebuild = Projector::new(
+        "rebuild",
+        Arc::new(PgEventStore::new(log)),
+        rebuilt.clone(),
+        1_000,
+    );
+    let mut after = Position::START;
+    while let Some(next) = rebuild.step(after).await.expect("rebuilds") {
+        after = next;
+    }
+    let ids: Vec<NoteId> = notes
+        .iter()
+        .map(|id| NoteId::from_uuid(id.parse().expect("uuid")))
+        .collect();
+    let mut expected = rebuilt.views(&ids).await.expect("reads");
+    let mut actual = live.views(&ids).await.expect("reads");
+    expected.sort_by_key(|v| v.id);
+    actual.sort_by_key(|v| v.id);
+    assert_eq!(actual.len(), NOTES);
+    assert_eq!(
+        actual, expected,
+        "the live read models equal a rebuild from the log"
+    );
+    let edits: u64 = actual.iter().map(|v| v.version - 1).sum();
+    assert_eq!(
+        edits,
+        (per_writer * WRITERS) as u64,
+        "every edit applied once"
+    );
+    drop((relay, projector));
+}
