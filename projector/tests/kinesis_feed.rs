@@ -287,3 +287,46 @@ async fn two_instances_split_the_shards_and_a_survivor_takes_over() {
     task_b.await.expect("feed ran");
     pipeline.stop_relay.send(true).expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_split_shard_is_read_to_its_end_before_its_children() {
+    let pipeline = Pipeline::start(1).await;
+    let (stop, leases, task) = pipeline.instance("only");
+    let owner = UserId::new();
+    let (before, last) = write(pipeline.events.as_ref(), owner, 8, 2).await;
+    pipeline.wait_for(last).await;
+
+    // Split the only shard in two; the parent closes, the children open.
+    let parent = pipeline
+        .client
+        .list_shards()
+        .stream_name(&pipeline.stream)
+        .send()
+        .await
+        .expect("lists");
+    let parent = parent.shards()[0].shard_id().to_owned();
+    pipeline
+        .client
+        .split_shard()
+        .stream_name(&pipeline.stream)
+        .shard_to_split(&parent)
+        .new_starting_hash_key((u128::MAX / 2).to_string())
+        .send()
+        .await
+        .expect("splits");
+    let (after, last) = write(pipeline.events.as_ref(), owner, 8, 2).await;
+    pipeline.wait_for(last).await;
+    assert_views_match(pipeline.reads.as_ref(), owner, &before).await;
+    assert_views_match(pipeline.reads.as_ref(), owner, &after).await;
+    let holders = wait_for_holders(&leases, |h| {
+        h.len() == 2 && h.iter().all(|(_, o)| o.as_deref() == Some("only"))
+    })
+    .await;
+    assert!(
+        holders.iter().all(|(shard, _)| *shard != parent),
+        "the parent is finished: {holders:?}"
+    );
+    stop.send(true).expect("stops");
+    task.await.expect("feed ran");
+    pipeline.stop_relay.send(true).expect("stops");
+}
