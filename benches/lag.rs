@@ -1,0 +1,254 @@
+//! End-to-end lag: from a command's acknowledgement to the change being
+//! visible in the query API (polled without `Anote-Min-Position`), through
+//! the log feed (`anote serve`) and through Kinesis (command API, relay,
+//! projector and query API as separate processes on PostgreSQL and the
+//! emulator).
+//!
+//! `cargo bench --bench lag` (PostgreSQL at `ANOTE_TEST_DATABASE_URL`, the
+//! Kinesis emulator at `ANOTE_TEST_KINESIS_ENDPOINT`; `ANOTE_BENCH_COMMANDS`
+//! commands per setup, default 300).
+#![allow(clippy::print_stdout, missing_docs)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a port")
+}
+
+/// A child process killed on drop.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn anote(args: &[&str], vars: &[(&str, String)]) -> Process {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
+    cmd.args(args)
+        .env("ANOTE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    Process(cmd.spawn().expect("anote starts"))
+}
+
+async fn ready(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "{base} never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn json(r: reqwest::Response) -> Value {
+    r.json().await.expect("JSON")
+}
+
+/// Runs `commands` edits through `writer` and measures when `reader` shows them.
+async fn measure(writer: &str, reader: &str, commands: usize) -> Vec<Duration> {
+    let http = reqwest::Client::new();
+    let account = json!({ "username": "bench", "password": "correct horse battery", "display_name": "Bench" });
+    http.post(format!("{writer}/v1/accounts"))
+        .json(&account)
+        .send()
+        .await
+        .expect("registers");
+    let login = json(
+        http.post(format!("{writer}/v1/sessions"))
+            .json(&account_login())
+            .send()
+            .await
+            .expect("logs in"),
+    )
+    .await;
+    let token = login["access_token"].as_str().expect("token").to_owned();
+    let created = json(
+        http.post(format!("{writer}/v1/notes"))
+            .bearer_auth(&token)
+            .json(&json!({ "title": "t", "body": "b" }))
+            .send()
+            .await
+            .expect("creates"),
+    )
+    .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let mut lags = Vec::with_capacity(commands);
+    for version in 1..=commands as u64 {
+        let reply = http
+            .patch(format!("{writer}/v1/notes/{id}"))
+            .bearer_auth(&token)
+            .header("if-match", format!("\"{version}\""))
+            .json(&json!({ "body": format!("edit {version}") }))
+            .send()
+            .await
+            .expect("edits");
+        assert!(reply.status().is_success());
+        let acknowledged = Instant::now();
+        loop {
+            let note = http
+                .get(format!("{reader}/v1/notes/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("reads");
+            if note.status().is_success() && json(note).await["version"] == version + 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        lags.push(acknowledged.elapsed());
+    }
+    lags
+}
+
+fn account_login() -> Value {
+    json!({ "username": "bench", "password": "correct horse battery" })
+}
+
+fn row(label: &str, mut lags: Vec<Duration>) {
+    lags.sort();
+    let pct =
+        |p: f64| lags[((lags.len() as f64 * p) as usize).min(lags.len() - 1)].as_secs_f64() * 1e3;
+    println!(
+        "| {label:<32} | {:>8} | {:>8.1} | {:>8.1} | {:>8.1} |",
+        lags.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let commands: usize = env("ANOTE_BENCH_COMMANDS", "300")
+        .parse()
+        .expect("a number");
+    println!("| feed                             | commands | p50 (ms) | p99 (ms) | max (ms) |");
+    println!("|----------------------------------|---------:|---------:|---------:|---------:|");
+
+    // The log feed: anote serve.
+    let dir = std::env::temp_dir().join(format!("anote-lag-{}", Uuid::new_v4().simple()));
+    let base = format!("http://127.0.0.1:{}", port());
+    let serve = anote(
+        &["serve"],
+        &[
+            ("ANOTE_DATA_DIR", dir.display().to_string()),
+            (
+                "ANOTE_LISTEN",
+                base.trim_start_matches("http://").to_owned(),
+            ),
+        ],
+    );
+    ready(&reqwest::Client::new(), &base).await;
+    row(
+        "log feed (anote serve)",
+        measure(&base, &base, commands).await,
+    );
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Kinesis: four processes.
+    let endpoint = env("ANOTE_TEST_KINESIS_ENDPOINT", "http://127.0.0.1:4568");
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("bench", "bench", None, None, "bench"))
+        .endpoint_url(&endpoint)
+        .build();
+    let client = aws_sdk_kinesis::Client::from_conf(config);
+    let stream = format!("anote-lag-{}", Uuid::new_v4().simple());
+    client
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(4)
+        .send()
+        .await
+        .expect("the Kinesis emulator answers");
+    loop {
+        let summary = client
+            .describe_stream_summary()
+            .stream_name(&stream)
+            .send()
+            .await
+            .expect("describes");
+        if summary
+            .stream_description_summary()
+            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let schema = format!("bench_lag_{}", Uuid::new_v4().simple());
+    let common = vec![
+        (
+            "ANOTE_DATABASE_URL",
+            env(
+                "ANOTE_TEST_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/test",
+            ),
+        ),
+        ("ANOTE_DATABASE_SCHEMA", schema.clone()),
+        ("ANOTE_READ_DATABASE_SCHEMA", format!("{schema}_read")),
+        ("ANOTE_DATABASE_MAX_CONNECTIONS", "8".to_owned()),
+        (
+            "ANOTE_TOKEN_SECRET",
+            "bench-secret-bench-secret-bench-secret".to_owned(),
+        ),
+        ("ANOTE_KINESIS_STREAM", stream.clone()),
+        ("ANOTE_KINESIS_ENDPOINT", endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
+    ];
+    let with = |extra: Vec<(&'static str, String)>| {
+        common.iter().cloned().chain(extra).collect::<Vec<_>>()
+    };
+    let writer = format!("http://127.0.0.1:{}", port());
+    let reader = format!("http://127.0.0.1:{}", port());
+    let _command = anote(
+        &["command-api"],
+        &with(vec![(
+            "ANOTE_LISTEN",
+            writer.trim_start_matches("http://").to_owned(),
+        )]),
+    );
+    ready(&reqwest::Client::new(), &writer).await;
+    let _query = anote(
+        &["query-api"],
+        &with(vec![(
+            "ANOTE_LISTEN",
+            reader.trim_start_matches("http://").to_owned(),
+        )]),
+    );
+    ready(&reqwest::Client::new(), &reader).await;
+    let _relay = anote(&["relay"], &with(vec![]));
+    let _projector = anote(&["projector"], &with(vec![]));
+    row(
+        "Kinesis (relay, projector)",
+        measure(&writer, &reader, commands).await,
+    );
+}
