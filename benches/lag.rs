@@ -13,7 +13,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+use anote_infra::relay::kinesis::{create_stream, emulator_client};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -172,36 +172,11 @@ async fn main() {
 
     // Kinesis: four processes.
     let endpoint = env("ANOTE_TEST_KINESIS_ENDPOINT", "http://127.0.0.1:4568");
-    let config = aws_sdk_kinesis::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("bench", "bench", None, None, "bench"))
-        .endpoint_url(&endpoint)
-        .build();
-    let client = aws_sdk_kinesis::Client::from_conf(config);
+    let client = emulator_client(&endpoint);
     let stream = format!("anote-lag-{}", Uuid::new_v4().simple());
-    client
-        .create_stream()
-        .stream_name(&stream)
-        .shard_count(4)
-        .send()
+    create_stream(&client, &stream, 4)
         .await
         .expect("the Kinesis emulator answers");
-    loop {
-        let summary = client
-            .describe_stream_summary()
-            .stream_name(&stream)
-            .send()
-            .await
-            .expect("describes");
-        if summary
-            .stream_description_summary()
-            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let schema = format!("bench_lag_{}", Uuid::new_v4().simple());
     let common = vec![
         (

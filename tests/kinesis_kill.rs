@@ -11,6 +11,7 @@ use anote_domain::NoteId;
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::event_store::{PgEventStore, Position};
 use anote_infra::read_store::{PgReadStore, ReadStore};
+use anote_infra::relay::kinesis::{create_stream, emulator_client};
 use anote_projector::Projector;
 use reqwest::Method;
 use serde_json::json;
@@ -26,40 +27,14 @@ fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
+/// Creates a fresh stream on the Kinesis emulator.
 async fn fresh_kinesis_stream(shards: i32) -> String {
-    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_kinesis::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(support::kinesis_endpoint())
-        .build();
-    let client = aws_sdk_kinesis::Client::from_conf(config);
     let name = format!("anote-kill-{}", Uuid::new_v4().simple());
-    client
-        .create_stream()
-        .stream_name(&name)
-        .shard_count(shards)
-        .send()
+    let client = emulator_client(&support::kinesis_endpoint());
+    create_stream(&client, &name, shards)
         .await
         .expect("the Kinesis emulator answers");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let summary = client
-            .describe_stream_summary()
-            .stream_name(&name)
-            .send()
-            .await
-            .expect("describes");
-        if summary
-            .stream_description_summary()
-            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
-        {
-            return name;
-        }
-        assert!(Instant::now() < deadline, "the stream never became active");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    name
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

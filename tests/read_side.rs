@@ -4,6 +4,7 @@
 
 mod support;
 
+use anote_infra::relay::kinesis::{create_stream, emulator_client};
 use reqwest::Method;
 use serde_json::{json, Value};
 use support::{body, Account, ProjectorProcess, Server, Setup};
@@ -728,42 +729,12 @@ async fn openapi_describes_the_reads(split: bool) {
 
 /// Creates a fresh stream on the Kinesis emulator.
 async fn fresh_kinesis_stream(shards: i32) -> String {
-    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_kinesis::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(support::kinesis_endpoint())
-        .build();
-    let client = aws_sdk_kinesis::Client::from_conf(config);
     let name = format!("anote-e2e-{}", Uuid::new_v4().simple());
-    client
-        .create_stream()
-        .stream_name(&name)
-        .shard_count(shards)
-        .send()
+    let client = emulator_client(&support::kinesis_endpoint());
+    create_stream(&client, &name, shards)
         .await
         .expect("the Kinesis emulator answers");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let summary = client
-            .describe_stream_summary()
-            .stream_name(&name)
-            .send()
-            .await
-            .expect("describes");
-        if summary
-            .stream_description_summary()
-            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
-        {
-            return name;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the stream never became active"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    name
 }
 
 #[tokio::test]

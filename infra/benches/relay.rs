@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 use anote_domain::NoteId;
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::event_store::{Append, EventStore, Metadata, NewEvent, PgEventStore, Position};
-use anote_infra::relay::kinesis::KinesisSink;
+use anote_infra::relay::kinesis::{create_stream, emulator_client, KinesisSink};
 use anote_infra::relay::Relay;
-use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::Client;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -26,28 +25,10 @@ fn env(name: &str, default: &str) -> String {
 
 async fn fresh_stream(client: &Client) -> String {
     let name = format!("anote-bench-{}", Uuid::new_v4().simple());
-    client
-        .create_stream()
-        .stream_name(&name)
-        .shard_count(4)
-        .send()
+    create_stream(client, &name, 4)
         .await
         .expect("the Kinesis emulator answers");
-    loop {
-        let summary = client
-            .describe_stream_summary()
-            .stream_name(&name)
-            .send()
-            .await
-            .expect("describes");
-        if summary
-            .stream_description_summary()
-            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
-        {
-            return name;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    name
 }
 
 /// Fills a fresh log with `events` small events over 400 streams.
@@ -122,13 +103,7 @@ async fn main() {
         "postgres://postgres@127.0.0.1:5432/test",
     );
     let events: usize = env("ANOTE_BENCH_EVENTS", "4000").parse().expect("a number");
-    let config = aws_sdk_kinesis::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("bench", "bench", None, None, "bench"))
-        .endpoint_url(env("ANOTE_TEST_KINESIS_ENDPOINT", "http://127.0.0.1:4568"))
-        .build();
-    let client = Client::from_conf(config);
+    let client = emulator_client(&env("ANOTE_TEST_KINESIS_ENDPOINT", "http://127.0.0.1:4568"));
     println!("| records            | events | seconds | events/s |");
     println!("|--------------------|-------:|--------:|---------:|");
     for (label, aggregated) in [("one per event", false), ("packed per shard", true)] {

@@ -11,9 +11,8 @@ use anote_infra::event_store::{
     Append, EventStore, Metadata, NewEvent, PgEventStore, Position, RecordedEvent,
 };
 use anote_infra::relay::envelope::Envelope;
-use anote_infra::relay::kinesis::KinesisSink;
+use anote_infra::relay::kinesis::{create_stream, emulator_client, KinesisSink};
 use anote_infra::relay::Relay;
-use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 use tokio::sync::watch;
@@ -28,41 +27,15 @@ fn database_url() -> String {
 fn kinesis() -> Client {
     let endpoint = std::env::var("ANOTE_TEST_KINESIS_ENDPOINT")
         .unwrap_or_else(|_| "http://127.0.0.1:4568".to_owned());
-    let config = aws_sdk_kinesis::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(endpoint)
-        .build();
-    Client::from_conf(config)
+    emulator_client(&endpoint)
 }
 
 async fn fresh_stream(client: &Client, shards: i32) -> String {
     let name = format!("anote-test-{}", Uuid::new_v4().simple());
-    client
-        .create_stream()
-        .stream_name(&name)
-        .shard_count(shards)
-        .send()
+    create_stream(client, &name, shards)
         .await
         .expect("the Kinesis emulator answers (run the README's test command)");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let summary = client
-            .describe_stream_summary()
-            .stream_name(&name)
-            .send()
-            .await
-            .expect("describes");
-        let status = summary
-            .stream_description_summary()
-            .map(|s| s.stream_status().as_str().to_owned());
-        if status.as_deref() == Some("ACTIVE") {
-            return name;
-        }
-        assert!(Instant::now() < deadline, "stream never became active");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    name
 }
 
 async fn fresh_log() -> (PgDatabase, Arc<dyn EventStore>) {

@@ -12,11 +12,10 @@ use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::event_store::{codec, Append, EventStore, Metadata, PgEventStore, Position};
 use anote_infra::feed::kinesis::{KinesisShards, Leases};
 use anote_infra::read_store::{PgReadStore, ReadStore};
-use anote_infra::relay::kinesis::KinesisSink;
+use anote_infra::relay::kinesis::{create_stream, emulator_client, KinesisSink};
 use anote_infra::relay::{Relay, KINESIS_RELAY};
 use anote_projector::kinesis_feed::{FeedSettings, KinesisFeed};
 use anote_projector::Projector;
-use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::Client;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -31,13 +30,7 @@ fn database_url() -> String {
 fn kinesis() -> Client {
     let endpoint = std::env::var("ANOTE_TEST_KINESIS_ENDPOINT")
         .unwrap_or_else(|_| "http://127.0.0.1:4568".to_owned());
-    let config = aws_sdk_kinesis::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(endpoint)
-        .build();
-    Client::from_conf(config)
+    emulator_client(&endpoint)
 }
 
 /// A log, read models, a fresh Kinesis stream, and a running relay.
@@ -65,30 +58,9 @@ impl Pipeline {
         let events: Arc<dyn EventStore> = Arc::new(PgEventStore::new(log.clone()));
         let client = kinesis();
         let stream = format!("anote-feed-{}", Uuid::new_v4().simple());
-        client
-            .create_stream()
-            .stream_name(&stream)
-            .shard_count(shards)
-            .send()
+        create_stream(&client, &stream, shards)
             .await
             .expect("the Kinesis emulator answers");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let summary = client
-                .describe_stream_summary()
-                .stream_name(&stream)
-                .send()
-                .await
-                .expect("describes");
-            if summary
-                .stream_description_summary()
-                .is_some_and(|s| s.stream_status().as_str() == "ACTIVE")
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "stream never became active");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let relay = Relay::new(
             KINESIS_RELAY,
             log.clone(),

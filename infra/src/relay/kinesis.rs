@@ -21,6 +21,50 @@ pub async fn client(endpoint: Option<&str>) -> Client {
     Client::new(&loader.load().await)
 }
 
+/// A client with a fixed region and credentials, for a local emulator (it
+/// does not check signatures).
+pub fn emulator_client(endpoint: &str) -> Client {
+    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "anote"))
+        .endpoint_url(endpoint)
+        .build();
+    Client::from_conf(config)
+}
+
+/// Creates stream `name` with `shards` shards and waits until it is active.
+pub async fn create_stream(client: &Client, name: &str, shards: i32) -> Result<(), RelayError> {
+    let sdk = |e: String| RelayError::Sink(e);
+    client
+        .create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await
+        .map_err(|e| sdk(aws_sdk_kinesis::error::DisplayErrorContext(e).to_string()))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let summary = client
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .map_err(|e| sdk(aws_sdk_kinesis::error::DisplayErrorContext(e).to_string()))?;
+        let status = summary
+            .stream_description_summary()
+            .map(|s| s.stream_status().as_str().to_owned());
+        if status.as_deref() == Some("ACTIVE") {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(sdk(format!("stream {name} is still {status:?}")));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Puts records on one Kinesis stream.
 #[derive(Clone, Debug)]
 pub struct KinesisSink {
