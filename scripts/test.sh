@@ -114,6 +114,14 @@ else
   start_throwaway_postgres
 fi
 
+# Earlier runs leave a schema per test behind; drop them (only names of the
+# form the tests make: a prefix, 32 hex digits, maybe _read or _rebuilt).
+if command -v psql >/dev/null; then
+  psql "$ANOTE_TEST_DATABASE_URL" -qAtc "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace
+      WHERE nspname ~ '^(test|e2e|proj|kfeed|kill|relay|bench|bench_relay|bench_reads|bench_rebuild|bench_lag)_[0-9a-f]{32}(_read|_rebuilt)?$'" \
+    | psql "$ANOTE_TEST_DATABASE_URL" -q >/dev/null 2>&1 || log "could not drop old test schemas (continuing)"
+fi
+
 if [ -n "${ANOTE_TEST_KINESIS_ENDPOINT:-}" ]; then
   log "using the Kinesis emulator at $ANOTE_TEST_KINESIS_ENDPOINT"
 else
