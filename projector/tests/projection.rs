@@ -89,13 +89,15 @@ impl Backend {
     }
 }
 
-/// Decides and appends a command; returns whether it was accepted.
+/// Decides and appends `actor`'s `action` on note `id`, if the rules accept it.
 async fn run(
     events: &dyn EventStore,
     state: &mut HashMap<NoteId, (Note, u64)>,
     id: NoteId,
-    command: NoteCommand,
+    actor: UserId,
+    action: NoteAction,
 ) {
+    let command = NoteCommand { actor, action };
     let (current, version) = state.get(&id).cloned().unwrap_or_default();
     let Ok(decided) = note::decide(&current, command) else {
         return;
@@ -158,30 +160,12 @@ async fn random_log(events: &dyn EventStore, seed: u64) -> (UserId, HashMap<Note
             tags: Tags::default(),
             due_at: None,
         };
-        run(
-            events,
-            &mut state,
-            *id,
-            NoteCommand {
-                actor: owner,
-                action: NoteAction::Create(new),
-            },
-        )
-        .await;
+        run(events, &mut state, *id, owner, NoteAction::Create(new)).await;
     }
     for n in 0..300 {
         let id = ids[rng.gen_range(0..ids.len())];
         let action = random_action(&mut rng, n);
-        run(
-            events,
-            &mut state,
-            id,
-            NoteCommand {
-                actor: owner,
-                action,
-            },
-        )
-        .await;
+        run(events, &mut state, id, owner, action).await;
     }
     (owner, state)
 }
@@ -309,10 +293,8 @@ async fn lists_filter_and_page(postgres: bool) {
             backend.events.as_ref(),
             &mut state,
             id,
-            NoteCommand {
-                actor,
-                action: NoteAction::Create(new),
-            },
+            actor,
+            NoteAction::Create(new),
         )
         .await;
         if i % 4 == 0 {
@@ -320,10 +302,8 @@ async fn lists_filter_and_page(postgres: bool) {
                 backend.events.as_ref(),
                 &mut state,
                 id,
-                NoteCommand {
-                    actor,
-                    action: NoteAction::Pin,
-                },
+                actor,
+                NoteAction::Pin,
             )
             .await;
         }
@@ -332,10 +312,8 @@ async fn lists_filter_and_page(postgres: bool) {
                 backend.events.as_ref(),
                 &mut state,
                 id,
-                NoteCommand {
-                    actor,
-                    action: NoteAction::Trash,
-                },
+                actor,
+                NoteAction::Trash,
             )
             .await;
         }
@@ -510,10 +488,8 @@ async fn search_and_summaries(postgres: bool) {
             backend.events.as_ref(),
             &mut state,
             id,
-            NoteCommand {
-                actor,
-                action: NoteAction::Create(new),
-            },
+            actor,
+            NoteAction::Create(new),
         )
         .await;
         ids.push(id);
@@ -522,10 +498,8 @@ async fn search_and_summaries(postgres: bool) {
         backend.events.as_ref(),
         &mut state,
         ids[3],
-        NoteCommand {
-            actor: owner,
-            action: NoteAction::Trash,
-        },
+        owner,
+        NoteAction::Trash,
     )
     .await;
     catch_up(&backend.projector(backend.reads.clone())).await;
@@ -588,10 +562,8 @@ async fn search_and_summaries(postgres: bool) {
         backend.events.as_ref(),
         &mut state,
         ids[0],
-        NoteCommand {
-            actor: owner,
-            action: NoteAction::Complete,
-        },
+        owner,
+        NoteAction::Complete,
     )
     .await;
     catch_up(&backend.projector(backend.reads.clone())).await;
@@ -623,10 +595,8 @@ async fn share_links_expire_and_follow_the_note(postgres: bool) {
         backend.events.as_ref(),
         &mut state,
         id,
-        NoteCommand {
-            actor: owner,
-            action: NoteAction::Create(new),
-        },
+        owner,
+        NoteAction::Create(new),
     )
     .await;
     let now = time::OffsetDateTime::now_utc();
@@ -637,12 +607,10 @@ async fn share_links_expire_and_follow_the_note(postgres: bool) {
             backend.events.as_ref(),
             &mut state,
             id,
-            NoteCommand {
-                actor: owner,
-                action: NoteAction::Share {
-                    share_id,
-                    expires_at,
-                },
+            owner,
+            NoteAction::Share {
+                share_id,
+                expires_at,
             },
         )
         .await;
@@ -690,30 +658,24 @@ async fn share_links_expire_and_follow_the_note(postgres: bool) {
         backend.events.as_ref(),
         &mut state,
         id,
-        NoteCommand {
-            actor: owner,
-            action: NoteAction::RevokeShare { share_id: forever },
-        },
+        owner,
+        NoteAction::RevokeShare { share_id: forever },
     )
     .await;
     run(
         backend.events.as_ref(),
         &mut state,
         id,
-        NoteCommand {
-            actor: owner,
-            action: NoteAction::Trash,
-        },
+        owner,
+        NoteAction::Trash,
     )
     .await;
     run(
         backend.events.as_ref(),
         &mut state,
         id,
-        NoteCommand {
-            actor: owner,
-            action: NoteAction::Purge,
-        },
+        owner,
+        NoteAction::Purge,
     )
     .await;
     catch_up(&backend.projector(backend.reads.clone())).await;

@@ -179,6 +179,10 @@ pub struct Relay {
 /// looked up.
 type CachedShardMap = Option<(Instant, Option<ShardMap>)>;
 
+/// How often an idle relay refreshes its lag gauges (a published batch
+/// refreshes them at once).
+const LAG_REPORT_EVERY: Duration = Duration::from_secs(1);
+
 /// How long a looked-up shard map is used before it is looked up again.
 const SHARD_MAP_AGE: Duration = Duration::from_secs(30);
 
@@ -242,7 +246,6 @@ impl Relay {
     ) -> Result<Option<Position>, RelayError> {
         let batch = self.events.read_all(after, self.batch_size).await?;
         let Some(last) = batch.last().map(|e| e.position) else {
-            self.report_lag(after).await?;
             return Ok(None);
         };
         let records = self.records(&batch).await?;
@@ -319,10 +322,22 @@ impl Relay {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
         let mut after = leadership::checkpoint(&self.db, &self.name).await?;
+        let mut reported = Instant::now();
         while !*stop.borrow() {
             match self.step(leader, after).await? {
-                Some(next) => after = next,
-                None => pause(idle, stop).await,
+                Some(next) => {
+                    after = next;
+                    reported = Instant::now();
+                }
+                None => {
+                    // Idle polls come every few milliseconds; the lag query
+                    // needs to run only now and then.
+                    if reported.elapsed() >= LAG_REPORT_EVERY {
+                        self.report_lag(after).await?;
+                        reported = Instant::now();
+                    }
+                    pause(idle, stop).await;
+                }
             }
         }
         Ok(())
