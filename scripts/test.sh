@@ -10,6 +10,10 @@
 #   a free port of 127.0.0.1 (or ANOTE_TEST_KINESIS_PORT) for the run, unless
 #   ANOTE_TEST_KINESIS_ENDPOINT names a running one (Node.js comes from
 #   Debian's packages when missing).
+# - S3: the crate s3s-fs is installed once into the same folder and started
+#   on a free port of 127.0.0.1 with a throwaway data folder, unless
+#   ANOTE_TEST_S3_ENDPOINT names a running one (with ANOTE_TEST_S3_ACCESS_KEY
+#   and ANOTE_TEST_S3_SECRET_KEY).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -106,6 +110,33 @@ JS
   export ANOTE_TEST_KINESIS_ENDPOINT="http://127.0.0.1:$port"
 }
 
+start_s3_emulator() {
+  local dir=${ANOTE_EMULATOR_DIR:-${HOME:-/tmp}/.cache/anote/emulators}
+  local bin="$dir/bin/s3s-fs"
+  if [ ! -x "$bin" ]; then
+    log "installing s3s-fs 0.14.1 into $dir (a few minutes, once)"
+    # Its own target folder, so the project's build cache is not disturbed.
+    CARGO_TARGET_DIR="$dir/build" cargo install s3s-fs@0.14.1 --features binary --locked --root "$dir" --quiet
+    rm -rf "$dir/build"
+  fi
+  local port=${ANOTE_TEST_S3_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+  S3_DATA_DIR=$(mktemp -d /tmp/anote-s3.XXXXXX)
+  log "starting the S3 emulator on 127.0.0.1:$port"
+  "$bin" --host 127.0.0.1 --port "$port" --access-key anote-test --secret-key anote-test-secret "$S3_DATA_DIR" \
+    >"$dir/s3.log" 2>&1 &
+  local pid=$!
+  cleanups+=("kill $pid 2>/dev/null; rm -rf '$S3_DATA_DIR'")
+  local deadline=$((SECONDS + 30))
+  # Up (and checking signatures) when an anonymous request is refused with 403.
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" || true)" = 403 ]; do
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/s3.log" >&2; log "the S3 emulator died"; exit 1; }
+    [ $SECONDS -lt $deadline ] || { log "the S3 emulator did not become ready"; exit 1; }
+    sleep 0.2
+  done
+  export ANOTE_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+  export ANOTE_TEST_S3_ACCESS_KEY=anote-test ANOTE_TEST_S3_SECRET_KEY=anote-test-secret
+}
+
 hostport=$(printf '%s' "$ANOTE_TEST_DATABASE_URL" | sed -E 's#^[a-z]+://([^@/]*@)?([^:/]+)(:([0-9]+))?.*#\2 \4#')
 read -r pg_host pg_port <<<"$hostport"
 if reachable "$pg_host" "${pg_port:-5432}"; then
@@ -126,6 +157,12 @@ if [ -n "${ANOTE_TEST_KINESIS_ENDPOINT:-}" ]; then
   log "using the Kinesis emulator at $ANOTE_TEST_KINESIS_ENDPOINT"
 else
   start_kinesis_emulator
+fi
+
+if [ -n "${ANOTE_TEST_S3_ENDPOINT:-}" ]; then
+  log "using the S3 emulator at $ANOTE_TEST_S3_ENDPOINT"
+else
+  start_s3_emulator
 fi
 
 log "cargo fmt --check"

@@ -4,10 +4,13 @@
 mod http_server;
 mod serve;
 
+use anote_command_api::note_commands::NoteCommands;
+use anote_command_api::sweeper::Sweeper;
 use anote_command_api::AppState;
+use anote_infra::blob::Blobs;
 use anote_infra::config::{
-    AuthConfig, EmbeddedConfig, HttpConfig, KinesisConfig, LogConfig, MetricsConfig,
-    PostgresConfig, ProjectionConfig, ReadDatabaseConfig,
+    AuthConfig, DocumentConfig, EmbeddedConfig, HttpConfig, KinesisConfig, LogConfig,
+    MetricsConfig, PostgresConfig, ProjectionConfig, ReadDatabaseConfig, Secret,
 };
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::feed::kinesis::{KinesisShards, Leases};
@@ -50,6 +53,8 @@ enum Service {
         auth: AuthConfig,
         #[command(flatten)]
         projection: ProjectionConfig,
+        #[command(flatten)]
+        documents: DocumentConfig,
     },
     /// Run the command API against PostgreSQL.
     CommandApi {
@@ -59,6 +64,8 @@ enum Service {
         http: HttpConfig,
         #[command(flatten)]
         auth: AuthConfig,
+        #[command(flatten)]
+        documents: DocumentConfig,
     },
     /// Run the query API against the PostgreSQL read models.
     QueryApi {
@@ -72,6 +79,8 @@ enum Service {
         auth: AuthConfig,
         #[command(flatten)]
         projection: ProjectionConfig,
+        #[command(flatten)]
+        documents: DocumentConfig,
     },
     /// Run the projector: read the relay's Kinesis stream (with shard leases
     /// shared by the instances) into the read models, or tail the PostgreSQL
@@ -89,7 +98,8 @@ enum Service {
         metrics: MetricsConfig,
     },
     /// Run the relay: publish the PostgreSQL event log to Kinesis. One relay
-    /// leads; others wait as hot standbys.
+    /// leads; others wait as hot standbys. It also sweeps orphaned document
+    /// objects every ANOTE_SWEEP_INTERVAL_SECS.
     Relay {
         #[command(flatten)]
         postgres: PostgresConfig,
@@ -99,6 +109,16 @@ enum Service {
         projection: ProjectionConfig,
         #[command(flatten)]
         metrics: MetricsConfig,
+        #[command(flatten)]
+        documents: DocumentConfig,
+    },
+    /// Delete orphaned document objects once (abandoned uploads, removed
+    /// documents, purged notes) and exit.
+    Sweep {
+        #[command(flatten)]
+        postgres: PostgresConfig,
+        #[command(flatten)]
+        documents: DocumentConfig,
     },
     /// Apply the PostgreSQL migrations (event log and read models) and exit.
     Migrate {
@@ -152,6 +172,35 @@ async fn serve_metrics(config: &MetricsConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The sweeper of the production services. It only deletes, so a local
+/// store gets a throwaway key: it signs no URL.
+async fn sweeper(storage: &Storage, documents: &DocumentConfig) -> anyhow::Result<Sweeper> {
+    let throwaway = TokenSigner::new(Secret::new(uuid::Uuid::new_v4().as_bytes().to_vec()));
+    let blobs = Blobs::open(documents, None, "http://localhost", throwaway)
+        .await
+        .context("opening the document store")?;
+    let policy = anote_command_api::ledger_policy(documents);
+    let notes = NoteCommands::new(storage.events.clone(), 10_000, policy);
+    Ok(Sweeper::new(notes, storage.documents.clone(), blobs.store))
+}
+
+/// The document store of an API service: S3, or a local folder whose URLs
+/// point at this service.
+async fn api_blobs(
+    documents: &DocumentConfig,
+    http: &HttpConfig,
+    signer: &TokenSigner,
+) -> anyhow::Result<Blobs> {
+    Blobs::open(
+        documents,
+        None,
+        &format!("http://{}", http.listen),
+        signer.clone(),
+    )
+    .await
+    .context("opening the document store")
+}
+
 /// A flag that turns true on SIGTERM or SIGINT.
 fn stop_on_signal() -> watch::Receiver<bool> {
     let (stop, stopped) = watch::channel(false);
@@ -172,15 +221,19 @@ async fn main() -> anyhow::Result<()> {
             http,
             auth,
             projection,
-        } => serve::run(embedded, http, auth, projection).await,
+            documents,
+        } => serve::run(embedded, http, auth, projection, documents).await,
         Service::CommandApi {
             postgres,
             http,
             auth,
+            documents,
         } => {
             let signer = TokenSigner::new(auth.signing_key().map_err(anyhow::Error::msg)?);
             let storage = Storage::postgres(connect(&postgres).await?, true).await?;
-            let state = AppState::new(storage, signer, auth).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let blobs = api_blobs(&documents, &http, &signer).await?;
+            let state = AppState::new(storage, signer, auth, blobs, documents)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             http_server::serve_until_signal(anote_command_api::router(state, &http), &http).await
         }
         Service::QueryApi {
@@ -189,8 +242,10 @@ async fn main() -> anyhow::Result<()> {
             http,
             auth,
             projection,
+            documents,
         } => {
             let signer = TokenSigner::new(auth.signing_key().map_err(anyhow::Error::msg)?);
+            let blobs = api_blobs(&documents, &http, &signer).await?;
             let read_db = connect_reads(&postgres, &reads).await?;
             let reads = postgres_read_models(read_db.clone(), true).await?;
             let (notices, listening) = broadcast::channel(1024);
@@ -203,6 +258,8 @@ async fn main() -> anyhow::Result<()> {
                 projector: serve::NOTE_PROJECTOR.to_owned(),
                 min_position_timeout: projection.min_position_timeout,
                 cache,
+                blobs,
+                documents: Arc::new(documents),
             };
             http_server::serve_until_signal(anote_query_api::router(state, &http), &http).await
         }
@@ -251,10 +308,16 @@ async fn main() -> anyhow::Result<()> {
             kinesis,
             projection,
             metrics,
+            documents,
         } => {
             serve_metrics(&metrics).await?;
             let db = connect(&postgres).await?;
             let storage = Storage::postgres(db.clone(), true).await?;
+            let sweeping = tokio::spawn(
+                sweeper(&storage, &documents)
+                    .await?
+                    .run(documents.sweep_interval, stop_on_signal()),
+            );
             let stream = kinesis
                 .kinesis_stream
                 .as_deref()
@@ -268,6 +331,24 @@ async fn main() -> anyhow::Result<()> {
                 relay
             };
             relay.run(projection.projector_idle, stop_on_signal()).await;
+            sweeping.await.context("the sweeper failed")?;
+            Ok(())
+        }
+        Service::Sweep {
+            postgres,
+            documents,
+        } => {
+            let storage = Storage::postgres(connect(&postgres).await?, true).await?;
+            let swept = sweeper(&storage, &documents)
+                .await?
+                .sweep()
+                .await
+                .map_err(|e| anyhow::anyhow!("sweeping: {e}"))?;
+            tracing::info!(
+                abandoned = swept.abandoned,
+                deleted = swept.deleted,
+                "sweep finished"
+            );
             Ok(())
         }
         Service::Migrate { postgres, reads } => {

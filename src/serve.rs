@@ -1,8 +1,14 @@
 //! `anote serve`: the whole backend in one process on embedded storage — the
 //! command and query routes on one port, and the projector tailing the log.
 
+use std::sync::Arc;
+
+use anote_command_api::sweeper::Sweeper;
 use anote_command_api::AppState;
-use anote_infra::config::{AuthConfig, EmbeddedConfig, HttpConfig, ProjectionConfig};
+use anote_infra::blob::Blobs;
+use anote_infra::config::{
+    AuthConfig, DocumentConfig, EmbeddedConfig, HttpConfig, ProjectionConfig,
+};
 use anote_infra::http::{event_log_ready, read_models_ready, service_routes};
 use anote_infra::storage::embedded_read_models;
 use anote_infra::tokens::TokenSigner;
@@ -27,6 +33,7 @@ pub async fn run(
     http: HttpConfig,
     auth: AuthConfig,
     projection: ProjectionConfig,
+    documents: DocumentConfig,
 ) -> anyhow::Result<()> {
     let dir = &embedded.data_dir;
     let storage = Storage::embedded(dir)
@@ -39,6 +46,14 @@ pub async fn run(
         auth.signing_key_or_create(dir)
             .context("reading or creating the token key")?,
     );
+    let blobs = Blobs::open(
+        &documents,
+        Some(&dir.join("blobs")),
+        &format!("http://{}", http.listen),
+        signer.clone(),
+    )
+    .await
+    .context("opening the document store")?;
     tracing::info!(data_dir = %dir.display(), "embedded storage ready");
 
     // The projector in this process tells the cache what changed.
@@ -62,9 +77,16 @@ pub async fn run(
         projector: NOTE_PROJECTOR.to_owned(),
         min_position_timeout: projection.min_position_timeout,
         cache,
+        blobs: blobs.clone(),
+        documents: Arc::new(documents.clone()),
     };
     let events = storage.events.clone();
-    let command = AppState::new(storage, signer, auth).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ledger = storage.documents.clone();
+    let sweep_interval = documents.sweep_interval;
+    let command = AppState::new(storage, signer, auth, blobs.clone(), documents)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sweeper = Sweeper::new(command.notes.clone(), ledger, blobs.store.clone());
+    let sweeping = tokio::spawn(sweeper.run(sweep_interval, stop.subscribe()));
     let mut doc = anote_command_api::openapi::document();
     doc.merge(anote_query_api::openapi::document());
     doc.info.title = "Anote".to_owned();
@@ -72,9 +94,11 @@ pub async fn run(
     let service = service_routes(doc, checks);
     let app = anote_command_api::routes(command)
         .merge(anote_query_api::routes(query))
-        .merge(service);
+        .merge(service)
+        .merge(blobs.routes());
     let served = serve_until_signal(anote_infra::http::finish(app, &http), &http).await;
     let _ = stop.send(true);
     projecting.await.context("the projector task failed")?;
+    sweeping.await.context("the sweeper failed")?;
     served
 }

@@ -15,6 +15,7 @@ use anote_command_api::note_commands::NoteCommands;
 use anote_domain::note::{NewNote, NoteAction, NoteCommand};
 use anote_domain::values::{Body, Tags, Title};
 use anote_domain::{NoteId, UserId};
+use anote_infra::config::DocumentConfig;
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::event_store::{Metadata, PgEventStore};
 use anote_infra::http::problem::ApiError;
@@ -221,7 +222,8 @@ async fn main() {
         .execute(db.pool())
         .await
         .expect("raw table");
-    let commands = NoteCommands::new(Arc::new(PgEventStore::new(db.clone())), 100_000);
+    let policy = anote_command_api::ledger_policy(&DocumentConfig::from_env());
+    let commands = NoteCommands::new(Arc::new(PgEventStore::new(db.clone())), 100_000, policy);
     let actor = UserId::new();
 
     println!("| path                         | writers | commands/s | p50 (ms) | p99 (ms) | retries | raw INSERT/s | full/raw |");

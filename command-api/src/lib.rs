@@ -4,6 +4,7 @@
 //! with `oneshot`.
 
 pub mod accounts;
+pub mod documents;
 pub mod extract;
 pub mod login_limiter;
 pub mod note_commands;
@@ -11,10 +12,12 @@ pub mod notes;
 pub mod openapi;
 pub mod passwords;
 pub mod shares;
+pub mod sweeper;
 
 use std::sync::Arc;
 
-use anote_infra::config::{AuthConfig, HttpConfig};
+use anote_infra::blob::Blobs;
+use anote_infra::config::{AuthConfig, DocumentConfig, HttpConfig};
 use anote_infra::http::{event_log_ready, service_routes};
 use anote_infra::tokens::TokenSigner;
 use anote_infra::Storage;
@@ -23,7 +26,7 @@ use axum::routing::{delete, patch, post, put};
 use axum::Router;
 
 use crate::login_limiter::LoginLimiter;
-use crate::note_commands::NoteCommands;
+use crate::note_commands::{LedgerPolicy, NoteCommands};
 use crate::passwords::PasswordHasher;
 use anote_infra::http::problem::ApiError;
 
@@ -42,14 +45,24 @@ pub struct AppState {
     pub limiter: LoginLimiter,
     /// Hashes passwords off the async workers.
     pub passwords: PasswordHasher,
+    /// Where document bytes live.
+    pub blobs: Blobs,
+    /// Document limits and URL lifetimes.
+    pub documents: Arc<DocumentConfig>,
 }
 
 impl AppState {
     /// The state for these stores and settings.
-    pub fn new(storage: Storage, signer: TokenSigner, auth: AuthConfig) -> Result<Self, ApiError> {
+    pub fn new(
+        storage: Storage,
+        signer: TokenSigner,
+        auth: AuthConfig,
+        blobs: Blobs,
+        documents: DocumentConfig,
+    ) -> Result<Self, ApiError> {
         let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
         Ok(Self {
-            notes: NoteCommands::new(storage.events.clone(), 100_000),
+            notes: NoteCommands::new(storage.events.clone(), 100_000, ledger_policy(&documents)),
             limiter: LoginLimiter::new(
                 auth.login_failures_per_user,
                 auth.login_failures_per_address,
@@ -59,7 +72,18 @@ impl AppState {
             storage,
             signer,
             auth: Arc::new(auth),
+            blobs,
+            documents: Arc::new(documents),
         })
+    }
+}
+
+/// How document events change the ledger under these settings: an upload
+/// is abandoned once its URLs expired and the grace period passed.
+pub fn ledger_policy(documents: &DocumentConfig) -> LedgerPolicy {
+    LedgerPolicy {
+        quota: documents.document_quota_bytes,
+        abandon_after: documents.upload_url_ttl + documents.upload_grace,
     }
 }
 
@@ -74,7 +98,8 @@ impl FromRef<AppState> for TokenSigner {
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let checks = vec![event_log_ready(state.storage.events.clone())];
     let service = service_routes(openapi::document(), checks);
-    anote_infra::http::finish(routes(state).merge(service), http)
+    let blobs = state.blobs.routes();
+    anote_infra::http::finish(routes(state).merge(service).merge(blobs), http)
 }
 
 /// The `/v1` write routes, without the shared layers.
@@ -106,5 +131,18 @@ pub fn routes(state: AppState) -> Router {
         .route("/v1/notes/{id}/restore", post(notes::restore))
         .route("/v1/notes/{id}/shares", post(shares::create))
         .route("/v1/notes/{id}/shares/{share_id}", delete(shares::revoke))
+        .route("/v1/notes/{id}/documents", post(documents::request_upload))
+        .route(
+            "/v1/notes/{id}/documents/{document_id}",
+            delete(documents::remove),
+        )
+        .route(
+            "/v1/notes/{id}/documents/{document_id}/complete",
+            post(documents::complete),
+        )
+        .route(
+            "/v1/notes/{id}/documents/{document_id}/submit",
+            post(documents::submit),
+        )
         .with_state(state)
 }

@@ -6,14 +6,18 @@
 //! append's optimistic lock finds that out, and the note is then reloaded.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use anote_domain::note::{self, Note, NoteAction, NoteCommand, NoteEvent};
-use anote_domain::{DomainError, NoteId};
+use anote_domain::note::{self, Note, NoteAction, NoteCommand, NoteData, NoteEvent};
+use anote_domain::{DomainError, NoteId, UserId};
+use anote_infra::documents::LedgerWrite;
 use anote_infra::event_store::{
     codec, Append, EventStore, Metadata, Position, SideWrite, StoredReply,
 };
 use anote_infra::StoreError;
 use moka::sync::Cache;
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 use anote_infra::http::problem::ApiError;
 
@@ -36,19 +40,40 @@ pub struct Outcome {
     pub position: Position,
 }
 
+/// How document events change the document ledger.
+#[derive(Clone, Copy, Debug)]
+pub struct LedgerPolicy {
+    /// The bytes one user may hold.
+    pub quota: u64,
+    /// How long after its request an upload never completed is abandoned.
+    pub abandon_after: Duration,
+}
+
 /// Runs note commands against the log.
 #[derive(Clone)]
 pub struct NoteCommands {
     events: Arc<dyn EventStore>,
     cache: Cache<NoteId, Arc<Loaded>>,
+    ledger: LedgerPolicy,
 }
 
 impl NoteCommands {
-    /// A command path over this log, caching up to `capacity` notes.
-    pub fn new(events: Arc<dyn EventStore>, capacity: u64) -> Self {
+    /// A command path over this log, caching up to `capacity` notes, keeping
+    /// the document ledger by `ledger`.
+    pub fn new(events: Arc<dyn EventStore>, capacity: u64, ledger: LedgerPolicy) -> Self {
         Self {
             events,
             cache: Cache::new(capacity),
+            ledger,
+        }
+    }
+
+    /// The caller's live note as the log has it now (not as cached).
+    pub async fn current(&self, id: NoteId, actor: UserId) -> Result<NoteData, ApiError> {
+        let loaded = self.catch_up(id, self.cache.get(&id)).await?;
+        match loaded.state.live() {
+            Some(note) if note.owner() == actor => Ok(note.clone()),
+            _ => Err(ApiError::NoteNotFound),
         }
     }
 
@@ -126,16 +151,22 @@ impl NoteCommands {
                     position: loaded.position,
                 });
             }
+            let mut side_writes: Vec<SideWrite> = remember
+                .iter()
+                .cloned()
+                .map(SideWrite::RememberReply)
+                .collect();
+            side_writes.extend(
+                ledger_writes(&loaded.state, &events, id, self.ledger)
+                    .into_iter()
+                    .map(SideWrite::Ledger),
+            );
             let append = Append {
                 stream: id.stream(),
                 expected_version: loaded.version,
                 events: events.iter().map(codec::encode).collect::<Result<_, _>>()?,
                 metadata: metadata.clone(),
-                side_writes: remember
-                    .iter()
-                    .cloned()
-                    .map(SideWrite::RememberReply)
-                    .collect(),
+                side_writes,
             };
             match self.events.append(append).await {
                 Ok(appended) => {
@@ -182,4 +213,43 @@ impl NoteCommands {
             }
         }
     }
+}
+
+/// The ledger changes that go with `events`, decided on `state`.
+fn ledger_writes(
+    state: &Note,
+    events: &[NoteEvent],
+    note: NoteId,
+    policy: LedgerPolicy,
+) -> Vec<LedgerWrite> {
+    let Some(data) = state.live() else {
+        return Vec::new();
+    };
+    let owner = data.owner();
+    let release = |documents: Vec<Uuid>| LedgerWrite::Release { owner, documents };
+    events
+        .iter()
+        .filter_map(|event| match event {
+            NoteEvent::DocumentUploadRequested { document_id, spec } => {
+                Some(LedgerWrite::Reserve {
+                    document: *document_id,
+                    note,
+                    owner,
+                    size: spec.size,
+                    quota: policy.quota,
+                    multipart_upload: spec.multipart_upload.clone(),
+                    abandon_after: OffsetDateTime::now_utc() + policy.abandon_after,
+                })
+            }
+            NoteEvent::DocumentAttached { document_id } => Some(LedgerWrite::Attach {
+                document: *document_id,
+            }),
+            NoteEvent::DocumentUploadFailed { document_id, .. }
+            | NoteEvent::DocumentRemoved { document_id } => Some(release(vec![*document_id])),
+            NoteEvent::NotePurged if !data.documents().is_empty() => {
+                Some(release(data.documents().keys().copied().collect()))
+            }
+            _ => None,
+        })
+        .collect()
 }

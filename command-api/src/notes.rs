@@ -223,6 +223,11 @@ fn action_name(action: &NoteAction) -> &'static str {
         NoteAction::Purge => "purge",
         NoteAction::Share { .. } => "share",
         NoteAction::RevokeShare { .. } => "revoke-share",
+        NoteAction::RequestUpload { .. } => "request-upload",
+        NoteAction::AttachDocument { .. } => "attach-document",
+        NoteAction::FailUpload { .. } => "fail-upload",
+        NoteAction::RemoveDocument { .. } => "remove-document",
+        NoteAction::SubmitDocument { .. } => "submit-document",
     }
 }
 

@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 
 use anote_infra::http::problem;
 
-use crate::{accounts, notes, shares};
+use crate::{accounts, documents, notes, shares};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use crate::{accounts, notes, shares};
         notes::clear_due, notes::pin, notes::unpin, notes::archive, notes::unarchive,
         notes::complete, notes::reopen, notes::trash, notes::restore, notes::purge,
         shares::create, shares::revoke,
+        documents::request_upload, documents::complete, documents::remove, documents::submit,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth)

@@ -83,4 +83,13 @@ pub enum DomainError {
     /// A note may have only so many live share links.
     #[error("the note has too many share links; revoke one first")]
     TooManyShares,
+    /// The note has no document with this id.
+    #[error("no such document")]
+    DocumentNotFound,
+    /// A note may hold only so many documents.
+    #[error("the note has too many documents; remove one first")]
+    TooManyDocuments,
+    /// The document's upload is not complete yet.
+    #[error("the document's upload is not complete")]
+    UploadIncomplete,
 }

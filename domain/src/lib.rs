@@ -6,6 +6,7 @@
 //! rules) and `evolve(state, &event) -> state` (how an event changes the state);
 //! folding a stream's events with `evolve` rebuilds the state.
 
+pub mod document;
 pub mod error;
 pub mod ids;
 pub mod note;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::document::{Document, DocumentSpec, DocumentStatus, UploadFailure, MAX_DOCUMENTS};
 use crate::error::DomainError;
 use crate::ids::UserId;
 use crate::values::{Body, DueAt, Subject, Tags, Timestamp, Title};
@@ -39,6 +40,8 @@ pub struct NoteData {
     done: bool,
     /// Live share links and their expiry.
     shares: BTreeMap<Uuid, Option<Timestamp>>,
+    /// Documents, pending or attached, by id.
+    documents: BTreeMap<Uuid, Document>,
 }
 
 impl NoteData {
@@ -85,6 +88,10 @@ impl NoteData {
     /// The live share links (not revoked) and their expiry.
     pub fn shares(&self) -> &BTreeMap<Uuid, Option<Timestamp>> {
         &self.shares
+    }
+    /// The documents, pending or attached, by id.
+    pub fn documents(&self) -> &BTreeMap<Uuid, Document> {
+        &self.documents
     }
 }
 
@@ -167,6 +174,37 @@ pub enum NoteAction {
     RevokeShare {
         /// The link's id.
         share_id: Uuid,
+    },
+    /// Hand out upload URLs for a new document.
+    RequestUpload {
+        /// The document's id (its storage key is derived from it).
+        document_id: Uuid,
+        /// What the student declared.
+        spec: DocumentSpec,
+    },
+    /// Accept an uploaded object that matches its declaration.
+    AttachDocument {
+        /// The document.
+        document_id: Uuid,
+    },
+    /// Give up a pending upload.
+    FailUpload {
+        /// The document.
+        document_id: Uuid,
+        /// Why.
+        reason: UploadFailure,
+    },
+    /// Take a document off the note.
+    RemoveDocument {
+        /// The document.
+        document_id: Uuid,
+    },
+    /// Hand an attached document in for the assignment.
+    SubmitDocument {
+        /// The document.
+        document_id: Uuid,
+        /// When it was handed in.
+        at: Timestamp,
     },
 }
 
@@ -254,6 +292,37 @@ pub enum NoteEvent {
         /// The link's id.
         share_id: Uuid,
     },
+    /// Upload URLs were handed out for a new document.
+    DocumentUploadRequested {
+        /// The document.
+        document_id: Uuid,
+        /// What was declared.
+        spec: DocumentSpec,
+    },
+    /// The uploaded object was checked and attached.
+    DocumentAttached {
+        /// The document.
+        document_id: Uuid,
+    },
+    /// A pending upload was given up (its object, if any, is deleted).
+    DocumentUploadFailed {
+        /// The document.
+        document_id: Uuid,
+        /// Why.
+        reason: UploadFailure,
+    },
+    /// A document was taken off the note (its object is deleted).
+    DocumentRemoved {
+        /// The document.
+        document_id: Uuid,
+    },
+    /// A document was handed in for the assignment.
+    DocumentSubmitted {
+        /// The document.
+        document_id: Uuid,
+        /// When.
+        submitted_at: Timestamp,
+    },
 }
 
 /// Applies the business rules: which events a command produces in this state.
@@ -277,7 +346,11 @@ pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, Doma
     };
     let allowed_in_trash = matches!(
         action,
-        NoteAction::Restore | NoteAction::Purge | NoteAction::RevokeShare { .. }
+        NoteAction::Restore
+            | NoteAction::Purge
+            | NoteAction::RevokeShare { .. }
+            | NoteAction::RemoveDocument { .. }
+            | NoteAction::FailUpload { .. }
     );
     if note.trashed && !allowed_in_trash {
         return Err(DomainError::NoteTrashed);
@@ -328,8 +401,71 @@ pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, Doma
             return Err(DomainError::ShareNotFound)
         }
         NoteAction::RevokeShare { share_id } => Some(NoteEvent::NoteShareRevoked { share_id }),
+        NoteAction::RequestUpload { document_id, spec } => request_upload(note, document_id, spec)?,
+        NoteAction::AttachDocument { document_id } => document(note, document_id)?
+            .status
+            .eq(&DocumentStatus::Pending)
+            .then_some(NoteEvent::DocumentAttached { document_id }),
+        NoteAction::FailUpload {
+            document_id,
+            reason,
+        } => document(note, document_id)?
+            .status
+            .eq(&DocumentStatus::Pending)
+            .then_some(NoteEvent::DocumentUploadFailed {
+                document_id,
+                reason,
+            }),
+        NoteAction::RemoveDocument { document_id } => {
+            document(note, document_id)?;
+            Some(NoteEvent::DocumentRemoved { document_id })
+        }
+        NoteAction::SubmitDocument { document_id, at } => submit(note, document_id, at)?,
     };
     Ok(event.into_iter().collect())
+}
+
+/// The document with this id, or `DocumentNotFound`.
+fn document(note: &NoteData, id: Uuid) -> Result<&Document, DomainError> {
+    note.documents.get(&id).ok_or(DomainError::DocumentNotFound)
+}
+
+fn request_upload(
+    note: &NoteData,
+    document_id: Uuid,
+    spec: DocumentSpec,
+) -> Result<Option<NoteEvent>, DomainError> {
+    if note.documents.contains_key(&document_id) {
+        return Ok(None);
+    }
+    if note.documents.len() >= MAX_DOCUMENTS {
+        return Err(DomainError::TooManyDocuments);
+    }
+    Ok(Some(NoteEvent::DocumentUploadRequested {
+        document_id,
+        spec,
+    }))
+}
+
+fn submit(
+    note: &NoteData,
+    document_id: Uuid,
+    at: Timestamp,
+) -> Result<Option<NoteEvent>, DomainError> {
+    let document = document(note, document_id)?;
+    if document.status != DocumentStatus::Attached {
+        return Err(DomainError::UploadIncomplete);
+    }
+    if note.due_at.is_none() {
+        return Err(DomainError::NotAnAssignment);
+    }
+    Ok(document
+        .submitted_at
+        .is_none()
+        .then_some(NoteEvent::DocumentSubmitted {
+            document_id,
+            submitted_at: at,
+        }))
 }
 
 /// Applies one event to a state. Events are facts: this never fails, and an
@@ -359,6 +495,7 @@ pub fn evolve(state: Note, event: &NoteEvent) -> Note {
                 due_at: *due_at,
                 done: false,
                 shares: BTreeMap::new(),
+                documents: BTreeMap::new(),
             })
         }
         (Note::Live(_), NoteEvent::NotePurged) => return Note::Purged,
@@ -398,6 +535,33 @@ pub fn evolve(state: Note, event: &NoteEvent) -> Note {
         }
         NoteEvent::NoteShareRevoked { share_id } => {
             note.shares.remove(share_id);
+        }
+        NoteEvent::DocumentUploadRequested { document_id, spec } => {
+            note.documents.insert(
+                *document_id,
+                Document {
+                    spec: spec.clone(),
+                    status: DocumentStatus::Pending,
+                    submitted_at: None,
+                },
+            );
+        }
+        NoteEvent::DocumentAttached { document_id } => {
+            if let Some(document) = note.documents.get_mut(document_id) {
+                document.status = DocumentStatus::Attached;
+            }
+        }
+        NoteEvent::DocumentUploadFailed { document_id, .. }
+        | NoteEvent::DocumentRemoved { document_id } => {
+            note.documents.remove(document_id);
+        }
+        NoteEvent::DocumentSubmitted {
+            document_id,
+            submitted_at,
+        } => {
+            if let Some(document) = note.documents.get_mut(document_id) {
+                document.submitted_at = Some(*submitted_at);
+            }
         }
     }
     Note::Live(note)
@@ -621,6 +785,118 @@ mod tests {
         assert_eq!(when(&full, one_more), Err(DomainError::TooManyShares));
     }
 
+    fn spec(size: u64) -> DocumentSpec {
+        DocumentSpec {
+            file_name: crate::document::FileName::parse("essay.pdf").expect("valid"),
+            content_type: crate::document::ContentType::parse("application/pdf").expect("valid"),
+            size,
+            multipart_upload: None,
+        }
+    }
+
+    fn requested(n: u128) -> NoteEvent {
+        NoteEvent::DocumentUploadRequested {
+            document_id: uuid::Uuid::from_u128(n),
+            spec: spec(1024),
+        }
+    }
+
+    #[test]
+    fn a_document_is_requested_attached_and_removed() {
+        let doc = uuid::Uuid::from_u128(5);
+        let state = given(&[created(false)]);
+        let request = NoteAction::RequestUpload {
+            document_id: doc,
+            spec: spec(1024),
+        };
+        assert_eq!(when(&state, request.clone()), Ok(vec![requested(5)]));
+        let pending = given(&[created(false), requested(5)]);
+        assert_eq!(when(&pending, request), Ok(vec![]), "a repeat is a no-op");
+        let attach = NoteAction::AttachDocument { document_id: doc };
+        assert_eq!(
+            when(&pending, attach.clone()),
+            Ok(vec![NoteEvent::DocumentAttached { document_id: doc }])
+        );
+        let attached = given(&[
+            created(false),
+            requested(5),
+            NoteEvent::DocumentAttached { document_id: doc },
+        ]);
+        assert_eq!(when(&attached, attach), Ok(vec![]));
+        let fail = NoteAction::FailUpload {
+            document_id: doc,
+            reason: UploadFailure::Abandoned,
+        };
+        assert_eq!(when(&attached, fail), Ok(vec![]), "too late to fail");
+        let removed = given(&[
+            created(false),
+            requested(5),
+            NoteEvent::DocumentRemoved { document_id: doc },
+        ]);
+        assert!(removed.live().is_some_and(|n| n.documents().is_empty()));
+        assert_eq!(
+            when(&removed, NoteAction::RemoveDocument { document_id: doc }),
+            Err(DomainError::DocumentNotFound)
+        );
+    }
+
+    #[test]
+    fn only_attached_documents_of_assignments_are_submitted_once() {
+        let doc = uuid::Uuid::from_u128(5);
+        let at = Timestamp::new(time::macros::datetime!(2026-11-30 18:00 UTC));
+        let submit = NoteAction::SubmitDocument {
+            document_id: doc,
+            at,
+        };
+        let pending = given(&[created(true), requested(5)]);
+        assert_eq!(
+            when(&pending, submit.clone()),
+            Err(DomainError::UploadIncomplete)
+        );
+        let attached = NoteEvent::DocumentAttached { document_id: doc };
+        let note = given(&[created(false), requested(5), attached.clone()]);
+        assert_eq!(
+            when(&note, submit.clone()),
+            Err(DomainError::NotAnAssignment)
+        );
+        let assignment = given(&[created(true), requested(5), attached.clone()]);
+        let submitted = NoteEvent::DocumentSubmitted {
+            document_id: doc,
+            submitted_at: at,
+        };
+        assert_eq!(
+            when(&assignment, submit.clone()),
+            Ok(vec![submitted.clone()])
+        );
+        let handed_in = given(&[created(true), requested(5), attached, submitted]);
+        assert_eq!(when(&handed_in, submit), Ok(vec![]));
+        let document = handed_in
+            .live()
+            .and_then(|n| n.documents().get(&doc).cloned());
+        assert_eq!(document.and_then(|d| d.submitted_at), Some(at));
+    }
+
+    #[test]
+    fn a_note_holds_at_most_a_hundred_documents_and_none_new_in_the_trash() {
+        let mut events = vec![created(false)];
+        events.extend((0..MAX_DOCUMENTS as u128).map(requested));
+        let request = NoteAction::RequestUpload {
+            document_id: uuid::Uuid::from_u128(999),
+            spec: spec(1),
+        };
+        assert_eq!(
+            when(&given(&events), request.clone()),
+            Err(DomainError::TooManyDocuments)
+        );
+        let trashed = given(&[created(false), requested(1), NoteEvent::NoteTrashed]);
+        assert_eq!(when(&trashed, request), Err(DomainError::NoteTrashed));
+        let abandon = NoteAction::FailUpload {
+            document_id: uuid::Uuid::from_u128(1),
+            reason: UploadFailure::Abandoned,
+        };
+        assert!(when(&trashed, abandon).is_ok_and(|e| e.len() == 1));
+    }
+
     #[test]
     fn someone_elses_note_looks_missing() {
         let state = given(&[created(false)]);
@@ -690,6 +966,24 @@ mod tests {
             (0u128..3).prop_map(|n| NoteAction::RevokeShare {
                 share_id: uuid::Uuid::from_u128(n)
             }),
+            (0u128..3, 1u64..100).prop_map(|(n, size)| NoteAction::RequestUpload {
+                document_id: uuid::Uuid::from_u128(n),
+                spec: spec(size),
+            }),
+            (0u128..3).prop_map(|n| NoteAction::AttachDocument {
+                document_id: uuid::Uuid::from_u128(n)
+            }),
+            (0u128..3).prop_map(|n| NoteAction::FailUpload {
+                document_id: uuid::Uuid::from_u128(n),
+                reason: UploadFailure::Mismatch,
+            }),
+            (0u128..3).prop_map(|n| NoteAction::RemoveDocument {
+                document_id: uuid::Uuid::from_u128(n)
+            }),
+            (0u128..3).prop_map(|n| NoteAction::SubmitDocument {
+                document_id: uuid::Uuid::from_u128(n),
+                at: Timestamp::new(time::macros::datetime!(2026-11-30 18:00 UTC)),
+            }),
         ]
     }
 
@@ -701,6 +995,13 @@ mod tests {
             );
             assert!(note.tags.len() <= Tags::MAX);
             assert!(note.shares.len() <= MAX_SHARES);
+            assert!(note.documents.len() <= MAX_DOCUMENTS);
+            assert!(
+                note.documents
+                    .values()
+                    .all(|d| d.submitted_at.is_none() || d.status == DocumentStatus::Attached),
+                "only attached documents are handed in"
+            );
             assert_eq!(
                 note.owner,
                 owner(),

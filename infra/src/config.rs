@@ -214,6 +214,81 @@ pub struct EmbeddedConfig {
     pub data_dir: PathBuf,
 }
 
+/// The media types documents may have unless `ANOTE_DOCUMENT_TYPES` says
+/// otherwise: PDF, images, plain text, Markdown, office documents, zip.
+pub const DEFAULT_DOCUMENT_TYPES: &str = "application/pdf,image/png,image/jpeg,image/gif,\
+image/webp,image/heic,image/svg+xml,text/plain,text/markdown,application/msword,\
+application/vnd.openxmlformats-officedocument.wordprocessingml.document,\
+application/vnd.ms-excel,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,\
+application/vnd.ms-powerpoint,\
+application/vnd.openxmlformats-officedocument.presentationml.presentation,\
+application/vnd.oasis.opendocument.text,application/vnd.oasis.opendocument.spreadsheet,\
+application/vnd.oasis.opendocument.presentation,application/rtf,application/zip";
+
+/// Documents: where their bytes live, the limits on them, and the sweeper.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DocumentConfig {
+    /// S3 bucket for documents; without it they go to a local folder.
+    /// Region and credentials come from the usual AWS_* variables.
+    #[arg(long, env = "ANOTE_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// Endpoint to use instead of AWS's (an emulator, addressed by path).
+    #[arg(long, env = "ANOTE_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Folder of the local document store (`anote serve`: `blobs` in the
+    /// data folder).
+    #[arg(long, env = "ANOTE_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+    /// The address clients reach this server at, for the URLs of the local
+    /// document store (default `http://` and ANOTE_LISTEN).
+    #[arg(long, env = "ANOTE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Largest document in bytes.
+    #[arg(long, env = "ANOTE_DOCUMENT_MAX_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub document_max_bytes: u64,
+    /// Bytes of pending and attached documents one user may hold.
+    #[arg(long, env = "ANOTE_DOCUMENT_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub document_quota_bytes: u64,
+    /// Media types accepted, comma-separated (parameters such as charset
+    /// are ignored when matching).
+    #[arg(long, env = "ANOTE_DOCUMENT_TYPES", value_delimiter = ',', default_value = DEFAULT_DOCUMENT_TYPES)]
+    pub document_types: Vec<String>,
+    /// Seconds an upload URL works.
+    #[arg(long, env = "ANOTE_UPLOAD_URL_TTL_SECS", default_value = "900", value_parser = seconds)]
+    pub upload_url_ttl: Duration,
+    /// Seconds a download URL works.
+    #[arg(long, env = "ANOTE_DOWNLOAD_URL_TTL_SECS", default_value = "300", value_parser = seconds)]
+    pub download_url_ttl: Duration,
+    /// Seconds after its URLs expire that an upload never completed is
+    /// abandoned (and its bytes freed) by the sweeper.
+    #[arg(long, env = "ANOTE_UPLOAD_GRACE_SECS", default_value = "600", value_parser = seconds)]
+    pub upload_grace: Duration,
+    /// Seconds between two sweeps in `anote relay` and `anote serve`.
+    #[arg(long, env = "ANOTE_SWEEP_INTERVAL_SECS", default_value = "300", value_parser = seconds)]
+    pub sweep_interval: Duration,
+}
+
+impl DocumentConfig {
+    /// The settings the environment gives, defaults for the rest (for
+    /// benchmarks and tools that take no command line).
+    pub fn from_env() -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            documents: DocumentConfig,
+        }
+        <Only as clap::Parser>::parse_from(["anote"]).documents
+    }
+
+    /// Whether documents of `content_type` (its essence, lower-cased) are
+    /// accepted.
+    pub fn allows(&self, essence: &str) -> bool {
+        self.document_types
+            .iter()
+            .any(|t| t.trim().eq_ignore_ascii_case(essence))
+    }
+}
+
 /// How logs are written.
 #[derive(clap::Args, Clone, Debug)]
 pub struct LogConfig {

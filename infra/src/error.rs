@@ -20,6 +20,9 @@ pub enum StoreError {
     /// A reply for this idempotency key was stored by a concurrent request.
     #[error("the idempotency key was used concurrently")]
     IdempotencyKeyTaken,
+    /// The documents would exceed their owner's storage quota.
+    #[error("the storage quota would be exceeded")]
+    QuotaExceeded,
     /// The shard lease is no longer held by this projector.
     #[error("the lease of shard {0} was lost")]
     LeaseLost(String),

@@ -3,8 +3,10 @@
 //! APIs share.
 
 pub mod accounts;
+pub mod blob;
 pub mod config;
 pub mod db;
+pub mod documents;
 pub mod error;
 pub mod event_store;
 pub mod feed;

@@ -1,11 +1,12 @@
-//! The storage a service runs on: the event log and the account tables of one
-//! backend, opened and migrated together.
+//! The storage a service runs on: the event log, the account tables and the
+//! document ledger of one backend, opened and migrated together.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::accounts::{AccountStore, PgAccountStore, SqliteAccountStore};
 use crate::db::{PgDatabase, SqliteDatabase, Tables};
+use crate::documents::{DocumentLedger, PgDocumentLedger, SqliteDocumentLedger};
 use crate::error::StoreError;
 use crate::event_store::{EventStore, PgEventStore, SqliteEventStore};
 use crate::read_store::{PgReadStore, ReadStore, SqliteReadStore};
@@ -17,6 +18,8 @@ pub struct Storage {
     pub events: Arc<dyn EventStore>,
     /// Credentials and sessions.
     pub accounts: Arc<dyn AccountStore>,
+    /// Which document objects exist and how many bytes each user holds.
+    pub documents: Arc<dyn DocumentLedger>,
 }
 
 impl Storage {
@@ -27,7 +30,8 @@ impl Storage {
         }
         Ok(Self {
             events: Arc::new(PgEventStore::new(db.clone())),
-            accounts: Arc::new(PgAccountStore::new(db)),
+            accounts: Arc::new(PgAccountStore::new(db.clone())),
+            documents: Arc::new(PgDocumentLedger::new(db)),
         })
     }
 
@@ -38,7 +42,8 @@ impl Storage {
         db.migrate(Tables::EventLog).await?;
         Ok(Self {
             events: Arc::new(SqliteEventStore::new(db.clone())),
-            accounts: Arc::new(SqliteAccountStore::new(db)),
+            accounts: Arc::new(SqliteAccountStore::new(db.clone())),
+            documents: Arc::new(SqliteDocumentLedger::new(db)),
         })
     }
 }

@@ -114,6 +114,28 @@ impl TokenSigner {
     }
 }
 
+impl TokenSigner {
+    /// The signature of a local blob URL's `message` (method, key and
+    /// query), URL-safe.
+    pub fn sign_blob_url(&self, message: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.blob_mac(message).finalize().into_bytes())
+    }
+
+    /// Whether `signature` is this key's signature of `message`.
+    pub fn verify_blob_url(&self, message: &str, signature: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(signature)
+            .is_ok_and(|sig| self.blob_mac(message).verify_slice(&sig).is_ok())
+    }
+
+    fn blob_mac(&self, message: &str) -> Hmac<Sha256> {
+        let mut mac = self.mac();
+        mac.update(b"blob-url:");
+        mac.update(message.as_bytes());
+        mac
+    }
+}
+
 /// The public, read-only address of a share link's token.
 pub fn share_url(token: &str) -> String {
     format!("/v1/shared/{token}")

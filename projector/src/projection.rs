@@ -4,10 +4,11 @@
 //! changes nothing; one more than it is applied; a later one reports a gap,
 //! so the caller can fetch the missing events from the log first.
 
+use anote_domain::document::DocumentStatus;
 use anote_domain::note::NoteEvent;
 use anote_domain::NoteId;
 use anote_infra::event_store::Position;
-use anote_infra::read_store::{NoteView, ShareChange, ShareLink};
+use anote_infra::read_store::{DocumentView, NoteView, ShareChange, ShareLink};
 use time::OffsetDateTime;
 
 /// How many characters of the body a list shows.
@@ -71,6 +72,7 @@ pub fn project(
             created_at: at,
             updated_at: at,
             changed: Position::START,
+            documents: Vec::new(),
         },
         // An event of a stream whose creation was never seen: the log is
         // inconsistent with the view; keep the version moving only.
@@ -111,8 +113,36 @@ pub fn project(
         NoteEvent::NoteRestored => next.trashed = false,
         // Share links live in their own read model; see `share_change`.
         NoteEvent::NoteShared { .. } | NoteEvent::NoteShareRevoked { .. } => {}
+        NoteEvent::DocumentUploadRequested { document_id, spec } => {
+            next.documents.push(DocumentView {
+                id: *document_id,
+                file_name: spec.file_name.to_string(),
+                content_type: spec.content_type.to_string(),
+                size: spec.size,
+                status: DocumentStatus::Pending,
+                submitted_at: None,
+            });
+        }
+        NoteEvent::DocumentAttached { document_id } => {
+            if let Some(document) = next.documents.iter_mut().find(|d| d.id == *document_id) {
+                document.status = DocumentStatus::Attached;
+            }
+        }
+        NoteEvent::DocumentSubmitted {
+            document_id,
+            submitted_at,
+        } => {
+            if let Some(document) = next.documents.iter_mut().find(|d| d.id == *document_id) {
+                document.submitted_at = Some(submitted_at.instant());
+            }
+        }
+        NoteEvent::DocumentUploadFailed { document_id, .. }
+        | NoteEvent::DocumentRemoved { document_id } => {
+            next.documents.retain(|d| d.id != *document_id);
+        }
         NoteEvent::NotePurged => {
             next.purged = true;
+            next.documents.clear();
             next.title.clear();
             next.body.clear();
             next.snippet.clear();

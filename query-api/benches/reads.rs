@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anote_domain::{NoteId, UserId};
-use anote_infra::config::{HttpConfig, Secret};
+use anote_infra::blob::local::LocalBlobs;
+use anote_infra::blob::Blobs;
+use anote_infra::config::{DocumentConfig, HttpConfig, Secret};
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::event_store::Position;
 use anote_infra::read_store::{NoteView, PgReadStore, ProjectionBatch, ReadStore};
@@ -94,6 +96,7 @@ fn view(owner: UserId, n: usize) -> NoteView {
         created_at: now,
         updated_at: now,
         changed: Position::new(0, n as u64 + 1),
+        documents: Vec::new(),
     }
 }
 
@@ -135,12 +138,18 @@ async fn main() {
         request_timeout: Duration::from_secs(10),
         body_limit: 1 << 20,
     };
+    let blob_dir = std::env::temp_dir().join(format!("anote-bench-{}", Uuid::new_v4()));
+    let blobs = Blobs::local(
+        LocalBlobs::open(&blob_dir, "http://127.0.0.1", signer.clone()).expect("blob folder"),
+    );
     let state = |cache| QueryState {
         reads: reads.clone(),
         signer: signer.clone(),
         projector: "note_views".to_owned(),
         min_position_timeout: Duration::from_secs(2),
         cache,
+        blobs: blobs.clone(),
+        documents: Arc::new(DocumentConfig::from_env()),
     };
     let cached = serve(anote_query_api::router(
         state(ReadCache::new(100_000, Duration::from_secs(60))),

@@ -47,7 +47,7 @@ impl Key {
 #[derive(Clone, Debug)]
 pub enum Entry {
     /// A note view, or its absence.
-    Note(Option<NoteView>),
+    Note(Option<Box<NoteView>>),
     /// A list page as JSON.
     Page(serde_json::Value),
 }

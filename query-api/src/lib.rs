@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod changes;
 pub mod consistency;
+pub mod documents;
 pub mod lists;
 pub mod notes;
 pub mod openapi;
@@ -14,7 +15,8 @@ pub mod shares;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anote_infra::config::HttpConfig;
+use anote_infra::blob::Blobs;
+use anote_infra::config::{DocumentConfig, HttpConfig};
 use anote_infra::http::{read_models_ready, service_routes};
 use anote_infra::read_store::ReadStore;
 use anote_infra::tokens::TokenSigner;
@@ -36,6 +38,10 @@ pub struct QueryState {
     pub min_position_timeout: Duration,
     /// Recent note views and list pages.
     pub cache: ReadCache,
+    /// Where document bytes live (downloads are redirected there).
+    pub blobs: Blobs,
+    /// Document limits and URL lifetimes.
+    pub documents: Arc<DocumentConfig>,
 }
 
 impl FromRef<QueryState> for TokenSigner {
@@ -56,6 +62,13 @@ pub fn routes(state: QueryState) -> Router {
         .route("/v1/notes/{id}/shares", get(shares::list))
         .route("/v1/shared/{token}", get(shares::shared))
         .route("/v1/changes", get(changes::changes))
+        .route("/v1/documents", get(documents::list))
+        .route("/v1/documents/{id}", get(documents::download))
+        .route(
+            "/v1/shared/{token}/documents/{id}",
+            get(documents::shared_download),
+        )
+        .route("/v1/account/usage", get(documents::usage))
         .with_state(state)
 }
 
@@ -64,5 +77,6 @@ pub fn routes(state: QueryState) -> Router {
 pub fn router(state: QueryState, http: &HttpConfig) -> Router {
     let checks = vec![read_models_ready(state.reads.clone())];
     let service = service_routes(openapi::document(), checks);
-    anote_infra::http::finish(routes(state).merge(service), http)
+    let blobs = state.blobs.routes();
+    anote_infra::http::finish(routes(state).merge(service).merge(blobs), http)
 }

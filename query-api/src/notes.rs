@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::cache::{Cached, Entry, Key};
 use crate::consistency::wait_for_min_position;
+use crate::documents::DocumentBody;
 use crate::QueryState;
 
 /// A note.
@@ -52,6 +53,8 @@ pub struct NoteBody {
     /// When it last changed (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Its documents, pending and attached, oldest first.
+    pub documents: Vec<DocumentBody>,
 }
 
 impl NoteBody {
@@ -72,6 +75,7 @@ impl NoteBody {
             version: view.version,
             created_at: view.created_at,
             updated_at: view.updated_at,
+            documents: view.documents.into_iter().map(DocumentBody::from).collect(),
         }
     }
 }
@@ -92,13 +96,13 @@ pub async fn get_note(
     let wanted = wait_for_min_position(&state, &headers).await?;
     let key = Key::Note(auth.user, id);
     let view = match state.cache.get(&key, wanted).map(|c| c.value.clone()) {
-        Some(Entry::Note(view)) => view,
+        Some(Entry::Note(view)) => view.map(|v| *v),
         _ => {
             let started = state.cache.generation();
             let as_of = state.reads.checkpoint(&state.projector).await?;
             let view = state.reads.note(auth.user, id).await?;
             let cached = Cached {
-                value: Entry::Note(view.clone()),
+                value: Entry::Note(view.clone().map(Box::new)),
                 as_of,
             };
             state.cache.insert(key, cached, started);

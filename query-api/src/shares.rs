@@ -13,7 +13,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::consistency::wait_for_min_position;
+use crate::documents::DocumentBody;
 use crate::QueryState;
+use anote_domain::document::DocumentStatus;
 
 /// A live share link.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -90,6 +92,9 @@ pub struct SharedNote {
     /// When the note last changed (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Its attached documents; download one at
+    /// `/v1/shared/{token}/documents/{id}`.
+    pub documents: Vec<DocumentBody>,
 }
 
 /// The public, read-only view of a shared note. A revoked or expired link
@@ -119,5 +124,11 @@ pub async fn shared(
         due_at: view.due_at,
         done: view.done,
         updated_at: view.updated_at,
+        documents: view
+            .documents
+            .into_iter()
+            .filter(|d| d.status == DocumentStatus::Attached)
+            .map(DocumentBody::from)
+            .collect(),
     }))
 }

@@ -38,8 +38,51 @@ fn postgres_command(role: &str, schema: &str) -> Command {
         .env("ANOTE_READ_DATABASE_SCHEMA", format!("{schema}_read"))
         .env("ANOTE_DATABASE_MAX_CONNECTIONS", "8")
         .env("ANOTE_TOKEN_SECRET", TOKEN_SECRET)
+        .env("ANOTE_S3_BUCKET", bucket_of(schema))
+        .env("ANOTE_S3_ENDPOINT", s3_endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", s3_keys().0)
+        .env("AWS_SECRET_ACCESS_KEY", s3_keys().1)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("ANOTE_LOG", "warn");
     cmd
+}
+
+/// The S3 emulator the test command starts.
+pub fn s3_endpoint() -> String {
+    std::env::var("ANOTE_TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8014".to_owned())
+}
+
+/// The S3 emulator's access key and secret.
+pub fn s3_keys() -> (String, String) {
+    let var =
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    (
+        var("ANOTE_TEST_S3_ACCESS_KEY", "anote-test"),
+        var("ANOTE_TEST_S3_SECRET_KEY", "anote-test-secret"),
+    )
+}
+
+/// The bucket of a test's schema (bucket names take no underscores).
+pub fn bucket_of(schema: &str) -> String {
+    schema.replace('_', "-")
+}
+
+/// A client of the S3 emulator.
+pub fn s3_client() -> aws_sdk_s3::Client {
+    let (access, secret) = s3_keys();
+    anote_infra::blob::s3::emulator_client(&s3_endpoint(), &access, &secret)
+}
+
+/// Creates the bucket of a test's schema, unless it exists.
+async fn ensure_bucket(schema: &str) {
+    let client = s3_client();
+    let bucket = bucket_of(schema);
+    if client.head_bucket().bucket(&bucket).send().await.is_err() {
+        anote_infra::blob::s3::create_bucket(&client, &bucket)
+            .await
+            .expect("the S3 emulator creates the bucket");
+    }
 }
 
 /// A background `anote` process without an API (the projector or the
@@ -69,10 +112,7 @@ impl ProjectorProcess {
         if let Some(stream) = stream {
             cmd.env("ANOTE_KINESIS_STREAM", stream)
                 .env("ANOTE_KINESIS_ENDPOINT", kinesis_endpoint())
-                .env("ANOTE_LEASE_TTL_MS", "1500")
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test");
+                .env("ANOTE_LEASE_TTL_MS", "1500");
         }
         let child = cmd
             .stdout(Stdio::null())
@@ -158,8 +198,14 @@ impl Server {
                     .env("ANOTE_LOG", "warn");
                 cmd
             }
-            Setup::Postgres(schema) => postgres_command("command-api", schema),
-            Setup::QueryApi(schema) => postgres_command("query-api", schema),
+            Setup::Postgres(schema) => {
+                ensure_bucket(schema).await;
+                postgres_command("command-api", schema)
+            }
+            Setup::QueryApi(schema) => {
+                ensure_bucket(schema).await;
+                postgres_command("query-api", schema)
+            }
         };
         cmd.env("ANOTE_LISTEN", format!("127.0.0.1:{port}"))
             .envs(env.iter().copied())

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::documents::LedgerWrite;
 use crate::error::StoreError;
 
 /// Where an event sits in the commit order of the whole log.
@@ -181,6 +182,9 @@ pub enum SideWrite {
     /// store sets `version` and `position` in the body (a JSON object) to
     /// those of the append.
     RememberReply(StoredReply),
+    /// Changes the document ledger (and may fail the append when a
+    /// reservation exceeds the owner's quota).
+    Ledger(LedgerWrite),
 }
 
 /// The first reply to a command sent with an `Idempotency-Key`.

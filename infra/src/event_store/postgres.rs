@@ -15,6 +15,7 @@ use super::{
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
 use crate::db::{from_i64, to_i64, PgDatabase};
+use crate::documents;
 use crate::error::{append_error, StoreError};
 
 /// The event log in a PostgreSQL database.
@@ -38,9 +39,7 @@ impl PgEventStore {
         check_append(append)?;
         let appended = insert_events(&mut *conn, append).await?;
         for write in &append.side_writes {
-            apply_side_write(&mut *conn, write, appended)
-                .await
-                .map_err(|e| append_error(e, &append.stream, append.expected_version))?;
+            apply_side_write(&mut *conn, write, appended, append).await?;
         }
         Ok(appended)
     }
@@ -110,20 +109,25 @@ async fn apply_side_write(
     conn: &mut PgConnection,
     write: &SideWrite,
     appended: Appended,
-) -> Result<(), sqlx::Error> {
+    append: &Append,
+) -> Result<(), StoreError> {
+    let fail = |e| append_error(e, &append.stream, append.expected_version);
     match write {
+        SideWrite::Ledger(write) => documents::apply_pg(conn, write).await?,
         SideWrite::ClaimUsername { username, user_id } => {
             sqlx::query("INSERT INTO usernames (username, user_id) VALUES ($1, $2)")
                 .bind(username)
                 .bind(user_id.uuid())
                 .execute(conn)
-                .await?;
+                .await
+                .map_err(fail)?;
         }
         SideWrite::ReleaseUsername { user_id } => {
             sqlx::query("DELETE FROM usernames WHERE user_id = $1")
                 .bind(user_id.uuid())
                 .execute(conn)
-                .await?;
+                .await
+                .map_err(fail)?;
         }
         SideWrite::SetPasswordHash { user_id, hash } => {
             sqlx::query(
@@ -133,13 +137,15 @@ async fn apply_side_write(
             .bind(user_id.uuid())
             .bind(hash)
             .execute(conn)
-            .await?;
+            .await
+            .map_err(fail)?;
         }
         SideWrite::DeleteCredentials { user_id } => {
             sqlx::query("DELETE FROM credentials WHERE user_id = $1")
                 .bind(user_id.uuid())
                 .execute(conn)
-                .await?;
+                .await
+                .map_err(fail)?;
         }
         SideWrite::RevokeSessions { user_id, except } => {
             sqlx::query(
@@ -149,7 +155,8 @@ async fn apply_side_write(
             .bind(user_id.uuid())
             .bind(except)
             .execute(conn)
-            .await?;
+            .await
+            .map_err(fail)?;
         }
         SideWrite::RememberReply(reply) => {
             sqlx::query(
@@ -162,7 +169,8 @@ async fn apply_side_write(
             .bind(i16::try_from(reply.status).unwrap_or(i16::MAX))
             .bind(reply_with_outcome(reply, appended).to_string())
             .execute(conn)
-            .await?;
+            .await
+            .map_err(fail)?;
         }
     }
     Ok(())

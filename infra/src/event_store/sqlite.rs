@@ -15,6 +15,7 @@ use super::{
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
 use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
+use crate::documents;
 use crate::error::{append_error, StoreError};
 
 /// The event log in the embedded SQLite database.
@@ -77,9 +78,7 @@ impl SqliteEventStore {
             position: Position::new(0, from_i64(position)?),
         };
         for write in &append.side_writes {
-            apply_side_write(&mut *conn, write, now, appended)
-                .await
-                .map_err(fail)?;
+            apply_side_write(&mut *conn, write, now, appended, append).await?;
         }
         Ok(appended)
     }
@@ -90,20 +89,25 @@ async fn apply_side_write(
     write: &SideWrite,
     now: i64,
     appended: Appended,
-) -> Result<(), sqlx::Error> {
+    append: &Append,
+) -> Result<(), StoreError> {
+    let fail = |e| append_error(e, &append.stream, append.expected_version);
     match write {
+        SideWrite::Ledger(write) => documents::apply_sqlite(conn, write).await?,
         SideWrite::ClaimUsername { username, user_id } => {
             sqlx::query("INSERT INTO usernames (username, user_id) VALUES (?, ?)")
                 .bind(username)
                 .bind(user_id.uuid())
                 .execute(conn)
-                .await?;
+                .await
+                .map_err(fail)?;
         }
         SideWrite::ReleaseUsername { user_id } => {
             sqlx::query("DELETE FROM usernames WHERE user_id = ?")
                 .bind(user_id.uuid())
                 .execute(conn)
-                .await?;
+                .await
+                .map_err(fail)?;
         }
         SideWrite::SetPasswordHash { user_id, hash } => {
             sqlx::query(
@@ -113,13 +117,15 @@ async fn apply_side_write(
             .bind(user_id.uuid())
             .bind(hash)
             .execute(conn)
-            .await?;
+            .await
+            .map_err(fail)?;
         }
         SideWrite::DeleteCredentials { user_id } => {
             sqlx::query("DELETE FROM credentials WHERE user_id = ?")
                 .bind(user_id.uuid())
                 .execute(conn)
-                .await?;
+                .await
+                .map_err(fail)?;
         }
         SideWrite::RevokeSessions { user_id, except } => {
             sqlx::query(
@@ -130,7 +136,8 @@ async fn apply_side_write(
             .bind(user_id.uuid())
             .bind(except)
             .execute(conn)
-            .await?;
+            .await
+            .map_err(fail)?;
         }
         SideWrite::RememberReply(reply) => {
             sqlx::query(
@@ -144,7 +151,7 @@ async fn apply_side_write(
             .bind(reply_with_outcome(reply, appended).to_string())
             .bind(now)
             .execute(conn)
-            .await?;
+            .await.map_err(fail)?;
         }
     }
     Ok(())

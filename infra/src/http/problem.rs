@@ -136,6 +136,36 @@ pub enum ApiError {
     /// The database cannot be reached.
     #[error("the service is not ready")]
     NotReady,
+    /// Missing, or on someone else's note.
+    #[error("no such document")]
+    DocumentNotFound,
+    /// A document larger than the per-file limit.
+    #[error("a document may be at most {max} bytes")]
+    DocumentTooLarge {
+        /// The limit in bytes.
+        max: u64,
+    },
+    /// A media type outside the allowed list.
+    #[error("documents of type {0} are not accepted")]
+    ContentTypeNotAllowed(String),
+    /// The document would take the user past their storage quota.
+    #[error("the document does not fit in your storage quota; see GET /v1/account/usage")]
+    QuotaExceeded,
+    /// `complete` before the object was uploaded.
+    #[error("the upload has not arrived yet; upload it, then complete again")]
+    UploadMissing,
+    /// The stored object is not what was declared; it was deleted.
+    #[error("the uploaded object does not match the declared {0}; it was discarded")]
+    UploadMismatch(&'static str),
+    /// A blob URL whose signature does not match its request.
+    #[error("the URL's signature does not match this request")]
+    SignatureMismatch,
+    /// A blob URL past its expiry.
+    #[error("the URL has expired; ask for a new one")]
+    UrlExpired,
+    /// The blob store failed.
+    #[error("the document store is not available")]
+    BlobStoreUnavailable(String),
     /// Anything else: logged once, never shown to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -146,8 +176,15 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::UsernameTaken => Self::UsernameTaken,
             StoreError::IdempotencyKeyTaken => Self::IdempotencyKeyInUse,
+            StoreError::QuotaExceeded => Self::QuotaExceeded,
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<crate::blob::BlobError> for ApiError {
+    fn from(err: crate::blob::BlobError) -> Self {
+        Self::BlobStoreUnavailable(err.to_string())
     }
 }
 
@@ -289,6 +326,47 @@ impl ApiError {
                 "Request timed out",
             ),
             Self::NotReady => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
+            Self::DocumentNotFound | Self::Rule(DomainError::DocumentNotFound) => {
+                (S::NOT_FOUND, "document_not_found", "Document not found")
+            }
+            Self::Rule(DomainError::TooManyDocuments) => {
+                (S::CONFLICT, "too_many_documents", "Too many documents")
+            }
+            Self::Rule(DomainError::UploadIncomplete) => {
+                (S::CONFLICT, "upload_incomplete", "Upload not complete")
+            }
+            Self::DocumentTooLarge { .. } => (
+                S::PAYLOAD_TOO_LARGE,
+                "document_too_large",
+                "Document too large",
+            ),
+            Self::ContentTypeNotAllowed(_) => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "content_type_not_allowed",
+                "Content type not allowed",
+            ),
+            Self::QuotaExceeded => (
+                S::INSUFFICIENT_STORAGE,
+                "quota_exceeded",
+                "Storage quota exceeded",
+            ),
+            Self::UploadMissing => (S::CONFLICT, "upload_missing", "Upload missing"),
+            Self::UploadMismatch(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "upload_mismatch",
+                "Upload does not match",
+            ),
+            Self::SignatureMismatch => (
+                S::FORBIDDEN,
+                "signature_mismatch",
+                "Signature does not match",
+            ),
+            Self::UrlExpired => (S::FORBIDDEN, "url_expired", "URL expired"),
+            Self::BlobStoreUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "blob_store_unavailable",
+                "Document store unavailable",
+            ),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
     }
@@ -297,7 +375,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, code, title) = self.parts();
         let detail = match self {
-            Self::Internal(_) => None,
+            Self::Internal(_) | Self::BlobStoreUnavailable(_) => None,
             other => Some(other.to_string()),
         };
         Problem {
@@ -320,7 +398,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(detail) = &self {
+        if let Self::Internal(detail) | Self::BlobStoreUnavailable(detail) = &self {
             tracing::error!(%detail, "request failed");
         }
         let problem = self.problem();

@@ -4,6 +4,7 @@
 mod postgres;
 mod sqlite;
 
+use anote_domain::document::DocumentStatus;
 use anote_domain::{NoteId, UserId};
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +18,12 @@ use crate::event_store::Position;
 
 /// The columns of a note view, in the order both backends decode them.
 const NOTE_COLUMNS: &str = "id, owner_id, title, body, snippet, subject, tags, pinned, archived,
-    trashed, purged, due_at, done, version, created_at, updated_at, changed_tx, changed_seq";
+    trashed, purged, due_at, done, version, created_at, updated_at, changed_tx, changed_seq,
+    documents";
+
+/// The columns of a document entry, in the order both backends decode them.
+const DOCUMENT_COLUMNS: &str = "d.document_id, d.note_id, n.title AS note_title, d.file_name,
+    d.content_type, d.size, d.status, d.submitted_at, n.trashed AS note_trashed";
 
 /// The note-view columns qualified by a table alias, for joins.
 fn qualified_columns(alias: &str) -> String {
@@ -69,6 +75,75 @@ pub struct NoteView {
     /// The log position of its last event, for the changes feed (set by
     /// the projector that applied it).
     pub changed: Position,
+    /// Its documents, pending and attached, in the order they were added.
+    pub documents: Vec<DocumentView>,
+}
+
+/// A document as a note view lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentView {
+    /// The document.
+    pub id: Uuid,
+    /// Its (sanitised) file name.
+    pub file_name: String,
+    /// Its media type.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Pending (not uploaded and checked yet) or attached.
+    pub status: DocumentStatus,
+    /// When it was handed in, if it was.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub submitted_at: Option<OffsetDateTime>,
+}
+
+/// A document with the note it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentEntry {
+    /// The note.
+    pub note_id: NoteId,
+    /// The note's title.
+    pub note_title: String,
+    /// Whether the note is in the trash.
+    pub note_trashed: bool,
+    /// The document.
+    pub document: DocumentView,
+}
+
+/// How much a user stores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Pending and attached documents.
+    pub documents: u64,
+    /// Their declared bytes.
+    pub bytes: u64,
+}
+
+/// The stored form of a view's documents.
+fn documents_json(view: &NoteView) -> Result<String, StoreError> {
+    serde_json::to_string(&view.documents).map_err(StoreError::corrupt)
+}
+
+/// A view's documents read back from their stored form.
+fn documents_from_json(json: &str) -> Result<Vec<DocumentView>, StoreError> {
+    serde_json::from_str(json).map_err(StoreError::corrupt)
+}
+
+/// A document status as stored in the document table.
+fn status_name(status: DocumentStatus) -> &'static str {
+    match status {
+        DocumentStatus::Pending => "pending",
+        DocumentStatus::Attached => "attached",
+    }
+}
+
+/// A document status read back from the document table.
+fn status_from_name(name: &str) -> Result<DocumentStatus, StoreError> {
+    match name {
+        "pending" => Ok(DocumentStatus::Pending),
+        "attached" => Ok(DocumentStatus::Attached),
+        other => Err(StoreError::corrupt(format!("document status {other}"))),
+    }
 }
 
 /// A live share link.
@@ -379,6 +454,20 @@ pub trait ReadStore: Send + Sync {
         share_id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Option<NoteView>, StoreError>;
+
+    /// One document of the owner's live (not purged) notes.
+    async fn document(&self, owner: UserId, id: Uuid) -> Result<Option<DocumentEntry>, StoreError>;
+
+    /// A page of the owner's documents, by id, after `after`.
+    async fn documents(
+        &self,
+        owner: UserId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DocumentEntry>, StoreError>;
+
+    /// How much the owner stores.
+    async fn usage(&self, owner: UserId) -> Result<Usage, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

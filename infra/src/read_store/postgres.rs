@@ -7,8 +7,10 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{
-    qualified_columns, Applied, Count, ListCursor, NoteFilter, NoteSort, NoteView, ProjectionBatch,
-    ReadStore, SearchHit, ShardProgress, ShareChange, ShareLink, SortKey, NOTE_COLUMNS,
+    documents_json, qualified_columns, status_from_name, status_name, Applied, Count,
+    DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteSort, NoteView, ProjectionBatch,
+    ReadStore, SearchHit, ShardProgress, ShareChange, ShareLink, SortKey, Usage, DOCUMENT_COLUMNS,
+    NOTE_COLUMNS,
 };
 use crate::db::{from_i64, to_i64, PgDatabase};
 use crate::error::StoreError;
@@ -58,7 +60,64 @@ fn decode(row: &PgRow) -> Result<NoteView, StoreError> {
             from_i64(row.try_get("changed_tx")?)?,
             from_i64(row.try_get("changed_seq")?)?,
         ),
+        documents: row
+            .try_get::<sqlx::types::Json<Vec<DocumentView>>, _>("documents")?
+            .0,
     })
+}
+
+fn decode_document(row: &PgRow) -> Result<DocumentEntry, StoreError> {
+    Ok(DocumentEntry {
+        note_id: NoteId::from_uuid(row.try_get("note_id")?),
+        note_title: row.try_get("note_title")?,
+        note_trashed: row.try_get("note_trashed")?,
+        document: DocumentView {
+            id: row.try_get("document_id")?,
+            file_name: row.try_get("file_name")?,
+            content_type: row.try_get("content_type")?,
+            size: from_i64(row.try_get("size")?)?,
+            status: status_from_name(row.try_get("status")?)?,
+            submitted_at: row.try_get("submitted_at")?,
+        },
+    })
+}
+
+/// Rewrites the document rows of the views that were just stored.
+async fn replace_documents(
+    conn: &mut sqlx::PgConnection,
+    views: &[&NoteView],
+) -> Result<(), StoreError> {
+    if views.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = views.iter().map(|v| v.id.uuid()).collect();
+    sqlx::query("DELETE FROM document_views WHERE note_id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await?;
+    let rows: Vec<(&NoteView, &DocumentView)> = views
+        .iter()
+        .filter(|v| !v.purged)
+        .flat_map(|v| v.documents.iter().map(move |d| (*v, d)))
+        .collect();
+    for (view, document) in rows {
+        sqlx::query(
+            "INSERT INTO document_views (document_id, note_id, owner_id, file_name,
+                 content_type, size, status, submitted_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(document.id)
+        .bind(view.id.uuid())
+        .bind(view.owner.uuid())
+        .bind(&document.file_name)
+        .bind(&document.content_type)
+        .bind(to_i64(document.size)?)
+        .bind(status_name(document.status))
+        .bind(document.submitted_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -89,18 +148,22 @@ impl ReadStore for PgReadStore {
 
     async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError> {
         let mut tx = self.db.pool().begin().await?;
+        let mut stored_views = Vec::new();
         for view in &batch.upserts {
-            sqlx::query(&format!(
+            let stored = sqlx::query(&format!(
                 "INSERT INTO note_views ({NOTE_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                         $19::jsonb)
                  ON CONFLICT (id) DO UPDATE SET
                    title = EXCLUDED.title, body = EXCLUDED.body, snippet = EXCLUDED.snippet,
                    subject = EXCLUDED.subject, tags = EXCLUDED.tags, pinned = EXCLUDED.pinned,
                    archived = EXCLUDED.archived, trashed = EXCLUDED.trashed,
                    purged = EXCLUDED.purged, due_at = EXCLUDED.due_at, done = EXCLUDED.done,
                    version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
-                   changed_tx = EXCLUDED.changed_tx, changed_seq = EXCLUDED.changed_seq
-                 WHERE note_views.version < EXCLUDED.version"
+                   changed_tx = EXCLUDED.changed_tx, changed_seq = EXCLUDED.changed_seq,
+                   documents = EXCLUDED.documents
+                 WHERE note_views.version < EXCLUDED.version
+                 RETURNING id"
             ))
             .bind(view.id.uuid())
             .bind(view.owner.uuid())
@@ -120,9 +183,14 @@ impl ReadStore for PgReadStore {
             .bind(view.updated_at)
             .bind(to_i64(view.changed.tx())?)
             .bind(to_i64(view.changed.seq())?)
-            .execute(&mut *tx)
+            .bind(documents_json(view)?)
+            .fetch_optional(&mut *tx)
             .await?;
+            if stored.is_some() {
+                stored_views.push(view);
+            }
         }
+        replace_documents(&mut tx, &stored_views).await?;
         for change in &batch.shares {
             match change {
                 ShareChange::Opened(link) => {
@@ -361,6 +429,51 @@ impl ReadStore for PgReadStore {
         .fetch_optional(self.db.pool())
         .await?;
         row.as_ref().map(decode).transpose()
+    }
+
+    async fn document(&self, owner: UserId, id: Uuid) -> Result<Option<DocumentEntry>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM document_views d JOIN note_views n ON n.id = d.note_id
+             WHERE d.document_id = $1 AND d.owner_id = $2 AND NOT n.purged"
+        ))
+        .bind(id)
+        .bind(owner.uuid())
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(decode_document).transpose()
+    }
+
+    async fn documents(
+        &self,
+        owner: UserId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DocumentEntry>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM document_views d JOIN note_views n ON n.id = d.note_id
+             WHERE d.owner_id = $1 AND NOT n.purged AND ($2::uuid IS NULL OR d.document_id > $2)
+             ORDER BY d.document_id LIMIT $3"
+        ))
+        .bind(owner.uuid())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(decode_document).collect()
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS documents, COALESCE(SUM(size), 0)::bigint AS bytes
+             FROM document_views WHERE owner_id = $1",
+        )
+        .bind(owner.uuid())
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(Usage {
+            documents: from_i64(row.try_get("documents")?)?,
+            bytes: from_i64(row.try_get("bytes")?)?,
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -6,8 +6,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{
-    fts5_query, qualified_columns, Count, ListCursor, NoteFilter, NoteSort, NoteView,
-    ProjectionBatch, ReadStore, SearchHit, ShareChange, ShareLink, SortKey, NOTE_COLUMNS,
+    documents_from_json, documents_json, fts5_query, qualified_columns, status_from_name,
+    status_name, Count, DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteSort, NoteView,
+    ProjectionBatch, ReadStore, SearchHit, ShareChange, ShareLink, SortKey, Usage,
+    DOCUMENT_COLUMNS, NOTE_COLUMNS,
 };
 use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
 use crate::error::StoreError;
@@ -54,7 +56,61 @@ fn decode(row: &SqliteRow) -> Result<NoteView, StoreError> {
             from_i64(row.try_get("changed_tx")?)?,
             from_i64(row.try_get("changed_seq")?)?,
         ),
+        documents: documents_from_json(row.try_get("documents")?)?,
     })
+}
+
+fn decode_document(row: &SqliteRow) -> Result<DocumentEntry, StoreError> {
+    Ok(DocumentEntry {
+        note_id: NoteId::from_uuid(row.try_get("note_id")?),
+        note_title: row.try_get("note_title")?,
+        note_trashed: row.try_get("note_trashed")?,
+        document: DocumentView {
+            id: row.try_get("document_id")?,
+            file_name: row.try_get("file_name")?,
+            content_type: row.try_get("content_type")?,
+            size: from_i64(row.try_get("size")?)?,
+            status: status_from_name(row.try_get("status")?)?,
+            submitted_at: row
+                .try_get::<Option<i64>, _>("submitted_at")?
+                .map(from_micros)
+                .transpose()?,
+        },
+    })
+}
+
+/// Rewrites the document rows of a view that was just stored.
+async fn replace_documents(
+    conn: &mut sqlx::SqliteConnection,
+    view: &NoteView,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM document_views WHERE note_id = ?")
+        .bind(view.id.uuid())
+        .execute(&mut *conn)
+        .await?;
+    let documents = if view.purged {
+        &[][..]
+    } else {
+        &view.documents
+    };
+    for document in documents {
+        sqlx::query(
+            "INSERT INTO document_views (document_id, note_id, owner_id, file_name,
+                 content_type, size, status, submitted_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(document.id)
+        .bind(view.id.uuid())
+        .bind(view.owner.uuid())
+        .bind(&document.file_name)
+        .bind(&document.content_type)
+        .bind(to_i64(document.size)?)
+        .bind(status_name(document.status))
+        .bind(document.submitted_at.map(micros))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -97,17 +153,19 @@ impl ReadStore for SqliteReadStore {
         let mut tx = self.db.writer().begin().await?;
         for view in &batch.upserts {
             let tags = serde_json::to_string(&view.tags).map_err(StoreError::corrupt)?;
-            sqlx::query(&format!(
+            let stored = sqlx::query(&format!(
                 "INSERT INTO note_views ({NOTE_COLUMNS})
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO UPDATE SET
                    title = excluded.title, body = excluded.body, snippet = excluded.snippet,
                    subject = excluded.subject, tags = excluded.tags, pinned = excluded.pinned,
                    archived = excluded.archived, trashed = excluded.trashed,
                    purged = excluded.purged, due_at = excluded.due_at, done = excluded.done,
                    version = excluded.version, updated_at = excluded.updated_at,
-                   changed_tx = excluded.changed_tx, changed_seq = excluded.changed_seq
-                 WHERE note_views.version < excluded.version"
+                   changed_tx = excluded.changed_tx, changed_seq = excluded.changed_seq,
+                   documents = excluded.documents
+                 WHERE note_views.version < excluded.version
+                 RETURNING id"
             ))
             .bind(view.id.uuid())
             .bind(view.owner.uuid())
@@ -127,8 +185,12 @@ impl ReadStore for SqliteReadStore {
             .bind(micros(view.updated_at))
             .bind(to_i64(view.changed.tx())?)
             .bind(to_i64(view.changed.seq())?)
-            .execute(&mut *tx)
+            .bind(documents_json(view)?)
+            .fetch_optional(&mut *tx)
             .await?;
+            if stored.is_some() {
+                replace_documents(&mut tx, view).await?;
+            }
         }
         for change in &batch.shares {
             match change {
@@ -362,6 +424,51 @@ impl ReadStore for SqliteReadStore {
         .fetch_optional(self.db.reader())
         .await?;
         row.as_ref().map(decode).transpose()
+    }
+
+    async fn document(&self, owner: UserId, id: Uuid) -> Result<Option<DocumentEntry>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM document_views d JOIN note_views n ON n.id = d.note_id
+             WHERE d.document_id = ? AND d.owner_id = ? AND NOT n.purged"
+        ))
+        .bind(id)
+        .bind(owner.uuid())
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.as_ref().map(decode_document).transpose()
+    }
+
+    async fn documents(
+        &self,
+        owner: UserId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DocumentEntry>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM document_views d JOIN note_views n ON n.id = d.note_id
+             WHERE d.owner_id = ?1 AND NOT n.purged AND (?2 IS NULL OR d.document_id > ?2)
+             ORDER BY d.document_id LIMIT ?3"
+        ))
+        .bind(owner.uuid())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter().map(decode_document).collect()
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS documents, COALESCE(SUM(size), 0) AS bytes
+             FROM document_views WHERE owner_id = ?",
+        )
+        .bind(owner.uuid())
+        .fetch_one(self.db.reader())
+        .await?;
+        Ok(Usage {
+            documents: from_i64(row.try_get("documents")?)?,
+            bytes: from_i64(row.try_get("bytes")?)?,
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

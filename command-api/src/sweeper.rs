@@ -1,0 +1,125 @@
+//! The sweeper: deletes document objects nobody can reach any more.
+//!
+//! Two kinds of orphans, both found in the document ledger:
+//! - uploads requested but never completed, once their URLs expired and the
+//!   grace period passed: the upload is failed as abandoned (a note event on
+//!   the owner's behalf, which frees the bytes) and its object deleted;
+//! - documents removed, rejected, or on purged notes: their objects (and
+//!   any unfinished multipart upload) are deleted and the ledger forgets them.
+//!
+//! Attached documents are never touched. It runs in `anote relay` (the
+//! leader) and in `anote serve` every `ANOTE_SWEEP_INTERVAL_SECS`, and once
+//! with `anote sweep`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anote_domain::document::UploadFailure;
+use anote_domain::note::{NoteAction, NoteCommand};
+use anote_infra::blob::{BlobKey, BlobStore};
+use anote_infra::documents::{DocumentLedger, LedgerEntry};
+use anote_infra::event_store::Metadata;
+use anote_infra::http::problem::ApiError;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::note_commands::NoteCommands;
+
+/// Ledger entries handled per sweep and kind.
+const BATCH: u32 = 500;
+
+/// What one sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Uploads failed as abandoned.
+    pub abandoned: u64,
+    /// Objects deleted (and ledger entries forgotten).
+    pub deleted: u64,
+}
+
+/// Deletes orphaned document objects.
+#[derive(Clone)]
+pub struct Sweeper {
+    notes: NoteCommands,
+    ledger: Arc<dyn DocumentLedger>,
+    store: Arc<dyn BlobStore>,
+}
+
+impl Sweeper {
+    /// A sweeper that fails uploads through `notes`, reads `ledger` and
+    /// deletes from `store`.
+    pub fn new(
+        notes: NoteCommands,
+        ledger: Arc<dyn DocumentLedger>,
+        store: Arc<dyn BlobStore>,
+    ) -> Self {
+        Self {
+            notes,
+            ledger,
+            store,
+        }
+    }
+
+    /// Sweeps once.
+    pub async fn sweep(&self) -> Result<Swept, ApiError> {
+        let mut swept = Swept::default();
+        for entry in self
+            .ledger
+            .abandoned(OffsetDateTime::now_utc(), BATCH)
+            .await?
+        {
+            self.abandon(&entry).await?;
+            swept.abandoned += 1;
+        }
+        for entry in self.ledger.released(BATCH).await? {
+            let key = BlobKey::document(entry.note, entry.document);
+            if let Some(upload) = &entry.multipart_upload {
+                self.store.abort_multipart(&key, upload).await?;
+            }
+            self.store.delete(&key).await?;
+            self.ledger.forget(entry.document).await?;
+            swept.deleted += 1;
+        }
+        Ok(swept)
+    }
+
+    /// Fails an abandoned upload on its owner's behalf; the ledger entry is
+    /// released in the same transaction.
+    async fn abandon(&self, entry: &LedgerEntry) -> Result<(), ApiError> {
+        let command = NoteCommand {
+            actor: entry.owner,
+            action: NoteAction::FailUpload {
+                document_id: entry.document,
+                reason: UploadFailure::Abandoned,
+            },
+        };
+        let metadata = Metadata::for_request(None, Uuid::new_v4());
+        self.notes
+            .execute(entry.note, None, command, metadata, None)
+            .await
+            .map(drop)
+    }
+
+    /// Sweeps every `interval` until `stop` turns true; failures are logged
+    /// and retried at the next interval.
+    pub async fn run(self, interval: Duration, mut stop: watch::Receiver<bool>) {
+        loop {
+            match self.sweep().await {
+                Ok(swept) if swept != Swept::default() => {
+                    tracing::info!(
+                        abandoned = swept.abandoned,
+                        deleted = swept.deleted,
+                        "swept document objects"
+                    );
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "the sweep failed; retrying later"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The blob port: document bytes in S3 or in a local folder. Clients move the
+//! bytes themselves through short-lived presigned URLs; the API servers only
+//! sign, check (`head`) and delete.
+
+pub mod local;
+pub mod s3;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anote_domain::NoteId;
+use async_trait::async_trait;
+use axum::Router;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::config::DocumentConfig;
+use crate::tokens::TokenSigner;
+
+/// Uploads above this size go in parts.
+pub const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
+/// The size of every part but the last (S3 wants at least 5 MiB).
+pub const PART_SIZE: u64 = 8 * 1024 * 1024;
+
+/// Where an object lives, derived from ids only (never from a file name).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    /// The key of a note's document.
+    pub fn document(note: NoteId, document: Uuid) -> Self {
+        Self(format!("notes/{note}/documents/{document}"))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A request a client may send once, before `expires_at`, exactly as given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedRequest {
+    /// The URL, with its signature.
+    pub url: String,
+    /// Headers the client must send with these values (they are signed).
+    pub headers: BTreeMap<String, String>,
+    /// When the signature stops being accepted.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What the store knows of a stored object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its media type, as uploaded.
+    pub content_type: Option<String>,
+}
+
+/// What a document is called and what it holds: stored with the object and
+/// sent with its downloads.
+#[derive(Clone, Copy, Debug)]
+pub struct FileInfo<'a> {
+    /// The original (sanitised) file name.
+    pub file_name: &'a str,
+    /// The media type.
+    pub content_type: &'a str,
+}
+
+/// What can go wrong in a blob store.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// The multipart upload is unknown or has no parts yet.
+    #[error("the multipart upload has no parts or does not exist")]
+    NoSuchUpload,
+    /// The store failed or could not be reached.
+    #[error("blob store: {0}")]
+    Backend(String),
+}
+
+impl From<std::io::Error> for BlobError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Backend(e.to_string())
+    }
+}
+
+/// A store of document bytes.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// A `PUT` of exactly `size` bytes of `file` to `key`.
+    async fn presign_put(
+        &self,
+        key: &BlobKey,
+        file: FileInfo<'_>,
+        size: u64,
+        expires_in: Duration,
+    ) -> Result<SignedRequest, BlobError>;
+
+    /// Starts a multipart upload to `key`; returns its id.
+    async fn start_multipart(&self, key: &BlobKey, file: FileInfo<'_>)
+        -> Result<String, BlobError>;
+
+    /// A `PUT` of part `number` (from 1), `size` bytes, of a multipart upload.
+    async fn presign_part(
+        &self,
+        key: &BlobKey,
+        upload_id: &str,
+        number: u32,
+        size: u64,
+        expires_in: Duration,
+    ) -> Result<SignedRequest, BlobError>;
+
+    /// Joins the uploaded parts, in order, into the object.
+    async fn finish_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<(), BlobError>;
+
+    /// Drops a multipart upload and its parts (no error if it is gone).
+    async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<(), BlobError>;
+
+    /// The object's size and type, or `None` when there is none.
+    async fn head(&self, key: &BlobKey) -> Result<Option<ObjectInfo>, BlobError>;
+
+    /// A `GET` URL that downloads the object as an attachment named as in
+    /// `file`.
+    async fn presign_get(
+        &self,
+        key: &BlobKey,
+        file: FileInfo<'_>,
+        expires_in: Duration,
+    ) -> Result<String, BlobError>;
+
+    /// Deletes the object (no error if it is gone).
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+}
+
+/// The document store a service uses, and the routes it needs on the
+/// service itself (only the local store has any).
+#[derive(Clone)]
+pub struct Blobs {
+    /// The store.
+    pub store: Arc<dyn BlobStore>,
+    local: Option<Arc<local::LocalBlobs>>,
+}
+
+impl Blobs {
+    /// Opens the store `config` names: its S3 bucket, or else a local folder
+    /// (`config.blob_dir`, or `default_dir` when that is unset) whose URLs
+    /// start with `config.public_url` or `default_url` and are signed by
+    /// `signer`.
+    pub async fn open(
+        config: &DocumentConfig,
+        default_dir: Option<&Path>,
+        default_url: &str,
+        signer: TokenSigner,
+    ) -> Result<Self, BlobError> {
+        if let Some(bucket) = &config.s3_bucket {
+            let client = s3::client(config.s3_endpoint.as_deref()).await;
+            return Ok(Self::from_store(Arc::new(s3::S3Blobs::new(client, bucket))));
+        }
+        let dir = config.blob_dir.as_deref().or(default_dir).ok_or_else(|| {
+            BlobError::Backend("set ANOTE_S3_BUCKET, or ANOTE_BLOB_DIR for a local folder".into())
+        })?;
+        let url = config.public_url.as_deref().unwrap_or(default_url);
+        Ok(Self::local(local::LocalBlobs::open(dir, url, signer)?))
+    }
+
+    /// A store without routes of its own (S3).
+    pub fn from_store(store: Arc<dyn BlobStore>) -> Self {
+        Self { store, local: None }
+    }
+
+    /// A local store, served by the service's own routes.
+    pub fn local(store: local::LocalBlobs) -> Self {
+        let store = Arc::new(store);
+        Self {
+            store: store.clone(),
+            local: Some(store),
+        }
+    }
+
+    /// The routes the store needs on the service (none for S3).
+    pub fn routes(&self) -> Router {
+        self.local.clone().map(local::routes).unwrap_or_default()
+    }
+}
+
+/// The parts of a multipart upload of `size` bytes: `(number, size)`.
+pub fn parts(size: u64) -> Vec<(u32, u64)> {
+    (0..size.div_ceil(PART_SIZE))
+        .map(|i| {
+            let start = i * PART_SIZE;
+            let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            (number, PART_SIZE.min(size - start))
+        })
+        .collect()
+}
+
+/// A `Content-Disposition: attachment` value carrying `file_name`: an ASCII
+/// fallback in `filename` (quotes, backslashes and non-ASCII replaced) and
+/// the exact name in RFC 8187 `filename*`.
+pub fn content_disposition(file_name: &str) -> String {
+    let fallback: String = file_name
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => '_',
+            c if c.is_ascii() && !c.is_ascii_control() => c,
+            _ => '_',
+        })
+        .collect();
+    let mut encoded = String::new();
+    for byte in file_name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_files_split_into_full_parts_and_a_rest() {
+        let mib = 1024 * 1024;
+        assert_eq!(
+            parts(40 * mib),
+            vec![
+                (1, 8 * mib),
+                (2, 8 * mib),
+                (3, 8 * mib),
+                (4, 8 * mib),
+                (5, 8 * mib)
+            ]
+        );
+        assert_eq!(parts(17 * mib), vec![(1, 8 * mib), (2, 8 * mib), (3, mib)]);
+    }
+
+    #[test]
+    fn dispositions_escape_quotes_and_encode_unicode() {
+        assert_eq!(
+            content_disposition("Übung \"3\".pdf"),
+            "attachment; filename=\"_bung _3_.pdf\"; filename*=UTF-8''%C3%9Cbung%20%223%22.pdf"
+        );
+        assert_eq!(
+            content_disposition("a;b\\c.txt"),
+            "attachment; filename=\"a;b_c.txt\"; filename*=UTF-8''a%3Bb%5Cc.txt"
+        );
+    }
+
+    #[test]
+    fn keys_come_from_ids_only() {
+        let note = NoteId::from_uuid(Uuid::from_u128(1));
+        let key = BlobKey::document(note, Uuid::from_u128(2));
+        assert_eq!(
+            key.as_str(),
+            "notes/00000000-0000-0000-0000-000000000001/documents/00000000-0000-0000-0000-000000000002"
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! Document bytes in an S3 bucket. Uploads and downloads use presigned URLs;
+//! the server itself only creates and completes multipart uploads, reads
+//! object heads and deletes.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use time::OffsetDateTime;
+
+use super::{BlobError, BlobKey, BlobStore, FileInfo, ObjectInfo, SignedRequest};
+
+/// Builds an S3 client from the usual AWS settings (region, credentials),
+/// talking to `endpoint` instead of AWS when given (an emulator, addressed
+/// by path). Checksums are left to the protocol's own checks, so that
+/// presigned requests carry only the headers the client is told about.
+pub async fn client(endpoint: Option<&str>) -> Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let shared = loader.load().await;
+    let config = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(endpoint.is_some())
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .build();
+    Client::from_conf(config)
+}
+
+/// A client for an emulator with fixed credentials (tests and benchmarks).
+pub fn emulator_client(endpoint: &str, access_key: &str, secret_key: &str) -> Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            access_key, secret_key, None, None, "anote",
+        ))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .build();
+    Client::from_conf(config)
+}
+
+/// Creates bucket `name` (tests and benchmarks; in AWS the bucket comes from
+/// the deployment).
+pub async fn create_bucket(client: &Client, name: &str) -> Result<(), BlobError> {
+    client
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+fn backend<E: std::error::Error + 'static>(e: E) -> BlobError {
+    BlobError::Backend(DisplayErrorContext(e).to_string())
+}
+
+/// Whether an SDK error is a 404 or an S3 "no such …" error.
+fn is_missing<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.as_service_error().and_then(|s| s.code());
+    status == Some(404) || matches!(code, Some("NoSuchKey" | "NoSuchUpload" | "NotFound"))
+}
+
+/// Documents in one bucket.
+#[derive(Clone, Debug)]
+pub struct S3Blobs {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Blobs {
+    /// The store over `bucket`.
+    pub fn new(client: Client, bucket: &str) -> Self {
+        Self {
+            client,
+            bucket: bucket.to_owned(),
+        }
+    }
+}
+
+fn presigning(expires_in: Duration) -> Result<PresigningConfig, BlobError> {
+    PresigningConfig::expires_in(expires_in).map_err(backend)
+}
+
+fn signed(request: &PresignedRequest, expires_in: Duration) -> SignedRequest {
+    SignedRequest {
+        url: request.uri().to_owned(),
+        headers: request
+            .headers()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+            .collect(),
+        expires_at: OffsetDateTime::now_utc() + expires_in,
+    }
+}
+
+fn length(size: u64) -> Result<i64, BlobError> {
+    i64::try_from(size).map_err(|_| BlobError::Backend("size out of range".into()))
+}
+
+#[async_trait]
+impl BlobStore for S3Blobs {
+    async fn presign_put(
+        &self,
+        key: &BlobKey,
+        file: FileInfo<'_>,
+        size: u64,
+        expires_in: Duration,
+    ) -> Result<SignedRequest, BlobError> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(file.content_type)
+            .content_disposition(super::content_disposition(file.file_name))
+            .content_length(length(size)?)
+            .presigned(presigning(expires_in)?)
+            .await
+            .map_err(backend)?;
+        Ok(signed(&request, expires_in))
+    }
+
+    async fn start_multipart(
+        &self,
+        key: &BlobKey,
+        file: FileInfo<'_>,
+    ) -> Result<String, BlobError> {
+        let started = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(file.content_type)
+            .content_disposition(super::content_disposition(file.file_name))
+            .send()
+            .await
+            .map_err(backend)?;
+        started
+            .upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| BlobError::Backend("no upload id in the reply".into()))
+    }
+
+    async fn presign_part(
+        &self,
+        key: &BlobKey,
+        upload_id: &str,
+        number: u32,
+        size: u64,
+        expires_in: Duration,
+    ) -> Result<SignedRequest, BlobError> {
+        let request = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .part_number(i32::try_from(number).unwrap_or(i32::MAX))
+            .content_length(length(size)?)
+            .presigned(presigning(expires_in)?)
+            .await
+            .map_err(backend)?;
+        Ok(signed(&request, expires_in))
+    }
+
+    async fn finish_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<(), BlobError> {
+        let listed = self
+            .client
+            .list_parts()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .send()
+            .await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(e) if is_missing(&e) => return Err(BlobError::NoSuchUpload),
+            Err(e) => return Err(backend(e)),
+        };
+        let parts: Vec<CompletedPart> = listed
+            .parts()
+            .iter()
+            .map(|p| {
+                CompletedPart::builder()
+                    .set_part_number(p.part_number())
+                    .set_e_tag(p.e_tag().map(str::to_owned))
+                    .build()
+            })
+            .collect();
+        if parts.is_empty() {
+            return Err(BlobError::NoSuchUpload);
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<(), BlobError> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_missing(&e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn head(&self, key: &BlobKey) -> Result<Option<ObjectInfo>, BlobError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(ObjectInfo {
+                size: head
+                    .content_length()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+                content_type: head.content_type().map(str::to_owned),
+            })),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn presign_get(
+        &self,
+        key: &BlobKey,
+        file: FileInfo<'_>,
+        expires_in: Duration,
+    ) -> Result<String, BlobError> {
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .response_content_disposition(super::content_disposition(file.file_name))
+            .response_content_type(file.content_type)
+            .presigned(presigning(expires_in)?)
+            .await
+            .map_err(backend)?;
+        Ok(request.uri().to_owned())
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! The document ledger in PostgreSQL.
+
+use anote_domain::{NoteId, UserId};
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{DocumentLedger, LedgerEntry, LedgerWrite};
+use crate::db::{from_i64, to_i64, PgDatabase};
+use crate::error::StoreError;
+
+/// The ledger tables beside the PostgreSQL event log.
+#[derive(Clone, Debug)]
+pub struct PgDocumentLedger {
+    db: PgDatabase,
+}
+
+impl PgDocumentLedger {
+    /// A ledger over this database.
+    pub fn new(db: PgDatabase) -> Self {
+        Self { db }
+    }
+}
+
+/// Applies a ledger write inside the append's transaction.
+pub(crate) async fn apply(conn: &mut PgConnection, write: &LedgerWrite) -> Result<(), StoreError> {
+    match write {
+        LedgerWrite::Reserve {
+            document,
+            note,
+            owner,
+            size,
+            quota,
+            multipart_upload,
+            abandon_after,
+        } => {
+            if size > quota {
+                return Err(StoreError::QuotaExceeded);
+            }
+            // The usage row is locked by the upsert, so concurrent
+            // reservations of one owner are checked one after the other.
+            let reserved = sqlx::query(
+                "WITH usage AS (
+                     INSERT INTO document_usage AS u (owner_id, bytes) VALUES ($3, $4)
+                     ON CONFLICT (owner_id) DO UPDATE SET bytes = u.bytes + EXCLUDED.bytes
+                     WHERE u.bytes + EXCLUDED.bytes <= $5
+                     RETURNING bytes)
+                 INSERT INTO document_objects
+                     (document_id, note_id, owner_id, size, multipart_upload, state, abandon_after)
+                 SELECT $1, $2, $3, $4, $6, 'pending', $7 FROM usage",
+            )
+            .bind(document)
+            .bind(note.uuid())
+            .bind(owner.uuid())
+            .bind(to_i64(*size)?)
+            .bind(to_i64(*quota)?)
+            .bind(multipart_upload)
+            .bind(abandon_after)
+            .execute(&mut *conn)
+            .await?;
+            if reserved.rows_affected() == 0 {
+                return Err(StoreError::QuotaExceeded);
+            }
+        }
+        LedgerWrite::Attach { document } => {
+            sqlx::query(
+                "UPDATE document_objects SET state = 'attached'
+                 WHERE document_id = $1 AND state = 'pending'",
+            )
+            .bind(document)
+            .execute(&mut *conn)
+            .await?;
+        }
+        LedgerWrite::Release { owner, documents } => {
+            sqlx::query(
+                "WITH gone AS (
+                     UPDATE document_objects SET state = 'released'
+                     WHERE document_id = ANY($2) AND state <> 'released' RETURNING size)
+                 UPDATE document_usage SET bytes = bytes - (SELECT COALESCE(SUM(size), 0) FROM gone)
+                 WHERE owner_id = $1",
+            )
+            .bind(owner.uuid())
+            .bind(documents)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn entry(row: &PgRow) -> Result<LedgerEntry, StoreError> {
+    Ok(LedgerEntry {
+        document: row.try_get("document_id")?,
+        note: NoteId::from_uuid(row.try_get("note_id")?),
+        owner: UserId::from_uuid(row.try_get("owner_id")?),
+        multipart_upload: row.try_get("multipart_upload")?,
+    })
+}
+
+const ENTRY: &str = "SELECT document_id, note_id, owner_id, multipart_upload FROM document_objects";
+
+#[async_trait]
+impl DocumentLedger for PgDocumentLedger {
+    async fn abandoned(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        sqlx::query(&format!(
+            "{ENTRY} WHERE state = 'pending' AND abandon_after < $1 ORDER BY abandon_after LIMIT $2"
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(entry)
+        .collect()
+    }
+
+    async fn released(&self, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {
+        sqlx::query(&format!("{ENTRY} WHERE state = 'released' LIMIT $1"))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?
+            .iter()
+            .map(entry)
+            .collect()
+    }
+
+    async fn forget(&self, document: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM document_objects WHERE document_id = $1 AND state = 'released'")
+            .bind(document)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<u64, StoreError> {
+        let bytes: Option<i64> =
+            sqlx::query_scalar("SELECT bytes FROM document_usage WHERE owner_id = $1")
+                .bind(owner.uuid())
+                .fetch_optional(self.db.pool())
+                .await?;
+        from_i64(bytes.unwrap_or(0))
+    }
+}

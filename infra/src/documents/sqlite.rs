@@ -1,0 +1,161 @@
+//! The document ledger in the embedded SQLite database.
+
+use anote_domain::{NoteId, UserId};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{DocumentLedger, LedgerEntry, LedgerWrite};
+use crate::db::{from_i64, micros, to_i64, SqliteDatabase};
+use crate::error::StoreError;
+
+/// The ledger tables beside the SQLite event log.
+#[derive(Clone, Debug)]
+pub struct SqliteDocumentLedger {
+    db: SqliteDatabase,
+}
+
+impl SqliteDocumentLedger {
+    /// A ledger over this database.
+    pub fn new(db: SqliteDatabase) -> Self {
+        Self { db }
+    }
+}
+
+/// Applies a ledger write inside the append's transaction (on the one writer
+/// connection, so reservations are checked one after the other).
+pub(crate) async fn apply(
+    conn: &mut SqliteConnection,
+    write: &LedgerWrite,
+) -> Result<(), StoreError> {
+    match write {
+        LedgerWrite::Reserve {
+            document,
+            note,
+            owner,
+            size,
+            quota,
+            multipart_upload,
+            abandon_after,
+        } => {
+            if size > quota {
+                return Err(StoreError::QuotaExceeded);
+            }
+            let reserved: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO document_usage (owner_id, bytes) VALUES (?1, ?2)
+                 ON CONFLICT (owner_id) DO UPDATE SET bytes = bytes + excluded.bytes
+                 WHERE bytes + excluded.bytes <= ?3
+                 RETURNING bytes",
+            )
+            .bind(owner.uuid())
+            .bind(to_i64(*size)?)
+            .bind(to_i64(*quota)?)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if reserved.is_none() {
+                return Err(StoreError::QuotaExceeded);
+            }
+            sqlx::query(
+                "INSERT INTO document_objects
+                     (document_id, note_id, owner_id, size, multipart_upload, state, abandon_after)
+                 VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+            )
+            .bind(document)
+            .bind(note.uuid())
+            .bind(owner.uuid())
+            .bind(to_i64(*size)?)
+            .bind(multipart_upload)
+            .bind(micros(*abandon_after))
+            .execute(&mut *conn)
+            .await?;
+        }
+        LedgerWrite::Attach { document } => {
+            sqlx::query(
+                "UPDATE document_objects SET state = 'attached'
+                 WHERE document_id = ? AND state = 'pending'",
+            )
+            .bind(document)
+            .execute(&mut *conn)
+            .await?;
+        }
+        LedgerWrite::Release { owner, documents } => {
+            let mut freed = 0;
+            for document in documents {
+                let size: Option<i64> = sqlx::query_scalar(
+                    "UPDATE document_objects SET state = 'released'
+                     WHERE document_id = ? AND state <> 'released' RETURNING size",
+                )
+                .bind(document)
+                .fetch_optional(&mut *conn)
+                .await?;
+                freed += size.unwrap_or(0);
+            }
+            sqlx::query("UPDATE document_usage SET bytes = bytes - ? WHERE owner_id = ?")
+                .bind(freed)
+                .bind(owner.uuid())
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn entry(row: &SqliteRow) -> Result<LedgerEntry, StoreError> {
+    Ok(LedgerEntry {
+        document: row.try_get("document_id")?,
+        note: NoteId::from_uuid(row.try_get("note_id")?),
+        owner: UserId::from_uuid(row.try_get("owner_id")?),
+        multipart_upload: row.try_get("multipart_upload")?,
+    })
+}
+
+const ENTRY: &str = "SELECT document_id, note_id, owner_id, multipart_upload FROM document_objects";
+
+#[async_trait]
+impl DocumentLedger for SqliteDocumentLedger {
+    async fn abandoned(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        sqlx::query(&format!(
+            "{ENTRY} WHERE state = 'pending' AND abandon_after < ? ORDER BY abandon_after LIMIT ?"
+        ))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?
+        .iter()
+        .map(entry)
+        .collect()
+    }
+
+    async fn released(&self, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {
+        sqlx::query(&format!("{ENTRY} WHERE state = 'released' LIMIT ?"))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?
+            .iter()
+            .map(entry)
+            .collect()
+    }
+
+    async fn forget(&self, document: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM document_objects WHERE document_id = ? AND state = 'released'")
+            .bind(document)
+            .execute(self.db.writer())
+            .await?;
+        Ok(())
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<u64, StoreError> {
+        let bytes: Option<i64> =
+            sqlx::query_scalar("SELECT bytes FROM document_usage WHERE owner_id = ?")
+                .bind(owner.uuid())
+                .fetch_optional(self.db.reader())
+                .await?;
+        from_i64(bytes.unwrap_or(0))
+    }
+}

@@ -1,0 +1,226 @@
+//! Documents on the read side: the caller's documents, their storage usage,
+//! and downloads — a redirect to a short-lived URL of the blob store, after
+//! the authorization check (the owner's token, or a live share link).
+
+use anote_domain::document::DocumentStatus;
+use anote_domain::NoteId;
+use anote_infra::blob::{BlobKey, FileInfo};
+use anote_infra::http::extract::{Auth, QueryParams};
+use anote_infra::http::problem::{ApiError, Problem};
+use anote_infra::read_store::DocumentView;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::consistency::wait_for_min_position;
+use crate::QueryState;
+
+/// A document of a note.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DocumentBody {
+    /// The document.
+    pub id: Uuid,
+    /// Its file name.
+    pub file_name: String,
+    /// Its media type.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// `pending` (upload not completed) or `attached`.
+    #[schema(value_type = String, example = "attached")]
+    pub status: DocumentStatus,
+    /// When it was handed in, if it was (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub submitted_at: Option<OffsetDateTime>,
+}
+
+impl From<DocumentView> for DocumentBody {
+    fn from(view: DocumentView) -> Self {
+        Self {
+            id: view.id,
+            file_name: view.file_name,
+            content_type: view.content_type,
+            size: view.size,
+            status: view.status,
+            submitted_at: view.submitted_at,
+        }
+    }
+}
+
+/// A document with its note.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DocumentItem {
+    /// The note.
+    pub note_id: Uuid,
+    /// The note's title.
+    pub note_title: String,
+    /// Whether the note is in the trash.
+    pub note_trashed: bool,
+    /// The document.
+    #[serde(flatten)]
+    pub document: DocumentBody,
+}
+
+/// A page of the caller's documents.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DocumentPage {
+    /// By id.
+    pub items: Vec<DocumentItem>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<Uuid>,
+}
+
+/// Paging of the document list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentQuery {
+    /// The `next` of the previous page.
+    pub after: Option<Uuid>,
+    /// Documents per page, 1–100 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// The caller's documents, each with its note (live notes, trash included).
+#[utoipa::path(get, path = "/v1/documents", tag = "documents", params(DocumentQuery),
+    responses((status = 200, body = DocumentPage), (status = 400, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<QueryState>,
+    auth: Auth,
+    headers: HeaderMap,
+    QueryParams(query): QueryParams<DocumentQuery>,
+) -> Result<Json<DocumentPage>, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::InvalidQuery("limit must be 1 to 100".into()));
+    }
+    wait_for_min_position(&state, &headers).await?;
+    let entries = state.reads.documents(auth.user, query.after, limit).await?;
+    let next = (entries.len() == limit as usize)
+        .then(|| entries.last().map(|e| e.document.id))
+        .flatten();
+    let items = entries
+        .into_iter()
+        .map(|e| DocumentItem {
+            note_id: e.note_id.uuid(),
+            note_title: e.note_title,
+            note_trashed: e.note_trashed,
+            document: e.document.into(),
+        })
+        .collect();
+    Ok(Json(DocumentPage { items, next }))
+}
+
+/// Download one of the caller's documents: a redirect to a short-lived URL.
+#[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents", params(("id" = Uuid, Path)),
+    responses((status = 302, description = "`Location` is the download URL"),
+        (status = 404, body = Problem, description = "document_not_found (also while its upload is pending)")),
+    security(("bearer" = [])))]
+pub async fn download(
+    State(state): State<QueryState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::DocumentNotFound)?;
+    wait_for_min_position(&state, &headers).await?;
+    let entry = state
+        .reads
+        .document(auth.user, id)
+        .await?
+        .ok_or(ApiError::DocumentNotFound)?;
+    redirect(&state, entry.note_id, &entry.document).await
+}
+
+/// Download a document of a shared note, through its share link.
+#[utoipa::path(get, path = "/v1/shared/{token}/documents/{id}", tag = "shares",
+    params(("token" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 302, description = "`Location` is the download URL"),
+        (status = 404, body = Problem, description = "shared_note_not_found, document_not_found")))]
+pub async fn shared_download(
+    State(state): State<QueryState>,
+    Path((token, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let share_id = state
+        .signer
+        .verify_share_token(&token)
+        .ok_or(ApiError::ShareLinkGone)?;
+    let view = state
+        .reads
+        .shared_note(share_id, OffsetDateTime::now_utc())
+        .await?
+        .ok_or(ApiError::ShareLinkGone)?;
+    let document = view
+        .documents
+        .iter()
+        .find(|d| Uuid::parse_str(&id).is_ok_and(|id| d.id == id))
+        .ok_or(ApiError::DocumentNotFound)?;
+    redirect(&state, view.id, document).await
+}
+
+/// A redirect to a download URL of an attached document.
+async fn redirect(
+    state: &QueryState,
+    note: NoteId,
+    document: &DocumentView,
+) -> Result<Response, ApiError> {
+    if document.status != DocumentStatus::Attached {
+        return Err(ApiError::DocumentNotFound);
+    }
+    let file = FileInfo {
+        file_name: &document.file_name,
+        content_type: &document.content_type,
+    };
+    let url = state
+        .blobs
+        .store
+        .presign_get(
+            &BlobKey::document(note, document.id),
+            file,
+            state.documents.download_url_ttl,
+        )
+        .await?;
+    let location = HeaderValue::from_str(&url).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// How much the caller stores, and the limits.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsageBody {
+    /// Pending and attached documents.
+    pub documents: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The most bytes the caller may hold.
+    pub quota_bytes: u64,
+    /// The largest document accepted.
+    pub max_document_bytes: u64,
+}
+
+/// The caller's storage usage and limits.
+#[utoipa::path(get, path = "/v1/account/usage", tag = "documents",
+    responses((status = 200, body = UsageBody)), security(("bearer" = [])))]
+pub async fn usage(
+    State(state): State<QueryState>,
+    auth: Auth,
+    headers: HeaderMap,
+) -> Result<Json<UsageBody>, ApiError> {
+    wait_for_min_position(&state, &headers).await?;
+    let usage = state.reads.usage(auth.user).await?;
+    Ok(Json(UsageBody {
+        documents: usage.documents,
+        bytes: usage.bytes,
+        quota_bytes: state.documents.document_quota_bytes,
+        max_document_bytes: state.documents.document_max_bytes,
+    }))
+}
