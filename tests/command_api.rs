@@ -734,18 +734,8 @@ async fn cors_allows_only_the_configured_origins(postgres: bool) {
     );
 }
 
-macro_rules! both_setups {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $( #[tokio::test] async fn $name() { super::$name(false).await; } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $name() { super::$name(true).await; } )*
-        }
-    };
-}
-
 both_setups!(
+    postgres;
     walkthrough_register_login_create_edit_and_conflict,
     every_note_command_follows_the_rules,
     someone_elses_note_is_not_found,

@@ -6,107 +6,9 @@ mod support;
 
 use anote_infra::relay::kinesis::{create_stream, emulator_client};
 use reqwest::Method;
-use serde_json::{json, Value};
-use support::{body, Account, ProjectorProcess, Server, Setup};
+use serde_json::json;
+use support::{body, Backend, ProjectorProcess, Server, Setup};
 use uuid::Uuid;
-
-/// The processes of one setup: who takes commands, who answers reads.
-struct Backend {
-    writer: Server,
-    reader: Option<Server>,
-    projector: Option<ProjectorProcess>,
-    schema: Option<String>,
-}
-
-impl Backend {
-    async fn embedded() -> Self {
-        Self {
-            writer: Server::embedded().await,
-            reader: None,
-            projector: None,
-            schema: None,
-        }
-    }
-
-    async fn split() -> Self {
-        Self::split_with(&[]).await
-    }
-
-    /// The split services, the query API with extra settings.
-    async fn split_with(reader_env: &[(&str, &str)]) -> Self {
-        let schema = format!("e2e_{}", Uuid::new_v4().simple());
-        let writer = Server::start(Setup::Postgres(schema.clone()), None, &[]).await;
-        let reader = Server::start(Setup::QueryApi(schema.clone()), None, reader_env).await;
-        let projector = ProjectorProcess::start(&schema);
-        Self {
-            writer,
-            reader: Some(reader),
-            projector: Some(projector),
-            schema: Some(schema),
-        }
-    }
-
-    async fn of(split: bool) -> Self {
-        if split {
-            Self::split().await
-        } else {
-            Self::embedded().await
-        }
-    }
-
-    /// Either setup, the process answering reads started with `env`.
-    async fn of_with(split: bool, env: &[(&str, &str)]) -> Self {
-        if split {
-            return Self::split_with(env).await;
-        }
-        let dir = tempfile::tempdir().expect("temp dir");
-        let setup = Setup::Embedded(dir.path().to_path_buf());
-        let writer = Server::start(setup, Some(dir), env).await;
-        Self {
-            writer,
-            reader: None,
-            projector: None,
-            schema: None,
-        }
-    }
-
-    fn reader(&self) -> &Server {
-        self.reader.as_ref().unwrap_or(&self.writer)
-    }
-
-    /// Sends a command; returns its reply body.
-    async fn command(
-        &self,
-        account: &Account,
-        method: Method,
-        path: &str,
-        version: Option<u64>,
-        payload: Option<Value>,
-    ) -> Value {
-        let mut req = self.writer.as_user(account, method, path);
-        if let Some(v) = version {
-            req = req.header("if-match", format!("\"{v}\""));
-        }
-        if let Some(p) = payload {
-            req = req.json(&p);
-        }
-        let r = req.send().await.expect("command");
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        body(r).await
-    }
-
-    /// Reads a note, waiting for `position`.
-    async fn read(&self, account: &Account, id: &str, position: &str) -> (u16, Value) {
-        let r = self
-            .reader()
-            .as_user(account, Method::GET, &format!("/v1/notes/{id}"))
-            .header("anote-min-position", position)
-            .send()
-            .await
-            .expect("read");
-        (r.status().as_u16(), body(r).await)
-    }
-}
 
 async fn every_write_is_readable_at_once_with_its_position(split: bool) {
     let b = Backend::of(split).await;
@@ -808,18 +710,8 @@ async fn through_kinesis_with_the_relay_and_projector_killed_mid_stream() {
     drop((relay, projector));
 }
 
-macro_rules! both_setups {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $( #[tokio::test] async fn $name() { super::$name(false).await; } )*
-        }
-        mod split {
-            $( #[tokio::test] async fn $name() { super::$name(true).await; } )*
-        }
-    };
-}
-
 both_setups!(
+    split;
     every_write_is_readable_at_once_with_its_position,
     reads_answer_clearly,
     read_models_survive_restarts_and_catch_up,

@@ -271,6 +271,14 @@ pub async fn complete(
                 // Finished by an earlier attempt, or never uploaded: the
                 // head below tells which.
                 Ok(()) | Err(BlobError::NoSuchUpload) => {}
+                Err(BlobError::BadParts(detail)) => {
+                    tracing::info!(%detail, "discarding an upload whose parts do not fit");
+                    // The sweeper aborts it again later if this fails.
+                    if let Err(e) = store.abort_multipart(&key, upload).await {
+                        tracing::warn!(error = %e, "could not abort a multipart upload");
+                    }
+                    return reject(&app, &caller, note, document, "parts").await;
+                }
                 Err(other) => return Err(other.into()),
             }
         }
@@ -293,13 +301,7 @@ pub async fn complete(
         };
         if let Some(what) = lie {
             store.delete(&key).await?;
-            let reason = UploadFailure::Mismatch;
-            let action = NoteAction::FailUpload {
-                document_id: document,
-                reason,
-            };
-            run(&app, &caller, note, None, action).await?;
-            return Err(ApiError::UploadMismatch(what));
+            return reject(&app, &caller, note, document, what).await;
         }
     }
     let action = NoteAction::AttachDocument {
@@ -307,6 +309,23 @@ pub async fn complete(
     };
     let outcome = run(&app, &caller, note, None, action).await?;
     Ok(reply(StatusCode::OK, document, outcome))
+}
+
+/// Drops a document whose upload did not match its declaration (its object
+/// is already deleted) and answers `upload_mismatch`.
+async fn reject(
+    app: &AppState,
+    caller: &Caller,
+    note: NoteId,
+    document: Uuid,
+    what: &'static str,
+) -> Result<Response, ApiError> {
+    let action = NoteAction::FailUpload {
+        document_id: document,
+        reason: UploadFailure::Mismatch,
+    };
+    run(app, caller, note, None, action).await?;
+    Err(ApiError::UploadMismatch(what))
 }
 
 /// Remove a document from its note; its bytes are deleted by the next

@@ -75,7 +75,12 @@ impl Sweeper {
         for entry in self.ledger.released(BATCH).await? {
             let key = BlobKey::document(entry.note, entry.document);
             if let Some(upload) = &entry.multipart_upload {
-                self.store.abort_multipart(&key, upload).await?;
+                // Some stores refuse to abort an upload that a failed
+                // completion already dropped; the bucket's lifecycle rule
+                // is the second net for parts left behind.
+                if let Err(e) = self.store.abort_multipart(&key, upload).await {
+                    tracing::warn!(error = %e, "could not abort a multipart upload");
+                }
             }
             self.store.delete(&key).await?;
             self.ledger.forget(entry.document).await?;

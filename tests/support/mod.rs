@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, RequestBuilder, Response};
+use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -30,7 +30,7 @@ const TOKEN_SECRET: &str = "e2e-test-secret-e2e-test-secret-e2e";
 
 /// `anote <role>` on PostgreSQL: the event log in `schema`, the read models
 /// in `<schema>_read`.
-fn postgres_command(role: &str, schema: &str) -> Command {
+pub fn postgres_command(role: &str, schema: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
     cmd.arg(role)
         .env("ANOTE_DATABASE_URL", database_url())
@@ -366,4 +366,124 @@ pub async fn body(r: Response) -> Value {
     } else {
         serde_json::from_slice(&bytes).expect("JSON body")
     }
+}
+
+/// The processes of one setup: who takes commands, who answers reads.
+pub struct Backend {
+    /// Takes commands.
+    pub writer: Server,
+    /// Answers reads (the writer when embedded).
+    pub reader: Option<Server>,
+    /// Applies the log to the read models (split only).
+    pub projector: Option<ProjectorProcess>,
+    /// The PostgreSQL schema (split only).
+    pub schema: Option<String>,
+}
+
+impl Backend {
+    /// `anote serve`.
+    pub async fn embedded() -> Self {
+        Self {
+            writer: Server::embedded().await,
+            reader: None,
+            projector: None,
+            schema: None,
+        }
+    }
+
+    /// The split services on PostgreSQL.
+    pub async fn split() -> Self {
+        Self::split_with(&[]).await
+    }
+
+    /// The split services, both APIs with extra settings.
+    pub async fn split_with(env: &[(&str, &str)]) -> Self {
+        let schema = format!("e2e_{}", Uuid::new_v4().simple());
+        let writer = Server::start(Setup::Postgres(schema.clone()), None, env).await;
+        let reader = Server::start(Setup::QueryApi(schema.clone()), None, env).await;
+        let projector = ProjectorProcess::start(&schema);
+        Self {
+            writer,
+            reader: Some(reader),
+            projector: Some(projector),
+            schema: Some(schema),
+        }
+    }
+
+    /// Either setup.
+    pub async fn of(split: bool) -> Self {
+        if split {
+            Self::split().await
+        } else {
+            Self::embedded().await
+        }
+    }
+
+    /// Either setup, the process answering reads started with `env`.
+    pub async fn of_with(split: bool, env: &[(&str, &str)]) -> Self {
+        if split {
+            return Self::split_with(env).await;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let setup = Setup::Embedded(dir.path().to_path_buf());
+        let writer = Server::start(setup, Some(dir), env).await;
+        Self {
+            writer,
+            reader: None,
+            projector: None,
+            schema: None,
+        }
+    }
+
+    /// The process answering reads.
+    pub fn reader(&self) -> &Server {
+        self.reader.as_ref().unwrap_or(&self.writer)
+    }
+
+    /// Sends a command; returns its reply body.
+    pub async fn command(
+        &self,
+        account: &Account,
+        method: Method,
+        path: &str,
+        version: Option<u64>,
+        payload: Option<Value>,
+    ) -> Value {
+        let mut req = self.writer.as_user(account, method, path);
+        if let Some(v) = version {
+            req = req.header("if-match", format!("\"{v}\""));
+        }
+        if let Some(p) = payload {
+            req = req.json(&p);
+        }
+        let r = req.send().await.expect("command");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        body(r).await
+    }
+
+    /// Reads a note, waiting for `position`.
+    pub async fn read(&self, account: &Account, id: &str, position: &str) -> (u16, Value) {
+        let r = self
+            .reader()
+            .as_user(account, Method::GET, &format!("/v1/notes/{id}"))
+            .header("anote-min-position", position)
+            .send()
+            .await
+            .expect("read");
+        (r.status().as_u16(), body(r).await)
+    }
+}
+
+/// Runs each scenario `fn name(split: bool)` as two tests: `embedded::name`
+/// and `<second>::name` (the split services on PostgreSQL).
+#[macro_export]
+macro_rules! both_setups {
+    ($second:ident; $($name:ident),* $(,)?) => {
+        mod embedded {
+            $( #[tokio::test] async fn $name() { super::$name(false).await; } )*
+        }
+        mod $second {
+            $( #[tokio::test] async fn $name() { super::$name(true).await; } )*
+        }
+    };
 }

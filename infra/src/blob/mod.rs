@@ -76,6 +76,10 @@ pub enum BlobError {
     /// The multipart upload is unknown or has no parts yet.
     #[error("the multipart upload has no parts or does not exist")]
     NoSuchUpload,
+    /// The store refused to join the uploaded parts (missing, out of
+    /// order, or too small): the client's upload is at fault.
+    #[error("the uploaded parts cannot be joined: {0}")]
+    BadParts(String),
     /// The store failed or could not be reached.
     #[error("blob store: {0}")]
     Backend(String),

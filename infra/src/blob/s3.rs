@@ -189,8 +189,9 @@ impl BlobStore for S3Blobs {
             Err(e) if is_missing(&e) => return Err(BlobError::NoSuchUpload),
             Err(e) => return Err(backend(e)),
         };
+        let mut listed = listed.parts().to_vec();
+        listed.sort_by_key(|p| p.part_number());
         let parts: Vec<CompletedPart> = listed
-            .parts()
             .iter()
             .map(|p| {
                 CompletedPart::builder()
@@ -214,7 +215,14 @@ impl BlobStore for S3Blobs {
             )
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| {
+                let refused = e.raw_response().is_some_and(|r| r.status().as_u16() == 400);
+                if refused {
+                    BlobError::BadParts(DisplayErrorContext(e).to_string())
+                } else {
+                    backend(e)
+                }
+            })?;
         Ok(())
     }
 
