@@ -9,63 +9,14 @@
 //! commands per setup, default 300).
 #![allow(clippy::print_stdout, missing_docs)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
 use anote_infra::relay::kinesis::{create_stream, emulator_client};
+use common::{anote, env, json, port, ready};
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a port")
-}
-
-/// A child process killed on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn anote(args: &[&str], vars: &[(&str, String)]) -> Process {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
-    cmd.args(args)
-        .env("ANOTE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    Process(cmd.spawn().expect("anote starts"))
-}
-
-async fn ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "{base} never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn json(r: reqwest::Response) -> Value {
-    r.json().await.expect("JSON")
-}
 
 /// Runs `commands` edits through `writer` and measures when `reader` shows them.
 async fn measure(writer: &str, reader: &str, commands: usize) -> Vec<Duration> {
@@ -192,6 +143,13 @@ async fn main() {
         (
             "ANOTE_TOKEN_SECRET",
             "bench-secret-bench-secret-bench-secret".to_owned(),
+        ),
+        (
+            "ANOTE_BLOB_DIR",
+            std::env::temp_dir()
+                .join(format!("anote-{schema}"))
+                .display()
+                .to_string(),
         ),
         ("ANOTE_KINESIS_STREAM", stream.clone()),
         ("ANOTE_KINESIS_ENDPOINT", endpoint.clone()),
