@@ -313,11 +313,15 @@ async fn main() -> anyhow::Result<()> {
             serve_metrics(&metrics).await?;
             let db = connect(&postgres).await?;
             let storage = Storage::postgres(db.clone(), true).await?;
-            let sweeping = tokio::spawn(
-                sweeper(&storage, &documents)
-                    .await?
-                    .run(documents.sweep_interval, stop_on_signal()),
-            );
+            let sweeping = if documents.s3_bucket.is_none() && documents.blob_dir.is_none() {
+                tracing::warn!("no document store configured (ANOTE_S3_BUCKET): not sweeping");
+                None
+            } else {
+                let sweeper = sweeper(&storage, &documents).await?;
+                Some(tokio::spawn(
+                    sweeper.run(documents.sweep_interval, stop_on_signal()),
+                ))
+            };
             let stream = kinesis
                 .kinesis_stream
                 .as_deref()
@@ -331,7 +335,9 @@ async fn main() -> anyhow::Result<()> {
                 relay
             };
             relay.run(projection.projector_idle, stop_on_signal()).await;
-            sweeping.await.context("the sweeper failed")?;
+            if let Some(sweeping) = sweeping {
+                sweeping.await.context("the sweeper failed")?;
+            }
             Ok(())
         }
         Service::Sweep {

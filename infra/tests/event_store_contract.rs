@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anote_domain::{StreamId, UserId};
 use anote_infra::accounts::{AccountStore, NewSession, PgAccountStore, SqliteAccountStore};
 use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
+use anote_infra::documents::{DocumentLedger, LedgerWrite, PgDocumentLedger, SqliteDocumentLedger};
 use anote_infra::event_store::{
     Append, Appended, EventStore, Metadata, NewEvent, PgEventStore, Position, SideWrite,
     SqliteEventStore, StoredReply,
@@ -58,6 +59,13 @@ impl Backend {
         match self {
             Self::Postgres(db) => Arc::new(PgEventStore::new(db.clone())),
             Self::Sqlite { db, .. } => Arc::new(SqliteEventStore::new(db.clone())),
+        }
+    }
+
+    fn ledger(&self) -> Arc<dyn DocumentLedger> {
+        match self {
+            Self::Postgres(db) => Arc::new(PgDocumentLedger::new(db.clone())),
+            Self::Sqlite { db, .. } => Arc::new(SqliteDocumentLedger::new(db.clone())),
         }
     }
 
@@ -499,6 +507,93 @@ async fn refresh_tokens_rotate_once_and_revoke(backend: Backend) {
     );
 }
 
+async fn of_16_concurrent_reservations_only_those_within_the_quota_succeed(backend: Backend) {
+    let store = backend.events();
+    let ledger = backend.ledger();
+    let owner = UserId::new();
+    let reserve =
+        |note: anote_domain::NoteId, document: Uuid, at: OffsetDateTime| LedgerWrite::Reserve {
+            document,
+            note,
+            owner,
+            size: 10,
+            quota: 50,
+            multipart_upload: None,
+            abandon_after: at,
+        };
+    let past = OffsetDateTime::now_utc() - Duration::from_secs(1);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            let note = anote_domain::NoteId::new();
+            let document = Uuid::new_v4();
+            let mut a = append(&note.stream(), 0, vec![event(0)]);
+            a.side_writes = vec![SideWrite::Ledger(reserve(note, document, past))];
+            tokio::spawn(async move { (note, document, store.append(a).await) })
+        })
+        .collect();
+    let mut reserved = Vec::new();
+    for task in tasks {
+        let (note, document, result) = task.await.expect("task ran");
+        match result {
+            Ok(_) => reserved.push((note, document)),
+            Err(StoreError::QuotaExceeded) => assert!(
+                store
+                    .read_stream(&note.stream(), 0)
+                    .await
+                    .expect("reads")
+                    .is_empty(),
+                "a refused reservation leaves no event"
+            ),
+            Err(other) => panic!("expected QuotaExceeded, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        reserved.len(),
+        5,
+        "50 bytes of quota hold five 10-byte documents"
+    );
+    assert_eq!(ledger.usage(owner).await.expect("usage"), 50);
+
+    // All five are past their abandon time; attaching one keeps it out.
+    let (note, attached) = reserved[0];
+    let mut a = append(&note.stream(), 1, vec![event(1)]);
+    a.side_writes = vec![SideWrite::Ledger(LedgerWrite::Attach {
+        document: attached,
+    })];
+    store.append(a).await.expect("attaches");
+    let abandoned = ledger
+        .abandoned(OffsetDateTime::now_utc(), 100)
+        .await
+        .expect("reads");
+    assert_eq!(abandoned.len(), 4);
+    assert!(abandoned
+        .iter()
+        .all(|e| e.document != attached && e.owner == owner));
+
+    // Releasing frees the bytes; the released entry waits for the sweeper.
+    let (note, released) = reserved[1];
+    let mut a = append(&note.stream(), 1, vec![event(1)]);
+    a.side_writes = vec![SideWrite::Ledger(LedgerWrite::Release {
+        owner,
+        documents: vec![released, released],
+    })];
+    store.append(a).await.expect("releases");
+    assert_eq!(ledger.usage(owner).await.expect("usage"), 40, "freed once");
+    let waiting = ledger.released(100).await.expect("reads");
+    assert_eq!(
+        waiting.iter().map(|e| e.document).collect::<Vec<_>>(),
+        vec![released]
+    );
+    ledger.forget(released).await.expect("forgets");
+    assert!(ledger.released(100).await.expect("reads").is_empty());
+    // Room for one more now.
+    let note = anote_domain::NoteId::new();
+    let mut a = append(&note.stream(), 0, vec![event(0)]);
+    a.side_writes = vec![SideWrite::Ledger(reserve(note, Uuid::new_v4(), past))];
+    store.append(a).await.expect("fits again");
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -529,4 +624,5 @@ contract!(
     side_writes_fail_with_a_conflicting_append,
     an_idempotency_key_is_remembered_once,
     refresh_tokens_rotate_once_and_revoke,
+    of_16_concurrent_reservations_only_those_within_the_quota_succeed,
 );

@@ -266,6 +266,44 @@ mod tests {
     }
 
     #[test]
+    fn documents_are_listed_attached_handed_in_and_removed() {
+        use anote_domain::document::{ContentType, DocumentSpec, FileName};
+        use anote_domain::values::Timestamp;
+        let id = NoteId::new();
+        let doc = uuid::Uuid::from_u128(3);
+        let requested = NoteEvent::DocumentUploadRequested {
+            document_id: doc,
+            spec: DocumentSpec {
+                file_name: FileName::parse("essay.pdf").expect("valid"),
+                content_type: ContentType::parse("application/pdf").expect("valid"),
+                size: 42,
+                multipart_upload: None,
+            },
+        };
+        let events = [
+            requested,
+            NoteEvent::DocumentAttached { document_id: doc },
+            NoteEvent::DocumentSubmitted {
+                document_id: doc,
+                submitted_at: Timestamp::new(at(9)),
+            },
+        ];
+        let mut view = applied(project(None, id, &created(), 1, at(1)));
+        for (n, event) in events.iter().enumerate() {
+            view = applied(project(Some(&view), id, event, n as u64 + 2, at(2)));
+        }
+        let listed = &view.documents[0];
+        assert_eq!(
+            (listed.file_name.as_str(), listed.size, listed.status),
+            ("essay.pdf", 42, DocumentStatus::Attached)
+        );
+        assert_eq!(listed.submitted_at, Some(at(9)));
+        let removed = NoteEvent::DocumentRemoved { document_id: doc };
+        let view = applied(project(Some(&view), id, &removed, 5, at(5)));
+        assert!(view.documents.is_empty());
+    }
+
+    #[test]
     fn snippets_are_cut_at_a_character_boundary() {
         let long = "é".repeat(SNIPPET_CHARS + 10);
         let cut = snippet(&long);
