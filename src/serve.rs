@@ -94,9 +94,9 @@ pub async fn run(
     let service = service_routes(doc, checks);
     let app = anote_command_api::routes(command)
         .merge(anote_query_api::routes(query))
-        .merge(service)
-        .merge(blobs.routes());
-    let served = serve_until_signal(anote_infra::http::finish(app, &http), &http).await;
+        .merge(service);
+    let app = anote_infra::http::finish_with_transfers(app, blobs.routes(), &http);
+    let served = serve_until_signal(app, &http).await;
     let _ = stop.send(true);
     projecting.await.context("the projector task failed")?;
     sweeping.await.context("the sweeper failed")?;

@@ -389,6 +389,12 @@ async fn limits_are_enforced_before_anything_is_signed(split: bool) {
         short == 403 || short == 422,
         "a short upload is refused: {short}"
     );
+    if let Some(dir) = b.writer.data_dir() {
+        let left = std::fs::read_dir(dir.join("blobs/tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(left, 0, "a refused upload leaves no temporary file");
+    }
     let doc = second["id"].as_str().expect("id");
     let (status, problem) = complete(&b, &ada, &note, doc).await;
     assert_eq!(

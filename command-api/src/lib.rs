@@ -98,8 +98,8 @@ impl FromRef<AppState> for TokenSigner {
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let checks = vec![event_log_ready(state.storage.events.clone())];
     let service = service_routes(openapi::document(), checks);
-    let blobs = state.blobs.routes();
-    anote_infra::http::finish(routes(state).merge(service).merge(blobs), http)
+    let transfers = state.blobs.routes();
+    anote_infra::http::finish_with_transfers(routes(state).merge(service), transfers, http)
 }
 
 /// The `/v1` write routes, without the shared layers.

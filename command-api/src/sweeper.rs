@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anote_domain::document::UploadFailure;
 use anote_domain::note::{NoteAction, NoteCommand};
+use anote_domain::DomainError;
 use anote_infra::blob::{BlobKey, BlobStore};
 use anote_infra::documents::{DocumentLedger, LedgerEntry};
 use anote_infra::event_store::Metadata;
@@ -61,32 +62,45 @@ impl Sweeper {
         }
     }
 
-    /// Sweeps once.
+    /// Sweeps once. An entry that fails is logged and left for the next
+    /// sweep; the others go on.
     pub async fn sweep(&self) -> Result<Swept, ApiError> {
         let mut swept = Swept::default();
-        for entry in self
-            .ledger
-            .abandoned(OffsetDateTime::now_utc(), BATCH)
-            .await?
-        {
-            self.abandon(&entry).await?;
-            swept.abandoned += 1;
-        }
-        for entry in self.ledger.released(BATCH).await? {
-            let key = BlobKey::document(entry.note, entry.document);
-            if let Some(upload) = &entry.multipart_upload {
-                // Some stores refuse to abort an upload that a failed
-                // completion already dropped; the bucket's lifecycle rule
-                // is the second net for parts left behind.
-                if let Err(e) = self.store.abort_multipart(&key, upload).await {
-                    tracing::warn!(error = %e, "could not abort a multipart upload");
+        let now = OffsetDateTime::now_utc();
+        for entry in self.ledger.abandoned(now, BATCH).await? {
+            match self.abandon(&entry).await {
+                Ok(()) => swept.abandoned += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, document = %entry.document, "could not abandon an upload")
                 }
             }
-            self.store.delete(&key).await?;
-            self.ledger.forget(entry.document).await?;
-            swept.deleted += 1;
+        }
+        for entry in self.ledger.released(now, BATCH).await? {
+            match self.delete(&entry).await {
+                Ok(()) => swept.deleted += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, document = %entry.document, "could not delete an object")
+                }
+            }
         }
         Ok(swept)
+    }
+
+    /// Deletes a released document's object (and multipart upload) and
+    /// forgets it.
+    async fn delete(&self, entry: &LedgerEntry) -> Result<(), ApiError> {
+        let key = BlobKey::document(entry.note, entry.document);
+        if let Some(upload) = &entry.multipart_upload {
+            // Some stores refuse to abort an upload that a failed
+            // completion already dropped; the bucket's lifecycle rule is
+            // the second net for parts left behind.
+            if let Err(e) = self.store.abort_multipart(&key, upload).await {
+                tracing::warn!(error = %e, "could not abort a multipart upload");
+            }
+        }
+        self.store.delete(&key).await?;
+        self.ledger.forget(entry.document).await?;
+        Ok(())
     }
 
     /// Fails an abandoned upload on its owner's behalf; the ledger entry is
@@ -100,10 +114,15 @@ impl Sweeper {
             },
         };
         let metadata = Metadata::for_request(None, Uuid::new_v4());
-        self.notes
+        match self
+            .notes
             .execute(entry.note, None, command, metadata, None)
             .await
-            .map(drop)
+        {
+            // Another sweeper got there first.
+            Ok(_) | Err(ApiError::Rule(DomainError::DocumentNotFound)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sweeps every `interval` until `stop` turns true; failures are logged

@@ -54,8 +54,9 @@ fn is_bidi_control(c: char) -> bool {
 }
 
 /// A media type such as `application/pdf` or `text/plain; charset=utf-8`:
-/// the type and subtype lower-cased, parameters kept as sent, at most 127
-/// characters of printable ASCII.
+/// type, subtype and parameter names lower-cased, parameters only as
+/// `name=value` tokens (nothing a browser could read as a second type), at
+/// most 127 characters of printable ASCII.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ContentType(String);
@@ -82,12 +83,20 @@ impl ContentType {
             Some((kind, sub)) if token(kind) && token(sub) => {}
             _ => return Err(invalid),
         }
-        let params = params.trim();
-        Ok(Self(if params.is_empty() {
-            essence
-        } else {
-            format!("{essence}; {params}")
-        }))
+        let mut normalised = essence;
+        for param in params.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            match param.split_once('=') {
+                Some((name, value)) if token(name.trim()) && token(value.trim()) => {
+                    normalised.push_str(&format!(
+                        "; {}={}",
+                        name.trim().to_ascii_lowercase(),
+                        value.trim()
+                    ));
+                }
+                _ => return Err(invalid),
+            }
+        }
+        Ok(Self(normalised))
     }
 
     /// The whole media type.
@@ -207,5 +216,7 @@ mod tests {
         assert!(ContentType::parse("pdf").is_err());
         assert!(ContentType::parse("text/").is_err());
         assert!(ContentType::parse("text/plain\r\nx-evil: 1").is_err());
+        assert!(ContentType::parse("application/pdf; ,text/html").is_err());
+        assert!(ContentType::parse("application/pdf; x=\"a,b\"").is_err());
     }
 }

@@ -580,13 +580,22 @@ async fn of_16_concurrent_reservations_only_those_within_the_quota_succeed(backe
     })];
     store.append(a).await.expect("releases");
     assert_eq!(ledger.usage(owner).await.expect("usage"), 40, "freed once");
-    let waiting = ledger.released(100).await.expect("reads");
+    let later = OffsetDateTime::now_utc();
+    assert!(
+        ledger
+            .released(past - Duration::from_secs(1), 100)
+            .await
+            .expect("reads")
+            .is_empty(),
+        "not before its upload URL expired"
+    );
+    let waiting = ledger.released(later, 100).await.expect("reads");
     assert_eq!(
         waiting.iter().map(|e| e.document).collect::<Vec<_>>(),
         vec![released]
     );
     ledger.forget(released).await.expect("forgets");
-    assert!(ledger.released(100).await.expect("reads").is_empty());
+    assert!(ledger.released(later, 100).await.expect("reads").is_empty());
     // Room for one more now.
     let note = anote_domain::NoteId::new();
     let mut a = append(&note.stream(), 0, vec![event(0)]);

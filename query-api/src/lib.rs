@@ -77,6 +77,6 @@ pub fn routes(state: QueryState) -> Router {
 pub fn router(state: QueryState, http: &HttpConfig) -> Router {
     let checks = vec![read_models_ready(state.reads.clone())];
     let service = service_routes(openapi::document(), checks);
-    let blobs = state.blobs.routes();
-    anote_infra::http::finish(routes(state).merge(service).merge(blobs), http)
+    let transfers = state.blobs.routes();
+    anote_infra::http::finish_with_transfers(routes(state).merge(service), transfers, http)
 }

@@ -21,13 +21,18 @@ use axum::routing::put;
 use axum::Router;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tempfile::TempPath;
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{BlobError, BlobKey, BlobStore, FileInfo, ObjectInfo, SignedRequest};
 use crate::http::problem::ApiError;
 use crate::tokens::TokenSigner;
+
+/// How long past its URL's expiry an upload that started in time may go on.
+const UPLOAD_SLACK_SECS: u64 = 300;
 
 /// Documents in a folder, reached through URLs of this server.
 #[derive(Clone, Debug)]
@@ -65,6 +70,8 @@ impl LocalBlobs {
     /// `base_url` (this server as clients reach it) and are signed by
     /// `signer`.
     pub fn open(root: &Path, base_url: &str, signer: TokenSigner) -> Result<Self, BlobError> {
+        // Files of uploads cut short by a crash are of no use.
+        let _ = std::fs::remove_dir_all(root.join("tmp"));
         for dir in ["objects", "uploads", "tmp"] {
             std::fs::create_dir_all(root.join(dir))?;
         }
@@ -126,15 +133,28 @@ impl LocalBlobs {
         Ok(query)
     }
 
-    /// Streams `body` into a new file in `tmp/`, refusing more or fewer
-    /// than `size` bytes; returns the file's path.
-    async fn receive(&self, body: Body, size: u64) -> Result<PathBuf, ApiError> {
-        let path = self.root.join("tmp").join(Uuid::new_v4().to_string());
-        let result = write_exactly(&path, body, size).await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&path).await;
-        }
-        result.map(|()| path)
+    /// A new file in `tmp/`, removed when dropped unless it is persisted:
+    /// a failed, cancelled or timed-out upload leaves nothing behind.
+    fn temp_file(&self) -> Result<(tokio::fs::File, TempPath), std::io::Error> {
+        let (file, path) = tempfile::Builder::new()
+            .tempfile_in(self.root.join("tmp"))?
+            .into_parts();
+        Ok((tokio::fs::File::from_std(file), path))
+    }
+
+    /// Streams `body` into a temporary file, refusing more or fewer than
+    /// `size` bytes, and giving up at `deadline`.
+    async fn receive(
+        &self,
+        body: Body,
+        size: u64,
+        deadline: Instant,
+    ) -> Result<TempPath, ApiError> {
+        let (file, path) = self.temp_file().map_err(internal)?;
+        tokio::time::timeout_at(deadline, write_exactly(file, body, size))
+            .await
+            .map_err(|_| ApiError::UrlExpired)??;
+        Ok(path)
     }
 }
 
@@ -152,8 +172,7 @@ fn valid_key(key: &str) -> bool {
         })
 }
 
-async fn write_exactly(path: &Path, body: Body, size: u64) -> Result<(), ApiError> {
-    let mut file = tokio::fs::File::create(path).await.map_err(internal)?;
+async fn write_exactly(mut file: tokio::fs::File, body: Body, size: u64) -> Result<(), ApiError> {
     let mut stream = body.into_data_stream();
     let mut written = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -317,8 +336,7 @@ impl BlobStore for LocalBlobs {
             return Err(BlobError::NoSuchUpload);
         }
         numbers.sort_unstable();
-        let joined = self.root.join("tmp").join(Uuid::new_v4().to_string());
-        let mut out = tokio::fs::File::create(&joined).await?;
+        let (mut out, joined) = self.temp_file()?;
         for n in numbers {
             let mut part = tokio::fs::File::open(dir.join(n.to_string())).await?;
             tokio::io::copy(&mut part, &mut out).await?;
@@ -328,8 +346,12 @@ impl BlobStore for LocalBlobs {
         if let Some(parent) = object.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        tokio::fs::rename(dir.join("meta"), meta_path(&object)).await?;
-        tokio::fs::rename(&joined, &object).await?;
+        // Each step can be repeated: an interrupted completion is finished
+        // by the next one.
+        tokio::fs::copy(dir.join("meta"), meta_path(&object)).await?;
+        joined
+            .persist(&object)
+            .map_err(|e| BlobError::from(e.error))?;
         tokio::fs::remove_dir_all(&dir).await?;
         Ok(())
     }
@@ -400,6 +422,9 @@ async fn upload(
 ) -> Result<Response, ApiError> {
     let query = store.check("PUT", &key, raw.as_deref())?;
     let size = query.size.ok_or(ApiError::SignatureMismatch)?;
+    // An upload that started in time may take a while, but not forever.
+    let left = query.expires - OffsetDateTime::now_utc().unix_timestamp();
+    let deadline = Instant::now() + Duration::from_secs(left.unsigned_abs() + UPLOAD_SLACK_SECS);
     let declared_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -412,10 +437,10 @@ async fn upload(
         if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
             return Err(ApiError::DocumentNotFound);
         }
-        let received = store.receive(body, size).await?;
-        tokio::fs::rename(&received, dir.join(part.to_string()))
-            .await
-            .map_err(internal)?;
+        let received = store.receive(body, size, deadline).await?;
+        received
+            .persist(dir.join(part.to_string()))
+            .map_err(|e| internal(e.error))?;
         return Ok(StatusCode::OK.into_response());
     }
     let content_type = query.content_type.ok_or(ApiError::SignatureMismatch)?;
@@ -425,7 +450,7 @@ async fn upload(
     if sent_type != Some(content_type.as_str()) {
         return Err(ApiError::SignatureMismatch);
     }
-    let received = store.receive(body, size).await?;
+    let received = store.receive(body, size, deadline).await?;
     let object = store.object_path(&key);
     if let Some(parent) = object.parent() {
         tokio::fs::create_dir_all(parent).await.map_err(internal)?;
@@ -438,9 +463,7 @@ async fn upload(
     tokio::fs::write(meta_path(&object), json)
         .await
         .map_err(internal)?;
-    tokio::fs::rename(&received, &object)
-        .await
-        .map_err(internal)?;
+    received.persist(&object).map_err(|e| internal(e.error))?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -217,7 +217,10 @@ impl BlobStore for S3Blobs {
             .await
             .map_err(|e| {
                 let refused = e.raw_response().is_some_and(|r| r.status().as_u16() == 400);
-                if refused {
+                if is_missing(&e) {
+                    // Completed (or aborted) by a concurrent call.
+                    BlobError::NoSuchUpload
+                } else if refused {
                     BlobError::BadParts(DisplayErrorContext(e).to_string())
                 } else {
                     backend(e)

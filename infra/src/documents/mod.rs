@@ -77,8 +77,14 @@ pub trait DocumentLedger: Send + Sync {
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError>;
 
-    /// Released documents whose objects may still exist.
-    async fn released(&self, limit: u32) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// Released documents whose objects may still exist and whose upload
+    /// URLs have expired (before then a client could upload the object
+    /// again after it was deleted).
+    async fn released(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
 
     /// Forgets a released document once its object is deleted.
     async fn forget(&self, document: Uuid) -> Result<(), StoreError>;

@@ -120,14 +120,21 @@ impl DocumentLedger for PgDocumentLedger {
         .collect()
     }
 
-    async fn released(&self, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {
-        sqlx::query(&format!("{ENTRY} WHERE state = 'released' LIMIT $1"))
-            .bind(i64::from(limit))
-            .fetch_all(self.db.pool())
-            .await?
-            .iter()
-            .map(entry)
-            .collect()
+    async fn released(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        sqlx::query(&format!(
+            "{ENTRY} WHERE state = 'released' AND abandon_after < $1 LIMIT $2"
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(entry)
+        .collect()
     }
 
     async fn forget(&self, document: Uuid) -> Result<(), StoreError> {

@@ -132,14 +132,21 @@ impl DocumentLedger for SqliteDocumentLedger {
         .collect()
     }
 
-    async fn released(&self, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {
-        sqlx::query(&format!("{ENTRY} WHERE state = 'released' LIMIT ?"))
-            .bind(i64::from(limit))
-            .fetch_all(self.db.reader())
-            .await?
-            .iter()
-            .map(entry)
-            .collect()
+    async fn released(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        sqlx::query(&format!(
+            "{ENTRY} WHERE state = 'released' AND abandon_after < ? LIMIT ?"
+        ))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?
+        .iter()
+        .map(entry)
+        .collect()
     }
 
     async fn forget(&self, document: Uuid) -> Result<(), StoreError> {

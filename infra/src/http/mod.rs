@@ -36,14 +36,22 @@ pub const PROJECTION_POSITION_HEADER: HeaderName =
 /// unknown routes and methods, the body limit, the request timeout, the
 /// access log and CORS.
 pub fn finish(routes: Router, http: &HttpConfig) -> Router {
+    finish_with_transfers(routes, Router::new(), http)
+}
+
+/// Like [`finish`], with `transfers` (routes that move document bytes,
+/// which bound their own time) kept out of the request timeout and the
+/// body limit.
+pub fn finish_with_transfers(routes: Router, transfers: Router, http: &HttpConfig) -> Router {
     routes
-        .fallback(middleware::not_found)
-        .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(http.body_limit))
         .layer(axum::middleware::from_fn_with_state(
             http.request_timeout,
             middleware::timeout,
         ))
+        .merge(transfers)
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::access_log))
         .layer(cors(&http.cors_origins))
 }
