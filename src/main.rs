@@ -13,6 +13,7 @@ use anote_infra::config::{
     MetricsConfig, PostgresConfig, ProjectionConfig, ReadDatabaseConfig, Secret,
 };
 use anote_infra::db::{PgDatabase, Tables};
+use anote_infra::event_store::PgEventStore;
 use anote_infra::feed::kinesis::{KinesisShards, Leases};
 use anote_infra::read_store::{listen_applied, ReadStore};
 use anote_infra::relay::kinesis::{self as relay_kinesis, KinesisSink};
@@ -252,8 +253,10 @@ async fn main() -> anyhow::Result<()> {
             let cache = ReadCache::new(projection.cache_capacity, projection.cache_ttl);
             cache.follow(listening);
             tokio::spawn(listen_applied(read_db, notices));
+            let events = Arc::new(PgEventStore::new(connect(&postgres).await?));
             let state = QueryState {
                 reads,
+                events,
                 signer,
                 projector: serve::NOTE_PROJECTOR.to_owned(),
                 min_position_timeout: projection.min_position_timeout,

@@ -73,6 +73,7 @@ pub async fn run(
 
     let query = QueryState {
         reads: reads.clone(),
+        events: storage.events.clone(),
         signer: signer.clone(),
         projector: NOTE_PROJECTOR.to_owned(),
         min_position_timeout: projection.min_position_timeout,

@@ -129,6 +129,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/v1/notes/{id}/reopen", post(notes::reopen))
         .route("/v1/notes/{id}/trash", post(notes::trash))
         .route("/v1/notes/{id}/restore", post(notes::restore))
+        .route(
+            "/v1/notes/{id}/versions/{version}/restore",
+            post(notes::restore_version),
+        )
         .route("/v1/notes/{id}/shares", post(shares::create))
         .route("/v1/notes/{id}/shares/{share_id}", delete(shares::revoke))
         .route("/v1/notes/{id}/documents", post(documents::request_upload))

@@ -1,12 +1,13 @@
 //! The note routes: one per command, each replying `{id, version, position}`
 //! with the version as `ETag` and the position as `Anote-Position`.
 
-use anote_domain::note::{NewNote, NoteAction, NoteCommand};
+use anote_domain::note::{NewNote, Note, NoteAction, NoteCommand};
 use anote_domain::values::{Body, DueAt, Subject, Tags, Title};
 use anote_domain::NoteId;
+use anote_infra::event_store::codec::note_events;
 use anote_infra::event_store::{Metadata, StoredReply};
 use anote_infra::http::POSITION_HEADER;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -223,6 +224,7 @@ fn action_name(action: &NoteAction) -> &'static str {
         NoteAction::Purge => "purge",
         NoteAction::Share { .. } => "share",
         NoteAction::RevokeShare { .. } => "revoke-share",
+        NoteAction::RestoreContent { .. } => "restore-content",
         NoteAction::RequestUpload { .. } => "request-upload",
         NoteAction::AttachDocument { .. } => "attach-document",
         NoteAction::FailUpload { .. } => "fail-upload",
@@ -397,3 +399,47 @@ bodyless_command!(/// Take the note back from the trash.
     restore, post, "/v1/notes/{id}/restore", NoteAction::Restore);
 bodyless_command!(/// Delete the note for good (only from the trash).
     purge, delete, "/v1/notes/{id}", NoteAction::Purge);
+
+/// Make an earlier version's content (title, body, subject, tags) current
+/// again, as a new event; the history is kept.
+#[utoipa::path(post, path = "/v1/notes/{id}/versions/{version}/restore", tag = "notes",
+    params(("id" = Uuid, Path), ("version" = u64, Path), ("If-Match" = String, Header, description = "\"<version>\"")),
+    responses(
+        (status = 200, body = NoteReply), (status = 404, body = anote_infra::http::problem::Problem, description = "note_not_found, version_not_found"),
+        (status = 412, body = anote_infra::http::problem::Problem), (status = 428, body = anote_infra::http::problem::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn restore_version(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((id, version)): Path<(String, String)>,
+    if_match: IfMatch,
+) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NoteNotFound)?;
+    let id = NoteId::from_uuid(id);
+    let version: u64 = version.parse().map_err(|_| ApiError::VersionNotFound)?;
+    let expected = if_match.required()?;
+    let events = note_events(&*app.storage.events, id).await?;
+    let now = Note::fold(events.iter().map(|(_, e)| e));
+    if now.live().is_none_or(|n| n.owner() != caller.user) {
+        return Err(ApiError::NoteNotFound);
+    }
+    let then = Note::fold(
+        events
+            .iter()
+            .take_while(|(recorded, _)| recorded.stream_version <= version)
+            .map(|(_, e)| e),
+    );
+    let content = match then.live() {
+        Some(note) if version >= 1 && version <= events.len() as u64 => note.content(),
+        _ => return Err(ApiError::VersionNotFound),
+    };
+    let action = NoteAction::RestoreContent {
+        from_version: version,
+        content,
+    };
+    let request = serde_json::json!({ "restore": version });
+    Ok(run(&app, caller, id, Some(expected), action, request)
+        .await?
+        .into_response())
+}

@@ -16,6 +16,7 @@ use crate::{accounts, documents, notes, shares};
         notes::create, notes::edit, notes::set_tags, notes::move_to_subject, notes::set_due,
         notes::clear_due, notes::pin, notes::unpin, notes::archive, notes::unarchive,
         notes::complete, notes::reopen, notes::trash, notes::restore, notes::purge,
+        notes::restore_version,
         shares::create, shares::revoke,
         documents::request_upload, documents::complete, documents::remove, documents::submit,
     ),

@@ -125,6 +125,31 @@ pub struct NewNote {
     pub due_at: Option<DueAt>,
 }
 
+/// The content of a note, apart from its flags, dates and documents.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteContent {
+    /// The title.
+    pub title: Title,
+    /// The Markdown body.
+    pub body: Body,
+    /// The subject.
+    pub subject: Option<Subject>,
+    /// The tags.
+    pub tags: Tags,
+}
+
+impl NoteData {
+    /// The note's content now.
+    pub fn content(&self) -> NoteContent {
+        NoteContent {
+            title: self.title.clone(),
+            body: self.body.clone(),
+            subject: self.subject.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
 /// What a user asks to do to a note.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NoteAction {
@@ -174,6 +199,14 @@ pub enum NoteAction {
     RevokeShare {
         /// The link's id.
         share_id: Uuid,
+    },
+    /// Make an earlier version's content (title, body, subject, tags)
+    /// current again.
+    RestoreContent {
+        /// The version whose content comes back.
+        from_version: u64,
+        /// Its content.
+        content: NoteContent,
     },
     /// Hand out upload URLs for a new document.
     RequestUpload {
@@ -292,6 +325,13 @@ pub enum NoteEvent {
         /// The link's id.
         share_id: Uuid,
     },
+    /// An earlier version's content was made current again.
+    NoteContentRestored {
+        /// The version it came from.
+        from_version: u64,
+        /// The content, as it was then.
+        content: NoteContent,
+    },
     /// Upload URLs were handed out for a new document.
     DocumentUploadRequested {
         /// The document.
@@ -401,6 +441,13 @@ pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, Doma
             return Err(DomainError::ShareNotFound)
         }
         NoteAction::RevokeShare { share_id } => Some(NoteEvent::NoteShareRevoked { share_id }),
+        NoteAction::RestoreContent {
+            from_version,
+            content,
+        } => (content != note.content()).then_some(NoteEvent::NoteContentRestored {
+            from_version,
+            content,
+        }),
         NoteAction::RequestUpload { document_id, spec } => request_upload(note, document_id, spec)?,
         NoteAction::AttachDocument { document_id } => document(note, document_id)?
             .status
@@ -535,6 +582,12 @@ pub fn evolve(state: Note, event: &NoteEvent) -> Note {
         }
         NoteEvent::NoteShareRevoked { share_id } => {
             note.shares.remove(share_id);
+        }
+        NoteEvent::NoteContentRestored { content, .. } => {
+            note.title = content.title.clone();
+            note.body = content.body.clone();
+            note.subject = content.subject.clone();
+            note.tags = content.tags.clone();
         }
         NoteEvent::DocumentUploadRequested { document_id, spec } => {
             note.documents.insert(
@@ -895,6 +948,34 @@ mod tests {
             reason: UploadFailure::Abandoned,
         };
         assert!(when(&trashed, abandon).is_ok_and(|e| e.len() == 1));
+    }
+
+    #[test]
+    fn restoring_brings_back_an_older_content_once() {
+        let v1 = given(&[created(false)]);
+        let old = v1.live().map(NoteData::content).expect("live");
+        let edited = given(&[
+            created(false),
+            NoteEvent::NoteEdited {
+                title: Some(title("Lecture 1, revised")),
+                body: None,
+            },
+            NoteEvent::NoteTagsSet {
+                tags: Tags::parse(&["exam"]).expect("valid"),
+            },
+        ]);
+        let restore = NoteAction::RestoreContent {
+            from_version: 1,
+            content: old.clone(),
+        };
+        let restored = NoteEvent::NoteContentRestored {
+            from_version: 1,
+            content: old.clone(),
+        };
+        assert_eq!(when(&edited, restore.clone()), Ok(vec![restored.clone()]));
+        let after = evolve(edited, &restored);
+        assert_eq!(after.live().map(NoteData::content), Some(old));
+        assert_eq!(when(&after, restore), Ok(vec![]), "already current");
     }
 
     #[test]

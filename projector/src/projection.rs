@@ -113,6 +113,13 @@ pub fn project(
         NoteEvent::NoteRestored => next.trashed = false,
         // Share links live in their own read model; see `share_change`.
         NoteEvent::NoteShared { .. } | NoteEvent::NoteShareRevoked { .. } => {}
+        NoteEvent::NoteContentRestored { content, .. } => {
+            next.title = content.title.to_string();
+            next.body = content.body.to_string();
+            next.snippet = snippet(content.body.as_str());
+            next.subject = content.subject.as_ref().map(ToString::to_string);
+            next.tags = content.tags.iter().map(ToString::to_string).collect();
+        }
         NoteEvent::DocumentUploadRequested { document_id, spec } => {
             next.documents.push(DocumentView {
                 id: *document_id,

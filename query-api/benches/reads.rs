@@ -142,8 +142,11 @@ async fn main() {
     let blobs = Blobs::local(
         LocalBlobs::open(&blob_dir, "http://127.0.0.1", signer.clone()).expect("blob folder"),
     );
+    let events: Arc<dyn anote_infra::event_store::EventStore> =
+        Arc::new(anote_infra::event_store::PgEventStore::new(db.clone()));
     let state = |cache| QueryState {
         reads: reads.clone(),
+        events: events.clone(),
         signer: signer.clone(),
         projector: "note_views".to_owned(),
         min_position_timeout: Duration::from_secs(2),

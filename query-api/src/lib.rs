@@ -7,6 +7,7 @@ pub mod cache;
 pub mod changes;
 pub mod consistency;
 pub mod documents;
+pub mod history;
 pub mod lists;
 pub mod notes;
 pub mod openapi;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use anote_infra::blob::Blobs;
 use anote_infra::config::{DocumentConfig, HttpConfig};
+use anote_infra::event_store::EventStore;
 use anote_infra::http::{read_models_ready, service_routes};
 use anote_infra::read_store::ReadStore;
 use anote_infra::tokens::TokenSigner;
@@ -30,6 +32,8 @@ use cache::ReadCache;
 pub struct QueryState {
     /// The read models.
     pub reads: Arc<dyn ReadStore>,
+    /// The event log, for history and time travel.
+    pub events: Arc<dyn EventStore>,
     /// Checks access tokens (the command API's, without calling it).
     pub signer: TokenSigner,
     /// The projector whose checkpoint `Anote-Min-Position` waits for.
@@ -55,6 +59,7 @@ pub fn routes(state: QueryState) -> Router {
     Router::new()
         .route("/v1/notes", get(notes::list_notes))
         .route("/v1/notes/{id}", get(notes::get_note))
+        .route("/v1/notes/{id}/history", get(history::history))
         .route("/v1/search", get(lists::search))
         .route("/v1/subjects", get(lists::subjects))
         .route("/v1/tags", get(lists::tags))

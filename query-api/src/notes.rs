@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::cache::{Cached, Entry, Key};
 use crate::consistency::wait_for_min_position;
 use crate::documents::DocumentBody;
+use crate::history::{self, AsOf};
 use crate::QueryState;
 
 /// A note.
@@ -80,9 +81,10 @@ impl NoteBody {
     }
 }
 
-/// One note.
+/// One note; with `version` or `at`, the note as it was then (folded from
+/// the log).
 #[utoipa::path(get, path = "/v1/notes/{id}", tag = "notes",
-    params(("id" = Uuid, Path), ("If-None-Match" = Option<String>, Header),
+    params(("id" = Uuid, Path), AsOf, ("If-None-Match" = Option<String>, Header),
         ("Anote-Min-Position" = Option<String>, Header, description = "Wait until this command position is visible")),
     responses((status = 200, body = NoteBody), (status = 304), (status = 404, body = Problem),
         (status = 503, body = Problem, description = "projection_behind: Anote-Min-Position not reached in time; Retry-After and Anote-Projection-Position set")),
@@ -91,8 +93,12 @@ pub async fn get_note(
     State(state): State<QueryState>,
     auth: Auth,
     NotePath(id): NotePath,
+    QueryParams(as_of): QueryParams<AsOf>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if as_of.is_past() {
+        return Ok(Json(history::as_of(&state, &auth, id, &as_of).await?).into_response());
+    }
     let wanted = wait_for_min_position(&state, &headers).await?;
     let key = Key::Note(auth.user, id);
     let view = match state.cache.get(&key, wanted).map(|c| c.value.clone()) {

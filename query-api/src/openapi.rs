@@ -4,7 +4,7 @@ use anote_infra::http::problem::Problem;
 use anote_infra::http::BearerAuth;
 use utoipa::OpenApi;
 
-use crate::{changes, documents, lists, notes, shares};
+use crate::{changes, documents, history, lists, notes, shares};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use crate::{changes, documents, lists, notes, shares};
         notes::get_note, notes::list_notes, lists::search, lists::subjects, lists::tags,
         lists::upcoming, shares::list, shares::shared, changes::changes,
         documents::list, documents::download, documents::shared_download, documents::usage,
+        history::history,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth)

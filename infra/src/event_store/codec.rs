@@ -36,6 +36,23 @@ pub fn encode<E: Serialize>(event: &E) -> Result<NewEvent, StoreError> {
     })
 }
 
+/// A note's whole stream, decoded, oldest first: what history, time travel
+/// and restoring an old version fold with the domain's `evolve`.
+pub async fn note_events(
+    store: &dyn super::EventStore,
+    note: anote_domain::NoteId,
+) -> Result<Vec<(RecordedEvent, anote_domain::note::NoteEvent)>, StoreError> {
+    store
+        .read_stream(&note.stream(), 0)
+        .await?
+        .into_iter()
+        .map(|recorded| {
+            let event = decode(&recorded)?;
+            Ok((recorded, event))
+        })
+        .collect()
+}
+
 /// Reads a stored event back as a domain event, upcasting older shapes.
 pub fn decode<E: DeserializeOwned>(event: &RecordedEvent) -> Result<E, StoreError> {
     let payload = upcast(

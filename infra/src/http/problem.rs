@@ -139,6 +139,9 @@ pub enum ApiError {
     /// Missing, or on someone else's note.
     #[error("no such document")]
     DocumentNotFound,
+    /// The note never had this version (or had no content at that time).
+    #[error("the note has no such version")]
+    VersionNotFound,
     /// A document larger than the per-file limit.
     #[error("a document may be at most {max} bytes")]
     DocumentTooLarge {
@@ -326,6 +329,7 @@ impl ApiError {
                 "Request timed out",
             ),
             Self::NotReady => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
+            Self::VersionNotFound => (S::NOT_FOUND, "version_not_found", "Version not found"),
             Self::DocumentNotFound | Self::Rule(DomainError::DocumentNotFound) => {
                 (S::NOT_FOUND, "document_not_found", "Document not found")
             }
