@@ -1,6 +1,7 @@
 //! `anote`: the one binary. `anote serve` runs everything in one process on
 //! embedded storage; the other subcommands run the production services.
 
+mod audit;
 mod http_server;
 mod serve;
 
@@ -112,6 +113,11 @@ enum Service {
         metrics: MetricsConfig,
         #[command(flatten)]
         documents: DocumentConfig,
+    },
+    /// Check the event log's hash chains, or export it with its hashes.
+    Audit {
+        #[command(subcommand)]
+        action: audit::Action,
     },
     /// Delete orphaned document objects once (abandoned uploads, removed
     /// documents, purged notes) and exit.
@@ -342,6 +348,13 @@ async fn main() -> anyhow::Result<()> {
                 sweeping.await.context("the sweeper failed")?;
             }
             Ok(())
+        }
+        Service::Audit { action } => {
+            if audit::run(action).await? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
         }
         Service::Sweep {
             postgres,

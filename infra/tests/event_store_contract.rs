@@ -9,6 +9,7 @@ use anote_domain::{StreamId, UserId};
 use anote_infra::accounts::{AccountStore, NewSession, PgAccountStore, SqliteAccountStore};
 use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
 use anote_infra::documents::{DocumentLedger, LedgerWrite, PgDocumentLedger, SqliteDocumentLedger};
+use anote_infra::event_store::audit::verify;
 use anote_infra::event_store::{
     Append, Appended, EventStore, Metadata, NewEvent, PgEventStore, Position, SideWrite,
     SqliteEventStore, StoredReply,
@@ -60,6 +61,21 @@ impl Backend {
             Self::Postgres(db) => Arc::new(PgEventStore::new(db.clone())),
             Self::Sqlite { db, .. } => Arc::new(SqliteEventStore::new(db.clone())),
         }
+    }
+
+    /// Runs SQL on the database directly, behind the store's back.
+    async fn tamper(&self, sql: &str) {
+        let rows = match self {
+            Self::Postgres(db) => sqlx::query(sql)
+                .execute(db.pool())
+                .await
+                .map(|r| r.rows_affected()),
+            Self::Sqlite { db, .. } => sqlx::query(sql)
+                .execute(db.writer())
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        assert_eq!(rows.expect("tampers"), 1, "{sql}");
     }
 
     fn ledger(&self) -> Arc<dyn DocumentLedger> {
@@ -603,6 +619,71 @@ async fn of_16_concurrent_reservations_only_those_within_the_quota_succeed(backe
     store.append(a).await.expect("fits again");
 }
 
+async fn the_verifier_finds_altered_and_removed_events(backend: Backend) {
+    let store = backend.events();
+    let (a, b) = (stream(), stream());
+    store
+        .append(append(&a, 0, vec![event(1), event(2), event(3)]))
+        .await
+        .expect("appends");
+    store
+        .append(append(&a, 3, vec![event(4)]))
+        .await
+        .expect("appends");
+    store
+        .append(append(&b, 0, vec![event(1)]))
+        .await
+        .expect("appends");
+    store
+        .append(append(&b, 1, vec![event(2)]))
+        .await
+        .expect("appends");
+    let report = verify(&*store, None, 2).await.expect("verifies");
+    assert_eq!(
+        (report.events, report.streams, report.breaks.len()),
+        (6, 2, 0),
+        "{report:?}"
+    );
+    let sealed = store.read_stream(&a, 0).await.expect("reads");
+    assert!(sealed
+        .windows(2)
+        .all(|w| w[1].seal.map(|s| s.prev_hash) == w[0].seal.map(|s| s.hash)));
+
+    // Alter a payload directly in the database.
+    backend
+        .tamper(&format!(
+            "UPDATE events SET payload = '{{\"n\": 99}}' WHERE stream_id = '{a}' AND stream_version = 2"
+        ))
+        .await;
+    // Remove an event.
+    backend
+        .tamper(&format!(
+            "DELETE FROM events WHERE stream_id = '{b}' AND stream_version = 1"
+        ))
+        .await;
+    let report = verify(&*store, None, 2).await.expect("verifies");
+    let found: Vec<(String, u64)> = report
+        .breaks
+        .iter()
+        .map(|b| (b.stream_id.clone(), b.stream_version))
+        .collect();
+    assert!(found.contains(&(a.to_string(), 2)), "{report:?}");
+    assert!(found.contains(&(b.to_string(), 2)), "{report:?}");
+    assert_eq!(
+        found.len(),
+        2,
+        "only the first break of each stream: {report:?}"
+    );
+    let only_b = verify(&*store, Some(b.as_str()), 100)
+        .await
+        .expect("verifies");
+    assert_eq!(only_b.breaks.len(), 1);
+    assert_eq!(
+        only_b.breaks[0].reason,
+        "a version is missing or out of order before this event"
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -634,4 +715,5 @@ contract!(
     an_idempotency_key_is_remembered_once,
     refresh_tokens_rotate_once_and_revoke,
     of_16_concurrent_reservations_only_those_within_the_quota_succeed,
+    the_verifier_finds_altered_and_removed_events,
 );

@@ -108,6 +108,7 @@ mod tests {
             payload: new.payload,
             metadata: Metadata::for_request(None, Uuid::nil()),
             recorded_at: time::OffsetDateTime::UNIX_EPOCH,
+            seal: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The event log port: append to a stream with an expected version, read a
 //! stream, and follow the whole log in commit-safe order.
 
+pub mod audit;
 pub mod codec;
 mod postgres;
 mod sqlite;
@@ -142,6 +143,9 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
     /// When it was recorded.
     pub recorded_at: OffsetDateTime,
+    /// Its tamper-evidence seal (absent for events written before sealing,
+    /// and in Kinesis records).
+    pub seal: Option<audit::Seal>,
 }
 
 /// A write to another table, made in the same transaction as the events.
@@ -270,6 +274,31 @@ pub trait EventStore: Send + Sync {
 }
 
 /// Checks the parts of an append that do not depend on the backend.
+impl Append {
+    /// The content digest of each event, as appended at `recorded_at`.
+    pub fn digests(&self, recorded_at: OffsetDateTime) -> Result<Vec<Vec<u8>>, StoreError> {
+        let metadata = serde_json::to_value(&self.metadata).map_err(StoreError::corrupt)?;
+        let mut version = self.expected_version;
+        self.events
+            .iter()
+            .map(|event| {
+                version += 1;
+                let content = audit::Content {
+                    event_id: event.event_id,
+                    stream_id: self.stream.as_str(),
+                    stream_version: version,
+                    event_type: &event.event_type,
+                    schema_version: event.schema_version,
+                    payload: &event.payload,
+                    metadata: &metadata,
+                    recorded_at,
+                };
+                Ok(content.digest().to_vec())
+            })
+            .collect()
+    }
+}
+
 fn check_append(append: &Append) -> Result<(), StoreError> {
     if append.events.is_empty() {
         return Err(StoreError::Invalid("an append needs at least one event"));

@@ -9,9 +9,10 @@ use anote_domain::{StreamId, UserId};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
 
 use super::{
-    check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
+    audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
 use crate::db::{from_i64, to_i64, PgDatabase};
@@ -46,10 +47,12 @@ impl PgEventStore {
 }
 
 const INSERT_EVENTS: &str = "
-INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
-SELECT e.event_id, $1, $2 + e.ord, e.event_type, e.schema_version, e.payload::jsonb, $7::jsonb
-FROM UNNEST($3::uuid[], $4::text[], $5::int[], $6::text[])
-     WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, ord)
+INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload,
+                    metadata, recorded_at, hash)
+SELECT e.event_id, $1, $2 + e.ord, e.event_type, e.schema_version, e.payload::jsonb, $7::jsonb,
+       $8, e.digest
+FROM UNNEST($3::uuid[], $4::text[], $5::int[], $6::text[], $9::bytea[])
+     WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, digest, ord)
 WHERE (SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1) = $2
 RETURNING position, tx_id::text AS tx, stream_version";
 
@@ -75,6 +78,8 @@ where
         .map(|e| e.payload.to_string())
         .collect();
     let metadata = serde_json::to_string(&append.metadata).map_err(StoreError::corrupt)?;
+    let recorded_at = audit::recording_time(OffsetDateTime::now_utc());
+    let digests = append.digests(recorded_at)?;
     let rows = sqlx::query(INSERT_EVENTS)
         .bind(append.stream.as_str())
         .bind(expected)
@@ -83,6 +88,8 @@ where
         .bind(&versions)
         .bind(&payloads)
         .bind(metadata)
+        .bind(recorded_at)
+        .bind(&digests)
         .fetch_all(conn)
         .await
         .map_err(|e| append_error(e, &append.stream, append.expected_version))?;
@@ -178,7 +185,7 @@ async fn apply_side_write(
 
 const SELECT_EVENT: &str =
     "SELECT position, tx_id::text AS tx, event_id, stream_id, stream_version,
-    event_type, schema_version, payload, metadata, recorded_at FROM events";
+    event_type, schema_version, payload, metadata, recorded_at, prev_hash, hash FROM events";
 
 fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let metadata: serde_json::Value = row.try_get("metadata")?;
@@ -193,6 +200,7 @@ fn decode_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         payload: row.try_get("payload")?,
         metadata: serde_json::from_value::<Metadata>(metadata).map_err(StoreError::corrupt)?,
         recorded_at: row.try_get("recorded_at")?,
+        seal: audit::seal_of(row.try_get("prev_hash")?, row.try_get("hash")?)?,
     })
 }
 

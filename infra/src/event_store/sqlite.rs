@@ -11,7 +11,7 @@ use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::{
-    check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
+    audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
 use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
@@ -51,15 +51,29 @@ impl SqliteEventStore {
             });
         }
         let metadata = serde_json::to_string(&append.metadata).map_err(StoreError::corrupt)?;
-        let now = micros(OffsetDateTime::now_utc());
+        let recorded_at = audit::recording_time(OffsetDateTime::now_utc());
+        let now = micros(recorded_at);
+        let previous: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT hash FROM events WHERE stream_id = ? AND stream_version = ?",
+        )
+        .bind(append.stream.as_str())
+        .bind(current)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+        let mut prev = previous
+            .and_then(|h| audit::Hash::try_from(h).ok())
+            .unwrap_or(audit::GENESIS);
         let mut version = append.expected_version;
         let mut position = 0;
-        for event in &append.events {
+        for (event, digest) in append.events.iter().zip(append.digests(recorded_at)?) {
             version += 1;
+            let digest = audit::Hash::try_from(digest).unwrap_or(audit::GENESIS);
+            let hash = audit::chain(&prev, &digest);
             position = sqlx::query_scalar(
                 "INSERT INTO events (event_id, stream_id, stream_version, event_type,
-                     schema_version, payload, metadata, recorded_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+                     schema_version, payload, metadata, recorded_at, prev_hash, hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
             )
             .bind(event.event_id)
             .bind(append.stream.as_str())
@@ -69,9 +83,12 @@ impl SqliteEventStore {
             .bind(event.payload.to_string())
             .bind(&metadata)
             .bind(now)
+            .bind(prev.as_slice())
+            .bind(hash.as_slice())
             .fetch_one(&mut *conn)
             .await
             .map_err(fail)?;
+            prev = hash;
         }
         let appended = Appended {
             version,
@@ -158,7 +175,7 @@ async fn apply_side_write(
 }
 
 const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type,
-    schema_version, payload, metadata, recorded_at FROM events";
+    schema_version, payload, metadata, recorded_at, prev_hash, hash FROM events";
 
 fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     let payload: String = row.try_get("payload")?;
@@ -174,6 +191,7 @@ fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         payload: serde_json::from_str(&payload).map_err(StoreError::corrupt)?,
         metadata: serde_json::from_str::<Metadata>(&metadata).map_err(StoreError::corrupt)?,
         recorded_at: from_micros(row.try_get("recorded_at")?)?,
+        seal: audit::seal_of(row.try_get("prev_hash")?, row.try_get("hash")?)?,
     })
 }
 

@@ -89,6 +89,7 @@ impl Envelope {
             payload: envelope.payload,
             metadata: envelope.metadata,
             recorded_at: envelope.recorded_at,
+            seal: None,
         })
     }
 }
@@ -109,6 +110,7 @@ mod tests {
             payload: serde_json::json!({}),
             metadata: Metadata::for_request(None, Uuid::new_v4()),
             recorded_at: time::macros::datetime!(2026-11-26 10:00:00.123456 UTC),
+            seal: None,
         };
         let bytes = Envelope::from(&event).to_json().expect("serialises");
         assert_eq!(Envelope::from_json(&bytes).expect("parses"), event);
