@@ -46,13 +46,28 @@ impl PgEventStore {
     }
 }
 
+/// Inserts the events of an append, guarded by the stream's current version,
+/// sealing each: the first chains to the stream's last hash, each next one
+/// to the one before (the writer sends the content digests).
 const INSERT_EVENTS: &str = "
+WITH RECURSIVE input AS (
+    SELECT * FROM UNNEST($3::uuid[], $4::text[], $5::int[], $6::text[], $9::bytea[])
+        WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, digest, ord)
+), seals (ord, prev_hash, hash) AS (
+    SELECT 1::bigint, p.hash, sha256(p.hash || i.digest)
+    FROM (SELECT COALESCE(
+              (SELECT hash FROM events WHERE stream_id = $1 AND stream_version = $2),
+              decode(repeat('00', 32), 'hex')) AS hash) p
+    JOIN input i ON i.ord = 1
+    UNION ALL
+    SELECT s.ord + 1, s.hash, sha256(s.hash || i.digest)
+    FROM seals s JOIN input i ON i.ord = s.ord + 1
+)
 INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload,
-                    metadata, recorded_at, hash)
+                    metadata, recorded_at, prev_hash, hash)
 SELECT e.event_id, $1, $2 + e.ord, e.event_type, e.schema_version, e.payload::jsonb, $7::jsonb,
-       $8, e.digest
-FROM UNNEST($3::uuid[], $4::text[], $5::int[], $6::text[], $9::bytea[])
-     WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, digest, ord)
+       $8, s.prev_hash, s.hash
+FROM input e JOIN seals s ON s.ord = e.ord
 WHERE (SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1) = $2
 RETURNING position, tx_id::text AS tx, stream_version";
 
