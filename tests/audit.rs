@@ -65,7 +65,7 @@ async fn verify_and_export_check_out(split: bool) {
         .writer
         .note(
             &ada,
-            json!({ "title": "Ledger", "body": "v1", "tags": ["Exam"] }),
+            json!({ "title": "Übung „Grenzwerte“ 📐", "body": "v1\tÆ\u{1}", "tags": ["Exam"] }),
         )
         .await;
     for version in 1..=3 {

@@ -621,7 +621,11 @@ async fn of_16_concurrent_reservations_only_those_within_the_quota_succeed(backe
 
 async fn the_verifier_finds_altered_and_removed_events(backend: Backend) {
     let store = backend.events();
-    let (a, b) = (stream(), stream());
+    let (a, b, c) = (stream(), stream(), stream());
+    store
+        .append(append(&c, 0, vec![event(1), event(2)]))
+        .await
+        .expect("appends");
     store
         .append(append(&a, 0, vec![event(1), event(2), event(3)]))
         .await
@@ -641,7 +645,7 @@ async fn the_verifier_finds_altered_and_removed_events(backend: Backend) {
     let report = verify(&*store, None, 2).await.expect("verifies");
     assert_eq!(
         (report.events, report.streams, report.breaks.len()),
-        (6, 2, 0),
+        (8, 3, 0),
         "{report:?}"
     );
     let sealed = store.read_stream(&a, 0).await.expect("reads");
@@ -653,6 +657,13 @@ async fn the_verifier_finds_altered_and_removed_events(backend: Backend) {
     backend
         .tamper(&format!(
             "UPDATE events SET payload = '{{\"n\": 99}}' WHERE stream_id = '{a}' AND stream_version = 2"
+        ))
+        .await;
+    // Alter one and drop its seal, as if it were written before sealing.
+    backend
+        .tamper(&format!(
+            "UPDATE events SET payload = '{{\"n\": 7}}', hash = NULL, prev_hash = NULL
+             WHERE stream_id = '{c}' AND stream_version = 2"
         ))
         .await;
     // Remove an event.
@@ -669,9 +680,10 @@ async fn the_verifier_finds_altered_and_removed_events(backend: Backend) {
         .collect();
     assert!(found.contains(&(a.to_string(), 2)), "{report:?}");
     assert!(found.contains(&(b.to_string(), 2)), "{report:?}");
+    assert!(found.contains(&(c.to_string(), 2)), "{report:?}");
     assert_eq!(
         found.len(),
-        2,
+        3,
         "only the first break of each stream: {report:?}"
     );
     let only_b = verify(&*store, Some(b.as_str()), 100)

@@ -11,6 +11,8 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use similar::TextDiff;
+use std::time::Duration;
+
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -19,6 +21,10 @@ use crate::QueryState;
 
 /// Lines of context around each change of a body diff.
 const DIFF_CONTEXT: usize = 2;
+
+/// The longest one body diff may take; past it the diff is coarser (whole
+/// blocks replaced) but still correct.
+const DIFF_TIMEOUT: Duration = Duration::from_millis(20);
 
 /// One change of a note.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -99,19 +105,31 @@ pub async fn history(
     }
     let after = query.after.unwrap_or(0);
     let events = owned_stream(&state, &auth, id).await?;
-    let mut before = Note::Absent;
+    // Diffs are CPU work: off the async workers.
+    tokio::task::spawn_blocking(move || page(&events, after, limit))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map(Json)
+}
+
+/// The changes after version `after`, at most `limit` of them.
+fn page(events: &[(RecordedEvent, NoteEvent)], after: u64, limit: u32) -> History {
+    let mut state = Note::Absent;
     let mut items = Vec::new();
     let mut next = None;
-    for (recorded, event) in &events {
-        let after_event = note::evolve(before.clone(), event);
+    for (recorded, event) in events {
+        let old = body(&state).to_owned();
+        state = note::evolve(state, event);
         if recorded.stream_version > after {
             if items.len() == limit as usize {
                 next = items.last().map(|c: &Change| c.version);
                 break;
             }
-            let (old, new) = (body(&before), body(&after_event));
+            let new = body(&state);
             let body_diff = (old != new).then(|| {
-                TextDiff::from_lines(old, new)
+                TextDiff::configure()
+                    .timeout(DIFF_TIMEOUT)
+                    .diff_lines(old.as_str(), new)
                     .unified_diff()
                     .context_radius(DIFF_CONTEXT)
                     .to_string()
@@ -126,9 +144,8 @@ pub async fn history(
                 body_diff,
             });
         }
-        before = after_event;
     }
-    Ok(Json(History { items, next }))
+    History { items, next }
 }
 
 /// Which past state of a note to show.

@@ -5,9 +5,11 @@
 //! The algorithm, for anyone holding an export:
 //! 1. `content` is the JSON array `[event_id, stream_id, stream_version,
 //!    event_type, schema_version, payload, metadata, recorded_at_micros]`
-//!    written without whitespace, object keys sorted by their UTF-8 bytes
+//!    written without whitespace, object keys sorted by their UTF-8 bytes,
+//!    strings as UTF-8 with only `"`, `\` and control characters escaped
+//!    (`\b \f \n \r \t`, others as `\u00XX`), integers in decimal
 //!    (`recorded_at_micros` is the recording time in microseconds since the
-//!    Unix epoch, an integer);
+//!    Unix epoch);
 //! 2. `hash = SHA-256(prev_hash ‖ SHA-256(content))`, where `prev_hash` is
 //!    the `hash` of the stream's previous event, or 32 zero bytes for its
 //!    first event.
@@ -169,66 +171,114 @@ pub struct Report {
     pub breaks: Vec<Break>,
 }
 
-/// Checks the chains of the whole log, or of one stream, reading it in
-/// commit order `batch` events at a time.
+/// Where a stream's chain stands while it is being checked.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    version: u64,
+    hash: Hash,
+    /// Whether a sealed event was seen: after one, every event must be.
+    sealed: bool,
+}
+
+/// Checks the chains of the whole log (read in commit order, `batch`
+/// events at a time), or of one stream.
 pub async fn verify(
     store: &dyn EventStore,
     stream: Option<&str>,
     batch: usize,
 ) -> Result<Report, StoreError> {
     let mut report = Report::default();
-    // Per stream: the version and hash of the last event checked, or None
-    // once the stream is broken (only its first break is reported).
-    let mut heads: HashMap<String, Option<(u64, Hash)>> = HashMap::new();
-    let mut after = Position::START;
-    loop {
-        let events = store.read_all(after, batch).await?;
-        let Some(last) = events.last() else {
-            break;
-        };
-        after = last.position;
-        for event in events
-            .iter()
-            .filter(|e| stream.is_none_or(|s| e.stream_id.as_str() == s))
-        {
-            let head = heads
-                .entry(event.stream_id.as_str().to_owned())
-                .or_insert(Some((0, GENESIS)));
-            let Some((version, prev)) = *head else {
-                continue;
+    // Per stream: where its chain stands, or None once it is broken (only
+    // its first break is reported).
+    let mut heads: HashMap<String, Option<Head>> = HashMap::new();
+    if let Some(stream) = stream {
+        let id = anote_domain::StreamId::from_stored(stream.to_owned());
+        for event in store.read_stream(&id, 0).await? {
+            check(&mut report, &mut heads, &event)?;
+        }
+    } else {
+        let mut after = Position::START;
+        loop {
+            let events = store.read_all(after, batch).await?;
+            let Some(last) = events.last() else {
+                break;
             };
-            let Some(seal) = event.seal else {
-                report.unsealed += 1;
-                *head = Some((event.stream_version, GENESIS));
-                continue;
-            };
-            report.events += 1;
-            let (digest, _) = content_of(event)?;
-            let reason = if event.stream_version != version + 1 {
-                Some("a version is missing or out of order before this event")
-            } else if seal.prev_hash != prev {
-                Some("its prev_hash is not the previous event's hash")
-            } else if seal.hash != chain(&prev, &digest) {
-                Some("its content does not match its hash")
-            } else {
-                None
-            };
-            match reason {
-                Some(reason) => {
-                    report.breaks.push(Break {
-                        stream_id: event.stream_id.to_string(),
-                        stream_version: event.stream_version,
-                        position: event.position.to_string(),
-                        reason,
-                    });
-                    *head = None;
-                }
-                None => *head = Some((event.stream_version, seal.hash)),
+            after = last.position;
+            for event in &events {
+                check(&mut report, &mut heads, event)?;
             }
         }
     }
     report.streams = heads.len() as u64;
     Ok(report)
+}
+
+/// Checks one event against its stream's head.
+fn check(
+    report: &mut Report,
+    heads: &mut HashMap<String, Option<Head>>,
+    event: &RecordedEvent,
+) -> Result<(), StoreError> {
+    let head = heads
+        .entry(event.stream_id.as_str().to_owned())
+        .or_insert(Some(Head {
+            version: 0,
+            hash: GENESIS,
+            sealed: false,
+        }));
+    let Some(Head {
+        version,
+        hash: prev,
+        sealed,
+    }) = *head
+    else {
+        return Ok(());
+    };
+    let broken = |reason| Break {
+        stream_id: event.stream_id.to_string(),
+        stream_version: event.stream_version,
+        position: event.position.to_string(),
+        reason,
+    };
+    let Some(seal) = event.seal else {
+        if sealed {
+            report.breaks.push(broken("its seal was removed"));
+            *head = None;
+        } else {
+            report.unsealed += 1;
+            *head = Some(Head {
+                version: event.stream_version,
+                hash: GENESIS,
+                sealed: false,
+            });
+        }
+        return Ok(());
+    };
+    report.events += 1;
+    let (digest, _) = content_of(event)?;
+    let reason = if event.stream_version != version + 1 {
+        Some("a version is missing or out of order before this event")
+    } else if seal.prev_hash != prev {
+        Some("its prev_hash is not the previous event's hash")
+    } else if seal.hash != chain(&prev, &digest) {
+        Some("its content does not match its hash")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => {
+            report.breaks.push(broken(reason));
+            *head = None;
+        }
+        None => {
+            *head = Some(Head {
+                version: event.stream_version,
+                hash: seal.hash,
+                sealed: true,
+            })
+        }
+    }
+    Ok(())
 }
 
 /// One line of an export: the event as stored, with its seal in hex.
