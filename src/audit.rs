@@ -2,33 +2,16 @@
 //! party, on PostgreSQL (`ANOTE_DATABASE_URL`) or on the embedded data folder.
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::Arc;
 
-use anote_infra::config::Secret;
-use anote_infra::db::{PgDatabase, SqliteDatabase};
 use anote_infra::event_store::audit::{verify, ExportLine};
-use anote_infra::event_store::{EventStore, PgEventStore, Position, SqliteEventStore};
-use anyhow::Context;
-use clap::{Args, Subcommand};
+use anote_infra::event_store::Position;
+use clap::Subcommand;
 use time::OffsetDateTime;
+
+use crate::log_target::{open, Target};
 
 /// Events read per batch.
 const BATCH: usize = 5_000;
-
-/// Which log to audit.
-#[derive(Args, Debug)]
-pub struct Target {
-    /// PostgreSQL URL of the event log; without it, the embedded data folder.
-    #[arg(long, env = "ANOTE_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<Secret<String>>,
-    /// Schema of the event log on PostgreSQL.
-    #[arg(long, env = "ANOTE_DATABASE_SCHEMA")]
-    database_schema: Option<String>,
-    /// The embedded data folder.
-    #[arg(long, env = "ANOTE_DATA_DIR", default_value = "anote-data")]
-    data_dir: PathBuf,
-}
 
 /// What to do.
 #[derive(Subcommand, Debug)]
@@ -61,22 +44,6 @@ pub enum Action {
 fn rfc3339(s: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("an RFC 3339 time: {e}"))
-}
-
-async fn open(target: &Target) -> anyhow::Result<Arc<dyn EventStore>> {
-    Ok(match &target.database_url {
-        Some(url) => {
-            let db = PgDatabase::connect(url.expose(), target.database_schema.as_deref(), 4)
-                .await
-                .context("connecting to PostgreSQL (ANOTE_DATABASE_URL)")?;
-            Arc::new(PgEventStore::new(db))
-        }
-        None => {
-            let path = target.data_dir.join("anote.sqlite3");
-            anyhow::ensure!(path.exists(), "no event log at {}", path.display());
-            Arc::new(SqliteEventStore::new(SqliteDatabase::open(&path).await?))
-        }
-    })
 }
 
 /// Runs an audit; returns whether the log verified.

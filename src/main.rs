@@ -3,6 +3,8 @@
 
 mod audit;
 mod http_server;
+mod log_target;
+mod replay;
 mod serve;
 
 use anote_command_api::note_commands::NoteCommands;
@@ -114,6 +116,9 @@ enum Service {
         #[command(flatten)]
         documents: DocumentConfig,
     },
+    /// Build the read models as of a past point of the log into a new
+    /// schema (or file), for an audit; the live read models are untouched.
+    Replay(replay::Replay),
     /// Check the event log's hash chains, or export it with its hashes.
     Audit {
         #[command(subcommand)]
@@ -349,6 +354,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Service::Replay(replay) => replay::run(replay).await,
         Service::Audit { action } => {
             if audit::run(action).await? {
                 Ok(())

@@ -155,7 +155,7 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn database_url() -> String {
+pub fn database_url() -> String {
     std::env::var("ANOTE_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod codec;
 mod postgres;
 mod sqlite;
+pub mod until;
 
 use std::fmt;
 use std::str::FromStr;
