@@ -2,6 +2,7 @@
 //! log (a position or a time) into a new schema or file, for an audit,
 //! without touching the live read models.
 
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -81,16 +82,73 @@ async fn fresh_read_store(replay: &Replay) -> anyhow::Result<Arc<dyn ReadStore>>
     Ok(store)
 }
 
+/// A progress line on a terminal: events applied, events/s and, when the
+/// end is a position, how far along and the time left.
+struct Progress {
+    terminal: Option<std::io::Stderr>,
+    target: Option<u64>,
+    shown: Instant,
+}
+
+impl Progress {
+    fn new(until: Until) -> Self {
+        let stderr = std::io::stderr();
+        Self {
+            terminal: stderr.is_terminal().then_some(stderr),
+            target: match until {
+                Until::Position(p) => Some(p.seq()),
+                Until::Time(_) => None,
+            },
+            shown: Instant::now(),
+        }
+    }
+
+    fn show(&mut self, at: Position, started: Instant) {
+        let Some(terminal) = &self.terminal else {
+            return;
+        };
+        if self.shown.elapsed().as_millis() < 250 {
+            return;
+        }
+        self.shown = Instant::now();
+        // Log positions count events (with rare gaps), which is close enough.
+        let done = at.seq();
+        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        let mut line = format!("\r{done} events, {rate:.0} events/s");
+        if let Some(target) = self.target.filter(|t| *t > 0) {
+            let share = (done as f64 / target as f64).min(1.0);
+            let filled = (share * 30.0) as usize;
+            let left = target.saturating_sub(done) as f64 / rate.max(1.0);
+            line = format!(
+                "\r[{}{}] {:>3.0}% {done} events, {rate:.0} events/s, ETA {left:.0} s",
+                "#".repeat(filled),
+                " ".repeat(30 - filled),
+                share * 100.0
+            );
+        }
+        let _ = write!(terminal.lock(), "{line}  ");
+    }
+
+    fn done(&self) {
+        if let Some(terminal) = &self.terminal {
+            let _ = writeln!(terminal.lock());
+        }
+    }
+}
+
 /// Runs the replay to its end.
 pub async fn run(replay: Replay) -> anyhow::Result<()> {
     let log = Arc::new(LogUntil::new(open(&replay.target).await?, replay.until));
     let reads = fresh_read_store(&replay).await?;
     let projector = Projector::new(NOTE_PROJECTOR, log, reads, PROJECTOR_BATCH);
     let started = Instant::now();
+    let mut progress = Progress::new(replay.until);
     let mut after = Position::START;
     while let Some(next) = projector.step(after).await? {
         after = next;
+        progress.show(after, started);
     }
+    progress.done();
     tracing::info!(
         until = %replay.until,
         into = %replay.into,
