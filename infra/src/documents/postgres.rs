@@ -22,6 +22,26 @@ impl PgDocumentLedger {
     pub fn new(db: PgDatabase) -> Self {
         Self { db }
     }
+
+    /// Entries in `state` whose `abandon_after` has passed, oldest first.
+    async fn past_due(
+        &self,
+        state: &str,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        sqlx::query(&format!(
+            "{ENTRY} WHERE state = $1 AND abandon_after < $2 ORDER BY abandon_after LIMIT $3"
+        ))
+        .bind(state)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(entry)
+        .collect()
+    }
 }
 
 /// Applies a ledger write inside the append's transaction.
@@ -108,16 +128,7 @@ impl DocumentLedger for PgDocumentLedger {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        sqlx::query(&format!(
-            "{ENTRY} WHERE state = 'pending' AND abandon_after < $1 ORDER BY abandon_after LIMIT $2"
-        ))
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(self.db.pool())
-        .await?
-        .iter()
-        .map(entry)
-        .collect()
+        self.past_due("pending", now, limit).await
     }
 
     async fn released(
@@ -125,16 +136,7 @@ impl DocumentLedger for PgDocumentLedger {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        sqlx::query(&format!(
-            "{ENTRY} WHERE state = 'released' AND abandon_after < $1 LIMIT $2"
-        ))
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(self.db.pool())
-        .await?
-        .iter()
-        .map(entry)
-        .collect()
+        self.past_due("released", now, limit).await
     }
 
     async fn forget(&self, document: Uuid) -> Result<(), StoreError> {

@@ -22,6 +22,26 @@ impl SqliteDocumentLedger {
     pub fn new(db: SqliteDatabase) -> Self {
         Self { db }
     }
+
+    /// Entries in `state` whose `abandon_after` has passed, oldest first.
+    async fn past_due(
+        &self,
+        state: &str,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        sqlx::query(&format!(
+            "{ENTRY} WHERE state = ? AND abandon_after < ? ORDER BY abandon_after LIMIT ?"
+        ))
+        .bind(state)
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?
+        .iter()
+        .map(entry)
+        .collect()
+    }
 }
 
 /// Applies a ledger write inside the append's transaction (on the one writer
@@ -120,16 +140,7 @@ impl DocumentLedger for SqliteDocumentLedger {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        sqlx::query(&format!(
-            "{ENTRY} WHERE state = 'pending' AND abandon_after < ? ORDER BY abandon_after LIMIT ?"
-        ))
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?
-        .iter()
-        .map(entry)
-        .collect()
+        self.past_due("pending", now, limit).await
     }
 
     async fn released(
@@ -137,16 +148,7 @@ impl DocumentLedger for SqliteDocumentLedger {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        sqlx::query(&format!(
-            "{ENTRY} WHERE state = 'released' AND abandon_after < ? LIMIT ?"
-        ))
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?
-        .iter()
-        .map(entry)
-        .collect()
+        self.past_due("released", now, limit).await
     }
 
     async fn forget(&self, document: Uuid) -> Result<(), StoreError> {
