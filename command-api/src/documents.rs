@@ -200,15 +200,19 @@ pub async fn request_upload(
         }
     };
     let ttl = limits.upload_url_ttl;
-    let (single, parts) = match &multipart_upload {
-        None => (
-            Some(store.presign_put(&key, file, req.size, ttl).await?),
-            Vec::new(),
-        ),
+    let (single, parts, expires_at) = match &multipart_upload {
+        None => {
+            let signed = store.presign_put(&key, file, req.size, ttl).await?;
+            let expires_at = signed.expires_at;
+            (Some(signed), Vec::new(), expires_at)
+        }
         Some(upload) => {
             let mut parts = Vec::new();
+            // The earliest expiry of the parts' URLs.
+            let mut expires_at = OffsetDateTime::now_utc() + ttl;
             for (number, size) in blob::parts(req.size) {
                 let signed = store.presign_part(&key, upload, number, size, ttl).await?;
+                expires_at = expires_at.min(signed.expires_at);
                 parts.push(UploadPart {
                     number,
                     size,
@@ -216,10 +220,9 @@ pub async fn request_upload(
                     headers: signed.headers,
                 });
             }
-            (None, parts)
+            (None, parts, expires_at)
         }
     };
-    let expires_at = OffsetDateTime::now_utc() + ttl;
     let (upload_url, upload_headers) = match single {
         Some(SignedRequest { url, headers, .. }) => (Some(url), Some(headers)),
         None => (None, None),
