@@ -11,8 +11,9 @@ use std::time::Duration;
 use anote_domain::note::{self, Note, NoteAction, NoteCommand, NoteData, NoteEvent};
 use anote_domain::{DomainError, NoteId, UserId};
 use anote_infra::documents::LedgerWrite;
+use anote_infra::event_store::shredding::{self, NoteKey};
 use anote_infra::event_store::{
-    codec, Append, EventStore, Metadata, Position, SideWrite, StoredReply,
+    codec, Append, EventStore, Metadata, NewEvent, Position, SideWrite, StoredReply,
 };
 use anote_infra::StoreError;
 use moka::sync::Cache;
@@ -27,6 +28,8 @@ struct Loaded {
     state: Note,
     version: u64,
     position: Position,
+    /// The note's data key, while it has one.
+    key: Option<NoteKey>,
 }
 
 /// What a note command did.
@@ -88,15 +91,19 @@ impl NoteCommands {
                 state: Note::Absent,
                 version: 0,
                 position: Position::START,
+                key: None,
             },
             |l| l.as_ref().clone(),
         );
-        for recorded in self
+        let recorded_events = self
             .events
             .read_stream(&id.stream(), loaded.version)
-            .await?
-        {
-            let event: NoteEvent = codec::decode(&recorded)?;
+            .await?;
+        if loaded.key.is_none() && !recorded_events.is_empty() {
+            loaded.key = self.events.note_keys(&[id]).await?.remove(&id);
+        }
+        for recorded in recorded_events {
+            let (event, _) = shredding::decode_note(&recorded, loaded.key.as_ref())?;
             loaded.state = note::evolve(loaded.state, &event);
             loaded.version = recorded.stream_version;
             loaded.position = recorded.position;
@@ -161,10 +168,27 @@ impl NoteCommands {
                     .into_iter()
                     .map(SideWrite::Ledger),
             );
+            // A new note gets its data key; a purged one loses it.
+            let mut key = loaded.key.clone();
+            if matches!(loaded.state, Note::Absent) {
+                let new = NoteKey::generate();
+                side_writes.push(SideWrite::CreateNoteKey {
+                    note: id,
+                    key: new.clone(),
+                });
+                key = Some(new);
+            }
+            let purged = events.iter().any(|e| matches!(e, NoteEvent::NotePurged));
+            if purged {
+                side_writes.push(SideWrite::DestroyNoteKey { note: id });
+            }
             let append = Append {
                 stream: id.stream(),
                 expected_version: loaded.version,
-                events: events.iter().map(codec::encode).collect::<Result<_, _>>()?,
+                events: events
+                    .iter()
+                    .map(|event| sealed(event, key.as_ref()))
+                    .collect::<Result<_, _>>()?,
                 metadata: metadata.clone(),
                 side_writes,
             };
@@ -178,6 +202,7 @@ impl NoteCommands {
                             state,
                             version,
                             position,
+                            key: key.filter(|_| !purged),
                         }),
                     );
                     return Ok(Outcome {
@@ -213,6 +238,16 @@ impl NoteCommands {
             }
         }
     }
+}
+
+/// An event ready to append, its content sealed with the note's key (notes
+/// created before keys existed stay as they were written).
+fn sealed(event: &NoteEvent, key: Option<&NoteKey>) -> Result<NewEvent, StoreError> {
+    let mut new = codec::encode(event)?;
+    if let Some(key) = key {
+        shredding::seal(&mut new.payload, new.event_id, key)?;
+    }
+    Ok(new)
 }
 
 /// The ledger changes that go with `events`, decided on `state`.

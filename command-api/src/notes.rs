@@ -420,15 +420,15 @@ pub async fn restore_version(
     let version: u64 = version.parse().map_err(|_| ApiError::VersionNotFound)?;
     let expected = if_match.required()?;
     let events = note_events(&*app.storage.events, id).await?;
-    let now = Note::fold(events.iter().map(|(_, e)| e));
+    let now = Note::fold(events.iter().map(|r| &r.event));
     if now.live().is_none_or(|n| n.owner() != caller.user) {
         return Err(ApiError::NoteNotFound);
     }
     let then = Note::fold(
         events
             .iter()
-            .take_while(|(recorded, _)| recorded.stream_version <= version)
-            .map(|(_, e)| e),
+            .take_while(|r| r.recorded.stream_version <= version)
+            .map(|r| &r.event),
     );
     let content = match then.live() {
         Some(note) if version >= 1 && version <= events.len() as u64 => note.content(),

@@ -1,5 +1,6 @@
 //! Rebuild benchmark: events/s when the projector rebuilds the note views
-//! from the PostgreSQL event log into fresh tables.
+//! from the PostgreSQL event log into fresh tables, opening each event's
+//! content with its note's key as it does in production.
 //!
 //! `cargo bench -p anote-projector --bench rebuild` (PostgreSQL at
 //! `ANOTE_TEST_DATABASE_URL`; `ANOTE_BENCH_EVENTS` events, default 100,000,
@@ -13,7 +14,10 @@ use anote_domain::note::{NewNote, NoteEvent};
 use anote_domain::values::{Body, Tags, Title};
 use anote_domain::{NoteId, UserId};
 use anote_infra::db::{PgDatabase, Tables};
-use anote_infra::event_store::{codec, Append, EventStore, Metadata, PgEventStore, Position};
+use anote_infra::event_store::shredding::{self, NoteKey};
+use anote_infra::event_store::{
+    codec, Append, EventStore, Metadata, PgEventStore, Position, SideWrite,
+};
 use anote_infra::read_store::PgReadStore;
 use anote_projector::Projector;
 use uuid::Uuid;
@@ -63,14 +67,27 @@ async fn main() {
             };
             all.push(codec::encode(&edit).expect("encodes"));
         }
+        // Sealed with the note's key, as the command API writes them.
+        let key = NoteKey::generate();
+        for event in &mut all {
+            shredding::seal(&mut event.payload, event.event_id, &key).expect("seals");
+        }
         let mut version = 0;
         for chunk in all.chunks(100) {
+            let side_writes = if version == 0 {
+                vec![SideWrite::CreateNoteKey {
+                    note: id,
+                    key: key.clone(),
+                }]
+            } else {
+                Vec::new()
+            };
             let append = Append {
                 stream: id.stream(),
                 expected_version: version,
                 events: chunk.to_vec(),
                 metadata: Metadata::for_request(Some(owner), Uuid::new_v4()),
-                side_writes: Vec::new(),
+                side_writes,
             };
             version = store.append(append).await.expect("appends").version;
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anote_domain::note::NoteEvent;
 use anote_domain::NoteId;
-use anote_infra::event_store::{codec, EventStore, Position, RecordedEvent};
+use anote_infra::event_store::{shredding, EventStore, Position, RecordedEvent};
 use anote_infra::read_store::{
     Applied, NoteView, ProjectionBatch, ReadStore, ShardProgress, ShareChange,
 };
@@ -137,13 +137,15 @@ impl Projector {
             .into_iter()
             .map(|v| (v.id, v))
             .collect();
+        // Content is read through the notes' keys (a purged note has none).
+        let keys = self.events.note_keys(&ids).await?;
         let mut changed = HashSet::new();
         let mut shares = Vec::new();
         for recorded in batch {
             let Some(id) = note_of(recorded) else {
                 continue;
             };
-            let event: NoteEvent = codec::decode(recorded)?;
+            let (event, _) = shredding::decode_note(recorded, keys.get(&id))?;
             let before = views.get(&id).map(|v| v.version);
             if let Some(have) = apply_event(&mut views, &mut shares, id, &event, recorded) {
                 self.fill_gap(&mut views, &mut shares, id, recorded, have)
@@ -198,11 +200,12 @@ impl Projector {
         have: u64,
     ) -> Result<(), ProjectorError> {
         let unfillable = || ProjectorError::Unfillable(until.stream_id.to_string());
+        let key = self.events.note_keys(&[id]).await?.remove(&id);
         for recorded in self.events.read_stream(&until.stream_id, have).await? {
             if recorded.stream_version > until.stream_version {
                 break;
             }
-            let event: NoteEvent = codec::decode(&recorded)?;
+            let (event, _) = shredding::decode_note(&recorded, key.as_ref())?;
             if apply_event(views, shares, id, &event, &recorded).is_some() {
                 return Err(unfillable());
             }

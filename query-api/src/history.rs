@@ -3,8 +3,7 @@
 
 use anote_domain::note::{self, Note, NoteData, NoteEvent};
 use anote_domain::NoteId;
-use anote_infra::event_store::codec::note_events;
-use anote_infra::event_store::RecordedEvent;
+use anote_infra::event_store::codec::{note_events, NoteRecord};
 use anote_infra::http::extract::{Auth, NotePath, QueryParams};
 use anote_infra::http::problem::{ApiError, Problem};
 use axum::extract::State;
@@ -47,6 +46,19 @@ pub struct Change {
     /// For a change of the body: a unified line diff against the body before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_diff: Option<String>,
+    /// Set when the note was purged: its content was erased with its key,
+    /// and `changes` shows empty values in its place.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
+}
+
+/// The fields of an event, without its type.
+fn changes(event: &NoteEvent) -> serde_json::Value {
+    let mut fields = serde_json::to_value(event).unwrap_or_default();
+    if let Some(fields) = fields.as_object_mut() {
+        fields.remove("type");
+    }
+    fields
 }
 
 /// A page of a note's history.
@@ -69,16 +81,15 @@ pub struct HistoryQuery {
     pub limit: Option<u32>,
 }
 
-/// The caller's note's stream, if the note is theirs and not purged.
+/// The caller's note's stream (a purged note's too, its content erased).
 async fn owned_stream(
     state: &QueryState,
     auth: &Auth,
     id: NoteId,
-) -> Result<Vec<(RecordedEvent, NoteEvent)>, ApiError> {
+) -> Result<Vec<NoteRecord>, ApiError> {
     let events = note_events(&*state.events, id).await?;
-    let now = Note::fold(events.iter().map(|(_, e)| e));
-    match now.live() {
-        Some(note) if note.owner() == auth.user => Ok(events),
+    match events.first().map(|r| &r.event) {
+        Some(NoteEvent::NoteCreated { owner, .. }) if *owner == auth.user => Ok(events),
         _ => Err(ApiError::NoteNotFound),
     }
 }
@@ -113,11 +124,16 @@ pub async fn history(
 }
 
 /// The changes after version `after`, at most `limit` of them.
-fn page(events: &[(RecordedEvent, NoteEvent)], after: u64, limit: u32) -> History {
+fn page(events: &[NoteRecord], after: u64, limit: u32) -> History {
     let mut state = Note::Absent;
     let mut items = Vec::new();
     let mut next = None;
-    for (recorded, event) in events {
+    for NoteRecord {
+        recorded,
+        event,
+        erased,
+    } in events
+    {
         let old = body(&state).to_owned();
         state = note::evolve(state, event);
         if recorded.stream_version > after {
@@ -140,8 +156,9 @@ fn page(events: &[(RecordedEvent, NoteEvent)], after: u64, limit: u32) -> Histor
                 actor: recorded.metadata.actor.map(|a| a.uuid()),
                 at: recorded.recorded_at,
                 position: recorded.position.to_string(),
-                changes: recorded.payload.clone(),
+                changes: changes(event),
                 body_diff,
+                erased: *erased,
             });
         }
     }
@@ -228,15 +245,15 @@ pub async fn as_of(
         ));
     }
     let events = owned_stream(state, auth, id).await?;
-    let wanted = events.iter().take_while(|(recorded, _)| {
-        as_of.version.is_none_or(|v| recorded.stream_version <= v)
-            && as_of.at.is_none_or(|at| recorded.recorded_at <= at)
+    let wanted = events.iter().take_while(|r| {
+        as_of.version.is_none_or(|v| r.recorded.stream_version <= v)
+            && as_of.at.is_none_or(|at| r.recorded.recorded_at <= at)
     });
     let mut folded = Note::Absent;
     let mut last = None;
-    for (recorded, event) in wanted {
-        folded = note::evolve(folded, event);
-        last = Some(recorded);
+    for record in wanted {
+        folded = note::evolve(folded, &record.event);
+        last = Some(&record.recorded);
     }
     let reached = last.map_or(0, |r| r.stream_version);
     match (folded.live(), last) {

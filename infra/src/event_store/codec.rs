@@ -36,19 +36,36 @@ pub fn encode<E: Serialize>(event: &E) -> Result<NewEvent, StoreError> {
     })
 }
 
-/// A note's whole stream, decoded, oldest first: what history, time travel
-/// and restoring an old version fold with the domain's `evolve`.
+/// A note event as stored and as read through the note's key.
+#[derive(Clone, Debug)]
+pub struct NoteRecord {
+    /// The stored event (its content sealed).
+    pub recorded: RecordedEvent,
+    /// The event, its content opened (or erased).
+    pub event: anote_domain::note::NoteEvent,
+    /// Whether its content was erased with the note's key.
+    pub erased: bool,
+}
+
+/// A note's whole stream, read through its key, oldest first: what
+/// history, time travel and restoring an old version fold with the
+/// domain's `evolve`.
 pub async fn note_events(
     store: &dyn super::EventStore,
     note: anote_domain::NoteId,
-) -> Result<Vec<(RecordedEvent, anote_domain::note::NoteEvent)>, StoreError> {
+) -> Result<Vec<NoteRecord>, StoreError> {
+    let key = store.note_keys(&[note]).await?.remove(&note);
     store
         .read_stream(&note.stream(), 0)
         .await?
         .into_iter()
         .map(|recorded| {
-            let event = decode(&recorded)?;
-            Ok((recorded, event))
+            let (event, erased) = super::shredding::decode_note(&recorded, key.as_ref())?;
+            Ok(NoteRecord {
+                recorded,
+                event,
+                erased,
+            })
         })
         .collect()
 }

@@ -4,13 +4,15 @@
 pub mod audit;
 pub mod codec;
 mod postgres;
+pub mod shredding;
 mod sqlite;
 pub mod until;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use anote_domain::{StreamId, UserId};
+use anote_domain::{NoteId, StreamId, UserId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -190,6 +192,18 @@ pub enum SideWrite {
     /// Changes the document ledger (and may fail the append when a
     /// reservation exceeds the owner's quota).
     Ledger(LedgerWrite),
+    /// Stores a new note's data key.
+    CreateNoteKey {
+        /// The note.
+        note: NoteId,
+        /// Its key.
+        key: shredding::NoteKey,
+    },
+    /// Destroys a note's data key: its content is unreadable from now on.
+    DestroyNoteKey {
+        /// The note.
+        note: NoteId,
+    },
 }
 
 /// The first reply to a command sent with an `Idempotency-Key`.
@@ -269,6 +283,12 @@ pub trait EventStore: Send + Sync {
 
     /// The reply remembered for this user's idempotency key, if any.
     async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError>;
+
+    /// The data keys of these notes that still exist (a purged note has none).
+    async fn note_keys(
+        &self,
+        notes: &[NoteId],
+    ) -> Result<HashMap<NoteId, shredding::NoteKey>, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

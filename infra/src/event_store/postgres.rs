@@ -5,12 +5,15 @@
 //! `UNIQUE (stream_id, stream_version)` constraint. Readers of the whole log
 //! follow `(tx_id, position)` below the oldest running transaction.
 
-use anote_domain::{StreamId, UserId};
+use std::collections::HashMap;
+
+use anote_domain::{NoteId, StreamId, UserId};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
 
+use super::shredding::NoteKey;
 use super::{
     audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
     RecordedEvent, SideWrite, StoredReply, StreamHead,
@@ -136,6 +139,21 @@ async fn apply_side_write(
     let fail = |e| append_error(e, &append.stream, append.expected_version);
     match write {
         SideWrite::Ledger(write) => documents::apply_pg(conn, write).await?,
+        SideWrite::CreateNoteKey { note, key } => {
+            sqlx::query("INSERT INTO note_keys (note_id, key) VALUES ($1, $2)")
+                .bind(note.uuid())
+                .bind(key.expose())
+                .execute(&mut *conn)
+                .await
+                .map_err(fail)?;
+        }
+        SideWrite::DestroyNoteKey { note } => {
+            sqlx::query("DELETE FROM note_keys WHERE note_id = $1")
+                .bind(note.uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(fail)?;
+        }
         SideWrite::ClaimUsername { username, user_id } => {
             sqlx::query("INSERT INTO usernames (username, user_id) VALUES ($1, $2)")
                 .bind(username)
@@ -292,6 +310,22 @@ impl EventStore for PgEventStore {
             .fetch_all(self.db.pool())
             .await?;
         rows.iter().map(decode_row).collect()
+    }
+
+    async fn note_keys(&self, notes: &[NoteId]) -> Result<HashMap<NoteId, NoteKey>, StoreError> {
+        let ids: Vec<uuid::Uuid> = notes.iter().map(|n| n.uuid()).collect();
+        sqlx::query("SELECT note_id, key FROM note_keys WHERE note_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(self.db.pool())
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    NoteId::from_uuid(row.try_get("note_id")?),
+                    NoteKey::from_stored(row.try_get("key")?)?,
+                ))
+            })
+            .collect()
     }
 
     async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {

@@ -4,12 +4,15 @@
 //! in the order their rows were numbered and the row position alone is a
 //! commit-safe order.
 
-use anote_domain::{StreamId, UserId};
+use std::collections::HashMap;
+
+use anote_domain::{NoteId, StreamId, UserId};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
+use super::shredding::NoteKey;
 use super::{
     audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
     RecordedEvent, SideWrite, StoredReply, StreamHead,
@@ -111,6 +114,21 @@ async fn apply_side_write(
     let fail = |e| append_error(e, &append.stream, append.expected_version);
     match write {
         SideWrite::Ledger(write) => documents::apply_sqlite(conn, write).await?,
+        SideWrite::CreateNoteKey { note, key } => {
+            sqlx::query("INSERT INTO note_keys (note_id, key) VALUES (?, ?)")
+                .bind(note.uuid())
+                .bind(key.expose())
+                .execute(&mut *conn)
+                .await
+                .map_err(fail)?;
+        }
+        SideWrite::DestroyNoteKey { note } => {
+            sqlx::query("DELETE FROM note_keys WHERE note_id = ?")
+                .bind(note.uuid())
+                .execute(&mut *conn)
+                .await
+                .map_err(fail)?;
+        }
         SideWrite::ClaimUsername { username, user_id } => {
             sqlx::query("INSERT INTO usernames (username, user_id) VALUES (?, ?)")
                 .bind(username)
@@ -249,6 +267,21 @@ impl EventStore for SqliteEventStore {
             .fetch_all(self.db.reader())
             .await?;
         rows.iter().map(decode_row).collect()
+    }
+
+    async fn note_keys(&self, notes: &[NoteId]) -> Result<HashMap<NoteId, NoteKey>, StoreError> {
+        let mut keys = HashMap::new();
+        for note in notes {
+            let key: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT key FROM note_keys WHERE note_id = ?")
+                    .bind(note.uuid())
+                    .fetch_optional(self.db.reader())
+                    .await?;
+            if let Some(key) = key {
+                keys.insert(*note, NoteKey::from_stored(key)?);
+            }
+        }
+        Ok(keys)
     }
 
     async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {

@@ -2,14 +2,16 @@
 //! ends at a position, or at the first event (in commit order) recorded
 //! after a time. Read models built from it are the read models of then.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use anote_domain::{StreamId, UserId};
+use anote_domain::{NoteId, StreamId, UserId};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::shredding::NoteKey;
 use super::{Append, Appended, EventStore, Position, RecordedEvent, StoredReply, StreamHead};
 use crate::error::StoreError;
 
@@ -107,6 +109,10 @@ impl EventStore for LogUntil {
 
     async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {
         self.inner.find_reply(user, key).await
+    }
+
+    async fn note_keys(&self, notes: &[NoteId]) -> Result<HashMap<NoteId, NoteKey>, StoreError> {
+        self.inner.note_keys(notes).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

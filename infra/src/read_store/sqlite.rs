@@ -192,6 +192,14 @@ impl ReadStore for SqliteReadStore {
                 replace_documents(&mut tx, view).await?;
             }
         }
+        if batch.upserts.iter().any(|v| v.purged) {
+            // The full-text index keeps the terms of replaced rows until its
+            // segments merge: merge them now, so a purged note's words are
+            // gone from the file too.
+            sqlx::query("INSERT INTO note_search (note_search) VALUES ('optimize')")
+                .execute(&mut *tx)
+                .await?;
+        }
         for change in &batch.shares {
             match change {
                 ShareChange::Opened(link) => {

@@ -1,0 +1,214 @@
+//! End-to-end test of real deletion on both setups: a note's content is in
+//! the log only sealed with its key; after a purge the key is gone and the
+//! content appears nowhere in the databases (a full dump is searched), while
+//! the history still shows every change, its content erased.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::Row;
+use support::{body, Backend};
+use uuid::Uuid;
+
+/// Every value of every table of an SQLite file, as text.
+async fn sqlite_dump(path: &std::path::Path) -> String {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("opens");
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&pool)
+            .await
+            .expect("tables");
+    let mut dump = String::new();
+    for table in tables {
+        for row in sqlx::query(&format!("SELECT * FROM \"{table}\""))
+            .fetch_all(&pool)
+            .await
+            .expect("rows")
+        {
+            for i in 0..row.columns().len() {
+                if let Ok(Some(bytes)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                    dump.push_str(&String::from_utf8_lossy(&bytes));
+                } else if let Ok(Some(text)) = row.try_get::<Option<String>, _>(i) {
+                    dump.push_str(&text);
+                }
+                dump.push('\t');
+            }
+        }
+    }
+    pool.close().await;
+    dump
+}
+
+/// A full dump of the backend's databases.
+async fn dump(b: &Backend) -> String {
+    match (&b.schema, b.writer.data_dir()) {
+        (Some(schema), _) => {
+            let output = std::process::Command::new("pg_dump")
+                .args([
+                    "--data-only",
+                    "--schema",
+                    schema,
+                    "--schema",
+                    &format!("{schema}_read"),
+                ])
+                .arg(support::database_url())
+                .output()
+                .expect("pg_dump runs");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+        (None, Some(dir)) => {
+            let mut all = sqlite_dump(&dir.join("anote.sqlite3")).await;
+            all.push_str(&sqlite_dump(&dir.join("read-models.sqlite3")).await);
+            all
+        }
+        (None, None) => unreachable!("a backend is embedded or split"),
+    }
+}
+
+async fn a_purged_note_is_gone_everywhere(split: bool) {
+    let b = Backend::of(split).await;
+    let ada = b.writer.user("ada").await;
+    let tag = Uuid::new_v4().simple().to_string();
+    let secrets = [
+        format!("Zephyrine{tag}"),
+        format!("Quokka{tag}"),
+        format!("marmalade{}", &tag[..8]),
+        format!("Xylograph{tag}"),
+        format!("Ocelot{tag}"),
+    ];
+    let id = b
+        .writer
+        .note(
+            &ada,
+            json!({ "title": secrets[0], "body": format!("# {}", secrets[1]),
+                    "tags": [secrets[2]], "subject": secrets[4] }),
+        )
+        .await;
+    let path = format!("/v1/notes/{id}");
+    let doc = json!({ "file_name": format!("{}.pdf", secrets[3]), "content_type": "application/pdf", "size": 10 });
+    let r = b
+        .writer
+        .as_user(&ada, Method::POST, &format!("{path}/documents"))
+        .json(&doc)
+        .send()
+        .await
+        .expect("upload request");
+    assert_eq!(r.status(), 201);
+    let edited = b
+        .command(
+            &ada,
+            Method::PATCH,
+            &path,
+            Some(2),
+            Some(json!({ "body": format!("{} again", secrets[1]) })),
+        )
+        .await;
+    let (status, _) = b
+        .read(&ada, &id, edited["position"].as_str().expect("position"))
+        .await;
+    assert_eq!(status, 200);
+
+    // The read models show the note; the log holds only sealed content.
+    let before = dump(&b).await;
+    assert!(
+        before.contains(&secrets[0]),
+        "the read models hold the live note"
+    );
+    if let Some(schema) = &b.schema {
+        let output = std::process::Command::new("pg_dump")
+            .args(["--data-only", "--schema", schema])
+            .arg(support::database_url())
+            .output()
+            .expect("pg_dump runs");
+        let log = String::from_utf8_lossy(&output.stdout);
+        for secret in &secrets {
+            assert!(
+                !log.contains(secret.as_str()),
+                "{secret} is sealed in the log"
+            );
+        }
+    }
+
+    let trashed = b
+        .command(
+            &ada,
+            Method::POST,
+            &format!("{path}/trash"),
+            edited["version"].as_u64(),
+            None,
+        )
+        .await;
+    let purged = b
+        .command(
+            &ada,
+            Method::DELETE,
+            &path,
+            trashed["version"].as_u64(),
+            None,
+        )
+        .await;
+    let position = purged["position"].as_str().expect("position");
+    let r = b
+        .reader()
+        .as_user(&ada, Method::GET, "/v1/notes?trashed=true")
+        .header("anote-min-position", position)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(body(r).await["items"], json!([]), "the purge is projected");
+
+    let after = dump(&b).await;
+    for secret in &secrets {
+        assert!(
+            !after.contains(secret.as_str()),
+            "{secret} is gone from every table"
+        );
+    }
+
+    // The history keeps its shape and says the content was erased.
+    let r = b
+        .reader()
+        .as_user(&ada, Method::GET, &format!("{path}/history"))
+        .send()
+        .await
+        .expect("history");
+    assert_eq!(r.status(), 200);
+    let history = body(r).await;
+    let items = history["items"].as_array().expect("items");
+    let types: Vec<&str> = items.iter().filter_map(|c| c["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "NoteCreated",
+            "DocumentUploadRequested",
+            "NoteEdited",
+            "NoteTrashed",
+            "NotePurged"
+        ]
+    );
+    assert_eq!(items[0]["erased"], true);
+    assert_eq!(items[0]["changes"]["title"], "");
+    assert_eq!(items[1]["changes"]["spec"]["file_name"], "erased");
+    assert!(!history.to_string().contains(&secrets[1]));
+    let r = b
+        .reader()
+        .as_user(&ada, Method::GET, &format!("{path}?version=1"))
+        .send()
+        .await
+        .expect("time travel");
+    let then: Value = body(r).await;
+    assert_eq!(
+        (then["title"].as_str(), then["body"].as_str()),
+        (Some(""), Some(""))
+    );
+}
+
+both_setups!(split; a_purged_note_is_gone_everywhere);
