@@ -168,9 +168,10 @@ impl NoteCommands {
                     .into_iter()
                     .map(SideWrite::Ledger),
             );
-            // A new note gets its data key; a purged one loses it.
+            // A new note gets its data key (as does a note written before
+            // keys existed, at its next change); a purged one loses it.
             let mut key = loaded.key.clone();
-            if matches!(loaded.state, Note::Absent) {
+            if key.is_none() {
                 let new = NoteKey::generate();
                 side_writes.push(SideWrite::CreateNoteKey {
                     note: id,

@@ -88,8 +88,15 @@ async fn owned_stream(
     id: NoteId,
 ) -> Result<Vec<NoteRecord>, ApiError> {
     let events = note_events(&*state.events, id).await?;
-    match events.first().map(|r| &r.event) {
-        Some(NoteEvent::NoteCreated { owner, .. }) if *owner == auth.user => Ok(events),
+    let purged = matches!(Note::fold(events.iter().map(|r| &r.event)), Note::Purged);
+    match events.first() {
+        // A purged note's history is shown only with its content erased
+        // (notes written before sealing keep theirs: they stay hidden).
+        Some(first) if purged && !first.erased => Err(ApiError::NoteNotFound),
+        Some(NoteRecord {
+            event: NoteEvent::NoteCreated { owner, .. },
+            ..
+        }) if *owner == auth.user => Ok(events),
         _ => Err(ApiError::NoteNotFound),
     }
 }

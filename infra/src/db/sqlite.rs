@@ -28,6 +28,9 @@ impl SqliteDatabase {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
+            // Deleted and overwritten content (a purged note) is zeroed in
+            // the file, not left in free pages.
+            .pragma("secure_delete", "ON")
             .foreign_keys(true);
         // One writer: transactions queue for it instead of failing with BUSY,
         // and the row order of the log is its commit order.
