@@ -211,4 +211,50 @@ async fn a_purged_note_is_gone_everywhere(split: bool) {
     );
 }
 
-both_setups!(split; a_purged_note_is_gone_everywhere);
+async fn deleting_an_account_erases_its_notes(split: bool) {
+    let b = Backend::of(split).await;
+    let ada = b.writer.user("ada").await;
+    let tag = Uuid::new_v4().simple().to_string();
+    let secrets = [format!("Narwhal{tag}"), format!("Pangolin{tag}")];
+    for secret in &secrets {
+        b.writer
+            .note(
+                &ada,
+                json!({ "title": secret, "body": format!("about {secret}") }),
+            )
+            .await;
+    }
+    let r = b
+        .writer
+        .as_user(&ada, Method::DELETE, "/v1/account")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    let position = r.headers()["anote-position"]
+        .to_str()
+        .expect("position")
+        .to_owned();
+    // The access token lives out its minutes: enough to see the erasure.
+    let r = b
+        .reader()
+        .as_user(&ada, Method::GET, "/v1/notes")
+        .header("anote-min-position", &position)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(body(r).await["items"], json!([]));
+    let after = dump(&b).await;
+    for secret in &secrets {
+        assert!(
+            !after.contains(secret.as_str()),
+            "{secret} is gone from every table"
+        );
+    }
+}
+
+both_setups!(
+    split;
+    a_purged_note_is_gone_everywhere,
+    deleting_an_account_erases_its_notes,
+);

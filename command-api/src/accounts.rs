@@ -5,6 +5,7 @@ use anote_domain::user::{self, User, UserCommand, UserEvent};
 use anote_domain::values::{DisplayName, Password, Username};
 use anote_domain::UserId;
 use anote_infra::accounts::NewSession;
+use anote_infra::documents::LedgerWrite;
 use anote_infra::event_store::{codec, Append, Appended, Metadata, SideWrite};
 use anote_infra::tokens::{hash_refresh_token, new_refresh_token, AccessClaims};
 use anote_infra::StoreError;
@@ -331,8 +332,9 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Delete the account: its username is freed, its password forgotten and
-/// every session revoked.
+/// Delete the account: its username is freed, its password forgotten,
+/// every session revoked, and the content of its notes and documents
+/// erased (their keys destroyed; the read models keep tombstones).
 #[utoipa::path(delete, path = "/v1/account", tag = "accounts",
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -340,7 +342,7 @@ pub async fn delete_account(
     State(app): State<AppState>,
     auth: Auth,
     RequestId(request_id): RequestId,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let side_writes = vec![
         SideWrite::ReleaseUsername { user_id: auth.user },
         SideWrite::DeleteCredentials { user_id: auth.user },
@@ -348,8 +350,12 @@ pub async fn delete_account(
             user_id: auth.user,
             except: None,
         },
+        // Real deletion: the content of every note of the account becomes
+        // unreadable, and its documents go at the next sweeps.
+        SideWrite::DestroyOwnerKeys { owner: auth.user },
+        SideWrite::Ledger(LedgerWrite::ReleaseOwner { owner: auth.user }),
     ];
-    append_user(
+    let appended = append_user(
         &app,
         auth.user,
         UserCommand::Delete,
@@ -357,5 +363,9 @@ pub async fn delete_account(
         side_writes,
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(position) = HeaderValue::from_str(&appended.position.to_string()) {
+        response.headers_mut().insert(POSITION_HEADER, position);
+    }
+    Ok(response)
 }

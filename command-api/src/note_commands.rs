@@ -175,6 +175,7 @@ impl NoteCommands {
                 let new = NoteKey::generate();
                 side_writes.push(SideWrite::CreateNoteKey {
                     note: id,
+                    owner: command.actor,
                     key: new.clone(),
                 });
                 key = Some(new);

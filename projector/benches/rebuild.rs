@@ -77,6 +77,7 @@ async fn main() {
             let side_writes = if version == 0 {
                 vec![SideWrite::CreateNoteKey {
                     note: id,
+                    owner,
                     key: key.clone(),
                 }]
             } else {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anote_domain::note::NoteEvent;
-use anote_domain::NoteId;
+use anote_domain::{NoteId, UserId};
 use anote_infra::event_store::{shredding, EventStore, Position, RecordedEvent};
 use anote_infra::read_store::{
     Applied, NoteView, ProjectionBatch, ReadStore, ShardProgress, ShareChange,
@@ -64,6 +64,15 @@ fn apply_event(
 fn note_of(event: &RecordedEvent) -> Option<NoteId> {
     let id = event.stream_id.as_str().strip_prefix("note-")?;
     Uuid::parse_str(id).ok().map(NoteId::from_uuid)
+}
+
+/// The user whose account an event deletes, if it does.
+fn deleted_user(event: &RecordedEvent) -> Option<UserId> {
+    if event.event_type != "UserDeleted" {
+        return None;
+    }
+    let id = event.stream_id.as_str().strip_prefix("user-")?;
+    Uuid::parse_str(id).ok().map(UserId::from_uuid)
 }
 
 impl Projector {
@@ -141,8 +150,12 @@ impl Projector {
         let keys = self.events.note_keys(&ids).await?;
         let mut changed = HashSet::new();
         let mut shares = Vec::new();
+        let mut erased_owners = Vec::new();
         for recorded in batch {
             let Some(id) = note_of(recorded) else {
+                if let Some(owner) = deleted_user(recorded) {
+                    erased_owners.push(owner);
+                }
                 continue;
             };
             let (event, _) = shredding::decode_note(recorded, keys.get(&id))?;
@@ -162,6 +175,7 @@ impl Projector {
         let batch = ProjectionBatch {
             upserts,
             shares,
+            erased_owners,
             checkpoint,
             shard,
         };

@@ -118,6 +118,7 @@ async fn main() {
     let views: Vec<NoteView> = (0..1_000).map(|n| view(owner, n)).collect();
     let id = views[0].id;
     let batch = ProjectionBatch {
+        erased_owners: Vec::new(),
         upserts: views,
         shares: Vec::new(),
         checkpoint: Position::new(0, 1_000),

@@ -44,6 +44,12 @@ pub enum LedgerWrite {
         /// The document.
         document: Uuid,
     },
+    /// Every document of a user goes (account deletion): free the bytes and
+    /// leave the objects to the sweeper.
+    ReleaseOwner {
+        /// The user.
+        owner: UserId,
+    },
     /// The documents are gone from their note: free their bytes and leave
     /// their objects to the sweeper.
     Release {

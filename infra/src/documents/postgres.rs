@@ -93,6 +93,19 @@ pub(crate) async fn apply(conn: &mut PgConnection, write: &LedgerWrite) -> Resul
             .execute(&mut *conn)
             .await?;
         }
+        LedgerWrite::ReleaseOwner { owner } => {
+            sqlx::query(
+                "UPDATE document_objects SET state = 'released'
+                 WHERE owner_id = $1 AND state <> 'released'",
+            )
+            .bind(owner.uuid())
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM document_usage WHERE owner_id = $1")
+                .bind(owner.uuid())
+                .execute(&mut *conn)
+                .await?;
+        }
         LedgerWrite::Release { owner, documents } => {
             sqlx::query(
                 "WITH gone AS (

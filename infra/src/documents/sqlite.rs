@@ -100,6 +100,19 @@ pub(crate) async fn apply(
             .execute(&mut *conn)
             .await?;
         }
+        LedgerWrite::ReleaseOwner { owner } => {
+            sqlx::query(
+                "UPDATE document_objects SET state = 'released'
+                 WHERE owner_id = ? AND state <> 'released'",
+            )
+            .bind(owner.uuid())
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM document_usage WHERE owner_id = ?")
+                .bind(owner.uuid())
+                .execute(&mut *conn)
+                .await?;
+        }
         LedgerWrite::Release { owner, documents } => {
             let mut freed = 0;
             for document in documents {

@@ -196,6 +196,8 @@ pub enum SideWrite {
     CreateNoteKey {
         /// The note.
         note: NoteId,
+        /// Its owner.
+        owner: UserId,
         /// Its key.
         key: shredding::NoteKey,
     },
@@ -203,6 +205,11 @@ pub enum SideWrite {
     DestroyNoteKey {
         /// The note.
         note: NoteId,
+    },
+    /// Destroys the data keys of all of a user's notes (account deletion).
+    DestroyOwnerKeys {
+        /// The user.
+        owner: UserId,
     },
 }
 

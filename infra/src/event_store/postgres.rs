@@ -139,10 +139,18 @@ async fn apply_side_write(
     let fail = |e| append_error(e, &append.stream, append.expected_version);
     match write {
         SideWrite::Ledger(write) => documents::apply_pg(conn, write).await?,
-        SideWrite::CreateNoteKey { note, key } => {
-            sqlx::query("INSERT INTO note_keys (note_id, key) VALUES ($1, $2)")
+        SideWrite::CreateNoteKey { note, owner, key } => {
+            sqlx::query("INSERT INTO note_keys (note_id, owner_id, key) VALUES ($1, $2, $3)")
                 .bind(note.uuid())
+                .bind(owner.uuid())
                 .bind(key.expose())
+                .execute(&mut *conn)
+                .await
+                .map_err(fail)?;
+        }
+        SideWrite::DestroyOwnerKeys { owner } => {
+            sqlx::query("DELETE FROM note_keys WHERE owner_id = $1")
+                .bind(owner.uuid())
                 .execute(&mut *conn)
                 .await
                 .map_err(fail)?;

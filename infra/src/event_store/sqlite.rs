@@ -114,10 +114,18 @@ async fn apply_side_write(
     let fail = |e| append_error(e, &append.stream, append.expected_version);
     match write {
         SideWrite::Ledger(write) => documents::apply_sqlite(conn, write).await?,
-        SideWrite::CreateNoteKey { note, key } => {
-            sqlx::query("INSERT INTO note_keys (note_id, key) VALUES (?, ?)")
+        SideWrite::CreateNoteKey { note, owner, key } => {
+            sqlx::query("INSERT INTO note_keys (note_id, owner_id, key) VALUES (?, ?, ?)")
                 .bind(note.uuid())
+                .bind(owner.uuid())
                 .bind(key.expose())
+                .execute(&mut *conn)
+                .await
+                .map_err(fail)?;
+        }
+        SideWrite::DestroyOwnerKeys { owner } => {
+            sqlx::query("DELETE FROM note_keys WHERE owner_id = ?")
+                .bind(owner.uuid())
                 .execute(&mut *conn)
                 .await
                 .map_err(fail)?;

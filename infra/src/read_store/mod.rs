@@ -178,6 +178,10 @@ pub struct ProjectionBatch {
     pub upserts: Vec<NoteView>,
     /// Share-link changes, in order.
     pub shares: Vec<ShareChange>,
+    /// Users whose accounts were deleted: every view of theirs becomes a
+    /// tombstone without content, their documents and share links go.
+    /// Applied after the upserts.
+    pub erased_owners: Vec<UserId>,
     /// The position of the last event the batch covers.
     pub checkpoint: Position,
     /// For a batch read from a Kinesis shard: the shard's progress, written
@@ -224,6 +228,7 @@ impl Applied {
     /// The notice for a batch.
     pub fn of(batch: &ProjectionBatch) -> Self {
         let mut owners: Vec<UserId> = batch.upserts.iter().map(|v| v.owner).collect();
+        owners.extend(batch.erased_owners.iter().copied());
         owners.sort();
         owners.dedup();
         Self {

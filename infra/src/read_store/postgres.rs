@@ -191,6 +191,17 @@ impl ReadStore for PgReadStore {
             }
         }
         replace_documents(&mut tx, &stored_views).await?;
+        if !batch.erased_owners.is_empty() {
+            let owners: Vec<Uuid> = batch.erased_owners.iter().map(|o| o.uuid()).collect();
+            for sql in [
+                "UPDATE note_views SET purged = TRUE, title = '', body = '', snippet = '',
+                     subject = NULL, tags = '{}', documents = '[]' WHERE owner_id = ANY($1)",
+                "DELETE FROM document_views WHERE owner_id = ANY($1)",
+                "DELETE FROM share_links WHERE owner_id = ANY($1)",
+            ] {
+                sqlx::query(sql).bind(&owners).execute(&mut *tx).await?;
+            }
+        }
         for change in &batch.shares {
             match change {
                 ShareChange::Opened(link) => {

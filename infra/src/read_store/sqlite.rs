@@ -192,7 +192,20 @@ impl ReadStore for SqliteReadStore {
                 replace_documents(&mut tx, view).await?;
             }
         }
-        if batch.upserts.iter().any(|v| v.purged) {
+        for owner in &batch.erased_owners {
+            for sql in [
+                "UPDATE note_views SET purged = 1, title = '', body = '', snippet = '',
+                     subject = NULL, tags = '[]', documents = '[]' WHERE owner_id = ?",
+                "DELETE FROM document_views WHERE owner_id = ?",
+                "DELETE FROM share_links WHERE owner_id = ?",
+            ] {
+                sqlx::query(sql)
+                    .bind(owner.uuid())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if batch.upserts.iter().any(|v| v.purged) || !batch.erased_owners.is_empty() {
             // The full-text index keeps the terms of replaced rows until its
             // segments merge: merge them now, so a purged note's words are
             // gone from the file too.
