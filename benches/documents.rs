@@ -14,7 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{anote, env, json, port, ready, Process};
+use common::{anote, bench_account, env, json, port, ready, serve_embedded, Process};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -47,21 +47,7 @@ fn cpu_time(process: &Process) -> Duration {
 /// Registers, logs in and creates one note per client; returns the token
 /// and the notes.
 async fn setup(http: &reqwest::Client, base: &str) -> (String, Vec<String>) {
-    let account = json!({ "username": "bench", "password": "correct horse battery", "display_name": "Bench" });
-    http.post(format!("{base}/v1/accounts"))
-        .json(&account)
-        .send()
-        .await
-        .expect("registers");
-    let login = json(
-        http.post(format!("{base}/v1/sessions"))
-            .json(&json!({ "username": "bench", "password": "correct horse battery" }))
-            .send()
-            .await
-            .expect("logs in"),
-    )
-    .await;
-    let token = login["access_token"].as_str().expect("token").to_owned();
+    let token = bench_account(http, base).await;
     let mut notes = Vec::new();
     for n in 0..CLIENTS {
         let created = json(
@@ -209,19 +195,7 @@ async fn main() {
     drop(api);
 
     // anote serve: the bytes go through Anote to its local store.
-    let dir = std::env::temp_dir().join(format!("anote-docs-{}", Uuid::new_v4().simple()));
-    let base = format!("http://127.0.0.1:{}", port());
-    let serve = anote(
-        &["serve"],
-        &[
-            ("ANOTE_DATA_DIR", dir.display().to_string()),
-            (
-                "ANOTE_LISTEN",
-                base.trim_start_matches("http://").to_owned(),
-            ),
-        ],
-    );
-    ready(&reqwest::Client::new(), &base).await;
+    let (serve, base, dir) = serve_embedded("docs").await;
     measure("anote serve + local store", &base, &serve, documents).await;
     drop(serve);
     let _ = std::fs::remove_dir_all(&dir);

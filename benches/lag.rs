@@ -14,28 +14,14 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anote_infra::relay::kinesis::{create_stream, emulator_client};
-use common::{anote, env, json, port, ready};
-use serde_json::{json, Value};
+use common::{anote, bench_account, env, json, port, ready, serve_embedded};
+use serde_json::json;
 use uuid::Uuid;
 
 /// Runs `commands` edits through `writer` and measures when `reader` shows them.
 async fn measure(writer: &str, reader: &str, commands: usize) -> Vec<Duration> {
     let http = reqwest::Client::new();
-    let account = json!({ "username": "bench", "password": "correct horse battery", "display_name": "Bench" });
-    http.post(format!("{writer}/v1/accounts"))
-        .json(&account)
-        .send()
-        .await
-        .expect("registers");
-    let login = json(
-        http.post(format!("{writer}/v1/sessions"))
-            .json(&account_login())
-            .send()
-            .await
-            .expect("logs in"),
-    )
-    .await;
-    let token = login["access_token"].as_str().expect("token").to_owned();
+    let token = bench_account(&http, writer).await;
     let created = json(
         http.post(format!("{writer}/v1/notes"))
             .bearer_auth(&token)
@@ -75,10 +61,6 @@ async fn measure(writer: &str, reader: &str, commands: usize) -> Vec<Duration> {
     lags
 }
 
-fn account_login() -> Value {
-    json!({ "username": "bench", "password": "correct horse battery" })
-}
-
 fn row(label: &str, mut lags: Vec<Duration>) {
     lags.sort();
     let pct =
@@ -101,19 +83,7 @@ async fn main() {
     println!("|----------------------------------|---------:|---------:|---------:|---------:|");
 
     // The log feed: anote serve.
-    let dir = std::env::temp_dir().join(format!("anote-lag-{}", Uuid::new_v4().simple()));
-    let base = format!("http://127.0.0.1:{}", port());
-    let serve = anote(
-        &["serve"],
-        &[
-            ("ANOTE_DATA_DIR", dir.display().to_string()),
-            (
-                "ANOTE_LISTEN",
-                base.trim_start_matches("http://").to_owned(),
-            ),
-        ],
-    );
-    ready(&reqwest::Client::new(), &base).await;
+    let (serve, base, dir) = serve_embedded("lag").await;
     row(
         "log feed (anote serve)",
         measure(&base, &base, commands).await,

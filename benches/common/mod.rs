@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// An environment variable, or a default.
 pub fn env(name: &str, default: &str) -> String {
@@ -61,4 +61,43 @@ pub async fn ready(http: &reqwest::Client, base: &str) {
 /// The JSON body of a reply.
 pub async fn json(r: reqwest::Response) -> Value {
     r.json().await.expect("JSON")
+}
+
+/// Registers the account `bench` on `base` and logs in; returns the access
+/// token.
+pub async fn bench_account(http: &reqwest::Client, base: &str) -> String {
+    let account = json!({ "username": "bench", "password": "correct horse battery", "display_name": "Bench" });
+    http.post(format!("{base}/v1/accounts"))
+        .json(&account)
+        .send()
+        .await
+        .expect("registers");
+    let login = json(
+        http.post(format!("{base}/v1/sessions"))
+            .json(&json!({ "username": "bench", "password": "correct horse battery" }))
+            .send()
+            .await
+            .expect("logs in"),
+    )
+    .await;
+    login["access_token"].as_str().expect("token").to_owned()
+}
+
+/// `anote serve` on a fresh data folder, once it is ready; returns the
+/// process, its base URL and the folder (to remove afterwards).
+pub async fn serve_embedded(tag: &str) -> (Process, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("anote-{tag}-{}", uuid::Uuid::new_v4().simple()));
+    let base = format!("http://127.0.0.1:{}", port());
+    let serve = anote(
+        &["serve"],
+        &[
+            ("ANOTE_DATA_DIR", dir.display().to_string()),
+            (
+                "ANOTE_LISTEN",
+                base.trim_start_matches("http://").to_owned(),
+            ),
+        ],
+    );
+    ready(&reqwest::Client::new(), &base).await;
+    (serve, base, dir)
 }
