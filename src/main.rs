@@ -4,6 +4,9 @@
 mod audit;
 mod http_server;
 mod log_target;
+mod progress;
+mod read_builds;
+mod rebuild;
 mod replay;
 mod serve;
 

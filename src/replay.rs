@@ -1,21 +1,23 @@
-//! `anote replay --until`: builds the read models as of a past point of the
-//! log (a position or a time) into a new schema or file, for an audit,
-//! without touching the live read models.
+//! `anote replay`: rebuilds the live read models from the log and switches
+//! to them with no downtime; with `--until`, builds the read models as of a
+//! past point of the log (a position or a time) into a new schema or file,
+//! for an audit, without touching the live ones.
 
-use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anote_infra::config::Secret;
 use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
 use anote_infra::event_store::until::{LogUntil, Until};
-use anote_infra::event_store::Position;
+use anote_infra::event_store::{EventStore, Position};
 use anote_infra::read_store::{PgReadStore, ReadStore, SqliteReadStore};
 use anote_projector::Projector;
 use anyhow::Context;
 use clap::Args;
 
 use crate::log_target::{open, Target};
+use crate::progress::Progress;
+use crate::rebuild;
 use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
 
 /// What to replay and where to.
@@ -25,12 +27,14 @@ pub struct Replay {
     target: Target,
     /// The past point: a log position (`<tx>-<seq>`, as in `Anote-Position`)
     /// or an RFC 3339 time (the log up to the first event recorded after it).
-    #[arg(long)]
-    until: Until,
-    /// Where the read models go: a new PostgreSQL schema in the read-model
-    /// database, or (embedded) a new file `<into>.sqlite3` in the data folder.
-    #[arg(long)]
-    into: String,
+    /// Without it, the live read models are rebuilt and switched to.
+    #[arg(long, requires = "into")]
+    until: Option<Until>,
+    /// Where the read models as of `--until` go: a new PostgreSQL schema in
+    /// the read-model database, or (embedded) a new file `<into>.sqlite3` in
+    /// the data folder.
+    #[arg(long, requires = "until")]
+    into: Option<String>,
     /// The read-model database (default: the event log's).
     #[arg(long, env = "ANOTE_READ_DATABASE_URL", hide_env_values = true)]
     read_database_url: Option<Secret<String>>,
@@ -39,9 +43,8 @@ pub struct Replay {
     read_database_schema: String,
 }
 
-/// Opens the new, empty read store `replay.into` names.
-async fn fresh_read_store(replay: &Replay) -> anyhow::Result<Arc<dyn ReadStore>> {
-    let into = &replay.into;
+/// Opens the new, empty read store `into` names.
+async fn fresh_read_store(replay: &Replay, into: &str) -> anyhow::Result<Arc<dyn ReadStore>> {
     anyhow::ensure!(
         !into.is_empty()
             && into.len() <= 60
@@ -53,8 +56,10 @@ async fn fresh_read_store(replay: &Replay) -> anyhow::Result<Arc<dyn ReadStore>>
     let store: Arc<dyn ReadStore> = match &replay.target.database_url {
         Some(log_url) => {
             anyhow::ensure!(
-                *into != replay.read_database_schema,
-                "--into names the live read models"
+                into != replay.read_database_schema
+                    && !rebuild::scratch_schemas(&replay.read_database_schema)
+                        .contains(&into.to_owned()),
+                "--into names the live read models or a rebuild's"
             );
             let url = replay.read_database_url.as_ref().unwrap_or(log_url);
             let db = PgDatabase::connect(url.expose(), Some(into), 4)
@@ -82,77 +87,28 @@ async fn fresh_read_store(replay: &Replay) -> anyhow::Result<Arc<dyn ReadStore>>
     Ok(store)
 }
 
-/// A progress line on a terminal: events applied, events/s and, when the
-/// end is a position, how far along and the time left.
-struct Progress {
-    terminal: Option<std::io::Stderr>,
-    target: Option<u64>,
-    shown: Instant,
-}
-
-impl Progress {
-    fn new(until: Until) -> Self {
-        let stderr = std::io::stderr();
-        Self {
-            terminal: stderr.is_terminal().then_some(stderr),
-            target: match until {
-                Until::Position(p) => Some(p.seq()),
-                Until::Time(_) => None,
-            },
-            shown: Instant::now(),
-        }
-    }
-
-    fn show(&mut self, at: Position, started: Instant) {
-        let Some(terminal) = &self.terminal else {
-            return;
-        };
-        if self.shown.elapsed().as_millis() < 250 {
-            return;
-        }
-        self.shown = Instant::now();
-        // Log positions count events (with rare gaps), which is close enough.
-        let done = at.seq();
-        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        let mut line = format!("\r{done} events, {rate:.0} events/s");
-        if let Some(target) = self.target.filter(|t| *t > 0) {
-            let share = (done as f64 / target as f64).min(1.0);
-            let filled = (share * 30.0) as usize;
-            let left = target.saturating_sub(done) as f64 / rate.max(1.0);
-            line = format!(
-                "\r[{}{}] {:>3.0}% {done} events, {rate:.0} events/s, ETA {left:.0} s",
-                "#".repeat(filled),
-                " ".repeat(30 - filled),
-                share * 100.0
-            );
-        }
-        let _ = write!(terminal.lock(), "{line}  ");
-    }
-
-    fn done(&self) {
-        if let Some(terminal) = &self.terminal {
-            let _ = writeln!(terminal.lock());
-        }
-    }
-}
-
-/// Runs the replay to its end.
+/// Runs the replay to its end: a blue/green rebuild of the live read
+/// models, or (with `--until`) read models as of a past point.
 pub async fn run(replay: Replay) -> anyhow::Result<()> {
-    let log = Arc::new(LogUntil::new(open(&replay.target).await?, replay.until));
-    let reads = fresh_read_store(&replay).await?;
-    let projector = Projector::new(NOTE_PROJECTOR, log, reads, PROJECTOR_BATCH);
+    let (Some(until), Some(into)) = (replay.until, replay.into.as_deref()) else {
+        return rebuild::run(
+            &replay.target,
+            replay.read_database_url.as_ref(),
+            &replay.read_database_schema,
+        )
+        .await;
+    };
+    let log = Arc::new(LogUntil::new(open(&replay.target).await?, until));
+    let reads = fresh_read_store(&replay, into).await?;
+    let mut progress = Progress::new(log.newest().await?);
+    let projector = Projector::new(NOTE_PROJECTOR, log, reads, PROJECTOR_BATCH).building();
     let started = Instant::now();
-    let mut progress = Progress::new(replay.until);
-    let mut after = Position::START;
-    while let Some(next) = projector.step(after).await? {
-        after = next;
-        progress.show(after, started);
-    }
+    let reached = projector.catch_up(|at| progress.show(at)).await?;
     progress.done();
     tracing::info!(
-        until = %replay.until,
-        into = %replay.into,
-        reached = %after,
+        %until,
+        into,
+        %reached,
         seconds = started.elapsed().as_secs_f64(),
         "read models as of the past point are built"
     );

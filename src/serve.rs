@@ -10,6 +10,7 @@ use anote_infra::config::{
     AuthConfig, DocumentConfig, EmbeddedConfig, HttpConfig, ProjectionConfig,
 };
 use anote_infra::http::{event_log_ready, read_models_ready, service_routes};
+use anote_infra::read_store::SwitchableReads;
 use anote_infra::storage::embedded_read_models;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::Storage;
@@ -20,6 +21,7 @@ use anyhow::Context;
 use tokio::sync::{broadcast, watch};
 
 use crate::http_server::serve_until_signal;
+use crate::read_builds;
 
 /// The name of the note-view projector's checkpoint.
 pub const NOTE_PROJECTOR: &str = "note_views";
@@ -39,9 +41,11 @@ pub async fn run(
     let storage = Storage::embedded(dir)
         .await
         .with_context(|| format!("opening the data folder {}", dir.display()))?;
-    let reads = embedded_read_models(dir)
-        .await
-        .context("opening the read models")?;
+    let reads = Arc::new(SwitchableReads::new(
+        embedded_read_models(dir)
+            .await
+            .context("opening the read models")?,
+    ));
     let signer = TokenSigner::new(
         auth.signing_key_or_create(dir)
             .context("reading or creating the token key")?,
@@ -66,10 +70,17 @@ pub async fn run(
         reads.clone(),
         PROJECTOR_BATCH,
     )
-    .with_notices(notices);
+    .with_notices(notices.clone());
     let (stop, stopped) = watch::channel(false);
     let idle = projection.projector_idle;
     let projecting = tokio::spawn(async move { projector.run_log_tail(idle, stopped).await });
+    let switching = tokio::spawn(read_builds::follow(
+        dir.clone(),
+        reads.clone(),
+        storage.events.clone(),
+        notices,
+        stop.subscribe(),
+    ));
 
     let query = QueryState {
         reads: reads.clone(),
@@ -100,6 +111,7 @@ pub async fn run(
     let served = serve_until_signal(app, &http).await;
     let _ = stop.send(true);
     projecting.await.context("the projector task failed")?;
+    switching.await.context("the read-model switcher failed")?;
     sweeping.await.context("the sweeper failed")?;
     served
 }

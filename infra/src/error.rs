@@ -26,6 +26,10 @@ pub enum StoreError {
     /// The shard lease is no longer held by this projector.
     #[error("the lease of shard {0} was lost")]
     LeaseLost(String),
+    /// The read models were switched to a new build since the batch read
+    /// its views: the projector must start again from the new checkpoint.
+    #[error("the read models were switched to a new build")]
+    Switched,
     /// The caller broke the port's contract.
     #[error("invalid request to the store: {0}")]
     Invalid(&'static str),

@@ -100,10 +100,19 @@ impl KinesisFeed {
         Ok(())
     }
 
-    /// Reads one shard from its checkpoint until it ends or the lease is lost.
+    /// Reads one shard from its checkpoint until it ends or the lease is
+    /// lost; after a switch to new read models, from their checkpoint.
     async fn read_shard(&self, lease: HeldLease) {
         let shard = lease.shard_id.clone();
-        match self.follow(lease).await {
+        let mut outcome = self.follow(lease).await;
+        while let Err(ProjectorError::Store(StoreError::Switched)) = outcome {
+            tracing::info!(%shard, "read models switched; reading on from their checkpoint");
+            outcome = match self.leases.checkpoint(&shard).await {
+                Ok(held) => self.follow(held).await,
+                Err(err) => Err(err.into()),
+            };
+        }
+        match outcome {
             Ok(()) => tracing::info!(%shard, "shard finished"),
             Err(ProjectorError::Store(StoreError::LeaseLost(_))) => {
                 tracing::info!(%shard, "shard lease lost");

@@ -36,6 +36,8 @@ pub struct Projector {
     store: Arc<dyn ReadStore>,
     batch_size: usize,
     notices: Option<broadcast::Sender<Applied>>,
+    /// Whether batches are fenced by the read models' generation.
+    live: bool,
 }
 
 /// Applies one event to the working views and collects its share-link
@@ -90,7 +92,16 @@ impl Projector {
             store,
             batch_size: batch_size.max(1),
             notices: None,
+            live: true,
         }
+    }
+
+    /// For read models that are not live yet (a rebuild): batches are not
+    /// fenced by a generation, so they can run while a switch holds the
+    /// live models' lock.
+    pub fn building(mut self) -> Self {
+        self.live = false;
+        self
     }
 
     /// Also announces each applied batch on `notices`, for readers in the
@@ -133,6 +144,12 @@ impl Projector {
         shard: Option<ShardProgress>,
     ) -> Result<(), ProjectorError> {
         let seen = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        // Read before the views: if the models are switched after this, the
+        // batch is refused rather than landing on views it was not built from.
+        let generation = match self.live {
+            true => Some(self.store.generation().await?),
+            false => None,
+        };
         let ids: Vec<NoteId> = batch
             .iter()
             .filter_map(note_of)
@@ -177,6 +194,7 @@ impl Projector {
             shares,
             erased_owners,
             checkpoint,
+            generation,
             shard,
         };
         let notice = Applied::of(&batch);
@@ -241,8 +259,31 @@ impl Projector {
         Ok(Some(last))
     }
 
+    /// Projects the log from the stored checkpoint until a read comes back
+    /// short of a batch: then every event committed before that read is
+    /// applied. Returns the position reached; `progress` is told after each
+    /// batch.
+    pub async fn catch_up(
+        &self,
+        mut progress: impl FnMut(Position),
+    ) -> Result<Position, ProjectorError> {
+        let mut after = self.store.checkpoint(&self.name).await?;
+        loop {
+            let batch = self.events.read_all(after, self.batch_size).await?;
+            if let Some(last) = batch.last().map(|e| e.position) {
+                self.apply(&batch, last).await?;
+                after = last;
+                progress(after);
+            }
+            if batch.len() < self.batch_size {
+                return Ok(after);
+            }
+        }
+    }
+
     /// Tails the log until `stop` turns true, sleeping `idle` when caught up.
-    /// A failed batch is retried after a pause; nothing is skipped.
+    /// A failed batch is retried after a pause; nothing is skipped. After a
+    /// switch to new read models it goes on from their checkpoint.
     pub async fn run_log_tail(&self, idle: Duration, mut stop: watch::Receiver<bool>) {
         let mut after: Option<Position> = None;
         while !*stop.borrow() {
@@ -264,6 +305,11 @@ impl Projector {
             let pause = match progressed {
                 Ok(true) => continue,
                 Ok(false) => idle,
+                Err(ProjectorError::Store(StoreError::Switched)) => {
+                    tracing::info!(projector = %self.name, "read models switched; going on from their checkpoint");
+                    after = None;
+                    continue;
+                }
                 Err(err) => {
                     tracing::error!(projector = %self.name, error = %err, "projection failed; retrying");
                     Duration::from_secs(1)

@@ -122,6 +122,7 @@ async fn main() {
         upserts: views,
         shares: Vec::new(),
         checkpoint: Position::new(0, 1_000),
+        generation: None,
         shard: None,
     };
     reads.apply("note_views", batch).await.expect("seeds");

@@ -297,6 +297,10 @@ pub trait EventStore: Send + Sync {
         notes: &[NoteId],
     ) -> Result<HashMap<NoteId, shredding::NoteKey>, StoreError>;
 
+    /// The global sequence number of the newest event (0 for an empty
+    /// log), for progress reports.
+    async fn newest(&self) -> Result<u64, StoreError>;
+
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -358,6 +358,13 @@ impl EventStore for PgEventStore {
         .transpose()
     }
 
+    async fn newest(&self) -> Result<u64, StoreError> {
+        let newest: i64 = sqlx::query_scalar("SELECT COALESCE(max(position), 0) FROM events")
+            .fetch_one(self.db.pool())
+            .await?;
+        from_i64(newest)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.db.pool()).await?;
         Ok(())

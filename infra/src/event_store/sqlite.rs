@@ -315,6 +315,13 @@ impl EventStore for SqliteEventStore {
         .transpose()
     }
 
+    async fn newest(&self) -> Result<u64, StoreError> {
+        let newest: i64 = sqlx::query_scalar("SELECT COALESCE(max(position), 0) FROM events")
+            .fetch_one(self.db.reader())
+            .await?;
+        from_i64(newest)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.db.reader()).await?;
         Ok(())

@@ -115,6 +115,14 @@ impl EventStore for LogUntil {
         self.inner.note_keys(notes).await
     }
 
+    async fn newest(&self) -> Result<u64, StoreError> {
+        let newest = self.inner.newest().await?;
+        Ok(match self.until {
+            Until::Position(p) => newest.min(p.seq()),
+            Until::Time(_) => newest,
+        })
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }

@@ -285,6 +285,25 @@ impl Leases {
             .collect()
     }
 
+    /// The checkpoint of a shard this instance holds (read again after the
+    /// read models were switched to a new build).
+    pub async fn checkpoint(&self, shard: &str) -> Result<HeldLease, StoreError> {
+        let sequence: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT sequence FROM kinesis_leases
+             WHERE stream = $1 AND shard_id = $2 AND owner = $3 AND expires_at > now()",
+        )
+        .bind(&self.stream)
+        .bind(shard)
+        .bind(&self.owner)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let sequence = sequence.ok_or_else(|| StoreError::LeaseLost(shard.to_owned()))?;
+        Ok(HeldLease {
+            shard_id: shard.to_owned(),
+            sequence,
+        })
+    }
+
     /// Gives back every lease this instance holds and leaves (on a clean stop).
     pub async fn release(&self) -> Result<(), StoreError> {
         let mut tx = self.db.pool().begin().await?;

@@ -2,7 +2,9 @@
 //! batches with their checkpoint, read by the query API.
 
 mod postgres;
+mod postgres_switch;
 mod sqlite;
+mod switchable;
 
 use anote_domain::document::DocumentStatus;
 use anote_domain::{NoteId, UserId};
@@ -35,7 +37,9 @@ fn qualified_columns(alias: &str) -> String {
 }
 
 pub use postgres::{listen_applied, PgReadStore};
+pub use postgres_switch::{drop_schema, RebuildLock, SwitchLock};
 pub use sqlite::SqliteReadStore;
+pub use switchable::{SwitchGuard, SwitchableReads};
 
 /// A note as the query API shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,6 +188,11 @@ pub struct ProjectionBatch {
     pub erased_owners: Vec<UserId>,
     /// The position of the last event the batch covers.
     pub checkpoint: Position,
+    /// The generation of the read models the batch was computed from (see
+    /// [`ReadStore::generation`]): if they were switched since, the batch is
+    /// refused with [`StoreError::Switched`]. `None` for a build that is not
+    /// live yet.
+    pub generation: Option<u64>,
     /// For a batch read from a Kinesis shard: the shard's progress, written
     /// only while this projector still holds the shard's lease. The
     /// projector's checkpoint then becomes the lowest watermark of the
@@ -406,7 +415,12 @@ pub trait ReadStore: Send + Sync {
     /// The stored views of these notes (purged ones included), for a projector.
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError>;
 
-    /// Applies a batch and moves the projector's checkpoint, atomically.
+    /// Which build of the read models this is; it changes when `anote replay`
+    /// switches to a new one.
+    async fn generation(&self) -> Result<u64, StoreError>;
+
+    /// Applies a batch and moves the projector's checkpoint, atomically,
+    /// unless the read models were switched since the batch's generation.
     async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError>;
 
     /// One live (not purged) note of this owner.

@@ -25,6 +25,17 @@ const TITLE_KEY: &str =
 /// The channel on which a projector announces its new checkpoint.
 pub const PROJECTION_CHANNEL: &str = "anote_projection";
 
+/// The advisory lock of a live read-model schema (bound to its name): live
+/// projector batches hold it shared, a switch to a new build exclusively.
+pub(super) const SWITCH_LOCK_KEY: &str = "hashtextextended('anote-read-switch:' || $1, 0)";
+
+/// The schema the connection's unqualified table names resolve to.
+async fn current_schema(conn: &mut sqlx::PgConnection) -> Result<String, StoreError> {
+    Ok(sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(conn)
+        .await?)
+}
+
 /// The read models in a PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct PgReadStore {
@@ -146,8 +157,30 @@ impl ReadStore for PgReadStore {
         rows.iter().map(decode).collect()
     }
 
+    async fn generation(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT n FROM read_generation")
+            .fetch_one(self.db.pool())
+            .await?;
+        from_i64(n)
+    }
+
     async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError> {
         let mut tx = self.db.pool().begin().await?;
+        if let Some(generation) = batch.generation {
+            // Shared with every live batch; a switch holds it exclusively.
+            sqlx::query(&format!(
+                "SELECT pg_advisory_xact_lock_shared({SWITCH_LOCK_KEY})"
+            ))
+            .bind(current_schema(&mut tx).await?)
+            .execute(&mut *tx)
+            .await?;
+            let now: i64 = sqlx::query_scalar("SELECT n FROM read_generation")
+                .fetch_one(&mut *tx)
+                .await?;
+            if from_i64(now)? != generation {
+                return Err(StoreError::Switched);
+            }
+        }
         let mut stored_views = Vec::new();
         for view in &batch.upserts {
             let stored = sqlx::query(&format!(

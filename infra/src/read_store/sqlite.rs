@@ -144,6 +144,12 @@ impl ReadStore for SqliteReadStore {
         Ok(views)
     }
 
+    /// A file is one build; switching builds is done above it, by
+    /// [`SwitchableReads`](super::SwitchableReads).
+    async fn generation(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError> {
         if batch.shard.is_some() {
             return Err(StoreError::Invalid(

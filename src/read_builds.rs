@@ -1,0 +1,96 @@
+//! The embedded server's side of a rebuild: it watches which build of the
+//! read models `read-models.current` names and, when `anote replay` names a
+//! new one, brings it up to the log's head and switches to it while serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anote_infra::event_store::{EventStore, Position};
+use anote_infra::read_store::{Applied, ReadStore, SwitchableReads};
+use anote_infra::storage::{current_build, open_build, remove_old_builds};
+use anote_projector::Projector;
+use tokio::sync::{broadcast, watch};
+
+use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
+
+/// How often the data folder is looked at.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Switches `reads` to each new build named in `data_dir` until `stop`;
+/// tells the cache (through `notices`) that anything may have changed.
+pub async fn follow(
+    data_dir: PathBuf,
+    reads: Arc<SwitchableReads>,
+    events: Arc<dyn EventStore>,
+    notices: broadcast::Sender<Applied>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut current = current_build(&data_dir).ok();
+    remove_unused(&data_dir);
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => continue,
+        }
+        let named = match current_build(&data_dir) {
+            Ok(named) if Some(&named) != current.as_ref() => named,
+            Ok(_) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot tell the current read-model build");
+                continue;
+            }
+        };
+        match switch(&named, &reads, &events).await {
+            Ok((old, reached)) => {
+                tracing::info!(build = %named.display(), %reached, "switched to the new read models");
+                let _ = notices.send(Applied {
+                    checkpoint: reached,
+                    owners: None,
+                });
+                tokio::spawn(retire(old, data_dir.clone()));
+            }
+            Err(err) => {
+                tracing::error!(build = %named.display(), error = %err, "cannot switch to the new read models; keeping the current ones");
+            }
+        }
+        current = Some(named);
+    }
+}
+
+/// Catches the build at `path` up, then switches to it holding off live
+/// batches for the last events; returns the replaced build and the
+/// position the new one reached.
+async fn switch(
+    path: &Path,
+    reads: &SwitchableReads,
+    events: &Arc<dyn EventStore>,
+) -> anyhow::Result<(Arc<dyn ReadStore>, Position)> {
+    let next = open_build(path).await?;
+    let projector = Projector::new(
+        NOTE_PROJECTOR,
+        events.clone(),
+        next.clone(),
+        PROJECTOR_BATCH,
+    )
+    .building();
+    projector.catch_up(|_| {}).await?;
+    let guard = reads.lock().await;
+    let reached = projector.catch_up(|_| {}).await?;
+    Ok((guard.switch(next), reached))
+}
+
+/// Deletes the replaced build once the last request reading it is done.
+async fn retire(old: Arc<dyn ReadStore>, data_dir: PathBuf) {
+    while Arc::strong_count(&old) > 1 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(old);
+    remove_unused(&data_dir);
+}
+
+fn remove_unused(data_dir: &Path) {
+    if let Err(err) = remove_old_builds(data_dir) {
+        tracing::warn!(error = %err, "old read-model builds could not be removed");
+    }
+}

@@ -1,0 +1,110 @@
+//! `anote replay` without `--until`: rebuilds every read model from the log
+//! beside the live ones (blue/green) and switches to the new build once it
+//! has caught up, without a failed request.
+//!
+//! On PostgreSQL the build goes into the schema `<live>_next`; holding the
+//! live schema's switch lock it takes the last events, then the schemas swap
+//! names in one transaction and the old one is dropped. Embedded, the build
+//! is a new SQLite file that `read-models.current` then names; the running
+//! `anote serve` sees it, takes the last events and switches (see
+//! [`crate::read_builds`]); a stopped one opens it at its next start.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anote_infra::config::Secret;
+use anote_infra::db::{PgDatabase, Tables};
+use anote_infra::event_store::EventStore;
+use anote_infra::read_store::{drop_schema, PgReadStore, RebuildLock, SwitchLock};
+use anote_infra::storage::{make_current, new_build, open_build};
+use anote_projector::Projector;
+use anyhow::Context;
+
+use crate::log_target::{open, Target};
+use crate::progress::Progress;
+use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
+
+/// The schemas a rebuild of schema `live` works in: the new build, and the
+/// old one between the switch and its removal.
+pub fn scratch_schemas(live: &str) -> [String; 2] {
+    // PostgreSQL names have at most 63 bytes; schema names are ASCII.
+    let stem = &live[..live.len().min(55)];
+    [format!("{stem}_next"), format!("{stem}_old")]
+}
+
+/// Rebuilds the live read models of `target` and switches to them.
+pub async fn run(
+    target: &Target,
+    read_database_url: Option<&Secret<String>>,
+    live: &str,
+) -> anyhow::Result<()> {
+    let log = open(target).await?;
+    let started = Instant::now();
+    let total = log.newest().await?;
+    match &target.database_url {
+        Some(log_url) => postgres(log, read_database_url.unwrap_or(log_url), live).await?,
+        None => embedded(log, &target.data_dir).await?,
+    }
+    tracing::info!(
+        events = total,
+        seconds = started.elapsed().as_secs_f64(),
+        "read models rebuilt and switched to"
+    );
+    Ok(())
+}
+
+/// A projector building `store` from `log`.
+fn builder(
+    log: Arc<dyn EventStore>,
+    store: Arc<dyn anote_infra::read_store::ReadStore>,
+) -> Projector {
+    Projector::new(NOTE_PROJECTOR, log, store, PROJECTOR_BATCH).building()
+}
+
+/// Builds into a fresh schema beside `live`, then swaps them.
+async fn postgres(
+    log: Arc<dyn EventStore>,
+    url: &Secret<String>,
+    live: &str,
+) -> anyhow::Result<()> {
+    let live_db = PgDatabase::connect(url.expose(), Some(live), 2)
+        .await
+        .context("connecting to the read-model database")?;
+    live_db.migrate(Tables::ReadModels).await?;
+    let Some(_only) = RebuildLock::try_acquire(&live_db, live).await? else {
+        anyhow::bail!("another replay is rebuilding {live}");
+    };
+    let [next, old] = scratch_schemas(live);
+    // Left by a replay that was interrupted.
+    drop_schema(&live_db, &next).await?;
+    drop_schema(&live_db, &old).await?;
+    let next_db = PgDatabase::connect(url.expose(), Some(&next), 4).await?;
+    next_db.migrate(Tables::ReadModels).await?;
+    let projector = builder(log.clone(), Arc::new(PgReadStore::new(next_db)));
+    let mut progress = Progress::new(log.newest().await?);
+    projector.catch_up(|at| progress.show(at)).await?;
+    progress.done();
+    let lock = SwitchLock::acquire(&live_db, live).await?;
+    let reached = projector.catch_up(|_| {}).await?;
+    lock.switch(&next, &old).await?;
+    tracing::info!(schema = live, %reached, "switched to the new read models");
+    drop_schema(&live_db, &old).await?;
+    Ok(())
+}
+
+/// Builds a new SQLite file and names it the current build.
+async fn embedded(log: Arc<dyn EventStore>, data_dir: &Path) -> anyhow::Result<()> {
+    let path = new_build(data_dir);
+    let projector = builder(log.clone(), open_build(&path).await?);
+    let mut progress = Progress::new(log.newest().await?);
+    let reached = projector.catch_up(|at| progress.show(at)).await?;
+    progress.done();
+    make_current(data_dir, &path)?;
+    tracing::info!(
+        build = %path.display(),
+        %reached,
+        "new read models built; a running server switches to them within a second"
+    );
+    Ok(())
+}
