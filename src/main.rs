@@ -3,6 +3,7 @@
 
 mod audit;
 mod http_server;
+mod loadtest;
 mod log_target;
 mod progress;
 mod read_builds;
@@ -119,9 +120,13 @@ enum Service {
         #[command(flatten)]
         documents: DocumentConfig,
     },
-    /// Build the read models as of a past point of the log into a new
-    /// schema (or file), for an audit; the live read models are untouched.
+    /// Rebuild the read models from the log and switch to them without
+    /// downtime; or, with `--until`, build them as of a past point into a
+    /// new schema (or file) for an audit.
     Replay(replay::Replay),
+    /// Rehearse exam week: load a running Anote with virtual students and
+    /// report throughput, latency and projection lag.
+    Loadtest(loadtest::LoadTest),
     /// Check the event log's hash chains, or export it with its hashes.
     Audit {
         #[command(subcommand)]
@@ -358,6 +363,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Service::Replay(replay) => replay::run(replay).await,
+        Service::Loadtest(args) => loadtest::run(args).await,
         Service::Audit { action } => {
             if audit::run(action).await? {
                 Ok(())

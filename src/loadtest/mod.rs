@@ -1,0 +1,216 @@
+//! `anote loadtest`: rehearses exam week against a running Anote. Virtual
+//! students arrive on a schedule fixed in advance by a load profile (an open
+//! model: a slow server does not slow the arrivals, so its latency shows in
+//! full), the latencies go into HDR histograms, and the run ends with a
+//! table, a JSON file of every figure and a self-contained HTML report.
+
+mod profile;
+mod report;
+mod stats;
+mod student;
+
+use std::io::{IsTerminal, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use profile::Profile;
+use report::Report;
+use stats::Recorder;
+use student::{Campus, Op, Target};
+
+/// What to run against whom.
+#[derive(Args, Debug)]
+pub struct LoadTest {
+    /// Base URL of the Anote under test.
+    #[arg(long)]
+    target: String,
+    /// Base URL for reads, when they are served elsewhere than writes (the
+    /// split services without a load balancer in front).
+    #[arg(long)]
+    read_target: Option<String>,
+    /// `steady`, `exam-spike`, or a TOML profile file.
+    #[arg(long, default_value = "exam-spike")]
+    profile: String,
+    /// Arrivals per second of the built-in profiles' baseline (the exam
+    /// spike's plateau is ten times it).
+    #[arg(long, default_value_t = 50.0)]
+    baseline: f64,
+    /// Virtual students (default: the profile's).
+    #[arg(long)]
+    students: Option<usize>,
+    /// Share of reads, in percent (default: the profile's, 90).
+    #[arg(long)]
+    read_percent: Option<u8>,
+    /// Folder for the JSON and HTML reports.
+    #[arg(long, default_value = "loadtest-report")]
+    out: PathBuf,
+    /// Allow a target that is not on this machine's loopback.
+    #[arg(long)]
+    allow_remote: bool,
+    /// The most requests open at once; later arrivals are counted as
+    /// dropped by the client.
+    #[arg(long, default_value_t = 20_000)]
+    max_in_flight: usize,
+}
+
+/// Refuses a target outside loopback unless `allow_remote`.
+fn check_target(url: &str, allow_remote: bool) -> anyhow::Result<String> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("--target {url}"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    anyhow::ensure!(
+        loopback || allow_remote,
+        "{url} is not on this machine; pass --allow-remote to load it anyway"
+    );
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// Runs the load test to the end of its profile and writes the reports.
+pub async fn run(args: LoadTest) -> anyhow::Result<()> {
+    let write = check_target(&args.target, args.allow_remote)?;
+    let read = match &args.read_target {
+        Some(r) => check_target(r, args.allow_remote)?,
+        None => write.clone(),
+    };
+    let mut profile = Profile::load(&args.profile, args.baseline)?;
+    profile.students = args.students.unwrap_or(profile.students).max(1);
+    profile.read_percent = args.read_percent.unwrap_or(profile.read_percent).min(100);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(4_096)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let recorder = Arc::new(Mutex::new(Recorder::new()));
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    tracing::info!(students = profile.students, "enrolling the students");
+    let target = Target { write, read };
+    let mut campus = Campus::enrol(
+        http,
+        target.clone(),
+        profile.students,
+        &run_id,
+        recorder.clone(),
+    )
+    .await?;
+    tracing::info!(profile = %profile.name, seconds = profile.duration().as_secs(), "load test running");
+    let started = Instant::now();
+    campus.start_clock(started);
+    let campus = Arc::new(campus);
+    let progress = tokio::spawn(show_progress(profile.clone(), recorder.clone(), started));
+    drive(&profile, &campus, &recorder, started, args.max_in_flight).await;
+    let seconds = started.elapsed().as_secs_f64();
+    progress.abort();
+    let report = Report::new(
+        &profile,
+        &target,
+        seconds,
+        &recorder.lock().unwrap_or_else(|e| e.into_inner()),
+    );
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", report.table())?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let stem = args.out.join(format!(
+        "loadtest-{}",
+        profile.name.replace(['/', '.'], "-")
+    ));
+    let json_path = stem.with_extension("json");
+    let html_path = stem.with_extension("html");
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)?;
+    std::fs::write(&html_path, report.html()?)?;
+    writeln!(
+        stdout,
+        "reports: {} and {}",
+        json_path.display(),
+        html_path.display()
+    )?;
+    Ok(())
+}
+
+/// Starts every arrival of the profile on time, each in its own task, and
+/// waits for the last to finish.
+async fn drive(
+    profile: &Profile,
+    campus: &Arc<Campus>,
+    recorder: &Arc<Mutex<Recorder>>,
+    started: Instant,
+    max_in_flight: usize,
+) {
+    let open = Arc::new(Semaphore::new(max_in_flight));
+    let mut rng = StdRng::from_entropy();
+    let mut noted = u64::MAX;
+    for offset in profile.arrivals() {
+        let due = started + offset;
+        if due > Instant::now() {
+            tokio::time::sleep_until(due).await;
+        }
+        if offset.as_secs() != noted {
+            noted = offset.as_secs();
+            let rate = profile.rate_at(offset).unwrap_or(0.0);
+            lock(recorder).target(offset, rate);
+        }
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            lock(recorder).client_dropped += 1;
+            continue;
+        };
+        let op = Op::draw(&mut rng, profile.read_percent);
+        let student = rng.gen_range(0..campus.size());
+        let mut task_rng = StdRng::seed_from_u64(rng.gen());
+        let campus = campus.clone();
+        tokio::spawn(async move {
+            campus.act(student, op, due, &mut task_rng).await;
+            drop(permit);
+        });
+    }
+    let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
+    let _ = open.acquire_many(all).await;
+}
+
+fn lock(recorder: &Mutex<Recorder>) -> std::sync::MutexGuard<'_, Recorder> {
+    recorder.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A line a second on a terminal: time, stage, target and achieved rates,
+/// the last second's p99, errors.
+async fn show_progress(profile: Profile, recorder: Arc<Mutex<Recorder>>, started: Instant) {
+    let stderr = std::io::stderr();
+    if !stderr.is_terminal() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut last = 0;
+    loop {
+        ticker.tick().await;
+        let at = started.elapsed();
+        let second = usize::try_from(at.as_secs()).unwrap_or(0).saturating_sub(1);
+        let ((requests, errors), p99) = {
+            let r = lock(&recorder);
+            (
+                r.totals(),
+                r.second_latency(second).map_or(0.0, |p| p.p99_ms),
+            )
+        };
+        let stage = profile.stage_at(at).map_or("end", |s| s.name.as_str());
+        let rate = profile.rate_at(at).unwrap_or(0.0);
+        let _ = write!(
+            stderr.lock(),
+            "\r{:>4}s/{}s {stage:<9} target {rate:>6.0}/s done {:>6}/s p99 {p99:>7.1} ms errors {errors}   ",
+            at.as_secs(),
+            profile.duration().as_secs(),
+            requests - last,
+        );
+        last = requests;
+    }
+}

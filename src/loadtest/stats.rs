@@ -1,0 +1,287 @@
+//! What a load test measured: a latency histogram (HDR) and the statuses of
+//! every kind of request, the projection lag, and the same per second.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// A latency histogram in microseconds, up to two minutes, to 3 digits.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .clamp(1, 120_000_000)
+}
+
+/// Whether a status counts as an error. A 412 is the expected answer to an
+/// edit that raced with another one (the client fetches and retries).
+pub fn is_error(status: Option<u16>) -> bool {
+    !matches!(status, Some(200..=399 | 412))
+}
+
+/// The statuses and latencies of one kind of request.
+struct Kind {
+    latency: Histogram<u64>,
+    statuses: BTreeMap<String, u64>,
+}
+
+/// One second of the run.
+struct Second {
+    target_rate: f64,
+    requests: u64,
+    errors: u64,
+    latency: Histogram<u64>,
+    lag: Histogram<u64>,
+}
+
+impl Second {
+    fn new() -> Self {
+        Self {
+            target_rate: 0.0,
+            requests: 0,
+            errors: 0,
+            latency: histogram(),
+            lag: histogram(),
+        }
+    }
+}
+
+/// Everything measured so far.
+pub struct Recorder {
+    kinds: BTreeMap<&'static str, Kind>,
+    lag: Histogram<u64>,
+    seconds: Vec<Second>,
+    /// Arrivals not started because the client had too many requests open.
+    pub client_dropped: u64,
+}
+
+/// Percentiles of a histogram, in milliseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1_000.0;
+        Self {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// The figures of one kind of request over the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct KindSummary {
+    /// What the request does.
+    pub name: String,
+    /// Requests answered (or failed).
+    pub requests: u64,
+    /// Of which errors (not 2xx/3xx, not an expected 412).
+    pub errors: u64,
+    /// Count by status (`transport` for no answer).
+    pub statuses: BTreeMap<String, u64>,
+    /// Requests per second over the run.
+    pub throughput: f64,
+    /// Latency from the scheduled start (for the first request of an
+    /// arrival) or from its own start (for follow-ups).
+    pub latency: Percentiles,
+}
+
+/// The figures of one second.
+#[derive(Clone, Debug, Serialize)]
+pub struct SecondSummary {
+    /// Seconds into the run.
+    pub second: usize,
+    /// Arrivals per second the profile asked for.
+    pub target_rate: f64,
+    /// Requests answered in this second.
+    pub throughput: u64,
+    /// Of which errors.
+    pub errors: u64,
+    /// Their latency.
+    pub latency: Percentiles,
+    /// Projection lag of the writes acknowledged in this second.
+    pub lag: Percentiles,
+}
+
+impl Recorder {
+    /// An empty record.
+    pub fn new() -> Self {
+        Self {
+            kinds: BTreeMap::new(),
+            lag: histogram(),
+            seconds: Vec::new(),
+            client_dropped: 0,
+        }
+    }
+
+    fn second(&mut self, at: Duration) -> &mut Second {
+        let index = usize::try_from(at.as_secs())
+            .unwrap_or(usize::MAX)
+            .min(86_400);
+        if self.seconds.len() <= index {
+            self.seconds.resize_with(index + 1, Second::new);
+        }
+        &mut self.seconds[index]
+    }
+
+    /// Notes the rate the profile asks for at `at`.
+    pub fn target(&mut self, at: Duration, rate: f64) {
+        self.second(at).target_rate = rate;
+    }
+
+    /// Records a request of kind `name` answered `at` into the run with
+    /// `status` (`None`: no answer) after `latency`.
+    pub fn request(
+        &mut self,
+        name: &'static str,
+        at: Duration,
+        status: Option<u16>,
+        latency: Duration,
+    ) {
+        let us = micros(latency);
+        let kind = self.kinds.entry(name).or_insert_with(|| Kind {
+            latency: histogram(),
+            statuses: BTreeMap::new(),
+        });
+        kind.latency.saturating_record(us);
+        let label = status.map_or("transport".to_owned(), |s| s.to_string());
+        *kind.statuses.entry(label).or_default() += 1;
+        let second = self.second(at);
+        second.requests += 1;
+        second.errors += u64::from(is_error(status));
+        second.latency.saturating_record(us);
+    }
+
+    /// Records that a write acknowledged `at` into the run showed in the
+    /// query API `lag` later.
+    pub fn lag(&mut self, at: Duration, lag: Duration) {
+        let us = micros(lag);
+        self.lag.saturating_record(us);
+        self.second(at).lag.saturating_record(us);
+    }
+
+    /// Requests and errors so far, for the progress line.
+    pub fn totals(&self) -> (u64, u64) {
+        self.seconds
+            .iter()
+            .fold((0, 0), |(r, e), s| (r + s.requests, e + s.errors))
+    }
+
+    /// The latency percentiles of second `index`, if it has requests.
+    pub fn second_latency(&self, index: usize) -> Option<Percentiles> {
+        self.seconds.get(index).map(|s| Percentiles::of(&s.latency))
+    }
+
+    /// Figures per kind of request, over `seconds` of run.
+    pub fn kinds(&self, seconds: f64) -> Vec<KindSummary> {
+        let mut all = histogram();
+        let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+        let mut rows: Vec<KindSummary> = self
+            .kinds
+            .iter()
+            .map(|(name, kind)| {
+                let _ = all.add(&kind.latency);
+                for (s, n) in &kind.statuses {
+                    *statuses.entry(s.clone()).or_default() += n;
+                }
+                summary(name, &kind.latency, &kind.statuses, seconds)
+            })
+            .collect();
+        rows.push(summary("all", &all, &statuses, seconds));
+        rows
+    }
+
+    /// The projection lag over the run.
+    pub fn lag_summary(&self) -> Percentiles {
+        Percentiles::of(&self.lag)
+    }
+
+    /// Figures per second.
+    pub fn timeline(&self) -> Vec<SecondSummary> {
+        self.seconds
+            .iter()
+            .enumerate()
+            .map(|(second, s)| SecondSummary {
+                second,
+                target_rate: s.target_rate,
+                throughput: s.requests,
+                errors: s.errors,
+                latency: Percentiles::of(&s.latency),
+                lag: Percentiles::of(&s.lag),
+            })
+            .collect()
+    }
+}
+
+fn summary(
+    name: &str,
+    latency: &Histogram<u64>,
+    statuses: &BTreeMap<String, u64>,
+    seconds: f64,
+) -> KindSummary {
+    let requests: u64 = statuses.values().sum();
+    let errors = statuses
+        .iter()
+        .filter(|(s, _)| is_error(s.parse().ok()))
+        .map(|(_, n)| n)
+        .sum();
+    KindSummary {
+        name: name.to_owned(),
+        requests,
+        errors,
+        statuses: statuses.clone(),
+        throughput: requests as f64 / seconds.max(1e-3),
+        latency: Percentiles::of(latency),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_summed_by_kind_and_second() {
+        let mut r = Recorder::new();
+        let ms = Duration::from_millis;
+        r.request("open", ms(100), Some(200), ms(2));
+        r.request("open", ms(1_500), Some(503), ms(40));
+        r.request("edit", ms(1_600), Some(412), ms(5));
+        r.request("edit", ms(1_700), None, ms(30_000));
+        r.lag(ms(1_650), ms(12));
+        let kinds = r.kinds(2.0);
+        let open = &kinds[1];
+        assert_eq!(
+            (open.name.as_str(), open.requests, open.errors),
+            ("open", 2, 1)
+        );
+        let all = kinds.last().expect("a total");
+        assert_eq!((all.requests, all.errors, all.throughput), (4, 2, 2.0));
+        assert_eq!(all.statuses.get("transport"), Some(&1));
+        let timeline = r.timeline();
+        assert_eq!(timeline.len(), 2);
+        assert_eq!((timeline[1].throughput, timeline[1].errors), (3, 2));
+        assert_eq!(timeline[1].lag.count, 1);
+        assert!((r.lag_summary().p99_ms - 12.0).abs() < 0.1);
+        assert_eq!(r.totals(), (4, 2));
+    }
+}

@@ -1,0 +1,565 @@
+//! The virtual students: who they are, and what one of them does when a
+//! request is due — the Anote-specific part of the load test.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::stats::Recorder;
+
+/// Where the requests go: writes to `write`, reads to `read` (the same base
+/// URL behind a load balancer that routes by method).
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Base URL of the command routes.
+    pub write: String,
+    /// Base URL of the query routes.
+    pub read: String,
+}
+
+/// A note a student knows, at the version last seen.
+#[derive(Clone, Debug)]
+struct Note {
+    id: String,
+    version: u64,
+}
+
+/// One virtual student's account and what they know of their notebook.
+#[derive(Debug)]
+struct Student {
+    username: String,
+    token: String,
+    notes: Vec<Note>,
+    share: Option<String>,
+}
+
+/// Something a student does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// List the newest notes.
+    List,
+    /// Open one note.
+    Open,
+    /// Search the notebook.
+    Search,
+    /// Look at the upcoming assignments.
+    Upcoming,
+    /// Open a note someone shared.
+    OpenShared,
+    /// Edit a note's body (`If-Match`, retried after a 412).
+    Edit,
+    /// Write a new note.
+    Create,
+    /// Write a new assignment with a due date.
+    CreateAssignment,
+    /// Share a note by link.
+    Share,
+    /// Attach a small document to a note.
+    Upload,
+    /// Log in again.
+    LogIn,
+}
+
+/// Reads and writes with their weights within their share.
+const READS: [(Op, u32); 5] = [
+    (Op::List, 30),
+    (Op::Open, 40),
+    (Op::Search, 15),
+    (Op::Upcoming, 10),
+    (Op::OpenShared, 5),
+];
+const WRITES: [(Op, u32); 6] = [
+    (Op::Edit, 55),
+    (Op::Create, 15),
+    (Op::CreateAssignment, 10),
+    (Op::Share, 8),
+    (Op::Upload, 10),
+    (Op::LogIn, 2),
+];
+
+impl Op {
+    /// An operation drawn from the mix: `read_percent` reads.
+    pub fn draw(rng: &mut impl Rng, read_percent: u8) -> Self {
+        let table: &[(Op, u32)] = if rng.gen_range(0..100) < u32::from(read_percent) {
+            &READS
+        } else {
+            &WRITES
+        };
+        let total: u32 = table.iter().map(|(_, w)| w).sum();
+        let mut pick = rng.gen_range(0..total);
+        for (op, weight) in table {
+            if pick < *weight {
+                return *op;
+            }
+            pick -= weight;
+        }
+        table[0].0
+    }
+}
+
+/// Words the notes are written with (and searched for).
+const WORDS: [&str; 12] = [
+    "derivative",
+    "integral",
+    "photosynthesis",
+    "mitochondria",
+    "revolution",
+    "sonnet",
+    "entropy",
+    "algorithm",
+    "equilibrium",
+    "metaphor",
+    "vector",
+    "enzyme",
+];
+
+const PASSWORD: &str = "exam-week-load-test";
+
+/// The students of one run and how to reach the services.
+pub struct Campus {
+    http: reqwest::Client,
+    target: Target,
+    students: Vec<Mutex<Student>>,
+    recorder: Arc<Mutex<Recorder>>,
+    started: Instant,
+}
+
+/// Why a request could not be made into a result.
+type Outcome = Option<Value>;
+
+impl Campus {
+    /// Registers `count` students (named after `run`) and gives each three
+    /// notes, one an assignment, and a share link; these requests are not
+    /// measured.
+    pub async fn enrol(
+        http: reqwest::Client,
+        target: Target,
+        count: usize,
+        run: &str,
+        recorder: Arc<Mutex<Recorder>>,
+    ) -> anyhow::Result<Self> {
+        let mut students = Vec::with_capacity(count);
+        let mut rng = StdRng::from_entropy();
+        for n in 0..count {
+            let username = format!("lt{run}s{n}");
+            let token = enrol_one(&http, &target, &username).await?;
+            let mut student = Student {
+                username,
+                token,
+                notes: Vec::new(),
+                share: None,
+            };
+            for k in 0..3 {
+                let due = (k == 2).then(|| OffsetDateTime::now_utc() + time::Duration::days(7));
+                let body = note_fields(&mut rng, due);
+                let r = send(
+                    bearer(
+                        http.post(format!("{}/v1/notes", target.write)),
+                        &student.token,
+                    )
+                    .json(&body),
+                )
+                .await?;
+                let reply = ok_json(r, "creating a note").await?;
+                student.notes.push(Note {
+                    id: text(&reply, "id")?,
+                    version: reply["version"].as_u64().unwrap_or(1),
+                });
+            }
+            let first = &student.notes[0].id;
+            let r = send(
+                bearer(
+                    http.post(format!("{}/v1/notes/{first}/shares", target.write)),
+                    &student.token,
+                )
+                .json(&json!({})),
+            )
+            .await?;
+            let reply = ok_json(r, "sharing a note").await?;
+            student.share = Some(text(&reply, "token")?);
+            student.notes[0].version = reply["version"].as_u64().unwrap_or(2);
+            students.push(Mutex::new(student));
+        }
+        Ok(Self {
+            http,
+            target,
+            students,
+            recorder,
+            started: Instant::now(),
+        })
+    }
+
+    /// Starts the clock the measurements are timed against.
+    pub fn start_clock(&mut self, at: Instant) {
+        self.started = at;
+    }
+
+    /// How many students there are.
+    pub fn size(&self) -> usize {
+        self.students.len()
+    }
+
+    fn student(&self, n: usize) -> std::sync::MutexGuard<'_, Student> {
+        self.students[n].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record(&self, name: &'static str, status: Option<u16>, since: Instant) {
+        let now = Instant::now();
+        self.recorder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .request(name, now - self.started, status, now - since);
+    }
+
+    /// Sends a request, records it as `name` timed from `since`, and returns
+    /// the reply's JSON when it succeeded.
+    async fn call(
+        &self,
+        name: &'static str,
+        req: RequestBuilder,
+        since: Instant,
+    ) -> (Option<u16>, Outcome) {
+        match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let body = if r.status().is_success() {
+                    r.json().await.ok()
+                } else {
+                    None
+                };
+                self.record(name, Some(status), since);
+                (Some(status), body)
+            }
+            Err(_) => {
+                self.record(name, None, since);
+                (None, None)
+            }
+        }
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> RequestBuilder {
+        let req = self
+            .http
+            .request(Method::GET, format!("{}{path}", self.target.read));
+        match token {
+            Some(t) => bearer(req, t),
+            None => req,
+        }
+    }
+
+    fn write(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        bearer(
+            self.http
+                .request(method, format!("{}{path}", self.target.write)),
+            token,
+        )
+    }
+
+    /// Student `n` does `op`, which was due at `due` (its first request is
+    /// timed from then, so a slow server shows its full latency).
+    pub async fn act(&self, n: usize, op: Op, due: Instant, rng: &mut StdRng) {
+        let (token, note, share) = {
+            let s = self.student(n);
+            let note = s.notes[rng.gen_range(0..s.notes.len())].clone();
+            let other = rng.gen_range(0..self.students.len());
+            let share = if other == n {
+                s.share.clone()
+            } else {
+                self.student(other).share.clone()
+            };
+            (s.token.clone(), note, share)
+        };
+        match op {
+            Op::List => {
+                self.call(
+                    "list notes",
+                    self.get("/v1/notes?limit=20", Some(&token)),
+                    due,
+                )
+                .await;
+            }
+            Op::Open => {
+                self.call(
+                    "open note",
+                    self.get(&format!("/v1/notes/{}", note.id), Some(&token)),
+                    due,
+                )
+                .await;
+            }
+            Op::Search => {
+                let word = WORDS[rng.gen_range(0..WORDS.len())];
+                self.call(
+                    "search",
+                    self.get(&format!("/v1/search?q={word}"), Some(&token)),
+                    due,
+                )
+                .await;
+            }
+            Op::Upcoming => {
+                self.call(
+                    "upcoming assignments",
+                    self.get("/v1/assignments/upcoming", Some(&token)),
+                    due,
+                )
+                .await;
+            }
+            Op::OpenShared => {
+                if let Some(share) = share {
+                    self.call(
+                        "open shared note",
+                        self.get(&format!("/v1/shared/{share}"), None),
+                        due,
+                    )
+                    .await;
+                }
+            }
+            Op::Edit => self.edit(n, &token, note, due, rng).await,
+            Op::Create | Op::CreateAssignment => {
+                let due_at = (op == Op::CreateAssignment).then(|| {
+                    OffsetDateTime::now_utc() + time::Duration::days(rng.gen_range(1..14))
+                });
+                let name = if due_at.is_some() {
+                    "create assignment"
+                } else {
+                    "create note"
+                };
+                let req = self
+                    .write(Method::POST, "/v1/notes", &token)
+                    .json(&note_fields(rng, due_at));
+                if let (_, Some(reply)) = self.call(name, req, due).await {
+                    if let (Ok(id), Some(version)) = (text(&reply, "id"), reply["version"].as_u64())
+                    {
+                        self.read_own_write(&token, &id, &reply).await;
+                        let mut s = self.student(n);
+                        // Students keep a bounded notebook in memory; the
+                        // server keeps them all.
+                        if s.notes.len() < 50 {
+                            s.notes.push(Note { id, version });
+                        }
+                    }
+                }
+            }
+            Op::Share => {
+                let req = self
+                    .write(
+                        Method::POST,
+                        &format!("/v1/notes/{}/shares", note.id),
+                        &token,
+                    )
+                    .json(&json!({}));
+                if let (_, Some(reply)) = self.call("share note", req, due).await {
+                    self.saw(n, &note.id, &reply);
+                }
+            }
+            Op::Upload => self.upload(n, &token, &note, due).await,
+            Op::LogIn => {
+                let username = self.student(n).username.clone();
+                let req = self
+                    .http
+                    .post(format!("{}/v1/sessions", self.target.write))
+                    .json(&json!({ "username": username, "password": PASSWORD }));
+                if let (_, Some(reply)) = self.call("log in", req, due).await {
+                    if let Ok(token) = text(&reply, "access_token") {
+                        self.student(n).token = token;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Edits with `If-Match`; after a 412 (someone else edited it on another
+    /// device) fetches the note and tries again, twice at most, as the web
+    /// app does.
+    async fn edit(&self, n: usize, token: &str, mut note: Note, due: Instant, rng: &mut StdRng) {
+        let path = format!("/v1/notes/{}", note.id);
+        let mut since = due;
+        for attempt in 0..3 {
+            let body = json!({ "body": body_text(rng) });
+            let req = self
+                .write(Method::PATCH, &path, token)
+                .header("if-match", format!("\"{}\"", note.version))
+                .json(&body);
+            let name = if attempt == 0 {
+                "edit note"
+            } else {
+                "edit note (retry)"
+            };
+            match self.call(name, req, since).await {
+                (_, Some(reply)) => {
+                    self.saw(n, &note.id, &reply);
+                    self.read_own_write(token, &note.id, &reply).await;
+                    return;
+                }
+                (Some(412), _) => {
+                    let fetched = Instant::now();
+                    let (_, current) = self
+                        .call("fetch after 412", self.get(&path, Some(token)), fetched)
+                        .await;
+                    let Some(version) = current.as_ref().and_then(|c| c["version"].as_u64()) else {
+                        return;
+                    };
+                    note.version = version;
+                    self.saw(n, &note.id, &json!({ "version": version }));
+                    since = Instant::now();
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Uploads a small text file to the note: request, PUT the bytes to the
+    /// URL given, complete.
+    async fn upload(&self, n: usize, token: &str, note: &Note, due: Instant) {
+        let bytes = b"Lecture 7: revision plan for the exam.\n".repeat(13);
+        let request = json!({ "file_name": "revision.txt", "content_type": "text/plain", "size": bytes.len() });
+        let req = self
+            .write(
+                Method::POST,
+                &format!("/v1/notes/{}/documents", note.id),
+                token,
+            )
+            .json(&request);
+        let (_, Some(reply)) = self.call("request upload", req, due).await else {
+            return;
+        };
+        let (Ok(document), Ok(url)) = (text(&reply, "id"), text(&reply, "upload_url")) else {
+            return;
+        };
+        let mut put = self.http.put(url).body(bytes);
+        if let Some(headers) = reply["upload_headers"].as_object() {
+            for (k, v) in headers {
+                if let Some(v) = v.as_str() {
+                    put = put.header(k.as_str(), v);
+                }
+            }
+        }
+        let (status, _) = self.call("upload bytes", put, Instant::now()).await;
+        if status.is_none_or(|s| !(200..300).contains(&s)) {
+            return;
+        }
+        let complete = self.write(
+            Method::POST,
+            &format!("/v1/notes/{}/documents/{document}/complete", note.id),
+            token,
+        );
+        if let (_, Some(reply)) = self.call("complete upload", complete, Instant::now()).await {
+            self.saw(n, &note.id, &reply);
+        }
+    }
+
+    /// Reads the note back with the write's position (read-your-writes) and
+    /// records how long after the acknowledgement it was visible.
+    async fn read_own_write(&self, token: &str, id: &str, reply: &Value) {
+        let Some(position) = reply["position"].as_str() else {
+            return;
+        };
+        let acknowledged = Instant::now();
+        let req = self
+            .get(&format!("/v1/notes/{id}"), Some(token))
+            .header("anote-min-position", position);
+        if let (Some(200), _) = self.call("read own write", req, acknowledged).await {
+            let now = Instant::now();
+            self.recorder
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .lag(now - self.started, now - acknowledged);
+        }
+    }
+
+    /// Remembers the version a reply reported for a note.
+    fn saw(&self, n: usize, id: &str, reply: &Value) {
+        if let Some(version) = reply["version"].as_u64() {
+            let mut s = self.student(n);
+            if let Some(note) = s.notes.iter_mut().find(|x| x.id == id) {
+                note.version = note.version.max(version);
+            }
+        }
+    }
+}
+
+fn bearer(req: RequestBuilder, token: &str) -> RequestBuilder {
+    req.header("authorization", format!("Bearer {token}"))
+}
+
+async fn send(req: RequestBuilder) -> anyhow::Result<Response> {
+    Ok(req.timeout(Duration::from_secs(30)).send().await?)
+}
+
+async fn ok_json(r: Response, what: &str) -> anyhow::Result<Value> {
+    let status = r.status();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(status.is_success(), "{what}: {status} {body}");
+    Ok(body)
+}
+
+fn text(v: &Value, field: &str) -> anyhow::Result<String> {
+    v[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no {field} in {v}"))
+}
+
+fn body_text(rng: &mut impl Rng) -> String {
+    let words: Vec<&str> = (0..40)
+        .map(|_| WORDS[rng.gen_range(0..WORDS.len())])
+        .collect();
+    format!("# Lecture notes\n\n{}\n", words.join(" "))
+}
+
+fn note_fields(rng: &mut impl Rng, due_at: Option<OffsetDateTime>) -> Value {
+    let subject = ["Maths", "Biology", "History", "Literature"][rng.gen_range(0..4)];
+    let mut fields =
+        json!({ "title": format!("{subject} notes"), "body": body_text(rng), "subject": subject });
+    if let Some(due) = due_at {
+        let due = due
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        fields["due_at"] = json!(due);
+    }
+    fields
+}
+
+/// Registers a student and logs in; returns the access token.
+async fn enrol_one(
+    http: &reqwest::Client,
+    target: &Target,
+    username: &str,
+) -> anyhow::Result<String> {
+    let account = json!({ "username": username, "password": PASSWORD, "display_name": username });
+    let r = send(
+        http.post(format!("{}/v1/accounts", target.write))
+            .json(&account),
+    )
+    .await?;
+    ok_json(r, "registering a student").await?;
+    let r = send(
+        http.post(format!("{}/v1/sessions", target.write))
+            .json(&json!({ "username": username, "password": PASSWORD })),
+    )
+    .await?;
+    text(&ok_json(r, "logging in").await?, "access_token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mix_follows_the_read_share() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let reads = (0..10_000)
+            .map(|_| Op::draw(&mut rng, 90))
+            .filter(|drawn| READS.iter().any(|(op, _)| op == drawn))
+            .count();
+        assert!((8_850..=9_150).contains(&reads), "{reads}");
+        assert!((0..1_000)
+            .map(|_| Op::draw(&mut rng, 0))
+            .all(|drawn| WRITES.iter().any(|(op, _)| *op == drawn)));
+    }
+}
