@@ -17,24 +17,30 @@ use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
 /// How often the data folder is looked at.
 const POLL: Duration = Duration::from_millis(250);
 
-/// Switches `reads` to each new build named in `data_dir` until `stop`;
-/// tells the cache (through `notices`) that anything may have changed.
+/// How long after a failed switch it is tried again.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// Switches `reads` (opened from the build `serving`) to each new build
+/// named in `data_dir` until `stop`; tells the cache (through `notices`)
+/// that anything may have changed.
 pub async fn follow(
     data_dir: PathBuf,
+    mut serving: PathBuf,
     reads: Arc<SwitchableReads>,
     events: Arc<dyn EventStore>,
     notices: broadcast::Sender<Applied>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut current = current_build(&data_dir).ok();
-    remove_unused(&data_dir);
+    remove_older(&data_dir, &serving);
+    let mut pause = POLL;
     while !*stop.borrow() {
         tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => continue,
         }
+        pause = POLL;
         let named = match current_build(&data_dir) {
-            Ok(named) if Some(&named) != current.as_ref() => named,
+            Ok(named) if named != serving => named,
             Ok(_) => continue,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot tell the current read-model build");
@@ -48,13 +54,14 @@ pub async fn follow(
                     checkpoint: reached,
                     owners: None,
                 });
-                tokio::spawn(retire(old, data_dir.clone()));
+                tokio::spawn(retire(old, data_dir.clone(), named.clone()));
+                serving = named;
             }
             Err(err) => {
-                tracing::error!(build = %named.display(), error = %err, "cannot switch to the new read models; keeping the current ones");
+                tracing::error!(build = %named.display(), error = %err, "cannot switch to the new read models; trying again shortly");
+                pause = RETRY;
             }
         }
-        current = Some(named);
     }
 }
 
@@ -80,17 +87,19 @@ async fn switch(
     Ok((guard.switch(next), reached))
 }
 
-/// Deletes the replaced build once the last request reading it is done.
-async fn retire(old: Arc<dyn ReadStore>, data_dir: PathBuf) {
+/// Deletes the replaced build once the last request reading it is done
+/// (with any build older than `serving`, the one now in use).
+async fn retire(old: Arc<dyn ReadStore>, data_dir: PathBuf, serving: PathBuf) {
     while Arc::strong_count(&old) > 1 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(old);
-    remove_unused(&data_dir);
+    remove_older(&data_dir, &serving);
 }
 
-fn remove_unused(data_dir: &Path) {
-    if let Err(err) = remove_old_builds(data_dir) {
+/// Deletes the builds older than `serving`, logging a failure.
+fn remove_older(data_dir: &Path, serving: &Path) {
+    if let Err(err) = remove_old_builds(data_dir, serving) {
         tracing::warn!(error = %err, "old read-model builds could not be removed");
     }
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use anote_infra::config::Secret;
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::event_store::EventStore;
-use anote_infra::read_store::{drop_schema, PgReadStore, RebuildLock, SwitchLock};
+use anote_infra::read_store::{drop_schema, PgReadStore, ReadStore, RebuildLock, SwitchLock};
 use anote_infra::storage::{make_current, new_build, open_build};
 use anote_projector::Projector;
 use anyhow::Context;
@@ -25,12 +25,14 @@ use crate::log_target::{open, Target};
 use crate::progress::Progress;
 use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
 
+/// The longest live schema name a rebuild takes (PostgreSQL names have at
+/// most 63 bytes, and the scratch schemas add 5).
+const LONGEST_LIVE: usize = 58;
+
 /// The schemas a rebuild of schema `live` works in: the new build, and the
 /// old one between the switch and its removal.
 pub fn scratch_schemas(live: &str) -> [String; 2] {
-    // PostgreSQL names have at most 63 bytes; schema names are ASCII.
-    let stem = &live[..live.len().min(55)];
-    [format!("{stem}_next"), format!("{stem}_old")]
+    [format!("{live}_next"), format!("{live}_old")]
 }
 
 /// Rebuilds the live read models of `target` and switches to them.
@@ -55,10 +57,7 @@ pub async fn run(
 }
 
 /// A projector building `store` from `log`.
-fn builder(
-    log: Arc<dyn EventStore>,
-    store: Arc<dyn anote_infra::read_store::ReadStore>,
-) -> Projector {
+fn builder(log: Arc<dyn EventStore>, store: Arc<dyn ReadStore>) -> Projector {
     Projector::new(NOTE_PROJECTOR, log, store, PROJECTOR_BATCH).building()
 }
 
@@ -68,6 +67,10 @@ async fn postgres(
     url: &Secret<String>,
     live: &str,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        live.len() <= LONGEST_LIVE,
+        "a rebuild takes read-model schema names of at most {LONGEST_LIVE} bytes"
+    );
     let live_db = PgDatabase::connect(url.expose(), Some(live), 2)
         .await
         .context("connecting to the read-model database")?;
@@ -89,7 +92,9 @@ async fn postgres(
     let reached = projector.catch_up(|_| {}).await?;
     lock.switch(&next, &old).await?;
     tracing::info!(schema = live, %reached, "switched to the new read models");
-    drop_schema(&live_db, &old).await?;
+    if let Err(err) = drop_schema(&live_db, &old).await {
+        tracing::warn!(schema = old, error = %err, "the old read models could not be dropped; drop them by hand");
+    }
     Ok(())
 }
 

@@ -41,11 +41,10 @@ pub async fn run(
     let storage = Storage::embedded(dir)
         .await
         .with_context(|| format!("opening the data folder {}", dir.display()))?;
-    let reads = Arc::new(SwitchableReads::new(
-        embedded_read_models(dir)
-            .await
-            .context("opening the read models")?,
-    ));
+    let (build, build_path) = embedded_read_models(dir)
+        .await
+        .context("opening the read models")?;
+    let reads = Arc::new(SwitchableReads::new(build));
     let signer = TokenSigner::new(
         auth.signing_key_or_create(dir)
             .context("reading or creating the token key")?,
@@ -76,6 +75,7 @@ pub async fn run(
     let projecting = tokio::spawn(async move { projector.run_log_tail(idle, stopped).await });
     let switching = tokio::spawn(read_builds::follow(
         dir.clone(),
+        build_path,
         reads.clone(),
         storage.events.clone(),
         notices,

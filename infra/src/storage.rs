@@ -55,10 +55,14 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 /// The read models of the embedded default: their own SQLite file in
-/// `data_dir` (the current build, see [`current_build`]), migrated.
-pub async fn embedded_read_models(data_dir: &Path) -> Result<Arc<dyn ReadStore>, StoreError> {
+/// `data_dir` (the current build, see [`current_build`]), migrated; returns
+/// the file too.
+pub async fn embedded_read_models(
+    data_dir: &Path,
+) -> Result<(Arc<dyn ReadStore>, PathBuf), StoreError> {
     create_dir(data_dir)?;
-    open_build(&current_build(data_dir)?).await
+    let path = current_build(data_dir)?;
+    Ok((open_build(&path).await?, path))
 }
 
 /// One build of the embedded read models, opened and migrated.
@@ -108,27 +112,36 @@ pub fn new_build(data_dir: &Path) -> PathBuf {
     data_dir.join(format!("read-models-{millis}.sqlite3"))
 }
 
-/// Makes `build` the current build (atomically: a server watching the data
-/// folder switches to it).
+/// The number of the build at `path`, if it is one.
+fn number_of(path: &Path) -> Option<u128> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(build_number)
+}
+
+/// Makes `build` the current build, atomically and durably (written beside,
+/// flushed, renamed over): a server watching the data folder switches to it.
 pub fn make_current(data_dir: &Path, build: &Path) -> Result<(), StoreError> {
     let name = build
         .file_name()
         .and_then(|n| n.to_str())
         .filter(|n| build_number(n).is_some())
         .ok_or(StoreError::Invalid("not a read-model build"))?;
-    let staged = data_dir.join(format!("{CURRENT_BUILD}.new"));
-    std::fs::write(&staged, name).map_err(|e| io_error(&staged, &e))?;
-    std::fs::rename(&staged, data_dir.join(CURRENT_BUILD)).map_err(|e| io_error(&staged, &e))
+    let staged = data_dir.join(format!("{CURRENT_BUILD}.{name}"));
+    let durable = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&staged)?;
+        std::io::Write::write_all(&mut file, name.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&staged, data_dir.join(CURRENT_BUILD))?;
+        std::fs::File::open(data_dir)?.sync_all()
+    };
+    durable().map_err(|e| io_error(&staged, &e))
 }
 
-/// Deletes the builds older than the current one, with their journals.
-pub fn remove_old_builds(data_dir: &Path) -> Result<(), StoreError> {
-    let current = current_build(data_dir)?;
-    let Some(newest) = current
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(build_number)
-    else {
+/// Deletes the builds older than `in_use` (the build a server has open),
+/// with their journals; newer ones (a rebuild's) are left alone.
+pub fn remove_old_builds(data_dir: &Path, in_use: &Path) -> Result<(), StoreError> {
+    let Some(newest) = number_of(in_use) else {
         return Ok(());
     };
     let entries = std::fs::read_dir(data_dir).map_err(|e| io_error(data_dir, &e))?;
@@ -144,6 +157,7 @@ pub fn remove_old_builds(data_dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A file-system failure on `path` as a store error.
 fn io_error(path: &Path, err: &std::io::Error) -> StoreError {
     StoreError::Corrupt(format!("{}: {err}", path.display()))
 }

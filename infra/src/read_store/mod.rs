@@ -416,11 +416,13 @@ pub trait ReadStore: Send + Sync {
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError>;
 
     /// Which build of the read models this is; it changes when `anote replay`
-    /// switches to a new one.
+    /// switches to a new one (a PostgreSQL schema counts its builds; a
+    /// SQLite file is always 0 and [`SwitchableReads`] counts its own).
     async fn generation(&self) -> Result<u64, StoreError>;
 
-    /// Applies a batch and moves the projector's checkpoint, atomically,
-    /// unless the read models were switched since the batch's generation.
+    /// Applies a batch and moves the projector's checkpoint (never back),
+    /// atomically, unless the read models were switched since the batch's
+    /// generation.
     async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError>;
 
     /// One live (not purged) note of this owner.

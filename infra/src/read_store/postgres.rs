@@ -167,7 +167,11 @@ impl ReadStore for PgReadStore {
     async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError> {
         let mut tx = self.db.pool().begin().await?;
         if let Some(generation) = batch.generation {
-            // Shared with every live batch; a switch holds it exclusively.
+            // Shared with every live batch; a switch holds it exclusively,
+            // briefly: a batch that waits longer fails and is retried.
+            sqlx::query("SET LOCAL lock_timeout = '10s'")
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(&format!(
                 "SELECT pg_advisory_xact_lock_shared({SWITCH_LOCK_KEY})"
             ))
@@ -262,7 +266,8 @@ impl ReadStore for PgReadStore {
             None => {
                 sqlx::query(
                     "INSERT INTO projector_checkpoints (name, tx, seq) VALUES ($1, $2, $3)
-                     ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq",
+                     ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq
+                     WHERE (projector_checkpoints.tx, projector_checkpoints.seq) < (EXCLUDED.tx, EXCLUDED.seq)",
                 )
                 .bind(projector)
                 .bind(to_i64(batch.checkpoint.tx())?)

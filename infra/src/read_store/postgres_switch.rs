@@ -45,32 +45,33 @@ impl SwitchLock {
         })
     }
 
-    /// Makes schema `next` the live one and renames the live one to
-    /// `retired`, in one transaction, then releases the lock. Query caches
-    /// are told that anything may have changed.
+    /// Makes schema `next` the live one and renames the live one (which
+    /// must exist, migrated) to `retired`, in one transaction, closing the
+    /// lock's connection after. Query caches are told that anything may
+    /// have changed.
     pub async fn switch(mut self, next: &str, retired: &str) -> Result<(), StoreError> {
         let (live, next_q, retired_q) = (quoted(&self.live), quoted(next), quoted(retired));
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-                .bind(&self.live)
-                .fetch_one(&mut self.conn)
-                .await?;
-        let mut steps = Vec::new();
-        if exists {
-            for table in [
+        let mut steps = vec![
+            // Lease renewals and claims wait, then land in the new schema.
+            format!("LOCK TABLE {live}.kinesis_leases, {live}.kinesis_consumers IN EXCLUSIVE MODE"),
+        ];
+        for (table, columns) in [
+            (
                 "kinesis_leases",
-                "kinesis_consumers",
-                "projector_checkpoints",
-            ] {
-                steps.push(format!(
-                    "INSERT INTO {next_q}.{table} SELECT * FROM {live}.{table} ON CONFLICT DO NOTHING"
-                ));
-            }
+                "stream, shard_id, parents, owner, expires_at, sequence, watermark_tx, watermark_seq, finished",
+            ),
+            ("kinesis_consumers", "stream, owner, seen_at"),
+            ("projector_checkpoints", "name, tx, seq"),
+        ] {
             steps.push(format!(
-                "UPDATE {next_q}.read_generation SET n = (SELECT max(n) + 1 FROM {live}.read_generation)"
+                "INSERT INTO {next_q}.{table} ({columns}) SELECT {columns} FROM {live}.{table}
+                 ON CONFLICT DO NOTHING"
             ));
-            steps.push(format!("ALTER SCHEMA {live} RENAME TO {retired_q}"));
         }
+        steps.push(format!(
+            "UPDATE {next_q}.read_generation SET n = (SELECT max(n) + 1 FROM {live}.read_generation)"
+        ));
+        steps.push(format!("ALTER SCHEMA {live} RENAME TO {retired_q}"));
         steps.push(format!("ALTER SCHEMA {next_q} RENAME TO {live}"));
         let anything = Applied {
             checkpoint: Position::START,
@@ -87,10 +88,9 @@ impl SwitchLock {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        sqlx::query(&format!("SELECT pg_advisory_unlock({SWITCH_LOCK_KEY})"))
-            .bind(&self.live)
-            .execute(&mut self.conn)
-            .await?;
+        // Closing the connection releases the lock; the switch is done
+        // whether or not the goodbye reaches the server.
+        let _ = sqlx::Connection::close(self.conn).await;
         Ok(())
     }
 }

@@ -144,8 +144,8 @@ impl ReadStore for SqliteReadStore {
         Ok(views)
     }
 
-    /// A file is one build; switching builds is done above it, by
-    /// [`SwitchableReads`](super::SwitchableReads).
+    /// A file is one build, always generation 0: switching between builds
+    /// is done above it, by [`SwitchableReads`](super::SwitchableReads).
     async fn generation(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
@@ -244,7 +244,8 @@ impl ReadStore for SqliteReadStore {
         }
         sqlx::query(
             "INSERT INTO projector_checkpoints (name, tx, seq) VALUES (?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
+             ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq
+             WHERE (projector_checkpoints.tx, projector_checkpoints.seq) < (excluded.tx, excluded.seq)",
         )
         .bind(projector)
         .bind(to_i64(batch.checkpoint.tx())?)
