@@ -67,6 +67,10 @@ pub struct HttpConfig {
     /// which JSON escaping can grow).
     #[arg(long, env = "ANOTE_BODY_LIMIT_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub body_limit: usize,
+    /// Requests served at once; beyond, requests are shed at once with 503
+    /// and `Retry-After` instead of queueing.
+    #[arg(long, env = "ANOTE_MAX_IN_FLIGHT", default_value_t = 512)]
+    pub max_in_flight: usize,
 }
 
 /// Tokens, sessions and login throttling.

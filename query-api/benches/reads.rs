@@ -139,6 +139,7 @@ async fn main() {
         cors_origins: Vec::new(),
         request_timeout: Duration::from_secs(10),
         body_limit: 1 << 20,
+        max_in_flight: 4_096,
     };
     let blob_dir = std::env::temp_dir().join(format!("anote-bench-{}", Uuid::new_v4()));
     let blobs = Blobs::local(

@@ -1,16 +1,20 @@
 //! Cross-cutting HTTP layers: request ids, the access log, the request
-//! timeout, and problem documents for unknown routes and methods.
+//! timeout, load shedding, and problem documents for unknown routes and
+//! methods.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::extract::RequestId;
 use super::problem::ApiError;
+use crate::metrics;
 
 /// The header that carries the request's id back to the client.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -68,6 +72,24 @@ pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) ->
     }
 }
 
+/// Sheds the request with 503 `overloaded` and `Retry-After` when every
+/// slot is taken, so that a burst beyond capacity is refused at once
+/// instead of queueing without bound.
+pub async fn shed(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    match slots.try_acquire() {
+        Ok(_slot) => next.run(req).await,
+        Err(_) => {
+            metrics::count(
+                "anote_http_shed_total",
+                "Requests refused because the service was at its in-flight limit.",
+                &[],
+                1,
+            );
+            ApiError::Overloaded.into_response()
+        }
+    }
+}
+
 /// The reply for a path no route has.
 pub async fn not_found() -> ApiError {
     ApiError::RouteNotFound
@@ -76,4 +98,64 @@ pub async fn not_found() -> ApiError {
 /// The reply for a method the route does not take.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use axum::routing::get;
+    use axum::Router;
+    use tokio::sync::Notify;
+    use tower::ServiceExt;
+
+    use crate::config::HttpConfig;
+
+    #[tokio::test]
+    async fn requests_beyond_the_limit_are_shed_with_retry_after() {
+        let release = Arc::new(Notify::new());
+        let held = release.clone();
+        let routes = Router::new().route(
+            "/slow",
+            get(move || {
+                let held = held.clone();
+                async move { held.notified().await }
+            }),
+        );
+        let http = HttpConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(10),
+            body_limit: 1024,
+            max_in_flight: 1,
+        };
+        let app = super::super::finish(routes, &http);
+        let request = || Request::get("/slow").body(Body::empty()).expect("request");
+        let first = tokio::spawn(app.clone().oneshot(request()));
+        while Arc::strong_count(&release) < 3 {
+            // The first request is inside the handler once it holds a clone.
+            tokio::task::yield_now().await;
+        }
+        let shed = app.clone().oneshot(request()).await.expect("answers");
+        assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shed.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(shed.into_body(), 4096)
+            .await
+            .expect("body");
+        let problem: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(problem["code"], "overloaded");
+        release.notify_one();
+        let served = first.await.expect("joins").expect("answers");
+        assert_eq!(served.status(), StatusCode::OK);
+        let again = app.oneshot(request());
+        release.notify_one();
+        assert_eq!(
+            again.await.expect("answers").status(),
+            StatusCode::OK,
+            "the slot is free again"
+        );
+    }
 }

@@ -8,6 +8,7 @@ pub mod problem;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::{Json, Router};
+use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use std::future::Future;
@@ -33,8 +34,8 @@ pub const PROJECTION_POSITION_HEADER: HeaderName =
     HeaderName::from_static("anote-projection-position");
 
 /// Wraps a service's routes in what every route gets: problem documents for
-/// unknown routes and methods, the body limit, the request timeout, the
-/// access log and CORS.
+/// unknown routes and methods, the body limit, the request timeout, load
+/// shedding beyond `max_in_flight`, the access log and CORS.
 pub fn finish(routes: Router, http: &HttpConfig) -> Router {
     finish_with_transfers(routes, Router::new(), http)
 }
@@ -52,6 +53,10 @@ pub fn finish_with_transfers(routes: Router, transfers: Router, http: &HttpConfi
         .merge(transfers)
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(Semaphore::new(http.max_in_flight.max(1))),
+            middleware::shed,
+        ))
         .layer(axum::middleware::from_fn(middleware::access_log))
         .layer(cors(&http.cors_origins))
 }

@@ -133,6 +133,9 @@ pub enum ApiError {
     /// The request took longer than the configured timeout.
     #[error("the request took too long")]
     Timeout,
+    /// Too many requests are being served; this one was shed.
+    #[error("the server is busy")]
+    Overloaded,
     /// The database cannot be reached.
     #[error("the service is not ready")]
     NotReady,
@@ -328,6 +331,7 @@ impl ApiError {
                 "request_timeout",
                 "Request timed out",
             ),
+            Self::Overloaded => (S::SERVICE_UNAVAILABLE, "overloaded", "Server busy"),
             Self::NotReady => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
             Self::VersionNotFound => (S::NOT_FOUND, "version_not_found", "Version not found"),
             Self::DocumentNotFound | Self::Rule(DomainError::DocumentNotFound) => {
@@ -426,6 +430,9 @@ impl IntoResponse for ApiError {
                 if let Ok(etag) = HeaderValue::from_str(&format!("\"{current}\"")) {
                     headers.insert(header::ETAG, etag);
                 }
+            }
+            Self::Timeout | Self::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::ProjectionBehind { reached } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
