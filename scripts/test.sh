@@ -1,168 +1,18 @@
 #!/usr/bin/env bash
 # Runs every check and test of Anote: formatting, lints, and the whole test
-# suite against a real PostgreSQL and a real Kinesis emulator.
-# - PostgreSQL: when none answers at ANOTE_TEST_DATABASE_URL (default
-#   postgres://postgres@127.0.0.1:5432/test), a throwaway cluster is started
-#   from the installed server binaries (Debian's postgresql package is
-#   installed first if there are none).
-# - Kinesis: the npm package kinesis-local is installed once into
-#   ANOTE_EMULATOR_DIR (default ~/.cache/anote/emulators) and started on
-#   a free port of 127.0.0.1 (or ANOTE_TEST_KINESIS_PORT) for the run, unless
-#   ANOTE_TEST_KINESIS_ENDPOINT names a running one (Node.js comes from
-#   Debian's packages when missing).
-# - S3: the crate s3s-fs is installed once into the same folder and started
-#   on a free port of 127.0.0.1 with a throwaway data folder, unless
-#   ANOTE_TEST_S3_ENDPOINT names a running one (with ANOTE_TEST_S3_ACCESS_KEY
-#   and ANOTE_TEST_S3_SECRET_KEY).
+# suite against a real PostgreSQL, a real Kinesis emulator and a real S3
+# emulator (scripts/services.sh says how each is found or started).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-log() { printf '==> %s\n' "$*" >&2; }
-
-default_url=postgres://postgres@127.0.0.1:5432/test
-export ANOTE_TEST_DATABASE_URL=${ANOTE_TEST_DATABASE_URL:-$default_url}
-
-reachable() { # host port
-  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
-}
-
-pg_bin_dir() {
-  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
-}
-
-as_postgres() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-start_throwaway_postgres() {
-
-  PG_BIN=$(pg_bin_dir)
-  if [ -z "$PG_BIN" ]; then
-    log "installing PostgreSQL (Debian package)"
-    install_debian postgresql
-    PG_BIN=$(pg_bin_dir)
-  fi
-  local port=54329
-  PGDATA_DIR=$(mktemp -d /tmp/anote-pg.XXXXXX)
-  [ "$(id -u)" = 0 ] && chown postgres:postgres "$PGDATA_DIR"
-  log "starting a throwaway PostgreSQL in $PGDATA_DIR on port $port"
-  as_postgres "$PG_BIN/initdb" -D "$PGDATA_DIR/data" -U postgres --auth=trust >/dev/null
-  as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR/data" -l "$PGDATA_DIR/log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $PGDATA_DIR -c max_connections=300 -c fsync=off" start >/dev/null
-  cleanups+=('as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR/data" -m fast stop >/dev/null 2>&1; rm -rf "$PGDATA_DIR"')
-  as_postgres "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres test
-  export ANOTE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/test"
-}
-
-cleanups=()
-cleanup() {
-  local c
-  for c in "${cleanups[@]}"; do eval "$c" || true; done
-}
-trap cleanup EXIT
-
-install_debian() { # packages…
-  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
-}
-
-start_kinesis_emulator() {
-  local dir=${ANOTE_EMULATOR_DIR:-${HOME:-/tmp}/.cache/anote/emulators}
-  local pkg="$dir/node_modules/kinesis-local"
-  command -v node >/dev/null && command -v npm >/dev/null || { log "installing Node.js"; install_debian nodejs npm; }
-  local free_port="const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })"
-  local port=${ANOTE_TEST_KINESIS_PORT:-$(node -e "$free_port")}
-  local tls_port
-  tls_port=$(node -e "$free_port")
-  if [ ! -f "$pkg/main.js" ]; then
-    log "installing kinesis-local 0.6.2 into $dir"
-    mkdir -p "$dir"
-    npm install --prefix "$dir" --no-save --no-audit --no-fund kinesis-local@0.6.2 >/dev/null
-  fi
-  # kinesis-local binds every interface; keep it on loopback.
-  cat >"$dir/loopback.js" <<'JS'
-const net = require('net');
-const listen = net.Server.prototype.listen;
-net.Server.prototype.listen = function (...args) {
-  if (typeof args[0] === 'number') {
-    const callback = args.find((a) => typeof a === 'function');
-    return callback ? listen.call(this, args[0], '127.0.0.1', callback) : listen.call(this, args[0], '127.0.0.1');
-  }
-  if (args[0] && typeof args[0] === 'object') args[0].host = '127.0.0.1';
-  return listen.apply(this, args);
-};
-JS
-  log "starting the Kinesis emulator on 127.0.0.1:$port"
-  KINESIS_MOCK_CERT_PATH="$pkg/server.json" KINESIS_MOCK_PLAIN_PORT=$port KINESIS_MOCK_TLS_PORT=$tls_port \
-    CREATE_STREAM_DURATION=0ms DELETE_STREAM_DURATION=0ms REGISTER_STREAM_CONSUMER_DURATION=0ms \
-    DEREGISTER_STREAM_CONSUMER_DURATION=0ms MERGE_SHARDS_DURATION=0ms SPLIT_SHARD_DURATION=0ms \
-    UPDATE_SHARD_COUNT_DURATION=0ms SHARD_LIMIT=1000 LOG_LEVEL=WARN \
-    node -r "$dir/loopback.js" "$pkg/main.js" >"$dir/kinesis.log" 2>&1 &
-  local pid=$!
-  cleanups+=("kill $pid 2>/dev/null")
-  local deadline=$((SECONDS + 60))
-  until node -e "fetch('http://127.0.0.1:$port/healthcheck').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; do
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/kinesis.log" >&2; log "the Kinesis emulator died"; exit 1; }
-    [ $SECONDS -lt $deadline ] || { log "the Kinesis emulator did not become ready"; exit 1; }
-    sleep 0.2
-  done
-  export ANOTE_TEST_KINESIS_ENDPOINT="http://127.0.0.1:$port"
-}
-
-start_s3_emulator() {
-  local dir=${ANOTE_EMULATOR_DIR:-${HOME:-/tmp}/.cache/anote/emulators}
-  local bin="$dir/bin/s3s-fs"
-  if [ ! -x "$bin" ]; then
-    log "installing s3s-fs 0.14.1 into $dir (a few minutes, once)"
-    # Its own target folder, so the project's build cache is not disturbed.
-    CARGO_TARGET_DIR="$dir/build" cargo install s3s-fs@0.14.1 --features binary --locked --root "$dir" --quiet
-    rm -rf "$dir/build"
-  fi
-  local port=${ANOTE_TEST_S3_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
-  S3_DATA_DIR=$(mktemp -d /tmp/anote-s3.XXXXXX)
-  log "starting the S3 emulator on 127.0.0.1:$port"
-  "$bin" --host 127.0.0.1 --port "$port" --access-key anote-test --secret-key anote-test-secret "$S3_DATA_DIR" \
-    >"$dir/s3.log" 2>&1 &
-  local pid=$!
-  cleanups+=("kill $pid 2>/dev/null; rm -rf '$S3_DATA_DIR'")
-  local deadline=$((SECONDS + 30))
-  # Up (and checking signatures) when an anonymous request is refused with 403.
-  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" || true)" = 403 ]; do
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/s3.log" >&2; log "the S3 emulator died"; exit 1; }
-    [ $SECONDS -lt $deadline ] || { log "the S3 emulator did not become ready"; exit 1; }
-    sleep 0.2
-  done
-  export ANOTE_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
-  export ANOTE_TEST_S3_ACCESS_KEY=anote-test ANOTE_TEST_S3_SECRET_KEY=anote-test-secret
-}
-
-hostport=$(printf '%s' "$ANOTE_TEST_DATABASE_URL" | sed -E 's#^[a-z]+://([^@/]*@)?([^:/]+)(:([0-9]+))?.*#\2 \4#')
-read -r pg_host pg_port <<<"$hostport"
-if reachable "$pg_host" "${pg_port:-5432}"; then
-  log "using PostgreSQL at $pg_host:${pg_port:-5432}"
-else
-  start_throwaway_postgres
-fi
+source scripts/services.sh
+start_services
 
 # Earlier runs leave a schema per test behind; drop them (only names of the
 # form the tests make: a prefix, 32 hex digits, maybe _read, _read_next, _read_old or _rebuilt).
 if command -v psql >/dev/null; then
   psql "$ANOTE_TEST_DATABASE_URL" -qAtc "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace
-      WHERE nspname ~ '^(test|e2e|proj|kfeed|kill|relay|bench|bench_relay|bench_reads|bench_rebuild|bench_lag|bench_docs|asof)_[0-9a-f]{32}(_read|_read_next|_read_old|_rebuilt)?$'" \
+      WHERE nspname ~ '^(test|e2e|proj|kfeed|kill|relay|bench|bench_relay|bench_reads|bench_rebuild|bench_lag|bench_docs|bench_replay|loadtest|asof)_[0-9a-f]{32}(_read|_read_next|_read_old|_rebuilt)?$'" \
     | psql "$ANOTE_TEST_DATABASE_URL" -q >/dev/null 2>&1 || log "could not drop old test schemas (continuing)"
-fi
-
-if [ -n "${ANOTE_TEST_KINESIS_ENDPOINT:-}" ]; then
-  log "using the Kinesis emulator at $ANOTE_TEST_KINESIS_ENDPOINT"
-else
-  start_kinesis_emulator
-fi
-
-if [ -n "${ANOTE_TEST_S3_ENDPOINT:-}" ]; then
-  log "using the S3 emulator at $ANOTE_TEST_S3_ENDPOINT"
-else
-  start_s3_emulator
 fi
 
 log "cargo fmt --check"

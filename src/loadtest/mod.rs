@@ -4,11 +4,13 @@
 //! full), the latencies go into HDR histograms, and the run ends with a
 //! table, a JSON file of every figure and a self-contained HTML report.
 
+mod ceiling;
 mod profile;
 mod report;
 mod stats;
 mod student;
 
+use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -25,14 +27,19 @@ use tokio::time::Instant;
 use profile::Profile;
 use report::Report;
 use stats::Recorder;
-use student::{Campus, Op, Target};
+use student::{Campus, Target};
 
 /// What to run against whom.
 #[derive(Args, Debug)]
 pub struct LoadTest {
     /// Base URL of the Anote under test.
-    #[arg(long)]
-    target: String,
+    #[arg(long, required_unless_present = "ceiling")]
+    target: Option<String>,
+    /// Instead of Anote, load a bare axum handler in this process (a fixed
+    /// 1 KiB JSON reply) with the same profile: the most this machine and
+    /// this load tool can show of any service.
+    #[arg(long, conflicts_with_all = ["target", "read_target"])]
+    ceiling: bool,
     /// Base URL for reads, when they are served elsewhere than writes (the
     /// split services without a load balancer in front).
     #[arg(long)]
@@ -78,13 +85,14 @@ fn check_target(url: &str, allow_remote: bool) -> anyhow::Result<String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// Whoever acts on an arrival when it is due.
+pub trait Visit: Send + Sync + 'static {
+    /// Makes the requests of one arrival, due at `due`.
+    fn visit(self: Arc<Self>, due: Instant, rng: StdRng) -> impl Future<Output = ()> + Send;
+}
+
 /// Runs the load test to the end of its profile and writes the reports.
 pub async fn run(args: LoadTest) -> anyhow::Result<()> {
-    let write = check_target(&args.target, args.allow_remote)?;
-    let read = match &args.read_target {
-        Some(r) => check_target(r, args.allow_remote)?,
-        None => write.clone(),
-    };
     let mut profile = Profile::load(&args.profile, args.baseline)?;
     profile.students = args.students.unwrap_or(profile.students).max(1);
     profile.read_percent = args.read_percent.unwrap_or(profile.read_percent).min(100);
@@ -93,25 +101,55 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(30))
         .build()?;
     let recorder = Arc::new(Mutex::new(Recorder::new()));
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-    tracing::info!(students = profile.students, "enrolling the students");
-    let target = Target { write, read };
-    let mut campus = Campus::enrol(
-        http,
-        target.clone(),
-        profile.students,
-        &run_id,
-        recorder.clone(),
-    )
-    .await?;
-    tracing::info!(profile = %profile.name, seconds = profile.duration().as_secs(), "load test running");
-    let started = Instant::now();
-    campus.start_clock(started);
-    let campus = Arc::new(campus);
-    let progress = tokio::spawn(show_progress(profile.clone(), recorder.clone(), started));
-    drive(&profile, &campus, &recorder, started, args.max_in_flight).await;
+    let started;
+    let target = match &args.target {
+        Some(target) => {
+            let write = check_target(target, args.allow_remote)?;
+            let read = match &args.read_target {
+                Some(r) => check_target(r, args.allow_remote)?,
+                None => write.clone(),
+            };
+            let target = Target { write, read };
+            let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+            tracing::info!(students = profile.students, "enrolling the students");
+            let mut campus =
+                Campus::enrol(http, target.clone(), &profile, &run_id, recorder.clone()).await?;
+            started = announce(&profile, &recorder);
+            campus.start_clock(started);
+            drive(
+                &profile,
+                Arc::new(campus),
+                &recorder,
+                started,
+                args.max_in_flight,
+            )
+            .await;
+            target
+        }
+        None => {
+            let base = ceiling::serve().await?;
+            started = announce(&profile, &recorder);
+            let ceiling = ceiling::Ceiling {
+                http,
+                url: format!("{base}/ceiling"),
+                recorder: recorder.clone(),
+                started,
+            };
+            drive(
+                &profile,
+                Arc::new(ceiling),
+                &recorder,
+                started,
+                args.max_in_flight,
+            )
+            .await;
+            Target {
+                write: base.clone(),
+                read: base,
+            }
+        }
+    };
     let seconds = started.elapsed().as_secs_f64();
-    progress.abort();
     let report = Report::new(
         &profile,
         &target,
@@ -139,11 +177,20 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Logs the start of the run and starts the progress line; returns the
+/// run's start.
+fn announce(profile: &Profile, recorder: &Arc<Mutex<Recorder>>) -> Instant {
+    tracing::info!(profile = %profile.name, seconds = profile.duration().as_secs(), "load test running");
+    let started = Instant::now();
+    tokio::spawn(show_progress(profile.clone(), recorder.clone(), started));
+    started
+}
+
 /// Starts every arrival of the profile on time, each in its own task, and
 /// waits for the last to finish.
-async fn drive(
+async fn drive<V: Visit>(
     profile: &Profile,
-    campus: &Arc<Campus>,
+    visitor: Arc<V>,
     recorder: &Arc<Mutex<Recorder>>,
     started: Instant,
     max_in_flight: usize,
@@ -165,12 +212,9 @@ async fn drive(
             lock(recorder).client_dropped += 1;
             continue;
         };
-        let op = Op::draw(&mut rng, profile.read_percent);
-        let student = rng.gen_range(0..campus.size());
-        let mut task_rng = StdRng::seed_from_u64(rng.gen());
-        let campus = campus.clone();
+        let visit = visitor.clone().visit(due, StdRng::seed_from_u64(rng.gen()));
         tokio::spawn(async move {
-            campus.act(student, op, due, &mut task_rng).await;
+            visit.await;
             drop(permit);
         });
     }

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::{stream, StreamExt, TryStreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::{Method, RequestBuilder, Response};
@@ -11,7 +12,9 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use super::profile::Profile;
 use super::stats::Recorder;
+use super::Visit;
 
 /// Where the requests go: writes to `write`, reads to `read` (the same base
 /// URL behind a load balancer that routes by method).
@@ -128,10 +131,8 @@ pub struct Campus {
     students: Vec<Mutex<Student>>,
     recorder: Arc<Mutex<Recorder>>,
     started: Instant,
+    read_percent: u8,
 }
-
-/// Why a request could not be made into a result.
-type Outcome = Option<Value>;
 
 impl Campus {
     /// Registers `count` students (named after `run`) and gives each three
@@ -140,69 +141,30 @@ impl Campus {
     pub async fn enrol(
         http: reqwest::Client,
         target: Target,
-        count: usize,
+        profile: &Profile,
         run: &str,
         recorder: Arc<Mutex<Recorder>>,
     ) -> anyhow::Result<Self> {
-        let mut students = Vec::with_capacity(count);
-        let mut rng = StdRng::from_entropy();
-        for n in 0..count {
-            let username = format!("lt{run}s{n}");
-            let token = enrol_one(&http, &target, &username).await?;
-            let mut student = Student {
-                username,
-                token,
-                notes: Vec::new(),
-                share: None,
-            };
-            for k in 0..3 {
-                let due = (k == 2).then(|| OffsetDateTime::now_utc() + time::Duration::days(7));
-                let body = note_fields(&mut rng, due);
-                let r = send(
-                    bearer(
-                        http.post(format!("{}/v1/notes", target.write)),
-                        &student.token,
-                    )
-                    .json(&body),
-                )
-                .await?;
-                let reply = ok_json(r, "creating a note").await?;
-                student.notes.push(Note {
-                    id: text(&reply, "id")?,
-                    version: reply["version"].as_u64().unwrap_or(1),
-                });
-            }
-            let first = &student.notes[0].id;
-            let r = send(
-                bearer(
-                    http.post(format!("{}/v1/notes/{first}/shares", target.write)),
-                    &student.token,
-                )
-                .json(&json!({})),
-            )
+        let students: Vec<Mutex<Student>> = stream::iter(0..profile.students)
+            .map(|n| enrol_one(&http, &target, format!("lt{run}s{n}")))
+            // Password hashing is the slow part; a few at a time.
+            .buffer_unordered(4)
+            .map(|student| student.map(Mutex::new))
+            .try_collect()
             .await?;
-            let reply = ok_json(r, "sharing a note").await?;
-            student.share = Some(text(&reply, "token")?);
-            student.notes[0].version = reply["version"].as_u64().unwrap_or(2);
-            students.push(Mutex::new(student));
-        }
         Ok(Self {
             http,
             target,
             students,
             recorder,
             started: Instant::now(),
+            read_percent: profile.read_percent,
         })
     }
 
     /// Starts the clock the measurements are timed against.
     pub fn start_clock(&mut self, at: Instant) {
         self.started = at;
-    }
-
-    /// How many students there are.
-    pub fn size(&self) -> usize {
-        self.students.len()
     }
 
     fn student(&self, n: usize) -> std::sync::MutexGuard<'_, Student> {
@@ -224,7 +186,7 @@ impl Campus {
         name: &'static str,
         req: RequestBuilder,
         since: Instant,
-    ) -> (Option<u16>, Outcome) {
+    ) -> (Option<u16>, Option<Value>) {
         match req.send().await {
             Ok(r) => {
                 let status = r.status().as_u16();
@@ -483,6 +445,15 @@ impl Campus {
     }
 }
 
+impl Visit for Campus {
+    /// A random student does something from the profile's mix.
+    async fn visit(self: Arc<Self>, due: Instant, mut rng: StdRng) {
+        let op = Op::draw(&mut rng, self.read_percent);
+        let student = rng.gen_range(0..self.students.len());
+        self.act(student, op, due, &mut rng).await;
+    }
+}
+
 fn bearer(req: RequestBuilder, token: &str) -> RequestBuilder {
     req.header("authorization", format!("Bearer {token}"))
 }
@@ -525,12 +496,13 @@ fn note_fields(rng: &mut impl Rng, due_at: Option<OffsetDateTime>) -> Value {
     fields
 }
 
-/// Registers a student and logs in; returns the access token.
+/// Registers a student, logs in, writes three notes (one an assignment)
+/// and shares the first.
 async fn enrol_one(
     http: &reqwest::Client,
     target: &Target,
-    username: &str,
-) -> anyhow::Result<String> {
+    username: String,
+) -> anyhow::Result<Student> {
     let account = json!({ "username": username, "password": PASSWORD, "display_name": username });
     let r = send(
         http.post(format!("{}/v1/accounts", target.write))
@@ -538,12 +510,43 @@ async fn enrol_one(
     )
     .await?;
     ok_json(r, "registering a student").await?;
+    let login = json!({ "username": username, "password": PASSWORD });
     let r = send(
         http.post(format!("{}/v1/sessions", target.write))
-            .json(&json!({ "username": username, "password": PASSWORD })),
+            .json(&login),
     )
     .await?;
-    text(&ok_json(r, "logging in").await?, "access_token")
+    let token = text(&ok_json(r, "logging in").await?, "access_token")?;
+    let mut rng = StdRng::from_entropy();
+    let mut notes = Vec::new();
+    for k in 0..3 {
+        let due = (k == 2).then(|| OffsetDateTime::now_utc() + time::Duration::days(7));
+        let create = http.post(format!("{}/v1/notes", target.write));
+        let r = send(bearer(create, &token).json(&note_fields(&mut rng, due))).await?;
+        let reply = ok_json(r, "creating a note").await?;
+        notes.push(Note {
+            id: text(&reply, "id")?,
+            version: reply["version"].as_u64().unwrap_or(1),
+        });
+    }
+    let share = http.post(format!("{}/v1/notes/{}/shares", target.write, notes[0].id));
+    let reply = ok_json(
+        send(bearer(share, &token).json(&json!({}))).await?,
+        "sharing a note",
+    )
+    .await?;
+    notes[0].version = reply["version"].as_u64().unwrap_or(2);
+    // Ready once the query side shows it all.
+    let shown = http
+        .get(format!("{}/v1/notes/{}", target.read, notes[0].id))
+        .header("anote-min-position", text(&reply, "position")?);
+    ok_json(send(bearer(shown, &token)).await?, "reading the notes back").await?;
+    Ok(Student {
+        username,
+        token,
+        notes,
+        share: Some(text(&reply, "token")?),
+    })
 }
 
 #[cfg(test)]
