@@ -31,6 +31,7 @@ use anote_infra::{telemetry, Storage};
 use anote_projector::kinesis_feed::{instance_name, FeedSettings, KinesisFeed};
 use anote_projector::Projector;
 use anote_query_api::cache::ReadCache;
+use anote_query_api::consistency::Checkpoint;
 use anote_query_api::QueryState;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -271,6 +272,11 @@ async fn main() -> anyhow::Result<()> {
             let (notices, listening) = broadcast::channel(1024);
             let cache = ReadCache::new(projection.cache_capacity, projection.cache_ttl);
             cache.follow(listening);
+            let checkpoint = Checkpoint::follow(
+                reads.clone(),
+                serve::NOTE_PROJECTOR.to_owned(),
+                notices.subscribe(),
+            );
             tokio::spawn(listen_applied(read_db, notices));
             let events = Arc::new(PgEventStore::new(connect(&postgres).await?));
             let state = QueryState {
@@ -279,6 +285,7 @@ async fn main() -> anyhow::Result<()> {
                 signer,
                 projector: serve::NOTE_PROJECTOR.to_owned(),
                 min_position_timeout: projection.min_position_timeout,
+                checkpoint,
                 cache,
                 blobs,
                 documents: Arc::new(documents),

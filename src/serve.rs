@@ -16,6 +16,7 @@ use anote_infra::tokens::TokenSigner;
 use anote_infra::Storage;
 use anote_projector::Projector;
 use anote_query_api::cache::ReadCache;
+use anote_query_api::consistency::Checkpoint;
 use anote_query_api::QueryState;
 use anyhow::Context;
 use tokio::sync::{broadcast, watch};
@@ -63,6 +64,7 @@ pub async fn run(
     let (notices, _) = broadcast::channel(1024);
     let cache = ReadCache::new(projection.cache_capacity, projection.cache_ttl);
     cache.follow(notices.subscribe());
+    let checkpoints = notices.subscribe();
     let projector = Projector::new(
         NOTE_PROJECTOR,
         storage.events.clone(),
@@ -88,6 +90,7 @@ pub async fn run(
         signer: signer.clone(),
         projector: NOTE_PROJECTOR.to_owned(),
         min_position_timeout: projection.min_position_timeout,
+        checkpoint: Checkpoint::follow(reads.clone(), NOTE_PROJECTOR.to_owned(), checkpoints),
         cache,
         blobs: blobs.clone(),
         documents: Arc::new(documents.clone()),

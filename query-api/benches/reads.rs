@@ -21,6 +21,7 @@ use anote_infra::event_store::Position;
 use anote_infra::read_store::{NoteView, PgReadStore, ProjectionBatch, ReadStore};
 use anote_infra::tokens::{AccessClaims, TokenSigner};
 use anote_query_api::cache::ReadCache;
+use anote_query_api::consistency::Checkpoint;
 use anote_query_api::QueryState;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -147,12 +148,15 @@ async fn main() {
     );
     let events: Arc<dyn anote_infra::event_store::EventStore> =
         Arc::new(anote_infra::event_store::PgEventStore::new(db.clone()));
+    let (_notices, listening) = tokio::sync::broadcast::channel(16);
+    let checkpoint = Checkpoint::follow(reads.clone(), "note_views".to_owned(), listening);
     let state = |cache| QueryState {
         reads: reads.clone(),
         events: events.clone(),
         signer: signer.clone(),
         projector: "note_views".to_owned(),
         min_position_timeout: Duration::from_secs(2),
+        checkpoint: checkpoint.clone(),
         cache,
         blobs: blobs.clone(),
         documents: Arc::new(DocumentConfig::from_env()),

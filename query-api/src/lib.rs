@@ -26,6 +26,7 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
 use cache::ReadCache;
+use consistency::Checkpoint;
 
 /// Everything the handlers share.
 #[derive(Clone)]
@@ -40,6 +41,8 @@ pub struct QueryState {
     pub projector: String,
     /// How long a read waits for `Anote-Min-Position`.
     pub min_position_timeout: Duration,
+    /// That projector's checkpoint, followed.
+    pub checkpoint: Checkpoint,
     /// Recent note views and list pages.
     pub cache: ReadCache,
     /// Where document bytes live (downloads are redirected there).

@@ -105,7 +105,7 @@ pub async fn get_note(
         Some(Entry::Note(view)) => view.map(|v| *v),
         _ => {
             let started = state.cache.generation();
-            let as_of = state.reads.checkpoint(&state.projector).await?;
+            let as_of = state.checkpoint.seen();
             let view = state.reads.note(auth.user, id).await?;
             let cached = Cached {
                 value: Entry::Note(view.clone().map(Box::new)),
@@ -218,7 +218,7 @@ pub async fn list_notes(
         return Ok(Json(page));
     }
     let started = state.cache.generation();
-    let as_of = state.reads.checkpoint(&state.projector).await?;
+    let as_of = state.checkpoint.seen();
     // One more than asked tells whether another page follows.
     let mut views = state
         .reads
