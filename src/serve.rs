@@ -62,7 +62,7 @@ pub async fn run(
 
     // The projector in this process tells the cache what changed.
     let (notices, _) = broadcast::channel(1024);
-    let cache = ReadCache::new(projection.cache_capacity, projection.cache_ttl);
+    let cache = ReadCache::new(projection.cache_max_bytes, projection.cache_ttl);
     cache.follow(notices.subscribe());
     let checkpoints = notices.subscribe();
     let projector = Projector::new(

@@ -194,9 +194,9 @@ pub struct ProjectionConfig {
     /// without `Anote-Min-Position` can be if a change notice is lost.
     #[arg(long, env = "ANOTE_CACHE_TTL_MS", default_value = "5000", value_parser = millis)]
     pub cache_ttl: Duration,
-    /// Note views and list pages the query API keeps in memory.
-    #[arg(long, env = "ANOTE_CACHE_CAPACITY", default_value_t = 100_000)]
-    pub cache_capacity: u64,
+    /// Bytes of note views and list pages the query API keeps in memory.
+    #[arg(long, env = "ANOTE_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub cache_max_bytes: u64,
     /// Milliseconds a caught-up projector waits before looking at the log again.
     #[arg(long, env = "ANOTE_PROJECTOR_IDLE_MS", default_value = "10", value_parser = millis)]
     pub projector_idle: Duration,

@@ -162,7 +162,7 @@ async fn main() {
         documents: Arc::new(DocumentConfig::from_env()),
     };
     let cached = serve(anote_query_api::router(
-        state(ReadCache::new(100_000, Duration::from_secs(60))),
+        state(ReadCache::new(256 << 20, Duration::from_secs(60))),
         &http,
     ))
     .await;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use anote_domain::{NoteId, UserId};
 use anote_infra::event_store::Position;
 use anote_infra::read_store::{Applied, NoteView};
+use axum::body::Bytes;
 use moka::sync::Cache;
 use tokio::sync::broadcast;
 
@@ -48,8 +49,26 @@ impl Key {
 pub enum Entry {
     /// A note view, or its absence.
     Note(Option<Box<NoteView>>),
-    /// A list page as JSON.
-    Page(serde_json::Value),
+    /// A list page, serialised.
+    Page(Bytes),
+}
+
+impl Entry {
+    /// About how many bytes the entry takes.
+    fn weight(&self) -> u32 {
+        let bytes = match self {
+            Self::Note(None) => 0,
+            Self::Note(Some(view)) => {
+                view.title.len()
+                    + view.body.len()
+                    + view.snippet.len()
+                    + view.tags.iter().map(String::len).sum::<usize>()
+                    + view.documents.len() * 128
+            }
+            Self::Page(page) => page.len(),
+        };
+        u32::try_from(bytes + 256).unwrap_or(u32::MAX)
+    }
 }
 
 /// The cache, shared by the handlers.
@@ -62,11 +81,13 @@ pub struct ReadCache {
 }
 
 impl ReadCache {
-    /// A cache of up to `capacity` entries living at most `ttl`.
-    pub fn new(capacity: u64, ttl: Duration) -> Self {
+    /// A cache of entries weighing up to `max_bytes` in all (about the
+    /// memory they take), each living at most `ttl`.
+    pub fn new(max_bytes: u64, ttl: Duration) -> Self {
         Self {
             entries: Cache::builder()
-                .max_capacity(capacity)
+                .max_capacity(max_bytes)
+                .weigher(|_, cached: &Arc<Cached<Entry>>| cached.value.weight())
                 .time_to_live(ttl)
                 .support_invalidation_closures()
                 .build(),
@@ -135,7 +156,7 @@ mod tests {
         (
             Key::Page(owner, "limit=5".into()),
             Cached {
-                value: Entry::Page(serde_json::json!([])),
+                value: Entry::Page(Bytes::from_static(b"[]")),
                 as_of: Position::new(0, 7),
             },
         )
@@ -143,7 +164,7 @@ mod tests {
 
     #[test]
     fn a_notice_drops_only_its_owners_entries() {
-        let cache = ReadCache::new(100, Duration::from_secs(60));
+        let cache = ReadCache::new(100_000, Duration::from_secs(60));
         let (ada, eve) = (UserId::new(), UserId::new());
         for owner in [ada, eve] {
             let (key, value) = page(owner);
@@ -161,7 +182,7 @@ mod tests {
 
     #[test]
     fn entries_older_than_the_wanted_position_are_not_served() {
-        let cache = ReadCache::new(100, Duration::from_secs(60));
+        let cache = ReadCache::new(100_000, Duration::from_secs(60));
         let (key, value) = page(UserId::new());
         cache.insert(key.clone(), value, cache.generation());
         assert!(cache.get(&key, Some(Position::new(0, 7))).is_some());
@@ -170,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_read_that_raced_with_an_invalidation_is_not_stored() {
-        let cache = ReadCache::new(100, Duration::from_secs(60));
+        let cache = ReadCache::new(100_000, Duration::from_secs(60));
         let owner = UserId::new();
         let started = cache.generation();
         cache.invalidate(&Applied {

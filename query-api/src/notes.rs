@@ -4,6 +4,7 @@
 use anote_infra::http::extract::{Auth, NotePath, QueryParams};
 use anote_infra::http::problem::{ApiError, Problem};
 use anote_infra::read_store::{ListCursor, NoteFilter, NoteSort, NoteView};
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -187,7 +188,7 @@ pub async fn list_notes(
     QueryParams(params): QueryParams<ListParams>,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = params.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be 1 to 100".to_owned()));
@@ -215,7 +216,7 @@ pub async fn list_notes(
     let wanted = wait_for_min_position(&state, &headers).await?;
     let key = Key::Page(auth.user, raw_query.unwrap_or_default());
     if let Some(Entry::Page(page)) = state.cache.get(&key, wanted).map(|c| c.value.clone()) {
-        return Ok(Json(page));
+        return Ok(json_bytes(page));
     }
     let started = state.cache.generation();
     let as_of = state.checkpoint.seen();
@@ -234,12 +235,18 @@ pub async fn list_notes(
         .into_iter()
         .map(|v| NoteBody::from_view(v, false))
         .collect();
-    let page = serde_json::to_value(NotePage { items, next_cursor })
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let page: Bytes = serde_json::to_vec(&NotePage { items, next_cursor })
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .into();
     let cached = Cached {
         value: Entry::Page(page.clone()),
         as_of,
     };
     state.cache.insert(key, cached, started);
-    Ok(Json(page))
+    Ok(json_bytes(page))
+}
+
+/// A JSON reply from bytes serialised before.
+fn json_bytes(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
