@@ -39,8 +39,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
-/// Anote: an event-sourced notes backend for students.
-
 /// mimalloc returns freed memory to the system and keeps no per-thread arena
 /// of the size of the largest allocation it ever saw (argon2's 19 MiB blocks
 /// left glibc holding hundreds of MiB after a burst of logins), and it
@@ -48,6 +46,7 @@ use tokio::sync::{broadcast, watch};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Anote: an event-sourced notes backend for students.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {

@@ -8,6 +8,37 @@ use super::profile::Profile;
 use super::stats::{KindSummary, Percentiles, Recorder, SecondSummary};
 use super::student::Target;
 
+/// The groups of requests the targets speak of: reads (a client's GETs, not
+/// counting reads that wait for their own write, whose time is the
+/// projection lag) and writes (every other request to Anote).
+const GROUPS: [(&str, &[&str]); 2] = [
+    (
+        "reads",
+        &[
+            "list notes",
+            "open note",
+            "search",
+            "upcoming assignments",
+            "open shared note",
+            "fetch after 412",
+        ],
+    ),
+    (
+        "writes",
+        &[
+            "edit note",
+            "edit note (retry)",
+            "create note",
+            "create assignment",
+            "share note",
+            "request upload",
+            "upload bytes",
+            "complete upload",
+            "log in",
+        ],
+    ),
+];
+
 /// Every figure of a run.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -38,7 +69,7 @@ impl Report {
             write_target: target.write.clone(),
             read_target: target.read.clone(),
             seconds,
-            requests: recorder.kinds(seconds),
+            requests: recorder.kinds(seconds, &GROUPS),
             projection_lag: recorder.lag_summary(),
             client_dropped: recorder.client_dropped,
             timeline: recorder.timeline(),

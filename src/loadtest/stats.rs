@@ -192,23 +192,32 @@ impl Recorder {
         self.seconds.get(index).map(|s| Percentiles::of(&s.latency))
     }
 
-    /// Figures per kind of request, over `seconds` of run.
-    pub fn kinds(&self, seconds: f64) -> Vec<KindSummary> {
-        let mut all = histogram();
-        let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+    /// Figures per kind of request over `seconds` of run, then per group
+    /// (name and the kinds in it), then over all requests.
+    pub fn kinds(&self, seconds: f64, groups: &[(&str, &[&str])]) -> Vec<KindSummary> {
         let mut rows: Vec<KindSummary> = self
             .kinds
             .iter()
-            .map(|(name, kind)| {
-                let _ = all.add(&kind.latency);
-                for (s, n) in &kind.statuses {
-                    *statuses.entry(s.clone()).or_default() += n;
-                }
-                summary(name, &kind.latency, &kind.statuses, seconds)
-            })
+            .map(|(name, kind)| summary(name, &kind.latency, &kind.statuses, seconds))
             .collect();
-        rows.push(summary("all", &all, &statuses, seconds));
+        for (group, members) in groups {
+            rows.push(self.merged(group, seconds, |kind| members.contains(&kind)));
+        }
+        rows.push(self.merged("all", seconds, |_| true));
         rows
+    }
+
+    /// The figures of the kinds `within` picks, together.
+    fn merged(&self, name: &str, seconds: f64, within: impl Fn(&str) -> bool) -> KindSummary {
+        let mut latency = histogram();
+        let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+        for (_, kind) in self.kinds.iter().filter(|(name, _)| within(name)) {
+            let _ = latency.add(&kind.latency);
+            for (s, n) in &kind.statuses {
+                *statuses.entry(s.clone()).or_default() += n;
+            }
+        }
+        summary(name, &latency, &statuses, seconds)
     }
 
     /// The projection lag over the run.
@@ -268,8 +277,9 @@ mod tests {
         r.request("edit", ms(1_600), Some(412), ms(5));
         r.request("edit", ms(1_700), None, ms(30_000));
         r.lag(ms(1_650), ms(12));
-        let kinds = r.kinds(2.0);
+        let kinds = r.kinds(2.0, &[("reads", &["open"])]);
         let open = &kinds[1];
+        assert_eq!((kinds[2].name.as_str(), kinds[2].requests), ("reads", 2));
         assert_eq!(
             (open.name.as_str(), open.requests, open.errors),
             ("open", 2, 1)
