@@ -75,7 +75,7 @@ async fn fresh_read_store(replay: &Replay, into: &str) -> anyhow::Result<Arc<dyn
                 "{} exists already",
                 path.display()
             );
-            let db = SqliteDatabase::open(&path).await?;
+            let db = SqliteDatabase::open_rebuildable(&path).await?;
             db.migrate(Tables::ReadModels).await?;
             Arc::new(SqliteReadStore::new(db))
         }

@@ -67,7 +67,7 @@ pub async fn embedded_read_models(
 
 /// One build of the embedded read models, opened and migrated.
 pub async fn open_build(path: &Path) -> Result<Arc<dyn ReadStore>, StoreError> {
-    let db = SqliteDatabase::open(path).await?;
+    let db = SqliteDatabase::open_rebuildable(path).await?;
     db.migrate(Tables::ReadModels).await?;
     Ok(Arc::new(SqliteReadStore::new(db)))
 }

@@ -20,13 +20,27 @@ pub struct SqliteDatabase {
 }
 
 impl SqliteDatabase {
-    /// Opens (creating if needed) the database file at `path`.
+    /// Opens (creating if needed) the database file at `path`; every commit
+    /// is on disk before it returns (the event log's durability).
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteSynchronous::Full).await
+    }
+
+    /// Opens a database that can be rebuilt from the log (read models):
+    /// commits reach the disk at WAL checkpoints, not one by one. A power
+    /// loss can take the last commits back, projector checkpoint included,
+    /// so the projector applies those events again; a crash of the process
+    /// loses nothing.
+    pub async fn open_rebuildable(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteSynchronous::Normal).await
+    }
+
+    async fn open_with(path: &Path, synchronous: SqliteSynchronous) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             // Deleted and overwritten content (a purged note) is zeroed in
             // the file, not left in free pages.
