@@ -101,9 +101,26 @@ fn label_text(labels: &[(String, String)], extra: Option<(&str, String)>) -> Str
     }
 }
 
-/// Everything recorded so far, in the Prometheus text format.
+/// The name of the process's resident memory gauge.
+pub const RESIDENT_BYTES: &str = "anote_process_resident_bytes";
+
+/// The resident memory of this process, where the system tells it (Linux).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4_096)
+}
+
+/// Everything recorded so far, in the Prometheus text format, after the
+/// process's resident memory.
 pub fn render() -> String {
     let mut out = String::new();
+    if let Some(bytes) = resident_bytes() {
+        let _ = writeln!(
+            out,
+            "# HELP {RESIDENT_BYTES} Resident memory of the process.\n# TYPE {RESIDENT_BYTES} gauge\n{RESIDENT_BYTES} {bytes}"
+        );
+    }
     with_registry(|r| {
         let mut described = std::collections::BTreeSet::new();
         let mut describe = |out: &mut String, name: &str| {
@@ -165,6 +182,8 @@ mod tests {
             Duration::from_millis(3),
         );
         let text = render();
+        #[cfg(target_os = "linux")]
+        assert!(text.contains("\nanote_process_resident_bytes "));
         assert!(text.contains("# TYPE test_things_total counter"));
         assert!(text.contains("test_things_total{kind=\"a\\\"b\"} 3"));
         assert!(text.contains("test_lag_events 42"));

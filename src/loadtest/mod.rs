@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anote_infra::metrics::RESIDENT_BYTES;
 use anyhow::Context;
 use clap::Args;
 use rand::rngs::StdRng;
@@ -112,10 +113,22 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
             let target = Target { write, read };
             let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
             tracing::info!(students = profile.students, "enrolling the students");
-            let mut campus =
-                Campus::enrol(http, target.clone(), &profile, &run_id, recorder.clone()).await?;
+            let mut campus = Campus::enrol(
+                http.clone(),
+                target.clone(),
+                &profile,
+                &run_id,
+                recorder.clone(),
+            )
+            .await?;
             started = announce(&profile, &recorder);
             campus.start_clock(started);
+            let sampling = tokio::spawn(sample_memory(
+                http,
+                target.clone(),
+                recorder.clone(),
+                started,
+            ));
             drive(
                 &profile,
                 Arc::new(campus),
@@ -124,6 +137,7 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
                 args.max_in_flight,
             )
             .await;
+            sampling.abort();
             target
         }
         None => {
@@ -175,6 +189,38 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
         html_path.display()
     )?;
     Ok(())
+}
+
+/// Reads the services' resident memory from their `/metrics` every second
+/// (the sum over the targets) until aborted.
+async fn sample_memory(
+    http: reqwest::Client,
+    target: Target,
+    recorder: Arc<Mutex<Recorder>>,
+    started: Instant,
+) {
+    let mut bases = vec![target.write];
+    if target.read != bases[0] {
+        bases.push(target.read);
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        let mut total = 0;
+        for base in &bases {
+            let text = match http.get(format!("{base}/metrics")).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => continue,
+            };
+            total += text
+                .lines()
+                .find_map(|l| l.strip_prefix(RESIDENT_BYTES)?.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        if total > 0 {
+            lock(&recorder).resident(started.elapsed(), total);
+        }
+    }
 }
 
 /// Logs the start of the run and starts the progress line; returns the

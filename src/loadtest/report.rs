@@ -57,6 +57,8 @@ pub struct Report {
     pub projection_lag: Percentiles,
     /// Arrivals the client did not start (too many requests open).
     pub client_dropped: u64,
+    /// The most resident memory the services reported (MiB), if they did.
+    pub server_resident_max_mib: Option<f64>,
     /// Per second.
     pub timeline: Vec<SecondSummary>,
 }
@@ -72,6 +74,7 @@ impl Report {
             requests: recorder.kinds(seconds, &GROUPS),
             projection_lag: recorder.lag_summary(),
             client_dropped: recorder.client_dropped,
+            server_resident_max_mib: recorder.resident_max(),
             timeline: recorder.timeline(),
         }
     }
@@ -104,6 +107,11 @@ impl Report {
             "\nprojection lag (acknowledged → visible, {} writes): p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n",
             lag.count, lag.p50_ms, lag.p95_ms, lag.p99_ms, lag.max_ms
         ));
+        if let Some(mib) = self.server_resident_max_mib {
+            out.push_str(&format!(
+                "server memory (resident, most seen): {mib:.0} MiB\n"
+            ));
+        }
         if self.client_dropped > 0 {
             out.push_str(&format!(
                 "arrivals dropped by the client (too many open requests): {}\n",
@@ -149,6 +157,18 @@ impl Report {
                 ("p99", series(&|s| s.lag.p99_ms), RED),
             ],
         )?;
+        let memory = chart(
+            "Server memory (resident)",
+            "MiB",
+            &[(
+                "resident",
+                self.timeline
+                    .iter()
+                    .filter_map(|s| s.server_resident_mib.map(|m| (s.second as f64, m)))
+                    .collect(),
+                BLUE,
+            )],
+        )?;
         let mut rows = String::new();
         for k in &self.requests {
             let l = &k.latency;
@@ -172,7 +192,7 @@ impl Report {
              td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head><body>\n\
              <h1>Anote load test: {name}</h1>\n<p>Writes to {write}, reads from {read}; {students} students, {reads}% reads, {secs:.0} s.</p>\n\
              <table><tr><th>request</th><th>requests</th><th>errors</th><th>statuses</th><th>req/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>\n{rows}</table>\n\
-             <p>{lag_line}</p>\n{throughput}\n{latency}\n{lag}\n</body></html>\n",
+             <p>{lag_line}</p>\n{throughput}\n{latency}\n{lag}\n{memory}\n</body></html>\n",
             name = escape(&self.profile.name),
             write = escape(&self.write_target),
             read = escape(&self.read_target),

@@ -37,6 +37,7 @@ struct Second {
     errors: u64,
     latency: Histogram<u64>,
     lag: Histogram<u64>,
+    resident_mib: Option<f64>,
 }
 
 impl Second {
@@ -47,6 +48,7 @@ impl Second {
             errors: 0,
             latency: histogram(),
             lag: histogram(),
+            resident_mib: None,
         }
     }
 }
@@ -121,6 +123,8 @@ pub struct SecondSummary {
     pub latency: Percentiles,
     /// Projection lag of the writes acknowledged in this second.
     pub lag: Percentiles,
+    /// Resident memory of the services under test (MiB), if they tell it.
+    pub server_resident_mib: Option<f64>,
 }
 
 impl Recorder {
@@ -180,6 +184,21 @@ impl Recorder {
         self.second(at).lag.saturating_record(us);
     }
 
+    /// Records the services' resident memory `at` into the run.
+    pub fn resident(&mut self, at: Duration, bytes: u64) {
+        let mib = bytes as f64 / (1024.0 * 1024.0);
+        let second = self.second(at);
+        second.resident_mib = Some(second.resident_mib.map_or(mib, |m| m.max(mib)));
+    }
+
+    /// The most resident memory the services reported (MiB).
+    pub fn resident_max(&self) -> Option<f64> {
+        self.seconds
+            .iter()
+            .filter_map(|s| s.resident_mib)
+            .reduce(f64::max)
+    }
+
     /// Requests and errors so far, for the progress line.
     pub fn totals(&self) -> (u64, u64) {
         self.seconds
@@ -237,6 +256,7 @@ impl Recorder {
                 errors: s.errors,
                 latency: Percentiles::of(&s.latency),
                 lag: Percentiles::of(&s.lag),
+                server_resident_mib: s.resident_mib,
             })
             .collect()
     }
