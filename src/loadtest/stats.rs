@@ -220,7 +220,10 @@ impl Recorder {
             .map(|(name, kind)| summary(name, &kind.latency, &kind.statuses, seconds))
             .collect();
         for (group, members) in groups {
-            rows.push(self.merged(group, seconds, |kind| members.contains(&kind)));
+            let row = self.merged(group, seconds, |kind| members.contains(&kind));
+            if row.requests > 0 {
+                rows.push(row);
+            }
         }
         rows.push(self.merged("all", seconds, |_| true));
         rows

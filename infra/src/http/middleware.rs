@@ -72,10 +72,17 @@ pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) ->
     }
 }
 
+/// Paths that are never shed: an overloaded service must still tell its
+/// monitors how it is doing.
+const NEVER_SHED: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
+
 /// Sheds the request with 503 `overloaded` and `Retry-After` when every
 /// slot is taken, so that a burst beyond capacity is refused at once
 /// instead of queueing without bound.
 pub async fn shed(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    if NEVER_SHED.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
     match slots.try_acquire() {
         Ok(_slot) => next.run(req).await,
         Err(_) => {
@@ -132,6 +139,7 @@ mod tests {
             body_limit: 1024,
             max_in_flight: 1,
         };
+        let routes = routes.route("/healthz", get(|| async { "ok" }));
         let app = super::super::finish(routes, &http);
         let request = || Request::get("/slow").body(Body::empty()).expect("request");
         let first = tokio::spawn(app.clone().oneshot(request()));
@@ -139,6 +147,11 @@ mod tests {
             // The first request is inside the handler once it holds a clone.
             tokio::task::yield_now().await;
         }
+        let health = Request::get("/healthz")
+            .body(Body::empty())
+            .expect("request");
+        let health = app.clone().oneshot(health).await.expect("answers");
+        assert_eq!(health.status(), StatusCode::OK, "monitoring is never shed");
         let shed = app.clone().oneshot(request()).await.expect("answers");
         assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(shed.headers()[header::RETRY_AFTER], "1");
