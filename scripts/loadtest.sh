@@ -21,18 +21,16 @@ log "building anote (release)"
 cargo build --release --locked --bin anote
 bin=${CARGO_TARGET_DIR:-target}/release/anote
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-background() { # command…: runs until this script ends
+background() { # command…: runs until this script ends (stopped, then awaited)
   "$@" &
-  cleanups+=("kill $! 2>/dev/null")
+  cleanups+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+  last_pid=$!
 }
 
-wait_ready() { # base URL
+wait_ready() { # base URL, pid of the server
   local deadline=$((SECONDS + 60))
   until curl -sf "$1/readyz" >/dev/null; do
+    kill -0 "$2" 2>/dev/null || { log "the server for $1 stopped"; exit 1; }
     [ $SECONDS -lt $deadline ] || { log "$1 did not become ready"; exit 1; }
     sleep 0.2
   done
@@ -55,7 +53,7 @@ case $setup in
     cleanups+=("rm -rf '$dir'")
     port=$(free_port)
     ANOTE_DATA_DIR=$dir ANOTE_LISTEN=127.0.0.1:$port background "$bin" serve
-    wait_ready "http://127.0.0.1:$port"
+    wait_ready "http://127.0.0.1:$port" "$last_pid"
     "$bin" loadtest --target "http://127.0.0.1:$port" "$@"
     ;;
   split)
@@ -78,11 +76,13 @@ case $setup in
     commands=$(free_port)
     queries=$(free_port)
     ANOTE_LISTEN=127.0.0.1:$commands background "$bin" command-api
+    command_pid=$last_pid
     ANOTE_LISTEN=127.0.0.1:$queries background "$bin" query-api
+    query_pid=$last_pid
     background "$bin" relay
     background "$bin" projector
-    wait_ready "http://127.0.0.1:$commands"
-    wait_ready "http://127.0.0.1:$queries"
+    wait_ready "http://127.0.0.1:$commands" "$command_pid"
+    wait_ready "http://127.0.0.1:$queries" "$query_pid"
     "$bin" loadtest --target "http://127.0.0.1:$commands" --read-target "http://127.0.0.1:$queries" "$@"
     ;;
   *)

@@ -20,6 +20,10 @@ export ANOTE_TEST_DATABASE_URL=${ANOTE_TEST_DATABASE_URL:-$default_url}
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+free_port() { # a free port of 127.0.0.1
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 reachable() { # host port
   (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
 }
@@ -118,7 +122,7 @@ start_s3_emulator() {
     CARGO_TARGET_DIR="$dir/build" cargo install s3s-fs@0.14.1 --features binary --locked --root "$dir" --quiet
     rm -rf "$dir/build"
   fi
-  local port=${ANOTE_TEST_S3_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+  local port=${ANOTE_TEST_S3_PORT:-$(free_port)}
   S3_DATA_DIR=$(mktemp -d /tmp/anote-s3.XXXXXX)
   log "starting the S3 emulator on 127.0.0.1:$port"
   "$bin" --host 127.0.0.1 --port "$port" --access-key anote-test --secret-key anote-test-secret "$S3_DATA_DIR" \

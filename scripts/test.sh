@@ -11,7 +11,7 @@ start_services
 # form the tests make: a prefix, 32 hex digits, maybe _read, _read_next, _read_old or _rebuilt).
 if command -v psql >/dev/null; then
   psql "$ANOTE_TEST_DATABASE_URL" -qAtc "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace
-      WHERE nspname ~ '^(test|e2e|proj|kfeed|kill|relay|bench|bench_relay|bench_reads|bench_rebuild|bench_lag|bench_docs|bench_replay|loadtest|asof)_[0-9a-f]{32}(_read|_read_next|_read_old|_rebuilt)?$'" \
+      WHERE nspname ~ '^(test|e2e|proj|kfeed|kill|relay|bench|bench_relay|bench_reads|bench_rebuild|bench_lag|bench_docs|bench_replay|asof)_[0-9a-f]{32}(_read|_read_next|_read_old|_rebuilt)?$'" \
     | psql "$ANOTE_TEST_DATABASE_URL" -q >/dev/null 2>&1 || log "could not drop old test schemas (continuing)"
 fi
 

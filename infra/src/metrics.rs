@@ -106,9 +106,16 @@ pub const RESIDENT_BYTES: &str = "anote_process_resident_bytes";
 
 /// The resident memory of this process, where the system tells it (Linux).
 fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4_096)
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1_024)
 }
 
 /// Everything recorded so far, in the Prometheus text format, after the

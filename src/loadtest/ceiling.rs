@@ -11,7 +11,7 @@ use axum::Router;
 use tokio::time::Instant;
 
 use super::stats::Recorder;
-use super::Visit;
+use super::{lock, Visit};
 
 /// The fixed reply.
 fn body() -> String {
@@ -62,14 +62,11 @@ impl Visit for Ceiling {
             Err(_) => None,
         };
         let now = Instant::now();
-        self.recorder
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .request(
-                "bare axum, 1 KiB JSON",
-                now - self.started,
-                status,
-                now - due,
-            );
+        lock(&self.recorder).request(
+            "bare axum, 1 KiB JSON",
+            now - self.started,
+            status,
+            now - due,
+        );
     }
 }

@@ -97,6 +97,7 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
     let mut profile = Profile::load(&args.profile, args.baseline)?;
     profile.students = args.students.unwrap_or(profile.students).max(1);
     profile.read_percent = args.read_percent.unwrap_or(profile.read_percent).min(100);
+    profile.check()?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(4_096)
         .timeout(Duration::from_secs(30))
@@ -164,12 +165,7 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    let report = Report::new(
-        &profile,
-        &target,
-        seconds,
-        &recorder.lock().unwrap_or_else(|e| e.into_inner()),
-    );
+    let report = Report::new(&profile, &target, seconds, &lock(&recorder));
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{}", report.table())?;
     std::fs::create_dir_all(&args.out)
@@ -206,18 +202,19 @@ async fn sample_memory(
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
         ticker.tick().await;
-        let mut total = 0;
+        let mut total = Some(0);
         for base in &bases {
             let text = match http.get(format!("{base}/metrics")).send().await {
                 Ok(r) => r.text().await.unwrap_or_default(),
-                Err(_) => continue,
+                Err(_) => String::new(),
             };
-            total += text
+            let resident = text
                 .lines()
-                .find_map(|l| l.strip_prefix(RESIDENT_BYTES)?.trim().parse::<u64>().ok())
-                .unwrap_or(0);
+                .find_map(|l| l.strip_prefix(RESIDENT_BYTES)?.trim().parse::<u64>().ok());
+            // A service that did not answer makes the sum meaningless.
+            total = total.zip(resident).map(|(t, r)| t + r);
         }
-        if total > 0 {
+        if let Some(total) = total {
             lock(&recorder).resident(started.elapsed(), total);
         }
     }
@@ -228,12 +225,21 @@ async fn sample_memory(
 fn announce(profile: &Profile, recorder: &Arc<Mutex<Recorder>>) -> Instant {
     tracing::info!(profile = %profile.name, seconds = profile.duration().as_secs(), "load test running");
     let started = Instant::now();
-    tokio::spawn(show_progress(profile.clone(), recorder.clone(), started));
+    let progress = tokio::spawn(show_progress(profile.clone(), recorder.clone(), started));
+    let end = profile.duration();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(started + end).await;
+        progress.abort();
+    });
     started
 }
 
+/// How long the requests still open at the end of the profile may take.
+const GRACE: Duration = Duration::from_secs(30);
+
 /// Starts every arrival of the profile on time, each in its own task, and
-/// waits for the last to finish.
+/// waits for the last to finish, at most [`GRACE`] after the profile's end
+/// (what is still open then is not counted).
 async fn drive<V: Visit>(
     profile: &Profile,
     visitor: Arc<V>,
@@ -265,11 +271,23 @@ async fn drive<V: Visit>(
         });
     }
     let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
-    let _ = open.acquire_many(all).await;
+    let end = started + profile.duration() + GRACE;
+    if tokio::time::timeout_at(end, open.acquire_many(all))
+        .await
+        .is_err()
+    {
+        let open = max_in_flight - open.available_permits();
+        tracing::warn!(
+            open,
+            "requests still open after the grace period are left out"
+        );
+    }
 }
 
-fn lock(recorder: &Mutex<Recorder>) -> std::sync::MutexGuard<'_, Recorder> {
-    recorder.lock().unwrap_or_else(|e| e.into_inner())
+/// Locks `mutex`; a panic elsewhere while it was held leaves nothing
+/// half-written here (counters and histograms), so the value is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A line a second on a terminal: time, stage, target and achieved rates,

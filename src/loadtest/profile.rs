@@ -82,6 +82,7 @@ impl Profile {
     /// A built-in profile, or one read from a TOML file.
     pub fn load(spec: &str, baseline: f64) -> anyhow::Result<Self> {
         if let Some(profile) = Self::builtin(spec, baseline) {
+            profile.check()?;
             return Ok(profile);
         }
         let path = Path::new(spec);
@@ -94,7 +95,7 @@ impl Profile {
     }
 
     /// Refuses profiles that cannot run.
-    fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.stages.is_empty(), "a profile needs a stage");
         anyhow::ensure!(self.students > 0, "a profile needs students");
         anyhow::ensure!(self.read_percent <= 100, "read_percent is at most 100");
@@ -106,8 +107,9 @@ impl Profile {
                 s.name
             );
             anyhow::ensure!(
-                rates.iter().all(|r| (0.0..=100_000.0).contains(r)),
-                "stage {}: rates between 0 and 100000 requests/s",
+                rates.iter().all(|r| (0.0..=100_000.0).contains(r))
+                    && rates.iter().any(|r| *r > 0.0),
+                "stage {}: rates between 0 and 100000 requests/s, not both 0",
                 s.name
             );
         }
@@ -119,45 +121,61 @@ impl Profile {
         Duration::from_secs_f64(self.stages.iter().map(|s| s.seconds).sum())
     }
 
-    /// The stage running `at` into the run, if the run is not over.
-    pub fn stage_at(&self, at: Duration) -> Option<&Stage> {
+    /// The stage running `at` into the run and how far into it, if the run
+    /// is not over.
+    fn locate(&self, at: Duration) -> Option<(&Stage, f64)> {
         let mut start = 0.0;
         let at = at.as_secs_f64();
-        self.stages.iter().find(|s| {
+        self.stages.iter().find_map(|s| {
+            let into = at - start;
             start += s.seconds;
-            at < start
+            (at < start).then_some((s, into))
         })
+    }
+
+    /// The stage running `at` into the run, if the run is not over.
+    pub fn stage_at(&self, at: Duration) -> Option<&Stage> {
+        self.locate(at).map(|(s, _)| s)
     }
 
     /// The arrival rate `at` into the run (requests/s), if it is not over.
     pub fn rate_at(&self, at: Duration) -> Option<f64> {
-        let mut start = 0.0;
-        let at = at.as_secs_f64();
-        for s in &self.stages {
-            if at < start + s.seconds {
-                let done = (at - start) / s.seconds;
-                let to = s.to.unwrap_or(s.rate);
-                return Some(s.rate + (to - s.rate) * done);
-            }
-            start += s.seconds;
-        }
-        None
+        self.locate(at)
+            .map(|(s, into)| s.rate + (s.to.unwrap_or(s.rate) - s.rate) * into / s.seconds)
     }
 
-    /// When each request starts, as offsets from the run's start: arrivals on
-    /// a schedule fixed in advance (an open model), one every `1 / rate`.
+    /// When each request starts, as offsets from the run's start: the n-th
+    /// (from 0) when the arrivals the rate promised so far reach n. The
+    /// schedule is fixed in advance (an open model).
     pub fn arrivals(&self) -> impl Iterator<Item = Duration> + '_ {
-        let mut at = Duration::ZERO;
+        let mut n = 0.0_f64;
+        let mut stages = self.stages.iter();
+        let mut stage = stages.next();
+        // Where the current stage starts, and how many arrived before it.
+        let (mut start, mut before) = (0.0_f64, 0.0_f64);
         std::iter::from_fn(move || loop {
-            let rate = self.rate_at(at)?;
-            if rate <= 0.0 {
-                // Nothing starts here: look again a millisecond later.
-                at += Duration::from_millis(1);
-                continue;
+            let s = stage?;
+            let (a, b) = (s.rate, s.to.unwrap_or(s.rate));
+            // Arrivals within the stage by time t: a·t + (b − a)·t² / 2T.
+            let wanted = n - before;
+            let half_slope = (b - a) / (2.0 * s.seconds);
+            let t = if half_slope.abs() < 1e-12 {
+                (a > 0.0).then(|| wanted / a)
+            } else {
+                let d = a * a + 4.0 * half_slope * wanted;
+                (d >= 0.0).then(|| (-a + d.sqrt()) / (2.0 * half_slope))
+            };
+            match t {
+                Some(t) if t < s.seconds => {
+                    n += 1.0;
+                    return Some(Duration::from_secs_f64(start + t));
+                }
+                _ => {
+                    before += s.seconds * (a + b) / 2.0;
+                    start += s.seconds;
+                    stage = stages.next();
+                }
             }
-            let this = at;
-            at += Duration::from_secs_f64(1.0 / rate);
-            return Some(this);
         })
     }
 }
@@ -192,6 +210,30 @@ mod tests {
         // 20 s at 10/s, then the ramp averages 55/s for 30 s.
         let first_50s = spike.arrivals().take_while(|t| t.as_secs() < 50).count();
         assert!((1_840..=1_860).contains(&first_50s), "{first_50s}");
+    }
+
+    #[test]
+    fn a_ramp_from_nothing_spreads_its_arrivals() {
+        let p = Profile {
+            name: "ramp".into(),
+            students: 1,
+            read_percent: 90,
+            stages: vec![Stage {
+                name: "up".into(),
+                seconds: 10.0,
+                rate: 0.0,
+                to: Some(100.0),
+            }],
+        };
+        let all: Vec<Duration> = p.arrivals().collect();
+        // 500 promised: the n-th at sqrt(n / 5) s.
+        assert_eq!(all.len(), 500);
+        assert!((all[125].as_secs_f64() - 5.0).abs() < 1e-6);
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        assert!(Profile::builtin("steady", f64::NAN)
+            .expect("built in")
+            .check()
+            .is_err());
     }
 
     #[test]

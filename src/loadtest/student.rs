@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::profile::Profile;
 use super::stats::Recorder;
-use super::Visit;
+use super::{lock, Visit};
 
 /// Where the requests go: writes to `write`, reads to `read` (the same base
 /// URL behind a load balancer that routes by method).
@@ -39,7 +39,6 @@ struct Student {
     username: String,
     token: String,
     notes: Vec<Note>,
-    share: Option<String>,
 }
 
 /// Something a student does.
@@ -129,6 +128,8 @@ pub struct Campus {
     http: reqwest::Client,
     target: Target,
     students: Vec<Mutex<Student>>,
+    /// Each student's share link token (fixed after enrolment).
+    shares: Vec<String>,
     recorder: Arc<Mutex<Recorder>>,
     started: Instant,
     read_percent: u8,
@@ -145,17 +146,21 @@ impl Campus {
         run: &str,
         recorder: Arc<Mutex<Recorder>>,
     ) -> anyhow::Result<Self> {
-        let students: Vec<Mutex<Student>> = stream::iter(0..profile.students)
+        let enrolled: Vec<(Student, String)> = stream::iter(0..profile.students)
             .map(|n| enrol_one(&http, &target, format!("lt{run}s{n}")))
             // Password hashing is the slow part; a few at a time.
             .buffer_unordered(4)
-            .map(|student| student.map(Mutex::new))
             .try_collect()
             .await?;
+        let (students, shares) = enrolled
+            .into_iter()
+            .map(|(student, share)| (Mutex::new(student), share))
+            .unzip();
         Ok(Self {
             http,
             target,
             students,
+            shares,
             recorder,
             started: Instant::now(),
             read_percent: profile.read_percent,
@@ -168,15 +173,12 @@ impl Campus {
     }
 
     fn student(&self, n: usize) -> std::sync::MutexGuard<'_, Student> {
-        self.students[n].lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.students[n])
     }
 
     fn record(&self, name: &'static str, status: Option<u16>, since: Instant) {
         let now = Instant::now();
-        self.recorder
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .request(name, now - self.started, status, now - since);
+        lock(&self.recorder).request(name, now - self.started, status, now - since);
     }
 
     /// Sends a request, records it as `name` timed from `since`, and returns
@@ -190,11 +192,12 @@ impl Campus {
         match req.send().await {
             Ok(r) => {
                 let status = r.status().as_u16();
-                let body = if r.status().is_success() {
-                    r.json().await.ok()
-                } else {
-                    None
-                };
+                let success = r.status().is_success();
+                // Read to the end, so that the connection is used again.
+                let bytes = r.bytes().await.ok();
+                let body = bytes
+                    .filter(|_| success)
+                    .and_then(|b| serde_json::from_slice(&b).ok());
                 self.record(name, Some(status), since);
                 (Some(status), body)
             }
@@ -226,17 +229,12 @@ impl Campus {
     /// Student `n` does `op`, which was due at `due` (its first request is
     /// timed from then, so a slow server shows its full latency).
     pub async fn act(&self, n: usize, op: Op, due: Instant, rng: &mut StdRng) {
-        let (token, note, share) = {
+        let (token, note) = {
             let s = self.student(n);
             let note = s.notes[rng.gen_range(0..s.notes.len())].clone();
-            let other = rng.gen_range(0..self.students.len());
-            let share = if other == n {
-                s.share.clone()
-            } else {
-                self.student(other).share.clone()
-            };
-            (s.token.clone(), note, share)
+            (s.token.clone(), note)
         };
+        let share = &self.shares[rng.gen_range(0..self.shares.len())];
         match op {
             Op::List => {
                 self.call(
@@ -272,14 +270,8 @@ impl Campus {
                 .await;
             }
             Op::OpenShared => {
-                if let Some(share) = share {
-                    self.call(
-                        "open shared note",
-                        self.get(&format!("/v1/shared/{share}"), None),
-                        due,
-                    )
-                    .await;
-                }
+                let shared = self.get(&format!("/v1/shared/{share}"), None);
+                self.call("open shared note", shared, due).await;
             }
             Op::Edit => self.edit(n, &token, note, due, rng).await,
             Op::Create | Op::CreateAssignment => {
@@ -425,12 +417,10 @@ impl Campus {
         let req = self
             .get(&format!("/v1/notes/{id}"), Some(token))
             .header("anote-min-position", position);
-        if let (Some(200), _) = self.call("read own write", req, acknowledged).await {
+        // A 503 `projection_behind` counts too, at the time it waited.
+        if let (Some(200 | 503), _) = self.call("read own write", req, acknowledged).await {
             let now = Instant::now();
-            self.recorder
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .lag(now - self.started, now - acknowledged);
+            lock(&self.recorder).lag(now - self.started, now - acknowledged);
         }
     }
 
@@ -497,12 +487,12 @@ fn note_fields(rng: &mut impl Rng, due_at: Option<OffsetDateTime>) -> Value {
 }
 
 /// Registers a student, logs in, writes three notes (one an assignment)
-/// and shares the first.
+/// and shares the first; returns the student and the share link's token.
 async fn enrol_one(
     http: &reqwest::Client,
     target: &Target,
     username: String,
-) -> anyhow::Result<Student> {
+) -> anyhow::Result<(Student, String)> {
     let account = json!({ "username": username, "password": PASSWORD, "display_name": username });
     let r = send(
         http.post(format!("{}/v1/accounts", target.write))
@@ -541,12 +531,12 @@ async fn enrol_one(
         .get(format!("{}/v1/notes/{}", target.read, notes[0].id))
         .header("anote-min-position", text(&reply, "position")?);
     ok_json(send(bearer(shown, &token)).await?, "reading the notes back").await?;
-    Ok(Student {
+    let student = Student {
         username,
         token,
         notes,
-        share: Some(text(&reply, "token")?),
-    })
+    };
+    Ok((student, text(&reply, "token")?))
 }
 
 #[cfg(test)]
