@@ -72,7 +72,7 @@ pub struct LoadTest {
 
 /// Refuses a target outside loopback unless `allow_remote`.
 fn check_target(url: &str, allow_remote: bool) -> anyhow::Result<String> {
-    let parsed = reqwest::Url::parse(url).with_context(|| format!("--target {url}"))?;
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("{url} is not a URL"))?;
     let host = parsed.host_str().unwrap_or_default();
     let loopback = host == "localhost"
         || host

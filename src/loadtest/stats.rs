@@ -206,7 +206,8 @@ impl Recorder {
             .fold((0, 0), |(r, e), s| (r + s.requests, e + s.errors))
     }
 
-    /// The latency percentiles of second `index`, if it has requests.
+    /// The latency percentiles of second `index` (all zero for a second
+    /// without requests), if the run got that far.
     pub fn second_latency(&self, index: usize) -> Option<Percentiles> {
         self.seconds.get(index).map(|s| Percentiles::of(&s.latency))
     }

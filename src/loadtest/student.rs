@@ -2,7 +2,6 @@
 //! request is due — the Anote-specific part of the load test.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 use rand::rngs::StdRng;
@@ -448,8 +447,9 @@ fn bearer(req: RequestBuilder, token: &str) -> RequestBuilder {
     req.header("authorization", format!("Bearer {token}"))
 }
 
+/// Sends an enrolment request (the client's timeout applies).
 async fn send(req: RequestBuilder) -> anyhow::Result<Response> {
-    Ok(req.timeout(Duration::from_secs(30)).send().await?)
+    Ok(req.send().await?)
 }
 
 async fn ok_json(r: Response, what: &str) -> anyhow::Result<Value> {
