@@ -9,10 +9,9 @@ use std::time::Duration;
 use anote_infra::event_store::{EventStore, Position};
 use anote_infra::read_store::{Applied, ReadStore, SwitchableReads};
 use anote_infra::storage::{current_build, open_build, remove_old_builds};
-use anote_projector::Projector;
 use tokio::sync::{broadcast, watch};
 
-use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
+use crate::rebuild::builder;
 
 /// How often the data folder is looked at.
 const POLL: Duration = Duration::from_millis(250);
@@ -74,13 +73,7 @@ async fn switch(
     events: &Arc<dyn EventStore>,
 ) -> anyhow::Result<(Arc<dyn ReadStore>, Position)> {
     let next = open_build(path).await?;
-    let projector = Projector::new(
-        NOTE_PROJECTOR,
-        events.clone(),
-        next.clone(),
-        PROJECTOR_BATCH,
-    )
-    .building();
+    let projector = builder(events.clone(), next.clone());
     projector.catch_up(|_| {}).await?;
     let guard = reads.lock().await;
     let reached = projector.catch_up(|_| {}).await?;

@@ -56,8 +56,9 @@ pub async fn run(
     Ok(())
 }
 
-/// A projector building `store` from `log`.
-fn builder(log: Arc<dyn EventStore>, store: Arc<dyn ReadStore>) -> Projector {
+/// The note-view projector building `store`, which is not live yet, from
+/// `log`.
+pub fn builder(log: Arc<dyn EventStore>, store: Arc<dyn ReadStore>) -> Projector {
     Projector::new(NOTE_PROJECTOR, log, store, PROJECTOR_BATCH).building()
 }
 

@@ -11,14 +11,13 @@ use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
 use anote_infra::event_store::until::{LogUntil, Until};
 use anote_infra::event_store::{EventStore, Position};
 use anote_infra::read_store::{PgReadStore, ReadStore, SqliteReadStore};
-use anote_projector::Projector;
 use anyhow::Context;
 use clap::Args;
 
 use crate::log_target::{open, Target};
 use crate::progress::Progress;
 use crate::rebuild;
-use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
+use crate::serve::NOTE_PROJECTOR;
 
 /// What to replay and where to.
 #[derive(Args, Debug)]
@@ -101,7 +100,7 @@ pub async fn run(replay: Replay) -> anyhow::Result<()> {
     let log = Arc::new(LogUntil::new(open(&replay.target).await?, until));
     let reads = fresh_read_store(&replay, into).await?;
     let mut progress = Progress::new(log.newest().await?);
-    let projector = Projector::new(NOTE_PROJECTOR, log, reads, PROJECTOR_BATCH).building();
+    let projector = rebuild::builder(log, reads);
     let started = Instant::now();
     let reached = projector.catch_up(|at| progress.show(at)).await?;
     progress.done();

@@ -13,19 +13,13 @@ use uuid::Uuid;
 async fn every_write_is_readable_at_once_with_its_position(split: bool) {
     let b = Backend::of(split).await;
     let ada = b.writer.user("ada").await;
-    let created = b
-        .command(
+    let (id, position) = b
+        .create_note(
             &ada,
-            Method::POST,
-            "/v1/notes",
-            None,
-            Some(json!({ "title": "Draft", "body": "v1", "tags": ["Exam"] })),
+            json!({ "title": "Draft", "body": "v1", "tags": ["Exam"] }),
         )
         .await;
-    let id = created["id"].as_str().expect("id").to_owned();
-    let (status, note) = b
-        .read(&ada, &id, created["position"].as_str().expect("position"))
-        .await;
+    let (status, note) = b.read(&ada, &id, &position).await;
     assert_eq!(status, 200);
     assert_eq!(
         (
@@ -185,18 +179,10 @@ async fn reads_answer_clearly(split: bool) {
 async fn read_models_survive_restarts_and_catch_up(split: bool) {
     let mut b = Backend::of(split).await;
     let ada = b.writer.user("ada").await;
-    let created = b
-        .command(
-            &ada,
-            Method::POST,
-            "/v1/notes",
-            None,
-            Some(json!({ "title": "t", "body": "b" })),
-        )
+    let (id, mut position) = b
+        .create_note(&ada, json!({ "title": "t", "body": "b" }))
         .await;
-    let id = created["id"].as_str().expect("id").to_owned();
     let mut version = 1;
-    let mut position = String::new();
     // Kill the projector (or the whole embedded process) in the middle of a
     // stream of commands, then start it again.
     for round in 0..3 {
@@ -557,19 +543,10 @@ async fn cached_reads_follow_change_notices(split: bool) {
     let b = Backend::of_with(split, &[("ANOTE_CACHE_TTL_MS", "600000")]).await;
     let r = b.reader();
     let ada = b.writer.user("ada").await;
-    let created = b
-        .command(
-            &ada,
-            Method::POST,
-            "/v1/notes",
-            None,
-            Some(json!({ "title": "v1", "body": "b" })),
-        )
+    let (id, position) = b
+        .create_note(&ada, json!({ "title": "v1", "body": "b" }))
         .await;
-    let id = created["id"].as_str().expect("id").to_owned();
-    let (_, first) = b
-        .read(&ada, &id, created["position"].as_str().expect("position"))
-        .await;
+    let (_, first) = b.read(&ada, &id, &position).await;
     assert_eq!(first["title"], "v1");
     let list = |r: &Server| r.as_user(&ada, Method::GET, "/v1/notes?limit=10").send();
     assert_eq!(

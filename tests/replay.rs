@@ -228,18 +228,10 @@ async fn rebuilding_loses_nothing_and_fails_no_request(split: bool) {
         notes.push(b.writer.note(&ada, fields).await);
     }
     // A view gone wrong in the live read models: the rebuild repairs it.
-    let created = b
-        .command(
-            &ada,
-            Method::POST,
-            "/v1/notes",
-            None,
-            Some(json!({ "title": "Quiet", "body": "untouched" })),
-        )
+    let (quiet, position) = b
+        .create_note(&ada, json!({ "title": "Quiet", "body": "untouched" }))
         .await;
-    let quiet = created["id"].as_str().expect("id").to_owned();
-    let position = created["position"].as_str().expect("position");
-    assert_eq!(b.read(&ada, &quiet, position).await.0, 200);
+    assert_eq!(b.read(&ada, &quiet, &position).await.0, 200);
     corrupt_title(&b, &quiet).await;
 
     // Editors stop as soon as the switch is done, so an edit lost in it

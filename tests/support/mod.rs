@@ -461,6 +461,16 @@ impl Backend {
         body(r).await
     }
 
+    /// Creates a note; returns its id and the position of the command.
+    pub async fn create_note(&self, account: &Account, fields: Value) -> (String, String) {
+        let created = self
+            .command(account, Method::POST, "/v1/notes", None, Some(fields))
+            .await;
+        let id = created["id"].as_str().expect("id").to_owned();
+        let position = created["position"].as_str().expect("position").to_owned();
+        (id, position)
+    }
+
     /// Reads a note, waiting for `position`.
     pub async fn read(&self, account: &Account, id: &str, position: &str) -> (u16, Value) {
         let r = self

@@ -25,15 +25,11 @@ const TITLE_KEY: &str =
 /// The channel on which a projector announces its new checkpoint.
 pub const PROJECTION_CHANNEL: &str = "anote_projection";
 
-/// The advisory lock of a live read-model schema (bound to its name): live
-/// projector batches hold it shared, a switch to a new build exclusively.
-pub(super) const SWITCH_LOCK_KEY: &str = "hashtextextended('anote-read-switch:' || $1, 0)";
-
-/// The schema the connection's unqualified table names resolve to.
-async fn current_schema(conn: &mut sqlx::PgConnection) -> Result<String, StoreError> {
-    Ok(sqlx::query_scalar("SELECT current_schema()")
-        .fetch_one(conn)
-        .await?)
+/// The advisory lock of the live read-model schema named by the SQL
+/// expression `schema`: live projector batches hold it shared (naming
+/// `current_schema()`), a switch to a new build exclusively.
+pub(super) fn switch_lock_key(schema: &str) -> String {
+    format!("hashtextextended('anote-read-switch:' || {schema}, 0)")
 }
 
 /// The read models in a PostgreSQL database.
@@ -172,12 +168,10 @@ impl ReadStore for PgReadStore {
             sqlx::query("SET LOCAL lock_timeout = '10s'")
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(&format!(
-                "SELECT pg_advisory_xact_lock_shared({SWITCH_LOCK_KEY})"
-            ))
-            .bind(current_schema(&mut tx).await?)
-            .execute(&mut *tx)
-            .await?;
+            let key = switch_lock_key("current_schema()");
+            sqlx::query(&format!("SELECT pg_advisory_xact_lock_shared({key})"))
+                .execute(&mut *tx)
+                .await?;
             let now: i64 = sqlx::query_scalar("SELECT n FROM read_generation")
                 .fetch_one(&mut *tx)
                 .await?;

@@ -12,7 +12,7 @@
 
 use sqlx::PgConnection;
 
-use super::postgres::{PROJECTION_CHANNEL, SWITCH_LOCK_KEY};
+use super::postgres::{switch_lock_key, PROJECTION_CHANNEL};
 use super::Applied;
 use crate::db::PgDatabase;
 use crate::error::StoreError;
@@ -35,10 +35,13 @@ impl SwitchLock {
     /// new ones until the lock switches or is dropped.
     pub async fn acquire(db: &PgDatabase, live: &str) -> Result<Self, StoreError> {
         let mut conn = db.pool().acquire().await?.detach();
-        sqlx::query(&format!("SELECT pg_advisory_lock({SWITCH_LOCK_KEY})"))
-            .bind(live)
-            .execute(&mut conn)
-            .await?;
+        sqlx::query(&format!(
+            "SELECT pg_advisory_lock({})",
+            switch_lock_key("$1")
+        ))
+        .bind(live)
+        .execute(&mut conn)
+        .await?;
         Ok(Self {
             conn,
             live: live.to_owned(),
