@@ -5,6 +5,7 @@ mod audit;
 mod http_server;
 mod loadtest;
 mod log_target;
+mod parked;
 mod progress;
 mod read_builds;
 mod rebuild;
@@ -140,6 +141,9 @@ enum Service {
         #[command(subcommand)]
         action: audit::Action,
     },
+    /// List the streams the projector parked (one of their events keeps
+    /// failing), or project them again.
+    Parked(parked::Parked),
     /// Delete orphaned document objects once (abandoned uploads, removed
     /// documents, purged notes) and exit.
     Sweep {
@@ -378,6 +382,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Service::Replay(replay) => replay::run(replay).await,
         Service::Loadtest(args) => loadtest::run(args).await,
+        Service::Parked(parked) => {
+            if parked::run(parked).await? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
         Service::Audit { action } => {
             if audit::run(action).await? {
                 Ok(())

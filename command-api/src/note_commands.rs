@@ -30,6 +30,18 @@ struct Loaded {
     position: Position,
     /// The note's data key, while it has one.
     key: Option<NoteKey>,
+    /// Whether content sealed under a key that is gone was found: the note
+    /// was erased (its owner's account deleted) and is gone for good.
+    erased: bool,
+}
+
+impl Loaded {
+    /// The note, if it is live and the actor's.
+    fn owned_by(&self, actor: UserId) -> Option<&NoteData> {
+        self.state
+            .live()
+            .filter(|note| !self.erased && note.owner() == actor)
+    }
 }
 
 /// What a note command did.
@@ -74,10 +86,10 @@ impl NoteCommands {
     /// The caller's live note as the log has it now (not as cached).
     pub async fn current(&self, id: NoteId, actor: UserId) -> Result<NoteData, ApiError> {
         let loaded = self.catch_up(id, self.cache.get(&id)).await?;
-        match loaded.state.live() {
-            Some(note) if note.owner() == actor => Ok(note.clone()),
-            _ => Err(ApiError::NoteNotFound),
-        }
+        loaded
+            .owned_by(actor)
+            .cloned()
+            .ok_or(ApiError::NoteNotFound)
     }
 
     /// Brings a (possibly cached) state up to date with the log.
@@ -92,6 +104,7 @@ impl NoteCommands {
                 version: 0,
                 position: Position::START,
                 key: None,
+                erased: false,
             },
             |l| l.as_ref().clone(),
         );
@@ -103,7 +116,8 @@ impl NoteCommands {
             loaded.key = self.events.note_keys(&[id]).await?.remove(&id);
         }
         for recorded in recorded_events {
-            let (event, _) = shredding::decode_note(&recorded, loaded.key.as_ref())?;
+            let (event, erased) = shredding::decode_note(&recorded, loaded.key.as_ref())?;
+            loaded.erased |= erased;
             loaded.state = note::evolve(loaded.state, &event);
             loaded.version = recorded.stream_version;
             loaded.position = recorded.position;
@@ -136,10 +150,12 @@ impl NoteCommands {
         let mut loaded = self.load(id, expected).await?;
         let mut retries = 0;
         loop {
-            let owned = loaded
-                .state
-                .live()
-                .is_some_and(|n| n.owner() == command.actor);
+            let owned = loaded.owned_by(command.actor).is_some();
+            if loaded.erased {
+                // Sealed under a key that is gone: nothing may write to it
+                // again, or it would get a key of its own.
+                return Err(ApiError::NoteNotFound);
+            }
             if let Some(expected) = expected {
                 if !owned {
                     return Err(ApiError::NoteNotFound);
@@ -205,6 +221,7 @@ impl NoteCommands {
                             version,
                             position,
                             key: key.filter(|_| !purged),
+                            erased: false,
                         }),
                     );
                     return Ok(Outcome {

@@ -8,6 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
+use crate::text;
 use crate::values::Timestamp;
 
 /// The most documents (pending or attached) one note may hold.
@@ -48,9 +49,9 @@ impl FileName {
 }
 
 /// Characters that reorder the text around them (they can disguise a name
-/// such as `exe.pdf` as `fdp.exe`).
+/// such as `exe.pdf` as `fdp.exe`); a file name keeps not even the marks.
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    text::is_bidi_override(c) || matches!(c, '\u{200e}' | '\u{200f}')
 }
 
 /// A media type such as `application/pdf` or `text/plain; charset=utf-8`:

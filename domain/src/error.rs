@@ -37,6 +37,16 @@ pub enum ValidationError {
         /// How many it had.
         actual: usize,
     },
+    /// A character that text of this kind may not hold (see [`crate::text`]).
+    #[error("{field} may not contain U+{code_point:04X} (character {at})")]
+    Character {
+        /// The field that was checked.
+        field: &'static str,
+        /// The refused character's code point.
+        code_point: u32,
+        /// Where it is, counted in characters from 1.
+        at: usize,
+    },
     /// A character outside the allowed set.
     #[error("{field} may only contain {allowed}")]
     Charset {
@@ -54,6 +64,7 @@ impl ValidationError {
             Self::Length { field, .. }
             | Self::TooLarge { field, .. }
             | Self::TooMany { field, .. }
+            | Self::Character { field, .. }
             | Self::Charset { field, .. } => field,
         }
     }

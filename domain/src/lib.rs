@@ -10,6 +10,7 @@ pub mod document;
 pub mod error;
 pub mod ids;
 pub mod note;
+pub mod text;
 pub mod user;
 pub mod values;
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::ValidationError;
+use crate::text::{self, Lines};
 
 /// Checks a length in characters against inclusive bounds.
 fn check_chars(
@@ -32,9 +33,11 @@ fn check_chars(
     Ok(())
 }
 
-/// Defines a string newtype whose serde form is checked by `parse`.
+/// Defines a string newtype whose serde form is checked by `parse`, after
+/// characters refused since the value was recorded are repaired (see
+/// [`text::repair`]): requests go through `parse` alone and are refused.
 macro_rules! checked_string {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $lines:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -50,7 +53,7 @@ macro_rules! checked_string {
         impl TryFrom<String> for $name {
             type Error = ValidationError;
             fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse(&value)
+                Self::parse(&text::repair(value, $lines))
             }
         }
 
@@ -70,7 +73,8 @@ macro_rules! checked_string {
 
 checked_string!(
     /// A login name: 3–32 characters of `[a-z0-9_.-]`, case-folded.
-    Username
+    Username,
+    Lines::One
 );
 
 impl Username {
@@ -93,7 +97,8 @@ impl Username {
 
 checked_string!(
     /// The name shown to other people: 1–80 characters, trimmed.
-    DisplayName
+    DisplayName,
+    Lines::One
 );
 
 impl DisplayName {
@@ -101,26 +106,31 @@ impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let trimmed = raw.trim();
         check_chars("display_name", trimmed, 1, 80)?;
+        text::check("display_name", trimmed, Lines::One)?;
         Ok(Self(trimmed.to_owned()))
     }
 }
 
 checked_string!(
-    /// A note's title: at most 200 characters (it may be empty).
-    Title
+    /// A note's title: at most 200 characters of one line (it may be empty).
+    Title,
+    Lines::One
 );
 
 impl Title {
     /// Checks a title.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         check_chars("title", raw, 0, 200)?;
+        text::check("title", raw, Lines::One)?;
         Ok(Self(raw.to_owned()))
     }
 }
 
 checked_string!(
-    /// A note's Markdown body: at most 512 KiB of UTF-8.
-    Body
+    /// A note's Markdown body: at most 512 KiB of UTF-8, lines and tabs
+    /// allowed, other control characters not.
+    Body,
+    Lines::Many
 );
 
 impl Body {
@@ -136,13 +146,15 @@ impl Body {
                 actual: raw.len(),
             });
         }
+        text::check("body", raw, Lines::Many)?;
         Ok(Self(raw.to_owned()))
     }
 }
 
 checked_string!(
     /// The subject a note belongs to: 1–80 characters, trimmed.
-    Subject
+    Subject,
+    Lines::One
 );
 
 impl Subject {
@@ -150,13 +162,15 @@ impl Subject {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let trimmed = raw.trim();
         check_chars("subject", trimmed, 1, 80)?;
+        text::check("subject", trimmed, Lines::One)?;
         Ok(Self(trimmed.to_owned()))
     }
 }
 
 checked_string!(
     /// One tag: 1–40 characters, trimmed and lower-cased.
-    Tag
+    Tag,
+    Lines::One
 );
 
 impl Tag {
@@ -164,6 +178,7 @@ impl Tag {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let folded = raw.trim().to_lowercase();
         check_chars("tag", &folded, 1, 40)?;
+        text::check("tag", &folded, Lines::One)?;
         Ok(Self(folded))
     }
 }
@@ -320,6 +335,33 @@ mod tests {
     fn serde_goes_through_the_same_checks() {
         assert!(serde_json::from_str::<Title>(&format!("\"{}\"", "x".repeat(201))).is_err());
         assert!(serde_json::from_str::<Tags>("[\"A\",\"a\"]").is_ok_and(|t| t.len() == 1));
+    }
+
+    #[test]
+    fn every_text_field_refuses_control_characters_and_overrides() {
+        let bad = [
+            "nul\u{0}x",
+            "esc\u{1b}[2J",
+            "bidi\u{202e}gpj.exe",
+            "c1\u{85}x",
+        ];
+        for raw in bad {
+            assert!(Title::parse(raw).is_err(), "{raw:?}");
+            assert!(Subject::parse(raw).is_err(), "{raw:?}");
+            assert!(Tag::parse(raw).is_err(), "{raw:?}");
+            assert!(DisplayName::parse(raw).is_err(), "{raw:?}");
+            assert!(Body::parse(raw).is_err(), "{raw:?}");
+        }
+        assert!(Title::parse("two\nlines").is_err());
+        assert!(Body::parse("two\nlines\tand a tab").is_ok());
+    }
+
+    #[test]
+    fn text_recorded_before_the_rules_reads_back_repaired() {
+        let title: Title = serde_json::from_str(r#""nul\u0000title""#).expect("repaired");
+        assert_eq!(title.as_str(), "nul\u{fffd}title");
+        let body: Body = serde_json::from_str(r#""a\nb\u0007""#).expect("repaired");
+        assert_eq!(body.as_str(), "a\nb\u{fffd}");
     }
 
     #[test]

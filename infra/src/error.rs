@@ -49,6 +49,34 @@ impl StoreError {
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         Self::Corrupt(what.to_string())
     }
+
+    /// Whether the error is about the data read or written, so the same data
+    /// fails the same way every time (a value a column cannot hold, content
+    /// that does not decode), rather than about the database being away,
+    /// busy or switched.
+    pub fn is_about_data(&self) -> bool {
+        match self {
+            Self::Corrupt(_) => true,
+            Self::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|c| data_code(&c)),
+            Self::Database(
+                sqlx::Error::Encode(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. },
+            ) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether a database error code says the data was at fault. PostgreSQL's
+/// codes are five characters (classes 22 data exception, 23 integrity
+/// constraint, 54 program limit such as a too long search vector); SQLite's
+/// are numbers whose low byte is the primary code (18 too big, 19
+/// constraint, 20 type mismatch, 25 out of range).
+fn data_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return matches!(code.get(..2), Some("22" | "23" | "54"));
+    }
+    code.parse::<u32>()
+        .is_ok_and(|c| matches!(c & 0xff, 18 | 19 | 20 | 25))
 }
 
 /// The name of the unique constraint that was violated, if that is the error

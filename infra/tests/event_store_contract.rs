@@ -696,6 +696,59 @@ async fn the_verifier_finds_altered_and_removed_events(backend: Backend) {
     );
 }
 
+async fn the_verifier_notices_stripped_seals_and_goes_past_a_broken_payload(backend: Backend) {
+    let store = backend.events();
+    let (stripped, garbled, after) = (stream(), stream(), stream());
+    for s in [&stripped, &garbled, &after] {
+        store
+            .append(append(s, 0, vec![event(1), event(2)]))
+            .await
+            .expect("appends");
+    }
+    assert_eq!(store.unsealed_through().await.expect("reads"), 0);
+    // Every seal of a stream sealed from its first event removed: it must
+    // not pass as written before sealing.
+    backend
+        .tamper(&format!(
+            "UPDATE events SET hash = NULL, prev_hash = NULL WHERE stream_id = '{stripped}'"
+        ))
+        .await;
+    // A payload that is not a JSON object (on SQLite, not JSON at all).
+    let garbage = match backend {
+        Backend::Postgres(_) => "'\"text\"'",
+        Backend::Sqlite { .. } => "'not json {'",
+    };
+    backend
+        .tamper(&format!(
+            "UPDATE events SET payload = {garbage} WHERE stream_id = '{garbled}' AND stream_version = 1"
+        ))
+        .await;
+    let report = verify(&*store, None, 100)
+        .await
+        .expect("verifies to the end");
+    let found: Vec<(String, u64, &str)> = report
+        .breaks
+        .iter()
+        .map(|b| (b.stream_id.clone(), b.stream_version, b.reason))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (stripped.to_string(), 1, "its seal was removed"),
+            (garbled.to_string(), 1, "its payload is not a JSON object"),
+        ],
+        "{report:?}"
+    );
+    assert_eq!(
+        report.events, 3,
+        "the garbled event and the later stream were checked"
+    );
+    let only = verify(&*store, Some(stripped.as_str()), 100)
+        .await
+        .expect("verifies");
+    assert_eq!(only.breaks.len(), 1, "{only:?}");
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -728,4 +781,5 @@ contract!(
     refresh_tokens_rotate_once_and_revoke,
     of_16_concurrent_reservations_only_those_within_the_quota_succeed,
     the_verifier_finds_altered_and_removed_events,
+    the_verifier_notices_stripped_seals_and_goes_past_a_broken_payload,
 );

@@ -39,7 +39,7 @@ async fn seq(store: &dyn ReadStore) -> u64 {
 async fn blocked_batch(
     store: Arc<dyn ReadStore>,
 ) -> tokio::task::JoinHandle<Result<(), StoreError>> {
-    let waiting = tokio::spawn(async move { store.apply("p", batch(Some(0), 40)).await });
+    let waiting = tokio::spawn(async move { store.apply("p", &batch(Some(0), 40)).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         !waiting.is_finished(),
@@ -58,8 +58,11 @@ async fn postgres_swaps_schemas_and_refuses_batches_of_the_old_build() {
         .expect("connects");
     live_db.migrate(Tables::ReadModels).await.expect("migrates");
     let store: Arc<dyn ReadStore> = Arc::new(PgReadStore::new(live_db.clone()));
-    store.apply("p", batch(Some(0), 10)).await.expect("applies");
-    store.apply("p", batch(Some(0), 5)).await.expect("applies");
+    store
+        .apply("p", &batch(Some(0), 10))
+        .await
+        .expect("applies");
+    store.apply("p", &batch(Some(0), 5)).await.expect("applies");
     assert_eq!(
         seq(store.as_ref()).await,
         10,
@@ -71,7 +74,7 @@ async fn postgres_swaps_schemas_and_refuses_batches_of_the_old_build() {
         .expect("connects");
     next_db.migrate(Tables::ReadModels).await.expect("migrates");
     PgReadStore::new(next_db)
-        .apply("p", batch(None, 30))
+        .apply("p", &batch(None, 30))
         .await
         .expect("builds");
 
@@ -87,10 +90,13 @@ async fn postgres_swaps_schemas_and_refuses_batches_of_the_old_build() {
     assert_eq!(store.generation().await.expect("generation"), 1);
     assert_eq!(seq(store.as_ref()).await, 30);
     assert!(matches!(
-        store.apply("p", batch(Some(0), 50)).await,
+        store.apply("p", &batch(Some(0), 50)).await,
         Err(StoreError::Switched)
     ));
-    store.apply("p", batch(Some(1), 50)).await.expect("applies");
+    store
+        .apply("p", &batch(Some(1), 50))
+        .await
+        .expect("applies");
     assert_eq!(seq(store.as_ref()).await, 50);
 
     drop_schema(&live_db, &old)
@@ -110,15 +116,18 @@ async fn embedded_swaps_builds_and_refuses_batches_of_the_old_one() {
     let reads = Arc::new(SwitchableReads::new(
         open_build(&first).await.expect("opens"),
     ));
-    reads.apply("p", batch(Some(0), 10)).await.expect("applies");
-    reads.apply("p", batch(Some(0), 5)).await.expect("applies");
+    reads
+        .apply("p", &batch(Some(0), 10))
+        .await
+        .expect("applies");
+    reads.apply("p", &batch(Some(0), 5)).await.expect("applies");
     assert_eq!(
         seq(reads.as_ref()).await,
         10,
         "a checkpoint never moves back"
     );
     let build = open_build(&second).await.expect("opens");
-    build.apply("p", batch(None, 30)).await.expect("builds");
+    build.apply("p", &batch(None, 30)).await.expect("builds");
     make_current(dir.path(), &second).expect("names the build");
     assert_eq!(current_build(dir.path()).expect("current"), second);
 
@@ -136,7 +145,10 @@ async fn embedded_swaps_builds_and_refuses_batches_of_the_old_one() {
         10,
         "the old build is left as it was"
     );
-    reads.apply("p", batch(Some(1), 50)).await.expect("applies");
+    reads
+        .apply("p", &batch(Some(1), 50))
+        .await
+        .expect("applies");
 
     drop(old);
     std::fs::write(&newer, b"").expect("a newer build being written");

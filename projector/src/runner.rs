@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anote_domain::note::NoteEvent;
 use anote_domain::{NoteId, UserId};
-use anote_infra::event_store::{shredding, EventStore, Position, RecordedEvent};
+use anote_infra::event_store::shredding::{self, NoteKey};
+use anote_infra::event_store::{EventStore, Position, RecordedEvent};
 use anote_infra::read_store::{
-    Applied, NoteView, ProjectionBatch, ReadStore, ShardProgress, ShareChange,
+    Applied, NoteView, ParkedStream, ProjectionBatch, ReadStore, ShardProgress, ShareChange,
 };
 use anote_infra::{metrics, StoreError};
 use tokio::sync::{broadcast, watch};
@@ -26,6 +27,21 @@ pub enum ProjectorError {
     /// The log lacks events that a stream's versions say must exist.
     #[error("stream {0} has a gap the log cannot fill")]
     Unfillable(String),
+    /// An operator asked to retry a stream that is not parked.
+    #[error("stream {0} is not parked")]
+    NotParked(String),
+}
+
+impl ProjectorError {
+    /// Whether the error is about one stream's events, so that trying again
+    /// fails the same way: that stream is parked and the others go on.
+    pub fn is_about_stream(&self) -> bool {
+        match self {
+            Self::Unfillable(_) => true,
+            Self::NotParked(_) => false,
+            Self::Store(err) => err.is_about_data(),
+        }
+    }
 }
 
 /// The note-view projector.
@@ -40,11 +56,61 @@ pub struct Projector {
     live: bool,
 }
 
+/// What a batch changes, gathered before it is written.
+#[derive(Default)]
+struct Work {
+    /// Notes whose view changed.
+    changed: HashSet<NoteId>,
+    /// Their views, once the batch is projected.
+    views: HashMap<NoteId, NoteView>,
+    /// Share-link changes in order, with their notes.
+    shares: Vec<(NoteId, ShareChange)>,
+    /// Users whose accounts were deleted.
+    erased_owners: Vec<UserId>,
+    /// Streams to park, with the event that failed.
+    parking: HashMap<NoteId, ParkedStream>,
+}
+
+impl Work {
+    /// The share-link changes of one note.
+    fn shares_of(&self, id: NoteId) -> Vec<ShareChange> {
+        self.shares
+            .iter()
+            .filter(|(note, _)| *note == id)
+            .map(|(_, change)| change.clone())
+            .collect()
+    }
+
+    /// The read-model changes, to apply in one transaction; the views move
+    /// into the batch.
+    fn take_batch(
+        &mut self,
+        checkpoint: Position,
+        generation: Option<u64>,
+        shard: Option<ShardProgress>,
+    ) -> ProjectionBatch {
+        ProjectionBatch {
+            upserts: std::mem::take(&mut self.views).into_values().collect(),
+            shares: self
+                .shares
+                .iter()
+                .map(|(_, change)| change.clone())
+                .collect(),
+            erased_owners: self.erased_owners.clone(),
+            parked: self.parking.values().cloned().collect(),
+            unparked: Vec::new(),
+            checkpoint,
+            generation,
+            shard,
+        }
+    }
+}
+
 /// Applies one event to the working views and collects its share-link
 /// change; returns the version the view is at when events are missing.
 fn apply_event(
     views: &mut HashMap<NoteId, NoteView>,
-    shares: &mut Vec<ShareChange>,
+    shares: &mut Vec<(NoteId, ShareChange)>,
     id: NoteId,
     event: &NoteEvent,
     recorded: &RecordedEvent,
@@ -55,7 +121,7 @@ fn apply_event(
         Step::Gap { have } => Some(have),
         Step::Apply(mut view) => {
             view.changed = recorded.position;
-            shares.extend(share_change(&view, event, at));
+            shares.extend(share_change(&view, event, at).map(|change| (id, change)));
             views.insert(id, *view);
             None
         }
@@ -156,6 +222,14 @@ impl Projector {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
+        let streams: Vec<String> = ids.iter().map(|id| id.stream().to_string()).collect();
+        let parked: HashSet<String> = self
+            .store
+            .parked(Some(&streams))
+            .await?
+            .into_iter()
+            .map(|p| p.stream_id)
+            .collect();
         let mut views: HashMap<NoteId, NoteView> = self
             .store
             .views(&ids)
@@ -165,40 +239,97 @@ impl Projector {
             .collect();
         // Content is read through the notes' keys (a purged note has none).
         let keys = self.events.note_keys(&ids).await?;
-        let mut changed = HashSet::new();
-        let mut shares = Vec::new();
-        let mut erased_owners = Vec::new();
+        let mut work = Work::default();
         for recorded in batch {
             let Some(id) = note_of(recorded) else {
                 if let Some(owner) = deleted_user(recorded) {
-                    erased_owners.push(owner);
+                    work.erased_owners.push(owner);
                 }
                 continue;
             };
-            let (event, _) = shredding::decode_note(recorded, keys.get(&id))?;
+            if parked.contains(recorded.stream_id.as_str()) || work.parking.contains_key(&id) {
+                continue;
+            }
             let before = views.get(&id).map(|v| v.version);
-            if let Some(have) = apply_event(&mut views, &mut shares, id, &event, recorded) {
-                self.fill_gap(&mut views, &mut shares, id, recorded, have)
-                    .await?;
+            let applied = self
+                .apply_one(&mut views, &mut work.shares, id, recorded, keys.get(&id))
+                .await;
+            match applied {
+                Ok(()) => {}
+                Err(err) if err.is_about_stream() => {
+                    let park = ParkedStream::new(
+                        &recorded.stream_id,
+                        recorded.position,
+                        recorded.stream_version,
+                        &err,
+                    );
+                    work.parking.insert(id, park);
+                }
+                Err(err) => return Err(err),
             }
             if views.get(&id).map(|v| v.version) != before {
-                changed.insert(id);
+                work.changed.insert(id);
             }
         }
-        let upserts = changed
+        let changed = std::mem::take(&mut work.changed);
+        work.views = changed
             .into_iter()
-            .filter_map(|id| views.remove(&id))
+            .filter_map(|id| views.remove(&id).map(|v| (id, v)))
             .collect();
-        let batch = ProjectionBatch {
-            upserts,
-            shares,
-            erased_owners,
-            checkpoint,
-            generation,
-            shard,
-        };
-        let notice = Applied::of(&batch);
-        self.store.apply(&self.name, batch).await?;
+        let mut projection = work.take_batch(checkpoint, generation, shard);
+        if let Err(err) = self.store.apply(&self.name, &projection).await {
+            if !err.is_about_data() {
+                return Err(err.into());
+            }
+            work.views = std::mem::take(&mut projection.upserts)
+                .into_iter()
+                .map(|v| (v.id, v))
+                .collect();
+            self.isolate(&mut work, generation, &err).await?;
+            projection = work.take_batch(checkpoint, generation, projection.shard.take());
+            self.store.apply(&self.name, &projection).await?;
+        }
+        self.report(&projection, seen).await;
+        Ok(())
+    }
+
+    /// After a batch failed because of its data: applies each changed view
+    /// alone (without moving the checkpoint) to find the streams at fault,
+    /// and parks those, so that the rest of the batch can go on.
+    async fn isolate(
+        &self,
+        work: &mut Work,
+        generation: Option<u64>,
+        batch_error: &StoreError,
+    ) -> Result<(), ProjectorError> {
+        tracing::warn!(projector = %self.name, error = %batch_error, "a batch failed on its data; finding the streams at fault");
+        let ids: Vec<NoteId> = work.views.keys().copied().collect();
+        for id in ids {
+            let probe = ProjectionBatch {
+                upserts: work.views.get(&id).cloned().into_iter().collect(),
+                shares: work.shares_of(id),
+                generation,
+                ..ProjectionBatch::default()
+            };
+            match self.store.apply(&self.name, &probe).await {
+                Ok(()) => {}
+                Err(err) if err.is_about_data() => {
+                    if let Some(view) = work.views.remove(&id) {
+                        let park =
+                            ParkedStream::new(&id.stream(), view.changed, view.version, &err);
+                        work.parking.insert(id, park);
+                    }
+                    work.shares.retain(|(note, _)| *note != id);
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts an applied batch in the metrics, logs the streams it parked
+    /// and tells readers in this process.
+    async fn report(&self, batch: &ProjectionBatch, seen: u64) {
         let labels = [("projector", self.name.as_str())];
         metrics::count(
             "anote_projector_events_total",
@@ -207,16 +338,150 @@ impl Projector {
             seen,
         );
         #[allow(clippy::cast_precision_loss)]
-        let seq = checkpoint.seq() as f64;
+        let seq = batch.checkpoint.seq() as f64;
         metrics::gauge(
             "anote_projector_checkpoint",
             "Global sequence of the last event applied.",
             &labels,
             seq,
         );
+        if !batch.parked.is_empty() || !batch.unparked.is_empty() {
+            for parked in &batch.parked {
+                tracing::error!(projector = %self.name, stream = %parked.stream_id, version = parked.stream_version, error = %parked.error, "stream parked: its events are skipped until it is retried (anote projector retry)");
+            }
+            self.count_parked(&labels).await;
+        }
         if let Some(notices) = &self.notices {
             // No receiver is fine: nobody caches.
-            let _ = notices.send(notice);
+            let _ = notices.send(Applied::of(batch));
+        }
+    }
+
+    /// Sets the gauge of parked streams from the read models.
+    async fn count_parked(&self, labels: &[(&str, &str)]) {
+        match self.store.parked(None).await {
+            #[allow(clippy::cast_precision_loss)]
+            Ok(parked) => metrics::gauge(
+                "anote_projector_parked_streams",
+                "Streams set aside because one of their events keeps failing.",
+                labels,
+                parked.len() as f64,
+            ),
+            Err(err) => tracing::warn!(error = %err, "could not count the parked streams"),
+        }
+    }
+
+    /// The parked streams, oldest first.
+    pub async fn parked(&self) -> Result<Vec<ParkedStream>, ProjectorError> {
+        Ok(self.store.parked(None).await?)
+    }
+
+    /// Projects a parked stream again from the log, from its view's version
+    /// to the stream's end. When every event applies, the stream is unparked
+    /// in the same transaction (and events that arrived meanwhile are
+    /// applied after it); otherwise it stays parked with the new error, which
+    /// is returned.
+    pub async fn retry(&self, stream: &str) -> Result<(), ProjectorError> {
+        let not_parked = || ProjectorError::NotParked(stream.to_owned());
+        let id = stream
+            .strip_prefix("note-")
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .map(NoteId::from_uuid)
+            .ok_or_else(not_parked)?;
+        if self
+            .store
+            .parked(Some(&[stream.to_owned()]))
+            .await?
+            .is_empty()
+        {
+            return Err(not_parked());
+        }
+        self.reproject(id, true).await?;
+        // Events the live projector skipped while the stream was parked.
+        self.reproject(id, false).await
+    }
+
+    /// Applies the log's events of one note after its view's version in one
+    /// batch that leaves the checkpoint where it is; with `unpark`, the
+    /// stream is unparked in it. A failure about the stream parks it again
+    /// and is returned.
+    async fn reproject(&self, id: NoteId, unpark: bool) -> Result<(), ProjectorError> {
+        let generation = match self.live {
+            true => Some(self.store.generation().await?),
+            false => None,
+        };
+        let mut views: HashMap<NoteId, NoteView> = self
+            .store
+            .views(&[id])
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v))
+            .collect();
+        let have = views.get(&id).map_or(0, |v| v.version);
+        let key = self.events.note_keys(&[id]).await?.remove(&id);
+        let mut work = Work::default();
+        let mut failure = None;
+        for recorded in self.events.read_stream(&id.stream(), have).await? {
+            let applied = self
+                .apply_one(&mut views, &mut work.shares, id, &recorded, key.as_ref())
+                .await;
+            if let Err(err) = applied {
+                if !err.is_about_stream() {
+                    return Err(err);
+                }
+                let park = ParkedStream::new(
+                    &recorded.stream_id,
+                    recorded.position,
+                    recorded.stream_version,
+                    &err,
+                );
+                work.parking.insert(id, park);
+                failure = Some(err);
+                break;
+            }
+        }
+        if failure.is_none() && views.get(&id).map_or(0, |v| v.version) == have && !unpark {
+            return Ok(());
+        }
+        work.views = views;
+        let mut batch = work.take_batch(Position::START, generation, None);
+        if unpark && failure.is_none() {
+            batch.unparked.push(id.stream().to_string());
+        }
+        if let Err(err) = self.store.apply(&self.name, &batch).await {
+            if !err.is_about_data() {
+                return Err(err.into());
+            }
+            let view = batch.upserts.iter().find(|v| v.id == id);
+            let (position, version) =
+                view.map_or((Position::START, have), |v| (v.changed, v.version));
+            let park = ParkedStream::new(&id.stream(), position, version, &err);
+            let batch = ProjectionBatch {
+                parked: vec![park],
+                generation,
+                ..ProjectionBatch::default()
+            };
+            self.store.apply(&self.name, &batch).await?;
+            self.report(&batch, 0).await;
+            return Err(err.into());
+        }
+        self.report(&batch, 0).await;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Applies one note event to the working views, filling a gap from the
+    /// log first.
+    async fn apply_one(
+        &self,
+        views: &mut HashMap<NoteId, NoteView>,
+        shares: &mut Vec<(NoteId, ShareChange)>,
+        id: NoteId,
+        recorded: &RecordedEvent,
+        key: Option<&NoteKey>,
+    ) -> Result<(), ProjectorError> {
+        let (event, _) = shredding::decode_note(recorded, key)?;
+        if let Some(have) = apply_event(views, shares, id, &event, recorded) {
+            self.fill_gap(views, shares, id, recorded, have).await?;
         }
         Ok(())
     }
@@ -226,7 +491,7 @@ impl Projector {
     async fn fill_gap(
         &self,
         views: &mut HashMap<NoteId, NoteView>,
-        shares: &mut Vec<ShareChange>,
+        shares: &mut Vec<(NoteId, ShareChange)>,
         id: NoteId,
         until: &RecordedEvent,
         have: u64,

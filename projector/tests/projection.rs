@@ -26,7 +26,35 @@ fn database_url() -> String {
 struct Backend {
     events: Arc<dyn EventStore>,
     reads: Arc<dyn ReadStore>,
+    raw: Raw,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// The databases under a backend, for changing them behind its back.
+enum Raw {
+    Postgres {
+        log: PgDatabase,
+        read: PgDatabase,
+    },
+    Sqlite {
+        log: SqliteDatabase,
+        read: SqliteDatabase,
+    },
+}
+
+impl Raw {
+    /// Runs `sql` on the event log (`log`) or the read models.
+    async fn execute(&self, log: bool, sql: &str) {
+        let done = match (self, log) {
+            (Self::Postgres { log: db, .. }, true) | (Self::Postgres { read: db, .. }, false) => {
+                sqlx::query(sql).execute(db.pool()).await.map(drop)
+            }
+            (Self::Sqlite { log: db, .. }, true) | (Self::Sqlite { read: db, .. }, false) => {
+                sqlx::query(sql).execute(db.writer()).await.map(drop)
+            }
+        };
+        done.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
 }
 
 impl Backend {
@@ -41,8 +69,9 @@ impl Backend {
             .expect("PostgreSQL");
         read.migrate(Tables::ReadModels).await.expect("migrates");
         Self {
-            events: Arc::new(PgEventStore::new(log)),
-            reads: Arc::new(PgReadStore::new(read)),
+            events: Arc::new(PgEventStore::new(log.clone())),
+            reads: Arc::new(PgReadStore::new(read.clone())),
+            raw: Raw::Postgres { log, read },
             _dir: None,
         }
     }
@@ -58,8 +87,9 @@ impl Backend {
             .expect("opens");
         read.migrate(Tables::ReadModels).await.expect("migrates");
         Self {
-            events: Arc::new(SqliteEventStore::new(log)),
-            reads: Arc::new(SqliteReadStore::new(read)),
+            events: Arc::new(SqliteEventStore::new(log.clone())),
+            reads: Arc::new(SqliteReadStore::new(read.clone())),
+            raw: Raw::Sqlite { log, read },
             _dir: Some(dir),
         }
     }
@@ -170,7 +200,26 @@ async fn random_log(events: &dyn EventStore, seed: u64) -> (UserId, HashMap<Note
     (owner, state)
 }
 
-async fn catch_up(projector: &Projector) {
+/// Projects the whole log. Commit-safe reads hold back events while any
+/// older transaction of the database server is open (other tests write
+/// concurrently), so first wait until the newest event is readable.
+async fn catch_up(projector: &Projector, events: &dyn EventStore) {
+    let newest = events.newest().await.expect("reads");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let visible = events
+            .read_all(Position::START, 100_000)
+            .await
+            .expect("reads");
+        if visible.iter().map(|e| e.position.seq()).max().unwrap_or(0) >= newest {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the newest event never became readable"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let mut after = Position::START;
     while let Some(next) = projector.step(after).await.expect("projects") {
         after = next;
@@ -210,7 +259,11 @@ async fn views_equal_the_domain_fold(postgres: bool) {
         Backend::sqlite().await
     };
     let (_, state) = random_log(backend.events.as_ref(), 7).await;
-    catch_up(&backend.projector(backend.reads.clone())).await;
+    catch_up(
+        &backend.projector(backend.reads.clone()),
+        backend.events.as_ref(),
+    )
+    .await;
     let ids: Vec<NoteId> = state.keys().copied().collect();
     let views = backend.reads.views(&ids).await.expect("reads");
     assert_eq!(views.len(), ids.len());
@@ -319,7 +372,11 @@ async fn lists_filter_and_page(postgres: bool) {
         }
         ids.push(id);
     }
-    catch_up(&backend.projector(backend.reads.clone())).await;
+    catch_up(
+        &backend.projector(backend.reads.clone()),
+        backend.events.as_ref(),
+    )
+    .await;
     let list = |filter: NoteFilter| {
         let reads = backend.reads.clone();
         async move { reads.list(owner, &filter, None, 100).await.expect("lists") }
@@ -502,7 +559,11 @@ async fn search_and_summaries(postgres: bool) {
         NoteAction::Trash,
     )
     .await;
-    catch_up(&backend.projector(backend.reads.clone())).await;
+    catch_up(
+        &backend.projector(backend.reads.clone()),
+        backend.events.as_ref(),
+    )
+    .await;
 
     let hits = backend
         .reads
@@ -566,7 +627,11 @@ async fn search_and_summaries(postgres: bool) {
         NoteAction::Complete,
     )
     .await;
-    catch_up(&backend.projector(backend.reads.clone())).await;
+    catch_up(
+        &backend.projector(backend.reads.clone()),
+        backend.events.as_ref(),
+    )
+    .await;
     let upcoming = backend.reads.upcoming(owner, 10).await.expect("lists");
     assert_eq!(
         upcoming.iter().map(|v| v.id).collect::<Vec<_>>(),
@@ -615,7 +680,11 @@ async fn share_links_expire_and_follow_the_note(postgres: bool) {
         )
         .await;
     }
-    catch_up(&backend.projector(backend.reads.clone())).await;
+    catch_up(
+        &backend.projector(backend.reads.clone()),
+        backend.events.as_ref(),
+    )
+    .await;
     assert_eq!(
         backend
             .reads
@@ -678,7 +747,11 @@ async fn share_links_expire_and_follow_the_note(postgres: bool) {
         NoteAction::Purge,
     )
     .await;
-    catch_up(&backend.projector(backend.reads.clone())).await;
+    catch_up(
+        &backend.projector(backend.reads.clone()),
+        backend.events.as_ref(),
+    )
+    .await;
     assert!(
         backend
             .reads
@@ -699,6 +772,269 @@ async fn share_links_expire_and_follow_the_note(postgres: bool) {
     );
 }
 
+fn create(title: &str) -> NoteAction {
+    NoteAction::Create(NewNote {
+        title: Title::parse(title).expect("valid"),
+        body: Body::parse("body").expect("valid"),
+        subject: None,
+        tags: Tags::default(),
+        due_at: None,
+    })
+}
+
+fn retitle(title: &str) -> NoteAction {
+    NoteAction::Edit {
+        title: Title::parse(title).ok(),
+        body: None,
+    }
+}
+
+async fn a_failing_stream_is_parked_and_the_rest_goes_on(postgres: bool) {
+    let backend = if postgres {
+        Backend::postgres().await
+    } else {
+        Backend::sqlite().await
+    };
+    let events = backend.events.as_ref();
+    let owner = UserId::new();
+    let mut state = HashMap::new();
+    let (garbled, refused, fine) = (NoteId::new(), NoteId::new(), NoteId::new());
+    run(events, &mut state, garbled, owner, create("garbled")).await;
+    run(events, &mut state, refused, owner, create("poison")).await;
+    run(events, &mut state, fine, owner, create("fine")).await;
+    // One event no longer decodes; one view the read models refuse.
+    let original: String = match &backend.raw {
+        Raw::Postgres { log, .. } => sqlx::query_scalar(
+            "SELECT payload::text FROM events WHERE stream_id = $1 AND stream_version = 1",
+        )
+        .bind(garbled.stream().as_str())
+        .fetch_one(log.pool())
+        .await
+        .expect("reads"),
+        Raw::Sqlite { log, .. } => sqlx::query_scalar(
+            "SELECT payload FROM events WHERE stream_id = ? AND stream_version = 1",
+        )
+        .bind(garbled.stream().as_str())
+        .fetch_one(log.writer())
+        .await
+        .expect("reads"),
+    };
+    let set_payload = |payload: &str| {
+        format!(
+            "UPDATE events SET payload = '{}' WHERE stream_id = '{}' AND stream_version = 1",
+            payload.replace('\'', "''"),
+            garbled.stream()
+        )
+    };
+    backend
+        .raw
+        .execute(true, &set_payload(r#"{"bogus": 1}"#))
+        .await;
+    let (refuse, allow) = if postgres {
+        (
+            "ALTER TABLE note_views ADD CONSTRAINT no_poison CHECK (title <> 'poison')",
+            "ALTER TABLE note_views DROP CONSTRAINT no_poison",
+        )
+    } else {
+        (
+            "CREATE TRIGGER no_poison BEFORE INSERT ON note_views WHEN NEW.title = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'poison'); END",
+            "DROP TRIGGER no_poison",
+        )
+    };
+    backend.raw.execute(false, refuse).await;
+
+    let projector = backend.projector(backend.reads.clone());
+    catch_up(&projector, events).await;
+    run(events, &mut state, fine, owner, retitle("fine, later")).await;
+    run(
+        events,
+        &mut state,
+        garbled,
+        owner,
+        retitle("garbled, later"),
+    )
+    .await;
+    catch_up(&projector, events).await;
+
+    let last = events
+        .read_all(Position::START, 100)
+        .await
+        .expect("reads")
+        .last()
+        .map(|e| e.position)
+        .expect("events");
+    assert_eq!(backend.reads.checkpoint("test").await.expect("reads"), last);
+    let views = backend.reads.views(&[fine]).await.expect("reads");
+    assert_eq!(views[0].title, "fine, later", "the other stream went on");
+    let parked = backend.reads.parked(None).await.expect("reads");
+    let mut streams: Vec<&str> = parked.iter().map(|p| p.stream_id.as_str()).collect();
+    streams.sort_unstable();
+    let mut expected = vec![garbled.stream().to_string(), refused.stream().to_string()];
+    expected.sort();
+    assert_eq!(streams, expected, "{parked:?}");
+    assert!(parked
+        .iter()
+        .all(|p| p.stream_version == 1 && !p.error.is_empty()));
+    assert!(backend
+        .reads
+        .views(&[garbled, refused])
+        .await
+        .expect("reads")
+        .is_empty());
+
+    // Retried while still broken: it stays parked.
+    let stream = garbled.stream().to_string();
+    assert!(projector.retry(&stream).await.is_err());
+    assert_eq!(backend.reads.parked(None).await.expect("reads").len(), 2);
+    // Mended: retrying projects the whole stream, its later event included.
+    backend.raw.execute(true, &set_payload(&original)).await;
+    projector.retry(&stream).await.expect("unparks");
+    let views = backend.reads.views(&[garbled]).await.expect("reads");
+    assert_eq!(
+        (views[0].title.as_str(), views[0].version),
+        ("garbled, later", 2)
+    );
+    backend.raw.execute(false, allow).await;
+    projector
+        .retry(&refused.stream().to_string())
+        .await
+        .expect("unparks");
+    assert!(backend.reads.parked(None).await.expect("reads").is_empty());
+    assert_eq!(
+        backend.reads.views(&[refused]).await.expect("reads")[0].title,
+        "poison"
+    );
+    assert!(
+        projector.retry(&fine.stream().to_string()).await.is_err(),
+        "a stream that is not parked"
+    );
+}
+
+/// Text a fuzzer would try: any character, with control characters, NUL,
+/// bidirectional controls, surrogate-adjacent and non-characters over-weighted.
+fn awkward_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let char = prop_oneof![
+        4 => any::<char>(),
+        2 => prop::char::range('\u{0}', '\u{9f}'),
+        1 => prop::sample::select(vec![
+            '\u{0}', '\n', '\t', '\r', '\u{200e}', '\u{202e}', '\u{2066}', '\u{2028}',
+            '\u{feff}', '\u{fffe}', '\u{ffff}', '\u{d7ff}', '\u{e000}', '\u{10ffff}', '\'', '"',
+            '\\', '%', '_',
+        ]),
+    ];
+    prop::collection::vec(char, 0..24).prop_map(|chars| chars.into_iter().collect())
+}
+
+/// Whatever text the domain accepts, every event log and read store keeps
+/// exactly: what the command API accepts cannot stop a projector.
+async fn accepted_text_is_stored_unchanged(postgres: bool) {
+    use proptest::strategy::{Strategy, ValueTree};
+    let backend = if postgres {
+        Backend::postgres().await
+    } else {
+        Backend::sqlite().await
+    };
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = awkward_text();
+    let owner = UserId::new();
+    let mut state = HashMap::new();
+    let mut expected = Vec::new();
+    let (mut accepted, mut refused) = (0, 0);
+    for n in 0..300 {
+        let raw = strategy.new_tree(&mut runner).expect("generates").current();
+        let title = Title::parse(&raw);
+        let body = Body::parse(&raw);
+        let subject = Subject::parse(&raw);
+        let tags = Tags::parse(&[raw.as_str()]);
+        let name = anote_domain::values::DisplayName::parse(&raw);
+        for ok in [
+            title.is_ok(),
+            body.is_ok(),
+            subject.is_ok(),
+            tags.is_ok(),
+            name.is_ok(),
+        ] {
+            if ok {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        let id = NoteId::new();
+        let new = NewNote {
+            title: title.unwrap_or_else(|_| Title::parse(&format!("t{n}")).expect("valid")),
+            body: body.unwrap_or_else(|_| Body::parse("b").expect("valid")),
+            subject: subject.ok(),
+            tags: tags.unwrap_or_default(),
+            due_at: None,
+        };
+        run(
+            backend.events.as_ref(),
+            &mut state,
+            id,
+            owner,
+            NoteAction::Create(new),
+        )
+        .await;
+        if let Ok(display_name) = name {
+            let registered = anote_domain::user::UserEvent::UserRegistered {
+                username: anote_domain::values::Username::parse(&format!("user{n}"))
+                    .expect("valid"),
+                display_name,
+            };
+            let append = Append {
+                stream: UserId::new().stream(),
+                expected_version: 0,
+                events: vec![codec::encode(&registered).expect("encodes")],
+                metadata: Metadata::for_request(None, Uuid::new_v4()),
+                side_writes: Vec::new(),
+            };
+            backend
+                .events
+                .append(append.clone())
+                .await
+                .expect("the log keeps it");
+            let back = backend
+                .events
+                .read_stream(&append.stream, 0)
+                .await
+                .expect("reads");
+            let decoded: anote_domain::user::UserEvent = codec::decode(&back[0]).expect("decodes");
+            assert_eq!(decoded, registered, "{raw:?}");
+        }
+        expected.push(id);
+    }
+    assert!(
+        accepted > 100 && refused > 100,
+        "{accepted} accepted, {refused} refused"
+    );
+    // Every note's events read back as written, and project as they fold.
+    for id in &expected {
+        let back = backend
+            .events
+            .read_stream(&id.stream(), 0)
+            .await
+            .expect("reads");
+        let events: Vec<anote_domain::note::NoteEvent> = back
+            .iter()
+            .map(|e| codec::decode(e).expect("decodes"))
+            .collect();
+        assert_eq!(Note::fold(&events), state[id].0);
+    }
+    catch_up(
+        &backend.projector(backend.reads.clone()),
+        backend.events.as_ref(),
+    )
+    .await;
+    assert!(backend.reads.parked(None).await.expect("reads").is_empty());
+    for view in backend.reads.views(&expected).await.expect("reads") {
+        let (note, version) = &state[&view.id];
+        assert_matches(&view, note, *version);
+    }
+}
+
 macro_rules! both_read_stores {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -716,4 +1052,6 @@ both_read_stores!(
     lists_filter_and_page,
     search_and_summaries,
     share_links_expire_and_follow_the_note,
+    a_failing_stream_is_parked_and_the_rest_goes_on,
+    accepted_text_is_stored_unchanged,
 );

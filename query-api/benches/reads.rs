@@ -119,14 +119,11 @@ async fn main() {
     let views: Vec<NoteView> = (0..1_000).map(|n| view(owner, n)).collect();
     let id = views[0].id;
     let batch = ProjectionBatch {
-        erased_owners: Vec::new(),
         upserts: views,
-        shares: Vec::new(),
         checkpoint: Position::new(0, 1_000),
-        generation: None,
-        shard: None,
+        ..ProjectionBatch::default()
     };
-    reads.apply("note_views", batch).await.expect("seeds");
+    reads.apply("note_views", &batch).await.expect("seeds");
 
     let signer = TokenSigner::new(Secret::new(b"bench-key-bench-key-bench-key-32".to_vec()));
     let claims = AccessClaims {

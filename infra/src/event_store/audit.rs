@@ -191,10 +191,13 @@ pub async fn verify(
     // Per stream: where its chain stands, or None once it is broken (only
     // its first break is reported).
     let mut heads: HashMap<String, Option<Head>> = HashMap::new();
+    let legacy = store.unsealed_through().await?;
+    let mut check =
+        |report: &mut Report, event: &RecordedEvent| check(report, &mut heads, legacy, event);
     if let Some(stream) = stream {
         let id = anote_domain::StreamId::from_stored(stream.to_owned());
         for event in store.read_stream(&id, 0).await? {
-            check(&mut report, &mut heads, &event)?;
+            check(&mut report, &event)?;
         }
     } else {
         let mut after = Position::START;
@@ -205,7 +208,7 @@ pub async fn verify(
             };
             after = last.position;
             for event in &events {
-                check(&mut report, &mut heads, event)?;
+                check(&mut report, event)?;
             }
         }
     }
@@ -213,10 +216,12 @@ pub async fn verify(
     Ok(report)
 }
 
-/// Checks one event against its stream's head.
+/// Checks one event against its stream's head; events after global
+/// sequence `legacy` must be sealed.
 fn check(
     report: &mut Report,
     heads: &mut HashMap<String, Option<Head>>,
+    legacy: u64,
     event: &RecordedEvent,
 ) -> Result<(), StoreError> {
     let head = heads
@@ -241,7 +246,7 @@ fn check(
         reason,
     };
     let Some(seal) = event.seal else {
-        if sealed {
+        if sealed || event.position.seq() > legacy {
             report.breaks.push(broken("its seal was removed"));
             *head = None;
         } else {
@@ -256,7 +261,9 @@ fn check(
     };
     report.events += 1;
     let (digest, _) = content_of(event)?;
-    let reason = if event.stream_version != version + 1 {
+    let reason = if !event.payload.is_object() {
+        Some("its payload is not a JSON object")
+    } else if event.stream_version != version + 1 {
         Some("a version is missing or out of order before this event")
     } else if seal.prev_hash != prev {
         Some("its prev_hash is not the previous event's hash")

@@ -301,6 +301,11 @@ pub trait EventStore: Send + Sync {
     /// log), for progress reports.
     async fn newest(&self) -> Result<u64, StoreError>;
 
+    /// The global sequence number of the last event written before seals
+    /// existed: every later event must be sealed. With no record of it, 0
+    /// (every event must be).
+    async fn unsealed_through(&self) -> Result<u64, StoreError>;
+
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -18,7 +18,7 @@ use super::{
     audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
-use crate::db::{from_i64, to_i64, PgDatabase};
+use crate::db::{finish, from_i64, to_i64, PgDatabase};
 use crate::documents;
 use crate::error::{append_error, StoreError};
 
@@ -262,9 +262,8 @@ impl EventStore for PgEventStore {
             return insert_events(self.db.pool(), &append).await;
         }
         let mut tx = self.db.pool().begin().await?;
-        let appended = Self::append_in(&mut tx, &append).await?;
-        tx.commit().await?;
-        Ok(appended)
+        let appended = Self::append_in(&mut tx, &append).await;
+        finish(tx, appended).await
     }
 
     async fn read_stream(
@@ -363,6 +362,14 @@ impl EventStore for PgEventStore {
             .fetch_one(self.db.pool())
             .await?;
         from_i64(newest)
+    }
+
+    async fn unsealed_through(&self) -> Result<u64, StoreError> {
+        let through: Option<i64> =
+            sqlx::query_scalar("SELECT max(unsealed_through) FROM sealing_start")
+                .fetch_one(self.db.pool())
+                .await?;
+        from_i64(through.unwrap_or(0))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

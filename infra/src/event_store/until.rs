@@ -123,6 +123,10 @@ impl EventStore for LogUntil {
         })
     }
 
+    async fn unsealed_through(&self) -> Result<u64, StoreError> {
+        self.inner.unsealed_through().await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }

@@ -7,7 +7,7 @@ mod sqlite;
 mod switchable;
 
 use anote_domain::document::DocumentStatus;
-use anote_domain::{NoteId, UserId};
+use anote_domain::{NoteId, StreamId, UserId};
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::{from_i64, from_micros};
 use crate::error::StoreError;
 use crate::event_store::Position;
 
@@ -193,11 +194,76 @@ pub struct ProjectionBatch {
     /// refused with [`StoreError::Switched`]. `None` for a build that is not
     /// live yet.
     pub generation: Option<u64>,
+    /// Streams to set aside, with why (see [`ParkedStream`]).
+    pub parked: Vec<ParkedStream>,
+    /// Streams no longer set aside: their views are projected again.
+    pub unparked: Vec<String>,
     /// For a batch read from a Kinesis shard: the shard's progress, written
     /// only while this projector still holds the shard's lease. The
     /// projector's checkpoint then becomes the lowest watermark of the
     /// stream's unfinished shards instead of `checkpoint`.
     pub shard: Option<ShardProgress>,
+}
+
+/// A stream the projector set aside because one of its events keeps failing;
+/// its later events are skipped until an operator retries it, while every
+/// other stream goes on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ParkedStream {
+    /// The stream, such as `note-<uuid>`.
+    pub stream_id: String,
+    /// The log position of the event that failed.
+    pub position: Position,
+    /// That event's version in its stream.
+    pub stream_version: u64,
+    /// What went wrong, for the operator.
+    pub error: String,
+    /// When it was set aside.
+    #[serde(with = "time::serde::rfc3339")]
+    pub parked_at: OffsetDateTime,
+}
+
+impl ParkedStream {
+    /// The most characters of an error kept with a parked stream.
+    const MAX_ERROR: usize = 1_000;
+
+    /// Parks `stream` at the event at `position` and `stream_version`
+    /// because of `error`: the error's text is kept to one line of printable
+    /// characters, at most 1,000 of them.
+    pub fn new(
+        stream: &StreamId,
+        position: Position,
+        stream_version: u64,
+        error: &dyn std::fmt::Display,
+    ) -> Self {
+        let text = error.to_string().chars().take(Self::MAX_ERROR).collect();
+        Self {
+            stream_id: stream.to_string(),
+            position,
+            stream_version,
+            error: anote_domain::text::repair(text, anote_domain::text::Lines::One),
+            parked_at: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// A parked stream read back from either backend's `parked_streams` row.
+fn parked_from_row<R: sqlx::Row>(row: &R) -> Result<ParkedStream, StoreError>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    Ok(ParkedStream {
+        stream_id: row.try_get("stream_id")?,
+        position: Position::new(
+            from_i64(row.try_get("tx")?)?,
+            from_i64(row.try_get("seq")?)?,
+        ),
+        stream_version: from_i64(row.try_get("stream_version")?)?,
+        error: row.try_get("error")?,
+        parked_at: from_micros(row.try_get("parked_at")?)?,
+    })
 }
 
 /// How far a projector got in one Kinesis shard.
@@ -423,7 +489,11 @@ pub trait ReadStore: Send + Sync {
     /// Applies a batch and moves the projector's checkpoint (never back),
     /// atomically, unless the read models were switched since the batch's
     /// generation.
-    async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError>;
+    async fn apply(&self, projector: &str, batch: &ProjectionBatch) -> Result<(), StoreError>;
+
+    /// The parked streams, oldest first; only those among `streams` when
+    /// given.
+    async fn parked(&self, streams: Option<&[String]>) -> Result<Vec<ParkedStream>, StoreError>;
 
     /// One live (not purged) note of this owner.
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError>;

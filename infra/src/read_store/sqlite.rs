@@ -6,10 +6,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{
-    documents_from_json, documents_json, fts5_query, qualified_columns, status_from_name,
-    status_name, Count, DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteSort, NoteView,
-    ProjectionBatch, ReadStore, SearchHit, ShareChange, ShareLink, SortKey, Usage,
-    DOCUMENT_COLUMNS, NOTE_COLUMNS,
+    documents_from_json, documents_json, fts5_query, parked_from_row, qualified_columns,
+    status_from_name, status_name, Count, DocumentEntry, DocumentView, ListCursor, NoteFilter,
+    NoteSort, NoteView, ParkedStream, ProjectionBatch, ReadStore, SearchHit, ShareChange,
+    ShareLink, SortKey, Usage, DOCUMENT_COLUMNS, NOTE_COLUMNS,
 };
 use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
 use crate::error::StoreError;
@@ -150,7 +150,7 @@ impl ReadStore for SqliteReadStore {
         Ok(0)
     }
 
-    async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError> {
+    async fn apply(&self, projector: &str, batch: &ProjectionBatch) -> Result<(), StoreError> {
         if batch.shard.is_some() {
             return Err(StoreError::Invalid(
                 "the embedded read store does not read Kinesis",
@@ -242,6 +242,29 @@ impl ReadStore for SqliteReadStore {
                 }
             }
         }
+        for parked in &batch.parked {
+            sqlx::query(
+                "INSERT INTO parked_streams (stream_id, tx, seq, stream_version, error, parked_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (stream_id) DO UPDATE SET tx = excluded.tx, seq = excluded.seq,
+                   stream_version = excluded.stream_version, error = excluded.error,
+                   parked_at = excluded.parked_at",
+            )
+            .bind(&parked.stream_id)
+            .bind(to_i64(parked.position.tx())?)
+            .bind(to_i64(parked.position.seq())?)
+            .bind(to_i64(parked.stream_version)?)
+            .bind(&parked.error)
+            .bind(micros(parked.parked_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for stream in &batch.unparked {
+            sqlx::query("DELETE FROM parked_streams WHERE stream_id = ?")
+                .bind(stream)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "INSERT INTO projector_checkpoints (name, tx, seq) VALUES (?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq
@@ -254,6 +277,22 @@ impl ReadStore for SqliteReadStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn parked(&self, streams: Option<&[String]>) -> Result<Vec<ParkedStream>, StoreError> {
+        let streams = streams
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(StoreError::corrupt)?;
+        let rows = sqlx::query(
+            "SELECT stream_id, tx, seq, stream_version, error, parked_at FROM parked_streams
+             WHERE ?1 IS NULL OR stream_id IN (SELECT value FROM json_each(?1))
+             ORDER BY parked_at, stream_id",
+        )
+        .bind(streams)
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter().map(parked_from_row).collect()
     }
 
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {

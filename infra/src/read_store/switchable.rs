@@ -15,8 +15,8 @@ use tokio::sync::{OwnedRwLockWriteGuard, RwLock as ApplyLock};
 use uuid::Uuid;
 
 use super::{
-    Count, DocumentEntry, ListCursor, NoteFilter, NoteView, ProjectionBatch, ReadStore, SearchHit,
-    ShareLink, Usage,
+    Count, DocumentEntry, ListCursor, NoteFilter, NoteView, ParkedStream, ProjectionBatch,
+    ReadStore, SearchHit, ShareLink, Usage,
 };
 use crate::error::StoreError;
 use crate::event_store::Position;
@@ -106,7 +106,7 @@ impl ReadStore for SwitchableReads {
         Ok(self.read().generation)
     }
 
-    async fn apply(&self, projector: &str, batch: ProjectionBatch) -> Result<(), StoreError> {
+    async fn apply(&self, projector: &str, batch: &ProjectionBatch) -> Result<(), StoreError> {
         let _shared = self.applying.read().await;
         let store = {
             let current = self.read();
@@ -116,6 +116,10 @@ impl ReadStore for SwitchableReads {
             current.store.clone()
         };
         store.apply(projector, batch).await
+    }
+
+    async fn parked(&self, streams: Option<&[String]>) -> Result<Vec<ParkedStream>, StoreError> {
+        self.current().parked(streams).await
     }
 
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {

@@ -1,0 +1,111 @@
+//! `anote parked`: the streams the projector set aside because one of their
+//! events keeps failing, listed for an operator and projected again on
+//! request, on PostgreSQL (`ANOTE_DATABASE_URL`) or the embedded data folder.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anote_infra::config::Secret;
+use anote_infra::db::{PgDatabase, Tables};
+use anote_infra::read_store::{PgReadStore, ReadStore};
+use anote_infra::storage;
+use anote_projector::Projector;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::log_target::{open, Target};
+use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
+
+/// Which read models, and what to do with their parked streams.
+#[derive(Args, Debug)]
+pub struct Parked {
+    #[command(flatten)]
+    target: Target,
+    /// The read-model database (default: the event log's).
+    #[arg(long, env = "ANOTE_READ_DATABASE_URL", hide_env_values = true)]
+    read_database_url: Option<Secret<String>>,
+    /// The live read models' schema.
+    #[arg(long, env = "ANOTE_READ_DATABASE_SCHEMA", default_value = "anote_read")]
+    read_database_schema: String,
+    #[command(subcommand)]
+    action: Action,
+}
+
+/// What to do.
+#[derive(Subcommand, Debug)]
+enum Action {
+    /// Print the parked streams as JSON lines: stream, position, version,
+    /// error, when.
+    List,
+    /// Project parked streams again from the log; a stream whose events now
+    /// apply is unparked, the others stay parked with their new error.
+    /// Exits with 1 when one stays parked.
+    Retry {
+        /// The streams, such as `note-<uuid>`.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        streams: Vec<String>,
+        /// Every parked stream.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// The live read models `parked` names.
+async fn read_models(parked: &Parked) -> anyhow::Result<Arc<dyn ReadStore>> {
+    Ok(match &parked.target.database_url {
+        Some(log_url) => {
+            let url = parked.read_database_url.as_ref().unwrap_or(log_url);
+            let db = PgDatabase::connect(url.expose(), Some(&parked.read_database_schema), 4)
+                .await
+                .context("connecting to the read-model database")?;
+            db.migrate(Tables::ReadModels).await?;
+            Arc::new(PgReadStore::new(db))
+        }
+        None => {
+            storage::embedded_read_models(&parked.target.data_dir)
+                .await?
+                .0
+        }
+    })
+}
+
+/// Runs the action; returns whether every retried stream was unparked.
+pub async fn run(parked: Parked) -> anyhow::Result<bool> {
+    let projector = Projector::new(
+        NOTE_PROJECTOR,
+        open(&parked.target).await?,
+        read_models(&parked).await?,
+        PROJECTOR_BATCH,
+    );
+    let mut out = std::io::stdout().lock();
+    match parked.action {
+        Action::List => {
+            for stream in projector.parked().await? {
+                writeln!(out, "{}", serde_json::to_string(&stream)?)?;
+            }
+            Ok(true)
+        }
+        Action::Retry { streams, all } => {
+            let streams = match all {
+                true => projector
+                    .parked()
+                    .await?
+                    .into_iter()
+                    .map(|p| p.stream_id)
+                    .collect(),
+                false => streams,
+            };
+            let mut unparked = true;
+            for stream in streams {
+                match projector.retry(&stream).await {
+                    Ok(()) => writeln!(out, "{stream}: unparked")?,
+                    Err(err) => {
+                        unparked = false;
+                        writeln!(out, "{stream}: still parked: {err}")?;
+                    }
+                }
+            }
+            Ok(unparked)
+        }
+    }
+}
