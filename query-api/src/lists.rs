@@ -1,5 +1,6 @@
 //! Search, subjects, tags and upcoming assignments.
 
+use anote_domain::text::{self, Lines};
 use anote_infra::http::extract::{Auth, QueryParams};
 use anote_infra::http::problem::{ApiError, Problem};
 use anote_infra::read_store::Count;
@@ -72,6 +73,7 @@ pub async fn search(
             "q must have 1 to 500 characters".to_owned(),
         ));
     }
+    text::check("q", &params.q, Lines::One)?;
     wait_for_min_position(&state, &headers).await?;
     let hits = state.reads.search(auth.user, &params.q, limit).await?;
     let items = hits

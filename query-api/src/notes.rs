@@ -1,6 +1,7 @@
 //! Reading notes: one note (with `ETag` and `If-None-Match`) and pages of
 //! the owner's notes with filters.
 
+use anote_domain::values::{Subject, Tag};
 use anote_infra::http::extract::{Auth, NotePath, QueryParams};
 use anote_infra::http::problem::{ApiError, Problem};
 use anote_infra::read_store::{ListCursor, NoteFilter, NoteSort, NoteView};
@@ -203,9 +204,21 @@ pub async fn list_notes(
                 .ok_or_else(|| ApiError::InvalidQuery("unknown cursor for this sort".to_owned()))
         })
         .transpose()?;
+    // Filters obey the rules of what they match, so no value a store
+    // cannot hold reaches it.
     let filter = NoteFilter {
-        subject: params.subject,
-        tag: params.tag.map(|t| t.trim().to_lowercase()),
+        subject: params
+            .subject
+            .as_deref()
+            .map(Subject::parse)
+            .transpose()?
+            .map(String::from),
+        tag: params
+            .tag
+            .as_deref()
+            .map(Tag::parse)
+            .transpose()?
+            .map(String::from),
         pinned: params.pinned,
         archived: Some(params.archived.unwrap_or(false)),
         trashed: Some(params.trashed.unwrap_or(false)),

@@ -430,6 +430,8 @@ impl ListCursor {
         };
         let id = NoteId::from_uuid(Uuid::parse_str(parts.next()?).ok()?);
         let key = parts.next()?;
+        // Keys are titles or numbers: nothing a store could refuse.
+        anote_domain::text::check("cursor", key, anote_domain::text::Lines::One).ok()?;
         let key = if sort == NoteSort::Title {
             SortKey::Text(key.to_owned())
         } else {
@@ -596,6 +598,8 @@ mod tests {
         };
         assert_eq!(ListCursor::decode(&text.encode()), Some(text));
         assert_eq!(ListCursor::decode("not a cursor"), None);
+        let nul = URL_SAFE_NO_PAD.encode(format!("title|{}|a\u{0}b", NoteId::new()));
+        assert_eq!(ListCursor::decode(&nul), None);
         assert_eq!(
             ListCursor::decode(&URL_SAFE_NO_PAD.encode("updated|zz|12")),
             None
