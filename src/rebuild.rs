@@ -62,6 +62,21 @@ pub fn builder(log: Arc<dyn EventStore>, store: Arc<dyn ReadStore>) -> Projector
     Projector::new(NOTE_PROJECTOR, log, store, PROJECTOR_BATCH).building()
 }
 
+/// Names each stream a build parked (one of its events keeps failing): the
+/// rest of the log was built without it; `anote parked` lists and retries
+/// them once the build is live.
+pub async fn report_parked(projector: &Projector) -> anyhow::Result<()> {
+    for parked in projector.parked().await? {
+        tracing::warn!(
+            stream = %parked.stream_id,
+            version = parked.stream_version,
+            error = %parked.error,
+            "a stream was parked in the build: the rest went on without it"
+        );
+    }
+    Ok(())
+}
+
 /// Builds into a fresh schema beside `live`, then swaps them.
 async fn postgres(
     log: Arc<dyn EventStore>,
@@ -91,6 +106,7 @@ async fn postgres(
     progress.done();
     let lock = SwitchLock::acquire(&live_db, live).await?;
     let reached = projector.catch_up(|_| {}).await?;
+    report_parked(&projector).await?;
     lock.switch(&next, &old).await?;
     tracing::info!(schema = live, %reached, "switched to the new read models");
     if let Err(err) = drop_schema(&live_db, &old).await {
@@ -106,6 +122,7 @@ async fn embedded(log: Arc<dyn EventStore>, data_dir: &Path) -> anyhow::Result<(
     let mut progress = Progress::new(log.newest().await?);
     let reached = projector.catch_up(|at| progress.show(at)).await?;
     progress.done();
+    report_parked(&projector).await?;
     make_current(data_dir, &path)?;
     tracing::info!(
         build = %path.display(),

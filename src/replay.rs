@@ -104,6 +104,7 @@ pub async fn run(replay: Replay) -> anyhow::Result<()> {
     let started = Instant::now();
     let reached = projector.catch_up(|at| progress.show(at)).await?;
     progress.done();
+    rebuild::report_parked(&projector).await?;
     tracing::info!(
         %until,
         into,

@@ -347,7 +347,7 @@ impl Projector {
         );
         if !batch.parked.is_empty() || !batch.unparked.is_empty() {
             for parked in &batch.parked {
-                tracing::error!(projector = %self.name, stream = %parked.stream_id, version = parked.stream_version, error = %parked.error, "stream parked: its events are skipped until it is retried (anote projector retry)");
+                tracing::error!(projector = %self.name, stream = %parked.stream_id, version = parked.stream_version, error = %parked.error, "stream parked: its events are skipped until it is retried (anote parked retry)");
             }
             self.count_parked(&labels).await;
         }

@@ -1,7 +1,7 @@
 -- Streams the projector set aside because one of their events keeps failing
 -- (a value the read models cannot hold, content that does not open): their
--- later events wait here while every other stream goes on. `anote projector
--- parked` lists them; `anote projector retry` projects them again.
+-- later events wait here while every other stream goes on. `anote parked
+-- list` lists them; `anote parked retry` projects them again.
 CREATE TABLE parked_streams (
     stream_id      text PRIMARY KEY,
     tx             bigint NOT NULL,
