@@ -213,6 +213,30 @@ async fn every_event_reaches_the_read_models_through_kinesis() {
     pipeline.stop_relay.send(true).expect("stops");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_that_does_not_decode_stops_nothing() {
+    let pipeline = Pipeline::start(1).await;
+    for garbage in [&b"not an envelope"[..], &b"\xf3\x89\x9a\xc2\x00\x01"[..]] {
+        pipeline
+            .client
+            .put_record()
+            .stream_name(&pipeline.stream)
+            .partition_key("garbage")
+            .data(aws_sdk_kinesis::primitives::Blob::new(garbage))
+            .send()
+            .await
+            .expect("puts");
+    }
+    let (stop, _, task) = pipeline.instance("only");
+    let owner = UserId::new();
+    let (state, last) = write(pipeline.events.as_ref(), owner, 8, 2).await;
+    pipeline.wait_for(last).await;
+    assert_views_match(pipeline.reads.as_ref(), owner, &state).await;
+    stop.send(true).expect("stops");
+    task.await.expect("feed ran");
+    pipeline.stop_relay.send(true).expect("stops");
+}
+
 async fn wait_for_holders(
     leases: &Leases,
     ok: impl Fn(&[(String, Option<String>)]) -> bool,

@@ -124,8 +124,21 @@ impl KinesisShards {
             .map_err(|e| sdk_error(aws_sdk_kinesis::error::DisplayErrorContext(e)))?;
         let mut records = Vec::new();
         for record in output.records() {
-            for event in Envelope::events_of_record(record.data().as_ref())? {
-                records.push((record.sequence_number().to_owned(), event));
+            let sequence = record.sequence_number();
+            match Envelope::events_of_record(record.data().as_ref()) {
+                Ok(events) => records.extend(events.into_iter().map(|e| (sequence.to_owned(), e))),
+                // One damaged record must not stop its shard for good. None
+                // of it is applied; its events are in the log, and a stream
+                // it held is filled from there at its next event.
+                Err(err) => {
+                    tracing::error!(stream = %self.stream, %sequence, error = %err, "a record that does not decode was skipped");
+                    crate::metrics::count(
+                        "anote_projector_skipped_records_total",
+                        "Kinesis records skipped because they do not decode.",
+                        &[("stream", self.stream.as_str())],
+                        1,
+                    );
+                }
             }
         }
         Ok(ShardPage {
