@@ -59,9 +59,7 @@ pub struct Projector {
 /// What a batch changes, gathered before it is written.
 #[derive(Default)]
 struct Work {
-    /// Notes whose view changed.
-    changed: HashSet<NoteId>,
-    /// Their views, once the batch is projected.
+    /// The views the batch changed.
     views: HashMap<NoteId, NoteView>,
     /// Share-link changes in order, with their notes.
     shares: Vec<(NoteId, ShareChange)>,
@@ -240,6 +238,7 @@ impl Projector {
         // Content is read through the notes' keys (a purged note has none).
         let keys = self.events.note_keys(&ids).await?;
         let mut work = Work::default();
+        let mut changed = HashSet::new();
         for recorded in batch {
             let Some(id) = note_of(recorded) else {
                 if let Some(owner) = deleted_user(recorded) {
@@ -268,10 +267,9 @@ impl Projector {
                 Err(err) => return Err(err),
             }
             if views.get(&id).map(|v| v.version) != before {
-                work.changed.insert(id);
+                changed.insert(id);
             }
         }
-        let changed = std::mem::take(&mut work.changed);
         work.views = changed
             .into_iter()
             .filter_map(|id| views.remove(&id).map(|v| (id, v)))
