@@ -126,6 +126,11 @@ fn apply_event(
     }
 }
 
+/// The stream of `event` parked at it because of `err`.
+fn parked_at(event: &RecordedEvent, err: &ProjectorError) -> ParkedStream {
+    ParkedStream::new(&event.stream_id, event.position, event.stream_version, err)
+}
+
 /// The note id of a `note-<uuid>` stream.
 fn note_of(event: &RecordedEvent) -> Option<NoteId> {
     let id = event.stream_id.as_str().strip_prefix("note-")?;
@@ -256,13 +261,7 @@ impl Projector {
             match applied {
                 Ok(()) => {}
                 Err(err) if err.is_about_stream() => {
-                    let park = ParkedStream::new(
-                        &recorded.stream_id,
-                        recorded.position,
-                        recorded.stream_version,
-                        &err,
-                    );
-                    work.parking.insert(id, park);
+                    work.parking.insert(id, parked_at(recorded, &err));
                 }
                 Err(err) => return Err(err),
             }
@@ -427,13 +426,7 @@ impl Projector {
                 if !err.is_about_stream() {
                     return Err(err);
                 }
-                let park = ParkedStream::new(
-                    &recorded.stream_id,
-                    recorded.position,
-                    recorded.stream_version,
-                    &err,
-                );
-                work.parking.insert(id, park);
+                work.parking.insert(id, parked_at(&recorded, &err));
                 failure = Some(err);
                 break;
             }

@@ -94,6 +94,15 @@ impl Backend {
         }
     }
 
+    /// PostgreSQL or SQLite.
+    async fn of(postgres: bool) -> Self {
+        if postgres {
+            Self::postgres().await
+        } else {
+            Self::sqlite().await
+        }
+    }
+
     /// A read store of the same kind, empty, projecting the same log.
     async fn fresh_reads(&self, postgres: bool) -> Arc<dyn ReadStore> {
         if postgres {
@@ -253,11 +262,7 @@ fn assert_matches(view: &NoteView, note: &Note, version: u64) {
 }
 
 async fn views_equal_the_domain_fold(postgres: bool) {
-    let backend = if postgres {
-        Backend::postgres().await
-    } else {
-        Backend::sqlite().await
-    };
+    let backend = Backend::of(postgres).await;
     let (_, state) = random_log(backend.events.as_ref(), 7).await;
     catch_up(
         &backend.projector(backend.reads.clone()),
@@ -281,11 +286,7 @@ async fn views_equal_the_domain_fold(postgres: bool) {
 }
 
 async fn duplicated_and_reordered_events_change_nothing(postgres: bool) {
-    let backend = if postgres {
-        Backend::postgres().await
-    } else {
-        Backend::sqlite().await
-    };
+    let backend = Backend::of(postgres).await;
     let (_, state) = random_log(backend.events.as_ref(), 11).await;
     let all: Vec<RecordedEvent> = backend
         .events
@@ -321,11 +322,7 @@ async fn duplicated_and_reordered_events_change_nothing(postgres: bool) {
 }
 
 async fn lists_filter_and_page(postgres: bool) {
-    let backend = if postgres {
-        Backend::postgres().await
-    } else {
-        Backend::sqlite().await
-    };
+    let backend = Backend::of(postgres).await;
     let owner = UserId::new();
     let stranger = UserId::new();
     let mut state = HashMap::new();
@@ -479,11 +476,7 @@ async fn lists_filter_and_page(postgres: bool) {
 }
 
 async fn search_and_summaries(postgres: bool) {
-    let backend = if postgres {
-        Backend::postgres().await
-    } else {
-        Backend::sqlite().await
-    };
+    let backend = Backend::of(postgres).await;
     let owner = UserId::new();
     let stranger = UserId::new();
     let mut state = HashMap::new();
@@ -641,11 +634,7 @@ async fn search_and_summaries(postgres: bool) {
 }
 
 async fn share_links_expire_and_follow_the_note(postgres: bool) {
-    let backend = if postgres {
-        Backend::postgres().await
-    } else {
-        Backend::sqlite().await
-    };
+    let backend = Backend::of(postgres).await;
     let owner = UserId::new();
     let mut state = HashMap::new();
     let id = NoteId::new();
@@ -790,11 +779,7 @@ fn retitle(title: &str) -> NoteAction {
 }
 
 async fn a_failing_stream_is_parked_and_the_rest_goes_on(postgres: bool) {
-    let backend = if postgres {
-        Backend::postgres().await
-    } else {
-        Backend::sqlite().await
-    };
+    let backend = Backend::of(postgres).await;
     let events = backend.events.as_ref();
     let owner = UserId::new();
     let mut state = HashMap::new();
@@ -931,11 +916,7 @@ fn awkward_text() -> impl proptest::strategy::Strategy<Value = String> {
 /// exactly: what the command API accepts cannot stop a projector.
 async fn accepted_text_is_stored_unchanged(postgres: bool) {
     use proptest::strategy::{Strategy, ValueTree};
-    let backend = if postgres {
-        Backend::postgres().await
-    } else {
-        Backend::sqlite().await
-    };
+    let backend = Backend::of(postgres).await;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let strategy = awkward_text();
     let owner = UserId::new();

@@ -247,6 +247,15 @@ impl ParkedStream {
     }
 }
 
+/// Parks a stream, or records its newest failure (the same statement on
+/// both backends).
+const PARK: &str =
+    "INSERT INTO parked_streams (stream_id, tx, seq, stream_version, error, parked_at)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (stream_id) DO UPDATE SET tx = excluded.tx, seq = excluded.seq,
+      stream_version = excluded.stream_version, error = excluded.error,
+      parked_at = excluded.parked_at";
+
 /// A parked stream read back from either backend's `parked_streams` row.
 fn parked_from_row<R: sqlx::Row>(row: &R) -> Result<ParkedStream, StoreError>
 where

@@ -10,7 +10,7 @@ use super::{
     documents_json, parked_from_row, qualified_columns, status_from_name, status_name, Applied,
     Count, DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteSort, NoteView, ParkedStream,
     ProjectionBatch, ReadStore, SearchHit, ShardProgress, ShareChange, ShareLink, SortKey, Usage,
-    DOCUMENT_COLUMNS, NOTE_COLUMNS,
+    DOCUMENT_COLUMNS, NOTE_COLUMNS, PARK,
 };
 use crate::db::{finish, from_i64, micros, to_i64, PgDatabase};
 use crate::error::StoreError;
@@ -258,13 +258,7 @@ impl ReadStore for PgReadStore {
                 }
             }
             for parked in &batch.parked {
-                sqlx::query(
-                    "INSERT INTO parked_streams (stream_id, tx, seq, stream_version, error, parked_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (stream_id) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq,
-                       stream_version = EXCLUDED.stream_version, error = EXCLUDED.error,
-                       parked_at = EXCLUDED.parked_at",
-                )
+                sqlx::query(PARK)
                 .bind(&parked.stream_id)
                 .bind(to_i64(parked.position.tx())?)
                 .bind(to_i64(parked.position.seq())?)

@@ -9,7 +9,7 @@ use super::{
     documents_from_json, documents_json, fts5_query, parked_from_row, qualified_columns,
     status_from_name, status_name, Count, DocumentEntry, DocumentView, ListCursor, NoteFilter,
     NoteSort, NoteView, ParkedStream, ProjectionBatch, ReadStore, SearchHit, ShareChange,
-    ShareLink, SortKey, Usage, DOCUMENT_COLUMNS, NOTE_COLUMNS,
+    ShareLink, SortKey, Usage, DOCUMENT_COLUMNS, NOTE_COLUMNS, PARK,
 };
 use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
 use crate::error::StoreError;
@@ -243,21 +243,15 @@ impl ReadStore for SqliteReadStore {
             }
         }
         for parked in &batch.parked {
-            sqlx::query(
-                "INSERT INTO parked_streams (stream_id, tx, seq, stream_version, error, parked_at)
-                 VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (stream_id) DO UPDATE SET tx = excluded.tx, seq = excluded.seq,
-                   stream_version = excluded.stream_version, error = excluded.error,
-                   parked_at = excluded.parked_at",
-            )
-            .bind(&parked.stream_id)
-            .bind(to_i64(parked.position.tx())?)
-            .bind(to_i64(parked.position.seq())?)
-            .bind(to_i64(parked.stream_version)?)
-            .bind(&parked.error)
-            .bind(micros(parked.parked_at))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(PARK)
+                .bind(&parked.stream_id)
+                .bind(to_i64(parked.position.tx())?)
+                .bind(to_i64(parked.position.seq())?)
+                .bind(to_i64(parked.stream_version)?)
+                .bind(&parked.error)
+                .bind(micros(parked.parked_at))
+                .execute(&mut *tx)
+                .await?;
         }
         for stream in &batch.unparked {
             sqlx::query("DELETE FROM parked_streams WHERE stream_id = ?")
