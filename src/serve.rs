@@ -10,7 +10,7 @@ use anote_infra::config::{
     AuthConfig, DocumentConfig, EmbeddedConfig, HttpConfig, ProjectionConfig,
 };
 use anote_infra::http::{event_log_ready, read_models_ready, service_routes};
-use anote_infra::read_store::SwitchableReads;
+use anote_infra::read_store::{ReadStore, SwitchableReads};
 use anote_infra::storage::embedded_read_models;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::Storage;
@@ -105,7 +105,10 @@ pub async fn run(
     let mut doc = anote_command_api::openapi::document();
     doc.merge(anote_query_api::openapi::document());
     doc.info.title = "Anote".to_owned();
-    let checks = vec![event_log_ready(events), read_models_ready(reads)];
+    let checks = vec![
+        event_log_ready(events.clone()),
+        read_models_ready(reads.clone()),
+    ];
     let service = service_routes(doc, checks);
     let app = anote_command_api::routes(command)
         .merge(anote_query_api::routes(query))
@@ -116,5 +119,8 @@ pub async fn run(
     projecting.await.context("the projector task failed")?;
     switching.await.context("the read-model switcher failed")?;
     sweeping.await.context("the sweeper failed")?;
+    // Nothing writes any more: what was erased leaves the write-ahead logs.
+    events.close().await.context("closing the event log")?;
+    reads.close().await.context("closing the read models")?;
     served
 }

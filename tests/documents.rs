@@ -453,6 +453,21 @@ async fn a_forty_mib_file_goes_up_in_parts(split: bool) {
         got.as_ref() == data.as_slice(),
         "the 40 MiB come back as they went"
     );
+
+    // A part uploaded again after completion changes nothing.
+    let first = &reply["parts"][0];
+    let status = put(
+        first["url"].as_str().expect("url"),
+        &first["headers"],
+        bytes(8 * MIB, 4),
+    )
+    .await;
+    assert_ne!(status, 200, "the multipart upload is over");
+    let got = download(&b, Some(&ada), &format!("/v1/documents/{doc}"), position).await;
+    let got = got.bytes().await.expect("bytes");
+    assert!(got.as_ref() == data.as_slice(), "still the same 40 MiB");
+    let (_, view) = get_json(&b, &ada, &format!("/v1/notes/{note}"), position).await;
+    assert_eq!(view["documents"][0]["sha256"], sha256_hex(&data).as_str());
 }
 
 async fn the_sweeper_removes_orphans_and_nothing_else(split: bool) {
@@ -570,6 +585,97 @@ async fn the_sweeper_removes_orphans_and_nothing_else(split: bool) {
     assert_eq!(got.bytes().await.expect("bytes").as_ref(), b"kept!");
 }
 
+/// The SHA-256 of `data` in lower-case hexadecimal.
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether a second upload to a URL was refused: 409 `already_uploaded`
+/// from the local store, 412 from S3 (the signed `If-None-Match: *`).
+fn refused_overwrite(status: u16) -> bool {
+    status == 409 || status == 412
+}
+
+async fn a_handed_in_document_cannot_be_swapped(split: bool) {
+    let b = Backend::of(split).await;
+    let ada = b.writer.user("ada").await;
+    let due = "2026-12-24T18:00:00Z";
+    let note = b
+        .writer
+        .note(&ada, json!({ "title": "Essay", "body": "", "due_at": due }))
+        .await;
+    let original = bytes(4096, 5);
+    let forged = bytes(4096, 6);
+    let spec = json!({ "file_name": "essay.pdf", "content_type": "application/pdf", "size": 4096 });
+    let (status, reply) = request_upload(&b, &ada, &note, spec).await;
+    assert_eq!(status, 201, "{reply}");
+    let (url, headers) = (
+        reply["upload_url"].as_str().expect("url"),
+        &reply["upload_headers"],
+    );
+    assert_eq!(put(url, headers, original.clone()).await, 200);
+    let again = put(url, headers, forged.clone()).await;
+    assert!(
+        refused_overwrite(again),
+        "a second upload is refused: {again}"
+    );
+    let doc = reply["id"].as_str().expect("id");
+    let (status, done) = complete(&b, &ada, &note, doc).await;
+    assert_eq!(status, 200, "{done}");
+    let submitted = b
+        .command(
+            &ada,
+            Method::POST,
+            &format!("/v1/notes/{note}/documents/{doc}/submit"),
+            None,
+            None,
+        )
+        .await;
+    let at = submitted["position"].as_str().expect("position");
+
+    // After the hand-in, the URL is still within its lifetime: refused.
+    let late = put(url, headers, forged).await;
+    assert!(refused_overwrite(late), "a swap is refused: {late}");
+    let got = download(&b, Some(&ada), &format!("/v1/documents/{doc}"), at).await;
+    assert_eq!(got.status(), 200);
+    assert!(got.bytes().await.expect("bytes").as_ref() == original.as_slice());
+
+    // The digest of what was handed in is shown with the document.
+    let digest = sha256_hex(&original);
+    let (_, view) = get_json(&b, &ada, &format!("/v1/notes/{note}"), at).await;
+    assert_eq!(view["documents"][0]["sha256"], digest.as_str(), "{view}");
+    assert!(view["documents"][0]["submitted_at"].is_string());
+    let (_, mine) = get_json(&b, &ada, "/v1/documents", at).await;
+    assert_eq!(mine["items"][0]["sha256"], digest.as_str(), "{mine}");
+}
+
+async fn concurrent_requests_without_if_match_are_never_told_their_version_is_wrong(split: bool) {
+    let b = Backend::of(split).await;
+    let ada = b.writer.user("ada").await;
+    let note = b
+        .writer
+        .note(&ada, json!({ "title": "Busy", "body": "" }))
+        .await;
+    let spec = |n: usize| json!({ "file_name": format!("{n}.pdf"), "content_type": "application/pdf", "size": 4 });
+    let requests = (0..20).map(|n| request_upload(&b, &ada, &note, spec(n)));
+    let replies = futures_util::future::join_all(requests).await;
+    let statuses: Vec<u16> = replies.iter().map(|(status, _)| *status).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 201),
+        "every request without If-Match goes through: {statuses:?}"
+    );
+    let mut versions: Vec<u64> = replies
+        .iter()
+        .filter_map(|(_, reply)| reply["version"].as_u64())
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (2..22).collect::<Vec<u64>>(), "one event each");
+}
+
 both_setups!(
     split;
     a_document_goes_up_down_out_in_and_away,
@@ -577,4 +683,6 @@ both_setups!(
     expired_upload_urls_are_refused,
     a_forty_mib_file_goes_up_in_parts,
     the_sweeper_removes_orphans_and_nothing_else,
+    a_handed_in_document_cannot_be_swapped,
+    concurrent_requests_without_if_match_are_never_told_their_version_is_wrong,
 );

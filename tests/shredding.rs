@@ -1,9 +1,14 @@
 //! End-to-end test of real deletion on both setups: a note's content is in
 //! the log only sealed with its key; after a purge the key is gone and the
-//! content appears nowhere in the databases (a full dump is searched), while
-//! the history still shows every change, its content erased.
+//! content appears nowhere in the databases (a full dump is searched, and on
+//! the embedded setup every raw file of the data folder, write-ahead logs
+//! included), while the history still shows every change, its content
+//! erased.
 
 mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -40,6 +45,71 @@ async fn sqlite_dump(path: &std::path::Path) -> String {
     }
     pool.close().await;
     dump
+}
+
+/// The data keys of the notes of an embedded server, read from its
+/// event-log database.
+async fn note_keys(dir: &Path) -> Vec<Vec<u8>> {
+    let url = format!("sqlite://{}?mode=ro", dir.join("anote.sqlite3").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("opens");
+    let keys = sqlx::query_scalar("SELECT key FROM note_keys")
+        .fetch_all(&pool)
+        .await
+        .expect("keys");
+    pool.close().await;
+    keys
+}
+
+/// Every file under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("lists").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Which files under `dir` hold which of `needles`, byte for byte.
+fn raw_hits(dir: &Path, needles: &[Vec<u8>]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for file in files_under(dir) {
+        // A file may go away while the folder is read (a rotated log).
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        for (i, needle) in needles.iter().enumerate() {
+            let count = bytes.windows(needle.len()).filter(|w| w == needle).count();
+            if count > 0 {
+                hits.push(format!("{}: needle {i} {count} times", file.display()));
+            }
+        }
+    }
+    hits
+}
+
+/// On the embedded setup, waits until no raw file of the data folder
+/// (databases, write-ahead logs, anything else) holds any of `needles`.
+async fn assert_gone_from_files(b: &Backend, needles: &[Vec<u8>]) {
+    let Some(dir) = b.writer.data_dir() else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let hits = raw_hits(dir, needles);
+        if hits.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "erased bytes remain in the data folder: {hits:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A full dump of the backend's databases.
@@ -137,6 +207,14 @@ async fn a_purged_note_is_gone_everywhere(split: bool) {
         }
     }
 
+    let mut needles: Vec<Vec<u8>> = secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
+    if let Some(dir) = b.writer.data_dir() {
+        let keys = note_keys(dir).await;
+        assert_eq!(keys.len(), 1, "one note, one key");
+        assert!(!raw_hits(dir, &keys).is_empty(), "the key is in the files");
+        needles.extend(keys);
+    }
+
     let trashed = b
         .command(
             &ada,
@@ -172,6 +250,7 @@ async fn a_purged_note_is_gone_everywhere(split: bool) {
             "{secret} is gone from every table"
         );
     }
+    assert_gone_from_files(&b, &needles).await;
 
     // The history keeps its shape and says the content was erased.
     let r = b
@@ -224,6 +303,11 @@ async fn deleting_an_account_erases_its_notes(split: bool) {
             )
             .await;
     }
+    let mut needles: Vec<Vec<u8>> = secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
+    if let Some(dir) = b.writer.data_dir() {
+        needles.extend(note_keys(dir).await);
+        assert_eq!(needles.len(), 4, "two notes, two keys");
+    }
     let r = b
         .writer
         .as_user(&ada, Method::DELETE, "/v1/account")
@@ -250,6 +334,14 @@ async fn deleting_an_account_erases_its_notes(split: bool) {
             !after.contains(secret.as_str()),
             "{secret} is gone from every table"
         );
+    }
+    assert_gone_from_files(&b, &needles).await;
+
+    // A clean stop leaves nothing behind either.
+    let mut b = b;
+    if b.writer.data_dir().is_some() {
+        assert!(b.writer.terminate(), "clean shutdown");
+        assert_gone_from_files(&b, &needles).await;
     }
 }
 

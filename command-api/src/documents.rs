@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use anote_domain::document::{ContentType, DocumentSpec, DocumentStatus, FileName, UploadFailure};
+use anote_domain::document::{
+    ContentDigest, ContentType, DocumentSpec, DocumentStatus, FileName, UploadFailure,
+};
 use anote_domain::note::{NoteAction, NoteCommand};
 use anote_domain::values::Timestamp;
 use anote_domain::NoteId;
@@ -248,7 +250,9 @@ pub async fn request_upload(
 }
 
 /// Complete an upload: the stored object must exist with the declared size
-/// and type; one that lies is deleted and the document dropped.
+/// and type; one that lies is deleted and the document dropped. The
+/// object's SHA-256 is recorded with the attachment; the object can no
+/// longer be replaced.
 #[utoipa::path(post, path = "/v1/notes/{id}/documents/{document_id}/complete", tag = "documents",
     params(("id" = Uuid, Path), ("document_id" = Uuid, Path)),
     responses((status = 200, body = DocumentReply), (status = 404, body = Problem),
@@ -307,8 +311,12 @@ pub async fn complete(
             return reject(&app, &caller, note, document, what).await;
         }
     }
+    // The object cannot change any more (a second upload is refused): its
+    // digest is the one of every download.
+    let digest = store.sha256(&key).await?.ok_or(ApiError::UploadMissing)?;
     let action = NoteAction::AttachDocument {
         document_id: document,
+        sha256: ContentDigest::from_bytes(digest),
     };
     let outcome = run(&app, &caller, note, None, action).await?;
     Ok(reply(StatusCode::OK, document, outcome))

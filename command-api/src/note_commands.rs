@@ -6,7 +6,7 @@
 //! append's optimistic lock finds that out, and the note is then reloaded.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anote_domain::note::{self, Note, NoteAction, NoteCommand, NoteData, NoteEvent};
 use anote_domain::{DomainError, NoteId, UserId};
@@ -17,10 +17,19 @@ use anote_infra::event_store::{
 };
 use anote_infra::StoreError;
 use moka::sync::Cache;
+use rand::Rng;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use anote_infra::http::problem::ApiError;
+
+/// How long a command without `If-Match` is decided again while other
+/// writers keep getting in first, before it is answered with a retryable
+/// `write_contention` (well within the default request timeout).
+const CONTENTION_BUDGET: Duration = Duration::from_secs(5);
+
+/// The longest pause between two attempts of a contended command.
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A note's state at a version.
 #[derive(Clone, Debug)]
@@ -135,9 +144,11 @@ impl NoteCommands {
     }
 
     /// Runs `command` on note `id`. With `expected`, the note must be at that
-    /// version; without, a command other than a creation is decided again if
-    /// another writer got in first. With `remember`, the reply is stored with
-    /// the events under its idempotency key.
+    /// version; without, a command other than a creation is decided again
+    /// (after a short random pause) as long as another writer gets in first,
+    /// for up to [`CONTENTION_BUDGET`], and then answered with the retryable
+    /// `write_contention`, never with `version_mismatch`. With `remember`,
+    /// the reply is stored with the events under its idempotency key.
     pub async fn execute(
         &self,
         id: NoteId,
@@ -148,7 +159,8 @@ impl NoteCommands {
     ) -> Result<Outcome, ApiError> {
         let creating = matches!(command.action, NoteAction::Create(_));
         let mut loaded = self.load(id, expected).await?;
-        let mut retries = 0;
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(1);
         loop {
             let owned = loaded.owned_by(command.actor).is_some();
             if loaded.erased {
@@ -242,21 +254,26 @@ impl NoteCommands {
                         None if creating => return Err(DomainError::AlreadyExists.into()),
                         // A command that does not depend on the version is
                         // decided again on the fresh state.
-                        None if retries < 3 => {
-                            retries += 1;
+                        None if started.elapsed() < CONTENTION_BUDGET => {
+                            backoff = pause(backoff).await;
                             loaded = fresh;
                         }
-                        None => {
-                            return Err(ApiError::VersionMismatch {
-                                current: fresh.version,
-                            })
-                        }
+                        None => return Err(ApiError::WriteContention),
                     }
                 }
                 Err(other) => return Err(other.into()),
             }
         }
     }
+}
+
+/// Sleeps a random part (half to all) of `backoff`, so that writers who
+/// collided do not collide again in step; returns the next, doubled backoff.
+async fn pause(backoff: Duration) -> Duration {
+    let nanos = u64::try_from(backoff.as_nanos()).unwrap_or(u64::MAX);
+    let jittered = rand::thread_rng().gen_range(nanos / 2..=nanos);
+    tokio::time::sleep(Duration::from_nanos(jittered)).await;
+    (backoff * 2).min(MAX_BACKOFF)
 }
 
 /// An event ready to append, its content sealed with the note's key (notes
@@ -295,7 +312,7 @@ fn ledger_writes(
                     abandon_after: OffsetDateTime::now_utc() + policy.abandon_after,
                 })
             }
-            NoteEvent::DocumentAttached { document_id } => Some(LedgerWrite::Attach {
+            NoteEvent::DocumentAttached { document_id, .. } => Some(LedgerWrite::Attach {
                 document: *document_id,
             }),
             NoteEvent::DocumentUploadFailed { document_id, .. }

@@ -111,6 +111,36 @@ impl ContentType {
     }
 }
 
+/// The SHA-256 digest of a document's bytes, as 64 lower-case hexadecimal
+/// digits: recorded when its upload is attached, shown with it, and the
+/// bytes every download must have.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ContentDigest(String);
+
+impl ContentDigest {
+    /// Checks a digest in hexadecimal (either case).
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if raw.len() != 64 || !raw.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ValidationError::Charset {
+                field: "sha256",
+                allowed: "64 hexadecimal digits",
+            });
+        }
+        Ok(Self(raw.to_ascii_lowercase()))
+    }
+
+    /// The digest of these 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The digest in lower-case hexadecimal.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Implements the string conversions of a checked string type.
 macro_rules! string_conversions {
     ($($name:ident),*) => {$(
@@ -135,7 +165,7 @@ macro_rules! string_conversions {
     )*};
 }
 
-string_conversions!(FileName, ContentType);
+string_conversions!(FileName, ContentType, ContentDigest);
 
 /// Where a document's upload stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -206,6 +236,15 @@ mod tests {
         assert!(FileName::parse("dir/").is_err());
         assert!(FileName::parse("..").is_err());
         assert!(FileName::parse(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn digests_are_64_hex_digits_in_lower_case() {
+        let digest = ContentDigest::from_bytes([0xab; 32]);
+        assert_eq!(digest.as_str(), "ab".repeat(32));
+        assert_eq!(ContentDigest::parse(&"AB".repeat(32)), Ok(digest));
+        assert!(ContentDigest::parse(&"ab".repeat(31)).is_err());
+        assert!(ContentDigest::parse(&"zz".repeat(32)).is_err());
     }
 
     #[test]

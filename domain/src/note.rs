@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::document::{Document, DocumentSpec, DocumentStatus, UploadFailure, MAX_DOCUMENTS};
+use crate::document::{
+    ContentDigest, Document, DocumentSpec, DocumentStatus, UploadFailure, MAX_DOCUMENTS,
+};
 use crate::error::DomainError;
 use crate::ids::UserId;
 use crate::values::{Body, DueAt, Subject, Tags, Timestamp, Title};
@@ -219,6 +221,8 @@ pub enum NoteAction {
     AttachDocument {
         /// The document.
         document_id: Uuid,
+        /// The digest of the object's bytes, as checked.
+        sha256: ContentDigest,
     },
     /// Give up a pending upload.
     FailUpload {
@@ -343,6 +347,10 @@ pub enum NoteEvent {
     DocumentAttached {
         /// The document.
         document_id: Uuid,
+        /// The digest of its bytes (absent in events recorded before
+        /// digests were).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<ContentDigest>,
     },
     /// A pending upload was given up (its object, if any, is deleted).
     DocumentUploadFailed {
@@ -449,10 +457,16 @@ pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, Doma
             content,
         }),
         NoteAction::RequestUpload { document_id, spec } => request_upload(note, document_id, spec)?,
-        NoteAction::AttachDocument { document_id } => document(note, document_id)?
+        NoteAction::AttachDocument {
+            document_id,
+            sha256,
+        } => document(note, document_id)?
             .status
             .eq(&DocumentStatus::Pending)
-            .then_some(NoteEvent::DocumentAttached { document_id }),
+            .then_some(NoteEvent::DocumentAttached {
+                document_id,
+                sha256: Some(sha256),
+            }),
         NoteAction::FailUpload {
             document_id,
             reason,
@@ -599,7 +613,7 @@ pub fn evolve(state: Note, event: &NoteEvent) -> Note {
                 },
             );
         }
-        NoteEvent::DocumentAttached { document_id } => {
+        NoteEvent::DocumentAttached { document_id, .. } => {
             if let Some(document) = note.documents.get_mut(document_id) {
                 document.status = DocumentStatus::Attached;
             }
@@ -865,15 +879,25 @@ mod tests {
         assert_eq!(when(&state, request.clone()), Ok(vec![requested(5)]));
         let pending = given(&[created(false), requested(5)]);
         assert_eq!(when(&pending, request), Ok(vec![]), "a repeat is a no-op");
-        let attach = NoteAction::AttachDocument { document_id: doc };
+        let sha256 = ContentDigest::from_bytes([7; 32]);
+        let attach = NoteAction::AttachDocument {
+            document_id: doc,
+            sha256: sha256.clone(),
+        };
         assert_eq!(
             when(&pending, attach.clone()),
-            Ok(vec![NoteEvent::DocumentAttached { document_id: doc }])
+            Ok(vec![NoteEvent::DocumentAttached {
+                document_id: doc,
+                sha256: Some(sha256.clone()),
+            }])
         );
         let attached = given(&[
             created(false),
             requested(5),
-            NoteEvent::DocumentAttached { document_id: doc },
+            NoteEvent::DocumentAttached {
+                document_id: doc,
+                sha256: Some(sha256),
+            },
         ]);
         assert_eq!(when(&attached, attach), Ok(vec![]));
         let fail = NoteAction::FailUpload {
@@ -906,7 +930,10 @@ mod tests {
             when(&pending, submit.clone()),
             Err(DomainError::UploadIncomplete)
         );
-        let attached = NoteEvent::DocumentAttached { document_id: doc };
+        let attached = NoteEvent::DocumentAttached {
+            document_id: doc,
+            sha256: None,
+        };
         let note = given(&[created(false), requested(5), attached.clone()]);
         assert_eq!(
             when(&note, submit.clone()),
@@ -1052,7 +1079,8 @@ mod tests {
                 spec: spec(size),
             }),
             (0u128..3).prop_map(|n| NoteAction::AttachDocument {
-                document_id: uuid::Uuid::from_u128(n)
+                document_id: uuid::Uuid::from_u128(n),
+                sha256: ContentDigest::from_bytes([1; 32]),
             }),
             (0u128..3).prop_map(|n| NoteAction::FailUpload {
                 document_id: uuid::Uuid::from_u128(n),

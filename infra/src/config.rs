@@ -68,9 +68,23 @@ pub struct HttpConfig {
     #[arg(long, env = "ANOTE_BODY_LIMIT_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub body_limit: usize,
     /// Requests served at once; beyond, requests are shed at once with 503
-    /// and `Retry-After` instead of queueing.
+    /// and `Retry-After` instead of queueing. A request counts once its body
+    /// has arrived; document transfers of the local store do not count.
     #[arg(long, env = "ANOTE_MAX_IN_FLIGHT", default_value_t = 512)]
     pub max_in_flight: usize,
+    /// Seconds a client may take to send a request's headers before its
+    /// connection is closed.
+    #[arg(long, env = "ANOTE_HEADER_TIMEOUT_SECS", default_value = "10", value_parser = seconds)]
+    pub header_timeout: Duration,
+    /// Seconds an API request's body may take to arrive before it is
+    /// answered with 408.
+    #[arg(long, env = "ANOTE_BODY_TIMEOUT_SECS", default_value = "10", value_parser = seconds)]
+    pub body_timeout: Duration,
+    /// Connections one client address may hold open at once; more are
+    /// closed as they arrive (0: no limit, for a service behind a load
+    /// balancer, whose own addresses are the clients it sees).
+    #[arg(long, env = "ANOTE_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    pub max_connections_per_client: usize,
 }
 
 /// Tokens, sessions and login throttling.

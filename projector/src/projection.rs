@@ -128,11 +128,16 @@ pub fn project(
                 size: spec.size,
                 status: DocumentStatus::Pending,
                 submitted_at: None,
+                sha256: None,
             });
         }
-        NoteEvent::DocumentAttached { document_id } => {
+        NoteEvent::DocumentAttached {
+            document_id,
+            sha256,
+        } => {
             if let Some(document) = next.documents.iter_mut().find(|d| d.id == *document_id) {
                 document.status = DocumentStatus::Attached;
+                document.sha256 = sha256.as_ref().map(ToString::to_string);
             }
         }
         NoteEvent::DocumentSubmitted {
@@ -274,7 +279,7 @@ mod tests {
 
     #[test]
     fn documents_are_listed_attached_handed_in_and_removed() {
-        use anote_domain::document::{ContentType, DocumentSpec, FileName};
+        use anote_domain::document::{ContentDigest, ContentType, DocumentSpec, FileName};
         use anote_domain::values::Timestamp;
         let id = NoteId::new();
         let doc = uuid::Uuid::from_u128(3);
@@ -289,7 +294,10 @@ mod tests {
         };
         let events = [
             requested,
-            NoteEvent::DocumentAttached { document_id: doc },
+            NoteEvent::DocumentAttached {
+                document_id: doc,
+                sha256: Some(ContentDigest::from_bytes([9; 32])),
+            },
             NoteEvent::DocumentSubmitted {
                 document_id: doc,
                 submitted_at: Timestamp::new(at(9)),
@@ -305,6 +313,7 @@ mod tests {
             ("essay.pdf", 42, DocumentStatus::Attached)
         );
         assert_eq!(listed.submitted_at, Some(at(9)));
+        assert_eq!(listed.sha256, Some("09".repeat(32)));
         let removed = NoteEvent::DocumentRemoved { document_id: doc };
         let view = applied(project(Some(&view), id, &removed, 5, at(5)));
         assert!(view.documents.is_empty());

@@ -138,6 +138,9 @@ async fn main() {
         request_timeout: Duration::from_secs(10),
         body_limit: 1 << 20,
         max_in_flight: 4_096,
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(10),
+        max_connections_per_client: 0,
     };
     let blob_dir = std::env::temp_dir().join(format!("anote-bench-{}", Uuid::new_v4()));
     let blobs = Blobs::local(

@@ -37,6 +37,12 @@ pub struct DocumentBody {
     /// When it was handed in, if it was (RFC 3339).
     #[serde(with = "time::serde::rfc3339::option")]
     pub submitted_at: Option<OffsetDateTime>,
+    /// The SHA-256 of its bytes (64 hexadecimal digits), recorded when the
+    /// upload was completed: every download has exactly these bytes. Absent
+    /// while pending (and for documents attached before digests were
+    /// recorded).
+    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    pub sha256: Option<String>,
 }
 
 impl From<DocumentView> for DocumentBody {
@@ -48,6 +54,7 @@ impl From<DocumentView> for DocumentBody {
             size: view.size,
             status: view.status,
             submitted_at: view.submitted_at,
+            sha256: view.sha256,
         }
     }
 }
@@ -183,6 +190,7 @@ async fn redirect(
         .presign_get(
             &BlobKey::document(note, document.id),
             file,
+            document.sha256.as_deref(),
             state.documents.download_url_ttl,
         )
         .await?;

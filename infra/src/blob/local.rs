@@ -7,11 +7,15 @@
 //! Layout under the root: `objects/<key>` with `objects/<key>.meta` (type and
 //! disposition), `uploads/<upload id>/` (multipart: `meta` and numbered
 //! parts), `tmp/` (files being written, renamed into place when complete).
+//! An object is moved into place only where none is (a second `PUT` is
+//! refused), and a download URL carries the object's digest: bytes that do
+//! not have it are never served.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use anote_domain::document::ContentDigest;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, RawQuery, State};
@@ -21,6 +25,7 @@ use axum::routing::put;
 use axum::Router;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tempfile::TempPath;
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
@@ -33,6 +38,9 @@ use crate::tokens::TokenSigner;
 
 /// How long past its URL's expiry an upload that started in time may go on.
 const UPLOAD_SLACK_SECS: u64 = 300;
+
+/// How long an upload may send nothing before it is cut off with 408.
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Documents in a folder, reached through URLs of this server.
 #[derive(Clone, Debug)]
@@ -63,6 +71,8 @@ struct UrlQuery {
     upload: Option<Uuid>,
     #[serde(default)]
     part: Option<u32>,
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 impl LocalBlobs {
@@ -175,7 +185,11 @@ fn valid_key(key: &str) -> bool {
 async fn write_exactly(mut file: tokio::fs::File, body: Body, size: u64) -> Result<(), ApiError> {
     let mut stream = body.into_data_stream();
     let mut written = 0u64;
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let next = tokio::time::timeout(STALL_TIMEOUT, stream.next()).await;
+        let Some(chunk) = next.map_err(|_| ApiError::BodyTimeout)? else {
+            break;
+        };
         let chunk = chunk.map_err(|e| ApiError::InvalidBody(e.to_string()))?;
         written += chunk.len() as u64;
         if written > size {
@@ -226,6 +240,18 @@ async fn read_meta(path: &Path) -> Result<Option<Meta>, BlobError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The SHA-256 of a file's bytes.
+async fn file_sha256(path: PathBuf) -> std::io::Result<[u8; 32]> {
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher)?;
+        Ok(hasher.finalize().into())
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 fn meta_path(object: &Path) -> PathBuf {
@@ -347,11 +373,13 @@ impl BlobStore for LocalBlobs {
             tokio::fs::create_dir_all(parent).await?;
         }
         // Each step can be repeated: an interrupted completion is finished
-        // by the next one.
+        // by the next one, which leaves the object it joined as it is.
         tokio::fs::copy(dir.join("meta"), meta_path(&object)).await?;
-        joined
-            .persist(&object)
-            .map_err(|e| BlobError::from(e.error))?;
+        if let Err(e) = joined.persist_noclobber(&object) {
+            if e.error.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(e.error.into());
+            }
+        }
         tokio::fs::remove_dir_all(&dir).await?;
         Ok(())
     }
@@ -380,22 +408,29 @@ impl BlobStore for LocalBlobs {
         }))
     }
 
+    async fn sha256(&self, key: &BlobKey) -> Result<Option<[u8; 32]>, BlobError> {
+        match file_sha256(self.object_path(key.as_str())).await {
+            Ok(digest) => Ok(Some(digest)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn presign_get(
         &self,
         key: &BlobKey,
         file: FileInfo<'_>,
+        sha256: Option<&str>,
         expires_in: Duration,
     ) -> Result<String, BlobError> {
         let expires_at = expiry(expires_in);
-        Ok(self.sign(
-            "GET",
-            key,
-            &[
-                ("expires", expires_at.unix_timestamp().to_string()),
-                ("type", file.content_type.to_owned()),
-                ("disposition", super::content_disposition(file.file_name)),
-            ],
-        ))
+        let mut pairs = vec![
+            ("expires", expires_at.unix_timestamp().to_string()),
+            ("type", file.content_type.to_owned()),
+            ("disposition", super::content_disposition(file.file_name)),
+        ];
+        pairs.extend(sha256.map(|digest| ("sha256", digest.to_owned())));
+        Ok(self.sign("GET", key, &pairs))
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
@@ -450,8 +485,11 @@ async fn upload(
     if sent_type != Some(content_type.as_str()) {
         return Err(ApiError::SignatureMismatch);
     }
-    let received = store.receive(body, size, deadline).await?;
     let object = store.object_path(&key);
+    if tokio::fs::try_exists(&object).await.map_err(internal)? {
+        return Err(ApiError::AlreadyUploaded);
+    }
+    let received = store.receive(body, size, deadline).await?;
     if let Some(parent) = object.parent() {
         tokio::fs::create_dir_all(parent).await.map_err(internal)?;
     }
@@ -460,10 +498,17 @@ async fn upload(
         content_disposition: query.disposition.unwrap_or_default(),
     };
     let json = serde_json::to_vec(&meta).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The same URL (so the same metadata) for every upload to this key.
     tokio::fs::write(meta_path(&object), json)
         .await
         .map_err(internal)?;
-    received.persist(&object).map_err(|e| internal(e.error))?;
+    received.persist_noclobber(&object).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            ApiError::AlreadyUploaded
+        } else {
+            internal(e.error)
+        }
+    })?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -473,7 +518,22 @@ async fn download(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = store.check("GET", &key, raw.as_deref())?;
-    let file = match tokio::fs::File::open(store.object_path(&key)).await {
+    let path = store.object_path(&key);
+    if let Some(expected) = &query.sha256 {
+        let stored = match file_sha256(path.clone()).await {
+            Ok(digest) => ContentDigest::from_bytes(digest),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ApiError::DocumentNotFound)
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        if stored.as_str() != expected {
+            return Err(ApiError::Internal(format!(
+                "the object {key} no longer has the digest it was attached with"
+            )));
+        }
+    }
+    let file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::DocumentNotFound)

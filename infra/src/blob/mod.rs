@@ -1,6 +1,8 @@
 //! The blob port: document bytes in S3 or in a local folder. Clients move the
 //! bytes themselves through short-lived presigned URLs; the API servers only
-//! sign, check (`head`) and delete.
+//! sign, check (`head`, `sha256`) and delete. An object is written once: a
+//! second upload to its key is refused, so the bytes checked and attached
+//! are the bytes every download gets.
 
 pub mod local;
 pub mod s3;
@@ -94,7 +96,8 @@ impl From<std::io::Error> for BlobError {
 /// A store of document bytes.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    /// A `PUT` of exactly `size` bytes of `file` to `key`.
+    /// A `PUT` of exactly `size` bytes of `file` to `key`, accepted only
+    /// while no object has that key.
     async fn presign_put(
         &self,
         key: &BlobKey,
@@ -126,12 +129,17 @@ pub trait BlobStore: Send + Sync {
     /// The object's size and type, or `None` when there is none.
     async fn head(&self, key: &BlobKey) -> Result<Option<ObjectInfo>, BlobError>;
 
+    /// The SHA-256 of the object's bytes, or `None` when there is none.
+    async fn sha256(&self, key: &BlobKey) -> Result<Option<[u8; 32]>, BlobError>;
+
     /// A `GET` URL that downloads the object as an attachment named as in
-    /// `file`.
+    /// `file`; with `sha256`, a store that serves the bytes itself refuses
+    /// to serve others.
     async fn presign_get(
         &self,
         key: &BlobKey,
         file: FileInfo<'_>,
+        sha256: Option<&str>,
         expires_in: Duration,
     ) -> Result<String, BlobError>;
 

@@ -11,6 +11,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::{BlobError, BlobKey, BlobStore, FileInfo, ObjectInfo, SignedRequest};
@@ -126,6 +127,9 @@ impl BlobStore for S3Blobs {
             .content_type(file.content_type)
             .content_disposition(super::content_disposition(file.file_name))
             .content_length(length(size)?)
+            // Signed, so the client must send it: S3 refuses the PUT once
+            // the object exists.
+            .if_none_match("*")
             .presigned(presigning(expires_in)?)
             .await
             .map_err(backend)?;
@@ -266,10 +270,34 @@ impl BlobStore for S3Blobs {
         }
     }
 
+    async fn sha256(&self, key: &BlobKey) -> Result<Option<[u8; 32]>, BlobError> {
+        let got = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
+            Ok(got) => got,
+            Err(e) if is_missing(&e) => return Ok(None),
+            Err(e) => return Err(backend(e)),
+        };
+        let mut body = got.body;
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = body.try_next().await.map_err(backend)? {
+            hasher.update(&chunk);
+        }
+        Ok(Some(hasher.finalize().into()))
+    }
+
     async fn presign_get(
         &self,
         key: &BlobKey,
         file: FileInfo<'_>,
+        // S3 objects are never overwritten (see `presign_put`), and S3
+        // checks its own copies.
+        _sha256: Option<&str>,
         expires_in: Duration,
     ) -> Result<String, BlobError> {
         let request = self

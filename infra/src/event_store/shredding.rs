@@ -1,5 +1,5 @@
 //! Crypto-shredding: the content of a note's events (title, body, subject,
-//! tags, document names) is sealed with the note's own AES-256-GCM data key,
+//! tags, document names and digests) is sealed with the note's own AES-256-GCM data key,
 //! kept in a key table beside the log and never in an event or a Kinesis
 //! record. Purging the note destroys the key: the events keep their shape
 //! and their hash chains, but their content can no longer be read anywhere.
@@ -26,6 +26,8 @@ fn erased(field: &str) -> Option<Value> {
         "subject" => Some(Value::Null),
         "tags" => Some(json!([])),
         "file_name" => Some(json!("erased")),
+        // A digest could confirm a guess of a document's bytes.
+        "sha256" => Some(Value::Null),
         _ => None,
     }
 }

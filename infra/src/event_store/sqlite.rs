@@ -200,6 +200,17 @@ async fn apply_side_write(
     Ok(())
 }
 
+/// Whether a side write destroys something (a key, a password hash) that
+/// must not stay readable in the database's files.
+fn erases(write: &SideWrite) -> bool {
+    matches!(
+        write,
+        SideWrite::DestroyNoteKey { .. }
+            | SideWrite::DestroyOwnerKeys { .. }
+            | SideWrite::DeleteCredentials { .. }
+    )
+}
+
 const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type,
     schema_version, payload, metadata, recorded_at, prev_hash, hash FROM events";
 
@@ -230,6 +241,11 @@ impl EventStore for SqliteEventStore {
         let mut tx = self.db.writer().begin().await?;
         let appended = Self::append_in(&mut tx, &append).await?;
         tx.commit().await?;
+        if append.side_writes.iter().any(erases) {
+            // The erased rows are zeroed in the file; old log frames that
+            // held them go too.
+            self.db.truncate_wal_or_warn().await;
+        }
         Ok(appended)
     }
 
@@ -336,5 +352,9 @@ impl EventStore for SqliteEventStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.db.reader()).await?;
         Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.db.truncate_wal().await
     }
 }

@@ -1,10 +1,11 @@
-//! Cross-cutting HTTP layers: request ids, the access log, the request
-//! timeout, load shedding, and problem documents for unknown routes and
-//! methods.
+//! Cross-cutting HTTP layers: request ids, the access log, reading the body
+//! under its own budget, the request timeout, load shedding, and problem
+//! documents for unknown routes and methods.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -62,6 +63,51 @@ pub async fn access_log(mut req: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// How much of a request body is read, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyBudget {
+    /// The most bytes.
+    pub limit: usize,
+    /// The longest time the whole body may take to arrive.
+    pub timeout: Duration,
+}
+
+/// Reads the whole request body before the request goes on: a body that
+/// does not arrive within the budget's time is answered with 408
+/// `body_timeout`, one beyond its size with 413. Placed outside [`shed`],
+/// a slow client waits here without holding a slot others need.
+pub async fn read_body(State(budget): State<BodyBudget>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(budget.timeout, axum::body::to_bytes(body, budget.limit));
+    match read.await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(err)) => {
+            let too_large = err
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            if too_large {
+                ApiError::PayloadTooLarge.into_response()
+            } else {
+                // The client broke off or sent a malformed body.
+                ApiError::MalformedJson("the body could not be read".into()).into_response()
+            }
+        }
+        Err(_) => {
+            metrics::count(
+                "anote_http_body_timeouts_total",
+                "Requests whose body did not arrive in time.",
+                &[],
+                1,
+            );
+            ApiError::BodyTimeout.into_response()
+        }
+    }
 }
 
 /// Answers 503 `request_timeout` when the handler takes longer than allowed.
@@ -138,6 +184,9 @@ mod tests {
             request_timeout: Duration::from_secs(10),
             body_limit: 1024,
             max_in_flight: 1,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections_per_client: 0,
         };
         let routes = routes.route("/healthz", get(|| async { "ok" }));
         let app = super::super::finish(routes, &http);

@@ -34,29 +34,40 @@ pub const PROJECTION_POSITION_HEADER: HeaderName =
     HeaderName::from_static("anote-projection-position");
 
 /// Wraps a service's routes in what every route gets: problem documents for
-/// unknown routes and methods, the body limit, the request timeout, load
-/// shedding beyond `max_in_flight`, the access log and CORS.
+/// unknown routes and methods, the body read under its own size and time
+/// budget, the request timeout, load shedding beyond `max_in_flight`, the
+/// access log and CORS.
 pub fn finish(routes: Router, http: &HttpConfig) -> Router {
     finish_with_transfers(routes, Router::new(), http)
 }
 
 /// Like [`finish`], with `transfers` (routes that move document bytes,
-/// which bound their own time) kept out of the request timeout and the
-/// body limit.
+/// which bound their own time) kept out of the body budget, the request
+/// timeout and the in-flight limit: a slow upload takes no slot an API
+/// request needs.
 pub fn finish_with_transfers(routes: Router, transfers: Router, http: &HttpConfig) -> Router {
+    let body = middleware::BodyBudget {
+        limit: http.body_limit,
+        timeout: http.body_timeout,
+    };
     routes
         .layer(DefaultBodyLimit::max(http.body_limit))
         .layer(axum::middleware::from_fn_with_state(
             http.request_timeout,
             middleware::timeout,
         ))
-        .merge(transfers)
-        .fallback(middleware::not_found)
-        .method_not_allowed_fallback(middleware::method_not_allowed)
+        // A slot is taken only once the body is in.
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(Semaphore::new(http.max_in_flight.max(1))),
             middleware::shed,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            body,
+            middleware::read_body,
+        ))
+        .merge(transfers)
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::access_log))
         .layer(cors(&http.cors_origins))
 }

@@ -139,6 +139,12 @@ pub enum ApiError {
     /// The database cannot be reached.
     #[error("the service is not ready")]
     NotReady,
+    /// Other writers kept changing the note while a command without
+    /// `If-Match` was decided again; nothing was changed.
+    #[error(
+        "the note is being changed by other requests at the same time; nothing was changed, retry"
+    )]
+    WriteContention,
     /// Missing, or on someone else's note.
     #[error("no such document")]
     DocumentNotFound,
@@ -169,6 +175,13 @@ pub enum ApiError {
     /// A blob URL past its expiry.
     #[error("the URL has expired; ask for a new one")]
     UrlExpired,
+    /// An upload to an object that was already uploaded: its bytes are
+    /// never replaced.
+    #[error("this document was already uploaded; its bytes cannot be replaced")]
+    AlreadyUploaded,
+    /// The request body did not arrive within the time allowed.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// The blob store failed.
     #[error("the document store is not available")]
     BlobStoreUnavailable(String),
@@ -333,6 +346,7 @@ impl ApiError {
             ),
             Self::Overloaded => (S::SERVICE_UNAVAILABLE, "overloaded", "Server busy"),
             Self::NotReady => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
+            Self::WriteContention => (S::SERVICE_UNAVAILABLE, "write_contention", "Note busy"),
             Self::VersionNotFound => (S::NOT_FOUND, "version_not_found", "Version not found"),
             Self::DocumentNotFound | Self::Rule(DomainError::DocumentNotFound) => {
                 (S::NOT_FOUND, "document_not_found", "Document not found")
@@ -370,6 +384,8 @@ impl ApiError {
                 "Signature does not match",
             ),
             Self::UrlExpired => (S::FORBIDDEN, "url_expired", "URL expired"),
+            Self::AlreadyUploaded => (S::CONFLICT, "already_uploaded", "Already uploaded"),
+            Self::BodyTimeout => (S::REQUEST_TIMEOUT, "body_timeout", "Body too slow"),
             Self::BlobStoreUnavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "blob_store_unavailable",
@@ -431,7 +447,7 @@ impl IntoResponse for ApiError {
                     headers.insert(header::ETAG, etag);
                 }
             }
-            Self::Timeout | Self::Overloaded => {
+            Self::Timeout | Self::Overloaded | Self::WriteContention => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::ProjectionBehind { reached } => {

@@ -26,7 +26,7 @@ const NOTE_COLUMNS: &str = "id, owner_id, title, body, snippet, subject, tags, p
 
 /// The columns of a document entry, in the order both backends decode them.
 const DOCUMENT_COLUMNS: &str = "d.document_id, d.note_id, n.title AS note_title, d.file_name,
-    d.content_type, d.size, d.status, d.submitted_at, n.trashed AS note_trashed";
+    d.content_type, d.size, d.status, d.submitted_at, n.trashed AS note_trashed, d.sha256";
 
 /// The note-view columns qualified by a table alias, for joins.
 fn qualified_columns(alias: &str) -> String {
@@ -100,6 +100,10 @@ pub struct DocumentView {
     /// When it was handed in, if it was.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub submitted_at: Option<OffsetDateTime>,
+    /// The SHA-256 of its bytes in hexadecimal, once attached (absent for
+    /// documents attached before digests were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// A document with the note it belongs to.
@@ -573,6 +577,12 @@ pub trait ReadStore: Send + Sync {
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Leaves the database's files clean at shutdown: an embedded database
+    /// empties its write-ahead log into the database file.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -85,6 +85,7 @@ fn decode_document(row: &PgRow) -> Result<DocumentEntry, StoreError> {
             size: from_i64(row.try_get("size")?)?,
             status: status_from_name(row.try_get("status")?)?,
             submitted_at: row.try_get("submitted_at")?,
+            sha256: row.try_get("sha256")?,
         },
     })
 }
@@ -110,8 +111,8 @@ async fn replace_documents(
     for (view, document) in rows {
         sqlx::query(
             "INSERT INTO document_views (document_id, note_id, owner_id, file_name,
-                 content_type, size, status, submitted_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 content_type, size, status, submitted_at, sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(document.id)
         .bind(view.id.uuid())
@@ -121,6 +122,7 @@ async fn replace_documents(
         .bind(to_i64(document.size)?)
         .bind(status_name(document.status))
         .bind(document.submitted_at)
+        .bind(&document.sha256)
         .execute(&mut *conn)
         .await?;
     }

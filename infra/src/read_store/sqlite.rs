@@ -75,6 +75,7 @@ fn decode_document(row: &SqliteRow) -> Result<DocumentEntry, StoreError> {
                 .try_get::<Option<i64>, _>("submitted_at")?
                 .map(from_micros)
                 .transpose()?,
+            sha256: row.try_get("sha256")?,
         },
     })
 }
@@ -96,8 +97,8 @@ async fn replace_documents(
     for document in documents {
         sqlx::query(
             "INSERT INTO document_views (document_id, note_id, owner_id, file_name,
-                 content_type, size, status, submitted_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 content_type, size, status, submitted_at, sha256)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(document.id)
         .bind(view.id.uuid())
@@ -107,6 +108,7 @@ async fn replace_documents(
         .bind(to_i64(document.size)?)
         .bind(status_name(document.status))
         .bind(document.submitted_at.map(micros))
+        .bind(&document.sha256)
         .execute(&mut *conn)
         .await?;
     }
@@ -211,7 +213,8 @@ impl ReadStore for SqliteReadStore {
                     .await?;
             }
         }
-        if batch.upserts.iter().any(|v| v.purged) || !batch.erased_owners.is_empty() {
+        let erasing = batch.upserts.iter().any(|v| v.purged) || !batch.erased_owners.is_empty();
+        if erasing {
             // The full-text index keeps the terms of replaced rows until its
             // segments merge: merge them now, so a purged note's words are
             // gone from the file too.
@@ -270,6 +273,10 @@ impl ReadStore for SqliteReadStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if erasing {
+            // Old log frames still hold the erased content.
+            self.db.truncate_wal_or_warn().await;
+        }
         Ok(())
     }
 
@@ -535,6 +542,10 @@ impl ReadStore for SqliteReadStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.db.reader()).await?;
         Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.db.truncate_wal().await
     }
 }
 

@@ -198,4 +198,8 @@ impl ReadStore for SwitchableReads {
     async fn ping(&self) -> Result<(), StoreError> {
         self.current().ping().await
     }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.current().close().await
+    }
 }
