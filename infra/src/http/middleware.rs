@@ -158,14 +158,65 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use axum::body::Body;
+    use axum::body::{Body, Bytes};
     use axum::http::{header, Request, StatusCode};
-    use axum::routing::get;
+    use axum::routing::{get, post};
     use axum::Router;
+    use futures_util::StreamExt;
     use tokio::sync::Notify;
     use tower::ServiceExt;
 
     use crate::config::HttpConfig;
+
+    /// Settings with one in-flight slot and a short body budget.
+    fn one_slot() -> HttpConfig {
+        HttpConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(10),
+            body_limit: 1024,
+            max_in_flight: 1,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_millis(300),
+            max_connections_per_client: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_is_cut_off_without_holding_a_slot() {
+        let routes = Router::new().route("/echo", post(|body: String| async move { body }));
+        let app = super::super::finish(routes, &one_slot());
+        let reading = Arc::new(Notify::new());
+        let started = reading.clone();
+        // One byte, then nothing, ever.
+        let stalled = futures_util::stream::once(async move {
+            started.notify_one();
+            Ok::<_, std::io::Error>(Bytes::from_static(b"{"))
+        })
+        .chain(futures_util::stream::pending());
+        let request = Request::post("/echo")
+            .body(Body::from_stream(stalled))
+            .expect("request");
+        let slow = tokio::spawn(app.clone().oneshot(request));
+        reading.notified().await;
+        let normal = Request::post("/echo")
+            .body(Body::from("hi"))
+            .expect("request");
+        let normal = app.clone().oneshot(normal).await.expect("answers");
+        assert_eq!(normal.status(), StatusCode::OK, "the slot is free");
+        let slow = slow.await.expect("joins").expect("answers");
+        assert_eq!(slow.status(), StatusCode::REQUEST_TIMEOUT);
+        let body = axum::body::to_bytes(slow.into_body(), 4096)
+            .await
+            .expect("body");
+        let problem: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(problem["code"], "body_timeout");
+        let large = Request::post("/echo")
+            .body(Body::from(vec![b'a'; 2048]))
+            .expect("request");
+        let large = app.oneshot(large).await.expect("answers");
+        assert_eq!(large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
 
     #[tokio::test]
     async fn requests_beyond_the_limit_are_shed_with_retry_after() {
@@ -178,16 +229,7 @@ mod tests {
                 async move { held.notified().await }
             }),
         );
-        let http = HttpConfig {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            cors_origins: Vec::new(),
-            request_timeout: Duration::from_secs(10),
-            body_limit: 1024,
-            max_in_flight: 1,
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(10),
-            max_connections_per_client: 0,
-        };
+        let http = one_slot();
         let routes = routes.route("/healthz", get(|| async { "ok" }));
         let app = super::super::finish(routes, &http);
         let request = || Request::get("/slow").body(Body::empty()).expect("request");
