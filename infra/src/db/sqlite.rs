@@ -71,28 +71,25 @@ impl SqliteDatabase {
     }
 
     /// Copies the write-ahead log into the database file and truncates it
-    /// to nothing, waiting for readers to leave old snapshots. Run after a
-    /// transaction that erased something (freed pages are zeroed in the
-    /// file by `secure_delete`, but the log keeps the frames that held the
-    /// content until they are overwritten) and at shutdown.
-    pub async fn truncate_wal(&self) -> Result<(), StoreError> {
-        let (busy, frames, copied): (i64, i64, i64) =
+    /// to nothing, waiting (up to the busy timeout) for readers to leave old
+    /// snapshots. Run after a transaction that erased something (freed
+    /// pages are zeroed in the file by `secure_delete`, but the log keeps
+    /// the frames that held the content until they are overwritten) and at
+    /// shutdown. A failure is logged, not returned: the erasure itself is
+    /// committed, and the next checkpoint empties the log.
+    pub async fn truncate_wal(&self) {
+        let checkpoint: Result<(i64, i64, i64), _> =
             sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
                 .fetch_one(&self.writer)
-                .await?;
-        if busy != 0 {
-            return Err(StoreError::Corrupt(format!(
-                "the write-ahead log was not emptied: readers kept it busy ({copied} of {frames} frames copied)"
-            )));
-        }
-        Ok(())
-    }
-
-    /// [`Self::truncate_wal`], logging instead of failing: for callers whose
-    /// own work is already committed.
-    pub async fn truncate_wal_or_warn(&self) {
-        if let Err(err) = self.truncate_wal().await {
-            tracing::warn!(error = %err, "could not empty the write-ahead log");
+                .await;
+        match checkpoint {
+            Ok((0, _, _)) => {}
+            Ok((_, frames, copied)) => tracing::warn!(
+                frames,
+                copied,
+                "the write-ahead log was not emptied: readers kept it busy"
+            ),
+            Err(err) => tracing::warn!(error = %err, "could not empty the write-ahead log"),
         }
     }
 

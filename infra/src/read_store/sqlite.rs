@@ -275,7 +275,7 @@ impl ReadStore for SqliteReadStore {
         tx.commit().await?;
         if erasing {
             // Old log frames still hold the erased content.
-            self.db.truncate_wal_or_warn().await;
+            self.db.truncate_wal().await;
         }
         Ok(())
     }
@@ -545,7 +545,8 @@ impl ReadStore for SqliteReadStore {
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        self.db.truncate_wal().await
+        self.db.truncate_wal().await;
+        Ok(())
     }
 }
 
