@@ -196,6 +196,9 @@ impl From<StoreError> for ApiError {
             StoreError::UsernameTaken => Self::UsernameTaken,
             StoreError::IdempotencyKeyTaken => Self::IdempotencyKeyInUse,
             StoreError::QuotaExceeded => Self::QuotaExceeded,
+            // A race lost more often than the command retried: nothing was
+            // written, and the client may try again.
+            StoreError::Conflict { .. } => Self::WriteContention,
             other => Self::Internal(other.to_string()),
         }
     }
@@ -483,6 +486,16 @@ mod tests {
             (problem.status, problem.code, problem.current_version),
             (412, "version_mismatch", Some(8))
         );
+    }
+
+    #[test]
+    fn a_lost_race_is_retryable_never_internal() {
+        let conflict = StoreError::Conflict {
+            stream: anote_domain::UserId::from_uuid(uuid::Uuid::nil()).stream(),
+            expected: 3,
+        };
+        let problem = ApiError::from(conflict).problem();
+        assert_eq!((problem.status, problem.code), (503, "write_contention"));
     }
 
     #[test]
