@@ -15,6 +15,7 @@ mod serve;
 use anote_command_api::note_commands::NoteCommands;
 use anote_command_api::sweeper::Sweeper;
 use anote_command_api::AppState;
+use anote_infra::accounts::{AccountStore, PgAccountStore};
 use anote_infra::blob::Blobs;
 use anote_infra::config::{
     AuthConfig, DocumentConfig, EmbeddedConfig, HttpConfig, KinesisConfig, LogConfig,
@@ -26,6 +27,7 @@ use anote_infra::feed::kinesis::{KinesisShards, Leases};
 use anote_infra::read_store::{listen_applied, ReadStore};
 use anote_infra::relay::kinesis::{self as relay_kinesis, KinesisSink};
 use anote_infra::relay::{Relay, KINESIS_RELAY};
+use anote_infra::revocations::Revocations;
 use anote_infra::storage::postgres_read_models;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::{telemetry, Storage};
@@ -233,6 +235,24 @@ async fn api_blobs(
     .context("opening the document store")
 }
 
+/// The token revocations of the event-log database `db`, loaded, and
+/// followed in the background (notices and periodic reloads) until SIGTERM.
+async fn follow_revocations(
+    accounts: Arc<dyn AccountStore>,
+    db: PgDatabase,
+    auth: &AuthConfig,
+) -> anyhow::Result<Revocations> {
+    let revocations = Revocations::load(accounts)
+        .await
+        .context("loading the token revocations")?;
+    tokio::spawn(
+        revocations
+            .clone()
+            .follow_postgres(db, auth.revocation_poll, stop_on_signal()),
+    );
+    Ok(revocations)
+}
+
 /// A flag that turns true on SIGTERM or SIGINT.
 fn stop_on_signal() -> watch::Receiver<bool> {
     let (stop, stopped) = watch::channel(false);
@@ -262,9 +282,11 @@ async fn main() -> anyhow::Result<()> {
             documents,
         } => {
             let signer = TokenSigner::new(auth.signing_key().map_err(anyhow::Error::msg)?);
-            let storage = Storage::postgres(connect(&postgres).await?, true).await?;
+            let db = connect(&postgres).await?;
+            let storage = Storage::postgres(db.clone(), true).await?;
             let blobs = api_blobs(&documents, &http, &signer).await?;
-            let state = AppState::new(storage, signer, auth, blobs, documents)
+            let revocations = follow_revocations(storage.accounts.clone(), db, &auth).await?;
+            let state = AppState::new(storage, signer, auth, blobs, documents, revocations)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             http_server::serve_until_signal(anote_command_api::router(state, &http), &http).await
         }
@@ -289,11 +311,15 @@ async fn main() -> anyhow::Result<()> {
                 notices.subscribe(),
             );
             tokio::spawn(listen_applied(read_db, notices));
-            let events = Arc::new(PgEventStore::new(connect(&postgres).await?));
+            let log = connect(&postgres).await?;
+            let accounts = Arc::new(PgAccountStore::new(log.clone()));
+            let revocations = follow_revocations(accounts, log.clone(), &auth).await?;
+            let events = Arc::new(PgEventStore::new(log));
             let state = QueryState {
                 reads,
                 events,
                 signer,
+                revocations,
                 projector: serve::NOTE_PROJECTOR.to_owned(),
                 min_position_timeout: projection.min_position_timeout,
                 checkpoint,

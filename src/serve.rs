@@ -11,6 +11,7 @@ use anote_infra::config::{
 };
 use anote_infra::http::{event_log_ready, read_models_ready, service_routes};
 use anote_infra::read_store::{ReadStore, SwitchableReads};
+use anote_infra::revocations::Revocations;
 use anote_infra::storage::embedded_read_models;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::Storage;
@@ -84,10 +85,15 @@ pub async fn run(
         stop.subscribe(),
     ));
 
+    // One process: every revocation is committed here and loaded at once.
+    let revocations = Revocations::load(storage.accounts.clone())
+        .await
+        .context("loading the token revocations")?;
     let query = QueryState {
         reads: reads.clone(),
         events: storage.events.clone(),
         signer: signer.clone(),
+        revocations: revocations.clone(),
         projector: NOTE_PROJECTOR.to_owned(),
         min_position_timeout: projection.min_position_timeout,
         checkpoint: Checkpoint::follow(reads.clone(), NOTE_PROJECTOR.to_owned(), checkpoints),
@@ -98,7 +104,7 @@ pub async fn run(
     let events = storage.events.clone();
     let ledger = storage.documents.clone();
     let sweep_interval = documents.sweep_interval;
-    let command = AppState::new(storage, signer, auth, blobs.clone(), documents)
+    let command = AppState::new(storage, signer, auth, blobs.clone(), documents, revocations)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let sweeper = Sweeper::new(command.notes.clone(), ledger, blobs.store.clone());
     let sweeping = tokio::spawn(sweeper.run(sweep_interval, stop.subscribe()));

@@ -225,6 +225,12 @@ async fn main() {
     let policy = anote_command_api::ledger_policy(&DocumentConfig::from_env());
     let commands = NoteCommands::new(Arc::new(PgEventStore::new(db.clone())), 100_000, policy);
     let actor = UserId::new();
+    // A user's commands commit only while the account is open.
+    sqlx::query("INSERT INTO credentials (user_id, password_hash) VALUES ($1, 'none')")
+        .bind(actor.uuid())
+        .execute(db.pool())
+        .await
+        .expect("an open account");
 
     println!("| path                         | writers | commands/s | p50 (ms) | p99 (ms) | retries | raw INSERT/s | full/raw |");
     println!("|------------------------------|--------:|-----------:|---------:|---------:|--------:|-------------:|---------:|");

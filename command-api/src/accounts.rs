@@ -6,7 +6,8 @@ use anote_domain::values::{DisplayName, Password, Username};
 use anote_domain::UserId;
 use anote_infra::accounts::NewSession;
 use anote_infra::documents::LedgerWrite;
-use anote_infra::event_store::{codec, Append, Appended, Metadata, SideWrite};
+use anote_infra::event_store::shredding::{self, NoteKey};
+use anote_infra::event_store::{codec, Append, Appended, Metadata, NewEvent, SideWrite};
 use anote_infra::tokens::{hash_refresh_token, new_refresh_token, AccessClaims};
 use anote_infra::StoreError;
 use axum::extract::State;
@@ -89,36 +90,59 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
-/// Loads an account's state and version from its stream.
-async fn load_user(app: &AppState, id: UserId) -> Result<(User, u64), ApiError> {
+/// Loads an account's state, version and data key from its stream.
+async fn load_user(app: &AppState, id: UserId) -> Result<(User, u64, Option<NoteKey>), ApiError> {
     let mut state = User::Absent;
     let mut version = 0;
-    for recorded in app.storage.events.read_stream(&id.stream(), 0).await? {
-        let event: UserEvent = codec::decode(&recorded)?;
+    let recorded_events = app.storage.events.read_stream(&id.stream(), 0).await?;
+    let key = if recorded_events.is_empty() {
+        None
+    } else {
+        app.storage.events.user_key(id).await?
+    };
+    for recorded in recorded_events {
+        let event = shredding::decode_account(&recorded, key.as_ref())?;
         state = user::evolve(state, &event);
         version = recorded.stream_version;
     }
-    Ok((state, version))
+    Ok((state, version, key))
+}
+
+/// An account event ready to append, its personal fields sealed with the
+/// account's key (accounts registered before keys existed stay unsealed).
+fn sealed(event: &UserEvent, key: Option<&NoteKey>) -> Result<NewEvent, ApiError> {
+    let mut new = codec::encode(event)?;
+    if let Some(key) = key {
+        shredding::seal_personal(&mut new.payload, new.event_id, key)?;
+    }
+    Ok(new)
 }
 
 /// Decides a user command and appends its events with the side writes,
-/// retrying when a concurrent command on the same account wrote first.
+/// retrying when a concurrent command on the same account wrote first. A
+/// registration brings the new account's key (`new_key`, stored by a side
+/// write).
 async fn append_user(
     app: &AppState,
     id: UserId,
     command: UserCommand,
     request_id: Uuid,
     side_writes: Vec<SideWrite>,
+    new_key: Option<&NoteKey>,
 ) -> Result<Appended, ApiError> {
     let mut attempts = 0;
     loop {
-        let (state, version) = load_user(app, id).await?;
+        let (state, version, key) = load_user(app, id).await?;
         let events =
             user::decide(&state, command.clone()).map_err(|_| ApiError::AccountNotFound)?;
+        let key = key.as_ref().or(new_key);
         let append = Append {
             stream: id.stream(),
             expected_version: version,
-            events: events.iter().map(codec::encode).collect::<Result<_, _>>()?,
+            events: events
+                .iter()
+                .map(|event| sealed(event, key))
+                .collect::<Result<_, _>>()?,
             metadata: Metadata::for_request(Some(id), request_id),
             side_writes: side_writes.clone(),
         };
@@ -143,18 +167,23 @@ pub async fn register(
     let password = Password::parse(&req.password)?;
     let hash = app.passwords.hash(password).await?;
     let id = UserId::new();
+    let key = NoteKey::generate();
     let side_writes = vec![
         SideWrite::ClaimUsername {
             username: username.to_string(),
             user_id: id,
         },
         SideWrite::SetPasswordHash { user_id: id, hash },
+        SideWrite::CreateUserKey {
+            user_id: id,
+            key: key.clone(),
+        },
     ];
     let command = UserCommand::Register {
         username: username.clone(),
         display_name: display_name.clone(),
     };
-    let appended = append_user(&app, id, command, request_id, side_writes).await?;
+    let appended = append_user(&app, id, command, request_id, side_writes, Some(&key)).await?;
     let position = appended.position.to_string();
     let mut response = (
         StatusCode::CREATED,
@@ -222,10 +251,31 @@ pub async fn login(
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<SessionReply>, ApiError> {
     let username = req.username.trim().to_lowercase();
-    if let Some(retry_after) = app.limiter.blocked_for(&username, &address) {
-        return Err(ApiError::TooManyLoginAttempts { retry_after });
+    let attempt = app.limiter.begin(&username, &address).await?;
+    match check_password(&app, &username, &req.password).await {
+        Ok(Some(user)) => {
+            app.limiter.settle(attempt, false).await?;
+            Ok(Json(issue_session(&app, user).await?))
+        }
+        Ok(None) => {
+            app.limiter.settle(attempt, true).await?;
+            Err(ApiError::InvalidCredentials)
+        }
+        Err(err) => {
+            app.limiter.settle(attempt, false).await?;
+            Err(err)
+        }
     }
-    let credentials = match Username::parse(&username) {
+}
+
+/// The account whose password this is, if the username names one and the
+/// password is right (an unknown username costs the same hash check).
+async fn check_password(
+    app: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<Option<UserId>, ApiError> {
+    let credentials = match Username::parse(username) {
         Ok(name) => {
             app.storage
                 .accounts
@@ -236,13 +286,19 @@ pub async fn login(
     };
     let user = credentials.as_ref().map(|c| c.user_id);
     let hash = credentials.map(|c| c.password_hash);
-    if !app.passwords.verify(&req.password, hash).await? {
-        app.limiter.record_failure(&username, &address);
-        return Err(ApiError::InvalidCredentials);
-    }
-    app.limiter.record_success(&username);
-    let user = user.ok_or(ApiError::InvalidCredentials)?;
-    Ok(Json(issue_session(&app, user).await?))
+    Ok(app
+        .passwords
+        .verify(password, hash)
+        .await?
+        .then_some(user)
+        .flatten())
+}
+
+/// When the last access token issued until now expires (with a minute's
+/// margin for a refresh racing the revocation): how long a revocation must
+/// be kept.
+fn tokens_until(app: &AppState) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + app.auth.access_ttl + std::time::Duration::from_secs(60)
 }
 
 /// Exchange a refresh token for new tokens (the old refresh token stops working).
@@ -280,8 +336,14 @@ pub async fn refresh(
 pub async fn logout(State(app): State<AppState>, auth: Auth) -> Result<StatusCode, ApiError> {
     app.storage
         .accounts
-        .revoke_session(auth.user, auth.session, OffsetDateTime::now_utc())
+        .revoke_session(
+            auth.user,
+            auth.session,
+            OffsetDateTime::now_utc(),
+            tokens_until(&app),
+        )
         .await?;
+    app.revocations.reload_account(auth.user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -319,6 +381,7 @@ pub async fn change_password(
         SideWrite::RevokeSessions {
             user_id: auth.user,
             except: Some(auth.session),
+            tokens_until: tokens_until(&app),
         },
     ];
     append_user(
@@ -327,14 +390,18 @@ pub async fn change_password(
         UserCommand::ChangePassword,
         request_id,
         side_writes,
+        None,
     )
     .await?;
+    app.revocations.reload_account(auth.user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Delete the account: its username is freed, its password forgotten,
-/// every session revoked, and the content of its notes and documents
-/// erased (their keys destroyed; the read models keep tombstones).
+/// every session and access token revoked, its username and display name
+/// erased from the log (its key destroyed), and the content of its notes
+/// and documents erased (their keys destroyed; the read models keep
+/// tombstones).
 #[utoipa::path(delete, path = "/v1/account", tag = "accounts",
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -349,7 +416,13 @@ pub async fn delete_account(
         SideWrite::RevokeSessions {
             user_id: auth.user,
             except: None,
+            tokens_until: tokens_until(&app),
         },
+        SideWrite::RevokeAccountTokens {
+            user_id: auth.user,
+            until: tokens_until(&app),
+        },
+        SideWrite::DestroyUserKey { user_id: auth.user },
         // Real deletion: the content of every note of the account becomes
         // unreadable, and its documents go at the next sweeps.
         SideWrite::DestroyOwnerKeys { owner: auth.user },
@@ -361,8 +434,10 @@ pub async fn delete_account(
         UserCommand::Delete,
         request_id,
         side_writes,
+        None,
     )
     .await?;
+    app.revocations.reload_account(auth.user).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Ok(position) = HeaderValue::from_str(&appended.position.to_string()) {
         response.headers_mut().insert(POSITION_HEADER, position);

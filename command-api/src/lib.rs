@@ -19,6 +19,7 @@ use std::sync::Arc;
 use anote_infra::blob::Blobs;
 use anote_infra::config::{AuthConfig, DocumentConfig, HttpConfig};
 use anote_infra::http::{event_log_ready, service_routes};
+use anote_infra::revocations::Revocations;
 use anote_infra::tokens::TokenSigner;
 use anote_infra::Storage;
 use axum::extract::FromRef;
@@ -41,8 +42,10 @@ pub struct AppState {
     pub auth: Arc<AuthConfig>,
     /// The note command path, with its cache of recent states.
     pub notes: NoteCommands,
-    /// Throttles failed logins.
+    /// Throttles logins, with counters shared by every instance.
     pub limiter: LoginLimiter,
+    /// The access tokens refused before they expire.
+    pub revocations: Revocations,
     /// Hashes passwords off the async workers.
     pub passwords: PasswordHasher,
     /// Where document bytes live.
@@ -52,22 +55,27 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state for these stores and settings.
+    /// The state for these stores and settings; `revocations` are those of
+    /// `storage`, followed by the caller.
     pub fn new(
         storage: Storage,
         signer: TokenSigner,
         auth: AuthConfig,
         blobs: Blobs,
         documents: DocumentConfig,
+        revocations: Revocations,
     ) -> Result<Self, ApiError> {
         let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
         Ok(Self {
             notes: NoteCommands::new(storage.events.clone(), 100_000, ledger_policy(&documents)),
             limiter: LoginLimiter::new(
+                storage.accounts.clone(),
+                signer.clone(),
                 auth.login_failures_per_user,
                 auth.login_failures_per_address,
                 auth.login_window,
             ),
+            revocations,
             passwords: PasswordHasher::new(parallel_hashes)?,
             storage,
             signer,
@@ -90,6 +98,12 @@ pub fn ledger_policy(documents: &DocumentConfig) -> LedgerPolicy {
 impl FromRef<AppState> for TokenSigner {
     fn from_ref(state: &AppState) -> Self {
         state.signer.clone()
+    }
+}
+
+impl FromRef<AppState> for Revocations {
+    fn from_ref(state: &AppState) -> Self {
+        state.revocations.clone()
     }
 }
 

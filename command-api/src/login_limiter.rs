@@ -1,102 +1,119 @@
-//! Throttles failed logins per username and per client address.
+//! Throttles logins per username and per client address, across instances.
 //!
-//! Counts live in this process (a fixed window per key); with several
-//! instances each keeps its own, so the effective limit is per instance.
+//! Before a password is checked, the attempt is reserved against both limits
+//! in the database the command API already uses (one atomic statement per
+//! limit), so the count includes attempts still in flight and is shared by
+//! every instance: within a window, at most the configured number of
+//! attempts per username and per address is ever checked. A failed attempt
+//! keeps its reservation; a successful one gives its reservations back (it
+//! does not clear the failures counted before it, so an attacker racing the
+//! account's owner gains no new guesses when the owner logs in). Counters
+//! are stored under keyed digests, never the username or address itself.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use moka::sync::Cache;
+use anote_infra::accounts::{AccountStore, LoginSlot};
+use anote_infra::http::problem::ApiError;
+use anote_infra::tokens::TokenSigner;
+use time::OffsetDateTime;
 
-/// Failed-login counters.
-#[derive(Clone, Debug)]
+/// Login limits over the shared counters.
+#[derive(Clone)]
 pub struct LoginLimiter {
-    failures: Cache<String, (u32, Instant)>,
+    accounts: Arc<dyn AccountStore>,
+    signer: TokenSigner,
     per_user: u32,
     per_address: u32,
     window: Duration,
 }
 
+/// A login attempt counted against both limits, until it is settled.
+#[derive(Debug)]
+#[must_use = "settle the attempt with its outcome"]
+pub struct Attempt {
+    reservations: Vec<(Vec<u8>, OffsetDateTime)>,
+}
+
 impl LoginLimiter {
-    /// Allows `per_user` and `per_address` failures within `window`.
-    pub fn new(per_user: u32, per_address: u32, window: Duration) -> Self {
+    /// Allows `per_user` and `per_address` attempts checked within `window`;
+    /// counters are keyed with `signer`'s key.
+    pub fn new(
+        accounts: Arc<dyn AccountStore>,
+        signer: TokenSigner,
+        per_user: u32,
+        per_address: u32,
+        window: Duration,
+    ) -> Self {
         Self {
-            failures: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(window)
-                .build(),
+            accounts,
+            signer,
             per_user,
             per_address,
             window,
         }
     }
 
-    fn keys(username: &str, address: &str) -> [(String, bool); 2] {
-        [
-            (format!("u:{username}"), true),
-            (format!("a:{address}"), false),
-        ]
-    }
-
-    /// How long the caller must wait, if either counter is full.
-    pub fn blocked_for(&self, username: &str, address: &str) -> Option<Duration> {
-        Self::keys(username, address)
-            .into_iter()
-            .filter_map(|(key, is_user)| {
-                let (count, since) = self.failures.get(&key)?;
-                let limit = if is_user {
-                    self.per_user
-                } else {
-                    self.per_address
-                };
-                (count >= limit).then(|| self.window.saturating_sub(since.elapsed()))
-            })
-            .max()
-    }
-
-    /// Counts one failed login.
-    pub fn record_failure(&self, username: &str, address: &str) {
-        for (key, _) in Self::keys(username, address) {
-            let now = Instant::now();
-            let entry = self
-                .failures
-                .get(&key)
-                .filter(|(_, since)| since.elapsed() < self.window);
-            let next = entry.map_or((1, now), |(count, since)| (count.saturating_add(1), since));
-            self.failures.insert(key, next);
+    /// Reserves an attempt for this (folded) username from this address,
+    /// or refuses it with 429 and the time left in the full window.
+    pub async fn begin(&self, username: &str, address: &str) -> Result<Attempt, ApiError> {
+        let now = OffsetDateTime::now_utc();
+        let limits = [
+            (self.key("user", username), self.per_user),
+            (self.key("address", address), self.per_address),
+        ];
+        let mut attempt = Attempt {
+            reservations: Vec::with_capacity(2),
+        };
+        for (key, limit) in limits {
+            let slot = self
+                .accounts
+                .reserve_login_attempt(&key, limit, self.window, now)
+                .await;
+            match slot {
+                Ok(LoginSlot::Reserved(window_start)) => {
+                    attempt.reservations.push((key, window_start));
+                }
+                Ok(LoginSlot::Refused(retry_after)) => {
+                    // Not checked, so not counted against the other limit.
+                    self.release(attempt).await?;
+                    return Err(ApiError::TooManyLoginAttempts { retry_after });
+                }
+                Err(err) => {
+                    self.release(attempt).await?;
+                    return Err(err.into());
+                }
+            }
         }
-    }
-
-    /// Forgets the username's failures after a successful login.
-    pub fn record_success(&self, username: &str) {
-        self.failures.invalidate(&format!("u:{username}"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_a_username_after_its_limit_and_frees_it_on_success() {
-        let limiter = LoginLimiter::new(3, 100, Duration::from_secs(60));
-        for _ in 0..2 {
-            limiter.record_failure("ada", "10.0.0.1");
+        if rand::random::<u8>() == 0 {
+            // Now and then, forget the counters of windows long over.
+            self.accounts
+                .forget_login_attempts(now - self.window * 2)
+                .await?;
         }
-        assert_eq!(limiter.blocked_for("ada", "10.0.0.1"), None);
-        limiter.record_failure("ada", "10.0.0.2");
-        let wait = limiter.blocked_for("ada", "10.0.0.3").expect("blocked");
-        assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60));
-        assert_eq!(limiter.blocked_for("grace", "10.0.0.3"), None);
-        limiter.record_success("ada");
-        assert_eq!(limiter.blocked_for("ada", "10.0.0.3"), None);
+        Ok(attempt)
     }
 
-    #[test]
-    fn blocks_an_address_across_usernames() {
-        let limiter = LoginLimiter::new(100, 2, Duration::from_secs(60));
-        limiter.record_failure("a1", "10.0.0.9");
-        limiter.record_failure("a2", "10.0.0.9");
-        assert!(limiter.blocked_for("a3", "10.0.0.9").is_some());
-        assert_eq!(limiter.blocked_for("a3", "10.0.0.8"), None);
+    /// Settles an attempt: a failure stays counted; a success, or an
+    /// attempt that could not be checked, gives its reservations back.
+    pub async fn settle(&self, attempt: Attempt, failed: bool) -> Result<(), ApiError> {
+        if failed {
+            return Ok(());
+        }
+        self.release(attempt).await
+    }
+
+    async fn release(&self, attempt: Attempt) -> Result<(), ApiError> {
+        for (key, window_start) in attempt.reservations {
+            self.accounts
+                .release_login_attempt(&key, window_start)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn key(&self, kind: &str, value: &str) -> Vec<u8> {
+        self.signer
+            .keyed_digest("login-attempts", &[kind.as_bytes(), value.as_bytes()])
     }
 }

@@ -149,6 +149,9 @@ impl NoteCommands {
     /// for up to [`CONTENTION_BUDGET`], and then answered with the retryable
     /// `write_contention`, never with `version_mismatch`. With `remember`,
     /// the reply is stored with the events under its idempotency key.
+    /// A command sent by a user (the metadata names an actor) commits only
+    /// while that user's account is open, so a deleted account writes
+    /// nothing and creates no key.
     pub async fn execute(
         &self,
         id: NoteId,
@@ -191,6 +194,9 @@ impl NoteCommands {
                 .cloned()
                 .map(SideWrite::RememberReply)
                 .collect();
+            if let Some(user_id) = metadata.actor {
+                side_writes.push(SideWrite::RequireOpenAccount { user_id });
+            }
             side_writes.extend(
                 ledger_writes(&loaded.state, &events, id, self.ledger)
                     .into_iter()

@@ -7,11 +7,11 @@ use anote_domain::NoteId;
 use anote_infra::event_store::codec::note_events;
 use anote_infra::event_store::{Metadata, StoredReply};
 use anote_infra::http::POSITION_HEADER;
+use anote_infra::tokens::TokenSigner;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -156,16 +156,18 @@ async fn run(
     let remember = match caller.idempotency_key {
         None => None,
         Some(key) => {
-            let mut hash = Sha256::new();
-            hash.update(status.as_str());
-            hash.update(if status == StatusCode::CREATED {
+            let target = if status == StatusCode::CREATED {
                 Uuid::nil()
             } else {
                 id.uuid()
-            });
-            hash.update(action_name(&action));
-            hash.update(serde_json::to_vec(&request).unwrap_or_default());
-            let request_hash = hash.finalize().to_vec();
+            };
+            let request_hash = request_fingerprint(
+                &app.signer,
+                status,
+                target,
+                action_name(&action),
+                &serde_json::to_vec(&request).unwrap_or_default(),
+            );
             if let Some(stored) = app.storage.events.find_reply(caller.user, &key).await? {
                 if stored.request_hash != request_hash {
                     return Err(ApiError::IdempotencyKeyReused);
@@ -202,6 +204,28 @@ async fn run(
         body: outcome.into(),
         replayed: false,
     })
+}
+
+/// The fingerprint of an idempotent request, stored to refuse its key for
+/// another request: keyed with the server's secret, so that a stored
+/// fingerprint cannot confirm a guess of a purged note's text to someone
+/// who reads the database.
+fn request_fingerprint(
+    signer: &TokenSigner,
+    status: StatusCode,
+    target: Uuid,
+    action: &str,
+    request: &[u8],
+) -> Vec<u8> {
+    signer.keyed_digest(
+        "idempotent-request",
+        &[
+            status.as_str().as_bytes(),
+            target.as_bytes(),
+            action.as_bytes(),
+            request,
+        ],
+    )
 }
 
 /// A stable name per action, part of an idempotent request's fingerprint.

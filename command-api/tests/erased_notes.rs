@@ -9,7 +9,7 @@ use std::time::Duration;
 use anote_command_api::note_commands::{LedgerPolicy, NoteCommands};
 use anote_domain::note::{NewNote, NoteAction, NoteCommand};
 use anote_domain::user::UserEvent;
-use anote_domain::values::{Body, Tags, Title};
+use anote_domain::values::{Body, DisplayName, Tags, Title, Username};
 use anote_domain::{NoteId, UserId};
 use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
 use anote_infra::event_store::codec::{self, note_events};
@@ -36,6 +36,24 @@ async fn erased_notes_take_no_command(events: Arc<dyn EventStore>) {
     let owner = UserId::new();
     let id = NoteId::new();
     let writer = NoteCommands::new(events.clone(), 100, POLICY);
+    // A user's commands commit only while the account is open.
+    events
+        .append(Append {
+            stream: owner.stream(),
+            expected_version: 0,
+            events: vec![codec::encode(&UserEvent::UserRegistered {
+                username: Username::parse("ada").expect("valid"),
+                display_name: DisplayName::parse("Ada").expect("valid"),
+            })
+            .expect("encodes")],
+            metadata: metadata(owner),
+            side_writes: vec![SideWrite::SetPasswordHash {
+                user_id: owner,
+                hash: "hash".to_owned(),
+            }],
+        })
+        .await
+        .expect("opens the account");
     let new = NewNote {
         title: Title::parse("Secret").expect("valid"),
         body: Body::parse("words").expect("valid"),
@@ -57,7 +75,7 @@ async fn erased_notes_take_no_command(events: Arc<dyn EventStore>) {
     events
         .append(Append {
             stream: owner.stream(),
-            expected_version: 0,
+            expected_version: 1,
             events: vec![codec::encode(&UserEvent::UserDeleted).expect("encodes")],
             metadata: metadata(owner),
             side_writes: vec![SideWrite::DestroyOwnerKeys { owner }],

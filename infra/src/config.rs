@@ -100,15 +100,23 @@ pub struct AuthConfig {
     /// Seconds a refresh token lives.
     #[arg(long, env = "ANOTE_REFRESH_TOKEN_TTL_SECS", default_value = "2592000", value_parser = seconds)]
     pub refresh_ttl: Duration,
-    /// Failed logins allowed per username within the window.
-    #[arg(long, env = "ANOTE_LOGIN_FAILURES_PER_USER", default_value_t = 5)]
+    /// Failed logins allowed per username within the window (attempts in
+    /// flight count until they fail or succeed), across every instance.
+    #[arg(long, env = "ANOTE_LOGIN_FAILURES_PER_USER", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub login_failures_per_user: u32,
     /// Failed logins allowed per client address within the window.
-    #[arg(long, env = "ANOTE_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20)]
+    #[arg(long, env = "ANOTE_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub login_failures_per_address: u32,
     /// Seconds over which failed logins are counted.
     #[arg(long, env = "ANOTE_LOGIN_WINDOW_SECS", default_value = "900", value_parser = seconds)]
     pub login_window: Duration,
+    /// Milliseconds between reloads of the token revocations (the split
+    /// services also hear of each at once through PostgreSQL notices; the
+    /// reload heals a missed notice).
+    #[arg(long, env = "ANOTE_REVOCATION_POLL_MS", default_value = "2000", value_parser = millis)]
+    pub revocation_poll: Duration,
 }
 
 impl AuthConfig {
@@ -346,6 +354,7 @@ mod tests {
             refresh_ttl: Duration::from_secs(1),
             login_failures_per_user: 1,
             login_failures_per_address: 1,
+            revocation_poll: Duration::from_secs(1),
             login_window: Duration::from_secs(1),
         };
         let first = auth.signing_key_or_create(dir.path()).expect("created");

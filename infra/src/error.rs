@@ -20,6 +20,9 @@ pub enum StoreError {
     /// A reply for this idempotency key was stored by a concurrent request.
     #[error("the idempotency key was used concurrently")]
     IdempotencyKeyTaken,
+    /// The acting account was deleted.
+    #[error("the account is closed")]
+    AccountClosed,
     /// The documents would exceed their owner's storage quota.
     #[error("the storage quota would be exceeded")]
     QuotaExceeded,

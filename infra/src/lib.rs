@@ -14,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod read_store;
 pub mod relay;
+pub mod revocations;
 pub mod storage;
 pub mod telemetry;
 pub mod tokens;

@@ -10,10 +10,13 @@ use anote_infra::accounts::{AccountStore, NewSession, PgAccountStore, SqliteAcco
 use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
 use anote_infra::documents::{DocumentLedger, LedgerWrite, PgDocumentLedger, SqliteDocumentLedger};
 use anote_infra::event_store::audit::verify;
+use anote_infra::accounts::LoginSlot;
+use anote_infra::event_store::shredding::NoteKey;
 use anote_infra::event_store::{
     Append, Appended, EventStore, Metadata, NewEvent, PgEventStore, Position, SideWrite,
     SqliteEventStore, StoredReply,
 };
+use anote_infra::revocations::Revocation;
 use anote_infra::StoreError;
 use rand::Rng;
 use time::OffsetDateTime;
@@ -495,8 +498,19 @@ async fn refresh_tokens_rotate_once_and_revoke(backend: Backend) {
     a.side_writes = vec![SideWrite::RevokeSessions {
         user_id: user,
         except: Some(one.id),
+        tokens_until: later,
     }];
     store.append(a).await.expect("append");
+    let revoked = |found: Vec<Revocation>| -> Vec<Option<Uuid>> {
+        let mut sessions: Vec<_> = found.iter().map(|r| r.session).collect();
+        sessions.sort();
+        sessions
+    };
+    assert_eq!(
+        revoked(accounts.token_revocations(Some(user), now).await.expect("reads")),
+        [Some(two.id)],
+        "the revoked session's access tokens are refused"
+    );
     assert_eq!(
         accounts
             .rotate_refresh(b"two", b"two-b", now, later)
@@ -511,9 +525,28 @@ async fn refresh_tokens_rotate_once_and_revoke(backend: Backend) {
         .is_some());
 
     accounts
-        .revoke_session(user, one.id, now)
+        .revoke_session(user, one.id, now, later)
         .await
         .expect("revokes");
+    let mut both = vec![Some(one.id), Some(two.id)];
+    both.sort();
+    assert_eq!(
+        revoked(accounts.token_revocations(None, now).await.expect("reads")),
+        both
+    );
+    assert!(
+        accounts
+            .token_revocations(Some(user), later)
+            .await
+            .expect("reads")
+            .is_empty(),
+        "forgotten once the tokens expired"
+    );
+    assert!(accounts
+        .token_revocations(Some(UserId::new()), now)
+        .await
+        .expect("reads")
+        .is_empty());
     assert_eq!(
         accounts
             .rotate_refresh(b"one-d", b"one-e", now, later)
@@ -771,6 +804,136 @@ async fn the_verifier_notices_stripped_seals_and_goes_past_a_broken_payload(back
     assert_eq!(only.breaks.len(), 1, "{only:?}");
 }
 
+async fn of_150_concurrent_login_attempts_at_most_the_limit_are_reserved(backend: Backend) {
+    let accounts = backend.accounts();
+    let window = Duration::from_secs(900);
+    let now = OffsetDateTime::now_utc();
+    let key = Uuid::new_v4().as_bytes().to_vec();
+    let attempts = (0..150).map(|_| {
+        let (accounts, key) = (accounts.clone(), key.clone());
+        tokio::spawn(async move { accounts.reserve_login_attempt(&key, 5, window, now).await })
+    });
+    let mut reserved = Vec::new();
+    for attempt in attempts {
+        match attempt.await.expect("joins").expect("reserves") {
+            LoginSlot::Reserved(start) => reserved.push(start),
+            LoginSlot::Refused(wait) => {
+                assert!(wait > Duration::from_secs(890) && wait <= window, "{wait:?}");
+            }
+        }
+    }
+    assert_eq!(reserved.len(), 5, "exactly the limit is reserved");
+    assert!(matches!(
+        accounts.reserve_login_attempt(&key, 5, window, now).await,
+        Ok(LoginSlot::Refused(_))
+    ));
+    // A released reservation frees one place; another key is counted apart.
+    accounts
+        .release_login_attempt(&key, reserved[0])
+        .await
+        .expect("releases");
+    assert!(matches!(
+        accounts.reserve_login_attempt(&key, 5, window, now).await,
+        Ok(LoginSlot::Reserved(_))
+    ));
+    assert!(matches!(
+        accounts.reserve_login_attempt(&key, 5, window, now).await,
+        Ok(LoginSlot::Refused(_))
+    ));
+    assert!(matches!(
+        accounts.reserve_login_attempt(b"other", 5, window, now).await,
+        Ok(LoginSlot::Reserved(_))
+    ));
+    // A new window starts from nothing, and a release from the old one
+    // does not touch it.
+    let later = now + window;
+    let Ok(LoginSlot::Reserved(start)) = accounts.reserve_login_attempt(&key, 1, window, later).await
+    else {
+        panic!("a new window");
+    };
+    assert!(start > now);
+    accounts
+        .release_login_attempt(&key, reserved[1])
+        .await
+        .expect("releases");
+    assert!(matches!(
+        accounts.reserve_login_attempt(&key, 1, window, later).await,
+        Ok(LoginSlot::Refused(_))
+    ));
+    accounts
+        .forget_login_attempts(later + window)
+        .await
+        .expect("forgets");
+    assert!(matches!(
+        accounts.reserve_login_attempt(&key, 1, window, later).await,
+        Ok(LoginSlot::Reserved(_))
+    ));
+}
+
+async fn a_closed_account_appends_nothing(backend: Backend) {
+    let store = backend.events();
+    let user = UserId::new();
+    let guarded = |stream: &StreamId, version: u64| {
+        let mut a = append(stream, version, vec![event(0)]);
+        a.side_writes = vec![SideWrite::RequireOpenAccount { user_id: user }];
+        a
+    };
+    let note = stream();
+    assert!(
+        matches!(store.append(guarded(&note, 0)).await, Err(StoreError::AccountClosed)),
+        "never opened"
+    );
+    let key = NoteKey::generate();
+    let mut register = append(&user.stream(), 0, vec![event(0)]);
+    register.side_writes = vec![
+        SideWrite::SetPasswordHash {
+            user_id: user,
+            hash: "hash".to_owned(),
+        },
+        SideWrite::CreateUserKey {
+            user_id: user,
+            key: key.clone(),
+        },
+    ];
+    store.append(register).await.expect("registers");
+    assert_eq!(store.user_key(user).await.expect("reads"), Some(key));
+    store.append(guarded(&note, 0)).await.expect("open");
+    assert!(
+        matches!(store.append(guarded(&note, 0)).await, Err(StoreError::Conflict { .. })),
+        "a stale version is still a conflict"
+    );
+    let mut delete = append(&user.stream(), 1, vec![event(1)]);
+    delete.side_writes = vec![
+        SideWrite::DeleteCredentials { user_id: user },
+        SideWrite::DestroyUserKey { user_id: user },
+        SideWrite::RevokeAccountTokens {
+            user_id: user,
+            until: OffsetDateTime::now_utc() + time::Duration::minutes(16),
+        },
+    ];
+    store.append(delete).await.expect("deletes");
+    assert_eq!(store.user_key(user).await.expect("reads"), None);
+    let mut with_key = guarded(&stream(), 0);
+    with_key.side_writes.push(SideWrite::CreateNoteKey {
+        note: anote_domain::NoteId::new(),
+        owner: user,
+        key: NoteKey::generate(),
+    });
+    for closed in [guarded(&note, 1), with_key] {
+        let stream = closed.stream.clone();
+        let before = store.read_stream(&stream, 0).await.expect("reads").len();
+        assert!(matches!(store.append(closed).await, Err(StoreError::AccountClosed)));
+        assert_eq!(store.read_stream(&stream, 0).await.expect("reads").len(), before);
+    }
+    let revoked = backend
+        .accounts()
+        .token_revocations(Some(user), OffsetDateTime::now_utc())
+        .await
+        .expect("reads");
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].session, None, "every token of the account");
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -804,4 +967,6 @@ contract!(
     of_16_concurrent_reservations_only_those_within_the_quota_succeed,
     the_verifier_finds_altered_and_removed_events,
     the_verifier_notices_stripped_seals_and_goes_past_a_broken_payload,
+    of_150_concurrent_login_attempts_at_most_the_limit_are_reserved,
+    a_closed_account_appends_nothing,
 );

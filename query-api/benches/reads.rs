@@ -13,12 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anote_domain::{NoteId, UserId};
+use anote_infra::accounts::PgAccountStore;
 use anote_infra::blob::local::LocalBlobs;
 use anote_infra::blob::Blobs;
 use anote_infra::config::{DocumentConfig, HttpConfig, Secret};
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::event_store::Position;
 use anote_infra::read_store::{NoteView, PgReadStore, ProjectionBatch, ReadStore};
+use anote_infra::revocations::Revocations;
 use anote_infra::tokens::{AccessClaims, TokenSigner};
 use anote_query_api::cache::ReadCache;
 use anote_query_api::consistency::Checkpoint;
@@ -114,6 +116,7 @@ async fn main() {
         .await
         .expect("PostgreSQL");
     db.migrate(Tables::ReadModels).await.expect("migrates");
+    db.migrate(Tables::EventLog).await.expect("migrates");
     let reads: Arc<dyn ReadStore> = Arc::new(PgReadStore::new(db.clone()));
     let owner = UserId::new();
     let views: Vec<NoteView> = (0..1_000).map(|n| view(owner, n)).collect();
@@ -150,10 +153,14 @@ async fn main() {
         Arc::new(anote_infra::event_store::PgEventStore::new(db.clone()));
     let (_notices, listening) = tokio::sync::broadcast::channel(16);
     let checkpoint = Checkpoint::follow(reads.clone(), "note_views".to_owned(), listening);
+    let revocations = Revocations::load(Arc::new(PgAccountStore::new(db.clone())))
+        .await
+        .expect("revocations");
     let state = |cache| QueryState {
         reads: reads.clone(),
         events: events.clone(),
         signer: signer.clone(),
+        revocations: revocations.clone(),
         projector: "note_views".to_owned(),
         min_position_timeout: Duration::from_secs(2),
         checkpoint: checkpoint.clone(),

@@ -21,6 +21,7 @@ use anote_infra::config::{DocumentConfig, HttpConfig};
 use anote_infra::event_store::EventStore;
 use anote_infra::http::{read_models_ready, service_routes};
 use anote_infra::read_store::ReadStore;
+use anote_infra::revocations::Revocations;
 use anote_infra::tokens::TokenSigner;
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -37,6 +38,8 @@ pub struct QueryState {
     pub events: Arc<dyn EventStore>,
     /// Checks access tokens (the command API's, without calling it).
     pub signer: TokenSigner,
+    /// The access tokens refused before they expire.
+    pub revocations: Revocations,
     /// The projector whose checkpoint `Anote-Min-Position` waits for.
     pub projector: String,
     /// How long a read waits for `Anote-Min-Position`.
@@ -54,6 +57,12 @@ pub struct QueryState {
 impl FromRef<QueryState> for TokenSigner {
     fn from_ref(state: &QueryState) -> Self {
         state.signer.clone()
+    }
+}
+
+impl FromRef<QueryState> for Revocations {
+    fn from_ref(state: &QueryState) -> Self {
+        state.revocations.clone()
     }
 }
 

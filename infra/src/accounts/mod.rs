@@ -1,9 +1,12 @@
-//! The accounts port: password hashes and refresh-token sessions, which live
-//! beside the log and never in it. Writes that must go with a user event
-//! (claiming a username, setting a hash) are side writes of the append.
+//! The accounts port: password hashes, refresh-token sessions, login
+//! attempts and token revocations, which live beside the log and never in
+//! it. Writes that must go with a user event (claiming a username, setting a
+//! hash) are side writes of the append.
 
 mod postgres;
 mod sqlite;
+
+use std::time::Duration;
 
 use anote_domain::UserId;
 use async_trait::async_trait;
@@ -11,6 +14,17 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::revocations::Revocation;
+
+/// The answer to a login attempt's reservation against one limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginSlot {
+    /// The attempt is counted in the window that started then; release it
+    /// if it must not count.
+    Reserved(OffsetDateTime),
+    /// The limit is reached: the window ends after this long.
+    Refused(Duration),
+}
 
 /// A login's stored credentials.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,14 +85,58 @@ pub trait AccountStore: Send + Sync {
         expires_at: OffsetDateTime,
     ) -> Result<Option<SessionOwner>, StoreError>;
 
-    /// Revokes one session of a user.
+    /// Revokes one session of a user and refuses its access tokens until
+    /// `tokens_until` (when the last of them has expired).
     async fn revoke_session(
         &self,
         user: UserId,
         session_id: Uuid,
         now: OffsetDateTime,
+        tokens_until: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
+    /// Counts one login attempt under `key` in one atomic statement, unless
+    /// `limit` attempts are already counted in the current window of
+    /// `window` (a window ends `window` after its first attempt). Every
+    /// instance sharing the database shares the count.
+    async fn reserve_login_attempt(
+        &self,
+        key: &[u8],
+        limit: u32,
+        window: Duration,
+        now: OffsetDateTime,
+    ) -> Result<LoginSlot, StoreError>;
+
+    /// Uncounts an attempt reserved in the window that started at
+    /// `window_start` (nothing if that window is over).
+    async fn release_login_attempt(
+        &self,
+        key: &[u8],
+        window_start: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets the login attempts of windows that started before `before`.
+    async fn forget_login_attempts(&self, before: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// The token revocations still in force at `now`: every one, or those
+    /// of one account.
+    async fn token_revocations(
+        &self,
+        user: Option<UserId>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Revocation>, StoreError>;
+}
+
+/// How long is left of a window that started at `start` (at least a
+/// second, so a client told to wait is never told zero).
+fn window_left(start: Option<OffsetDateTime>, window: Duration, now: OffsetDateTime) -> Duration {
+    let left = start.map_or(Duration::ZERO, |start| {
+        Duration::try_from(start + window - now).unwrap_or(Duration::ZERO)
+    });
+    left.max(Duration::from_secs(1))
 }
 
 pub use postgres::PgAccountStore;
+pub(crate) use postgres::{notify_revoked, revoke_tokens as pg_revoke_tokens};
 pub use sqlite::SqliteAccountStore;
+pub(crate) use sqlite::revoke_tokens as sqlite_revoke_tokens;

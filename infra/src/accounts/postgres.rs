@@ -1,14 +1,17 @@
 //! Credentials and sessions in PostgreSQL.
 
+use std::time::Duration;
+
 use anote_domain::UserId;
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AccountStore, Credentials, NewSession, SessionOwner};
+use super::{AccountStore, Credentials, LoginSlot, NewSession, SessionOwner};
 use crate::db::PgDatabase;
 use crate::error::StoreError;
+use crate::revocations::{Revocation, REVOCATION_CHANNEL};
 
 /// The accounts tables in PostgreSQL.
 #[derive(Clone, Debug)]
@@ -105,13 +108,131 @@ impl AccountStore for PgAccountStore {
         user: UserId,
         session_id: Uuid,
         now: OffsetDateTime,
+        tokens_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let mut tx = self.db.pool().begin().await?;
         sqlx::query("UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
             .bind(session_id)
             .bind(user.uuid())
             .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        revoke_tokens(&mut tx, user, Some(session_id), tokens_until).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reserve_login_attempt(
+        &self,
+        key: &[u8],
+        limit: u32,
+        window: Duration,
+        now: OffsetDateTime,
+    ) -> Result<LoginSlot, StoreError> {
+        let over = now - window;
+        let reserved: Option<OffsetDateTime> = sqlx::query_scalar(
+            "INSERT INTO login_attempts AS a (key, window_start, attempts) VALUES ($1, $2, 1)
+             ON CONFLICT (key) DO UPDATE SET
+                 window_start = CASE WHEN a.window_start <= $3
+                                     THEN EXCLUDED.window_start ELSE a.window_start END,
+                 attempts = CASE WHEN a.window_start <= $3 THEN 1 ELSE a.attempts + 1 END
+             WHERE a.window_start <= $3 OR a.attempts < $4
+             RETURNING window_start",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(over)
+        .bind(i64::from(limit))
+        .fetch_optional(self.db.pool())
+        .await?;
+        if let Some(start) = reserved {
+            return Ok(LoginSlot::Reserved(start));
+        }
+        let start: Option<OffsetDateTime> =
+            sqlx::query_scalar("SELECT window_start FROM login_attempts WHERE key = $1")
+                .bind(key)
+                .fetch_optional(self.db.pool())
+                .await?;
+        Ok(LoginSlot::Refused(super::window_left(start, window, now)))
+    }
+
+    async fn release_login_attempt(
+        &self,
+        key: &[u8],
+        window_start: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE login_attempts SET attempts = attempts - 1
+             WHERE key = $1 AND window_start = $2 AND attempts > 0",
+        )
+        .bind(key)
+        .bind(window_start)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn forget_login_attempts(&self, before: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_attempts WHERE window_start < $1")
+            .bind(before)
             .execute(self.db.pool())
             .await?;
         Ok(())
     }
+
+    async fn token_revocations(
+        &self,
+        user: Option<UserId>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        sqlx::query(
+            "SELECT user_id, session_id, expires_at FROM token_revocations
+             WHERE expires_at > $1 AND ($2::uuid IS NULL OR user_id = $2)",
+        )
+        .bind(now)
+        .bind(user.map(|u| u.uuid()))
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Revocation {
+                user: UserId::from_uuid(row.try_get("user_id")?),
+                session: row.try_get("session_id")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .collect()
+    }
+}
+
+/// Refuses the access tokens of one session (or, without one, of the whole
+/// account) until `until`, forgets revocations no longer needed, and tells
+/// every listening instance, all in the caller's transaction.
+pub(crate) async fn revoke_tokens(
+    conn: &mut PgConnection,
+    user: UserId,
+    session: Option<Uuid>,
+    until: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO token_revocations (user_id, session_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(user.uuid())
+        .bind(session)
+        .bind(until)
+        .execute(&mut *conn)
+        .await?;
+    notify_revoked(conn, user).await
+}
+
+/// Forgets expired revocations and tells every listening instance that
+/// `user`'s revocations changed (delivered when the transaction commits).
+pub(crate) async fn notify_revoked(conn: &mut PgConnection, user: UserId) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM token_revocations WHERE expires_at < now()")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(REVOCATION_CHANNEL)
+        .bind(user.uuid().to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -178,12 +178,44 @@ pub enum SideWrite {
         /// The user.
         user_id: UserId,
     },
-    /// Revoke the user's sessions, except one.
+    /// Revoke the user's sessions, except one, and refuse their access
+    /// tokens until `tokens_until`.
     RevokeSessions {
         /// The user.
         user_id: UserId,
         /// A session to keep, such as the one making the request.
         except: Option<Uuid>,
+        /// When the last access token of a revoked session expires.
+        tokens_until: OffsetDateTime,
+    },
+    /// Refuse every access token of the user until `until` (the account is
+    /// deleted).
+    RevokeAccountTokens {
+        /// The user.
+        user_id: UserId,
+        /// When the last access token of the account expires.
+        until: OffsetDateTime,
+    },
+    /// Fail the append with [`StoreError::AccountClosed`] unless the user's
+    /// account is open (it has credentials), and keep it open until the
+    /// append commits: no event of a command by a deleted account is ever
+    /// written.
+    RequireOpenAccount {
+        /// The acting user.
+        user_id: UserId,
+    },
+    /// Stores a new account's data key, which seals its personal fields.
+    CreateUserKey {
+        /// The user.
+        user_id: UserId,
+        /// Its key.
+        key: shredding::NoteKey,
+    },
+    /// Destroys an account's data key: its personal fields are unreadable
+    /// from now on.
+    DestroyUserKey {
+        /// The user.
+        user_id: UserId,
     },
     /// Remember the reply to a command sent with an idempotency key. The
     /// store sets `version` and `position` in the body (a JSON object) to
@@ -297,6 +329,10 @@ pub trait EventStore: Send + Sync {
         notes: &[NoteId],
     ) -> Result<HashMap<NoteId, shredding::NoteKey>, StoreError>;
 
+    /// The data key of an account, while it exists (a deleted account, or
+    /// one registered before keys existed, has none).
+    async fn user_key(&self, user: UserId) -> Result<Option<shredding::NoteKey>, StoreError>;
+
     /// The global sequence number of the newest event (0 for an empty
     /// log), for progress reports.
     async fn newest(&self) -> Result<u64, StoreError>;
@@ -347,6 +383,16 @@ fn check_append(append: &Append) -> Result<(), StoreError> {
         return Err(StoreError::Invalid("an append needs at least one event"));
     }
     Ok(())
+}
+
+impl Append {
+    /// The account that must be open for the append to commit, if any.
+    fn required_account(&self) -> Option<UserId> {
+        self.side_writes.iter().find_map(|write| match write {
+            SideWrite::RequireOpenAccount { user_id } => Some(*user_id),
+            _ => None,
+        })
+    }
 }
 
 /// The reply to remember, with the append's version and position filled in.

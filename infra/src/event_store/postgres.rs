@@ -18,6 +18,7 @@ use super::{
     audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
+use crate::accounts;
 use crate::db::{finish, from_i64, to_i64, PgDatabase};
 use crate::documents;
 use crate::error::{append_error, StoreError};
@@ -72,12 +73,11 @@ SELECT e.event_id, $1, $2 + e.ord, e.event_type, e.schema_version, e.payload::js
        $8, s.prev_hash, s.hash
 FROM input e JOIN seals s ON s.ord = e.ord
 WHERE (SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1) = $2
+  AND ($10::uuid IS NULL
+       OR EXISTS (SELECT 1 FROM credentials WHERE user_id = $10 FOR KEY SHARE))
 RETURNING position, tx_id::text AS tx, stream_version";
 
-async fn insert_events<'c, E>(conn: E, append: &Append) -> Result<Appended, StoreError>
-where
-    E: sqlx::PgExecutor<'c>,
-{
+async fn insert_events(conn: &mut PgConnection, append: &Append) -> Result<Appended, StoreError> {
     let expected = to_i64(append.expected_version)?;
     let ids: Vec<_> = append.events.iter().map(|e| e.event_id).collect();
     let types: Vec<_> = append
@@ -108,7 +108,8 @@ where
         .bind(metadata)
         .bind(recorded_at)
         .bind(&digests)
-        .fetch_all(conn)
+        .bind(append.required_account().map(|user| user.uuid()))
+        .fetch_all(&mut *conn)
         .await
         .map_err(|e| append_error(e, &append.stream, append.expected_version))?;
     let mut last = None;
@@ -123,11 +124,26 @@ where
         Some((version, position)) if rows.len() == append.events.len() => {
             Ok(Appended { version, position })
         }
-        _ => Err(StoreError::Conflict {
-            stream: append.stream.clone(),
-            expected: append.expected_version,
-        }),
+        _ => Err(refusal(conn, append).await?),
     }
+}
+
+/// Why an append wrote nothing: its account is closed, or its stream moved.
+async fn refusal(conn: &mut PgConnection, append: &Append) -> Result<StoreError, StoreError> {
+    if let Some(user) = append.required_account() {
+        let open: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM credentials WHERE user_id = $1)")
+                .bind(user.uuid())
+                .fetch_one(conn)
+                .await?;
+        if !open {
+            return Ok(StoreError::AccountClosed);
+        }
+    }
+    Ok(StoreError::Conflict {
+        stream: append.stream.clone(),
+        expected: append.expected_version,
+    })
 }
 
 async fn apply_side_write(
@@ -195,16 +211,50 @@ async fn apply_side_write(
                 .await
                 .map_err(fail)?;
         }
-        SideWrite::RevokeSessions { user_id, except } => {
+        SideWrite::RevokeSessions {
+            user_id,
+            except,
+            tokens_until,
+        } => {
             sqlx::query(
-                "UPDATE sessions SET revoked_at = now()
-                 WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2",
+                "WITH revoked AS (
+                     UPDATE sessions SET revoked_at = now()
+                     WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2
+                     RETURNING id)
+                 INSERT INTO token_revocations (user_id, session_id, expires_at)
+                 SELECT $1, id, $3 FROM revoked",
             )
             .bind(user_id.uuid())
             .bind(except)
-            .execute(conn)
+            .bind(tokens_until)
+            .execute(&mut *conn)
             .await
             .map_err(fail)?;
+            accounts::notify_revoked(conn, *user_id)
+                .await
+                .map_err(fail)?;
+        }
+        SideWrite::RevokeAccountTokens { user_id, until } => {
+            accounts::pg_revoke_tokens(conn, *user_id, None, *until)
+                .await
+                .map_err(fail)?;
+        }
+        // Checked by the statement that inserts the events.
+        SideWrite::RequireOpenAccount { .. } => {}
+        SideWrite::CreateUserKey { user_id, key } => {
+            sqlx::query("INSERT INTO user_keys (user_id, key) VALUES ($1, $2)")
+                .bind(user_id.uuid())
+                .bind(key.expose())
+                .execute(conn)
+                .await
+                .map_err(fail)?;
+        }
+        SideWrite::DestroyUserKey { user_id } => {
+            sqlx::query("DELETE FROM user_keys WHERE user_id = $1")
+                .bind(user_id.uuid())
+                .execute(conn)
+                .await
+                .map_err(fail)?;
         }
         SideWrite::RememberReply(reply) => {
             sqlx::query(
@@ -258,8 +308,13 @@ fn position(row: &PgRow) -> Result<Position, StoreError> {
 impl EventStore for PgEventStore {
     async fn append(&self, append: Append) -> Result<Appended, StoreError> {
         check_append(&append)?;
-        if append.side_writes.is_empty() {
-            return insert_events(self.db.pool(), &append).await;
+        let only_checks = append
+            .side_writes
+            .iter()
+            .all(|write| matches!(write, SideWrite::RequireOpenAccount { .. }));
+        if only_checks {
+            let mut conn = self.db.pool().acquire().await?;
+            return insert_events(&mut conn, &append).await;
         }
         let mut tx = self.db.pool().begin().await?;
         let appended = Self::append_in(&mut tx, &append).await;
@@ -333,6 +388,15 @@ impl EventStore for PgEventStore {
                 ))
             })
             .collect()
+    }
+
+    async fn user_key(&self, user: UserId) -> Result<Option<NoteKey>, StoreError> {
+        let key: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT key FROM user_keys WHERE user_id = $1")
+                .bind(user.uuid())
+                .fetch_optional(self.db.pool())
+                .await?;
+        key.map(NoteKey::from_stored).transpose()
     }
 
     async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {

@@ -3,6 +3,8 @@
 //! kept in a key table beside the log and never in an event or a Kinesis
 //! record. Purging the note destroys the key: the events keep their shape
 //! and their hash chains, but their content can no longer be read anywhere.
+//! An account's personal fields (username and display name) are sealed the
+//! same way with the account's key, destroyed when the account is deleted.
 
 use std::fmt;
 
@@ -17,6 +19,7 @@ use uuid::Uuid;
 use super::{codec, RecordedEvent};
 use crate::error::StoreError;
 use anote_domain::note::NoteEvent;
+use anote_domain::user::UserEvent;
 
 /// For a field of note events that carries content, what it reads as once
 /// its key is gone; `None` for every other field.
@@ -31,6 +34,18 @@ fn erased(field: &str) -> Option<Value> {
         _ => None,
     }
 }
+
+/// For a personal field of account events, what it reads as once its key
+/// is gone (a valid username and display name); `None` for other fields.
+fn erased_personal(field: &str) -> Option<Value> {
+    match field {
+        "username" | "display_name" => Some(json!("erased")),
+        _ => None,
+    }
+}
+
+/// What a sealed field reads as once its key is gone, by field name.
+type Erasure = fn(&str) -> Option<Value>;
 
 /// The member that marks a sealed field: `{"sealed": "<base64>"}`.
 const SEALED: &str = "sealed";
@@ -80,11 +95,26 @@ fn aad(event_id: Uuid, field: &str) -> Vec<u8> {
 
 /// Seals the content fields of a note event's payload, wherever they are.
 pub fn seal(payload: &mut Value, event_id: Uuid, key: &NoteKey) -> Result<(), StoreError> {
+    seal_fields(payload, event_id, key, erased)
+}
+
+/// Seals the personal fields of an account event's payload with the
+/// account's key.
+pub fn seal_personal(payload: &mut Value, event_id: Uuid, key: &NoteKey) -> Result<(), StoreError> {
+    seal_fields(payload, event_id, key, erased_personal)
+}
+
+fn seal_fields(
+    payload: &mut Value,
+    event_id: Uuid,
+    key: &NoteKey,
+    erasure: Erasure,
+) -> Result<(), StoreError> {
     let Value::Object(fields) = payload else {
         return Ok(());
     };
     for (name, value) in fields.iter_mut() {
-        if erased(name).is_some() {
+        if erasure(name).is_some() {
             let plain = serde_json::to_vec(value).map_err(StoreError::corrupt)?;
             let mut nonce = [0u8; 12];
             rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -102,7 +132,7 @@ pub fn seal(payload: &mut Value, event_id: Uuid, key: &NoteKey) -> Result<(), St
             bytes.extend_from_slice(&sealed);
             *value = json!({ SEALED: STANDARD.encode(bytes) });
         } else {
-            seal(value, event_id, key)?;
+            seal_fields(value, event_id, key, erasure)?;
         }
     }
     Ok(())
@@ -116,6 +146,15 @@ pub fn open(
     event_id: Uuid,
     key: Option<&NoteKey>,
 ) -> Result<bool, StoreError> {
+    open_fields(payload, event_id, key, erased)
+}
+
+fn open_fields(
+    payload: &mut Value,
+    event_id: Uuid,
+    key: Option<&NoteKey>,
+    erasure: Erasure,
+) -> Result<bool, StoreError> {
     let Value::Object(fields) = payload else {
         return Ok(false);
     };
@@ -128,11 +167,11 @@ pub fn open(
             .and_then(Value::as_str)
             .map(str::to_owned);
         let Some(sealed) = sealed else {
-            any_erased |= open(value, event_id, key)?;
+            any_erased |= open_fields(value, event_id, key, erasure)?;
             continue;
         };
         let Some(key) = key else {
-            *value = erased(name).unwrap_or(Value::Null);
+            *value = erasure(name).unwrap_or(Value::Null);
             any_erased = true;
             continue;
         };
@@ -166,6 +205,18 @@ pub fn decode_note(
     Ok((codec::decode(&opened)?, erased))
 }
 
+/// An account event read back through the account's key (its personal
+/// fields erased once the key is gone; events written before accounts had
+/// keys read as written).
+pub fn decode_account(
+    recorded: &RecordedEvent,
+    key: Option<&NoteKey>,
+) -> Result<UserEvent, StoreError> {
+    let mut opened = recorded.clone();
+    open_fields(&mut opened.payload, recorded.event_id, key, erased_personal)?;
+    codec::decode(&opened)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +248,46 @@ mod tests {
             "bound to its event"
         );
         assert!(open(&mut json!({ "title": "old, unsealed" }), id, None).is_ok_and(|e| !e));
+    }
+
+    #[test]
+    fn personal_fields_open_with_the_account_key_and_are_erased_without() {
+        let key = NoteKey::generate();
+        let id = Uuid::new_v4();
+        let plain = json!({ "username": "ada.lovelace", "display_name": "Ada Lovelace" });
+        let mut payload = plain.clone();
+        seal_personal(&mut payload, id, &key).expect("seals");
+        let text = payload.to_string();
+        assert!(!text.contains("ada") && !text.contains("Lovelace"), "{text}");
+        let recorded = |payload: Value| RecordedEvent {
+            position: super::super::Position::START,
+            event_id: id,
+            stream_id: anote_domain::StreamId::from_stored("user-x".into()),
+            stream_version: 1,
+            event_type: "UserRegistered".into(),
+            schema_version: codec::CURRENT_SCHEMA_VERSION,
+            payload,
+            metadata: super::super::Metadata::for_request(None, Uuid::nil()),
+            recorded_at: time::OffsetDateTime::UNIX_EPOCH,
+            seal: None,
+        };
+        let UserEvent::UserRegistered { username, .. } =
+            decode_account(&recorded(payload.clone()), Some(&key)).expect("opens")
+        else {
+            panic!("a registration");
+        };
+        assert_eq!(username.as_str(), "ada.lovelace");
+        let UserEvent::UserRegistered {
+            username,
+            display_name,
+        } = decode_account(&recorded(payload), None).expect("reads erased")
+        else {
+            panic!("a registration");
+        };
+        assert_eq!((username.as_str(), display_name.as_str()), ("erased", "erased"));
+        assert!(
+            decode_account(&recorded(plain), None).is_ok(),
+            "an event written before accounts had keys reads as written"
+        );
     }
 }

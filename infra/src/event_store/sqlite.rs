@@ -17,6 +17,7 @@ use super::{
     audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
+use crate::accounts;
 use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
 use crate::documents;
 use crate::error::{append_error, StoreError};
@@ -41,6 +42,17 @@ impl SqliteEventStore {
     ) -> Result<Appended, StoreError> {
         check_append(append)?;
         let fail = |e| append_error(e, &append.stream, append.expected_version);
+        if let Some(user) = append.required_account() {
+            // One writer at a time: the account cannot close before commit.
+            let open: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM credentials WHERE user_id = ?)")
+                    .bind(user.uuid())
+                    .fetch_one(&mut *conn)
+                    .await?;
+            if !open {
+                return Err(StoreError::AccountClosed);
+            }
+        }
         let current: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
         )
@@ -170,17 +182,48 @@ async fn apply_side_write(
                 .await
                 .map_err(fail)?;
         }
-        SideWrite::RevokeSessions { user_id, except } => {
-            sqlx::query(
+        SideWrite::RevokeSessions {
+            user_id,
+            except,
+            tokens_until,
+        } => {
+            let revoked: Vec<uuid::Uuid> = sqlx::query_scalar(
                 "UPDATE sessions SET revoked_at = ?
-                 WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?",
+                 WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ? RETURNING id",
             )
             .bind(now)
             .bind(user_id.uuid())
             .bind(except)
-            .execute(conn)
+            .fetch_all(&mut *conn)
             .await
             .map_err(fail)?;
+            for session in revoked {
+                accounts::sqlite_revoke_tokens(conn, *user_id, Some(session), *tokens_until, now)
+                    .await
+                    .map_err(fail)?;
+            }
+        }
+        SideWrite::RevokeAccountTokens { user_id, until } => {
+            accounts::sqlite_revoke_tokens(conn, *user_id, None, *until, now)
+                .await
+                .map_err(fail)?;
+        }
+        // Checked before the events are inserted.
+        SideWrite::RequireOpenAccount { .. } => {}
+        SideWrite::CreateUserKey { user_id, key } => {
+            sqlx::query("INSERT INTO user_keys (user_id, key) VALUES (?, ?)")
+                .bind(user_id.uuid())
+                .bind(key.expose())
+                .execute(conn)
+                .await
+                .map_err(fail)?;
+        }
+        SideWrite::DestroyUserKey { user_id } => {
+            sqlx::query("DELETE FROM user_keys WHERE user_id = ?")
+                .bind(user_id.uuid())
+                .execute(conn)
+                .await
+                .map_err(fail)?;
         }
         SideWrite::RememberReply(reply) => {
             sqlx::query(
@@ -309,6 +352,14 @@ impl EventStore for SqliteEventStore {
             }
         }
         Ok(keys)
+    }
+
+    async fn user_key(&self, user: UserId) -> Result<Option<NoteKey>, StoreError> {
+        let key: Option<Vec<u8>> = sqlx::query_scalar("SELECT key FROM user_keys WHERE user_id = ?")
+            .bind(user.uuid())
+            .fetch_optional(self.db.reader())
+            .await?;
+        key.map(NoteKey::from_stored).transpose()
     }
 
     async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {

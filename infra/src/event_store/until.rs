@@ -115,6 +115,10 @@ impl EventStore for LogUntil {
         self.inner.note_keys(notes).await
     }
 
+    async fn user_key(&self, user: UserId) -> Result<Option<NoteKey>, StoreError> {
+        self.inner.user_key(user).await
+    }
+
     async fn newest(&self) -> Result<u64, StoreError> {
         let newest = self.inner.newest().await?;
         Ok(match self.until {

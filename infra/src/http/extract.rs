@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::problem::ApiError;
+use crate::revocations::Revocations;
 use crate::tokens::TokenSigner;
 
 /// A JSON body whose every rejection (syntax, shape, size, media type) is a
@@ -32,7 +33,8 @@ where
     }
 }
 
-/// The caller, proven by a bearer access token.
+/// The caller, proven by a bearer access token that is signed, unexpired
+/// and not revoked (checked in memory, see [`Revocations`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Auth {
     /// The account.
@@ -45,6 +47,7 @@ impl<S> FromRequestParts<S> for Auth
 where
     S: Send + Sync,
     TokenSigner: FromRef<S>,
+    Revocations: FromRef<S>,
 {
     type Rejection = ApiError;
 
@@ -58,6 +61,9 @@ where
         let claims = TokenSigner::from_ref(state)
             .verify(token.trim(), OffsetDateTime::now_utc())
             .map_err(|_| ApiError::Unauthorized)?;
+        if Revocations::from_ref(state).is_revoked(claims.sub, claims.sid) {
+            return Err(ApiError::TokenRevoked);
+        }
         Ok(Self {
             user: claims.sub,
             session: claims.sid,

@@ -73,6 +73,9 @@ pub enum ApiError {
         /// When the client may try again.
         retry_after: Duration,
     },
+    /// The access token's session was ended or its account deleted.
+    #[error("this access token was revoked: its session ended or its account was deleted")]
+    TokenRevoked,
     /// Missing, or someone else's.
     #[error("no such note")]
     NoteNotFound,
@@ -199,6 +202,7 @@ impl From<StoreError> for ApiError {
             // A race lost more often than the command retried: nothing was
             // written, and the client may try again.
             StoreError::Conflict { .. } => Self::WriteContention,
+            StoreError::AccountClosed => Self::TokenRevoked,
             other => Self::Internal(other.to_string()),
         }
     }
@@ -271,6 +275,7 @@ impl ApiError {
                 "too_many_login_attempts",
                 "Too many login attempts",
             ),
+            Self::TokenRevoked => (S::UNAUTHORIZED, "token_revoked", "Token revoked"),
             Self::NoteNotFound => (S::NOT_FOUND, "note_not_found", "Note not found"),
             Self::AccountNotFound => (S::NOT_FOUND, "account_not_found", "Account not found"),
             Self::RouteNotFound => (S::NOT_FOUND, "route_not_found", "Not found"),
