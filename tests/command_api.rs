@@ -422,7 +422,11 @@ async fn accounts_and_sessions_work_end_to_end(postgres: bool) {
         .send()
         .await
         .expect("delete");
-    assert_eq!(r.status(), 404);
+    assert_eq!(
+        (r.status().as_u16(), body(r).await["code"].clone()),
+        (401, json!("token_revoked")),
+        "the deleted account's token is refused"
+    );
     s.user("ada").await;
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 use support::{body, Backend};
 use uuid::Uuid;
@@ -154,14 +155,18 @@ async fn a_purged_note_is_gone_everywhere(split: bool) {
         format!("Xylograph{tag}"),
         format!("Ocelot{tag}"),
     ];
-    let id = b
+    let create = json!({ "title": secrets[0], "body": format!("# {}", secrets[1]),
+                         "tags": [secrets[2]], "subject": secrets[4] });
+    let r = b
         .writer
-        .note(
-            &ada,
-            json!({ "title": secrets[0], "body": format!("# {}", secrets[1]),
-                    "tags": [secrets[2]], "subject": secrets[4] }),
-        )
-        .await;
+        .as_user(&ada, Method::POST, "/v1/notes")
+        .header("idempotency-key", "create-1")
+        .json(&create)
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), 201);
+    let id = body(r).await["id"].as_str().expect("id").to_owned();
     let path = format!("/v1/notes/{id}");
     let doc = json!({ "file_name": format!("{}.pdf", secrets[3]), "content_type": "application/pdf", "size": 10 });
     let r = b
@@ -251,6 +256,14 @@ async fn a_purged_note_is_gone_everywhere(split: bool) {
         );
     }
     assert_gone_from_files(&b, &needles).await;
+    // The idempotent reply's fingerprint cannot confirm a guessed title.
+    let fingerprints = stored_fingerprints(&b).await;
+    assert_eq!(fingerprints.len(), 1);
+    assert_ne!(
+        fingerprints[0],
+        unkeyed_fingerprint(&create),
+        "the fingerprint is keyed"
+    );
 
     // The history keeps its shape and says the content was erased.
     let r = b
@@ -290,10 +303,13 @@ async fn a_purged_note_is_gone_everywhere(split: bool) {
     );
 }
 
-async fn deleting_an_account_erases_its_notes(split: bool) {
+async fn deleting_an_account_erases_its_notes_and_its_names(split: bool) {
     let b = Backend::of(split).await;
-    let ada = b.writer.user("ada").await;
     let tag = Uuid::new_v4().simple().to_string();
+    // The helper registers the username as the display name too.
+    let name = format!("n{}", &tag[..24]);
+    let ada = b.writer.user(&name).await;
+    let eve = b.writer.user("eve").await;
     let secrets = [format!("Narwhal{tag}"), format!("Pangolin{tag}")];
     for secret in &secrets {
         b.writer
@@ -308,6 +324,12 @@ async fn deleting_an_account_erases_its_notes(split: bool) {
         needles.extend(note_keys(dir).await);
         assert_eq!(needles.len(), 4, "two notes, two keys");
     }
+    // The names are in the usernames table while the account lives, and
+    // only sealed in the log.
+    let mut with_name = needles.clone();
+    with_name.push(name.as_bytes().to_vec());
+    let log = log_dump(&b).await;
+    assert!(!log.contains(&name), "the names are sealed in the log");
     let r = b
         .writer
         .as_user(&ada, Method::DELETE, "/v1/account")
@@ -319,23 +341,26 @@ async fn deleting_an_account_erases_its_notes(split: bool) {
         .to_str()
         .expect("position")
         .to_owned();
-    // The access token lives out its minutes: enough to see the erasure.
+    // The deleted account's token is refused; another user waits for the
+    // deletion to be projected.
     let r = b
         .reader()
-        .as_user(&ada, Method::GET, "/v1/notes")
+        .as_user(&eve, Method::GET, "/v1/notes")
         .header("anote-min-position", &position)
         .send()
         .await
         .expect("list");
-    assert_eq!(body(r).await["items"], json!([]));
+    assert_eq!(r.status(), 200);
     let after = dump(&b).await;
-    for secret in &secrets {
+    for secret in secrets.iter().chain([&name]) {
         assert!(
             !after.contains(secret.as_str()),
             "{secret} is gone from every table"
         );
     }
-    assert_gone_from_files(&b, &needles).await;
+    assert_gone_from_files(&b, &with_name).await;
+    // The username was released with the account: anyone may take it.
+    b.writer.user(&name).await;
 
     // A clean stop leaves nothing behind either.
     let mut b = b;
@@ -345,8 +370,81 @@ async fn deleting_an_account_erases_its_notes(split: bool) {
     }
 }
 
+/// The event-log tables only (what is sealed there).
+async fn log_dump(b: &Backend) -> String {
+    match (&b.schema, b.writer.data_dir()) {
+        (Some(schema), _) => {
+            let output = std::process::Command::new("pg_dump")
+                .args(["--data-only", "--schema", schema, "--table"])
+                .arg(format!("{schema}.events"))
+                .arg(support::database_url())
+                .output()
+                .expect("pg_dump runs");
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+        (None, Some(dir)) => {
+            let path = dir.join("anote.sqlite3");
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .expect("opens");
+            let payloads: Vec<String> = sqlx::query_scalar("SELECT payload FROM events")
+                .fetch_all(&pool)
+                .await
+                .expect("reads");
+            pool.close().await;
+            payloads.join("\n")
+        }
+        (None, None) => unreachable!("a backend is embedded or split"),
+    }
+}
+
+/// The request fingerprints of the stored idempotent replies.
+async fn stored_fingerprints(b: &Backend) -> Vec<Vec<u8>> {
+    let sql = "SELECT request_hash FROM idempotency_keys";
+    match (&b.schema, b.writer.data_dir()) {
+        (Some(schema), _) => {
+            let pool = sqlx::PgPool::connect(&support::database_url())
+                .await
+                .expect("connects");
+            let rows = sqlx::query_scalar(&format!("SELECT request_hash FROM \"{schema}\".idempotency_keys"))
+                .fetch_all(&pool)
+                .await
+                .expect("reads");
+            pool.close().await;
+            rows
+        }
+        (None, Some(dir)) => {
+            let path = dir.join("anote.sqlite3");
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .expect("opens");
+            let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.expect("reads");
+            pool.close().await;
+            rows
+        }
+        (None, None) => unreachable!("a backend is embedded or split"),
+    }
+}
+
+/// What an idempotent note creation's fingerprint was before it was keyed:
+/// the SHA-256 of the status, the nil id, the action and the request as the
+/// server read it. Anyone with the database could confirm a guess with it.
+fn unkeyed_fingerprint(request: &Value) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    hash.update("201");
+    hash.update(Uuid::nil());
+    hash.update("create");
+    // In the order of the request type's fields.
+    let read = format!(
+        r#"{{"title":{},"body":{},"subject":{},"tags":{},"due_at":null}}"#,
+        request["title"], request["body"], request["subject"], request["tags"]
+    );
+    hash.update(read);
+    hash.finalize().to_vec()
+}
+
 both_setups!(
     split;
     a_purged_note_is_gone_everywhere,
-    deleting_an_account_erases_its_notes,
+    deleting_an_account_erases_its_notes_and_its_names,
 );

@@ -919,7 +919,13 @@ async fn a_closed_account_appends_nothing(backend: Backend) {
         owner: user,
         key: NoteKey::generate(),
     });
-    for closed in [guarded(&note, 1), with_key] {
+    let mut key_only = append(&stream(), 0, vec![event(0)]);
+    key_only.side_writes = vec![SideWrite::CreateNoteKey {
+        note: anote_domain::NoteId::new(),
+        owner: user,
+        key: NoteKey::generate(),
+    }];
+    for closed in [guarded(&note, 1), with_key, key_only] {
         let stream = closed.stream.clone();
         let before = store.read_stream(&stream, 0).await.expect("reads").len();
         assert!(matches!(store.append(closed).await, Err(StoreError::AccountClosed)));
@@ -932,6 +938,43 @@ async fn a_closed_account_appends_nothing(backend: Backend) {
         .expect("reads");
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0].session, None, "every token of the account");
+}
+
+async fn a_key_created_while_its_owner_is_deleted_goes_with_the_account(backend: Backend) {
+    let store = backend.events();
+    let user = UserId::new();
+    let mut register = append(&user.stream(), 0, vec![event(0)]);
+    register.side_writes = vec![SideWrite::SetPasswordHash {
+        user_id: user,
+        hash: "hash".to_owned(),
+    }];
+    store.append(register).await.expect("registers");
+    let note = anote_domain::NoteId::new();
+    let mut create = append(&note.stream(), 0, vec![event(0)]);
+    create.side_writes = vec![SideWrite::CreateNoteKey {
+        note,
+        owner: user,
+        key: NoteKey::generate(),
+    }];
+    let mut delete = append(&user.stream(), 1, vec![event(1)]);
+    delete.side_writes = vec![
+        SideWrite::DeleteCredentials { user_id: user },
+        SideWrite::DestroyOwnerKeys { owner: user },
+    ];
+    // The creation's transaction is still open when the deletion starts.
+    let (created, deleted) = tokio::join!(
+        backend.slow_append(&create, Duration::from_millis(600)),
+        async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            store.append(delete).await
+        }
+    );
+    deleted.expect("deletes");
+    assert!(matches!(created, Ok(_) | Err(StoreError::AccountClosed)), "{created:?}");
+    assert!(
+        store.note_keys(&[note]).await.expect("reads").is_empty(),
+        "no key outlives its account"
+    );
 }
 
 macro_rules! contract {
@@ -969,4 +1012,5 @@ contract!(
     the_verifier_notices_stripped_seals_and_goes_past_a_broken_payload,
     of_150_concurrent_login_attempts_at_most_the_limit_are_reserved,
     a_closed_account_appends_nothing,
+    a_key_created_while_its_owner_is_deleted_goes_with_the_account,
 );

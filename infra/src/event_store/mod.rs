@@ -197,9 +197,8 @@ pub enum SideWrite {
         until: OffsetDateTime,
     },
     /// Fail the append with [`StoreError::AccountClosed`] unless the user's
-    /// account is open (it has credentials), and keep it open until the
-    /// append commits: no event of a command by a deleted account is ever
-    /// written.
+    /// account is open (it has credentials): no event of a command by a
+    /// deleted account is written after its deletion committed.
     RequireOpenAccount {
         /// The acting user.
         user_id: UserId,
@@ -224,7 +223,10 @@ pub enum SideWrite {
     /// Changes the document ledger (and may fail the append when a
     /// reservation exceeds the owner's quota).
     Ledger(LedgerWrite),
-    /// Stores a new note's data key.
+    /// Stores a new note's data key; fails the append with
+    /// [`StoreError::AccountClosed`] unless the owner's account is open,
+    /// and keeps it open until the append commits, so no key is ever
+    /// created that the account's deletion does not destroy.
     CreateNoteKey {
         /// The note.
         note: NoteId,

@@ -73,8 +73,7 @@ SELECT e.event_id, $1, $2 + e.ord, e.event_type, e.schema_version, e.payload::js
        $8, s.prev_hash, s.hash
 FROM input e JOIN seals s ON s.ord = e.ord
 WHERE (SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1) = $2
-  AND ($10::uuid IS NULL
-       OR EXISTS (SELECT 1 FROM credentials WHERE user_id = $10 FOR KEY SHARE))
+  AND ($10::uuid IS NULL OR EXISTS (SELECT 1 FROM credentials WHERE user_id = $10))
 RETURNING position, tx_id::text AS tx, stream_version";
 
 async fn insert_events(conn: &mut PgConnection, append: &Append) -> Result<Appended, StoreError> {
@@ -156,13 +155,21 @@ async fn apply_side_write(
     match write {
         SideWrite::Ledger(write) => documents::apply_pg(conn, write).await?,
         SideWrite::CreateNoteKey { note, owner, key } => {
-            sqlx::query("INSERT INTO note_keys (note_id, owner_id, key) VALUES ($1, $2, $3)")
-                .bind(note.uuid())
-                .bind(owner.uuid())
-                .bind(key.expose())
-                .execute(&mut *conn)
-                .await
-                .map_err(fail)?;
+            // Only for an open account, kept open until this commits: an
+            // account deletion waits, then destroys this key too.
+            let created = sqlx::query(
+                "INSERT INTO note_keys (note_id, owner_id, key) SELECT $1, $2, $3
+                 WHERE EXISTS (SELECT 1 FROM credentials WHERE user_id = $2 FOR KEY SHARE)",
+            )
+            .bind(note.uuid())
+            .bind(owner.uuid())
+            .bind(key.expose())
+            .execute(&mut *conn)
+            .await
+            .map_err(fail)?;
+            if created.rows_affected() == 0 {
+                return Err(StoreError::AccountClosed);
+            }
         }
         SideWrite::DestroyOwnerKeys { owner } => {
             sqlx::query("DELETE FROM note_keys WHERE owner_id = $1")

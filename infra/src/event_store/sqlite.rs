@@ -127,13 +127,19 @@ async fn apply_side_write(
     match write {
         SideWrite::Ledger(write) => documents::apply_sqlite(conn, write).await?,
         SideWrite::CreateNoteKey { note, owner, key } => {
-            sqlx::query("INSERT INTO note_keys (note_id, owner_id, key) VALUES (?, ?, ?)")
-                .bind(note.uuid())
-                .bind(owner.uuid())
-                .bind(key.expose())
-                .execute(&mut *conn)
-                .await
-                .map_err(fail)?;
+            let created = sqlx::query(
+                "INSERT INTO note_keys (note_id, owner_id, key) SELECT ?1, ?2, ?3
+                 WHERE EXISTS (SELECT 1 FROM credentials WHERE user_id = ?2)",
+            )
+            .bind(note.uuid())
+            .bind(owner.uuid())
+            .bind(key.expose())
+            .execute(&mut *conn)
+            .await
+            .map_err(fail)?;
+            if created.rows_affected() == 0 {
+                return Err(StoreError::AccountClosed);
+            }
         }
         SideWrite::DestroyOwnerKeys { owner } => {
             sqlx::query("DELETE FROM note_keys WHERE owner_id = ?")

@@ -1,0 +1,259 @@
+//! End-to-end tests of what protects accounts across instances: login
+//! limits shared by every command API, and access tokens refused by every
+//! instance soon after their session ends or their account is deleted.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::{body, Account, Backend, Server, Setup};
+
+/// The logins allowed per username in a window (the default).
+const PER_USER: usize = 5;
+
+/// The processes of one setup with a second command API: the split services
+/// with another `anote command-api` on the same PostgreSQL schema, or
+/// `anote serve` alone.
+struct Instances {
+    backend: Backend,
+    second: Option<Server>,
+}
+
+impl Instances {
+    async fn start(split: bool) -> Self {
+        let backend = Backend::of(split).await;
+        let second = match &backend.schema {
+            Some(schema) => Some(Server::start(Setup::Postgres(schema.clone()), None, &[]).await),
+            None => None,
+        };
+        Self { backend, second }
+    }
+
+    /// Every process that takes commands.
+    fn writers(&self) -> Vec<&Server> {
+        std::iter::once(&self.backend.writer)
+            .chain(self.second.as_ref())
+            .collect()
+    }
+
+    /// Every process that checks tokens: the command APIs and the query API.
+    fn checkers(&self) -> Vec<(&'static str, &Server)> {
+        let mut all = vec![("command API", &self.backend.writer)];
+        if let Some(second) = &self.second {
+            all.push(("second command API", second));
+        }
+        if let Some(reader) = &self.backend.reader {
+            all.push(("query API", reader));
+        }
+        all
+    }
+}
+
+async fn concurrent_logins_are_limited_across_instances(split: bool) {
+    let instances = Instances::start(split).await;
+    let writers = instances.writers();
+    writers[0].user("ada").await;
+    let right = 119;
+    let attempts: Vec<_> = (0..150)
+        .map(|n| {
+            let server = writers[n % writers.len()];
+            let password = if n == right {
+                "correct horse battery"
+            } else {
+                "wrong password!"
+            };
+            let request = server
+                .http
+                .post(server.url("/v1/sessions"))
+                .json(&json!({ "username": "ada", "password": password }));
+            tokio::spawn(async move { request.send().await.expect("login").status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.expect("joins"));
+    }
+    let count = |status: StatusCode| statuses.iter().filter(|s| **s == status).count();
+    let (checked, refused, admitted) = (
+        count(StatusCode::UNAUTHORIZED),
+        count(StatusCode::TOO_MANY_REQUESTS),
+        count(StatusCode::OK),
+    );
+    println!("150 concurrent logins: {checked} checked and wrong, {admitted} admitted, {refused} refused");
+    assert_eq!(checked + refused + admitted, 150, "{statuses:?}");
+    assert!(
+        checked + admitted <= PER_USER,
+        "at most {PER_USER} passwords are checked, not {}",
+        checked + admitted
+    );
+    assert!(admitted <= 1);
+    if statuses[right] != StatusCode::OK {
+        assert_eq!(statuses[right], StatusCode::TOO_MANY_REQUESTS);
+    }
+    // The window is full of failures: even the right password waits now.
+    for server in &writers {
+        assert_eq!(
+            server.login("ada", "correct horse battery").await.0,
+            429,
+            "on every instance"
+        );
+    }
+}
+
+/// How long until `path` answers 401 `token_revoked` to `account` on every
+/// process that checks tokens; fails after a deadline.
+async fn refused_everywhere(
+    instances: &Instances,
+    account: &Account,
+    method: Method,
+    path: &str,
+    payload: Option<Value>,
+) -> Duration {
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(2_500);
+    let split = instances.backend.reader.is_some();
+    for (name, server) in instances.checkers() {
+        if split && (name == "query API") != (method == Method::GET) {
+            // The query API takes reads only; the command APIs the rest.
+            continue;
+        }
+        loop {
+            let mut request = server.as_user(account, method.clone(), path);
+            if let Some(payload) = &payload {
+                request = request.json(payload);
+            }
+            let r = request.send().await.expect("request");
+            let status = r.status();
+            let reply = body(r).await;
+            if status == StatusCode::UNAUTHORIZED {
+                assert_eq!(reply["code"], "token_revoked", "{name}: {reply}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} still answers {status} to {method} {path} after {:?}",
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    started.elapsed()
+}
+
+/// A login as `ada`.
+async fn session(server: &Server) -> Account {
+    let (status, tokens) = server.login("ada", "correct horse battery").await;
+    assert_eq!(status, 200);
+    let token = |name: &str| tokens[name].as_str().expect("token").to_owned();
+    Account {
+        access: token("access_token"),
+        refresh: token("refresh_token"),
+    }
+}
+
+async fn revoked_tokens_are_refused_by_every_instance(split: bool) {
+    let instances = Instances::start(split).await;
+    let writers = instances.writers();
+    let first = writers[0];
+    let last = writers[writers.len() - 1];
+    let ada = first.user("ada").await;
+    let (other, third) = (session(first).await, session(last).await);
+    let note = json!({ "title": "t", "body": "b" });
+    let (id, _) = instances.backend.create_note(&ada, note.clone()).await;
+    let reads = [
+        "/v1/notes".to_owned(),
+        format!("/v1/notes/{id}"),
+        "/v1/account/usage".to_owned(),
+    ];
+
+    // Logging out on one instance: the session's token is refused by all.
+    let r = last
+        .http
+        .delete(last.url("/v1/sessions"))
+        .bearer_auth(&third.access)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    let waited = refused_everywhere(&instances, &third, Method::GET, &reads[0], None).await;
+    println!("after a logout, refused everywhere within {waited:?}");
+    refused_everywhere(&instances, &third, Method::POST, "/v1/notes", Some(note.clone())).await;
+
+    // Changing the password: every other session's token is refused.
+    let change = json!({ "current_password": "correct horse battery", "new_password": "correct horse battery 2" });
+    let r = first
+        .as_user(&ada, Method::PUT, "/v1/account/password")
+        .json(&change)
+        .send()
+        .await
+        .expect("change");
+    assert_eq!(r.status(), 204);
+    let waited = refused_everywhere(&instances, &other, Method::GET, &reads[1], None).await;
+    println!("after a password change, refused everywhere within {waited:?}");
+    refused_everywhere(
+        &instances,
+        &other,
+        Method::POST,
+        &format!("/v1/notes/{id}/shares"),
+        Some(json!({})),
+    )
+    .await;
+    let r = instances
+        .backend
+        .reader()
+        .as_user(&ada, Method::GET, &reads[0])
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(r.status(), 200, "the session that changed it lives on");
+
+    // Deleting the account: its token is refused by all, for every route.
+    let r = first
+        .as_user(&ada, Method::DELETE, "/v1/account")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    let waited = refused_everywhere(&instances, &ada, Method::POST, "/v1/notes", Some(note)).await;
+    println!("after deleting the account, refused everywhere within {waited:?}");
+    for path in &reads {
+        refused_everywhere(&instances, &ada, Method::GET, path, None).await;
+    }
+    let upload = json!({ "file_name": "a.pdf", "content_type": "application/pdf", "size": 10 });
+    refused_everywhere(
+        &instances,
+        &ada,
+        Method::POST,
+        &format!("/v1/notes/{id}/documents"),
+        Some(upload),
+    )
+    .await;
+    refused_everywhere(
+        &instances,
+        &ada,
+        Method::POST,
+        &format!("/v1/notes/{id}/shares"),
+        Some(json!({})),
+    )
+    .await;
+    // A restarted instance loads what was revoked.
+    let restarted = instances.backend.writer.restart().await;
+    let r = restarted
+        .as_user(&ada, Method::POST, "/v1/notes")
+        .json(&json!({ "title": "t", "body": "b" }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(
+        (r.status().as_u16(), body(r).await["code"].clone()),
+        (401, json!("token_revoked"))
+    );
+}
+
+both_setups!(
+    split;
+    concurrent_logins_are_limited_across_instances,
+    revoked_tokens_are_refused_by_every_instance,
+);
