@@ -81,7 +81,7 @@ async fn concurrent_logins_are_limited_across_instances(split: bool) {
         count(StatusCode::TOO_MANY_REQUESTS),
         count(StatusCode::OK),
     );
-    println!("150 concurrent logins: {checked} checked and wrong, {admitted} admitted, {refused} refused");
+    eprintln!("150 concurrent logins: {checked} checked and wrong, {admitted} admitted, {refused} refused");
     assert_eq!(checked + refused + admitted, 150, "{statuses:?}");
     assert!(
         checked + admitted <= PER_USER,
@@ -178,8 +178,15 @@ async fn revoked_tokens_are_refused_by_every_instance(split: bool) {
         .expect("logout");
     assert_eq!(r.status(), 204);
     let waited = refused_everywhere(&instances, &third, Method::GET, &reads[0], None).await;
-    println!("after a logout, refused everywhere within {waited:?}");
-    refused_everywhere(&instances, &third, Method::POST, "/v1/notes", Some(note.clone())).await;
+    eprintln!("after a logout, refused everywhere within {waited:?}");
+    refused_everywhere(
+        &instances,
+        &third,
+        Method::POST,
+        "/v1/notes",
+        Some(note.clone()),
+    )
+    .await;
 
     // Changing the password: every other session's token is refused.
     let change = json!({ "current_password": "correct horse battery", "new_password": "correct horse battery 2" });
@@ -191,7 +198,7 @@ async fn revoked_tokens_are_refused_by_every_instance(split: bool) {
         .expect("change");
     assert_eq!(r.status(), 204);
     let waited = refused_everywhere(&instances, &other, Method::GET, &reads[1], None).await;
-    println!("after a password change, refused everywhere within {waited:?}");
+    eprintln!("after a password change, refused everywhere within {waited:?}");
     refused_everywhere(
         &instances,
         &other,
@@ -217,7 +224,7 @@ async fn revoked_tokens_are_refused_by_every_instance(split: bool) {
         .expect("delete");
     assert_eq!(r.status(), 204);
     let waited = refused_everywhere(&instances, &ada, Method::POST, "/v1/notes", Some(note)).await;
-    println!("after deleting the account, refused everywhere within {waited:?}");
+    eprintln!("after deleting the account, refused everywhere within {waited:?}");
     for path in &reads {
         refused_everywhere(&instances, &ada, Method::GET, path, None).await;
     }

@@ -406,10 +406,12 @@ async fn stored_fingerprints(b: &Backend) -> Vec<Vec<u8>> {
             let pool = sqlx::PgPool::connect(&support::database_url())
                 .await
                 .expect("connects");
-            let rows = sqlx::query_scalar(&format!("SELECT request_hash FROM \"{schema}\".idempotency_keys"))
-                .fetch_all(&pool)
-                .await
-                .expect("reads");
+            let rows = sqlx::query_scalar(&format!(
+                "SELECT request_hash FROM \"{schema}\".idempotency_keys"
+            ))
+            .fetch_all(&pool)
+            .await
+            .expect("reads");
             pool.close().await;
             rows
         }
@@ -418,7 +420,10 @@ async fn stored_fingerprints(b: &Backend) -> Vec<Vec<u8>> {
             let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
                 .await
                 .expect("opens");
-            let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.expect("reads");
+            let rows = sqlx::query_scalar(sql)
+                .fetch_all(&pool)
+                .await
+                .expect("reads");
             pool.close().await;
             rows
         }

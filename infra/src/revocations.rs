@@ -47,7 +47,10 @@ struct Revoked {
 impl Revoked {
     fn add(&mut self, revocation: Revocation) {
         let until = match revocation.session {
-            Some(session) => self.sessions.entry(session).or_insert(revocation.expires_at),
+            Some(session) => self
+                .sessions
+                .entry(session)
+                .or_insert(revocation.expires_at),
             None => self
                 .accounts
                 .entry(revocation.user)
@@ -59,7 +62,10 @@ impl Revoked {
     /// Whether a token of this account and session is refused at `now`.
     fn covers(&self, user: UserId, session: Uuid, now: OffsetDateTime) -> bool {
         self.accounts.get(&user).is_some_and(|until| *until > now)
-            || self.sessions.get(&session).is_some_and(|until| *until > now)
+            || self
+                .sessions
+                .get(&session)
+                .is_some_and(|until| *until > now)
     }
 
     fn forget_expired(&mut self, now: OffsetDateTime) {
@@ -134,7 +140,12 @@ impl Revocations {
     /// database: their notices at once, and a reload every `poll` (and
     /// after every reconnection) in case a notice was missed. Runs until
     /// `stop` turns true.
-    pub async fn follow_postgres(self, db: PgDatabase, poll: Duration, stop: watch::Receiver<bool>) {
+    pub async fn follow_postgres(
+        self,
+        db: PgDatabase,
+        poll: Duration,
+        stop: watch::Receiver<bool>,
+    ) {
         let polling = tokio::spawn(self.clone().poll(poll, stop.clone()));
         let listening = tokio::spawn(self.listen(db));
         let mut stop = stop;
@@ -213,7 +224,10 @@ mod tests {
             expires_at: now - time::Duration::seconds(1),
         });
         assert!(revoked.covers(ada, s1, now), "the revoked session");
-        assert!(!revoked.covers(ada, s2, now), "another session of the account");
+        assert!(
+            !revoked.covers(ada, s2, now),
+            "another session of the account"
+        );
         assert!(!revoked.covers(grace, s2, now), "an expired revocation");
         revoked.add(Revocation {
             user: grace,

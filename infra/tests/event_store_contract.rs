@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anote_domain::{StreamId, UserId};
+use anote_infra::accounts::LoginSlot;
 use anote_infra::accounts::{AccountStore, NewSession, PgAccountStore, SqliteAccountStore};
 use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
 use anote_infra::documents::{DocumentLedger, LedgerWrite, PgDocumentLedger, SqliteDocumentLedger};
 use anote_infra::event_store::audit::verify;
-use anote_infra::accounts::LoginSlot;
 use anote_infra::event_store::shredding::NoteKey;
 use anote_infra::event_store::{
     Append, Appended, EventStore, Metadata, NewEvent, PgEventStore, Position, SideWrite,
@@ -507,7 +507,12 @@ async fn refresh_tokens_rotate_once_and_revoke(backend: Backend) {
         sessions
     };
     assert_eq!(
-        revoked(accounts.token_revocations(Some(user), now).await.expect("reads")),
+        revoked(
+            accounts
+                .token_revocations(Some(user), now)
+                .await
+                .expect("reads")
+        ),
         [Some(two.id)],
         "the revoked session's access tokens are refused"
     );
@@ -818,7 +823,10 @@ async fn of_150_concurrent_login_attempts_at_most_the_limit_are_reserved(backend
         match attempt.await.expect("joins").expect("reserves") {
             LoginSlot::Reserved(start) => reserved.push(start),
             LoginSlot::Refused(wait) => {
-                assert!(wait > Duration::from_secs(890) && wait <= window, "{wait:?}");
+                assert!(
+                    wait > Duration::from_secs(890) && wait <= window,
+                    "{wait:?}"
+                );
             }
         }
     }
@@ -841,13 +849,16 @@ async fn of_150_concurrent_login_attempts_at_most_the_limit_are_reserved(backend
         Ok(LoginSlot::Refused(_))
     ));
     assert!(matches!(
-        accounts.reserve_login_attempt(b"other", 5, window, now).await,
+        accounts
+            .reserve_login_attempt(b"other", 5, window, now)
+            .await,
         Ok(LoginSlot::Reserved(_))
     ));
     // A new window starts from nothing, and a release from the old one
     // does not touch it.
     let later = now + window;
-    let Ok(LoginSlot::Reserved(start)) = accounts.reserve_login_attempt(&key, 1, window, later).await
+    let Ok(LoginSlot::Reserved(start)) =
+        accounts.reserve_login_attempt(&key, 1, window, later).await
     else {
         panic!("a new window");
     };
@@ -880,7 +891,10 @@ async fn a_closed_account_appends_nothing(backend: Backend) {
     };
     let note = stream();
     assert!(
-        matches!(store.append(guarded(&note, 0)).await, Err(StoreError::AccountClosed)),
+        matches!(
+            store.append(guarded(&note, 0)).await,
+            Err(StoreError::AccountClosed)
+        ),
         "never opened"
     );
     let key = NoteKey::generate();
@@ -899,7 +913,10 @@ async fn a_closed_account_appends_nothing(backend: Backend) {
     assert_eq!(store.user_key(user).await.expect("reads"), Some(key));
     store.append(guarded(&note, 0)).await.expect("open");
     assert!(
-        matches!(store.append(guarded(&note, 0)).await, Err(StoreError::Conflict { .. })),
+        matches!(
+            store.append(guarded(&note, 0)).await,
+            Err(StoreError::Conflict { .. })
+        ),
         "a stale version is still a conflict"
     );
     let mut delete = append(&user.stream(), 1, vec![event(1)]);
@@ -928,8 +945,14 @@ async fn a_closed_account_appends_nothing(backend: Backend) {
     for closed in [guarded(&note, 1), with_key, key_only] {
         let stream = closed.stream.clone();
         let before = store.read_stream(&stream, 0).await.expect("reads").len();
-        assert!(matches!(store.append(closed).await, Err(StoreError::AccountClosed)));
-        assert_eq!(store.read_stream(&stream, 0).await.expect("reads").len(), before);
+        assert!(matches!(
+            store.append(closed).await,
+            Err(StoreError::AccountClosed)
+        ));
+        assert_eq!(
+            store.read_stream(&stream, 0).await.expect("reads").len(),
+            before
+        );
     }
     let revoked = backend
         .accounts()
@@ -970,7 +993,10 @@ async fn a_key_created_while_its_owner_is_deleted_goes_with_the_account(backend:
         }
     );
     deleted.expect("deletes");
-    assert!(matches!(created, Ok(_) | Err(StoreError::AccountClosed)), "{created:?}");
+    assert!(
+        matches!(created, Ok(_) | Err(StoreError::AccountClosed)),
+        "{created:?}"
+    );
     assert!(
         store.note_keys(&[note]).await.expect("reads").is_empty(),
         "no key outlives its account"

@@ -138,5 +138,5 @@ fn window_left(start: Option<OffsetDateTime>, window: Duration, now: OffsetDateT
 
 pub use postgres::PgAccountStore;
 pub(crate) use postgres::{notify_revoked, revoke_tokens as pg_revoke_tokens};
-pub use sqlite::SqliteAccountStore;
 pub(crate) use sqlite::revoke_tokens as sqlite_revoke_tokens;
+pub use sqlite::SqliteAccountStore;

@@ -214,18 +214,23 @@ pub(crate) async fn revoke_tokens(
     session: Option<Uuid>,
     until: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO token_revocations (user_id, session_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(user.uuid())
-        .bind(session)
-        .bind(until)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO token_revocations (user_id, session_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(user.uuid())
+    .bind(session)
+    .bind(until)
+    .execute(&mut *conn)
+    .await?;
     notify_revoked(conn, user).await
 }
 
 /// Forgets expired revocations and tells every listening instance that
 /// `user`'s revocations changed (delivered when the transaction commits).
-pub(crate) async fn notify_revoked(conn: &mut PgConnection, user: UserId) -> Result<(), sqlx::Error> {
+pub(crate) async fn notify_revoked(
+    conn: &mut PgConnection,
+    user: UserId,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM token_revocations WHERE expires_at < now()")
         .execute(&mut *conn)
         .await?;

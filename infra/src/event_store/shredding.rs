@@ -258,7 +258,10 @@ mod tests {
         let mut payload = plain.clone();
         seal_personal(&mut payload, id, &key).expect("seals");
         let text = payload.to_string();
-        assert!(!text.contains("ada") && !text.contains("Lovelace"), "{text}");
+        assert!(
+            !text.contains("ada") && !text.contains("Lovelace"),
+            "{text}"
+        );
         let recorded = |payload: Value| RecordedEvent {
             position: super::super::Position::START,
             event_id: id,
@@ -284,7 +287,10 @@ mod tests {
         else {
             panic!("a registration");
         };
-        assert_eq!((username.as_str(), display_name.as_str()), ("erased", "erased"));
+        assert_eq!(
+            (username.as_str(), display_name.as_str()),
+            ("erased", "erased")
+        );
         assert!(
             decode_account(&recorded(plain), None).is_ok(),
             "an event written before accounts had keys reads as written"

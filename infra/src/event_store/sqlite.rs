@@ -361,10 +361,11 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn user_key(&self, user: UserId) -> Result<Option<NoteKey>, StoreError> {
-        let key: Option<Vec<u8>> = sqlx::query_scalar("SELECT key FROM user_keys WHERE user_id = ?")
-            .bind(user.uuid())
-            .fetch_optional(self.db.reader())
-            .await?;
+        let key: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT key FROM user_keys WHERE user_id = ?")
+                .bind(user.uuid())
+                .fetch_optional(self.db.reader())
+                .await?;
         key.map(NoteKey::from_stored).transpose()
     }
 
