@@ -259,6 +259,46 @@ async fn revoked_tokens_are_refused_by_every_instance(split: bool) {
     );
 }
 
+/// A revocation whose notice never came (written behind the services'
+/// back) is picked up by the periodic reload.
+#[tokio::test]
+async fn a_missed_notice_is_healed_by_the_reload() {
+    let backend = Backend::split_with(&[("ANOTE_REVOCATION_POLL_MS", "300")]).await;
+    let instances = Instances {
+        second: None,
+        backend,
+    };
+    let server = &instances.backend.writer;
+    let r = server
+        .http
+        .post(server.url("/v1/accounts"))
+        .json(&json!({ "username": "ada", "password": "correct horse battery", "display_name": "Ada" }))
+        .send()
+        .await
+        .expect("register");
+    let id: uuid::Uuid = body(r).await["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("id");
+    let ada = session(server).await;
+    let schema = instances.backend.schema.clone().expect("split");
+    let pool = sqlx::PgPool::connect(&support::database_url())
+        .await
+        .expect("connects");
+    sqlx::query(&format!(
+        "INSERT INTO \"{schema}\".token_revocations (user_id, session_id, expires_at)
+         VALUES ($1, NULL, now() + interval '1 hour')"
+    ))
+    .bind(id)
+    .execute(&pool)
+    .await
+    .expect("revokes silently");
+    pool.close().await;
+    let waited = refused_everywhere(&instances, &ada, Method::GET, "/v1/notes", None).await;
+    refused_everywhere(&instances, &ada, Method::POST, "/v1/notes", Some(json!({}))).await;
+    eprintln!("a revocation without a notice, refused everywhere within {waited:?}");
+}
+
 both_setups!(
     split;
     concurrent_logins_are_limited_across_instances,
