@@ -102,6 +102,34 @@ async fn concurrent_logins_are_limited_across_instances(split: bool) {
     }
 }
 
+async fn password_checks_of_a_password_change_are_limited(split: bool) {
+    let instances = Instances::start(split).await;
+    let writers = instances.writers();
+    let ada = writers[0].user("ada").await;
+    let change = |server: &Server, current: &str| {
+        server
+            .as_user(&ada, Method::PUT, "/v1/account/password")
+            .json(&json!({ "current_password": current, "new_password": "a new password!" }))
+            .send()
+    };
+    for n in 0..PER_USER {
+        let r = change(writers[n % writers.len()], "a wrong guess")
+            .await
+            .expect("change");
+        assert_eq!(r.status(), 403);
+    }
+    for server in &writers {
+        let r = change(server, "correct horse battery")
+            .await
+            .expect("change");
+        assert_eq!(
+            (r.status().as_u16(), body(r).await["code"].clone()),
+            (429, json!("too_many_login_attempts")),
+            "a stolen token buys no more guesses"
+        );
+    }
+}
+
 /// How long until `path` answers 401 `token_revoked` to `account` on every
 /// process that checks tokens; fails after a deadline.
 async fn refused_everywhere(
@@ -303,4 +331,5 @@ both_setups!(
     split;
     concurrent_logins_are_limited_across_instances,
     revoked_tokens_are_refused_by_every_instance,
+    password_checks_of_a_password_change_are_limited,
 );

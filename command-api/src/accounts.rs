@@ -251,21 +251,13 @@ pub async fn login(
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<SessionReply>, ApiError> {
     let username = req.username.trim().to_lowercase();
-    let attempt = app.limiter.begin(&username, &address).await?;
-    match check_password(&app, &username, &req.password).await {
-        Ok(Some(user)) => {
-            app.limiter.settle(attempt, false).await?;
-            Ok(Json(issue_session(&app, user).await?))
-        }
-        Ok(None) => {
-            app.limiter.settle(attempt, true).await?;
-            Err(ApiError::InvalidCredentials)
-        }
-        Err(err) => {
-            app.limiter.settle(attempt, false).await?;
-            Err(err)
-        }
-    }
+    let attempt = app.limiter.begin_login(&username, &address).await?;
+    let checked = check_password(&app, &username, &req.password).await;
+    app.limiter
+        .settle(attempt, matches!(checked, Ok(None)))
+        .await?;
+    let user = checked?.ok_or(ApiError::InvalidCredentials)?;
+    Ok(Json(issue_session(&app, user).await?))
 }
 
 /// The account whose password this is, if the username names one and the
@@ -350,11 +342,12 @@ pub async fn logout(State(app): State<AppState>, auth: Auth) -> Result<StatusCod
 /// Change the password; every other session is revoked.
 #[utoipa::path(put, path = "/v1/account/password", tag = "accounts", request_body = ChangePasswordRequest,
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem, description = "wrong_password"),
-        (status = 422, body = Problem)),
+        (status = 422, body = Problem), (status = 429, body = Problem, description = "too_many_login_attempts, with Retry-After")),
     security(("bearer" = [])))]
 pub async fn change_password(
     State(app): State<AppState>,
     auth: Auth,
+    ClientAddr(address): ClientAddr,
     RequestId(request_id): RequestId,
     JsonBody(req): JsonBody<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
@@ -365,11 +358,18 @@ pub async fn change_password(
         .credentials_by_user(auth.user)
         .await?
         .ok_or(ApiError::AccountNotFound)?;
-    if !app
+    let attempt = app
+        .limiter
+        .begin_password_check(auth.user, &address)
+        .await?;
+    let verified = app
         .passwords
         .verify(&req.current_password, Some(current.password_hash))
-        .await?
-    {
+        .await;
+    app.limiter
+        .settle(attempt, matches!(verified, Ok(false)))
+        .await?;
+    if !verified? {
         return Err(ApiError::WrongPassword);
     }
     let hash = app.passwords.hash(new_password).await?;

@@ -1,4 +1,5 @@
-//! Throttles logins per username and per client address, across instances.
+//! Throttles logins per username and per client address, across instances
+//! (and the password checks of password changes per account and address).
 //!
 //! Before a password is checked, the attempt is reserved against both limits
 //! in the database the command API already uses (one atomic statement per
@@ -13,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anote_domain::UserId;
 use anote_infra::accounts::{AccountStore, LoginSlot};
 use anote_infra::http::problem::ApiError;
 use anote_infra::tokens::TokenSigner;
@@ -54,12 +56,28 @@ impl LoginLimiter {
         }
     }
 
-    /// Reserves an attempt for this (folded) username from this address,
-    /// or refuses it with 429 and the time left in the full window.
-    pub async fn begin(&self, username: &str, address: &str) -> Result<Attempt, ApiError> {
+    /// Reserves a login attempt for this (folded) username from this
+    /// address, or refuses it with 429 and the time left in the full window.
+    pub async fn begin_login(&self, username: &str, address: &str) -> Result<Attempt, ApiError> {
+        self.begin(self.key("user", username), address).await
+    }
+
+    /// Reserves an attempt to prove the password of a logged-in account (to
+    /// change it) from this address: a stolen access token does not buy
+    /// unlimited guesses either.
+    pub async fn begin_password_check(
+        &self,
+        user: UserId,
+        address: &str,
+    ) -> Result<Attempt, ApiError> {
+        self.begin(self.key("account", &user.uuid().to_string()), address)
+            .await
+    }
+
+    async fn begin(&self, subject: Vec<u8>, address: &str) -> Result<Attempt, ApiError> {
         let now = OffsetDateTime::now_utc();
         let limits = [
-            (self.key("user", username), self.per_user),
+            (subject, self.per_user),
             (self.key("address", address), self.per_address),
         ];
         let mut attempt = Attempt {
@@ -94,8 +112,9 @@ impl LoginLimiter {
         Ok(attempt)
     }
 
-    /// Settles an attempt: a failure stays counted; a success, or an
-    /// attempt that could not be checked, gives its reservations back.
+    /// Settles an attempt: a failure (a wrong password) stays counted; a
+    /// success, or an attempt that could not be checked, gives its
+    /// reservations back.
     pub async fn settle(&self, attempt: Attempt, failed: bool) -> Result<(), ApiError> {
         if failed {
             return Ok(());
