@@ -130,6 +130,54 @@ async fn password_checks_of_a_password_change_are_limited(split: bool) {
     }
 }
 
+/// A command API alone, with extra settings.
+async fn command_server(split: bool, env: &[(&str, &str)]) -> Server {
+    if split {
+        let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+        return Server::start(Setup::Postgres(schema), None, env).await;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let setup = Setup::Embedded(dir.path().to_path_buf());
+    Server::start(setup, Some(dir), env).await
+}
+
+async fn the_address_limit_counts_what_the_trusted_proxy_saw(split: bool) {
+    let fail = |server: &Server, user: &str, forwarded: &str| {
+        server
+            .http
+            .post(server.url("/v1/sessions"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({ "username": user, "password": "wrong password!" }))
+            .send()
+    };
+    let status = |r: reqwest::Result<reqwest::Response>| r.expect("login").status().as_u16();
+    let limit = [("ANOTE_LOGIN_FAILURES_PER_ADDRESS", "3")];
+    // Behind one proxy: whatever the client puts in front of the address
+    // the proxy saw, that address is counted.
+    let env = [limit[0], ("ANOTE_TRUSTED_PROXY_HOPS", "1")];
+    let proxied = command_server(split, &env).await;
+    for n in 0..3 {
+        let forged = format!("198.51.100.{n}, 203.0.113.7");
+        assert_eq!(status(fail(&proxied, &format!("u{n}"), &forged).await), 401);
+    }
+    assert_eq!(status(fail(&proxied, "u9", "203.0.113.7").await), 429);
+    assert_eq!(
+        status(fail(&proxied, "u9", "203.0.113.8").await),
+        401,
+        "another client"
+    );
+    // Without a trusted proxy the header is ignored: the peer is counted.
+    let direct = command_server(split, &limit).await;
+    for n in 0..3 {
+        let forwarded = format!("203.0.113.{n}");
+        assert_eq!(
+            status(fail(&direct, &format!("u{n}"), &forwarded).await),
+            401
+        );
+    }
+    assert_eq!(status(fail(&direct, "u9", "203.0.113.99").await), 429);
+}
+
 /// How long until `path` answers 401 `token_revoked` to `account` on every
 /// process that checks tokens; fails after a deadline.
 async fn refused_everywhere(
@@ -332,4 +380,5 @@ both_setups!(
     concurrent_logins_are_limited_across_instances,
     revoked_tokens_are_refused_by_every_instance,
     password_checks_of_a_password_change_are_limited,
+    the_address_limit_counts_what_the_trusted_proxy_saw,
 );

@@ -19,8 +19,9 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::extract::LoginAddress;
 use crate::AppState;
-use anote_infra::http::extract::{Auth, ClientAddr, JsonBody, RequestId};
+use anote_infra::http::extract::{Auth, JsonBody, RequestId};
 use anote_infra::http::problem::{ApiError, Problem};
 use anote_infra::http::POSITION_HEADER;
 
@@ -247,7 +248,7 @@ fn session_reply(
         (status = 429, body = Problem, description = "too_many_login_attempts, with Retry-After")))]
 pub async fn login(
     State(app): State<AppState>,
-    ClientAddr(address): ClientAddr,
+    LoginAddress(address): LoginAddress,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<SessionReply>, ApiError> {
     let username = req.username.trim().to_lowercase();
@@ -347,7 +348,7 @@ pub async fn logout(State(app): State<AppState>, auth: Auth) -> Result<StatusCod
 pub async fn change_password(
     State(app): State<AppState>,
     auth: Auth,
-    ClientAddr(address): ClientAddr,
+    LoginAddress(address): LoginAddress,
     RequestId(request_id): RequestId,
     JsonBody(req): JsonBody<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {

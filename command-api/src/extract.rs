@@ -1,8 +1,8 @@
-//! The command API's own extractors: `If-Match`, `Idempotency-Key`, and the
-//! caller of a command.
+//! The command API's own extractors: `If-Match`, `Idempotency-Key`, the
+//! caller of a command, and the client address the login limits count.
 
 use anote_domain::UserId;
-use anote_infra::http::extract::{Auth, RequestId};
+use anote_infra::http::extract::{client_address, Auth, RequestId};
 use anote_infra::http::problem::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -89,5 +89,21 @@ impl FromRequestParts<AppState> for Caller {
             request_id,
             idempotency_key,
         })
+    }
+}
+
+/// The client's address as the login limits count it: the TCP peer, or the
+/// address the outermost of `ANOTE_TRUSTED_PROXY_HOPS` proxies saw.
+#[derive(Clone, Debug)]
+pub struct LoginAddress(pub String);
+
+impl FromRequestParts<AppState> for LoginAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_address(parts, state.auth.trusted_proxy_hops)))
     }
 }

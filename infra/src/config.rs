@@ -112,6 +112,11 @@ pub struct AuthConfig {
     /// Seconds over which failed logins are counted.
     #[arg(long, env = "ANOTE_LOGIN_WINDOW_SECS", default_value = "900", value_parser = seconds)]
     pub login_window: Duration,
+    /// Proxies (load balancers) in front of the service that append the
+    /// address they saw to `X-Forwarded-For`: the login limits count the
+    /// address that many entries from the right (0: the TCP peer).
+    #[arg(long, env = "ANOTE_TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: usize,
     /// Milliseconds between reloads of the token revocations (the split
     /// services also hear of each at once through PostgreSQL notices; the
     /// reload heals a missed notice).
@@ -354,6 +359,7 @@ mod tests {
             refresh_ttl: Duration::from_secs(1),
             login_failures_per_user: 1,
             login_failures_per_address: 1,
+            trusted_proxy_hops: 0,
             revocation_poll: Duration::from_secs(1),
             login_window: Duration::from_secs(1),
         };

@@ -1,6 +1,6 @@
 //! Request extractors shared by the APIs; every failure is a problem document.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use anote_domain::{NoteId, UserId};
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Query, Request};
@@ -111,11 +111,35 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
+        Ok(Self(client_address(parts, 0)))
+    }
+}
+
+/// The client's address behind `proxy_hops` trusted proxies (load
+/// balancers), each of which appends the address it saw to
+/// `X-Forwarded-For`: the entry that many places from the right, which the
+/// client cannot forge (what it sends itself stays further left). Without
+/// proxies, or when the header has fewer entries or a bad one, the TCP
+/// peer; `unknown` when not served over TCP.
+pub fn client_address(parts: &Parts, proxy_hops: usize) -> String {
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    let seen_by_proxy = proxy_hops
+        .checked_sub(1)
+        .and_then(|skip| forwarded.iter().rev().nth(skip))
+        .and_then(|entry| entry.parse::<IpAddr>().ok());
+    match seen_by_proxy {
+        Some(address) => address.to_string(),
+        None => parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string());
-        Ok(Self(addr))
+            .map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string()),
     }
 }
 
@@ -135,5 +159,39 @@ where
             .await
             .map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
         Ok(Self(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(forwarded: &[&str]) -> Parts {
+        let mut request = axum::http::Request::builder();
+        for value in forwarded {
+            request = request.header("x-forwarded-for", *value);
+        }
+        let (mut parts, ()) = request.body(()).expect("request").into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 40_000))));
+        parts
+    }
+
+    #[test]
+    fn the_address_is_the_one_the_outermost_trusted_proxy_saw() {
+        let forged = parts(&["198.51.100.1, 203.0.113.7"]);
+        assert_eq!(client_address(&forged, 0), "10.0.0.1", "no proxy: the peer");
+        assert_eq!(client_address(&forged, 1), "203.0.113.7");
+        assert_eq!(client_address(&forged, 2), "198.51.100.1");
+        assert_eq!(
+            client_address(&forged, 3),
+            "10.0.0.1",
+            "fewer entries than proxies"
+        );
+        let split = parts(&["198.51.100.1", "2001:db8::1"]);
+        assert_eq!(client_address(&split, 1), "2001:db8::1");
+        assert_eq!(client_address(&parts(&["garbage"]), 1), "10.0.0.1");
+        assert_eq!(client_address(&parts(&[]), 1), "10.0.0.1");
     }
 }
