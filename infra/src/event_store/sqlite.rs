@@ -249,14 +249,16 @@ async fn apply_side_write(
     Ok(())
 }
 
-/// Whether a side write destroys something (a key, a password hash) that
-/// must not stay readable in the database's files.
+/// Whether a side write destroys something (a key, a password hash, a
+/// released username) that must not stay readable in the database's files.
 fn erases(write: &SideWrite) -> bool {
     matches!(
         write,
         SideWrite::DestroyNoteKey { .. }
             | SideWrite::DestroyOwnerKeys { .. }
             | SideWrite::DeleteCredentials { .. }
+            | SideWrite::DestroyUserKey { .. }
+            | SideWrite::ReleaseUsername { .. }
     )
 }
 
