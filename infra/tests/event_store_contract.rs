@@ -1,6 +1,8 @@
 //! One contract for every event store: each test runs against PostgreSQL (a
 //! fresh schema of the test database) and against SQLite (a fresh file).
 
+mod support;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -657,24 +659,6 @@ async fn of_16_concurrent_reservations_only_those_within_the_quota_succeed(backe
     store.append(a).await.expect("fits again");
 }
 
-/// Waits until the log's newest event is readable in commit order (on
-/// PostgreSQL, other tests' open transactions hold newer commits back).
-async fn settled(store: &dyn EventStore) {
-    let newest = store.newest().await.expect("reads");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let events = store
-            .read_all(Position::START, 100_000)
-            .await
-            .expect("reads");
-        if events.iter().map(|e| e.position.seq()).max().unwrap_or(0) >= newest {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the log never settled");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn the_verifier_finds_altered_and_removed_events(backend: Backend) {
     let store = backend.events();
     let (a, b, c) = (stream(), stream(), stream());
@@ -698,7 +682,7 @@ async fn the_verifier_finds_altered_and_removed_events(backend: Backend) {
         .append(append(&b, 1, vec![event(2)]))
         .await
         .expect("appends");
-    settled(&*store).await;
+    support::settled(&*store).await;
     let report = verify(&*store, None, 2).await.expect("verifies");
     assert_eq!(
         (report.events, report.streams, report.breaks.len()),
@@ -783,6 +767,7 @@ async fn the_verifier_notices_stripped_seals_and_goes_past_a_broken_payload(back
             "UPDATE events SET payload = {garbage} WHERE stream_id = '{garbled}' AND stream_version = 1"
         ))
         .await;
+    support::settled(&*store).await;
     let report = verify(&*store, None, 100)
         .await
         .expect("verifies to the end");

@@ -1,6 +1,8 @@
 //! The relay against a real PostgreSQL and a real Kinesis emulator (a fresh
 //! stream per test).
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -122,16 +124,6 @@ async fn wait_for_checkpoint(relay: &Relay, target: Position) {
     }
 }
 
-async fn last_position(events: &dyn EventStore) -> Position {
-    events
-        .read_all(Position::START, 100_000)
-        .await
-        .expect("reads")
-        .last()
-        .map(|e| e.position)
-        .expect("events")
-}
-
 /// Publishes 200 events of 20 streams to a fresh 4-shard stream and checks
 /// that each arrives once, in its stream's order; returns how many records
 /// carried them.
@@ -153,7 +145,7 @@ async fn publish_once_in_stream_order(aggregated: bool) -> usize {
         let relay = relay.clone();
         async move { relay.run(Duration::from_millis(10), stopped).await }
     });
-    wait_for_checkpoint(&relay, last_position(events.as_ref()).await).await;
+    wait_for_checkpoint(&relay, support::settled(events.as_ref()).await).await;
     stop.send(true).expect("stops");
     running.await.expect("relay ran");
 
@@ -276,7 +268,7 @@ async fn a_standby_takes_over_when_the_leader_stops() {
         let relay = leader.clone();
         async move { relay.run(Duration::from_millis(10), leader_stopped).await }
     });
-    wait_for_checkpoint(&leader, last_position(events.as_ref()).await).await;
+    wait_for_checkpoint(&leader, support::settled(events.as_ref()).await).await;
 
     let standby = Relay::new("shared", db.clone(), events.clone(), sink, 64);
     let (stop_standby, standby_stopped) = watch::channel(false);
@@ -289,7 +281,7 @@ async fn a_standby_takes_over_when_the_leader_stops() {
 
     let more: Vec<StreamId> = (0..5).map(|_| NoteId::new().stream()).collect();
     fill(events.as_ref(), &more, 4).await;
-    wait_for_checkpoint(&standby, last_position(events.as_ref()).await).await;
+    wait_for_checkpoint(&standby, support::settled(events.as_ref()).await).await;
     stop_standby.send(true).expect("stops");
     waiting.await.expect("standby ran");
 

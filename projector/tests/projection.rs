@@ -209,10 +209,10 @@ async fn random_log(events: &dyn EventStore, seed: u64) -> (UserId, HashMap<Note
     (owner, state)
 }
 
-/// Projects the whole log. Commit-safe reads hold back events while any
-/// older transaction of the database server is open (other tests write
-/// concurrently), so first wait until the newest event is readable.
-async fn catch_up(projector: &Projector, events: &dyn EventStore) {
+/// Waits until the log's newest event is readable: commit-safe reads hold
+/// back events while any older transaction of the database server is open
+/// (other tests write concurrently).
+async fn settled(events: &dyn EventStore) {
     let newest = events.newest().await.expect("reads");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -221,7 +221,7 @@ async fn catch_up(projector: &Projector, events: &dyn EventStore) {
             .await
             .expect("reads");
         if visible.iter().map(|e| e.position.seq()).max().unwrap_or(0) >= newest {
-            break;
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -229,6 +229,11 @@ async fn catch_up(projector: &Projector, events: &dyn EventStore) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// Projects the whole log once it has settled.
+async fn catch_up(projector: &Projector, events: &dyn EventStore) {
+    settled(events).await;
     let mut after = Position::START;
     while let Some(next) = projector.step(after).await.expect("projects") {
         after = next;
@@ -288,6 +293,7 @@ async fn views_equal_the_domain_fold(postgres: bool) {
 async fn duplicated_and_reordered_events_change_nothing(postgres: bool) {
     let backend = Backend::of(postgres).await;
     let (_, state) = random_log(backend.events.as_ref(), 11).await;
+    settled(backend.events.as_ref()).await;
     let all: Vec<RecordedEvent> = backend
         .events
         .read_all(Position::START, 100_000)
