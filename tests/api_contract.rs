@@ -79,8 +79,17 @@ async fn the_document_says_where_parameters_go_and_what_errors_are(split: bool) 
         "/v1/changes is documented with its own item"
     );
     let get_note = &reads["paths"]["/v1/notes/{id}"]["get"]["responses"]["200"];
-    let shapes = &get_note["content"]["application/json"]["schema"]["oneOf"];
-    assert_eq!(shapes.as_array().map(Vec::len), Some(2), "{get_note}");
+    let schema = get_note["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .expect("a named schema");
+    let shapes = &schemas[schema]["oneOf"];
+    assert_eq!(
+        shapes.as_array().map(Vec::len),
+        Some(2),
+        "the note now and as it was: {}",
+        schemas[schema]
+    );
 }
 
 async fn a_body_that_is_not_an_object_is_refused(split: bool) {
