@@ -185,8 +185,8 @@ fn page(events: &[NoteRecord], after: u64, limit: u32) -> History {
 pub struct AsOf {
     /// The note at this version.
     pub version: Option<u64>,
-    /// The note as it was at this instant (RFC 3339); with `version`, that
-    /// version if it was recorded by then.
+    /// The note as it was at this instant (RFC 3339); not with `version`
+    /// (400 `invalid_query`).
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[param(value_type = Option<String>, format = DateTime)]
     pub at: Option<OffsetDateTime>,
@@ -255,6 +255,11 @@ pub async fn as_of(
     id: NoteId,
     as_of: &AsOf,
 ) -> Result<PastNote, ApiError> {
+    if as_of.version.is_some() && as_of.at.is_some() {
+        return Err(ApiError::InvalidQuery(
+            "ask for a version or a time, not both".into(),
+        ));
+    }
     let events = owned_stream(state, auth, id).await?;
     let wanted = events.iter().take_while(|r| {
         as_of.version.is_none_or(|v| r.recorded.stream_version <= v)
