@@ -163,7 +163,11 @@ async fn a_position_the_log_never_had_is_refused_at_once(split: bool) {
         format!("{}-{seq}", tx + 1_000_000),
         "18446744073709551615-18446744073709551615".to_owned(),
     ] {
-        for path in ["/v1/notes".to_owned(), format!("/v1/notes/{id}")] {
+        for path in [
+            "/v1/notes".to_owned(),
+            format!("/v1/notes/{id}"),
+            format!("/v1/notes/{id}?version=1"),
+        ] {
             let started = Instant::now();
             let r = b
                 .reader()

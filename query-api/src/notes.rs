@@ -108,11 +108,13 @@ pub async fn get_note(
     QueryParams(as_of): QueryParams<AsOf>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // Checked for a past state too, which the log answers exactly: the
+    // header means the same on every read that takes it.
+    let wanted = wait_for_min_position(&state, &headers).await?;
     if as_of.is_past() {
         let past = history::as_of(&state, &auth, id, &as_of).await?;
         return Ok(Json(NoteOrPast::Past(past)).into_response());
     }
-    let wanted = wait_for_min_position(&state, &headers).await?;
     let key = Key::Note(auth.user, id);
     let view = match state.cache.get(&key, wanted).map(|c| c.value.clone()) {
         Some(Entry::Note(view)) => view.map(|v| *v),
