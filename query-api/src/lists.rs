@@ -63,7 +63,8 @@ pub struct SearchResults {
 
 /// Full-text search over the caller's notes (trashed ones left out).
 #[utoipa::path(get, path = "/v1/search", tag = "notes", params(SearchParams, MinPositionHeader),
-    responses((status = 200, body = SearchResults), (status = 400, body = Problem)),
+    responses((status = 200, body = SearchResults), (status = 400, body = Problem),
+        (status = 422, body = Problem, description = "validation_failed: q holds characters no note can hold")),
     security(("bearer" = [])))]
 pub async fn search(
     State(state): State<QueryState>,

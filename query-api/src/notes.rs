@@ -196,7 +196,9 @@ pub struct NotePage {
 
 /// The caller's notes, in the chosen order.
 #[utoipa::path(get, path = "/v1/notes", tag = "notes", params(ListParams, MinPositionHeader),
-    responses((status = 200, body = NotePage), (status = 400, body = Problem), (status = 503, body = Problem)),
+    responses((status = 200, body = NotePage), (status = 400, body = Problem),
+        (status = 422, body = Problem, description = "validation_failed: a subject or tag that no note could carry"),
+        (status = 503, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_notes(
     State(state): State<QueryState>,
