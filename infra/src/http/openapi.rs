@@ -28,7 +28,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// Documents the error replies every operation can get from what it uses:
-/// 401 with a bearer token, 400/413/415/422 with a JSON body, 400 with query
+/// 401 with a bearer token, 400/408/413/415/422 with a JSON body, 400 with query
 /// parameters or the `If-Match`, `Idempotency-Key` and `Anote-Min-Position`
 /// headers (412 and 428 with `If-Match`, 503 with `Anote-Min-Position`), 404
 /// with a path parameter, and 503 (shed or timed out) everywhere; and
@@ -70,6 +70,7 @@ fn errors_of(operation: &Operation) -> BTreeMap<u16, Vec<&'static str>> {
     }
     if operation.request_body.as_ref().is_some_and(is_json) {
         add(400, "malformed_json");
+        add(408, "body_timeout");
         add(413, "payload_too_large");
         add(415, "unsupported_media_type");
         add(422, "invalid_body");
