@@ -21,28 +21,6 @@ log "building anote (release)"
 cargo build --release --locked --bin anote
 bin=${CARGO_TARGET_DIR:-target}/release/anote
 
-background() { # command…: runs until this script ends (stopped, then awaited)
-  "$@" &
-  cleanups+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
-  last_pid=$!
-}
-
-wait_ready() { # base URL, pid of the server
-  local deadline=$((SECONDS + 60))
-  until curl -sf "$1/readyz" >/dev/null; do
-    kill -0 "$2" 2>/dev/null || { log "the server for $1 stopped"; exit 1; }
-    [ $SECONDS -lt $deadline ] || { log "$1 did not become ready"; exit 1; }
-    sleep 0.2
-  done
-}
-
-aws_call() { # service URL data [header…]: a signed request to an emulator
-  local service=$1 url=$2 data=$3
-  shift 3
-  curl -sf --aws-sigv4 "aws:amz:us-east-1:$service" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-    "$@" --data "$data" "$url" >/dev/null
-}
-
 export ANOTE_LOG=${ANOTE_LOG:-warn}
 case $setup in
   ceiling)
@@ -52,9 +30,10 @@ case $setup in
     dir=$(mktemp -d /tmp/anote-loadtest.XXXXXX)
     cleanups+=("rm -rf '$dir'")
     port=$(free_port)
-    ANOTE_DATA_DIR=$dir ANOTE_LISTEN=127.0.0.1:$port background "$bin" serve
+    metrics=$(free_port)
+    ANOTE_DATA_DIR=$dir ANOTE_LISTEN=127.0.0.1:$port ANOTE_METRICS_LISTEN=127.0.0.1:$metrics background "$bin" serve
     wait_ready "http://127.0.0.1:$port" "$last_pid"
-    "$bin" loadtest --target "http://127.0.0.1:$port" "$@"
+    "$bin" loadtest --target "http://127.0.0.1:$port" --metrics "http://127.0.0.1:$metrics" "$@"
     ;;
   split)
     start_services
@@ -75,15 +54,18 @@ case $setup in
     "$bin" migrate
     commands=$(free_port)
     queries=$(free_port)
-    ANOTE_LISTEN=127.0.0.1:$commands background "$bin" command-api
+    command_metrics=$(free_port)
+    query_metrics=$(free_port)
+    ANOTE_LISTEN=127.0.0.1:$commands ANOTE_METRICS_LISTEN=127.0.0.1:$command_metrics background "$bin" command-api
     command_pid=$last_pid
-    ANOTE_LISTEN=127.0.0.1:$queries background "$bin" query-api
+    ANOTE_LISTEN=127.0.0.1:$queries ANOTE_METRICS_LISTEN=127.0.0.1:$query_metrics background "$bin" query-api
     query_pid=$last_pid
     background "$bin" relay
     background "$bin" projector
     wait_ready "http://127.0.0.1:$commands" "$command_pid"
     wait_ready "http://127.0.0.1:$queries" "$query_pid"
-    "$bin" loadtest --target "http://127.0.0.1:$commands" --read-target "http://127.0.0.1:$queries" "$@"
+    "$bin" loadtest --target "http://127.0.0.1:$commands" --read-target "http://127.0.0.1:$queries" \
+      --metrics "http://127.0.0.1:$command_metrics" --metrics "http://127.0.0.1:$query_metrics" "$@"
     ;;
   *)
     log "unknown setup $setup (embedded, split or ceiling)"

@@ -14,6 +14,9 @@
 #   on a free port of 127.0.0.1 with a throwaway data folder, unless
 #   ANOTE_TEST_S3_ENDPOINT names a running one (with ANOTE_TEST_S3_ACCESS_KEY
 #   and ANOTE_TEST_S3_SECRET_KEY).
+# It also gives the scripts `background` (a process stopped when the script
+# ends), `wait_ready` (a server's /readyz) and `aws_call` (a signed request
+# to an emulator).
 
 default_url=postgres://postgres@127.0.0.1:5432/test
 export ANOTE_TEST_DATABASE_URL=${ANOTE_TEST_DATABASE_URL:-$default_url}
@@ -54,6 +57,28 @@ start_throwaway_postgres() {
   cleanups+=('as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR/data" -m fast stop >/dev/null 2>&1; rm -rf "$PGDATA_DIR"')
   as_postgres "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres test
   export ANOTE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/test"
+}
+
+background() { # command…: runs until this script ends (stopped, then awaited)
+  "$@" &
+  cleanups+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+  last_pid=$!
+}
+
+wait_ready() { # base URL, pid of the server
+  local deadline=$((SECONDS + 60))
+  until curl -sf "$1/readyz" >/dev/null; do
+    kill -0 "$2" 2>/dev/null || { log "the server for $1 stopped"; exit 1; }
+    [ $SECONDS -lt $deadline ] || { log "$1 did not become ready"; exit 1; }
+    sleep 0.2
+  done
+}
+
+aws_call() { # service URL data [header…]: a signed request to an emulator
+  local service=$1 url=$2 data=$3
+  shift 3
+  curl -sf --aws-sigv4 "aws:amz:us-east-1:$service" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+    "$@" --data "$data" "$url" >/dev/null
 }
 
 # Undone last first when the script ends.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check and test of Anote: formatting, lints, and the whole test
+# Runs every check and test of Anote: formatting, lints, the whole test
 # suite against a real PostgreSQL, a real Kinesis emulator and a real S3
-# emulator (scripts/services.sh says how each is found or started).
+# emulator (scripts/services.sh says how each is found or started), and a
+# fuzz run of both setups against their API document (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
@@ -11,7 +12,7 @@ start_services
 # form the tests make: a prefix, 32 hex digits, maybe _read, _read_next, _read_old or _rebuilt).
 if command -v psql >/dev/null; then
   psql "$ANOTE_TEST_DATABASE_URL" -qAtc "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace
-      WHERE nspname ~ '^(test|e2e|proj|kfeed|kill|relay|bench|bench_relay|bench_reads|bench_rebuild|bench_lag|bench_docs|bench_replay|asof)_[0-9a-f]{32}(_read|_read_next|_read_old|_rebuilt)?$'" \
+      WHERE nspname ~ '^(test|e2e|proj|kfeed|kill|relay|bench|bench_relay|bench_reads|bench_rebuild|bench_lag|bench_docs|bench_replay|asof|fuzz)_[0-9a-f]{32}(_read|_read_next|_read_old|_rebuilt)?$'" \
     | psql "$ANOTE_TEST_DATABASE_URL" -q >/dev/null 2>&1 || log "could not drop old test schemas (continuing)"
 fi
 
@@ -25,3 +26,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+log "fuzzing the API against its document"
+scripts/fuzz.sh both

@@ -74,6 +74,8 @@ enum Service {
         projection: ProjectionConfig,
         #[command(flatten)]
         documents: DocumentConfig,
+        #[command(flatten)]
+        metrics: MetricsConfig,
     },
     /// Run the command API against PostgreSQL.
     CommandApi {
@@ -85,6 +87,8 @@ enum Service {
         auth: AuthConfig,
         #[command(flatten)]
         documents: DocumentConfig,
+        #[command(flatten)]
+        metrics: MetricsConfig,
     },
     /// Run the query API against the PostgreSQL read models.
     QueryApi {
@@ -100,6 +104,8 @@ enum Service {
         projection: ProjectionConfig,
         #[command(flatten)]
         documents: DocumentConfig,
+        #[command(flatten)]
+        metrics: MetricsConfig,
     },
     /// Run the projector: read the relay's Kinesis stream (with shard leases
     /// shared by the instances) into the read models, or tail the PostgreSQL
@@ -274,13 +280,19 @@ async fn main() -> anyhow::Result<()> {
             auth,
             projection,
             documents,
-        } => serve::run(embedded, http, auth, projection, documents).await,
+            metrics,
+        } => {
+            serve_metrics(&metrics).await?;
+            serve::run(embedded, http, auth, projection, documents).await
+        }
         Service::CommandApi {
             postgres,
             http,
             auth,
             documents,
+            metrics,
         } => {
+            serve_metrics(&metrics).await?;
             let signer = TokenSigner::new(auth.signing_key().map_err(anyhow::Error::msg)?);
             let db = connect(&postgres).await?;
             let storage = Storage::postgres(db.clone(), true).await?;
@@ -297,7 +309,9 @@ async fn main() -> anyhow::Result<()> {
             auth,
             projection,
             documents,
+            metrics,
         } => {
+            serve_metrics(&metrics).await?;
             let signer = TokenSigner::new(auth.signing_key().map_err(anyhow::Error::msg)?);
             let blobs = api_blobs(&documents, &http, &signer).await?;
             let read_db = connect_reads(&postgres, &reads).await?;

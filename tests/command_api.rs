@@ -520,7 +520,9 @@ async fn data_survives_a_restart_and_sigterm_is_graceful(postgres: bool) {
 }
 
 async fn openapi_describes_every_route(postgres: bool) {
-    let s = Server::of(postgres).await;
+    let metrics_port = support::free_port();
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let s = Server::of_with(postgres, &[("ANOTE_METRICS_LISTEN", &metrics_listen)]).await;
     let doc = body(
         s.http
             .get(s.url("/openapi.json"))
@@ -553,7 +555,14 @@ async fn openapi_describes_every_route(postgres: bool) {
         assert!(paths.contains_key(path), "{path} is documented");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
-    let metrics = s.http.get(s.url("/metrics")).send().await.expect("metrics");
+    let public = s.http.get(s.url("/metrics")).send().await.expect("metrics");
+    assert_eq!(public.status(), 404, "no metrics on the API's port");
+    let metrics = s
+        .http
+        .get(format!("http://{metrics_listen}/metrics"))
+        .send()
+        .await
+        .expect("metrics");
     assert!(metrics.headers()["content-type"]
         .to_str()
         .is_ok_and(|t| t.starts_with("text/plain")));

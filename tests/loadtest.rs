@@ -23,7 +23,9 @@ fn loadtest(args: &[&str]) -> bool {
 
 #[tokio::test]
 async fn a_short_run_reports_every_figure() {
-    let server = Server::embedded().await;
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let server = Server::of_with(false, &[("ANOTE_METRICS_LISTEN", &metrics)]).await;
+    let metrics = format!("http://{metrics}");
     let dir = tempfile::tempdir().expect("temp dir");
     let profile = dir.path().join("short.toml");
     std::fs::write(
@@ -42,6 +44,8 @@ async fn a_short_run_reports_every_figure() {
         profile.to_str().expect("a UTF-8 path"),
         "--out",
         out.to_str().expect("a UTF-8 path"),
+        "--metrics",
+        metrics.as_str(),
     ];
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let ran = tokio::task::spawn_blocking(move || {

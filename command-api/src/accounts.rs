@@ -343,6 +343,7 @@ pub async fn logout(State(app): State<AppState>, auth: Auth) -> Result<StatusCod
 /// Change the password; every other session is revoked.
 #[utoipa::path(put, path = "/v1/account/password", tag = "accounts", request_body = ChangePasswordRequest,
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem, description = "wrong_password"),
+        (status = 404, body = Problem, description = "account_not_found: the account was deleted"),
         (status = 422, body = Problem), (status = 429, body = Problem, description = "too_many_login_attempts, with Retry-After")),
     security(("bearer" = [])))]
 pub async fn change_password(

@@ -1,6 +1,6 @@
 //! The OpenAPI document served at `/openapi.json`.
 
-use anote_infra::http::BearerAuth;
+use anote_infra::http::{BearerAuth, ProblemResponses};
 use utoipa::OpenApi;
 
 use anote_infra::http::problem;
@@ -21,7 +21,7 @@ use crate::{accounts, documents, notes, shares};
         documents::request_upload, documents::complete, documents::remove, documents::submit,
     ),
     components(schemas(problem::Problem)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &ProblemResponses)
 )]
 struct ApiDoc;
 

@@ -229,10 +229,11 @@ pub struct ProjectionConfig {
     pub projector_idle: Duration,
 }
 
-/// Where a process without an API serves `/metrics` and `/healthz`.
+/// Where a process serves `/metrics` and `/healthz` for monitoring: never on
+/// an API's public port.
 #[derive(clap::Args, Clone, Debug)]
 pub struct MetricsConfig {
-    /// Address for `/metrics` and `/healthz` (none if unset).
+    /// Address for `/metrics` and `/healthz` (no metrics served if unset).
     #[arg(long, env = "ANOTE_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
 }

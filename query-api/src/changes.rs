@@ -11,17 +11,20 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::consistency::wait_for_min_position;
+use crate::consistency::{wait_for_min_position, MinPositionHeader};
 use crate::notes::NoteBody;
 use crate::QueryState;
 
 /// Where to start.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChangesParams {
     /// The `next_cursor` of the previous answer; from the beginning if absent.
+    #[param(pattern = "^[0-9]{1,19}-[0-9]{1,19}$")]
     pub since: Option<String>,
     /// Changes per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -49,7 +52,7 @@ pub struct Changes {
 }
 
 /// What changed for the caller since a cursor.
-#[utoipa::path(get, path = "/v1/changes", tag = "sync", params(ChangesParams),
+#[utoipa::path(get, path = "/v1/changes", tag = "sync", params(ChangesParams, MinPositionHeader),
     responses((status = 200, body = Changes), (status = 400, body = Problem)), security(("bearer" = [])))]
 pub async fn changes(
     State(state): State<QueryState>,

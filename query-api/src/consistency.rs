@@ -16,6 +16,7 @@ use anote_infra::read_store::{Applied, ReadStore};
 use axum::http::HeaderMap;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
+use utoipa::IntoParams;
 
 use crate::QueryState;
 
@@ -82,8 +83,20 @@ impl Checkpoint {
     }
 }
 
+/// The header of a read that waits to see a write (documented on every
+/// read that honours it).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct MinPositionHeader {
+    /// Answer only once the read models include this position from a
+    /// command reply (waiting up to `ANOTE_MIN_POSITION_TIMEOUT_MS`).
+    #[param(rename = "Anote-Min-Position")]
+    pub min_position: Option<String>,
+}
+
 /// Waits until the projector has applied the position in
 /// `Anote-Min-Position`, if the request sent one; returns that position.
+/// A position at which the log has no event is refused at once.
 pub async fn wait_for_min_position(
     state: &QueryState,
     headers: &HeaderMap,
@@ -96,6 +109,13 @@ pub async fn wait_for_min_position(
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .ok_or(ApiError::InvalidMinPosition)?;
+    if state.checkpoint.seen() >= wanted {
+        return Ok(Some(wanted));
+    }
+    // A position no event has would be waited for in vain.
+    if !state.events.has_position(wanted).await? {
+        return Err(ApiError::UnreachableMinPosition);
+    }
     let deadline = Instant::now() + state.min_position_timeout;
     if state.checkpoint.reached(wanted, deadline).await {
         return Ok(Some(wanted));

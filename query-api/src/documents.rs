@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::consistency::wait_for_min_position;
+use crate::consistency::{wait_for_min_position, MinPositionHeader};
 use crate::QueryState;
 
 /// A document of a note.
@@ -85,16 +85,18 @@ pub struct DocumentPage {
 
 /// Paging of the document list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentQuery {
     /// The `next` of the previous page.
     pub after: Option<Uuid>,
     /// Documents per page, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
 /// The caller's documents, each with its note (live notes, trash included).
-#[utoipa::path(get, path = "/v1/documents", tag = "documents", params(DocumentQuery),
+#[utoipa::path(get, path = "/v1/documents", tag = "documents", params(DocumentQuery, MinPositionHeader),
     responses((status = 200, body = DocumentPage), (status = 400, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -125,7 +127,7 @@ pub async fn list(
 }
 
 /// Download one of the caller's documents: a redirect to a short-lived URL.
-#[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents", params(("id" = Uuid, Path), MinPositionHeader),
     responses((status = 302, description = "`Location` is the download URL"),
         (status = 404, body = Problem, description = "document_not_found (also while its upload is pending)")),
     security(("bearer" = [])))]
@@ -216,7 +218,7 @@ pub struct UsageBody {
 }
 
 /// The caller's storage usage and limits.
-#[utoipa::path(get, path = "/v1/account/usage", tag = "documents",
+#[utoipa::path(get, path = "/v1/account/usage", tag = "documents", params(MinPositionHeader),
     responses((status = 200, body = UsageBody)), security(("bearer" = [])))]
 pub async fn usage(
     State(state): State<QueryState>,

@@ -27,6 +27,7 @@ const DIFF_TIMEOUT: Duration = Duration::from_millis(20);
 
 /// One change of a note.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = HistoryChange)]
 pub struct Change {
     /// The note's version after the change.
     pub version: u64,
@@ -73,11 +74,13 @@ pub struct History {
 
 /// Paging of a history.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Only changes after this version (the `next` of the previous page).
     pub after: Option<u64>,
     /// Changes per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -122,6 +125,10 @@ pub async fn history(
         return Err(ApiError::InvalidQuery("limit must be 1 to 200".into()));
     }
     let after = query.after.unwrap_or(0);
+    // Versions are 64-bit signed in both logs, as the document says.
+    if i64::try_from(after).is_err() {
+        return Err(ApiError::InvalidQuery("after is not a version".into()));
+    }
     let events = owned_stream(&state, &auth, id).await?;
     // Diffs are CPU work: off the async workers.
     tokio::task::spawn_blocking(move || page(&events, after, limit))
@@ -174,12 +181,14 @@ fn page(events: &[NoteRecord], after: u64, limit: u32) -> History {
 
 /// Which past state of a note to show.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AsOf {
     /// The note at this version.
     pub version: Option<u64>,
-    /// The note as it was at this instant (RFC 3339).
+    /// The note as it was at this instant (RFC 3339); not with `version`
+    /// (400 `invalid_query`).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub at: Option<OffsetDateTime>,
 }
 

@@ -10,7 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::consistency::wait_for_min_position;
+use crate::consistency::{wait_for_min_position, MinPositionHeader};
 use crate::notes::NoteBody;
 use crate::QueryState;
 
@@ -30,11 +30,15 @@ fn limit(asked: Option<u32>, default: u32) -> Result<u32, ApiError> {
 
 /// A search.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
-    /// The words to find (all of them), in titles and bodies.
+    /// The words to find (all of them), in titles and bodies: 1 to 500
+    /// characters, not all white space.
+    #[param(min_length = 1, max_length = 500, pattern = "\\S")]
     pub q: String,
     /// Results, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -58,8 +62,9 @@ pub struct SearchResults {
 }
 
 /// Full-text search over the caller's notes (trashed ones left out).
-#[utoipa::path(get, path = "/v1/search", tag = "notes", params(SearchParams),
-    responses((status = 200, body = SearchResults), (status = 400, body = Problem)),
+#[utoipa::path(get, path = "/v1/search", tag = "notes", params(SearchParams, MinPositionHeader),
+    responses((status = 200, body = SearchResults), (status = 400, body = Problem),
+        (status = 422, body = Problem, description = "validation_failed: q holds characters no note can hold")),
     security(("bearer" = [])))]
 pub async fn search(
     State(state): State<QueryState>,
@@ -68,7 +73,7 @@ pub async fn search(
     headers: HeaderMap,
 ) -> Result<Json<SearchResults>, ApiError> {
     let limit = limit(params.limit, 20)?;
-    if params.q.trim().is_empty() || params.q.len() > 500 {
+    if params.q.trim().is_empty() || params.q.chars().count() > 500 {
         return Err(ApiError::InvalidQuery(
             "q must have 1 to 500 characters".to_owned(),
         ));
@@ -116,7 +121,7 @@ fn name_counts(counts: Vec<Count>) -> Json<NameCounts> {
 }
 
 /// The caller's subjects and how many notes each has.
-#[utoipa::path(get, path = "/v1/subjects", tag = "notes",
+#[utoipa::path(get, path = "/v1/subjects", tag = "notes", params(MinPositionHeader),
     responses((status = 200, body = NameCounts)), security(("bearer" = [])))]
 pub async fn subjects(
     State(state): State<QueryState>,
@@ -128,7 +133,7 @@ pub async fn subjects(
 }
 
 /// The caller's tags and how many notes each has.
-#[utoipa::path(get, path = "/v1/tags", tag = "notes",
+#[utoipa::path(get, path = "/v1/tags", tag = "notes", params(MinPositionHeader),
     responses((status = 200, body = NameCounts)), security(("bearer" = [])))]
 pub async fn tags(
     State(state): State<QueryState>,
@@ -141,9 +146,11 @@ pub async fn tags(
 
 /// How many upcoming assignments to show.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UpcomingParams {
     /// Assignments, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -155,7 +162,7 @@ pub struct Assignments {
 }
 
 /// The caller's assignments that are due and not done, soonest first.
-#[utoipa::path(get, path = "/v1/assignments/upcoming", tag = "notes", params(UpcomingParams),
+#[utoipa::path(get, path = "/v1/assignments/upcoming", tag = "notes", params(UpcomingParams, MinPositionHeader),
     responses((status = 200, body = Assignments), (status = 400, body = Problem)), security(("bearer" = [])))]
 pub async fn upcoming(
     State(state): State<QueryState>,

@@ -16,9 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::cache::{Cached, Entry, Key};
-use crate::consistency::wait_for_min_position;
+use crate::consistency::{wait_for_min_position, MinPositionHeader};
 use crate::documents::DocumentBody;
-use crate::history::{self, AsOf};
+use crate::history::{self, AsOf, PastNote};
 use crate::QueryState;
 
 /// A note.
@@ -83,12 +83,22 @@ impl NoteBody {
     }
 }
 
+/// A note now, or as it was at a `version` or instant (`at`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum NoteOrPast {
+    /// The note now, with its body.
+    Current(NoteBody),
+    /// The note as it was.
+    Past(PastNote),
+}
+
 /// One note; with `version` or `at`, the note as it was then (folded from
 /// the log).
 #[utoipa::path(get, path = "/v1/notes/{id}", tag = "notes",
-    params(("id" = Uuid, Path), AsOf, ("If-None-Match" = Option<String>, Header),
-        ("Anote-Min-Position" = Option<String>, Header, description = "Wait until this command position is visible")),
-    responses((status = 200, body = NoteBody), (status = 304), (status = 404, body = Problem),
+    params(("id" = Uuid, Path), AsOf, ("If-None-Match" = Option<String>, Header), MinPositionHeader),
+    responses((status = 200, body = NoteOrPast, description = "The note now (`NoteBody`), or with `version` or `at` as it was then (`PastNote`)"),
+        (status = 304), (status = 404, body = Problem),
         (status = 503, body = Problem, description = "projection_behind: Anote-Min-Position not reached in time; Retry-After and Anote-Projection-Position set")),
     security(("bearer" = [])))]
 pub async fn get_note(
@@ -98,10 +108,13 @@ pub async fn get_note(
     QueryParams(as_of): QueryParams<AsOf>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if as_of.is_past() {
-        return Ok(Json(history::as_of(&state, &auth, id, &as_of).await?).into_response());
-    }
+    // Checked for a past state too, which the log answers exactly: the
+    // header means the same on every read that takes it.
     let wanted = wait_for_min_position(&state, &headers).await?;
+    if as_of.is_past() {
+        let past = history::as_of(&state, &auth, id, &as_of).await?;
+        return Ok(Json(NoteOrPast::Past(past)).into_response());
+    }
     let key = Key::Note(auth.user, id);
     let view = match state.cache.get(&key, wanted).map(|c| c.value.clone()) {
         Some(Entry::Note(view)) => view.map(|v| *v),
@@ -130,7 +143,7 @@ pub async fn get_note(
     let mut response = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        Json(NoteBody::from_view(view, true)).into_response()
+        Json(NoteOrPast::Current(NoteBody::from_view(view, true))).into_response()
     };
     response.headers_mut().insert(header::ETAG, etag_value);
     Ok(response)
@@ -138,6 +151,7 @@ pub async fn get_note(
 
 /// Filters and paging of a list of notes.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only this subject.
@@ -152,19 +166,21 @@ pub struct ListParams {
     pub trashed: Option<bool>,
     /// Only notes due before this instant (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub due_before: Option<OffsetDateTime>,
     /// Only notes due after this instant (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub due_after: Option<OffsetDateTime>,
     /// `updated` (default: last changed first), `created` (newest first),
     /// `title` (A to Z) or `due` (soonest first; only notes with a due date).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = "^(updated|created|title|due)$")]
     pub sort: Option<NoteSort>,
-    /// The `next_cursor` of the previous page (of the same sort).
+    /// The `next_cursor` of the previous page (of the same sort); any other
+    /// value is 400 `invalid_query`.
     pub cursor: Option<String>,
     /// Notes per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -179,9 +195,10 @@ pub struct NotePage {
 }
 
 /// The caller's notes, in the chosen order.
-#[utoipa::path(get, path = "/v1/notes", tag = "notes", params(ListParams,
-        ("Anote-Min-Position" = Option<String>, Header, description = "Wait until this command position is visible")),
-    responses((status = 200, body = NotePage), (status = 400, body = Problem), (status = 503, body = Problem)),
+#[utoipa::path(get, path = "/v1/notes", tag = "notes", params(ListParams, MinPositionHeader),
+    responses((status = 200, body = NotePage), (status = 400, body = Problem),
+        (status = 422, body = Problem, description = "validation_failed: a subject or tag that no note could carry"),
+        (status = 503, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_notes(
     State(state): State<QueryState>,

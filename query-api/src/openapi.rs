@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/openapi.json`.
 
 use anote_infra::http::problem::Problem;
-use anote_infra::http::BearerAuth;
+use anote_infra::http::{BearerAuth, ProblemResponses};
 use utoipa::OpenApi;
 
 use crate::{changes, documents, history, lists, notes, shares};
@@ -16,7 +16,7 @@ use crate::{changes, documents, history, lists, notes, shares};
         history::history,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &ProblemResponses)
 )]
 struct ApiDoc;
 

@@ -5,14 +5,15 @@ use anote_infra::http::extract::{Auth, NotePath};
 use anote_infra::http::problem::{ApiError, Problem};
 use anote_infra::tokens::share_url;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::consistency::wait_for_min_position;
+use crate::consistency::{wait_for_min_position, MinPositionHeader};
 use crate::documents::DocumentBody;
 use crate::QueryState;
 use anote_domain::document::DocumentStatus;
@@ -42,7 +43,7 @@ pub struct Shares {
 }
 
 /// The live share links of one of the caller's notes.
-#[utoipa::path(get, path = "/v1/notes/{id}/shares", tag = "shares", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/v1/notes/{id}/shares", tag = "shares", params(("id" = Uuid, Path), MinPositionHeader),
     responses((status = 200, body = Shares), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<QueryState>,
@@ -98,25 +99,38 @@ pub struct SharedNote {
 }
 
 /// The public, read-only view of a shared note. A revoked or expired link
-/// gets the same 404 as one that never existed.
-#[utoipa::path(get, path = "/v1/shared/{token}", tag = "shares", params(("token" = String, Path)),
-    responses((status = 200, body = SharedNote), (status = 404, body = Problem, description = "shared_note_not_found")))]
+/// gets the same 404 as one that never existed. No answer may be stored by a
+/// cache (`Cache-Control: no-store`): a revoked link or an erased note must
+/// not live on in a browser or a proxy.
+#[utoipa::path(get, path = "/v1/shared/{token}", tag = "shares", params(("token" = String, Path), MinPositionHeader),
+    responses((status = 200, body = SharedNote, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 404, body = Problem, description = "shared_note_not_found", headers(("Cache-Control" = String, description = "no-store")))))]
 pub async fn shared(
     State(state): State<QueryState>,
     Path(token): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<SharedNote>, ApiError> {
-    wait_for_min_position(&state, &headers).await?;
+) -> impl IntoResponse {
+    let note = shared_note(&state, &token, &headers).await.map(Json);
+    ([(header::CACHE_CONTROL, "no-store")], note)
+}
+
+/// The shared note behind `token`, if the link is live.
+async fn shared_note(
+    state: &QueryState,
+    token: &str,
+    headers: &HeaderMap,
+) -> Result<SharedNote, ApiError> {
+    wait_for_min_position(state, headers).await?;
     let share_id = state
         .signer
-        .verify_share_token(&token)
+        .verify_share_token(token)
         .ok_or(ApiError::ShareLinkGone)?;
     let view = state
         .reads
         .shared_note(share_id, OffsetDateTime::now_utc())
         .await?
         .ok_or(ApiError::ShareLinkGone)?;
-    Ok(Json(SharedNote {
+    Ok(SharedNote {
         title: view.title,
         body: view.body,
         subject: view.subject,
@@ -130,5 +144,5 @@ pub async fn shared(
             .filter(|d| d.status == DocumentStatus::Attached)
             .map(DocumentBody::from)
             .collect(),
-    }))
+    })
 }

@@ -45,6 +45,10 @@ pub struct LoadTest {
     /// split services without a load balancer in front).
     #[arg(long)]
     read_target: Option<String>,
+    /// Base URL of a service's metrics listener (`ANOTE_METRICS_LISTEN`),
+    /// repeated for each service; their resident memory is reported.
+    #[arg(long)]
+    metrics: Vec<String>,
     /// `steady`, `exam-spike`, or a TOML profile file.
     #[arg(long, default_value = "exam-spike")]
     profile: String,
@@ -124,12 +128,12 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
             .await?;
             started = announce(&profile, &recorder);
             campus.start_clock(started);
-            let sampling = tokio::spawn(sample_memory(
-                http,
-                target.clone(),
-                recorder.clone(),
-                started,
-            ));
+            let metrics = args
+                .metrics
+                .iter()
+                .map(|m| check_target(m, args.allow_remote))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let sampling = tokio::spawn(sample_memory(http, metrics, recorder.clone(), started));
             drive(
                 &profile,
                 Arc::new(campus),
@@ -187,17 +191,17 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the services' resident memory from their `/metrics` every second
-/// (the sum over the targets) until aborted.
+/// Reads the services' resident memory from the `/metrics` of their metrics
+/// listeners every second (the sum over them) until aborted; nothing when
+/// none is given.
 async fn sample_memory(
     http: reqwest::Client,
-    target: Target,
+    bases: Vec<String>,
     recorder: Arc<Mutex<Recorder>>,
     started: Instant,
 ) {
-    let mut bases = vec![target.write];
-    if target.read != bases[0] {
-        bases.push(target.read);
+    if bases.is_empty() {
+        return;
     }
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {

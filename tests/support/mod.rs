@@ -148,7 +148,8 @@ pub struct Server {
     _data: Option<tempfile::TempDir>,
 }
 
-fn free_port() -> u16 {
+/// A port of 127.0.0.1 that nothing listens on.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -163,23 +164,29 @@ pub fn database_url() -> String {
 impl Server {
     /// `anote serve` on a fresh data folder.
     pub async fn embedded() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let setup = Setup::Embedded(dir.path().to_path_buf());
-        Self::start(setup, Some(dir), &[]).await
+        Self::of_with(false, &[]).await
     }
 
     /// `anote command-api` on a fresh PostgreSQL schema.
     pub async fn postgres() -> Self {
-        let schema = format!("e2e_{}", Uuid::new_v4().simple());
-        Self::start(Setup::Postgres(schema), None, &[]).await
+        Self::of_with(true, &[]).await
     }
 
     /// A fresh server of either kind.
     pub async fn of(postgres: bool) -> Self {
+        Self::of_with(postgres, &[]).await
+    }
+
+    /// A fresh server of either kind, started with extra environment
+    /// variables.
+    pub async fn of_with(postgres: bool, env: &[(&str, &str)]) -> Self {
         if postgres {
-            Self::postgres().await
+            let schema = format!("e2e_{}", Uuid::new_v4().simple());
+            Self::start(Setup::Postgres(schema), None, env).await
         } else {
-            Self::embedded().await
+            let dir = tempfile::tempdir().expect("temp dir");
+            let setup = Setup::Embedded(dir.path().to_path_buf());
+            Self::start(setup, Some(dir), env).await
         }
     }
 

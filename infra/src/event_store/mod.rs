@@ -344,6 +344,10 @@ pub trait EventStore: Send + Sync {
     /// (every event must be).
     async fn unsealed_through(&self) -> Result<u64, StoreError>;
 
+    /// Whether an event sits at exactly this position, as a command reply
+    /// gives it.
+    async fn has_position(&self, position: Position) -> Result<bool, StoreError>;
+
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -443,6 +443,20 @@ impl EventStore for PgEventStore {
         from_i64(through.unwrap_or(0))
     }
 
+    async fn has_position(&self, position: Position) -> Result<bool, StoreError> {
+        let Ok(seq) = i64::try_from(position.seq()) else {
+            return Ok(false);
+        };
+        let found: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE position = $1 AND tx_id = $2::text::xid8)",
+        )
+        .bind(seq)
+        .bind(position.tx().to_string())
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(found)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.db.pool()).await?;
         Ok(())

@@ -409,6 +409,21 @@ impl EventStore for SqliteEventStore {
         from_i64(through.unwrap_or(0))
     }
 
+    async fn has_position(&self, position: Position) -> Result<bool, StoreError> {
+        let Ok(seq) = i64::try_from(position.seq()) else {
+            return Ok(false);
+        };
+        if position.tx() != 0 {
+            return Ok(false);
+        }
+        let found: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position = ?)")
+                .bind(seq)
+                .fetch_one(self.db.reader())
+                .await?;
+        Ok(found)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.db.reader()).await?;
         Ok(())

@@ -131,6 +131,14 @@ impl EventStore for LogUntil {
         self.inner.unsealed_through().await
     }
 
+    async fn has_position(&self, position: Position) -> Result<bool, StoreError> {
+        let within = match self.until {
+            Until::Position(p) => position <= p,
+            Until::Time(_) => true,
+        };
+        Ok(within && self.inner.has_position(position).await?)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }

@@ -15,8 +15,10 @@ use super::problem::ApiError;
 use crate::revocations::Revocations;
 use crate::tokens::TokenSigner;
 
-/// A JSON body whose every rejection (syntax, shape, size, media type) is a
-/// problem document.
+/// A JSON object body whose every rejection (syntax, shape, size, media
+/// type) is a problem document. Every request body of the APIs is an object:
+/// anything else (an array, which serde would read field by field into a
+/// struct, a string, a number, `null`) is 422 `invalid_body`.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -28,7 +30,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::InvalidBody(
+                "the body must be a JSON object".to_owned(),
+            ));
+        }
+        let value =
+            serde_json::from_value(value).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
         Ok(Self(value))
     }
 }

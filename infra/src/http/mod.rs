@@ -3,7 +3,10 @@
 
 pub mod extract;
 pub mod middleware;
+pub mod openapi;
 pub mod problem;
+
+pub use openapi::{BearerAuth, ProblemResponses};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -114,8 +117,8 @@ pub async fn metrics() -> impl axum::response::IntoResponse {
     )
 }
 
-/// A router with only `/metrics` and `/healthz`, for processes that serve no
-/// API (the relay, the projector).
+/// A router with only `/metrics` and `/healthz`: the metrics listener
+/// (`ANOTE_METRICS_LISTEN`), kept off the API's public port.
 pub fn metrics_router() -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(metrics))
@@ -143,7 +146,8 @@ pub fn read_models_ready(reads: Arc<dyn ReadStore>) -> ReadinessCheck {
 }
 
 /// The routes every API service has: `/openapi.json` (this document),
-/// `/healthz`, `/metrics`, and `/readyz` (every check passes).
+/// `/healthz` and `/readyz` (every check passes). `/metrics` is not among
+/// them: it is served on its own listener.
 pub fn service_routes(doc: utoipa::openapi::OpenApi, checks: Vec<ReadinessCheck>) -> Router {
     let doc = Arc::new(doc);
     let openapi = move || {
@@ -165,25 +169,10 @@ pub fn service_routes(doc: utoipa::openapi::OpenApi, checks: Vec<ReadinessCheck>
     Router::new()
         .route("/openapi.json", axum::routing::get(openapi))
         .route("/healthz", axum::routing::get(healthz))
-        .route("/metrics", axum::routing::get(metrics))
         .route("/readyz", axum::routing::get(ready))
 }
 
 /// Liveness: the process answers.
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
-}
-
-/// Adds the bearer-token security scheme that the APIs' routes refer to.
-pub struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
-    }
 }

@@ -118,6 +118,12 @@ pub enum ApiError {
     /// An `Anote-Min-Position` that is not a position from a command reply.
     #[error("Anote-Min-Position must be a position from a command reply, such as 0-42")]
     InvalidMinPosition,
+    /// An `Anote-Min-Position` that no event of the log has: waiting would
+    /// never end.
+    #[error(
+        "no event of the log is at this Anote-Min-Position; send a position from a command reply"
+    )]
+    UnreachableMinPosition,
     /// A share link that is unknown, revoked or expired: one answer for all.
     #[error("this link does not exist or no longer works")]
     ShareLinkGone,
@@ -336,6 +342,11 @@ impl ApiError {
                 S::BAD_REQUEST,
                 "invalid_min_position",
                 "Invalid Anote-Min-Position",
+            ),
+            Self::UnreachableMinPosition => (
+                S::BAD_REQUEST,
+                "unreachable_min_position",
+                "Unreachable Anote-Min-Position",
             ),
             Self::ProjectionBehind { .. } => (
                 S::SERVICE_UNAVAILABLE,
