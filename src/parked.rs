@@ -9,7 +9,7 @@ use anote_infra::config::Secret;
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::read_store::{PgReadStore, ReadStore};
 use anote_infra::storage;
-use anote_projector::Projector;
+use anote_projector::{Projector, ProjectorError};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
@@ -99,6 +99,10 @@ pub async fn run(parked: Parked) -> anyhow::Result<bool> {
             for stream in streams {
                 match projector.retry(&stream).await {
                     Ok(()) => writeln!(out, "{stream}: unparked")?,
+                    Err(ProjectorError::NotParked(_)) => {
+                        unparked = false;
+                        writeln!(out, "{stream}: not parked")?;
+                    }
                     Err(err) => {
                         unparked = false;
                         writeln!(out, "{stream}: still parked: {err}")?;
