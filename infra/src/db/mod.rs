@@ -20,29 +20,6 @@ pub enum Tables {
     ReadModels,
 }
 
-/// Ends a transaction: commits it when `result` is a success, or else rolls
-/// it back at once. A dropped sqlx transaction is only rolled back when its
-/// connection is next used; until then it keeps its locks and, on
-/// PostgreSQL, holds back the snapshot horizon that every commit-safe reader
-/// of the log waits behind.
-pub(crate) async fn finish<DB: sqlx::Database, T>(
-    tx: sqlx::Transaction<'_, DB>,
-    result: Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    match result {
-        Ok(value) => {
-            tx.commit().await?;
-            Ok(value)
-        }
-        Err(err) => {
-            if let Err(rollback) = tx.rollback().await {
-                tracing::warn!(error = %rollback, "rolling back a failed transaction failed");
-            }
-            Err(err)
-        }
-    }
-}
-
 /// A stored count or position, which is never negative.
 pub(crate) fn from_i64(v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(StoreError::corrupt)

@@ -192,12 +192,12 @@ pub async fn verify(
     // its first break is reported).
     let mut heads: HashMap<String, Option<Head>> = HashMap::new();
     let legacy = store.unsealed_through().await?;
-    let mut check =
+    let mut check_event =
         |report: &mut Report, event: &RecordedEvent| check(report, &mut heads, legacy, event);
     if let Some(stream) = stream {
         let id = anote_domain::StreamId::from_stored(stream.to_owned());
         for event in store.read_stream(&id, 0).await? {
-            check(&mut report, &event)?;
+            check_event(&mut report, &event)?;
         }
     } else {
         let mut after = Position::START;
@@ -208,7 +208,7 @@ pub async fn verify(
             };
             after = last.position;
             for event in &events {
-                check(&mut report, event)?;
+                check_event(&mut report, event)?;
             }
         }
     }

@@ -19,7 +19,7 @@ use super::{
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
 use crate::accounts;
-use crate::db::{finish, from_i64, to_i64, PgDatabase};
+use crate::db::{from_i64, to_i64, PgDatabase};
 use crate::documents;
 use crate::error::{append_error, StoreError};
 
@@ -324,8 +324,9 @@ impl EventStore for PgEventStore {
             return insert_events(&mut conn, &append).await;
         }
         let mut tx = self.db.pool().begin().await?;
-        let appended = Self::append_in(&mut tx, &append).await;
-        finish(tx, appended).await
+        let appended = Self::append_in(&mut tx, &append).await?;
+        tx.commit().await?;
+        Ok(appended)
     }
 
     async fn read_stream(

@@ -12,7 +12,7 @@ use super::{
     ProjectionBatch, ReadStore, SearchHit, ShardProgress, ShareChange, ShareLink, SortKey, Usage,
     DOCUMENT_COLUMNS, NOTE_COLUMNS, PARK,
 };
-use crate::db::{finish, from_i64, micros, to_i64, PgDatabase};
+use crate::db::{from_i64, micros, to_i64, PgDatabase};
 use crate::error::StoreError;
 use crate::event_store::Position;
 use time::OffsetDateTime;
@@ -164,103 +164,102 @@ impl ReadStore for PgReadStore {
 
     async fn apply(&self, projector: &str, batch: &ProjectionBatch) -> Result<(), StoreError> {
         let mut tx = self.db.pool().begin().await?;
-        let applied: Result<(), StoreError> = async {
-            if let Some(generation) = batch.generation {
-                // Shared with every live batch; a switch holds it exclusively,
-                // briefly: a batch that waits longer fails and is retried.
-                sqlx::query("SET LOCAL lock_timeout = '10s'")
-                    .execute(&mut *tx)
-                    .await?;
-                let key = switch_lock_key("current_schema()");
-                sqlx::query(&format!("SELECT pg_advisory_xact_lock_shared({key})"))
-                    .execute(&mut *tx)
-                    .await?;
-                let now: i64 = sqlx::query_scalar("SELECT n FROM read_generation")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if from_i64(now)? != generation {
-                    return Err(StoreError::Switched);
-                }
-            }
-            let mut stored_views = Vec::new();
-            for view in &batch.upserts {
-                let stored = sqlx::query(&format!(
-                    "INSERT INTO note_views ({NOTE_COLUMNS})
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                             $19::jsonb)
-                     ON CONFLICT (id) DO UPDATE SET
-                       title = EXCLUDED.title, body = EXCLUDED.body, snippet = EXCLUDED.snippet,
-                       subject = EXCLUDED.subject, tags = EXCLUDED.tags, pinned = EXCLUDED.pinned,
-                       archived = EXCLUDED.archived, trashed = EXCLUDED.trashed,
-                       purged = EXCLUDED.purged, due_at = EXCLUDED.due_at, done = EXCLUDED.done,
-                       version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
-                       changed_tx = EXCLUDED.changed_tx, changed_seq = EXCLUDED.changed_seq,
-                       documents = EXCLUDED.documents
-                     WHERE note_views.version < EXCLUDED.version
-                     RETURNING id"
-                ))
-                .bind(view.id.uuid())
-                .bind(view.owner.uuid())
-                .bind(&view.title)
-                .bind(&view.body)
-                .bind(&view.snippet)
-                .bind(&view.subject)
-                .bind(&view.tags)
-                .bind(view.pinned)
-                .bind(view.archived)
-                .bind(view.trashed)
-                .bind(view.purged)
-                .bind(view.due_at)
-                .bind(view.done)
-                .bind(to_i64(view.version)?)
-                .bind(view.created_at)
-                .bind(view.updated_at)
-                .bind(to_i64(view.changed.tx())?)
-                .bind(to_i64(view.changed.seq())?)
-                .bind(documents_json(view)?)
-                .fetch_optional(&mut *tx)
+        if let Some(generation) = batch.generation {
+            // Shared with every live batch; a switch holds it exclusively,
+            // briefly: a batch that waits longer fails and is retried.
+            sqlx::query("SET LOCAL lock_timeout = '10s'")
+                .execute(&mut *tx)
                 .await?;
-                if stored.is_some() {
-                    stored_views.push(view);
-                }
+            let key = switch_lock_key("current_schema()");
+            sqlx::query(&format!("SELECT pg_advisory_xact_lock_shared({key})"))
+                .execute(&mut *tx)
+                .await?;
+            let now: i64 = sqlx::query_scalar("SELECT n FROM read_generation")
+                .fetch_one(&mut *tx)
+                .await?;
+            if from_i64(now)? != generation {
+                return Err(StoreError::Switched);
             }
-            replace_documents(&mut tx, &stored_views).await?;
-            if !batch.erased_owners.is_empty() {
-                let owners: Vec<Uuid> = batch.erased_owners.iter().map(|o| o.uuid()).collect();
-                for sql in [
-                    "UPDATE note_views SET purged = TRUE, title = '', body = '', snippet = '',
-                         subject = NULL, tags = '{}', documents = '[]' WHERE owner_id = ANY($1)",
-                    "DELETE FROM document_views WHERE owner_id = ANY($1)",
-                    "DELETE FROM share_links WHERE owner_id = ANY($1)",
-                ] {
-                    sqlx::query(sql).bind(&owners).execute(&mut *tx).await?;
-                }
+        }
+        let mut stored_views = Vec::new();
+        for view in &batch.upserts {
+            let stored = sqlx::query(&format!(
+                "INSERT INTO note_views ({NOTE_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                         $19::jsonb)
+                 ON CONFLICT (id) DO UPDATE SET
+                   title = EXCLUDED.title, body = EXCLUDED.body, snippet = EXCLUDED.snippet,
+                   subject = EXCLUDED.subject, tags = EXCLUDED.tags, pinned = EXCLUDED.pinned,
+                   archived = EXCLUDED.archived, trashed = EXCLUDED.trashed,
+                   purged = EXCLUDED.purged, due_at = EXCLUDED.due_at, done = EXCLUDED.done,
+                   version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+                   changed_tx = EXCLUDED.changed_tx, changed_seq = EXCLUDED.changed_seq,
+                   documents = EXCLUDED.documents
+                 WHERE note_views.version < EXCLUDED.version
+                 RETURNING id"
+            ))
+            .bind(view.id.uuid())
+            .bind(view.owner.uuid())
+            .bind(&view.title)
+            .bind(&view.body)
+            .bind(&view.snippet)
+            .bind(&view.subject)
+            .bind(&view.tags)
+            .bind(view.pinned)
+            .bind(view.archived)
+            .bind(view.trashed)
+            .bind(view.purged)
+            .bind(view.due_at)
+            .bind(view.done)
+            .bind(to_i64(view.version)?)
+            .bind(view.created_at)
+            .bind(view.updated_at)
+            .bind(to_i64(view.changed.tx())?)
+            .bind(to_i64(view.changed.seq())?)
+            .bind(documents_json(view)?)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if stored.is_some() {
+                stored_views.push(view);
             }
-            for change in &batch.shares {
-                match change {
-                    ShareChange::Opened(link) => {
-                        sqlx::query(
-                            "INSERT INTO share_links (id, note_id, owner_id, expires_at, created_at)
-                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-                        )
-                        .bind(link.id)
-                        .bind(link.note_id.uuid())
-                        .bind(link.owner.uuid())
-                        .bind(link.expires_at)
-                        .bind(link.created_at)
+        }
+        replace_documents(&mut tx, &stored_views).await?;
+        if !batch.erased_owners.is_empty() {
+            let owners: Vec<Uuid> = batch.erased_owners.iter().map(|o| o.uuid()).collect();
+            for sql in [
+                "UPDATE note_views SET purged = TRUE, title = '', body = '', snippet = '',
+                     subject = NULL, tags = '{}', documents = '[]' WHERE owner_id = ANY($1)",
+                "DELETE FROM document_views WHERE owner_id = ANY($1)",
+                "DELETE FROM share_links WHERE owner_id = ANY($1)",
+            ] {
+                sqlx::query(sql).bind(&owners).execute(&mut *tx).await?;
+            }
+        }
+        for change in &batch.shares {
+            match change {
+                ShareChange::Opened(link) => {
+                    sqlx::query(
+                        "INSERT INTO share_links (id, note_id, owner_id, expires_at, created_at)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(link.id)
+                    .bind(link.note_id.uuid())
+                    .bind(link.owner.uuid())
+                    .bind(link.expires_at)
+                    .bind(link.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                ShareChange::Revoked(id) => {
+                    sqlx::query("DELETE FROM share_links WHERE id = $1")
+                        .bind(id)
                         .execute(&mut *tx)
                         .await?;
-                    }
-                    ShareChange::Revoked(id) => {
-                        sqlx::query("DELETE FROM share_links WHERE id = $1")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
                 }
             }
-            for parked in &batch.parked {
-                sqlx::query(PARK)
+        }
+        for parked in &batch.parked {
+            sqlx::query(PARK)
                 .bind(&parked.stream_id)
                 .bind(to_i64(parked.position.tx())?)
                 .bind(to_i64(parked.position.seq())?)
@@ -269,38 +268,36 @@ impl ReadStore for PgReadStore {
                 .bind(micros(parked.parked_at))
                 .execute(&mut *tx)
                 .await?;
-            }
-            if !batch.unparked.is_empty() {
-                sqlx::query("DELETE FROM parked_streams WHERE stream_id = ANY($1)")
-                    .bind(&batch.unparked)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            match &batch.shard {
-                None => {
-                    sqlx::query(
-                        "INSERT INTO projector_checkpoints (name, tx, seq) VALUES ($1, $2, $3)
-                         ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq
-                         WHERE (projector_checkpoints.tx, projector_checkpoints.seq) < (EXCLUDED.tx, EXCLUDED.seq)",
-                    )
-                    .bind(projector)
-                    .bind(to_i64(batch.checkpoint.tx())?)
-                    .bind(to_i64(batch.checkpoint.seq())?)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Some(progress) => save_shard_progress(&mut tx, projector, progress).await?,
-            }
-            let notice = serde_json::to_string(&Applied::of(batch)).map_err(StoreError::corrupt)?;
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(PROJECTION_CHANNEL)
-                .bind(notice)
+        }
+        if !batch.unparked.is_empty() {
+            sqlx::query("DELETE FROM parked_streams WHERE stream_id = ANY($1)")
+                .bind(&batch.unparked)
                 .execute(&mut *tx)
                 .await?;
-            Ok(())
         }
-        .await;
-        finish(tx, applied).await
+        match &batch.shard {
+            None => {
+                sqlx::query(
+                    "INSERT INTO projector_checkpoints (name, tx, seq) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq
+                     WHERE (projector_checkpoints.tx, projector_checkpoints.seq) < (EXCLUDED.tx, EXCLUDED.seq)",
+                )
+                .bind(projector)
+                .bind(to_i64(batch.checkpoint.tx())?)
+                .bind(to_i64(batch.checkpoint.seq())?)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(progress) => save_shard_progress(&mut tx, projector, progress).await?,
+        }
+        let notice = serde_json::to_string(&Applied::of(batch)).map_err(StoreError::corrupt)?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(PROJECTION_CHANNEL)
+            .bind(notice)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn parked(&self, streams: Option<&[String]>) -> Result<Vec<ParkedStream>, StoreError> {
