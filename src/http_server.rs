@@ -20,12 +20,24 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 
+/// Says on standard output where the service listens, once it does: the
+/// line a person opens in a browser, and the proof for a supervisor that
+/// this process (not another) holds the port.
+fn announce(address: std::net::SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "anote listening on http://{address}");
+    let _ = out.flush();
+}
+
 /// Serves `app` on the configured address until a shutdown signal.
 pub async fn serve_until_signal(app: Router, http: &HttpConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(http.listen)
         .await
         .with_context(|| format!("listening on {}", http.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "listening");
+    announce(address);
     let clients = Clients::new(http.max_connections_per_client);
     let mut connections = hyper::server::conn::http1::Builder::new();
     connections

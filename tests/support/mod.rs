@@ -148,6 +148,25 @@ pub struct Server {
     _data: Option<tempfile::TempDir>,
 }
 
+/// Whether `child` announces on its standard output that it listens on
+/// `port` (false when it exits first, say because the port was taken).
+async fn listens(child: &mut Child, port: u16) -> bool {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let wanted = format!("anote listening on http://127.0.0.1:{port}");
+    let found = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let found = lines.by_ref().map_while(Result::ok).any(|l| l == wanted);
+        // Keep draining so the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        found
+    });
+    tokio::time::timeout(Duration::from_secs(30), found)
+        .await
+        .map(|joined| joined.expect("reading stdout"))
+        .unwrap_or(false)
+}
+
 /// A port of 127.0.0.1 that nothing listens on.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -196,38 +215,50 @@ impl Server {
         data: Option<tempfile::TempDir>,
         env: &[(&str, &str)],
     ) -> Self {
-        let port = free_port();
-        let mut cmd = match &setup {
-            Setup::Embedded(dir) => {
-                let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
-                cmd.arg("serve")
-                    .env("ANOTE_DATA_DIR", dir)
-                    .env("ANOTE_LOG", "warn");
-                cmd
+        let mut last_port = 0;
+        for _ in 0..5 {
+            let port = free_port();
+            last_port = port;
+            let mut cmd = match &setup {
+                Setup::Embedded(dir) => {
+                    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
+                    cmd.arg("serve")
+                        .env("ANOTE_DATA_DIR", dir)
+                        .env("ANOTE_LOG", "warn");
+                    cmd
+                }
+                Setup::Postgres(schema) => {
+                    ensure_bucket(schema).await;
+                    postgres_command("command-api", schema)
+                }
+                Setup::QueryApi(schema) => {
+                    ensure_bucket(schema).await;
+                    postgres_command("query-api", schema)
+                }
+            };
+            cmd.env("ANOTE_LISTEN", format!("127.0.0.1:{port}"))
+                .envs(env.iter().copied())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            let mut child = cmd.spawn().expect("anote starts");
+            // Another process may have taken the port since it was free: only
+            // this child's own announcement proves the port is its.
+            if !listens(&mut child, port).await {
+                let _ = child.kill();
+                let _ = child.wait();
+                continue;
             }
-            Setup::Postgres(schema) => {
-                ensure_bucket(schema).await;
-                postgres_command("command-api", schema)
-            }
-            Setup::QueryApi(schema) => {
-                ensure_bucket(schema).await;
-                postgres_command("query-api", schema)
-            }
-        };
-        cmd.env("ANOTE_LISTEN", format!("127.0.0.1:{port}"))
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        let child = cmd.spawn().expect("anote starts");
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            http: Client::new(),
-            setup,
-            _data: data,
-        };
-        server.wait_ready().await;
-        server
+            let server = Self {
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+                http: Client::new(),
+                setup,
+                _data: data,
+            };
+            server.wait_ready().await;
+            return server;
+        }
+        panic!("anote could not listen on a free port (last tried {last_port})");
     }
 
     async fn wait_ready(&self) {
