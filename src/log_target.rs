@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anote_infra::config::Secret;
+use anote_infra::config::{with_password, Secret};
 use anote_infra::db::{PgDatabase, SqliteDatabase};
 use anote_infra::event_store::{EventStore, PgEventStore, SqliteEventStore};
 use anyhow::Context;
@@ -17,6 +17,9 @@ pub struct Target {
     /// PostgreSQL URL of the event log; without it, the embedded data folder.
     #[arg(long, env = "ANOTE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret<String>>,
+    /// Password of the event log on PostgreSQL, replacing the URL's.
+    #[arg(long, env = "ANOTE_DATABASE_PASSWORD", hide_env_values = true)]
+    pub database_password: Option<Secret<String>>,
     /// Schema of the event log on PostgreSQL.
     #[arg(long, env = "ANOTE_DATABASE_SCHEMA")]
     pub database_schema: Option<String>,
@@ -25,9 +28,21 @@ pub struct Target {
     pub data_dir: PathBuf,
 }
 
+impl Target {
+    /// The PostgreSQL URL of the event log, with its password; `None` for the
+    /// embedded data folder.
+    pub fn postgres(&self) -> anyhow::Result<Option<Secret<String>>> {
+        self.database_url
+            .as_ref()
+            .map(|url| with_password(url, self.database_password.as_ref()))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("ANOTE_DATABASE_URL: {e}"))
+    }
+}
+
 /// Opens the event log `target` names.
 pub async fn open(target: &Target) -> anyhow::Result<Arc<dyn EventStore>> {
-    Ok(match &target.database_url {
+    Ok(match target.postgres()? {
         Some(url) => {
             let db = PgDatabase::connect(url.expose(), target.database_schema.as_deref(), 4)
                 .await

@@ -170,8 +170,11 @@ enum Service {
 }
 
 async fn connect(postgres: &PostgresConfig) -> anyhow::Result<PgDatabase> {
+    let url = postgres
+        .url()
+        .map_err(|e| anyhow::anyhow!("ANOTE_DATABASE_URL: {e}"))?;
     PgDatabase::connect(
-        postgres.database_url.expose(),
+        url.expose(),
         postgres.database_schema.as_deref(),
         postgres.database_max_connections,
     )
@@ -183,10 +186,12 @@ async fn connect_reads(
     postgres: &PostgresConfig,
     reads: &ReadDatabaseConfig,
 ) -> anyhow::Result<PgDatabase> {
+    let log = postgres
+        .url()
+        .map_err(|e| anyhow::anyhow!("ANOTE_DATABASE_URL: {e}"))?;
     let url = reads
-        .read_database_url
-        .as_ref()
-        .unwrap_or(&postgres.database_url);
+        .url(&log)
+        .map_err(|e| anyhow::anyhow!("ANOTE_READ_DATABASE_URL: {e}"))?;
     PgDatabase::connect(
         url.expose(),
         Some(&reads.read_database_schema),
@@ -196,8 +201,21 @@ async fn connect_reads(
     .context("connecting to the read-model database (ANOTE_READ_DATABASE_URL)")
 }
 
-/// Serves `/metrics` and `/healthz` in the background, if an address is set.
-async fn serve_metrics(config: &MetricsConfig) -> anyhow::Result<()> {
+/// Serves `/metrics` and `/healthz` in the background, if an address is
+/// set, and prints CloudWatch metric lines for `service`, if an interval is.
+async fn serve_metrics(config: &MetricsConfig, service: &'static str) -> anyhow::Result<()> {
+    if !config.emf_interval.is_zero() {
+        let reporter = anote_infra::emf::Reporter {
+            namespace: config.emf_namespace.clone(),
+            environment: config.environment.clone(),
+            service,
+        };
+        tokio::spawn(anote_infra::emf::report(
+            reporter,
+            config.emf_interval,
+            stop_on_signal(),
+        ));
+    }
     if let Some(address) = config.metrics_listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await
@@ -282,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
             documents,
             metrics,
         } => {
-            serve_metrics(&metrics).await?;
+            serve_metrics(&metrics, "serve").await?;
             serve::run(embedded, http, auth, projection, documents).await
         }
         Service::CommandApi {
@@ -292,7 +310,7 @@ async fn main() -> anyhow::Result<()> {
             documents,
             metrics,
         } => {
-            serve_metrics(&metrics).await?;
+            serve_metrics(&metrics, "command-api").await?;
             let signer = TokenSigner::new(auth.signing_key().map_err(anyhow::Error::msg)?);
             let db = connect(&postgres).await?;
             let storage = Storage::postgres(db.clone(), true).await?;
@@ -311,7 +329,7 @@ async fn main() -> anyhow::Result<()> {
             documents,
             metrics,
         } => {
-            serve_metrics(&metrics).await?;
+            serve_metrics(&metrics, "query-api").await?;
             let signer = TokenSigner::new(auth.signing_key().map_err(anyhow::Error::msg)?);
             let blobs = api_blobs(&documents, &http, &signer).await?;
             let read_db = connect_reads(&postgres, &reads).await?;
@@ -350,7 +368,7 @@ async fn main() -> anyhow::Result<()> {
             projection,
             metrics,
         } => {
-            serve_metrics(&metrics).await?;
+            serve_metrics(&metrics, "projector").await?;
             let log = connect(&postgres).await?;
             let storage = Storage::postgres(log.clone(), true).await?;
             let read_db = connect_reads(&postgres, &reads).await?;
@@ -390,7 +408,7 @@ async fn main() -> anyhow::Result<()> {
             metrics,
             documents,
         } => {
-            serve_metrics(&metrics).await?;
+            serve_metrics(&metrics, "relay").await?;
             let db = connect(&postgres).await?;
             let storage = Storage::postgres(db.clone(), true).await?;
             let sweeping = if documents.s3_bucket.is_none() && documents.blob_dir.is_none() {

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use anote_infra::config::Secret;
+use anote_infra::config::ReadDatabaseConfig;
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::read_store::{PgReadStore, ReadStore};
 use anote_infra::storage;
@@ -21,12 +21,8 @@ use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
 pub struct Parked {
     #[command(flatten)]
     target: Target,
-    /// The read-model database (default: the event log's).
-    #[arg(long, env = "ANOTE_READ_DATABASE_URL", hide_env_values = true)]
-    read_database_url: Option<Secret<String>>,
-    /// The live read models' schema.
-    #[arg(long, env = "ANOTE_READ_DATABASE_SCHEMA", default_value = "anote_read")]
-    read_database_schema: String,
+    #[command(flatten)]
+    reads: ReadDatabaseConfig,
     #[command(subcommand)]
     action: Action,
 }
@@ -52,10 +48,10 @@ enum Action {
 
 /// The live read models `parked` names.
 async fn read_models(parked: &Parked) -> anyhow::Result<Arc<dyn ReadStore>> {
-    Ok(match &parked.target.database_url {
+    Ok(match parked.target.postgres()? {
         Some(log_url) => {
-            let url = parked.read_database_url.as_ref().unwrap_or(log_url);
-            let db = PgDatabase::connect(url.expose(), Some(&parked.read_database_schema), 4)
+            let url = parked.reads.url(&log_url).map_err(anyhow::Error::msg)?;
+            let db = PgDatabase::connect(url.expose(), Some(&parked.reads.read_database_schema), 4)
                 .await
                 .context("connecting to the read-model database")?;
             db.migrate(Tables::ReadModels).await?;

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anote_infra::config::Secret;
+use anote_infra::config::{ReadDatabaseConfig, Secret};
 use anote_infra::db::{PgDatabase, Tables};
 use anote_infra::event_store::EventStore;
 use anote_infra::read_store::{drop_schema, PgReadStore, ReadStore, RebuildLock, SwitchLock};
@@ -36,16 +36,15 @@ pub fn scratch_schemas(live: &str) -> [String; 2] {
 }
 
 /// Rebuilds the live read models of `target` and switches to them.
-pub async fn run(
-    target: &Target,
-    read_database_url: Option<&Secret<String>>,
-    live: &str,
-) -> anyhow::Result<()> {
+pub async fn run(target: &Target, reads: &ReadDatabaseConfig) -> anyhow::Result<()> {
     let log = open(target).await?;
     let started = Instant::now();
     let total = log.newest().await?;
-    match &target.database_url {
-        Some(log_url) => postgres(log, read_database_url.unwrap_or(log_url), live).await?,
+    match target.postgres()? {
+        Some(log_url) => {
+            let url = reads.url(&log_url).map_err(anyhow::Error::msg)?;
+            postgres(log, &url, &reads.read_database_schema).await?;
+        }
         None => embedded(log, &target.data_dir).await?,
     }
     tracing::info!(

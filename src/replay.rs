@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anote_infra::config::Secret;
+use anote_infra::config::ReadDatabaseConfig;
 use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
 use anote_infra::event_store::until::{LogUntil, Until};
 use anote_infra::event_store::{EventStore, Position};
@@ -34,12 +34,10 @@ pub struct Replay {
     /// the data folder.
     #[arg(long, requires = "until")]
     into: Option<String>,
-    /// The read-model database (default: the event log's).
-    #[arg(long, env = "ANOTE_READ_DATABASE_URL", hide_env_values = true)]
-    read_database_url: Option<Secret<String>>,
-    /// The live read models' schema, which a replay never writes to.
-    #[arg(long, env = "ANOTE_READ_DATABASE_SCHEMA", default_value = "anote_read")]
-    read_database_schema: String,
+    /// The read-model database; with `--until`, its live schema is never
+    /// written to.
+    #[command(flatten)]
+    reads: ReadDatabaseConfig,
 }
 
 /// Opens the new, empty read store `into` names.
@@ -52,15 +50,14 @@ async fn fresh_read_store(replay: &Replay, into: &str) -> anyhow::Result<Arc<dyn
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
         "--into takes 1 to 60 characters of a-z, 0-9 and _"
     );
-    let store: Arc<dyn ReadStore> = match &replay.target.database_url {
+    let store: Arc<dyn ReadStore> = match replay.target.postgres()? {
         Some(log_url) => {
+            let live = &replay.reads.read_database_schema;
             anyhow::ensure!(
-                into != replay.read_database_schema
-                    && !rebuild::scratch_schemas(&replay.read_database_schema)
-                        .contains(&into.to_owned()),
+                into != live && !rebuild::scratch_schemas(live).contains(&into.to_owned()),
                 "--into names the live read models or a rebuild's"
             );
-            let url = replay.read_database_url.as_ref().unwrap_or(log_url);
+            let url = replay.reads.url(&log_url).map_err(anyhow::Error::msg)?;
             let db = PgDatabase::connect(url.expose(), Some(into), 4)
                 .await
                 .context("connecting to the read-model database")?;
@@ -90,12 +87,7 @@ async fn fresh_read_store(replay: &Replay, into: &str) -> anyhow::Result<Arc<dyn
 /// models, or (with `--until`) read models as of a past point.
 pub async fn run(replay: Replay) -> anyhow::Result<()> {
     let (Some(until), Some(into)) = (replay.until, replay.into.as_deref()) else {
-        return rebuild::run(
-            &replay.target,
-            replay.read_database_url.as_ref(),
-            &replay.read_database_schema,
-        )
-        .await;
+        return rebuild::run(&replay.target, &replay.reads).await;
     };
     let log = Arc::new(LogUntil::new(open(&replay.target).await?, until));
     let reads = fresh_read_store(&replay, into).await?;

@@ -263,8 +263,59 @@ async fn metrics_are_served_only_on_their_own_listener(split: bool) {
         .contains("anote_http_requests_total"));
 }
 
+/// The first line of CloudWatch's embedded metric format that `server`
+/// printed which counts requests, waiting for it.
+async fn metric_line_with_requests(server: &Server) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = server
+            .output
+            .lock()
+            .expect("output")
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["Requests"].as_u64().is_some_and(|n| n > 0));
+        if let Some(line) = found {
+            return line;
+        }
+        assert!(Instant::now() < deadline, "no metric line counted requests");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn cloudwatch_metric_lines_report_what_the_alarms_watch(split: bool) {
+    let env = [
+        ("ANOTE_EMF_INTERVAL_SECS", "1"),
+        ("ANOTE_ENVIRONMENT", "staging"),
+    ];
+    let b = Backend::of_with(split, &env).await;
+    b.writer.user("ada").await;
+    let line = metric_line_with_requests(&b.writer).await;
+    let service = if split { "command-api" } else { "serve" };
+    assert_eq!(
+        (line["Environment"].as_str(), line["Service"].as_str()),
+        (Some("staging"), Some(service))
+    );
+    assert_eq!(line["ServerErrors"], 0);
+    assert!(line["RequestLatencyP99Ms"]
+        .as_f64()
+        .is_some_and(|ms| ms > 0.0));
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "Anote");
+    assert_eq!(directive["Dimensions"], json!([["Environment", "Service"]]));
+    for metric in directive["Metrics"].as_array().expect("metrics") {
+        let name = metric["Name"].as_str().expect("name");
+        assert!(line[name].is_number(), "{name} has a value in {line}");
+    }
+    if !split {
+        // The embedded projector runs in the same process.
+        assert!(line["ProjectionLagSeconds"].is_number(), "{line}");
+    }
+}
+
 both_setups!(
     split;
+    cloudwatch_metric_lines_report_what_the_alarms_watch,
     the_document_says_where_parameters_go_and_what_errors_are,
     a_body_that_is_not_an_object_is_refused,
     a_position_the_log_never_had_is_refused_at_once,

@@ -162,12 +162,32 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(bytes)
 }
 
+/// `url` with its password replaced by `password`, when one is given: a
+/// deployed service gets the password alone from a secret store, and the
+/// rest of the URL as plain configuration.
+pub fn with_password(
+    url: &Secret<String>,
+    password: Option<&Secret<String>>,
+) -> Result<Secret<String>, String> {
+    let Some(password) = password else {
+        return Ok(url.clone());
+    };
+    let mut parsed = url::Url::parse(url.expose()).map_err(|e| format!("a PostgreSQL URL: {e}"))?;
+    parsed
+        .set_password(Some(password.expose()))
+        .map_err(|()| "a PostgreSQL URL with a host".to_owned())?;
+    Ok(Secret::new(parsed.into()))
+}
+
 /// The PostgreSQL database of the split services.
 #[derive(clap::Args, Clone, Debug)]
 pub struct PostgresConfig {
     /// Connection URL of the event-log database.
     #[arg(long, env = "ANOTE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Secret<String>,
+    /// Password of the event-log database, replacing the URL's.
+    #[arg(long, env = "ANOTE_DATABASE_PASSWORD", hide_env_values = true)]
+    pub database_password: Option<Secret<String>>,
     /// Schema that holds Anote's tables (created if missing).
     #[arg(long, env = "ANOTE_DATABASE_SCHEMA")]
     pub database_schema: Option<String>,
@@ -176,15 +196,36 @@ pub struct PostgresConfig {
     pub database_max_connections: u32,
 }
 
+impl PostgresConfig {
+    /// The event-log database's URL, with its password.
+    pub fn url(&self) -> Result<Secret<String>, String> {
+        with_password(&self.database_url, self.database_password.as_ref())
+    }
+}
+
 /// The read-model database of the split services.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ReadDatabaseConfig {
     /// Connection URL of the read-model database (defaults to the event log's).
     #[arg(long, env = "ANOTE_READ_DATABASE_URL", hide_env_values = true)]
     pub read_database_url: Option<Secret<String>>,
-    /// Schema that holds the read models (created if missing).
+    /// Password of the read-model database, replacing its URL's.
+    #[arg(long, env = "ANOTE_READ_DATABASE_PASSWORD", hide_env_values = true)]
+    pub read_database_password: Option<Secret<String>>,
+    /// Schema that holds the live read models (created if missing).
     #[arg(long, env = "ANOTE_READ_DATABASE_SCHEMA", default_value = "anote_read")]
     pub read_database_schema: String,
+}
+
+impl ReadDatabaseConfig {
+    /// The read-model database's URL, with its password; `log` (the event
+    /// log's URL, with its password) when no other database is named.
+    pub fn url(&self, log: &Secret<String>) -> Result<Secret<String>, String> {
+        match &self.read_database_url {
+            Some(url) => with_password(url, self.read_database_password.as_ref()),
+            None => Ok(log.clone()),
+        }
+    }
 }
 
 /// The Kinesis data stream between the relay and the projectors.
@@ -229,13 +270,23 @@ pub struct ProjectionConfig {
     pub projector_idle: Duration,
 }
 
-/// Where a process serves `/metrics` and `/healthz` for monitoring: never on
-/// an API's public port.
+/// Where a process serves `/metrics` and `/healthz` for monitoring (never on
+/// an API's public port), and how often it prints CloudWatch metric lines.
 #[derive(clap::Args, Clone, Debug)]
 pub struct MetricsConfig {
     /// Address for `/metrics` and `/healthz` (no metrics served if unset).
     #[arg(long, env = "ANOTE_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Seconds between CloudWatch metric lines (embedded metric format) on
+    /// standard output; 0 prints none.
+    #[arg(long, env = "ANOTE_EMF_INTERVAL_SECS", default_value = "0", value_parser = seconds)]
+    pub emf_interval: Duration,
+    /// The CloudWatch namespace of those lines.
+    #[arg(long, env = "ANOTE_EMF_NAMESPACE", default_value = "Anote")]
+    pub emf_namespace: String,
+    /// The environment those lines name (`dev`, `staging`, `prod`).
+    #[arg(long, env = "ANOTE_ENVIRONMENT", default_value = "local")]
+    pub environment: String,
 }
 
 /// The data folder of the embedded default.
@@ -368,5 +419,21 @@ mod tests {
         let second = auth.signing_key_or_create(dir.path()).expect("read back");
         assert_eq!(first.expose().len(), 32);
         assert_eq!(first, second);
+    }
+
+    #[test]
+    fn a_separate_password_replaces_the_urls_and_is_escaped() {
+        let url = Secret::new("postgres://anote:old@db.internal:5432/anote".to_owned());
+        let password = Secret::new("p@ss/w:rd#?".to_owned());
+        let merged = with_password(&url, Some(&password)).expect("merged");
+        assert_eq!(
+            merged.expose(),
+            "postgres://anote:p%40ss%2Fw%3Ard%23%3F@db.internal:5432/anote"
+        );
+        let parsed = url::Url::parse(merged.expose()).expect("a URL");
+        assert_eq!(parsed.host_str(), Some("db.internal"));
+        assert_eq!(with_password(&url, None).expect("kept"), url);
+        let bad = Secret::new("not a url".to_owned());
+        assert!(with_password(&bad, Some(&password)).is_err());
     }
 }

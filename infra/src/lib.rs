@@ -7,6 +7,7 @@ pub mod blob;
 pub mod config;
 pub mod db;
 pub mod documents;
+pub mod emf;
 pub mod error;
 pub mod event_store;
 pub mod feed;

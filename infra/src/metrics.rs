@@ -173,6 +173,58 @@ pub fn render() -> String {
     out
 }
 
+/// The figures a CloudWatch metric line reports, summed over every label
+/// set: see [`crate::emf`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Totals {
+    /// The largest value of each gauge.
+    pub gauges: BTreeMap<String, f64>,
+    /// HTTP requests answered.
+    pub requests: u64,
+    /// HTTP requests answered with a 5xx status.
+    pub server_errors: u64,
+    /// Requests answered within each bound of [`BUCKETS`] (cumulative).
+    pub latency: [u64; BUCKETS.len()],
+}
+
+/// Upper bounds (seconds) of the latency buckets in [`Totals::latency`].
+pub const LATENCY_BOUNDS: [f64; BUCKETS.len()] = BUCKETS;
+
+/// The counter of HTTP requests, labelled by method, route and status.
+pub const REQUESTS: &str = "anote_http_requests_total";
+/// The histogram of HTTP request latency, labelled by route.
+pub const LATENCY: &str = "anote_http_request_duration_seconds";
+
+/// Everything recorded so far, summed over label sets.
+pub fn totals() -> Totals {
+    let mut totals = Totals::default();
+    with_registry(|r| {
+        for ((name, _), value) in &r.gauges {
+            let gauge = totals.gauges.entry(name.clone()).or_insert(*value);
+            *gauge = gauge.max(*value);
+        }
+        for ((name, labels), value) in &r.counters {
+            if name == REQUESTS {
+                totals.requests += value;
+                if labels
+                    .iter()
+                    .any(|(k, v)| k == "status" && v.starts_with('5'))
+                {
+                    totals.server_errors += value;
+                }
+            }
+        }
+        for ((name, _), histogram) in &r.latencies {
+            if name == LATENCY {
+                for (sum, count) in totals.latency.iter_mut().zip(histogram.buckets) {
+                    *sum += count;
+                }
+            }
+        }
+    });
+    totals
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

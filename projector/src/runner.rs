@@ -18,6 +18,9 @@ use uuid::Uuid;
 
 use crate::projection::{project, share_change, Step};
 
+/// The gauge of how far behind the log the projection is, in seconds.
+pub const PROJECTION_LAG: &str = "anote_projection_lag_seconds";
+
 /// Why projecting stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -212,6 +215,9 @@ impl Projector {
         checkpoint: Position,
         shard: Option<ShardProgress>,
     ) -> Result<(), ProjectorError> {
+        if !batch.is_empty() {
+            self.show_lag(batch);
+        }
         let seen = u64::try_from(batch.len()).unwrap_or(u64::MAX);
         // Read before the views: if the models are switched after this, the
         // batch is refused rather than landing on views it was not built from.
@@ -322,6 +328,26 @@ impl Projector {
             }
         }
         Ok(())
+    }
+
+    /// Sets the projection lag: how long ago the newest event of `batch`
+    /// was recorded; 0 for the empty batch of a caught-up log tail. (A
+    /// Kinesis shard's empty page says nothing of the other shards, so
+    /// there the gauge keeps the last batch's lag; a stalled reader shows in
+    /// the stream's iterator age.)
+    fn show_lag(&self, batch: &[RecordedEvent]) {
+        let newest = batch.iter().map(|e| e.recorded_at).max();
+        let lag = newest.map_or(0.0, |at| {
+            (time::OffsetDateTime::now_utc() - at)
+                .as_seconds_f64()
+                .max(0.0)
+        });
+        metrics::gauge(
+            PROJECTION_LAG,
+            "Age of the newest event in the last batch applied (0 when caught up).",
+            &[("projector", self.name.as_str())],
+            lag,
+        );
     }
 
     /// Counts an applied batch in the metrics, logs the streams it parked
@@ -509,6 +535,7 @@ impl Projector {
     pub async fn step(&self, after: Position) -> Result<Option<Position>, ProjectorError> {
         let batch = self.events.read_all(after, self.batch_size).await?;
         let Some(last) = batch.last().map(|e| e.position) else {
+            self.show_lag(&batch);
             return Ok(None);
         };
         self.apply(&batch, last).await?;

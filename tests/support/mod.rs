@@ -8,6 +8,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, RequestBuilder, Response};
@@ -145,20 +146,33 @@ pub struct Server {
     pub http: Client,
     /// What it runs on.
     pub setup: Setup,
+    /// What it printed on its standard output after it listened.
+    pub output: Output,
     _data: Option<tempfile::TempDir>,
 }
 
+/// The lines a server printed on its standard output after it listened.
+pub type Output = Arc<Mutex<Vec<String>>>;
+
 /// Whether `child` announces on its standard output that it listens on
-/// `port` (false when it exits first, say because the port was taken).
-async fn listens(child: &mut Child, port: u16) -> bool {
+/// `port` (false when it exits first, say because the port was taken); the
+/// lines after it are collected into `output`.
+async fn listens(child: &mut Child, port: u16, output: Output) -> bool {
     let stdout = child.stdout.take().expect("piped stdout");
     let wanted = format!("anote listening on http://127.0.0.1:{port}");
     let found = tokio::task::spawn_blocking(move || {
         use std::io::BufRead;
         let mut lines = std::io::BufReader::new(stdout).lines();
         let found = lines.by_ref().map_while(Result::ok).any(|l| l == wanted);
-        // Keep draining so the child never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        // Keep reading so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                output
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
+            }
+        });
         found
     });
     tokio::time::timeout(Duration::from_secs(30), found)
@@ -243,7 +257,8 @@ impl Server {
             let mut child = cmd.spawn().expect("anote starts");
             // Another process may have taken the port since it was free: only
             // this child's own announcement proves the port is its.
-            if !listens(&mut child, port).await {
+            let output = Output::default();
+            if !listens(&mut child, port, output.clone()).await {
                 let _ = child.kill();
                 let _ = child.wait();
                 continue;
@@ -253,6 +268,7 @@ impl Server {
                 base: format!("http://127.0.0.1:{port}"),
                 http: Client::new(),
                 setup,
+                output,
                 _data: data,
             };
             server.wait_ready().await;

@@ -42,13 +42,13 @@ pub async fn access_log(mut req: Request, next: Next) -> Response {
         ("status", status.as_str()),
     ];
     crate::metrics::count(
-        "anote_http_requests_total",
+        crate::metrics::REQUESTS,
         "HTTP requests answered.",
         &labels,
         1,
     );
     crate::metrics::observe(
-        "anote_http_request_duration_seconds",
+        crate::metrics::LATENCY,
         "Time to answer HTTP requests.",
         &[("route", route.as_str())],
         started.elapsed(),
