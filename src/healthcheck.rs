@@ -30,9 +30,9 @@ pub struct Healthcheck {
 
 impl Healthcheck {
     /// The URL to check.
-    fn url(&self) -> String {
-        if let Some(url) = &self.url {
-            return url.clone();
+    fn url(self) -> String {
+        if let Some(url) = self.url {
+            return url;
         }
         let listen = self.metrics_listen.unwrap_or(self.listen);
         // A service listening on every address answers on loopback.
