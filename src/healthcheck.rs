@@ -116,7 +116,12 @@ mod tests {
             "http://example.test/x"
         );
         assert_eq!(
-            url_of(&["--metrics-listen", "0.0.0.0:9090", "--listen", "0.0.0.0:8080"]),
+            url_of(&[
+                "--metrics-listen",
+                "0.0.0.0:9090",
+                "--listen",
+                "0.0.0.0:8080"
+            ]),
             "http://127.0.0.1:9090/healthz"
         );
         assert_eq!(
