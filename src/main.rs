@@ -2,6 +2,7 @@
 //! embedded storage; the other subcommands run the production services.
 
 mod audit;
+mod healthcheck;
 mod http_server;
 mod loadtest;
 mod log_target;
@@ -160,6 +161,9 @@ enum Service {
         #[command(flatten)]
         documents: DocumentConfig,
     },
+    /// Exit 0 when the service on this machine answers `GET /healthz` with
+    /// 2xx within 3 s, else 1 (the container image's health check).
+    Healthcheck(healthcheck::Healthcheck),
     /// Apply the PostgreSQL migrations (event log and read models) and exit.
     Migrate {
         #[command(flatten)]
@@ -471,6 +475,7 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Service::Healthcheck(check) => healthcheck::run(check).await,
         Service::Migrate { postgres, reads } => {
             connect(&postgres)
                 .await?
