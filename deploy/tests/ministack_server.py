@@ -1,0 +1,52 @@
+"""Runs ministack (the AWS emulator the template checks deploy to) with one
+gap filled: its CloudFormation engine refuses AWS::CloudWatch::Alarm with
+`Metrics` (metric math), which the real service accepts and observability.yaml
+uses for the 5xx rate and the iterator age in seconds.
+
+The filled gap records such an alarm as ministack records any alarm, on the
+first metric of its query (namespace, metric, dimensions, period, statistic),
+and keeps the whole query beside it. The checks then see the alarm exist with
+the right dimensions, actions and missing-data treatment; what they cannot
+see on ministack is the metric math itself (cfn-lint checks its shape).
+
+Everything else is ministack 1.5.33 as published. Start it as
+    BIND_HOST=127.0.0.1 GATEWAY_PORT=PORT python ministack_server.py
+"""
+
+import sys
+
+from ministack.services.cloudformation import provisioners
+
+_record = provisioners._cw_metric_alarm_record
+
+
+def _metric_math_alarm_record(name, props):
+    metrics = props.get("Metrics")
+    if not metrics:
+        return _record(name, props)
+    stats = [m["MetricStat"] for m in metrics if m.get("MetricStat")]
+    if not stats:
+        raise ValueError(f"alarm {name}: a metric query without any MetricStat")
+    first = stats[0]
+    plain = {key: value for key, value in props.items() if key != "Metrics"}
+    plain["Namespace"] = first["Metric"]["Namespace"]
+    plain["MetricName"] = first["Metric"]["MetricName"]
+    plain["Dimensions"] = first["Metric"].get("Dimensions", [])
+    plain["Period"] = first["Period"]
+    stat = first["Stat"]
+    if stat.startswith("p"):
+        plain["ExtendedStatistic"] = stat
+    else:
+        plain["Statistic"] = stat
+    record = _record(name, plain)
+    record["Metrics"] = metrics
+    return record
+
+
+provisioners._cw_metric_alarm_record = _metric_math_alarm_record
+
+if __name__ == "__main__":
+    from ministack.app import main
+
+    sys.argv[0] = "ministack"
+    sys.exit(main())
