@@ -4,6 +4,7 @@ packaging the root stack's nested templates to an emulator's S3 (what
 resources, nested stacks included."""
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 from cfnlint.decode import cfn_yaml
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "deploy" / "cloudformation"
+# ANOTE_TEMPLATES_DIR: check a copy (for example one broken on purpose).
+TEMPLATES = Path(os.environ.get("ANOTE_TEMPLATES_DIR") or REPO / "deploy" / "cloudformation")
 PARAMS = TEMPLATES / "params"
 ENVIRONMENTS = ("dev", "staging", "prod")
 REGION = "eu-central-1"

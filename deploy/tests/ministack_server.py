@@ -9,10 +9,12 @@ and keeps the whole query beside it. The checks then see the alarm exist with
 the right dimensions, actions and missing-data treatment; what they cannot
 see on ministack is the metric math itself (cfn-lint checks its shape).
 
-Everything else is ministack 1.5.33 as published. Start it as
+It also hands ECS services their counts as numbers (see below). Everything
+else is ministack 1.5.33 as published. Start it as
     BIND_HOST=127.0.0.1 GATEWAY_PORT=PORT python ministack_server.py
 """
 
+import logging
 import sys
 
 from ministack.services.cloudformation import provisioners
@@ -44,6 +46,42 @@ def _metric_math_alarm_record(name, props):
 
 
 provisioners._cw_metric_alarm_record = _metric_math_alarm_record
+
+
+# ministack passes a nested stack's Number parameters on as strings, and its
+# ECS service then fails to subtract from DesiredCount "1"; CloudFormation
+# hands services a number. The service handler gets integers.
+_INTEGER_SERVICE_PROPERTIES = ("DesiredCount", "HealthCheckGracePeriodSeconds")
+
+
+def _with_integers(create):
+    def wrapped(logical_id, props, stack_name):
+        props = dict(props)
+        for key in _INTEGER_SERVICE_PROPERTIES:
+            if isinstance(props.get(key), str) and props[key].strip().lstrip("-").isdigit():
+                props[key] = int(props[key])
+        return create(logical_id, props, stack_name)
+
+    return wrapped
+
+
+_ecs_service = provisioners._RESOURCE_HANDLERS["AWS::ECS::Service"]
+for _step in ("create", "update"):
+    if _step in _ecs_service:
+        _ecs_service[_step] = _with_integers(_ecs_service[_step])
+
+
+class _WithTraceback(logging.Filter):
+    """A failed resource is logged with the emulator's traceback, so that a
+    refusal by ministack itself can be told from one by the template."""
+
+    def filter(self, record):
+        if record.levelno >= logging.ERROR and record.exc_info is None and sys.exc_info()[0] is not None:
+            record.exc_info = sys.exc_info()
+        return True
+
+
+logging.getLogger("cloudformation").addFilter(_WithTraceback())
 
 if __name__ == "__main__":
     from ministack.app import main
