@@ -17,6 +17,9 @@
 #   ANOTE_IMAGE_URI        the image to run (ACCOUNT.dkr.ecr.REGION.amazonaws.com/
 #                          REPOSITORY:TAG); default: ImageUri of params/<env>.json
 #   ANOTE_CFN_ROLE_ARN     service role CloudFormation acts with (the pipeline's)
+#   ANOTE_PARAMETER_OVERRIDES  more Key=Value overrides of the root stack's
+#                          parameters, space-separated (e.g. NatGateways=0 on an
+#                          emulator without NAT gateways)
 #   ANOTE_STACK_PREFIX     stack names' prefix (default anote)
 #   AWS_ENDPOINT_URL       an emulator (ministack, moto); then the scaling stack
 #                          (Application Auto Scaling, which emulators lack) and the
@@ -93,6 +96,10 @@ EOF
 OVERRIDES=()
 if [ -n "${ANOTE_IMAGE_URI:-}" ]; then
     OVERRIDES+=("ImageUri=$ANOTE_IMAGE_URI")
+fi
+if [ -n "${ANOTE_PARAMETER_OVERRIDES:-}" ]; then
+    read -r -a EXTRA <<<"$ANOTE_PARAMETER_OVERRIDES"
+    OVERRIDES+=("${EXTRA[@]}")
 fi
 ROLE_ARGS=()
 if [ -n "${ANOTE_CFN_ROLE_ARN:-}" ]; then
