@@ -58,18 +58,15 @@ trap cleanup EXIT
 
 templates=("$TEMPLATES"/*.yaml)
 
-# checkov takes longest: it runs beside cfn-lint and the tests.
+# cfn-lint and checkov run beside the tests; their output is shown at the end.
 "$CHECKOV" --framework cloudformation --skip-download --quiet --compact \
     $(printf -- '-f %s ' "${templates[@]}") >"$WORK/checkov.out" 2>&1 &
 checkov_pid=$!
 pids+=("$checkov_pid")
 
-log "cfn-lint ${templates[*]}"
-if ! "$DEPLOY_PY/cfn-lint" "${templates[@]}"; then
-    log "cfn-lint found errors or warnings (above)"
-    exit 1
-fi
-log "cfn-lint: clean ($(elapsed))"
+"$DEPLOY_PY/cfn-lint" "${templates[@]}" >"$WORK/cfn-lint.out" 2>&1 &
+cfn_lint_pid=$!
+pids+=("$cfn_lint_pid")
 
 pytest_args=(-q -p no:cacheprovider "$TESTS")
 if [ "${DEPLOY_CHECK_SKIP_EMULATORS:-0}" = 1 ]; then
@@ -79,6 +76,14 @@ log "parameter files and emulator deployments (pytest $TESTS)"
 tests_status=0
 "$DEPLOY_PY/python" -m pytest "${pytest_args[@]}" || tests_status=$?
 
+cfn_lint_status=0
+wait "$cfn_lint_pid" || cfn_lint_status=$?
+if [ "$cfn_lint_status" != 0 ]; then
+    cat "$WORK/cfn-lint.out" >&2
+    log "cfn-lint: errors or warnings (above) on ${templates[*]}"
+else
+    log "cfn-lint: no error, no warning on ${#templates[@]} templates"
+fi
 checkov_status=0
 wait "$checkov_pid" || checkov_status=$?
 if [ "$checkov_status" != 0 ]; then
@@ -88,5 +93,5 @@ else
     log "checkov: $(grep -E 'Passed checks' "$WORK/checkov.out" | tr '\n' ' ')"
 fi
 [ "$tests_status" = 0 ] || log "pytest $TESTS failed (above)"
-[ "$tests_status" = 0 ] && [ "$checkov_status" = 0 ] || exit 1
+[ "$tests_status" = 0 ] && [ "$checkov_status" = 0 ] && [ "$cfn_lint_status" = 0 ] || exit 1
 log "deploy checks passed in $(elapsed)"
