@@ -2,6 +2,7 @@
 free port of 127.0.0.1 for the test session and stopped at its end."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -72,6 +73,7 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
