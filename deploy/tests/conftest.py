@@ -21,6 +21,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "emulator: deploys to an AWS emulator on 127.0.0.1")
 
 
+def _die_with_parent():
+    """The emulator gets SIGTERM when the test process dies, even by SIGKILL."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -40,7 +51,12 @@ class Server:
             full_env.pop(key, None)
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            command(self.port), cwd=self.dir, env=full_env, stdout=self.log, stderr=subprocess.STDOUT
+            command(self.port),
+            cwd=self.dir,
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         self.wait_ready(ready_path)
 
