@@ -148,3 +148,100 @@ def test_parameter_files_are_json_objects_of_strings():
         data = json.loads(path.read_text())
         for key, value in data["Parameters"].items():
             assert isinstance(value, str), f"{path.name}: {key} is {type(value).__name__}, not a string"
+
+
+# ---- scaling.yaml, evaluated (no emulator creates Application Auto Scaling) ----
+
+
+class Evaluator:
+    """Resolves the intrinsic functions scaling.yaml uses, for given
+    parameters; imports resolve to "import:<name>"."""
+
+    def __init__(self, template, parameters):
+        self.template = template
+        self.parameters = {
+            k: parameters.get(k, spec.get("Default")) for k, spec in template["Parameters"].items()
+        }
+
+    def condition(self, name):
+        return self.value(self.template["Conditions"][name])
+
+    def value(self, node):
+        if isinstance(node, list):
+            return [v for v in (self.value(n) for n in node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) != 1 or not next(iter(node)).startswith(("Fn::", "Ref", "Condition")):
+            return {k: v for k, v in ((k, self.value(v)) for k, v in node.items()) if v is not NO_VALUE}
+        (function, argument), = node.items()
+        if function == "Ref":
+            if argument == "AWS::NoValue":
+                return NO_VALUE
+            return self.parameters[argument] if argument in self.parameters else f"ref:{argument}"
+        if function == "Condition":
+            return self.condition(argument)
+        if function == "Fn::If":
+            name, yes, no = argument
+            return self.value(yes if self.condition(name) else no)
+        if function == "Fn::Equals":
+            left, right = self.value(argument)
+            return str(left) == str(right)
+        if function == "Fn::Not":
+            return not self.value(argument[0])
+        if function == "Fn::Join":
+            separator, parts = argument
+            return separator.join(str(p) for p in self.value(parts))
+        if function == "Fn::Split":
+            separator, text = argument
+            return self.value(text).split(separator)
+        if function == "Fn::Select":
+            index, items = argument
+            items = self.value(items)
+            assert int(index) < len(items), f"Fn::Select {index} of {items}: CloudFormation would fail"
+            return items[int(index)]
+        if function == "Fn::Sub":
+            text, variables = (argument, {}) if isinstance(argument, str) else argument
+            variables = {k: self.value(v) for k, v in variables.items()}
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(variables.get(m.group(1), self.parameters.get(m.group(1)))), text)
+        if function == "Fn::ImportValue":
+            return f"import:{self.value(argument)}"
+        raise AssertionError(f"{function} is not evaluated here")
+
+
+NO_VALUE = object()
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_exam_weeks_become_scheduled_minimums(env):
+    template = load_template("scaling.yaml")
+    parameters = load_params(f"scaling-{env}.json")["Parameters"]
+    evaluator = Evaluator(template, parameters)
+    periods = [p.split("/") for p in filter(None, parameters.get("ExamWeeks", "").split(","))]
+    for target, normal, exam in (
+        ("QueryApiTarget", "QueryApiMin", "QueryApiExamMin"),
+        ("CommandApiTarget", "CommandApiMin", "CommandApiExamMin"),
+    ):
+        properties = evaluator.value(template["Resources"][target]["Properties"])
+        actions = properties.get("ScheduledActions", [])
+        assert len(actions) == 2 * len(periods), f"{env} {target}: {len(actions)} scheduled actions for {len(periods)} exam periods"
+        for number, (start, end) in enumerate(periods, 1):
+            by_name = {a["ScheduledActionName"]: a for a in actions}
+            up, down = by_name[f"exam-week-{number}-up"], by_name[f"exam-week-{number}-down"]
+            assert up["Schedule"] == f"at({start}T12:00:00)", up
+            assert down["Schedule"] == f"at({end}T12:00:00)", down
+            assert str(up["ScalableTargetAction"]["MinCapacity"]) == parameters[exam]
+            assert str(down["ScalableTargetAction"]["MinCapacity"]) == parameters[normal]
+            assert up["Timezone"] == down["Timezone"] == parameters.get("ScheduleTimezone", "Europe/Berlin")
+
+
+def test_four_exam_weeks_at_most():
+    template = load_template("scaling.yaml")
+    parameters = dict(load_params("scaling-prod.json")["Parameters"])
+    weeks = ",".join(f"2027-0{m}-01/2027-0{m}-08" for m in range(1, 5))
+    parameters["ExamWeeks"] = weeks
+    assert check_value("ExamWeeks", template["Parameters"]["ExamWeeks"], weeks) is None
+    evaluator = Evaluator(template, parameters)
+    actions = evaluator.value(template["Resources"]["QueryApiTarget"]["Properties"])["ScheduledActions"]
+    assert len(actions) == 8, actions
+    five = weeks + ",2027-06-01/2027-06-08"
+    assert check_value("ExamWeeks", template["Parameters"]["ExamWeeks"], five), "a fifth exam week is accepted but never scheduled"
