@@ -245,3 +245,23 @@ def test_four_exam_weeks_at_most():
     assert len(actions) == 8, actions
     five = weeks + ",2027-06-01/2027-06-08"
     assert check_value("ExamWeeks", template["Parameters"]["ExamWeeks"], five), "a fifth exam week is accepted but never scheduled"
+
+
+def test_scaling_policies_track_the_intended_metrics():
+    template = load_template("scaling.yaml")
+    evaluator = Evaluator(template, load_params("scaling-prod.json")["Parameters"])
+    resources = {k: evaluator.value(v) for k, v in template["Resources"].items()}
+    targets = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"}
+    assert {t["ResourceId"] for t in targets.values()} == {
+        f"service/import:anote-prod-ClusterName/import:anote-prod-{s}ServiceName" for s in ("CommandApi", "QueryApi", "Projector")
+    }, "scalable targets other than the command API, query API and projector (the relay is not scaled)"
+    policies = {r["Properties"]["ScalingTargetId"]: r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
+                and r["Properties"]["PolicyType"] == "TargetTrackingScaling"}
+    query = policies["ref:QueryApiTarget"]["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+    assert query["PredefinedMetricType"] == "ALBRequestCountPerTarget"
+    assert query["ResourceLabel"] == "import:anote-prod-LoadBalancerFullName/import:anote-prod-QueryApiTargetGroupFullName"
+    command = policies["ref:CommandApiTarget"]["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+    assert command["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
+    lag_alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert lag_alarms and all(a["MetricName"] == "ProjectionLagSeconds" and a["Namespace"] == "Anote" for a in lag_alarms)
+    assert all({d["Name"]: d["Value"] for d in a["Dimensions"]} == {"Environment": "prod", "Service": "projector"} for a in lag_alarms)
