@@ -9,8 +9,8 @@
 #    params/scaling-<env>.json; it imports the root stack's exports.
 #
 # The very first deployment of an environment has no schema yet: it creates
-# the stack with every service at 0 tasks, runs `anote migrate` as a one-off
-# task, then deploys again with the real task counts.
+# the stack with every service at 0 tasks (StartServices=false), runs `anote
+# migrate` as a one-off task, then deploys again with the services started.
 #
 # Environment:
 #   ANOTE_ARTIFACT_BUCKET  (required) bucket for the packaged nested templates
@@ -170,8 +170,7 @@ if [ "$status" = NONE ] || [ "$status" = REVIEW_IN_PROGRESS ]; then
         deploy_stack "$STACK" "$WORK/anote.packaged.yaml" "$PARAMS"
     else
         echo "$STACK is new: services at 0 tasks until the schema exists"
-        deploy_stack "$STACK" "$WORK/anote.packaged.yaml" "$PARAMS" \
-            CommandApiDesiredCount=0 QueryApiDesiredCount=0 ProjectorDesiredCount=0 RelayDesiredCount=0
+        deploy_stack "$STACK" "$WORK/anote.packaged.yaml" "$PARAMS" StartServices=false
         run_migrate
         deploy_stack "$STACK" "$WORK/anote.packaged.yaml" "$PARAMS"
     fi
