@@ -293,7 +293,17 @@ def test_pipeline_promotes_dev_staging_approval_prod(moto, pipeline_resources):
 
 
 def test_buildspecs_name_the_pipeline_contract():
+    import yaml
+
     from cfn import REPO
+
+    for path in ("buildspec.yml", "deploy/buildspec-deploy.yml", "deploy/buildspec-migrate.yml", "deploy/buildspec-smoke.yml"):
+        spec = yaml.safe_load((REPO / path).read_text())
+        assert spec["version"] == 0.2, f"{path}: buildspec version {spec['version']}"
+        assert spec["phases"]["build"]["commands"], f"{path} has no build commands"
+        assert spec.get("env", {}).get("shell") == "bash", f"{path}: commands are written for bash"
+        for phase in spec["phases"].values():
+            assert all(isinstance(c, str) for c in phase.get("commands", [])), f"{path}: a command is not a string"
 
     build = (REPO / "buildspec.yml").read_text()
     for needle in ("scripts/test.sh", "docker push", "image.json", "IMAGE_TAG", "get-login-password"):
