@@ -165,6 +165,11 @@ echo "packaging the templates to s3://$ANOTE_ARTIFACT_BUCKET/$STACK/"
     --output-template-file "$WORK/anote.packaged.yaml" >/dev/null
 
 status=$(stack_status "$STACK")
+if [ "$status" = ROLLBACK_COMPLETE ]; then
+    echo "$STACK failed its first creation (ROLLBACK_COMPLETE) and cannot be updated:" >&2
+    echo "read its events, delete it (aws cloudformation delete-stack --stack-name $STACK), run again" >&2
+    exit 1
+fi
 if [ "$status" = NONE ] || [ "$status" = REVIEW_IN_PROGRESS ]; then
     if [ "$SKIP_MIGRATE" = 1 ]; then
         deploy_stack "$STACK" "$WORK/anote.packaged.yaml" "$PARAMS"
