@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE=${ANOTE_CACHE_DIR:-$HOME/.cache/anote}
 TESTS=deploy/tests
-TEMPLATES=deploy/cloudformation
+TEMPLATES=${ANOTE_TEMPLATES_DIR:-deploy/cloudformation}  # a copy to check instead (deploy/tests/cfn.py reads it too)
 
 log() { printf '==> %s\n' "$*" >&2; }
 started=$SECONDS
