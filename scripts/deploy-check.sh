@@ -68,6 +68,7 @@ pids+=("$checkov_pid")
 cfn_lint_pid=$!
 pids+=("$cfn_lint_pid")
 
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the work tree
 pytest_args=(-q -p no:cacheprovider "$TESTS")
 if [ "${DEPLOY_CHECK_SKIP_EMULATORS:-0}" = 1 ]; then
     pytest_args+=(-m "not emulator")
