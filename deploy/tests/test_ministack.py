@@ -405,6 +405,7 @@ def test_task_definitions_run_the_intended_commands_with_their_secrets(deploymen
         except secretsmanager.exceptions.ResourceNotFoundException:
             pytest.fail(f"{env}: the Data stack outputs secret {arn}, which does not exist")
 
+    header_timeouts = {}
     for task in TASKS:
         family = f"anote-{env}-{task}"
         definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
@@ -428,6 +429,11 @@ def test_task_definitions_run_the_intended_commands_with_their_secrets(deploymen
         if task != "migrate":
             assert environment.get("ANOTE_ENVIRONMENT") == env, f"{family}: ANOTE_ENVIRONMENT {environment.get('ANOTE_ENVIRONMENT')}"
             assert environment.get("ANOTE_LOG_FORMAT") == "json", f"{family} does not log JSON"
+        if task in ("command-api", "query-api"):
+            # Behind the load balancer: trust exactly its one X-Forwarded-For
+            # hop, and keep idle connections open longer than it does.
+            assert environment.get("ANOTE_TRUSTED_PROXY_HOPS") == "1", f"{family}: ANOTE_TRUSTED_PROXY_HOPS {environment.get('ANOTE_TRUSTED_PROXY_HOPS')}"
+            header_timeouts[task] = int(environment.get("ANOTE_HEADER_TIMEOUT_SECS", "0"))
         user = container.get("user")
         if user:
             assert user.split(":")[0] not in ("root", "0"), f"{family} runs as {user}"
@@ -435,6 +441,13 @@ def test_task_definitions_run_the_intended_commands_with_their_secrets(deploymen
         assert logs.get("logDriver") == "awslogs", f"{family} logs with {logs.get('logDriver')}"
 
     services = deployment.nested_outputs("Services")
+    elb = deployment.client("elbv2")
+    lb = [b for b in elb.describe_load_balancers()["LoadBalancers"] if services["LoadBalancerFullName"] in b["LoadBalancerArn"]]
+    assert len(lb) == 1, f"load balancer {services['LoadBalancerFullName']} not found"
+    attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb[0]["LoadBalancerArn"])["Attributes"]}
+    idle = int(attributes.get("idle_timeout.timeout_seconds", "60"))
+    for task, timeout in header_timeouts.items():
+        assert timeout > idle, f"{task}: ANOTE_HEADER_TIMEOUT_SECS {timeout} is not above the load balancer's idle timeout {idle}"
     described = ecs.describe_services(
         cluster=services["ClusterName"],
         services=[services[k] for k in ("CommandApiServiceName", "QueryApiServiceName", "ProjectorServiceName", "RelayServiceName")],
