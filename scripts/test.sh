@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every check and test of Anote: formatting, lints, the whole test
 # suite against a real PostgreSQL, a real Kinesis emulator and a real S3
-# emulator (scripts/services.sh says how each is found or started), and a
-# fuzz run of both setups against their API document (scripts/fuzz.sh).
+# emulator (scripts/services.sh says how each is found or started), a
+# fuzz run of both setups against their API document (scripts/fuzz.sh), the
+# CloudFormation templates linted, policy-checked and deployed to AWS
+# emulators (scripts/deploy-check.sh), and the container image built and
+# smoke-tested with compose.yaml checked (scripts/image.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
@@ -28,3 +31,7 @@ else
 fi
 log "fuzzing the API against its document"
 scripts/fuzz.sh both
+log "checking the CloudFormation templates"
+scripts/deploy-check.sh
+log "building and smoke-testing the container image"
+scripts/image.sh

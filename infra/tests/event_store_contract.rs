@@ -1009,7 +1009,28 @@ macro_rules! contract {
     };
 }
 
+/// After a rollback the database holds a migration of a newer release: the
+/// older binary starts on it all the same.
+async fn a_database_ahead_of_the_binary_is_accepted(backend: Backend) {
+    let checksum = match &backend {
+        Backend::Postgres(_) => "'\\x00'::bytea",
+        Backend::Sqlite { .. } => "X'00'",
+    };
+    backend
+        .tamper(&format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99990001, 'a newer release', TRUE, {checksum}, 0)"
+        ))
+        .await;
+    let migrated = match &backend {
+        Backend::Postgres(db) => db.migrate(Tables::EventLog).await,
+        Backend::Sqlite { db, .. } => db.migrate(Tables::EventLog).await,
+    };
+    migrated.expect("a newer release's migration is left alone");
+}
+
 contract!(
+    a_database_ahead_of_the_binary_is_accepted,
     appends_and_reads_back_a_stream,
     a_stale_or_future_version_is_a_conflict_and_writes_nothing,
     of_32_racing_appends_exactly_one_wins,

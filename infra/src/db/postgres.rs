@@ -44,13 +44,16 @@ impl PgDatabase {
         Ok(Self { pool })
     }
 
-    /// Applies the migrations of `tables` that have not run yet.
+    /// Applies the migrations of `tables` that have not run yet. Migrations
+    /// the database has and this binary does not know (a newer release's,
+    /// after a rollback) are left alone: migrations only add, so an older
+    /// binary works on a newer schema.
     pub async fn migrate(&self, tables: Tables) -> Result<(), StoreError> {
-        let migrator = match tables {
+        let mut migrator = match tables {
             Tables::EventLog => sqlx::migrate!("./migrations/postgres"),
             Tables::ReadModels => sqlx::migrate!("./migrations/postgres_read"),
         };
-        migrator.run(&self.pool).await?;
+        migrator.set_ignore_missing(true).run(&self.pool).await?;
         Ok(())
     }
 

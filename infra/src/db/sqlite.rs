@@ -60,13 +60,14 @@ impl SqliteDatabase {
         Ok(Self { writer, reader })
     }
 
-    /// Applies the migrations of `tables` that have not run yet.
+    /// Applies the migrations of `tables` that have not run yet, leaving
+    /// alone those of a newer release (see `PgDatabase::migrate`).
     pub async fn migrate(&self, tables: Tables) -> Result<(), StoreError> {
-        let migrator = match tables {
+        let mut migrator = match tables {
             Tables::EventLog => sqlx::migrate!("./migrations/sqlite"),
             Tables::ReadModels => sqlx::migrate!("./migrations/sqlite_read"),
         };
-        migrator.run(&self.writer).await?;
+        migrator.set_ignore_missing(true).run(&self.writer).await?;
         Ok(())
     }
 
