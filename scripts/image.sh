@@ -148,13 +148,7 @@ log "the image holds: $files"
 
 # --- smoke test -------------------------------------------------------------
 phase "smoke test: PostgreSQL"
-hostport=$(printf '%s' "$ANOTE_TEST_DATABASE_URL" | sed -E 's#^[a-z]+://([^@/]*@)?([^:/]+)(:([0-9]+))?.*#\2 \4#')
-read -r pg_host pg_port <<<"$hostport"
-if reachable "$pg_host" "${pg_port:-5432}"; then
-  log "using PostgreSQL at $pg_host:${pg_port:-5432}"
-else
-  start_throwaway_postgres
-fi
+ensure_postgres
 command -v psql >/dev/null || install_debian postgresql-client
 schema=image_$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
 cleanups+=("psql '$ANOTE_TEST_DATABASE_URL' -qc 'DROP SCHEMA IF EXISTS $schema CASCADE; DROP SCHEMA IF EXISTS ${schema}_read CASCADE' >/dev/null 2>&1")

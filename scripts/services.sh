@@ -165,9 +165,9 @@ start_s3_emulator() {
   export ANOTE_TEST_S3_ACCESS_KEY=anote-test ANOTE_TEST_S3_SECRET_KEY=anote-test-secret
 }
 
-# PostgreSQL, the Kinesis emulator and the S3 emulator, each started unless
-# one is named or answering already.
-start_services() {
+# The PostgreSQL at ANOTE_TEST_DATABASE_URL, or a throwaway one when none
+# answers there.
+ensure_postgres() {
   hostport=$(printf '%s' "$ANOTE_TEST_DATABASE_URL" | sed -E 's#^[a-z]+://([^@/]*@)?([^:/]+)(:([0-9]+))?.*#\2 \4#')
   read -r pg_host pg_port <<<"$hostport"
   if reachable "$pg_host" "${pg_port:-5432}"; then
@@ -175,6 +175,12 @@ start_services() {
   else
     start_throwaway_postgres
   fi
+}
+
+# PostgreSQL, the Kinesis emulator and the S3 emulator, each started unless
+# one is named or answering already.
+start_services() {
+  ensure_postgres
 
   if [ -n "${ANOTE_TEST_KINESIS_ENDPOINT:-}" ]; then
     log "using the Kinesis emulator at $ANOTE_TEST_KINESIS_ENDPOINT"
