@@ -37,18 +37,28 @@ impl FromStr for Secret<String> {
     }
 }
 
-/// Parses a number of seconds.
-fn seconds(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|e| format!("seconds: {e}"))
+/// The longest duration a setting takes: a year. Timers cannot add much
+/// more to the clock without overflowing it.
+const LONGEST: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// `duration`, or why it is refused.
+fn at_most_a_year(duration: Duration) -> Result<Duration, String> {
+    if duration > LONGEST {
+        return Err(format!("at most {} seconds (a year)", LONGEST.as_secs()));
+    }
+    Ok(duration)
 }
 
-/// Parses a number of milliseconds.
+/// Parses a number of seconds, at most a year.
+fn seconds(s: &str) -> Result<Duration, String> {
+    let seconds = s.parse::<u64>().map_err(|e| format!("seconds: {e}"))?;
+    at_most_a_year(Duration::from_secs(seconds))
+}
+
+/// Parses a number of milliseconds, at most a year.
 fn millis(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|e| format!("milliseconds: {e}"))
+    let millis = s.parse::<u64>().map_err(|e| format!("milliseconds: {e}"))?;
+    at_most_a_year(Duration::from_millis(millis))
 }
 
 /// How an HTTP service listens and guards its routes.
@@ -435,5 +445,15 @@ mod tests {
         assert_eq!(with_password(&url, None).expect("kept"), url);
         let bad = Secret::new("not a url".to_owned());
         assert!(with_password(&bad, Some(&password)).is_err());
+    }
+
+    #[test]
+    fn durations_beyond_a_year_are_refused_clearly() {
+        assert_eq!(seconds("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(millis("1500"), Ok(Duration::from_millis(1_500)));
+        assert!(seconds("31536001").is_err_and(|e| e.contains("a year")));
+        assert!(seconds("18446744073709551615").is_err());
+        assert!(millis("18446744073709551615").is_err());
+        assert!(seconds("-1").is_err());
     }
 }

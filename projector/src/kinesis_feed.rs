@@ -79,7 +79,9 @@ impl KinesisFeed {
 
     /// One round of lease keeping.
     async fn tend(&self, readers: &mut HashMap<String, JoinHandle<()>>) -> Result<(), StoreError> {
-        self.leases.sync(&self.shards.list().await?).await?;
+        // Renewed first: listing the shards is a call to Kinesis, and a slow
+        // one must not let the leases lapse (readers restarting from their
+        // checkpoints over and over would never catch up).
         let held = self.leases.renew().await?;
         readers.retain(|shard, reader| {
             let keep = held.contains(shard) && !reader.is_finished();
@@ -88,16 +90,29 @@ impl KinesisFeed {
             }
             keep
         });
+        // A held shard whose reader stopped (its lease lapsed for a moment,
+        // say): read on from its checkpoint.
+        let orphans: Vec<&String> = held.iter().filter(|s| !readers.contains_key(*s)).collect();
+        for shard in orphans {
+            let lease = self.leases.checkpoint(shard).await?;
+            self.start_reader(readers, lease);
+        }
+        self.leases.sync(&self.shards.list().await?).await?;
         for lease in self.leases.claim().await? {
             tracing::info!(shard = %lease.shard_id, owner = %self.leases.owner(), "shard lease taken");
-            let feed = self.clone();
-            let shard = lease.shard_id.clone();
-            readers.insert(
-                shard,
-                tokio::spawn(async move { feed.read_shard(lease).await }),
-            );
+            self.start_reader(readers, lease);
         }
         Ok(())
+    }
+
+    /// Reads the shard of `lease` in the background.
+    fn start_reader(&self, readers: &mut HashMap<String, JoinHandle<()>>, lease: HeldLease) {
+        let feed = self.clone();
+        let shard = lease.shard_id.clone();
+        readers.insert(
+            shard,
+            tokio::spawn(async move { feed.read_shard(lease).await }),
+        );
     }
 
     /// Reads one shard from its checkpoint until it ends or the lease is

@@ -45,8 +45,14 @@ pub fn postgres_command(role: &str, schema: &str) -> Command {
         .env("AWS_ACCESS_KEY_ID", s3_keys().0)
         .env("AWS_SECRET_ACCESS_KEY", s3_keys().1)
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("ANOTE_LOG", "warn");
+        .env("ANOTE_LOG", child_log());
     cmd
+}
+
+/// The log filter of the processes the tests start: `ANOTE_TEST_CHILD_LOG`,
+/// or warnings only.
+pub fn child_log() -> String {
+    std::env::var("ANOTE_TEST_CHILD_LOG").unwrap_or_else(|_| "warn".to_owned())
 }
 
 /// The S3 emulator the test command starts.

@@ -203,9 +203,11 @@ impl Leases {
         Ok(())
     }
 
-    /// Says this instance is alive, extends the leases it holds, gives back
-    /// those above its fair share (the open shards divided by the live
-    /// instances), and returns the ones it still holds.
+    /// Says this instance is alive, extends the leases it holds (a lease
+    /// that lapsed while this instance was slow is still its own until
+    /// another takes it, and is extended too), gives back those above its
+    /// fair share (the open shards divided by the live instances), and
+    /// returns the ones it still holds.
     pub async fn renew(&self) -> Result<Vec<String>, StoreError> {
         let mut tx = self.db.pool().begin().await?;
         sqlx::query(
@@ -218,7 +220,7 @@ impl Leases {
         .await?;
         sqlx::query(
             "UPDATE kinesis_leases SET expires_at = now() + $3 * interval '1 millisecond'
-             WHERE stream = $1 AND owner = $2 AND expires_at > now() AND NOT finished",
+             WHERE stream = $1 AND owner = $2 AND NOT finished",
         )
         .bind(&self.stream)
         .bind(&self.owner)
