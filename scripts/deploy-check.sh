@@ -77,22 +77,23 @@ log "parameter files and emulator deployments (pytest $TESTS)"
 tests_status=0
 "$DEPLOY_PY/python" -m pytest "${pytest_args[@]}" || tests_status=$?
 
+# finish PID OUTPUT FAILURE: waits for a background check and returns its
+# status; on failure shows its output and FAILURE.
+finish() {
+    local status=0
+    wait "$1" || status=$?
+    if [ "$status" != 0 ]; then
+        cat "$2" >&2
+        log "$3"
+    fi
+    return "$status"
+}
 cfn_lint_status=0
-wait "$cfn_lint_pid" || cfn_lint_status=$?
-if [ "$cfn_lint_status" != 0 ]; then
-    cat "$WORK/cfn-lint.out" >&2
-    log "cfn-lint: errors or warnings (above) on ${templates[*]}"
-else
-    log "cfn-lint: no error, no warning on ${#templates[@]} templates"
-fi
+finish "$cfn_lint_pid" "$WORK/cfn-lint.out" "cfn-lint: errors or warnings (above) on ${templates[*]}" \
+    && log "cfn-lint: no error, no warning on ${#templates[@]} templates" || cfn_lint_status=$?
 checkov_status=0
-wait "$checkov_pid" || checkov_status=$?
-if [ "$checkov_status" != 0 ]; then
-    cat "$WORK/checkov.out" >&2
-    log "checkov: failed checks (above) — fix them or skip them in the template with a reason"
-else
-    log "checkov: $(grep -E 'Passed checks' "$WORK/checkov.out" | tr '\n' ' ')"
-fi
+finish "$checkov_pid" "$WORK/checkov.out" "checkov: failed checks (above) — fix them or skip them in the template with a reason" \
+    && log "checkov: $(grep -E 'Passed checks' "$WORK/checkov.out" | tr '\n' ' ')" || checkov_status=$?
 [ "$tests_status" = 0 ] || log "pytest $TESTS failed (above)"
 [ "$tests_status" = 0 ] && [ "$checkov_status" = 0 ] && [ "$cfn_lint_status" = 0 ] || exit 1
 log "deploy checks passed in $(elapsed)"
