@@ -6,6 +6,8 @@ mod healthcheck;
 mod http_server;
 mod loadtest;
 mod log_target;
+mod openapi;
+mod pages;
 mod parked;
 mod progress;
 mod read_builds;
@@ -164,6 +166,9 @@ enum Service {
     /// Exit 0 when the service on this machine answers `GET /healthz` with
     /// 2xx within 3 s, else 1 (the container image's health check).
     Healthcheck(healthcheck::Healthcheck),
+    /// Print the API document that `anote serve` serves at `/openapi.json`
+    /// (pretty JSON, keys in alphabetical order) and exit.
+    Openapi,
     /// Apply the PostgreSQL migrations (event log and read models) and exit.
     Migrate {
         #[command(flatten)]
@@ -363,7 +368,9 @@ async fn main() -> anyhow::Result<()> {
                 blobs,
                 documents: Arc::new(documents),
             };
-            http_server::serve_until_signal(anote_query_api::router(state, &http), &http).await
+            let pages = pages::pages(&state.blobs).await?;
+            let router = anote_query_api::router(state, &http, Some(pages));
+            http_server::serve_until_signal(router, &http).await
         }
         Service::Projector {
             postgres,
@@ -476,6 +483,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Service::Healthcheck(check) => healthcheck::run(check).await,
+        Service::Openapi => openapi::print(),
         Service::Migrate { postgres, reads } => {
             connect(&postgres)
                 .await?

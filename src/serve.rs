@@ -108,18 +108,16 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let sweeper = Sweeper::new(command.notes.clone(), ledger, blobs.store.clone());
     let sweeping = tokio::spawn(sweeper.run(sweep_interval, stop.subscribe()));
-    let mut doc = anote_command_api::openapi::document();
-    doc.merge(anote_query_api::openapi::document());
-    doc.info.title = "Anote".to_owned();
     let checks = vec![
         event_log_ready(events.clone()),
         read_models_ready(reads.clone()),
     ];
-    let service = service_routes(doc, checks);
+    let service = service_routes(crate::openapi::document(), checks);
     let app = anote_command_api::routes(command)
         .merge(anote_query_api::routes(query))
         .merge(service);
-    let app = anote_infra::http::finish_with_transfers(app, blobs.routes(), &http);
+    let pages = crate::pages::pages(&blobs).await?;
+    let app = anote_infra::http::finish_with_transfers(app, blobs.routes(), Some(pages), &http);
     let served = serve_until_signal(app, &http).await;
     let _ = stop.send(true);
     projecting.await.context("the projector task failed")?;

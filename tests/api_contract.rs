@@ -313,6 +313,28 @@ async fn cloudwatch_metric_lines_report_what_the_alarms_watch(split: bool) {
     }
 }
 
+/// `anote openapi` prints, as pretty JSON, the document `anote serve`
+/// serves, the same bytes every time.
+#[tokio::test]
+async fn the_printed_document_is_the_served_one() {
+    let print = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_anote"))
+            .arg("openapi")
+            .env("ANOTE_LOG", "warn")
+            .output()
+            .expect("anote openapi runs");
+        assert!(out.status.success(), "anote openapi exits 0");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let printed = print();
+    assert_eq!(printed, print(), "stable from run to run");
+    assert!(printed.starts_with("{\n  \""), "pretty: {}", &printed[..20]);
+    let printed: Value = serde_json::from_str(&printed).expect("JSON");
+    let server = Server::embedded().await;
+    assert_eq!(printed, document(&server).await);
+    assert_eq!(printed["info"]["title"], "Anote");
+}
+
 both_setups!(
     split;
     cloudwatch_metric_lines_report_what_the_alarms_watch,

@@ -197,6 +197,32 @@ async fn a_document_goes_up_down_out_in_and_away(split: bool) {
     );
     assert_eq!(got.bytes().await.expect("bytes").as_ref(), data.as_slice());
 
+    // A web page asks for the URL as JSON (it cannot send its token along a
+    // redirect it follows), then goes there.
+    let r = no_redirects()
+        .get(b.reader().url(&format!("/v1/documents/{doc}")))
+        .bearer_auth(&ada.access)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("link");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let link = body(r).await;
+    let expires_at = link["expires_at"].as_str().expect("expires_at");
+    let expires_at =
+        time::OffsetDateTime::parse(expires_at, &time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339");
+    let left = expires_at - time::OffsetDateTime::now_utc();
+    assert!(
+        left > time::Duration::seconds(200) && left <= time::Duration::seconds(301),
+        "the download URL lifetime (5 min): {left}"
+    );
+    let url = link["url"].as_str().expect("url");
+    let got = Client::new().get(url).send().await.expect("follow");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.expect("bytes").as_ref(), data.as_slice());
+
     // Someone else's document is a 404, like a missing one.
     let r = no_redirects()
         .get(b.reader().url(&format!("/v1/documents/{doc}")))

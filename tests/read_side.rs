@@ -296,7 +296,7 @@ async fn share_links_open_and_close(split: bool) {
         token.len() >= 43,
         "at least 128 bits of secret next to the id"
     );
-    assert_eq!(share["url"], format!("/v1/shared/{token}"));
+    assert_eq!(share["url"], format!("/s/{token}"), "the web app's page");
     let public = |token: String, position: String| {
         r.http
             .get(r.url(&format!("/v1/shared/{token}")))

@@ -375,10 +375,158 @@ async fn a_missed_notice_is_healed_by_the_reload() {
     eprintln!("a revocation without a notice, refused everywhere within {waited:?}");
 }
 
+/// A `Set-Cookie` header: its value and its attributes (lower-cased names).
+struct SetCookie {
+    value: String,
+    attributes: Vec<String>,
+}
+
+/// The `anote_refresh` cookie a reply sets, if any.
+fn refresh_cookie(r: &reqwest::Response) -> Option<SetCookie> {
+    let all: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(all.len() <= 1, "one cookie at most: {all:?}");
+    let mut parts = all.first()?.split(';').map(str::trim);
+    let value = parts.next()?.strip_prefix("anote_refresh=")?.to_owned();
+    let attributes = parts.map(str::to_ascii_lowercase).collect();
+    Some(SetCookie { value, attributes })
+}
+
+/// Checks the attributes of a cookie that hands a token over (`max_age`
+/// seconds) or clears it (0).
+fn assert_attributes(cookie: &SetCookie, max_age: u64, secure: bool) {
+    let mut wanted = vec![
+        format!("max-age={max_age}"),
+        "path=/v1/sessions/refresh".to_owned(),
+        "httponly".to_owned(),
+        "samesite=strict".to_owned(),
+    ];
+    if secure {
+        wanted.push("secure".to_owned());
+    }
+    assert_eq!(cookie.attributes, wanted);
+}
+
+async fn the_refresh_token_can_live_in_a_cookie(split: bool) {
+    // Behind one trusted proxy, which says whether the client used HTTPS.
+    let b = Backend::of_with(split, &[("ANOTE_TRUSTED_PROXY_HOPS", "1")]).await;
+    let s = &b.writer;
+    s.user("ada").await;
+    const THIRTY_DAYS: u64 = 2_592_000;
+    let login = |proto: Option<&'static str>| {
+        let mut request = s.http.post(s.url("/v1/sessions")).json(&json!({
+            "username": "ada", "password": "correct horse battery", "refresh_cookie": true
+        }));
+        if let Some(proto) = proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        request.send()
+    };
+    let refresh_with = |cookie: Option<String>| {
+        let mut request = s.http.post(s.url("/v1/sessions/refresh")).json(&json!({}));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", format!("theme=dark; anote_refresh={cookie}"));
+        }
+        request.send()
+    };
+
+    // The login sets the cookie and keeps the token out of the body.
+    let r = login(None).await.expect("login");
+    assert_eq!(r.status(), 200);
+    let first = refresh_cookie(&r).expect("a cookie");
+    assert_attributes(&first, THIRTY_DAYS, false);
+    let tokens = body(r).await;
+    assert!(tokens["access_token"].is_string());
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    for (proto, secure) in [("https", true), ("http", false), ("https, http", false)] {
+        let r = login(Some(proto)).await.expect("login");
+        let cookie = refresh_cookie(&r).expect("a cookie");
+        assert_attributes(&cookie, THIRTY_DAYS, secure);
+    }
+
+    // A refresh through the cookie sets the next one; the old one is done.
+    let r = refresh_with(Some(first.value.clone()))
+        .await
+        .expect("refresh");
+    assert_eq!(r.status(), 200);
+    let second = refresh_cookie(&r).expect("the next cookie");
+    assert_attributes(&second, THIRTY_DAYS, false);
+    assert_ne!(second.value, first.value);
+    let tokens = body(r).await;
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    let access = Account {
+        access: tokens["access_token"].as_str().expect("token").to_owned(),
+        refresh: String::new(),
+    };
+    let r = refresh_with(Some(first.value)).await.expect("refresh");
+    assert_eq!(r.status(), 401, "the rotated cookie is refused");
+    assert!(refresh_cookie(&r).is_none());
+    assert_eq!(body(r).await["code"], "invalid_refresh_token");
+    let r = refresh_with(None).await.expect("refresh");
+    assert_eq!(r.status(), 401, "no cookie, no token");
+    assert_eq!(body(r).await["code"], "invalid_refresh_token");
+
+    // A token in the body works as before, and sets no cookie.
+    let r = s.login("ada", "correct horse battery").await;
+    let body_token = r.1["refresh_token"].as_str().expect("a token in the body");
+    let r = s
+        .http
+        .post(s.url("/v1/sessions/refresh"))
+        .json(&json!({ "refresh_token": body_token }))
+        .send()
+        .await
+        .expect("refresh");
+    assert_eq!(r.status(), 200);
+    assert!(refresh_cookie(&r).is_none());
+    assert!(body(r).await["refresh_token"].is_string());
+
+    // Logging out clears the cookie, and its token is revoked.
+    let r = s
+        .as_user(&access, Method::DELETE, "/v1/sessions")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    let cleared = refresh_cookie(&r).expect("a clearing cookie");
+    assert_eq!(cleared.value, "");
+    assert_attributes(&cleared, 0, false);
+    let r = refresh_with(Some(second.value)).await.expect("refresh");
+    assert_eq!(r.status(), 401, "logged out");
+
+    // Deleting the account clears it too.
+    let r = login(Some("https")).await.expect("login");
+    let last = refresh_cookie(&r).expect("a cookie");
+    let access = Account {
+        access: body(r).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned(),
+        refresh: String::new(),
+    };
+    let r = s
+        .as_user(&access, Method::DELETE, "/v1/account")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    let cleared = refresh_cookie(&r).expect("a clearing cookie");
+    assert_eq!(cleared.value, "");
+    assert_attributes(&cleared, 0, true);
+    let r = refresh_with(Some(last.value)).await.expect("refresh");
+    assert_eq!(r.status(), 401, "the account is gone");
+}
+
 both_setups!(
     split;
     concurrent_logins_are_limited_across_instances,
     revoked_tokens_are_refused_by_every_instance,
     password_checks_of_a_password_change_are_limited,
     the_address_limit_counts_what_the_trusted_proxy_saw,
+    the_refresh_token_can_live_in_a_cookie,
 );

@@ -11,7 +11,7 @@ use anote_infra::event_store::{codec, Append, Appended, Metadata, NewEvent, Side
 use anote_infra::tokens::{hash_refresh_token, new_refresh_token, AccessClaims};
 use anote_infra::StoreError;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::extract::LoginAddress;
+use crate::refresh_cookie::{self, OverHttps};
 use crate::AppState;
 use anote_infra::http::extract::{Auth, JsonBody, RequestId};
 use anote_infra::http::problem::{ApiError, Problem};
@@ -58,14 +59,23 @@ pub struct LoginRequest {
     pub username: String,
     /// The password.
     pub password: String,
+    /// `true`: the refresh token comes as the cookie `anote_refresh`
+    /// (`HttpOnly; SameSite=Strict; Path=/v1/sessions/refresh`, `Secure`
+    /// over HTTPS) instead of in the reply, for a web page that must not
+    /// hold it. Default `false`.
+    #[serde(default)]
+    pub refresh_cookie: bool,
 }
 
-/// A refresh token to exchange.
+/// A refresh token to exchange: in the body, or, when the body has none
+/// (`{}`), the cookie `anote_refresh`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The refresh token from the last login or refresh.
-    pub refresh_token: String,
+    /// The refresh token from the last login or refresh; leave it out to
+    /// use the cookie.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 /// Tokens for a session.
@@ -73,8 +83,10 @@ pub struct RefreshRequest {
 pub struct SessionReply {
     /// Send as `Authorization: Bearer <token>`.
     pub access_token: String,
-    /// Exchange at `POST /v1/sessions/refresh`; works once.
-    pub refresh_token: String,
+    /// Exchange at `POST /v1/sessions/refresh`; works once. Absent when it
+    /// went into the cookie `anote_refresh` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// Always `Bearer`.
@@ -235,22 +247,50 @@ fn session_reply(
     };
     SessionReply {
         access_token: app.signer.sign(&claims),
-        refresh_token,
+        refresh_token: Some(refresh_token),
         expires_in: ttl.as_secs(),
         token_type: "Bearer".to_owned(),
     }
 }
 
+/// The reply with a session's tokens: the refresh token in the body, or
+/// with `cookie` in the cookie `anote_refresh` alone.
+fn tokens_reply(
+    app: &AppState,
+    mut reply: SessionReply,
+    cookie: Option<OverHttps>,
+) -> Result<Response, ApiError> {
+    let Some(https) = cookie else {
+        return Ok(Json(reply).into_response());
+    };
+    let token = reply.refresh_token.take().unwrap_or_default();
+    let set = refresh_cookie::set(&token, app.auth.refresh_ttl, https)?;
+    let mut response = Json(reply).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, set);
+    Ok(response)
+}
+
+/// A reply that makes the browser forget the refresh-token cookie.
+fn clearing_cookie(mut response: Response, https: OverHttps) -> Result<Response, ApiError> {
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, refresh_cookie::clear(https)?);
+    Ok(response)
+}
+
 /// Log in.
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = LoginRequest,
-    responses((status = 200, body = SessionReply),
+    responses((status = 200, body = SessionReply,
+            description = "The tokens; with `refresh_cookie: true` the refresh token is in the cookie, not the body",
+            headers(("Set-Cookie" = String, description = "With `refresh_cookie: true`: `anote_refresh=<refresh token>; Max-Age=<ANOTE_REFRESH_TOKEN_TTL_SECS>; Path=/v1/sessions/refresh; HttpOnly; SameSite=Strict`, and `; Secure` when the request came over HTTPS"))),
         (status = 401, body = Problem, description = "invalid_credentials, for an unknown user and a wrong password alike"),
         (status = 429, body = Problem, description = "too_many_login_attempts, with Retry-After")))]
 pub async fn login(
     State(app): State<AppState>,
     LoginAddress(address): LoginAddress,
+    https: OverHttps,
     JsonBody(req): JsonBody<LoginRequest>,
-) -> Result<Json<SessionReply>, ApiError> {
+) -> Result<Response, ApiError> {
     let username = req.username.trim().to_lowercase();
     let attempt = app.limiter.begin_login(&username, &address).await?;
     let checked = check_password(&app, &username, &req.password).await;
@@ -258,7 +298,8 @@ pub async fn login(
         .settle(attempt, matches!(checked, Ok(None)))
         .await?;
     let user = checked?.ok_or(ApiError::InvalidCredentials)?;
-    Ok(Json(issue_session(&app, user).await?))
+    let reply = issue_session(&app, user).await?;
+    tokens_reply(&app, reply, req.refresh_cookie.then_some(https))
 }
 
 /// The account whose password this is, if the username names one and the
@@ -294,39 +335,55 @@ fn tokens_until(app: &AppState) -> OffsetDateTime {
     OffsetDateTime::now_utc() + app.auth.access_ttl + std::time::Duration::from_secs(60)
 }
 
-/// Exchange a refresh token for new tokens (the old refresh token stops working).
+/// Exchange a refresh token for new tokens (the old refresh token stops
+/// working). A token in the body is answered in the body; without one
+/// (`{}`), the cookie's token is used and the next one is set as the cookie.
 #[utoipa::path(post, path = "/v1/sessions/refresh", tag = "sessions", request_body = RefreshRequest,
-    responses((status = 200, body = SessionReply), (status = 401, body = Problem)))]
+    params(("anote_refresh" = Option<String>, Cookie,
+        description = "The refresh token, set by a login with `refresh_cookie: true` or a refresh through the cookie; used when the body has no `refresh_token`")),
+    responses((status = 200, body = SessionReply,
+            description = "The tokens; the refresh token in the body when it came in the body, else in the cookie",
+            headers(("Set-Cookie" = String, description = "When the cookie was used: the next refresh token, as the login sets it"))),
+        (status = 401, body = Problem, description = "invalid_refresh_token: no token, or one that is unknown, used, expired or revoked")))]
 pub async fn refresh(
     State(app): State<AppState>,
+    https: OverHttps,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<RefreshRequest>,
-) -> Result<Json<SessionReply>, ApiError> {
+) -> Result<Response, ApiError> {
+    let (token, cookie) = match req.refresh_token {
+        Some(token) => (token, None),
+        None => (
+            refresh_cookie::read(&headers).ok_or(ApiError::InvalidRefreshToken)?,
+            Some(https),
+        ),
+    };
     let now = OffsetDateTime::now_utc();
     let next = new_refresh_token();
     let owner = app
         .storage
         .accounts
         .rotate_refresh(
-            &hash_refresh_token(&req.refresh_token),
+            &hash_refresh_token(&token),
             &hash_refresh_token(&next),
             now,
             now + app.auth.refresh_ttl,
         )
         .await?
         .ok_or(ApiError::InvalidRefreshToken)?;
-    Ok(Json(session_reply(
-        &app,
-        owner.user_id,
-        owner.session_id,
-        next,
-        now,
-    )))
+    let reply = session_reply(&app, owner.user_id, owner.session_id, next, now);
+    tokens_reply(&app, reply, cookie)
 }
 
 /// Log out: revoke this session's refresh token.
 #[utoipa::path(delete, path = "/v1/sessions", tag = "sessions",
-    responses((status = 204), (status = 401, body = Problem)), security(("bearer" = [])))]
-pub async fn logout(State(app): State<AppState>, auth: Auth) -> Result<StatusCode, ApiError> {
+    responses((status = 204, headers(("Set-Cookie" = String, description = "Clears the cookie `anote_refresh` (`Max-Age=0`)"))),
+        (status = 401, body = Problem)), security(("bearer" = [])))]
+pub async fn logout(
+    State(app): State<AppState>,
+    auth: Auth,
+    https: OverHttps,
+) -> Result<Response, ApiError> {
     app.storage
         .accounts
         .revoke_session(
@@ -337,7 +394,7 @@ pub async fn logout(State(app): State<AppState>, auth: Auth) -> Result<StatusCod
         )
         .await?;
     app.revocations.reload_account(auth.user).await?;
-    Ok(StatusCode::NO_CONTENT)
+    clearing_cookie(StatusCode::NO_CONTENT.into_response(), https)
 }
 
 /// Change the password; every other session is revoked.
@@ -405,11 +462,13 @@ pub async fn change_password(
 /// and documents erased (their keys destroyed; the read models keep
 /// tombstones).
 #[utoipa::path(delete, path = "/v1/account", tag = "accounts",
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 204, headers(("Set-Cookie" = String, description = "Clears the cookie `anote_refresh` (`Max-Age=0`)"))),
+        (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn delete_account(
     State(app): State<AppState>,
     auth: Auth,
+    https: OverHttps,
     RequestId(request_id): RequestId,
 ) -> Result<Response, ApiError> {
     let side_writes = vec![
@@ -444,5 +503,5 @@ pub async fn delete_account(
     if let Ok(position) = HeaderValue::from_str(&appended.position.to_string()) {
         response.headers_mut().insert(POSITION_HEADER, position);
     }
-    Ok(response)
+    clearing_cookie(response, https)
 }

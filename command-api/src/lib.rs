@@ -11,6 +11,7 @@ pub mod note_commands;
 pub mod notes;
 pub mod openapi;
 pub mod passwords;
+pub mod refresh_cookie;
 pub mod shares;
 pub mod sweeper;
 
@@ -113,7 +114,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let checks = vec![event_log_ready(state.storage.events.clone())];
     let service = service_routes(openapi::document(), checks);
     let transfers = state.blobs.routes();
-    anote_infra::http::finish_with_transfers(routes(state).merge(service), transfers, http)
+    anote_infra::http::finish_with_transfers(routes(state).merge(service), transfers, None, http)
 }
 
 /// The `/v1` write routes, without the shared layers.

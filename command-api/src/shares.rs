@@ -37,7 +37,10 @@ pub struct ShareReply {
     pub id: Uuid,
     /// The secret part of the link (at least 128 bits).
     pub token: String,
-    /// The public, read-only address of the shared note.
+    /// The web app's public, read-only page of the shared note,
+    /// `/s/<token>` (relative to the app's origin; the API reads it at
+    /// `/v1/shared/{token}`).
+    #[schema(example = "/s/AbC123")]
     pub url: String,
     /// The note's version after the command.
     pub version: u64,

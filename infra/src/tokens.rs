@@ -153,9 +153,11 @@ impl TokenSigner {
     }
 }
 
-/// The public, read-only address of a share link's token.
+/// The public, read-only page of a share link's token: the web app's page
+/// `/s/<token>` (relative: a client puts its origin in front), which reads
+/// the note from `GET /v1/shared/{token}`.
 pub fn share_url(token: &str) -> String {
-    format!("/v1/shared/{token}")
+    format!("/s/{token}")
 }
 
 /// A fresh refresh token: 256 random bits, URL-safe.

@@ -171,11 +171,13 @@ async fn main() {
     let cached = serve(anote_query_api::router(
         state(ReadCache::new(256 << 20, Duration::from_secs(60))),
         &http,
+        None,
     ))
     .await;
     let uncached = serve(anote_query_api::router(
         state(ReadCache::new(0, Duration::from_secs(60))),
         &http,
+        None,
     ))
     .await;
     let body = serde_json::json!({ "data": "x".repeat(1_000) });

@@ -126,9 +126,23 @@ pub async fn list(
     Ok(Json(DocumentPage { items, next }))
 }
 
-/// Download one of the caller's documents: a redirect to a short-lived URL.
+/// A short-lived download URL, for a client that cannot follow a redirect
+/// with its token (a web page navigates to `url` instead).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DownloadLink {
+    /// The download URL (its reply is an `attachment` with the original
+    /// file name).
+    pub url: String,
+    /// When it stops working (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Download one of the caller's documents: a redirect to a short-lived URL,
+/// or, with `Accept: application/json`, that URL in a JSON body.
 #[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents", params(("id" = Uuid, Path), MinPositionHeader),
-    responses((status = 302, description = "`Location` is the download URL"),
+    responses((status = 302, description = "`Location` is the download URL (the default)"),
+        (status = 200, body = DownloadLink, description = "With `Accept: application/json`: the download URL and when it expires"),
         (status = 404, body = Problem, description = "document_not_found (also while its upload is pending)")),
     security(("bearer" = [])))]
 pub async fn download(
@@ -144,7 +158,35 @@ pub async fn download(
         .document(auth.user, id)
         .await?
         .ok_or(ApiError::DocumentNotFound)?;
-    redirect(&state, entry.note_id, &entry.document).await
+    let link = download_link(&state, entry.note_id, &entry.document).await?;
+    if wants_json(&headers) {
+        let mut response = Json(link).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(response);
+    }
+    redirect(&link.url)
+}
+
+/// Whether `Accept` names `application/json` itself (not through a
+/// wildcard) with a quality above 0.
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            media.eq_ignore_ascii_case("application/json") && !refused
+        })
 }
 
 /// Download a document of a shared note, through its share link.
@@ -170,15 +212,15 @@ pub async fn shared_download(
         .iter()
         .find(|d| Uuid::parse_str(&id).is_ok_and(|id| d.id == id))
         .ok_or(ApiError::DocumentNotFound)?;
-    redirect(&state, view.id, document).await
+    redirect(&download_link(&state, view.id, document).await?.url)
 }
 
-/// A redirect to a download URL of an attached document.
-async fn redirect(
+/// A download URL of an attached document.
+async fn download_link(
     state: &QueryState,
     note: NoteId,
     document: &DocumentView,
-) -> Result<Response, ApiError> {
+) -> Result<DownloadLink, ApiError> {
     if document.status != DocumentStatus::Attached {
         return Err(ApiError::DocumentNotFound);
     }
@@ -186,6 +228,8 @@ async fn redirect(
         file_name: &document.file_name,
         content_type: &document.content_type,
     };
+    let ttl = state.documents.download_url_ttl;
+    let expires_at = OffsetDateTime::now_utc() + ttl;
     let url = state
         .blobs
         .store
@@ -193,10 +237,15 @@ async fn redirect(
             &BlobKey::document(note, document.id),
             file,
             document.sha256.as_deref(),
-            state.documents.download_url_ttl,
+            ttl,
         )
         .await?;
-    let location = HeaderValue::from_str(&url).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(DownloadLink { url, expires_at })
+}
+
+/// A redirect to a download URL, kept by no cache.
+fn redirect(url: &str) -> Result<Response, ApiError> {
+    let location = HeaderValue::from_str(url).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, location);

@@ -90,10 +90,10 @@ pub fn routes(state: QueryState) -> Router {
 }
 
 /// The query API: its routes, health, readiness, metrics, OpenAPI and the
-/// shared layers.
-pub fn router(state: QueryState, http: &HttpConfig) -> Router {
+/// shared layers, and `pages` (the web app) for every other `GET`.
+pub fn router(state: QueryState, http: &HttpConfig, pages: Option<Router>) -> Router {
     let checks = vec![read_models_ready(state.reads.clone())];
     let service = service_routes(openapi::document(), checks);
     let transfers = state.blobs.routes();
-    anote_infra::http::finish_with_transfers(routes(state).merge(service), transfers, http)
+    anote_infra::http::finish_with_transfers(routes(state).merge(service), transfers, pages, http)
 }

@@ -25,7 +25,10 @@ pub struct ShareBody {
     pub id: Uuid,
     /// The secret part of the link.
     pub token: String,
-    /// The public, read-only address.
+    /// The web app's public, read-only page of the note, `/s/<token>`
+    /// (relative to the app's origin; the API reads it at
+    /// `/v1/shared/{token}`).
+    #[schema(example = "/s/AbC123")]
     pub url: String,
     /// When it stops working, if ever (RFC 3339).
     #[serde(with = "time::serde::rfc3339::option")]

@@ -145,6 +145,13 @@ pub trait BlobStore: Send + Sync {
 
     /// Deletes the object (no error if it is gone).
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+
+    /// The origin (`scheme://host[:port]`) of the URLs this store presigns,
+    /// for a browser page that must be allowed to reach them; `None` for a
+    /// store whose URLs are the service's own (the local store).
+    async fn origin(&self) -> Result<Option<String>, BlobError> {
+        Ok(None)
+    }
 }
 
 /// The document store a service uses, and the routes it needs on the

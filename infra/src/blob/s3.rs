@@ -313,6 +313,23 @@ impl BlobStore for S3Blobs {
         Ok(request.uri().to_owned())
     }
 
+    /// The origin of a presigned URL, read from one: path-style on an
+    /// emulator's endpoint, the bucket's virtual host on AWS (such as
+    /// `https://<bucket>.s3.<region>.amazonaws.com`), whichever the client
+    /// signs.
+    async fn origin(&self) -> Result<Option<String>, BlobError> {
+        let probe = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key("origin-probe")
+            .presigned(presigning(Duration::from_secs(60))?)
+            .await
+            .map_err(backend)?;
+        let url = url::Url::parse(probe.uri()).map_err(backend)?;
+        Ok(Some(url.origin().ascii_serialization()))
+    }
+
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
         self.client
             .delete_object()
@@ -322,5 +339,57 @@ impl BlobStore for S3Blobs {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The headers the bucket's CORS rule lets a browser send
+    /// (`deploy/cloudformation/data.yaml`).
+    fn cors_allowed_headers() -> Vec<String> {
+        let template = include_str!("../../../deploy/cloudformation/data.yaml");
+        let line = template
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("AllowedHeaders:"))
+            .expect("the bucket has a CORS rule");
+        line.trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_browser_may_send_every_header_an_upload_url_signs() {
+        let store = S3Blobs::new(
+            emulator_client("http://127.0.0.1:1", "key", "secret"),
+            "documents",
+        );
+        let key = BlobKey("notes/n/documents/d".to_owned());
+        let file = FileInfo {
+            file_name: "Übung 3.pdf",
+            content_type: "application/pdf",
+        };
+        let put = store
+            .presign_put(&key, file, 42, Duration::from_secs(60))
+            .await
+            .expect("signed offline");
+        let part = store
+            .presign_part(&key, "upload", 1, 42, Duration::from_secs(60))
+            .await
+            .expect("signed offline");
+        let allowed = cors_allowed_headers();
+        let signed: Vec<&String> = put.headers.keys().chain(part.headers.keys()).collect();
+        assert!(signed.iter().any(|h| *h == "if-none-match"), "{signed:?}");
+        for header in signed {
+            assert!(allowed.contains(header), "{header} is not in {allowed:?}");
+        }
+        assert_eq!(
+            store.origin().await.expect("signed offline").as_deref(),
+            Some("http://127.0.0.1:1")
+        );
     }
 }

@@ -152,6 +152,26 @@ pub fn client_address(parts: &Parts, proxy_hops: usize) -> String {
     }
 }
 
+/// Whether the client reached the outermost of `proxy_hops` trusted proxies
+/// (load balancers) over HTTPS, as their `X-Forwarded-Proto` says: the entry
+/// that many places from the right when each proxy appends one, or the
+/// first when there are fewer (a proxy that replaces the header leaves
+/// one). Without proxies, never: the service itself speaks plain HTTP.
+pub fn forwarded_https(parts: &Parts, proxy_hops: usize) -> bool {
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    proxy_hops
+        .checked_sub(1)
+        .and_then(|skip| forwarded.iter().rev().nth(skip).or(forwarded.first()))
+        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+}
+
 /// Query parameters whose rejection is a problem document.
 #[derive(Debug)]
 pub struct QueryParams<T>(pub T);
@@ -176,9 +196,13 @@ mod tests {
     use super::*;
 
     fn parts(forwarded: &[&str]) -> Parts {
+        with_headers("x-forwarded-for", forwarded)
+    }
+
+    fn with_headers(name: &str, values: &[&str]) -> Parts {
         let mut request = axum::http::Request::builder();
-        for value in forwarded {
-            request = request.header("x-forwarded-for", *value);
+        for value in values {
+            request = request.header(name, *value);
         }
         let (mut parts, ()) = request.body(()).expect("request").into_parts();
         parts
@@ -202,5 +226,18 @@ mod tests {
         assert_eq!(client_address(&split, 1), "2001:db8::1");
         assert_eq!(client_address(&parts(&["garbage"]), 1), "10.0.0.1");
         assert_eq!(client_address(&parts(&[]), 1), "10.0.0.1");
+    }
+
+    #[test]
+    fn https_is_what_the_outermost_trusted_proxy_saw() {
+        let proto = |values: &[&str]| with_headers("x-forwarded-proto", values);
+        assert!(!forwarded_https(&proto(&["https"]), 0), "no proxy: never");
+        assert!(forwarded_https(&proto(&["https"]), 1));
+        assert!(forwarded_https(&proto(&["HTTPS"]), 2), "a replacing proxy");
+        assert!(!forwarded_https(&proto(&["http"]), 1));
+        assert!(!forwarded_https(&proto(&["https, http"]), 1), "forged");
+        assert!(forwarded_https(&proto(&["http", "https"]), 1));
+        assert!(forwarded_https(&proto(&["https, http"]), 2));
+        assert!(!forwarded_https(&proto(&[]), 1));
     }
 }

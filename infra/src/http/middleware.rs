@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Router;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
 use uuid::Uuid;
 
 use super::extract::RequestId;
@@ -143,9 +145,29 @@ pub async fn shed(State(slots): State<Arc<Semaphore>>, req: Request, next: Next)
     }
 }
 
-/// The reply for a path no route has.
-pub async fn not_found() -> ApiError {
-    ApiError::RouteNotFound
+/// The reply for a path no route has: the web app's `pages` for a `GET` or
+/// `HEAD` outside the API's paths, if the service serves them, else 404
+/// `route_not_found`.
+pub async fn not_found_or_page(pages: Option<Router>, request: Request) -> Response {
+    let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
+    match pages {
+        Some(pages) if is_read && !super::is_api_path(request.uri().path()) => {
+            match pages.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+        _ => ApiError::RouteNotFound.into_response(),
+    }
+}
+
+/// Tells browsers to take every reply for the media type it declares.
+pub async fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// The reply for a method the route does not take.

@@ -8,7 +8,7 @@ pub mod problem;
 
 pub use openapi::{BearerAuth, ProblemResponses};
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::{Json, Router};
 use tokio::sync::Semaphore;
@@ -39,16 +39,23 @@ pub const PROJECTION_POSITION_HEADER: HeaderName =
 /// Wraps a service's routes in what every route gets: problem documents for
 /// unknown routes and methods, the body read under its own size and time
 /// budget, the request timeout, load shedding beyond `max_in_flight`, the
-/// access log and CORS.
+/// access log, CORS and `X-Content-Type-Options: nosniff`.
 pub fn finish(routes: Router, http: &HttpConfig) -> Router {
-    finish_with_transfers(routes, Router::new(), http)
+    finish_with_transfers(routes, Router::new(), None, http)
 }
 
 /// Like [`finish`], with `transfers` (routes that move document bytes,
 /// which bound their own time) kept out of the body budget, the request
 /// timeout and the in-flight limit: a slow upload takes no slot an API
-/// request needs.
-pub fn finish_with_transfers(routes: Router, transfers: Router, http: &HttpConfig) -> Router {
+/// request needs; and with `pages` (the web app), which answer every `GET`
+/// and `HEAD` no route takes, except under the API's own paths (see
+/// [`is_api_path`]), which keep their problem document 404.
+pub fn finish_with_transfers(
+    routes: Router,
+    transfers: Router,
+    pages: Option<Router>,
+    http: &HttpConfig,
+) -> Router {
     let body = middleware::BodyBudget {
         limit: http.body_limit,
         timeout: http.body_timeout,
@@ -69,10 +76,20 @@ pub fn finish_with_transfers(routes: Router, transfers: Router, http: &HttpConfi
             middleware::read_body,
         ))
         .merge(transfers)
-        .fallback(middleware::not_found)
+        .fallback(move |request: Request| middleware::not_found_or_page(pages.clone(), request))
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::access_log))
         .layer(cors(&http.cors_origins))
+        .layer(axum::middleware::map_response(middleware::nosniff))
+}
+
+/// Whether `path` belongs to the API and the service routes (`/v1/…`,
+/// `/openapi.json`, `/healthz`, `/readyz`, `/metrics`) rather than to the
+/// web app.
+pub fn is_api_path(path: &str) -> bool {
+    path == "/v1"
+        || path.starts_with("/v1/")
+        || matches!(path, "/openapi.json" | "/healthz" | "/readyz" | "/metrics")
 }
 
 /// CORS for the web app's origins, exposing the headers a client needs.
