@@ -78,7 +78,7 @@ async fn a_closed_port_is_unhealthy_with_one_line_why() {
 #[tokio::test]
 async fn a_reply_other_than_2xx_is_unhealthy() {
     let server = Server::embedded().await;
-    let (output, _) = healthcheck(&[("ANOTE_HEALTHCHECK_URL", server.url("/no-such-page"))]);
+    let (output, _) = healthcheck(&[("ANOTE_HEALTHCHECK_URL", server.url("/v1/no-such-route"))]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("404"), "{}", stderr(&output));
 }
