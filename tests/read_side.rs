@@ -473,6 +473,21 @@ async fn a_second_device_syncs_with_the_changes_feed(split: bool) {
             .header("anote-min-position", position)
             .send()
     };
+    // A device that has just read its notes starts at the feed's end.
+    let now = body(
+        changes(Some("now".to_owned()), 10, &position)
+            .await
+            .expect("changes"),
+    )
+    .await;
+    assert_eq!(
+        (
+            now["items"].as_array().map(Vec::len),
+            now["has_more"].clone()
+        ),
+        (Some(0), json!(false))
+    );
+    let latest = now["next_cursor"].as_str().expect("cursor").to_owned();
     // A new device pages through everything.
     let first = body(changes(None, 3, &position).await.expect("changes")).await;
     assert_eq!(first["items"].as_array().map(Vec::len), Some(3));
@@ -532,7 +547,9 @@ async fn a_second_device_syncs_with_the_changes_feed(split: bool) {
         )
         .await;
     let purged_at = purged["position"].as_str().expect("position");
+    let since_now = body(changes(Some(latest), 10, purged_at).await.expect("changes")).await;
     let delta = body(changes(Some(cursor), 10, purged_at).await.expect("changes")).await;
+    assert_eq!(since_now["items"], delta["items"]);
     let items = delta["items"].as_array().expect("items");
     assert_eq!(items.len(), 2, "{delta}");
     assert_eq!(

@@ -20,8 +20,10 @@ use crate::QueryState;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChangesParams {
-    /// The `next_cursor` of the previous answer; from the beginning if absent.
-    #[param(pattern = "^[0-9]{1,19}-[0-9]{1,19}$")]
+    /// The `next_cursor` of the previous answer; from the beginning if
+    /// absent; `now` for no changes and a cursor at the read models' current
+    /// position (a new device that has just loaded its notes).
+    #[param(pattern = "^([0-9]{1,19}-[0-9]{1,19}|now)$")]
     pub since: Option<String>,
     /// Changes per page, 1 to 500 (default 100).
     #[param(minimum = 1, maximum = 500)]
@@ -51,6 +53,9 @@ pub struct Changes {
     pub has_more: bool,
 }
 
+/// The cursor of the feed's current end.
+const NOW: &str = "now";
+
 /// What changed for the caller since a cursor.
 #[utoipa::path(get, path = "/v1/changes", tag = "sync", params(ChangesParams, MinPositionHeader),
     responses((status = 200, body = Changes), (status = 400, body = Problem)), security(("bearer" = [])))]
@@ -65,12 +70,23 @@ pub async fn changes(
         return Err(ApiError::InvalidQuery("limit must be 1 to 500".to_owned()));
     }
     let since = match params.since.as_deref() {
-        None => Position::START,
-        Some(cursor) => cursor
-            .parse()
-            .map_err(|_| ApiError::InvalidQuery("unknown cursor".to_owned()))?,
+        None => Some(Position::START),
+        Some(NOW) => None,
+        Some(cursor) => Some(
+            cursor
+                .parse()
+                .map_err(|_| ApiError::InvalidQuery("unknown cursor".to_owned()))?,
+        ),
     };
     wait_for_min_position(&state, &headers).await?;
+    // Every change up to the checkpoint is in the notes the device has read.
+    let Some(since) = since else {
+        return Ok(Json(Changes {
+            items: Vec::new(),
+            next_cursor: state.checkpoint.seen().to_string(),
+            has_more: false,
+        }));
+    };
     let mut views = state.reads.changes(auth.user, since, limit + 1).await?;
     let has_more = views.len() > limit as usize;
     views.truncate(limit as usize);
