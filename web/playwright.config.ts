@@ -1,0 +1,29 @@
+import { defineConfig } from "@playwright/test";
+
+/**
+ * The browser tests: Debian's Chromium (never a downloaded one) against a
+ * real `anote serve` that `e2e/global-setup.ts` starts with a fresh data
+ * folder, or against `ANOTE_E2E_BASE_URL` when that is set.
+ */
+export default defineConfig({
+  testDir: "./e2e",
+  outputDir: "./test-results/artifacts",
+  globalSetup: "./e2e/global-setup.ts",
+  fullyParallel: true,
+  workers: process.env.CI ? 2 : Math.min(2, Number(process.env.ANOTE_E2E_WORKERS ?? 2)),
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  reporter: [["list"], ["html", { outputFolder: "./test-results/report", open: "never" }]],
+  use: {
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    timezoneId: "UTC",
+    launchOptions: { executablePath: "/usr/bin/chromium" },
+    trace: "retain-on-failure",
+    screenshot: "only-on-failure",
+    actionTimeout: 10_000,
+    navigationTimeout: 20_000,
+  },
+});
