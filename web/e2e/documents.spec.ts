@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import type { Page } from "@playwright/test";
-import { expect, signIn, test } from "./fixtures";
+import { expect, openPanel, signIn, test } from "./fixtures";
 
 /** A small but well-formed PDF. */
 function pdf(text: string): Buffer {
@@ -36,21 +36,24 @@ function bigPdf(size: number): Buffer {
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
+/** The link or button "Download <name>" of the documents panel. */
+function downloadControl(page: Page, name: string) {
+  const panel = page.getByRole("region", { name: "Documents" });
+  return panel.getByRole("link", { name: `Download ${name}` }).or(panel.getByRole("button", { name: `Download ${name}` }));
+}
+
 /** Clicks "Download <name>" and returns the downloaded bytes. */
 async function download(page: Page, name: string): Promise<Buffer> {
   const [file] = await Promise.all([
     page.waitForEvent("download", { timeout: 30_000 }),
-    page.getByRole("region", { name: "Documents" }).getByRole("link", { name: `Download ${name}` })
-      .or(page.getByRole("region", { name: "Documents" }).getByRole("button", { name: `Download ${name}` }))
-      .click(),
+    downloadControl(page, name).click(),
   ]);
   return readFile(await file.path());
 }
 
 async function openDocuments(page: Page, id: string) {
   await page.goto(`/notes/${id}`);
-  await page.getByRole("tab", { name: "Documents" }).or(page.getByRole("button", { name: "Documents", exact: true })).click();
-  return page.getByRole("region", { name: "Documents" });
+  return openPanel(page, "Documents");
 }
 
 test("upload a PDF, download the same bytes, hand it in, remove it", async ({ page, account, api }) => {
@@ -62,7 +65,7 @@ test("upload a PDF, download the same bytes, hand it in, remove it", async ({ pa
 
   const bytes = pdf("Problem set 3 answers");
   await panel.getByLabel("Add a document").setInputFiles({ name: "answers.pdf", mimeType: "application/pdf", buffer: bytes });
-  await expect(panel.getByRole("button", { name: "Remove answers.pdf" })).toBeVisible({ timeout: 30_000 });
+  await expect(downloadControl(page, "answers.pdf")).toBeVisible({ timeout: 30_000 });
   await expect(page.getByText(/ of .* used/)).toBeVisible();
 
   expect(sha256(await download(page, "answers.pdf"))).toBe(sha256(bytes));
@@ -73,6 +76,7 @@ test("upload a PDF, download the same bytes, hand it in, remove it", async ({ pa
     .not.toBeNull();
 
   await panel.getByRole("button", { name: "Remove answers.pdf" }).click();
+  await page.getByRole("dialog", { name: "Remove answers.pdf?" }).getByRole("button", { name: "Remove", exact: true }).click();
   await expect(panel.getByRole("button", { name: "Remove answers.pdf" })).toHaveCount(0);
   await expect.poll(async () => (await api.getNote(note.id)).documents?.length ?? 0).toBe(0);
 });
@@ -89,8 +93,10 @@ test("a 20 MiB file goes up in parts and comes back whole", async ({ page, accou
     if (request.method() === "PUT" && new URL(request.url()).pathname.startsWith("/v1/blobs/")) parts.push(request.url());
   });
   const bytes = bigPdf(20 * 1024 * 1024);
-  await panel.getByLabel("Add a document").setInputFiles({ name: "scans.pdf", mimeType: "application/pdf", buffer: bytes });
-  await expect(panel.getByRole("button", { name: "Remove scans.pdf" })).toBeVisible({ timeout: 90_000 });
+  const file = test.info().outputPath("scans.pdf");
+  await writeFile(file, bytes);
+  await panel.getByLabel("Add a document").setInputFiles(file, { timeout: 30_000 });
+  await expect(downloadControl(page, "scans.pdf")).toBeVisible({ timeout: 90_000 });
   expect(parts.length, "PUT requests of the upload").toBeGreaterThanOrEqual(2);
 
   expect(sha256(await download(page, "scans.pdf"))).toBe(sha256(bytes));

@@ -112,8 +112,35 @@ async function expectAccessible(page: Page, what: string): Promise<void> {
   const results = await new AxeBuilder({ page }).analyze();
   const severe = results.violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+    .map((v) => `${v.impact} ${v.id}: ${v.help}: ${v.nodes.map((n) => `${n.html.slice(0, 160)} ${n.failureSummary ?? ""}`).join(" | ")}`);
   expect(severe, `axe-core on ${what}`).toEqual([]);
+}
+
+/** The search box of the shell (a `searchbox` or a `textbox`, named "Search notes"). */
+export function searchBox(page: Page) {
+  const search = page.getByRole("search");
+  return search.getByRole("searchbox", { name: "Search notes" }).or(search.getByRole("textbox", { name: "Search notes" }));
+}
+
+/** Shows the editor's "Documents", "Share" or "History" panel (a tab or a button) and returns its region. */
+export async function openPanel(page: Page, name: "Documents" | "Share" | "History") {
+  await page.getByRole("tab", { name, exact: true }).or(page.getByRole("button", { name, exact: true })).click();
+  return page.getByRole("region", { name, exact: true });
+}
+
+/** In the open editor, creates a share link and returns its full URL (`…/s/<token>`). */
+export async function createShareLink(page: Page): Promise<string> {
+  const panel = await openPanel(page, "Share");
+  const items = panel.getByRole("list", { name: "Share links" }).getByRole("listitem");
+  const before = await items.count();
+  await panel.getByRole("button", { name: "Create link" }).click();
+  await expect(items).toHaveCount(before + 1);
+  const link = items.first().getByRole("link", { name: /\/s\// });
+  await expect(link, "the share link's full URL, /s/<token>").toBeVisible();
+  const url = ((await link.textContent()) ?? "").trim();
+  expect(url).toMatch(/^https?:\/\/[^/]+\/s\/[A-Za-z0-9_-]+$/);
+  expect(new URL(url).origin).toBe(new URL(page.url()).origin);
+  return url;
 }
 
 /** Fails when the page holds markup that user content could have injected. */

@@ -1,4 +1,12 @@
-import { expect, signIn, test } from "./fixtures";
+import type { Locator } from "@playwright/test";
+import { expect, openPanel, signIn, test } from "./fixtures";
+
+/** The item of `versions` whose heading names version `n`. */
+function version(versions: Locator, n: number): Locator {
+  return versions
+    .getByRole("listitem")
+    .filter({ has: versions.page().getByRole("heading", { name: new RegExp(`^Version ${n}(\\D|$)`) }) });
+}
 
 test("history shows each version with its diff and restores one", async ({ page, account, api }) => {
   const v1 = await api.createNote({ title: "Timeline", body: "1914: war begins" });
@@ -9,12 +17,10 @@ test("history shows each version with its diff and restores one", async ({ page,
   await signIn(page, account);
   await page.goto(`/notes/${v1.id}`);
   await expect(page.getByRole("textbox", { name: "Body" })).toHaveValue("1918: armistice");
-  await page.getByRole("tab", { name: "History" }).or(page.getByRole("button", { name: "History", exact: true })).click();
-  const panel = page.getByRole("region", { name: "History" });
+  const panel = await openPanel(page, "History");
   const versions = panel.getByRole("list", { name: "Versions" });
-  await expect(versions.getByRole("listitem").filter({ hasText: /Version 3\b/ })).toBeVisible();
-  const second = versions.getByRole("listitem").filter({ hasText: /Version 2\b/ });
-  await expect(second.locator("pre")).toContainText("+1918: armistice");
+  await expect(version(versions, 3)).toBeVisible();
+  await expect(version(versions, 2).locator("pre")).toContainText("+1918: armistice");
 
   await versions.getByRole("button", { name: "View version 1" }).click();
   await expect(panel.getByText("1914: war begins").first()).toBeVisible();
@@ -22,5 +28,5 @@ test("history shows each version with its diff and restores one", async ({ page,
   await versions.getByRole("button", { name: "Restore version 1" }).click();
   await expect(page.getByRole("textbox", { name: "Body" })).toHaveValue("1914: war begins");
   await expect.poll(async () => (await api.getNote(v1.id)).body).toBe("1914: war begins");
-  await expect(versions.getByRole("listitem").filter({ hasText: /Version 4\b/ })).toBeVisible();
+  await expect(version(versions, 4)).toBeVisible();
 });

@@ -1,4 +1,4 @@
-import { checkScreen, expect, signIn, test } from "./fixtures";
+import { checkScreen, expect, searchBox, signIn, test } from "./fixtures";
 
 test("search finds notes and highlights the matches; / focuses it", async ({ page, account, api }) => {
   await api.createNote({ title: "Photosynthesis", body: "Chlorophyll absorbs light in the chloroplast." });
@@ -9,8 +9,7 @@ test("search finds notes and highlights the matches; / focuses it", async ({ pag
   await signIn(page, account);
   await page.getByRole("main").click({ position: { x: 5, y: 5 } });
   await page.keyboard.press("/");
-  const box = page.getByRole("search").getByRole("textbox", { name: "Search notes" });
-  await expect(box).toBeFocused();
+  await expect(searchBox(page)).toBeFocused();
   await page.keyboard.type("chlorophyll");
   await page.keyboard.press("Enter");
   await expect(page).toHaveURL(/\/search\?q=chlorophyll$/);

@@ -1,4 +1,4 @@
-import { checkScreen, expect, signIn, test, watchDialogs } from "./fixtures";
+import { checkScreen, createShareLink, expect, signIn, test, watchDialogs } from "./fixtures";
 
 test("share a note, open the link signed out, then revoke it", async ({ page, browser, account, api, dialogs }) => {
   const note = await api.createNote({ title: "Revision plan", body: "Week 1: **mechanics**\n\nWeek 2: waves" });
@@ -6,22 +6,15 @@ test("share a note, open the link signed out, then revoke it", async ({ page, br
 
   await signIn(page, account);
   await page.goto(`/notes/${note.id}`);
-  await page.getByRole("tab", { name: "Share" }).or(page.getByRole("button", { name: "Share", exact: true })).click();
-  const panel = page.getByRole("region", { name: "Share" });
-  await panel.getByRole("button", { name: "Create link" }).click();
-  const links = panel.getByRole("list", { name: "Share links" });
-  await expect(links.getByRole("listitem")).toHaveCount(1);
-  const text = (await links.getByRole("listitem").first().textContent()) ?? "";
-  const url = /https?:\/\/\S+\/s\/[A-Za-z0-9_-]+/.exec(text)?.[0];
-  expect(url, `a full share URL in "${text}"`).toBeTruthy();
-  expect(new URL(url!).origin).toBe(new URL(page.url()).origin);
+  const url = await createShareLink(page);
+  const links = page.getByRole("region", { name: "Share" }).getByRole("list", { name: "Share links" });
   await expect(links.getByRole("button", { name: "Copy link" })).toBeVisible();
 
   const stranger = await browser.newContext();
   try {
     watchDialogs(stranger, dialogs);
     const pub = await stranger.newPage();
-    await pub.goto(url!);
+    await pub.goto(url);
     await expect(pub.getByRole("heading", { level: 1 })).toHaveText("Revision plan");
     await expect(pub.locator("strong").filter({ hasText: "mechanics" })).toBeVisible();
     await expect(pub.getByRole("textbox")).toHaveCount(0);

@@ -48,12 +48,13 @@ const say = (message) => console.log(`budgets: ${message}`);
  */
 function initialScripts() {
   const html = readFileSync(join(distDir, "index.html"), "utf8");
+  /** @type {string[]} */
   const queue = [];
   for (const match of html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)) queue.push(match[1]);
   for (const match of html.matchAll(/<link[^>]*rel="modulepreload"[^>]*href="([^"]+)"/g)) queue.push(match[1]);
   const seen = new Set();
-  while (queue.length) {
-    const url = queue.shift().replace(/^\//, "");
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    const url = next.replace(/^\//, "");
     if (seen.has(url)) continue;
     seen.add(url);
     const code = readFileSync(join(distDir, url), "utf8");
@@ -201,7 +202,7 @@ async function measureLighthouse(url, account) {
   try {
     ({ default: lighthouse } = await import("lighthouse"));
   } catch (error) {
-    return couldNotRun(`the lighthouse package is not installed (${error.message.split("\n")[0]})`);
+    return couldNotRun(`the lighthouse package is not installed (${firstLine(error)})`);
   }
   const profile = mkdtempSync(join(tmpdir(), "anote-lighthouse-"));
   const port = await freePort();
@@ -214,15 +215,17 @@ async function measureLighthouse(url, account) {
     });
   } catch (error) {
     rmSync(profile, { recursive: true, force: true });
-    return couldNotRun(`Chromium did not start (${error.message.split("\n")[0]})`);
+    return couldNotRun(`Chromium did not start (${firstLine(error)})`);
   }
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     await signIn(page, url, account);
     await page.goto("about:blank");
     process.env.CHROME_PATH = CHROMIUM;
+    /** @type {Record<string, unknown>} */
     const scores = {};
-    for (const formFactor of ["mobile", "desktop"]) {
+    for (const formFactor of /** @type {const} */ (["mobile", "desktop"])) {
+      /** @type {import("lighthouse").Flags} */
       const flags = {
         port,
         output: "json",
@@ -262,6 +265,9 @@ async function measureLighthouse(url, account) {
   }
 }
 
+/** @param {unknown} error the first line of an error's message */
+const firstLine = (error) => String(error instanceof Error ? error.message : error).split("\n")[0];
+
 /** @param {string} why */
 function couldNotRun(why) {
   measured.lighthouse = { skipped: why };
@@ -276,7 +282,7 @@ if (wanted.has("size")) measureInitialJavaScript();
 if (wanted.has("list") || wanted.has("lighthouse")) {
   const external = process.env.ANOTE_E2E_BASE_URL;
   const server = external ? undefined : await startAnote({ logFile: join(resultsDir, "budgets-serve.log") });
-  const url = external ?? server.url;
+  const url = external ?? server?.url ?? "";
   try {
     const account = await seedStudent(url, LIMITS.notes);
     if (wanted.has("list")) await measureLongList(url, account);
