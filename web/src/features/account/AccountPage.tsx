@@ -156,7 +156,7 @@ function DeleteAccount({ username }: { username: string }) {
     setBusy(true);
     setError(null);
     try {
-      await call(() => api.DELETE("/v1/account"));
+      await call(() => api.DELETE("/v1/account", {}));
       forget();
       navigate("/signin", { replace: true });
     } catch (problem) {

@@ -1,6 +1,6 @@
 import { useEffect, useId, useRef, useState, type DragEvent } from "react";
 import { api, call, type Schemas } from "../../api/client";
-import { ConfirmDialog } from "../ConfirmDialog";
+import { ConfirmDialog } from "../../ui/ConfirmDialog";
 import { formatBytes, formatDateTime } from "../format";
 import { fetchNote, type CommandReply, type Note } from "../note";
 import { describeProblem } from "../problems";
@@ -283,15 +283,15 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
 
       <UsageMeter />
 
-      {removing && (
-        <ConfirmDialog
-          title={`Remove ${removing.file_name}?`}
-          message="The document is deleted from this note for good."
-          confirmLabel="Remove"
-          onConfirm={() => void remove(removing)}
-          onCancel={() => setRemoving(null)}
-        />
-      )}
+      <ConfirmDialog
+        open={removing !== null}
+        title={`Remove ${removing?.file_name ?? ""}?`}
+        confirmLabel="Remove"
+        onConfirm={() => removing && void remove(removing)}
+        onCancel={() => setRemoving(null)}
+      >
+        <p>The document is deleted from this note for good.</p>
+      </ConfirmDialog>
     </section>
   );
 }

@@ -46,7 +46,7 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
   const headingId = useId();
   /** The changes loaded, oldest first. */
   const [changes, setChanges] = useState<Change[] | null>(null);
-  const [current, setCurrent] = useState(note.version);
+  const [current, setCurrent] = useState<number>(note.version);
   const [error, setError] = useState<string | null>(null);
   const [stale, setStale] = useState<number | null>(null);
   const [notice, setNotice] = useState("");
@@ -93,6 +93,10 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
     };
   }, [changes, current, note.id]);
 
+  const newestFirst = changes ? [...changes].reverse() : [];
+  // The version the reader has seen: the note's, or a later one the history already shows.
+  const latest = Math.max(current, newestFirst[0]?.version ?? 0);
+
   async function showEarlier() {
     if (!changes || changes.length === 0) return;
     const oldest = changes[0].version;
@@ -114,7 +118,7 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
     try {
       const reply = (await call(() =>
         api.POST("/v1/notes/{id}/versions/{version}/restore", {
-          params: { path: { id: note.id, version }, header: { "If-Match": ifMatch(current) } },
+          params: { path: { id: note.id, version }, header: { "If-Match": ifMatch(latest) } },
         }),
       )) as CommandReply;
       onRestored({ version: reply.version, position: reply.position });
@@ -123,7 +127,7 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
     } catch (problem) {
       if (problem instanceof ApiError && problem.code === "version_mismatch") {
         const now = Number(problem.problem.current_version);
-        setStale(Number.isFinite(now) ? now : current);
+        setStale(Number.isFinite(now) ? now : latest);
       } else {
         setError(`Version ${version} was not restored. ${describeProblem(problem)}`);
       }
@@ -144,7 +148,6 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
     }
   }
 
-  const newestFirst = changes ? [...changes].reverse() : [];
   const oldestLoaded = changes?.[0]?.version ?? 1;
 
   return (
@@ -177,7 +180,7 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
               key={change.version}
               noteId={note.id}
               change={change}
-              isCurrent={change.version === current}
+              isCurrent={change.version === latest}
               busy={busy}
               onRestore={() => void restore(change.version)}
             />

@@ -9,7 +9,7 @@ const link = {
   id: "s1",
   token: "tok1",
   url: "/s/tok1",
-  expires_at: null,
+  expires_at: null as string | null,
   created_at: "2026-12-01T10:00:00Z",
 };
 
