@@ -76,7 +76,9 @@ async function exchangeCookie(): Promise<boolean> {
     keep(data as TokenReply);
     return true;
   }
-  if (response.status === 401) return false;
+  // 401: no cookie, or a used or revoked one. Any other refusal ends the session too;
+  // only an unreachable or failing server leaves it undecided.
+  if (response.status < 500) return false;
   throw new ApiError(response.status, {});
 }
 

@@ -9,6 +9,7 @@ import { useRouter } from "../router";
 import { useNoteChanges, type NoteChange } from "../sync";
 import { ConfirmDialog } from "../ui/ConfirmDialog";
 import { Loading } from "../ui/Loading";
+import { useTitle } from "../ui/useTitle";
 import { ConflictView } from "./ConflictView";
 import type { Fields } from "./fields";
 import { useNoteEditor, type SaveStatus } from "./useNoteEditor";
@@ -73,6 +74,7 @@ export function NoteEditor({ initial }: { initial: Note }) {
   const [panel, setPanel] = useState<PanelName | null>(null);
   const preview = useDeferredValue(draft.body);
   const readOnly = note.trashed || conflict !== null || model.gone;
+  useTitle(draft.title.trim() || "Untitled");
 
   useNoteChanges(
     useCallback(
@@ -104,6 +106,7 @@ export function NoteEditor({ initial }: { initial: Note }) {
 
   return (
     <div className="editor">
+      <h1 className="visually-hidden">{draft.title.trim() || "Untitled"}</h1>
       <div className="editor-toolbar" role="toolbar" aria-label="Note actions">
         <p role="status" className="save-status" data-state={model.status}>
           {statusText[model.status]}
