@@ -1,7 +1,7 @@
 // The note editor at `/notes/:id`: title, Markdown body with a live preview,
 // subject, tags and due date, saved a second after typing stops; the note's
 // flags; and the documents, share and history panels.
-import { lazy, Suspense, useCallback, useDeferredValue, useEffect, useState } from "react";
+import { lazy, Suspense, useCallback, useDeferredValue, useEffect, useState, type KeyboardEvent } from "react";
 import { ApiError, type Note } from "../api/client";
 import { getNote } from "../api/notes";
 import { Markdown } from "../markdown";
@@ -62,7 +62,23 @@ const statusText: Record<SaveStatus, string> = {
   error: "Not saved",
 };
 
-type PanelName = "Documents" | "Share" | "History";
+const panelNames = ["Documents", "Share", "History"] as const;
+type PanelName = (typeof panelNames)[number];
+
+/** Arrow keys, Home and End move the focus between the tabs (Enter or Space opens one). */
+function moveBetweenTabs(event: KeyboardEvent<HTMLDivElement>) {
+  const tabs = [...event.currentTarget.querySelectorAll<HTMLButtonElement>('[role="tab"]')];
+  const at = tabs.indexOf(document.activeElement as HTMLButtonElement);
+  const to: Record<string, number> = {
+    ArrowRight: (at + 1) % tabs.length,
+    ArrowLeft: (at - 1 + tabs.length) % tabs.length,
+    Home: 0,
+    End: tabs.length - 1,
+  };
+  if (at < 0 || !(event.key in to)) return;
+  event.preventDefault();
+  tabs[to[event.key]].focus();
+}
 
 /** The editor of a loaded note. */
 export function NoteEditor({ initial }: { initial: Note }) {
@@ -114,7 +130,7 @@ export function NoteEditor({ initial }: { initial: Note }) {
         <span className="spacer" />
         {!note.trashed && (
           <>
-            <button type="button" aria-pressed={note.pinned} onClick={() => void act(note.pinned ? "unpin" : "pin")}>
+            <button type="button" onClick={() => void act(note.pinned ? "unpin" : "pin")}>
               {note.pinned ? "Unpin" : "Pin"}
             </button>
             <button type="button" onClick={() => void act(note.archived ? "unarchive" : "archive")}>
@@ -188,8 +204,8 @@ export function NoteEditor({ initial }: { initial: Note }) {
           <Markdown source={preview} />
         </section>
       </div>
-      <div className="tabs" role="tablist" aria-label="More about this note">
-        {(["Documents", "Share", "History"] as const).map((name) => (
+      <div className="tabs" role="tablist" aria-label="More about this note" onKeyDown={moveBetweenTabs}>
+        {panelNames.map((name, index) => (
           <button
             key={name}
             type="button"
@@ -197,6 +213,7 @@ export function NoteEditor({ initial }: { initial: Note }) {
             id={`tab-${name}`}
             aria-selected={panel === name}
             aria-controls={panel === name ? `panel-${name}` : undefined}
+            tabIndex={panel === name || (!panel && index === 0) ? 0 : -1}
             onClick={() => setPanel(panel === name ? null : name)}
           >
             {name}
