@@ -4,7 +4,7 @@ import { ConfirmDialog } from "../../ui/ConfirmDialog";
 import { formatBytes, formatDateTime } from "../format";
 import { fetchNote, type CommandReply, type Note } from "../note";
 import { describeProblem } from "../problems";
-import { contentTypeOf, refusalOf, uploadDocument, UploadFailed, type DocumentReply } from "./upload";
+import { contentTypeOf, refusalOf, uploadDocument, UploadFailed } from "./upload";
 import { refreshUsage, useUsage } from "./usage";
 import { UsageMeter } from "./UsageMeter";
 import "./DocumentsPanel.css";
@@ -59,7 +59,7 @@ function commandReply(reply: CommandReply): CommandReply {
 export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
   const headingId = useId();
   const { usage } = useUsage();
-  const [known, setKnown] = useState({ version: note.version, documents: note.documents as Document[] });
+  const [known, setKnown] = useState({ version: note.version, documents: note.documents });
   const [uploads, setUploads] = useState<Upload[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState("");
@@ -70,7 +70,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
   // A newer note from the editor (or the changes feed) replaces what this panel knew.
   useEffect(() => {
     setKnown((current) =>
-      note.version >= current.version ? { version: note.version, documents: note.documents as Document[] } : current,
+      note.version >= current.version ? { version: note.version, documents: note.documents } : current,
     );
   }, [note]);
 
@@ -81,7 +81,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
     try {
       const fresh = await fetchNote(note.id, reply.position);
       setKnown((current) =>
-        fresh.version >= current.version ? { version: fresh.version, documents: fresh.documents as Document[] } : current,
+        fresh.version >= current.version ? { version: fresh.version, documents: fresh.documents } : current,
       );
     } catch {
       // The editor's next view of the note brings the list up to date.
@@ -149,7 +149,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
         api.DELETE("/v1/notes/{id}/documents/{document_id}", {
           params: { path: { id: note.id, document_id: documentId } },
         }),
-      ) as DocumentReply;
+      );
       await changed(reply);
     } catch {
       // Left pending: the sweeper removes it once its upload URL has expired.
@@ -183,7 +183,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
         api.POST("/v1/notes/{id}/documents/{document_id}/submit", {
           params: { path: { id: note.id, document_id: document.id } },
         }),
-      ) as DocumentReply;
+      );
       await changed(reply);
       setNotice(`“${document.file_name}” handed in.`);
     }, `“${document.file_name}” was not handed in.`);
@@ -195,7 +195,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
         api.DELETE("/v1/notes/{id}/documents/{document_id}", {
           params: { path: { id: note.id, document_id: document.id } },
         }),
-      ) as DocumentReply;
+      );
       await changed(reply);
       setNotice(`“${document.file_name}” removed.`);
     }, `“${document.file_name}” was not removed.`);

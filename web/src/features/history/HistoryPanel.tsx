@@ -27,11 +27,11 @@ async function fetchChanges(noteId: string, after: number, limit?: number): Prom
   const changes: Change[] = [];
   let from: number | undefined = after;
   while (from !== undefined) {
-    const page = (await call(() =>
+    const page = await call(() =>
       api.GET("/v1/notes/{id}/history", {
         params: { path: { id: noteId }, query: { after: from, limit: limit ?? MAX_LIMIT } },
       }),
-    )) as Schemas["History"];
+    );
     changes.push(...page.items);
     from = limit === undefined ? (page.next ?? undefined) : undefined;
   }
@@ -116,11 +116,11 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
     setStale(null);
     setNotice("");
     try {
-      const reply = (await call(() =>
+      const reply = await call(() =>
         api.POST("/v1/notes/{id}/versions/{version}/restore", {
           params: { path: { id: note.id, version }, header: { "If-Match": ifMatch(latest) } },
         }),
-      )) as CommandReply;
+      );
       onRestored({ version: reply.version, position: reply.position });
       setCurrent(reply.version);
       setNotice(`Version ${version} restored as version ${reply.version}.`);

@@ -33,7 +33,7 @@ export function SharedNotePage({ token }: SharedNotePageProps) {
     let current = true;
     setLoaded({ state: "loading" });
     call(() => api.GET("/v1/shared/{token}", { params: { path: { token } } })).then(
-      (note) => current && setLoaded({ state: "ready", note: note as SharedNote }),
+      (note) => current && setLoaded({ state: "ready", note }),
       (problem) => {
         if (!current) return;
         const gone = problem instanceof ApiError && problem.status === 404;
