@@ -14,9 +14,9 @@ import { Api, freshUsername, type Account } from "../scripts/anote-api.mjs";
 export { expect };
 
 /** The two widths every main screen is checked and photographed at. */
-export const VIEWPORTS = [
-  { name: "phone", width: 375, height: 812 },
-  { name: "desktop", width: 1280, height: 800 },
+const VIEWPORTS = [
+  { width: 375, height: 812 },
+  { width: 1280, height: 800 },
 ] as const;
 
 interface Fixtures {
@@ -81,27 +81,32 @@ export async function signIn(page: Page, account: Account): Promise<void> {
 }
 
 /**
- * Checks the screen `page` shows: axe-core finds no serious or critical
- * violation at phone or desktop width (and in the dark scheme), and a
- * screenshot of each width goes to `test-results/screenshots/<name>-<width>.png`.
+ * Checks the screen `page` shows: a screenshot at phone and at desktop width
+ * (and at desktop width in the dark scheme) goes to
+ * `test-results/screenshots/<name>-<width>x<height>[-dark].png`, and axe-core
+ * finds no serious or critical violation at phone width (light) nor at
+ * desktop width (dark), so both layouts and both colour schemes are judged.
  * `ready` waits for what must be on the screen before it is judged.
  */
 export async function checkScreen(page: Page, name: string, ready: () => Promise<void>): Promise<void> {
   const folder = join(test.info().project.outputDir, "..", "screenshots");
   mkdirSync(folder, { recursive: true });
   const original = page.viewportSize();
+  const [phone, desktop] = VIEWPORTS;
+  const shoot = (suffix = "") =>
+    page.screenshot({ path: join(folder, `${name}-${page.viewportSize()?.width}x${page.viewportSize()?.height}${suffix}.png`) });
   try {
-    for (const viewport of VIEWPORTS) {
-      await page.setViewportSize({ width: viewport.width, height: viewport.height });
-      await ready();
-      await expectAccessible(page, `${name} at ${viewport.width} px`);
-      await page.screenshot({ path: join(folder, `${name}-${viewport.width}x${viewport.height}.png`) });
-    }
+    await page.setViewportSize(phone);
+    await ready();
+    await expectAccessible(page, `${name} at ${phone.width} px`);
+    await shoot();
+    await page.setViewportSize(desktop);
+    await ready();
+    await shoot();
     await page.emulateMedia({ colorScheme: "dark" });
     await ready();
-    await expectAccessible(page, `${name} in the dark scheme`);
-    const last = VIEWPORTS[VIEWPORTS.length - 1];
-    await page.screenshot({ path: join(folder, `${name}-${last.width}x${last.height}-dark.png`) });
+    await expectAccessible(page, `${name} at ${desktop.width} px in the dark scheme`);
+    await shoot("-dark");
   } finally {
     await page.emulateMedia({ colorScheme: null });
     if (original) await page.setViewportSize(original);
