@@ -27,10 +27,14 @@ root=$(pwd)
 export ANOTE_BIN=${ANOTE_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/anote}
 case "$ANOTE_BIN" in /*) ;; *) ANOTE_BIN="$root/$ANOTE_BIN" ;; esac
 
-step_started=$SECONDS
-step() { # name: logs the step and how long the previous one took
-  log "web: $* (previous step $((SECONDS - step_started)) s)"
-  step_started=$SECONDS
+timings=()
+step() { # name command…: runs a step, logging its name and then how long it took
+  local name=$1 started=$SECONDS
+  shift
+  log "web: $name"
+  "$@"
+  timings+=("$name $((SECONDS - started)) s")
+  log "web: $name: done in $((SECONDS - started)) s"
 }
 
 ensure_node() {
@@ -56,7 +60,7 @@ ensure_node_modules() {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return
   fi
-  step "npm ci"
+  log "web: npm ci"
   (cd web && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
   printf '%s\n' "$want" >"$stamp"
 }
@@ -108,6 +112,19 @@ run_budgets() {
   (cd web && node scripts/budgets.mjs)
 }
 
+ensure_tools() {
+  ensure_chromium
+  ensure_node_modules
+}
+
+type_check() {
+  (cd web && node_modules/.bin/tsc -b && node_modules/.bin/tsc -p e2e/tsconfig.json)
+}
+
+component_tests() {
+  (cd web && npm test --silent)
+}
+
 ensure_node
 case "${1:-all}" in
   build)
@@ -116,34 +133,24 @@ case "${1:-all}" in
     ;;
   e2e)
     shift
-    ensure_chromium
-    ensure_node_modules
+    ensure_tools
     run_e2e "$@"
     ;;
   budgets)
-    ensure_chromium
-    ensure_node_modules
+    ensure_tools
     run_budgets
     ;;
   all)
     started=$SECONDS
-    ensure_chromium
-    ensure_node_modules
-    step "type checks"
-    (cd web && node_modules/.bin/tsc -b && node_modules/.bin/tsc -p e2e/tsconfig.json)
-    step "component tests"
-    (cd web && npm test --silent)
-    step "the committed web/dist matches a fresh build"
-    check_dist
-    step "the API types match anote openapi"
     need_binary
-    check_api_types
-    step "browser tests"
-    run_e2e
-    step "budgets"
-    run_budgets
-    step "done"
-    log "web: all checks passed in $((SECONDS - started)) s"
+    step "Chromium and node_modules" ensure_tools
+    step "type checks" type_check
+    step "component tests" component_tests
+    step "the committed web/dist matches a fresh build" check_dist
+    step "the API types match anote openapi" check_api_types
+    step "browser tests" run_e2e
+    step "budgets" run_budgets
+    log "web: all checks passed in $((SECONDS - started)) s (${timings[*]/%/;})"
     ;;
   *)
     log "usage: scripts/web.sh [all|build|e2e [playwright args]|budgets]"
