@@ -3,6 +3,7 @@
 // reload gets a new access token through `POST /v1/sessions/refresh`. Refreshes
 // are serialised across tabs (the cookie rotates on every use).
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { clearDraftBackups } from "./editor/draftBackup";
 import { api, ApiError, call, setTokenSource, type Schemas } from "./api/client";
 
 /** Who is signed in. */
@@ -166,11 +167,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   const signOut = useCallback(async () => {
     await api.DELETE("/v1/sessions", { credentials: "same-origin" }).catch(() => undefined);
+    clearDraftBackups();
     end();
     channel?.postMessage("signed-out");
   }, [end]);
 
   const forget = useCallback(() => {
+    clearDraftBackups();
     end();
     channel?.postMessage("signed-out");
   }, [end]);
