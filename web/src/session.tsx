@@ -38,6 +38,7 @@ interface TokenReply {
 }
 
 const ACCOUNT_KEY = "anote.account";
+const ROTATED_KEY = "anote.refreshed";
 const LOCK_NAME = "anote-refresh";
 const channel = typeof BroadcastChannel === "undefined" ? null : new BroadcastChannel("anote-session");
 
@@ -83,12 +84,23 @@ async function exchangeCookie(): Promise<boolean> {
   throw new ApiError(response.status, {});
 }
 
+/** When any tab last rotated the cookie (to tell a lost race from an ended session). */
+function lastRotation(): string | null {
+  return localStorage.getItem(ROTATED_KEY);
+}
+
 /**
  * Gets a new access token through the refresh cookie, one refresh at a time
- * across tabs. A tab whose cookie another tab rotated meanwhile retries once.
+ * across tabs. A tab whose cookie another tab rotated meanwhile (a browser
+ * without locks) retries once.
  */
 function refresh(): Promise<boolean> {
-  inFlight ??= withRefreshLock(async () => (await exchangeCookie()) || exchangeCookie()).finally(() => {
+  inFlight ??= withRefreshLock(async () => {
+    const before = lastRotation();
+    const renewed = (await exchangeCookie()) || (lastRotation() !== before && (await exchangeCookie()));
+    if (renewed) localStorage.setItem(ROTATED_KEY, String(Date.now()));
+    return renewed;
+  }).finally(() => {
     inFlight = null;
   });
   return inFlight;
@@ -150,6 +162,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       }),
     );
     keep(reply as TokenReply);
+    localStorage.setItem(ROTATED_KEY, String(Date.now()));
     const account = { username: username.trim().toLowerCase() };
     localStorage.setItem(ACCOUNT_KEY, JSON.stringify(account));
     setUser(account);
