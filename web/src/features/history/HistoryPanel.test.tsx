@@ -1,7 +1,8 @@
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { fakeServer } from "../../test/fakeServer";
+import { renderSignedIn } from "../../test/render";
 import { problem } from "../testing/doubles";
 import { aNote } from "../testing/fixtures";
 import { HistoryPanel } from "./HistoryPanel";
@@ -49,7 +50,7 @@ afterEach(() => vi.unstubAllGlobals());
 
 function renderPanel() {
   const onRestored = vi.fn();
-  render(<HistoryPanel note={aNote({ version: 3 })} onRestored={onRestored} />);
+  renderSignedIn(<HistoryPanel note={aNote({ version: 3 })} onRestored={onRestored} />);
   return onRestored;
 }
 
