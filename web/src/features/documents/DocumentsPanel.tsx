@@ -342,7 +342,7 @@ function DocumentItem({ document, assignment, onDownload, onHandIn, onRemove }: 
             Hand in
           </button>
         )}
-        <button type="button" className="danger" onClick={onRemove} aria-label={`Remove ${name}`}>
+        <button type="button" onClick={onRemove} aria-label={`Remove ${name}`}>
           Remove
         </button>
       </div>
