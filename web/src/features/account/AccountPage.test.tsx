@@ -1,21 +1,19 @@
-import { render, screen, waitFor } from "@testing-library/react";
+import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Router } from "../../router";
-import { SessionProvider } from "../../session";
-import { FakeApi, problem } from "../testing/doubles";
+import { fakeServer } from "../../test/fakeServer";
+import { renderSignedIn } from "../../test/render";
+import { problem } from "../testing/doubles";
 import { aUsage } from "../testing/fixtures";
 import { AccountPage } from "./AccountPage";
 
-let fake: FakeApi;
+let fake: ReturnType<typeof fakeServer>;
 
 beforeEach(() => {
   localStorage.setItem("anote.account", JSON.stringify({ username: "ada" }));
-  history.replaceState(null, "", "/account");
-  fake = new FakeApi()
+  fake = fakeServer()
     .on("POST", "/v1/sessions/refresh", { body: { access_token: "token-1", expires_in: 900 } })
-    .on("GET", "/v1/account/usage", { body: aUsage({ bytes: 1024 ** 2 }) })
-    .install();
+    .on("GET", "/v1/account/usage", { body: aUsage({ bytes: 1024 ** 2 }) });
 });
 
 afterEach(() => {
@@ -24,13 +22,7 @@ afterEach(() => {
 });
 
 function renderPage() {
-  render(
-    <Router>
-      <SessionProvider>
-        <AccountPage />
-      </SessionProvider>
-    </Router>,
-  );
+  renderSignedIn(<AccountPage />, "/account");
 }
 
 describe("AccountPage", () => {

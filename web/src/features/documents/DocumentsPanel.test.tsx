@@ -1,7 +1,9 @@
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FakeApi, FakeXhr, problem } from "../testing/doubles";
+import { fakeServer } from "../../test/fakeServer";
+import { renderSignedIn } from "../../test/render";
+import { FakeXhr, problem } from "../testing/doubles";
 import { aNote, aUsage, allowModalDialogs } from "../testing/fixtures";
 import { DocumentsPanel } from "./DocumentsPanel";
 
@@ -17,19 +19,19 @@ const attached = {
   sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 };
 
-let fake: FakeApi;
+let fake: ReturnType<typeof fakeServer>;
 
 beforeEach(() => {
   allowModalDialogs();
   FakeXhr.install();
-  fake = new FakeApi().on("GET", "/v1/account/usage", { body: aUsage() }).install();
+  fake = fakeServer().on("GET", "/v1/account/usage", { body: aUsage() });
 });
 
 afterEach(() => vi.unstubAllGlobals());
 
 function renderPanel(note = aNote()) {
   const onChanged = vi.fn();
-  render(<DocumentsPanel note={note} onChanged={onChanged} />);
+  renderSignedIn(<DocumentsPanel note={note} onChanged={onChanged} />);
   return { onChanged, input: screen.getByLabelText("Add a document") };
 }
 

@@ -1,10 +1,11 @@
-import { useEffect, useId, useRef, useState, type DragEvent } from "react";
+import { useCallback, useEffect, useId, useRef, useState, type DragEvent } from "react";
 import { api, call, type Schemas } from "../../api/client";
+import { useNoteChanges } from "../../sync";
 import { ConfirmDialog } from "../../ui/ConfirmDialog";
 import { formatBytes, formatDateTime } from "../format";
 import { fetchNote, type CommandReply, type Note } from "../note";
 import { describeProblem } from "../problems";
-import { contentTypeOf, refusalOf, uploadDocument, UploadFailed, type DocumentReply } from "./upload";
+import { contentTypeOf, refusalOf, uploadDocument, UploadFailed } from "./upload";
 import { refreshUsage, useUsage } from "./usage";
 import { UsageMeter } from "./UsageMeter";
 import "./DocumentsPanel.css";
@@ -59,7 +60,7 @@ function commandReply(reply: CommandReply): CommandReply {
 export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
   const headingId = useId();
   const { usage } = useUsage();
-  const [known, setKnown] = useState({ version: note.version, documents: note.documents as Document[] });
+  const [known, setKnown] = useState({ version: note.version, documents: note.documents });
   const [uploads, setUploads] = useState<Upload[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState("");
@@ -67,22 +68,25 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
   const [removing, setRemoving] = useState<Document | null>(null);
   const nextKey = useRef(0);
 
-  // A newer note from the editor (or the changes feed) replaces what this panel knew.
-  useEffect(() => {
+  /** Shows the documents of `view` if it is at least as new as what the panel shows. */
+  const show = useCallback((view: Note) => {
     setKnown((current) =>
-      note.version >= current.version ? { version: note.version, documents: note.documents as Document[] } : current,
+      view.version >= current.version ? { version: view.version, documents: view.documents } : current,
     );
-  }, [note]);
+  }, []);
+
+  // A newer note from the editor, or from the changes feed, replaces what this panel knew.
+  useEffect(() => show(note), [note, show]);
+  useNoteChanges((feed) => {
+    for (const change of feed) if (change.id === note.id && change.note) show(change.note);
+  });
 
   /** Passes a command's reply on, then shows the note's documents as they are after it. */
   async function changed(reply: CommandReply) {
     onChanged(commandReply(reply));
     void refreshUsage(reply.position);
     try {
-      const fresh = await fetchNote(note.id, reply.position);
-      setKnown((current) =>
-        fresh.version >= current.version ? { version: fresh.version, documents: fresh.documents as Document[] } : current,
-      );
+      show(await fetchNote(note.id, reply.position));
     } catch {
       // The editor's next view of the note brings the list up to date.
     }
@@ -149,7 +153,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
         api.DELETE("/v1/notes/{id}/documents/{document_id}", {
           params: { path: { id: note.id, document_id: documentId } },
         }),
-      ) as DocumentReply;
+      );
       await changed(reply);
     } catch {
       // Left pending: the sweeper removes it once its upload URL has expired.
@@ -183,7 +187,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
         api.POST("/v1/notes/{id}/documents/{document_id}/submit", {
           params: { path: { id: note.id, document_id: document.id } },
         }),
-      ) as DocumentReply;
+      );
       await changed(reply);
       setNotice(`“${document.file_name}” handed in.`);
     }, `“${document.file_name}” was not handed in.`);
@@ -195,7 +199,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
         api.DELETE("/v1/notes/{id}/documents/{document_id}", {
           params: { path: { id: note.id, document_id: document.id } },
         }),
-      ) as DocumentReply;
+      );
       await changed(reply);
       setNotice(`“${document.file_name}” removed.`);
     }, `“${document.file_name}” was not removed.`);
@@ -338,7 +342,7 @@ function DocumentItem({ document, assignment, onDownload, onHandIn, onRemove }: 
             Hand in
           </button>
         )}
-        <button type="button" className="danger" onClick={onRemove} aria-label={`Remove ${name}`}>
+        <button type="button" onClick={onRemove} aria-label={`Remove ${name}`}>
           Remove
         </button>
       </div>

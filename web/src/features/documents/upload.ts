@@ -88,7 +88,7 @@ export async function uploadDocument(noteId: string, file: File, events: UploadE
       params: { path: { id: noteId } },
       body: { file_name: file.name, content_type: contentTypeOf(file), size: file.size },
     }),
-  ) as UploadReply;
+  );
   events.onRequested(reply);
   try {
     if (reply.parts && reply.parts.length > 0) {
@@ -102,9 +102,9 @@ export async function uploadDocument(noteId: string, file: File, events: UploadE
   } catch (error) {
     throw new UploadFailed(reply.id, error);
   }
-  return (await call(() =>
+  return await call(() =>
     api.POST("/v1/notes/{id}/documents/{document_id}/complete", {
       params: { path: { id: noteId, document_id: reply.id } },
     }),
-  )) as DocumentReply;
+  );
 }

@@ -33,7 +33,7 @@ export async function refreshUsage(position?: string): Promise<Usage | undefined
       api.GET("/v1/account/usage", {
         headers: position ? { "Anote-Min-Position": position } : {},
       }),
-    ) as Usage;
+    );
     publish({ usage });
     return usage;
   } catch (error) {

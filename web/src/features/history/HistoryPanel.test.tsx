@@ -1,7 +1,9 @@
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FakeApi, problem } from "../testing/doubles";
+import { fakeServer } from "../../test/fakeServer";
+import { renderSignedIn } from "../../test/render";
+import { problem } from "../testing/doubles";
 import { aNote } from "../testing/fixtures";
 import { HistoryPanel } from "./HistoryPanel";
 
@@ -34,22 +36,21 @@ const history = [
   },
 ];
 
-let fake: FakeApi;
+let fake: ReturnType<typeof fakeServer>;
 
 beforeEach(() => {
-  fake = new FakeApi()
+  fake = fakeServer()
     .on("GET", "/v1/notes/n1/history", (request) => {
-      const after = Number(new URLSearchParams(request.path.split("?")[1]).get("after"));
+      const after = Number(request.query.get("after"));
       return { body: { items: history.filter((change) => change.version > after) } };
-    })
-    .install();
+    });
 });
 
 afterEach(() => vi.unstubAllGlobals());
 
 function renderPanel() {
   const onRestored = vi.fn();
-  render(<HistoryPanel note={aNote({ version: 3 })} onRestored={onRestored} />);
+  renderSignedIn(<HistoryPanel note={aNote({ version: 3 })} onRestored={onRestored} />);
   return onRestored;
 }
 
@@ -69,7 +70,8 @@ describe("HistoryPanel", () => {
     expect(within(diff).getByText("-one")).toHaveClass("diff-removed");
     expect(within(diff).getByText("+two")).toHaveClass("diff-added");
     expect(within(items[0]).queryByRole("button", { name: "Restore version 3" })).not.toBeInTheDocument();
-    expect(fake.received[0].path).toBe("/v1/notes/n1/history?after=0&limit=200");
+    const [first] = fake.requests("GET", "/v1/notes/n1/history");
+    expect(first.query.toString()).toBe("after=0&limit=200");
   });
 
   it("restores a version with If-Match of the current version", async () => {
@@ -82,7 +84,9 @@ describe("HistoryPanel", () => {
     const [restore] = fake.requests("POST", "/v1/notes/n1/versions/1/restore");
     expect(restore.headers.get("If-Match")).toBe('"3"');
     expect(screen.getByText("Version 1 restored as version 4.")).toBeInTheDocument();
-    await waitFor(() => expect(fake.received.at(-1)!.path).toBe("/v1/notes/n1/history?after=3&limit=200"));
+    await waitFor(() =>
+      expect(fake.requests("GET", "/v1/notes/n1/history").at(-1)!.query.toString()).toBe("after=3&limit=200"),
+    );
   });
 
   it("says the note changed when the restore is refused, and refreshes on request", async () => {
@@ -106,7 +110,7 @@ describe("HistoryPanel", () => {
 
   it("shows the note as it was at a version", async () => {
     fake.on("GET", "/v1/notes/n1", (request) =>
-      request.path.endsWith("?version=1")
+      request.query.get("version") === "1"
         ? {
             body: {
               id: "n1",

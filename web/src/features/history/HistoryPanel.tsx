@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useId, useRef, useState } from "react";
 import { api, ApiError, call, ifMatch, type Schemas } from "../../api/client";
 import { Markdown } from "../../markdown";
+import { useNoteChanges } from "../../sync";
 import { formatDateTime } from "../format";
 import { fetchNote, type CommandReply, type Note } from "../note";
 import { describeProblem } from "../problems";
@@ -27,11 +28,11 @@ async function fetchChanges(noteId: string, after: number, limit?: number): Prom
   const changes: Change[] = [];
   let from: number | undefined = after;
   while (from !== undefined) {
-    const page = (await call(() =>
+    const page = await call(() =>
       api.GET("/v1/notes/{id}/history", {
         params: { path: { id: noteId }, query: { after: from, limit: limit ?? MAX_LIMIT } },
       }),
-    )) as Schemas["History"];
+    );
     changes.push(...page.items);
     from = limit === undefined ? (page.next ?? undefined) : undefined;
   }
@@ -54,6 +55,12 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
   const loadedUpTo = useRef(0);
 
   useEffect(() => setCurrent((known) => Math.max(known, note.version)), [note.version]);
+  // Saves from the editor, and changes made elsewhere, reach the history through the changes feed.
+  useNoteChanges((feed) => {
+    for (const change of feed) {
+      if (change.id === note.id && change.note) setCurrent((known) => Math.max(known, change.note!.version));
+    }
+  });
 
   /** Loads the latest versions afresh. */
   const loadLatest = useCallback(
@@ -116,11 +123,11 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
     setStale(null);
     setNotice("");
     try {
-      const reply = (await call(() =>
+      const reply = await call(() =>
         api.POST("/v1/notes/{id}/versions/{version}/restore", {
           params: { path: { id: note.id, version }, header: { "If-Match": ifMatch(latest) } },
         }),
-      )) as CommandReply;
+      );
       onRestored({ version: reply.version, position: reply.position });
       setCurrent(reply.version);
       setNotice(`Version ${version} restored as version ${reply.version}.`);

@@ -1,6 +1,7 @@
 import { render, screen, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { FakeApi, problem } from "../testing/doubles";
+import { fakeServer } from "../../test/fakeServer";
+import { problem } from "../testing/doubles";
 import { SharedNotePage } from "./SharedNotePage";
 
 afterEach(() => vi.unstubAllGlobals());
@@ -28,7 +29,7 @@ const shared = {
 
 describe("SharedNotePage", () => {
   it("shows the shared note read-only, user text as text, with download links", async () => {
-    new FakeApi().on("GET", "/v1/shared/tok1", { body: shared }).install();
+    fakeServer().on("GET", "/v1/shared/tok1", { body: shared });
     render(<SharedNotePage token="tok1" />);
 
     const heading = await screen.findByRole("heading", { level: 1 });
@@ -42,7 +43,7 @@ describe("SharedNotePage", () => {
   });
 
   it("says a revoked, expired or unknown link is not available", async () => {
-    new FakeApi().on("GET", "/v1/shared/gone", problem(404, "shared_note_not_found")).install();
+    fakeServer().on("GET", "/v1/shared/gone", problem(404, "shared_note_not_found"));
     render(<SharedNotePage token="gone" />);
 
     expect(await screen.findByRole("heading", { level: 1, name: "This link is not available" })).toBeInTheDocument();

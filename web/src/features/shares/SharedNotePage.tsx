@@ -33,7 +33,7 @@ export function SharedNotePage({ token }: SharedNotePageProps) {
     let current = true;
     setLoaded({ state: "loading" });
     call(() => api.GET("/v1/shared/{token}", { params: { path: { token } } })).then(
-      (note) => current && setLoaded({ state: "ready", note: note as SharedNote }),
+      (note) => current && setLoaded({ state: "ready", note }),
       (problem) => {
         if (!current) return;
         const gone = problem instanceof ApiError && problem.status === 404;
@@ -50,22 +50,20 @@ export function SharedNotePage({ token }: SharedNotePageProps) {
     if (title) document.title = `${title} · Anote`;
   }, [title]);
 
-  switch (loaded.state) {
-    case "loading":
-      return <p className="loading">Loading the shared note…</p>;
-    case "gone":
-      return (
-        <div className="shared-note shared-note-gone">
+  return (
+    <main id="main" className="shared-page">
+      {loaded.state === "loading" && <p className="loading">Loading the shared note…</p>}
+      {loaded.state === "gone" && (
+        <>
           <h1>This link is not available</h1>
           <p>It may have expired or been revoked, or the note was deleted. Ask whoever shared it for a new link.</p>
           <p>
             <a href="/">Go to Anote</a>
           </p>
-        </div>
-      );
-    case "failed":
-      return (
-        <div className="shared-note">
+        </>
+      )}
+      {loaded.state === "failed" && (
+        <>
           <h1>The shared note could not be loaded</h1>
           <p role="alert" className="error">
             {loaded.message}
@@ -73,18 +71,18 @@ export function SharedNotePage({ token }: SharedNotePageProps) {
           <button type="button" onClick={() => setAttempt((n) => n + 1)}>
             Try again
           </button>
-        </div>
-      );
-    case "ready":
-      return <SharedNoteView note={loaded.note} token={token} />;
-  }
+        </>
+      )}
+      {loaded.state === "ready" && <SharedNoteView note={loaded.note} token={token} />}
+    </main>
+  );
 }
 
 /** The shared note itself. */
 function SharedNoteView({ note, token }: { note: SharedNote; token: string }) {
   const documentsHeading = useId();
   return (
-    <article className="shared-note">
+    <article>
       <header className="shared-note-header">
         <p className="shared-note-brand">Shared from Anote · read-only</p>
         <h1>{note.title || "Untitled"}</h1>
@@ -122,7 +120,9 @@ function SharedNoteView({ note, token }: { note: SharedNote; token: string }) {
           </div>
         </dl>
       </header>
-      <Markdown source={note.body} />
+      <div className="shared-note-body">
+        <Markdown source={note.body} />
+      </div>
       {note.documents.length > 0 && (
         <section className="shared-note-documents" aria-labelledby={documentsHeading}>
           <h2 id={documentsHeading}>Documents</h2>

@@ -1,7 +1,8 @@
 import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FakeApi, problem } from "../testing/doubles";
+import { fakeServer } from "../../test/fakeServer";
+import { problem } from "../testing/doubles";
 import { aNote } from "../testing/fixtures";
 import { SharesPanel } from "./SharesPanel";
 
@@ -13,12 +14,12 @@ const link = {
   created_at: "2026-12-01T10:00:00Z",
 };
 
-let fake: FakeApi;
+let fake: ReturnType<typeof fakeServer>;
 let links: (typeof link)[];
 
 beforeEach(() => {
   links = [];
-  fake = new FakeApi().on("GET", "/v1/notes/n1/shares", () => ({ body: { items: links } })).install();
+  fake = fakeServer().on("GET", "/v1/notes/n1/shares", () => ({ body: { items: links } }));
 });
 
 afterEach(() => vi.unstubAllGlobals());

@@ -44,12 +44,12 @@ export function SharesPanel({ note, onChanged }: SharesPanelProps) {
   const load = useCallback(
     async (position?: string) => {
       try {
-        const page = (await call(() =>
+        const page = await call(() =>
           api.GET("/v1/notes/{id}/shares", {
             params: { path: { id: note.id } },
             headers: position ? { "Anote-Min-Position": position } : {},
           }),
-        )) as Schemas["Shares"];
+        );
         setLinks(page.items);
       } catch (problem) {
         setError(`The links could not be loaded. ${describeProblem(problem, WORDS)}`);
@@ -88,13 +88,13 @@ export function SharesPanel({ note, onChanged }: SharesPanelProps) {
       return;
     }
     const created = await command(
-      async () =>
-        (await call(() =>
+      () =>
+        call(() =>
           api.POST("/v1/notes/{id}/shares", {
             params: { path: { id: note.id } },
             body: expiresAt ? { expires_at: expiresAt } : {},
           }),
-        )) as Schemas["ShareReply"],
+        ),
       "Link created.",
       "The link was not created.",
     );
@@ -103,12 +103,12 @@ export function SharesPanel({ note, onChanged }: SharesPanelProps) {
 
   const revoke = (link: ShareLink) =>
     command(
-      async () =>
-        (await call(() =>
+      () =>
+        call(() =>
           api.DELETE("/v1/notes/{id}/shares/{share_id}", {
             params: { path: { id: note.id, share_id: link.id } },
           }),
-        )) as Schemas["RevokeReply"],
+        ),
       "Link revoked: it no longer opens the note.",
       "The link was not revoked.",
     );

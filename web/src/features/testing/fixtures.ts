@@ -1,26 +1,10 @@
 /** Sample API objects for the component tests of the features. */
 import type { Note } from "../../api/client";
+import { makeNote } from "../../test/notes";
 
-/** A note as `GET /v1/notes/{id}` answers, with `changes` applied. */
+/** A note with the id `n1` (short paths in the tests), with `changes` applied. */
 export function aNote(changes: Partial<Note> = {}): Note {
-  return {
-    id: "n1",
-    title: "Limits",
-    body: "# Lecture 1",
-    snippet: "Lecture 1",
-    subject: "Maths",
-    tags: ["exam"],
-    pinned: false,
-    archived: false,
-    trashed: false,
-    due_at: null,
-    done: false,
-    version: 1,
-    created_at: "2026-11-30T10:00:00Z",
-    updated_at: "2026-11-30T10:00:00Z",
-    documents: [],
-    ...changes,
-  } as Note;
+  return makeNote({ id: "n1", ...changes });
 }
 
 /** `GET /v1/account/usage` with `changes` applied. */
