@@ -330,7 +330,7 @@ export function useNoteEditor(initial: Note) {
     };
   }, [flush]);
 
-  return { model, edit, flush, resolve, receive, refresh, act, purge, markGone };
+  return { model, edit, resolve, receive, refresh, act, purge, markGone };
 }
 
 /**
