@@ -245,7 +245,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
       </div>
 
       {error && (
-        <p role="alert" className="documents-error">
+        <p role="alert" className="error">
           {error}
         </p>
       )}
