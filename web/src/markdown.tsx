@@ -14,7 +14,7 @@ export function isSafeAddress(address: string): boolean {
   return SAFE_ADDRESS.test(compact) && !compact.startsWith("//");
 }
 
-const markdown = new MarkdownIt({ html: false, linkify: true, typographer: false, breaks: false });
+const markdown = new MarkdownIt({ html: false, linkify: true, typographer: false, breaks: true });
 markdown.validateLink = isSafeAddress;
 
 const renderLinkOpen = markdown.renderer.rules.link_open;

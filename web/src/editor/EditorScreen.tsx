@@ -1,7 +1,7 @@
 // The note editor at `/notes/:id`: title, Markdown body with a live preview,
 // subject, tags and due date, saved a second after typing stops; the note's
 // flags; and the documents, share and history panels.
-import { lazy, Suspense, useCallback, useDeferredValue, useEffect, useState } from "react";
+import { lazy, Suspense, useCallback, useDeferredValue, useEffect, useState, type KeyboardEvent } from "react";
 import { ApiError, type Note } from "../api/client";
 import { getNote } from "../api/notes";
 import { Markdown } from "../markdown";
@@ -9,6 +9,7 @@ import { useRouter } from "../router";
 import { useNoteChanges, type NoteChange } from "../sync";
 import { ConfirmDialog } from "../ui/ConfirmDialog";
 import { Loading } from "../ui/Loading";
+import { useTitle } from "../ui/useTitle";
 import { ConflictView } from "./ConflictView";
 import type { Fields } from "./fields";
 import { useNoteEditor, type SaveStatus } from "./useNoteEditor";
@@ -61,7 +62,23 @@ const statusText: Record<SaveStatus, string> = {
   error: "Not saved",
 };
 
-type PanelName = "Documents" | "Share" | "History";
+const panelNames = ["Documents", "Share", "History"] as const;
+type PanelName = (typeof panelNames)[number];
+
+/** Arrow keys, Home and End move the focus between the tabs (Enter or Space opens one). */
+function moveBetweenTabs(event: KeyboardEvent<HTMLDivElement>) {
+  const tabs = [...event.currentTarget.querySelectorAll<HTMLButtonElement>('[role="tab"]')];
+  const at = tabs.indexOf(document.activeElement as HTMLButtonElement);
+  const to: Record<string, number> = {
+    ArrowRight: (at + 1) % tabs.length,
+    ArrowLeft: (at - 1 + tabs.length) % tabs.length,
+    Home: 0,
+    End: tabs.length - 1,
+  };
+  if (at < 0 || !(event.key in to)) return;
+  event.preventDefault();
+  tabs[to[event.key]].focus();
+}
 
 /** The editor of a loaded note. */
 export function NoteEditor({ initial }: { initial: Note }) {
@@ -73,6 +90,7 @@ export function NoteEditor({ initial }: { initial: Note }) {
   const [panel, setPanel] = useState<PanelName | null>(null);
   const preview = useDeferredValue(draft.body);
   const readOnly = note.trashed || conflict !== null || model.gone;
+  useTitle(draft.title.trim() || "Untitled");
 
   useNoteChanges(
     useCallback(
@@ -104,6 +122,7 @@ export function NoteEditor({ initial }: { initial: Note }) {
 
   return (
     <div className="editor">
+      <h1 className="visually-hidden">{draft.title.trim() || "Untitled"}</h1>
       <div className="editor-toolbar" role="toolbar" aria-label="Note actions">
         <p role="status" className="save-status" data-state={model.status}>
           {statusText[model.status]}
@@ -111,7 +130,7 @@ export function NoteEditor({ initial }: { initial: Note }) {
         <span className="spacer" />
         {!note.trashed && (
           <>
-            <button type="button" aria-pressed={note.pinned} onClick={() => void act(note.pinned ? "unpin" : "pin")}>
+            <button type="button" onClick={() => void act(note.pinned ? "unpin" : "pin")}>
               {note.pinned ? "Unpin" : "Pin"}
             </button>
             <button type="button" onClick={() => void act(note.archived ? "unarchive" : "archive")}>
@@ -185,8 +204,8 @@ export function NoteEditor({ initial }: { initial: Note }) {
           <Markdown source={preview} />
         </section>
       </div>
-      <div className="tabs" role="tablist" aria-label="More about this note">
-        {(["Documents", "Share", "History"] as const).map((name) => (
+      <div className="tabs" role="tablist" aria-label="More about this note" onKeyDown={moveBetweenTabs}>
+        {panelNames.map((name, index) => (
           <button
             key={name}
             type="button"
@@ -194,6 +213,7 @@ export function NoteEditor({ initial }: { initial: Note }) {
             id={`tab-${name}`}
             aria-selected={panel === name}
             aria-controls={panel === name ? `panel-${name}` : undefined}
+            tabIndex={panel === name || (!panel && index === 0) ? 0 : -1}
             onClick={() => setPanel(panel === name ? null : name)}
           >
             {name}

@@ -18,6 +18,7 @@ import {
   type Written,
 } from "../api/notes";
 import { useSync } from "../sync";
+import { readDraftBackup, writeDraftBackup } from "./draftBackup";
 import {
   dueInstant,
   FIELD_NAMES,
@@ -69,16 +70,7 @@ export type Resolution = { keep: "mine" } | { keep: "theirs" } | { keep: "merged
 /** The editor of one note: its model and what can be done to it. */
 export function useNoteEditor(initial: Note) {
   const { report } = useSync();
-  const [model, setModel] = useState<EditorModel>(() => ({
-    note: initial,
-    version: initial.version,
-    base: fieldsOf(initial),
-    draft: fieldsOf(initial),
-    status: "saved",
-    error: null,
-    conflict: null,
-    gone: false,
-  }));
+  const [model, setModel] = useState<EditorModel>(() => initialModel(initial));
   const current = useRef(model);
   const queue = useRef<Promise<unknown>>(Promise.resolve());
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
@@ -302,6 +294,23 @@ export function useNoteEditor(initial: Note) {
   /** The note was purged elsewhere. */
   const markGone = useCallback(() => update({ gone: true }), [update]);
 
+  // Text the server has not confirmed is kept in this browser until it is.
+  // (During a conflict `base` is still the text the draft was typed on, so a
+  // reload finds the conflict again.)
+  const { version, base, draft } = model;
+  useEffect(() => {
+    const pending = draft.title !== base.title || draft.body !== base.body;
+    writeDraftBackup(
+      id,
+      pending ? { version, baseTitle: base.title, baseBody: base.body, title: draft.title, body: draft.body } : null,
+    );
+  }, [id, version, base, draft]);
+
+  // A draft restored from an earlier visit is saved (or its conflict shown) at once.
+  useEffect(() => {
+    if (current.current.status === "unsaved") void flush();
+  }, [flush]);
+
   // Leaving the editor saves what is still unsaved; closing the page with unsaved text asks first.
   useEffect(() => {
     const warn = (event: BeforeUnloadEvent) => {
@@ -322,6 +331,31 @@ export function useNoteEditor(initial: Note) {
   }, [flush]);
 
   return { model, edit, flush, resolve, receive, refresh, act, purge, markGone };
+}
+
+/**
+ * The editor's first state: the note as loaded, with the text of an earlier
+ * visit that was never saved typed back on top of it — or, when the note
+ * changed meanwhile, that text and the note's in conflict.
+ */
+function initialModel(note: Note): EditorModel {
+  const base = fieldsOf(note);
+  const model: EditorModel = {
+    note,
+    version: note.version,
+    base,
+    draft: base,
+    status: "saved",
+    error: null,
+    conflict: null,
+    gone: false,
+  };
+  const backup = readDraftBackup(note.id);
+  if (!backup || (backup.title === base.title && backup.body === base.body)) return model;
+  const draft = { ...base, title: backup.title, body: backup.body };
+  const unchangedSince = backup.baseTitle === base.title && backup.baseBody === base.body;
+  if (unchangedSince) return { ...model, draft, status: "unsaved" };
+  return { ...model, draft, status: "unsaved", conflict: { version: note.version, theirs: base } };
 }
 
 /** The note's flags after an action. */

@@ -5,6 +5,7 @@ import { useRouter, useSearchParams } from "../router";
 import type { NoteSort, NotesQuery, NotesView } from "./filters";
 import { NoteCard } from "./NoteCard";
 import { useNotePages } from "./useNotePages";
+import { useTitle } from "../ui/useTitle";
 
 export type { NotesView } from "./filters";
 
@@ -35,6 +36,7 @@ export function NotesScreen({ view }: { view: NotesView }) {
   };
   const { notes, loading, done, error, loadMore } = useNotePages(query);
   const heading = query.subject ?? (query.tag ? `#${query.tag}` : headings[view]);
+  useTitle(heading);
 
   const changeSort = (sort: string) => {
     const next = new URLSearchParams(params);

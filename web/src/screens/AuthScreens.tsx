@@ -3,6 +3,7 @@ import { useState, type FormEvent, type ReactNode } from "react";
 import { ApiError } from "../api/client";
 import { Link, useRouter } from "../router";
 import { useSession } from "../session";
+import { useTitle } from "../ui/useTitle";
 
 /** The sign-in form at `/signin`. */
 export function SignInScreen() {
@@ -115,6 +116,7 @@ export function SignUpScreen() {
 }
 
 function AuthLayout({ title, error, children }: { title: string; error: string | null; children: ReactNode }) {
+  useTitle(title);
   return (
     <main id="main" className="auth">
       <h1>

@@ -6,6 +6,7 @@ import { Highlight } from "../highlight";
 import { noteTitle } from "../notes/NoteCard";
 import { Link, useSearchParams } from "../router";
 import { Loading } from "../ui/Loading";
+import { useTitle } from "../ui/useTitle";
 
 type SearchResult = Schemas["SearchResult"];
 
@@ -14,6 +15,7 @@ export default function SearchScreen() {
   const q = (useSearchParams().get("q") ?? "").trim();
   const [results, setResults] = useState<SearchResult[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  useTitle(q ? `Search: ${q}` : "Search");
 
   useEffect(() => {
     let current = true;

@@ -7,12 +7,14 @@ import { Link } from "../router";
 import { useNoteChanges, useSync } from "../sync";
 import { DueDate } from "../ui/DueDate";
 import { Loading } from "../ui/Loading";
+import { useTitle } from "../ui/useTitle";
 
 /** The upcoming assignments screen. */
 export default function UpcomingScreen() {
   const { report } = useSync();
   const [items, setItems] = useState<Note[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  useTitle("Upcoming");
 
   const load = useCallback(() => {
     call(() => api.GET("/v1/assignments/upcoming", { params: { query: { limit: 100 } } })).then(

@@ -1,9 +1,8 @@
 // The frame around every signed-in screen: the banner with search and "New
 // note", the notebook sidebar, and the main landmark.
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
-import { useRouter } from "../router";
+import { Link, useRouter } from "../router";
 import { OfflineStatus } from "../sync";
-import { Link } from "../router";
 import { Sidebar } from "./Sidebar";
 import { useCreateNote } from "../notes/useCreateNote";
 
@@ -14,6 +13,16 @@ export function Shell({ children }: { children: ReactNode }) {
 
   // A new place closes the phone menu.
   useEffect(() => setMenuOpen(false), [pathname, search]);
+
+  // A new screen takes the focus (keyboard and screen-reader users start at its top).
+  const firstScreen = useRef(true);
+  useEffect(() => {
+    if (firstScreen.current) {
+      firstScreen.current = false;
+      return;
+    }
+    document.getElementById("main")?.focus({ preventScroll: true });
+  }, [pathname]);
 
   return (
     <div className="shell" data-menu={menuOpen ? "open" : "closed"}>
@@ -76,7 +85,8 @@ function SearchBox() {
     <form role="search" onSubmit={submit}>
       <input
         ref={input}
-        type="search"
+        type="text"
+        enterKeyHint="search"
         aria-label="Search notes"
         placeholder="Search notes  ( / )"
         aria-keyshortcuts="/"

@@ -1,1 +1,0 @@
-import{l as e,u as t}from"./index-C_rlhARx.js";async function n(n,r){return await t(()=>e.GET(`/v1/notes/{id}`,{params:{path:{id:n}},headers:r?{"Anote-Min-Position":r}:{}}))}export{n as t};
