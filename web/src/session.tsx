@@ -3,6 +3,7 @@
 // reload gets a new access token through `POST /v1/sessions/refresh`. Refreshes
 // are serialised across tabs (the cookie rotates on every use).
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { clearDraftBackups } from "./editor/draftBackup";
 import { api, ApiError, call, setTokenSource, type Schemas } from "./api/client";
 
 /** Who is signed in. */
@@ -37,6 +38,7 @@ interface TokenReply {
 }
 
 const ACCOUNT_KEY = "anote.account";
+const ROTATED_KEY = "anote.refreshed";
 const LOCK_NAME = "anote-refresh";
 const channel = typeof BroadcastChannel === "undefined" ? null : new BroadcastChannel("anote-session");
 
@@ -82,12 +84,23 @@ async function exchangeCookie(): Promise<boolean> {
   throw new ApiError(response.status, {});
 }
 
+/** When any tab last rotated the cookie (to tell a lost race from an ended session). */
+function lastRotation(): string | null {
+  return localStorage.getItem(ROTATED_KEY);
+}
+
 /**
  * Gets a new access token through the refresh cookie, one refresh at a time
- * across tabs. A tab whose cookie another tab rotated meanwhile retries once.
+ * across tabs. A tab whose cookie another tab rotated meanwhile (a browser
+ * without locks) retries once.
  */
 function refresh(): Promise<boolean> {
-  inFlight ??= withRefreshLock(async () => (await exchangeCookie()) || exchangeCookie()).finally(() => {
+  inFlight ??= withRefreshLock(async () => {
+    const before = lastRotation();
+    const renewed = (await exchangeCookie()) || (lastRotation() !== before && (await exchangeCookie()));
+    if (renewed) localStorage.setItem(ROTATED_KEY, String(Date.now()));
+    return renewed;
+  }).finally(() => {
     inFlight = null;
   });
   return inFlight;
@@ -144,11 +157,12 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const signIn = useCallback(async (username: string, password: string) => {
     const reply = await call(() =>
       api.POST("/v1/sessions", {
-        body: { username, password, refresh_cookie: true },
+        body: { username, password },
         credentials: "same-origin",
       }),
     );
     keep(reply as TokenReply);
+    localStorage.setItem(ROTATED_KEY, String(Date.now()));
     const account = { username: username.trim().toLowerCase() };
     localStorage.setItem(ACCOUNT_KEY, JSON.stringify(account));
     setUser(account);
@@ -166,11 +180,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   const signOut = useCallback(async () => {
     await api.DELETE("/v1/sessions", { credentials: "same-origin" }).catch(() => undefined);
+    clearDraftBackups();
     end();
     channel?.postMessage("signed-out");
   }, [end]);
 
   const forget = useCallback(() => {
+    clearDraftBackups();
     end();
     channel?.postMessage("signed-out");
   }, [end]);

@@ -96,7 +96,7 @@ export function SyncProvider({ children }: { children: ReactNode }) {
     addEventListener("offline", goOffline);
     addEventListener("focus", wake);
     document.addEventListener("visibilitychange", wake);
-    timer = setTimeout(poll, 300);
+    timer = setTimeout(poll, 1000);
     return () => {
       stopped = true;
       clearTimeout(timer);

@@ -6,6 +6,7 @@ import { fakeServer } from "../test/fakeServer";
 import { makeNote } from "../test/notes";
 import { renderSignedIn } from "../test/render";
 import { NoteEditor } from "./EditorScreen";
+import { fieldsOf } from "./fields";
 
 const note = makeNote({ version: 3 });
 const notePath = `/v1/notes/${note.id}`;
@@ -13,6 +14,7 @@ const notePath = `/v1/notes/${note.id}`;
 describe("NoteEditor", () => {
   let server: ReturnType<typeof fakeServer>;
   beforeEach(() => {
+    localStorage.clear();
     server = fakeServer();
   });
 
@@ -32,6 +34,28 @@ describe("NoteEditor", () => {
     expect(patch.headers.get("If-Match")).toBe('"3"');
     expect(patch.body).toEqual({ body: "Derivatives" });
     await waitFor(() => expect(screen.getByText("Saved")).toBeInTheDocument());
+  });
+
+  it("saves text left unsaved by an earlier visit on the version it was typed on", async () => {
+    const base = fieldsOf(note);
+    localStorage.setItem(`anote.draft.${note.id}`, JSON.stringify({ version: 3, base, draft: { ...base, body: "kept" } }));
+    server.on("PATCH", notePath, { body: { id: note.id, version: 4, position: "5-0" } });
+    renderSignedIn(<NoteEditor initial={note} />);
+
+    expect(screen.getByRole("textbox", { name: "Body" })).toHaveValue("kept");
+    await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(1));
+    expect(server.requests("PATCH", notePath)[0].body).toEqual({ body: "kept" });
+    await waitFor(() => expect(localStorage.getItem(`anote.draft.${note.id}`)).toBeNull());
+  });
+
+  it("shows a conflict when the note changed since the unsaved text was typed", async () => {
+    const base = { ...fieldsOf(note), body: "older" };
+    localStorage.setItem(`anote.draft.${note.id}`, JSON.stringify({ version: 2, base, draft: { ...base, body: "mine" } }));
+    renderSignedIn(<NoteEditor initial={note} />);
+    const conflict = await screen.findByRole("region", { name: "Conflict" });
+    expect(conflict).toHaveTextContent("mine");
+    expect(conflict).toHaveTextContent(note.body!);
+    expect(server.requests("PATCH", notePath)).toHaveLength(0);
   });
 
   it("renders the preview from the body, safely", async () => {

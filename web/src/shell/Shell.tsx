@@ -85,7 +85,8 @@ function SearchBox() {
     <form role="search" onSubmit={submit}>
       <input
         ref={input}
-        type="search"
+        type="text"
+        enterKeyHint="search"
         aria-label="Search notes"
         placeholder="Search notes  ( / )"
         aria-keyshortcuts="/"

@@ -1,6 +1,13 @@
-// Test setup: DOM matchers for every component test, and a clean DOM after each.
+// Test setup: DOM matchers for every component test, and a clean DOM and storage after each.
 import "@testing-library/jest-dom/vitest";
 import { cleanup } from "@testing-library/react";
 import { afterEach } from "vitest";
 
-afterEach(() => cleanup());
+afterEach(() => {
+  cleanup();
+  localStorage.clear();
+  sessionStorage.clear();
+});
+
+// jsdom does not lay out or scroll; the router scrolls to the top of a new screen.
+window.scrollTo = () => {};

@@ -1,7 +1,8 @@
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { fakeServer } from "../../test/fakeServer";
+import { renderSignedIn } from "../../test/render";
 import { FakeXhr, problem } from "../testing/doubles";
 import { aNote, aUsage, allowModalDialogs } from "../testing/fixtures";
 import { DocumentsPanel } from "./DocumentsPanel";
@@ -30,7 +31,7 @@ afterEach(() => vi.unstubAllGlobals());
 
 function renderPanel(note = aNote()) {
   const onChanged = vi.fn();
-  render(<DocumentsPanel note={note} onChanged={onChanged} />);
+  renderSignedIn(<DocumentsPanel note={note} onChanged={onChanged} />);
   return { onChanged, input: screen.getByLabelText("Add a document") };
 }
 

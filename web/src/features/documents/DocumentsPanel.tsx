@@ -1,5 +1,6 @@
-import { useEffect, useId, useRef, useState, type DragEvent } from "react";
+import { useCallback, useEffect, useId, useRef, useState, type DragEvent } from "react";
 import { api, call, type Schemas } from "../../api/client";
+import { useNoteChanges } from "../../sync";
 import { ConfirmDialog } from "../../ui/ConfirmDialog";
 import { formatBytes, formatDateTime } from "../format";
 import { fetchNote, type CommandReply, type Note } from "../note";
@@ -67,22 +68,25 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
   const [removing, setRemoving] = useState<Document | null>(null);
   const nextKey = useRef(0);
 
-  // A newer note from the editor (or the changes feed) replaces what this panel knew.
-  useEffect(() => {
+  /** Shows the documents of `view` if it is at least as new as what the panel shows. */
+  const show = useCallback((view: Note) => {
     setKnown((current) =>
-      note.version >= current.version ? { version: note.version, documents: note.documents } : current,
+      view.version >= current.version ? { version: view.version, documents: view.documents } : current,
     );
-  }, [note]);
+  }, []);
+
+  // A newer note from the editor, or from the changes feed, replaces what this panel knew.
+  useEffect(() => show(note), [note, show]);
+  useNoteChanges((feed) => {
+    for (const change of feed) if (change.id === note.id && change.note) show(change.note);
+  });
 
   /** Passes a command's reply on, then shows the note's documents as they are after it. */
   async function changed(reply: CommandReply) {
     onChanged(commandReply(reply));
     void refreshUsage(reply.position);
     try {
-      const fresh = await fetchNote(note.id, reply.position);
-      setKnown((current) =>
-        fresh.version >= current.version ? { version: fresh.version, documents: fresh.documents } : current,
-      );
+      show(await fetchNote(note.id, reply.position));
     } catch {
       // The editor's next view of the note brings the list up to date.
     }
@@ -241,7 +245,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
       </div>
 
       {error && (
-        <p role="alert" className="documents-error">
+        <p role="alert" className="error">
           {error}
         </p>
       )}
@@ -338,7 +342,7 @@ function DocumentItem({ document, assignment, onDownload, onHandIn, onRemove }: 
             Hand in
           </button>
         )}
-        <button type="button" className="danger" onClick={onRemove} aria-label={`Remove ${name}`}>
+        <button type="button" onClick={onRemove} aria-label={`Remove ${name}`}>
           Remove
         </button>
       </div>

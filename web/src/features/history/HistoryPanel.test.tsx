@@ -1,7 +1,8 @@
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { fakeServer } from "../../test/fakeServer";
+import { renderSignedIn } from "../../test/render";
 import { problem } from "../testing/doubles";
 import { aNote } from "../testing/fixtures";
 import { HistoryPanel } from "./HistoryPanel";
@@ -49,7 +50,7 @@ afterEach(() => vi.unstubAllGlobals());
 
 function renderPanel() {
   const onRestored = vi.fn();
-  render(<HistoryPanel note={aNote({ version: 3 })} onRestored={onRestored} />);
+  renderSignedIn(<HistoryPanel note={aNote({ version: 3 })} onRestored={onRestored} />);
   return onRestored;
 }
 
@@ -138,4 +139,35 @@ describe("HistoryPanel", () => {
     expect(within(past).getByText("one")).toBeInTheDocument();
     expect(view).toHaveAttribute("aria-expanded", "true");
   });
+
+  it("shows the latest versions first and earlier ones page by page", async () => {
+    const many = Array.from({ length: 45 }, (_, index) => ({
+      version: index + 1,
+      type: "NoteEdited",
+      actor: "u1",
+      at: "2026-12-01T10:00:00Z",
+      position: `0-${index + 1}`,
+      changes: {},
+    }));
+    fake.on("GET", "/v1/notes/n1/history", (request) => {
+      const after = Number(request.query.get("after"));
+      const limit = Number(request.query.get("limit"));
+      return { body: { items: many.filter((change) => change.version > after).slice(0, limit) } };
+    });
+    renderSignedIn(<HistoryPanel note={aNote({ version: 45 })} onRestored={vi.fn()} />);
+    const list = await screen.findByRole("list", { name: "Versions" });
+    // Plain DOM queries: role queries are slow over 45 versions.
+    const versions = () => Array.from(list.querySelectorAll("h3"), (heading) => heading.textContent);
+    expect(versions()).toHaveLength(20);
+    expect(versions()[0]).toBe("Version 45 (current)");
+
+    await userEvent.click(screen.getByText("Show earlier versions"));
+    await waitFor(() => expect(versions()).toHaveLength(40));
+    await userEvent.click(screen.getByText("Show earlier versions"));
+    await waitFor(() => expect(versions()).toHaveLength(45));
+    expect(versions().at(-1)).toBe("Version 1");
+    expect(screen.queryByText("Show earlier versions")).not.toBeInTheDocument();
+    const pages = fake.requests("GET", "/v1/notes/n1/history").map((r) => r.query.toString());
+    expect(pages).toEqual(["after=25&limit=200", "after=5&limit=20", "after=0&limit=5"]);
+  }, 15_000);
 });

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useId, useRef, useState } from "react";
 import { api, ApiError, call, ifMatch, type Schemas } from "../../api/client";
 import { Markdown } from "../../markdown";
+import { useNoteChanges } from "../../sync";
 import { formatDateTime } from "../format";
 import { fetchNote, type CommandReply, type Note } from "../note";
 import { describeProblem } from "../problems";
@@ -54,6 +55,12 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
   const loadedUpTo = useRef(0);
 
   useEffect(() => setCurrent((known) => Math.max(known, note.version)), [note.version]);
+  // Saves from the editor, and changes made elsewhere, reach the history through the changes feed.
+  useNoteChanges((feed) => {
+    for (const change of feed) {
+      if (change.id === note.id && change.note) setCurrent((known) => Math.max(known, change.note!.version));
+    }
+  });
 
   /** Loads the latest versions afresh. */
   const loadLatest = useCallback(

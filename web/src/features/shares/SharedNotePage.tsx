@@ -1,6 +1,7 @@
 import { useEffect, useId, useState } from "react";
 import { api, ApiError, call, type Schemas } from "../../api/client";
 import { Markdown } from "../../markdown";
+import { useTitle } from "../../ui/useTitle";
 import { formatBytes, formatDateTime } from "../format";
 import { describeProblem } from "../problems";
 import "./SharedNotePage.css";
@@ -45,27 +46,23 @@ export function SharedNotePage({ token }: SharedNotePageProps) {
     };
   }, [token, attempt]);
 
-  const title = loaded.state === "ready" ? loaded.note.title || "Untitled" : null;
-  useEffect(() => {
-    if (title) document.title = `${title} · Anote`;
-  }, [title]);
+  const ready = loaded.state === "ready" ? loaded.note : null;
+  useTitle(ready ? ready.title || "Untitled" : loaded.state === "gone" ? "Link not available" : "Shared note");
 
-  switch (loaded.state) {
-    case "loading":
-      return <p className="loading">Loading the shared note…</p>;
-    case "gone":
-      return (
-        <div className="shared-note shared-note-gone">
+  return (
+    <main id="main" className="shared-page">
+      {loaded.state === "loading" && <p className="loading">Loading the shared note…</p>}
+      {loaded.state === "gone" && (
+        <>
           <h1>This link is not available</h1>
           <p>It may have expired or been revoked, or the note was deleted. Ask whoever shared it for a new link.</p>
           <p>
             <a href="/">Go to Anote</a>
           </p>
-        </div>
-      );
-    case "failed":
-      return (
-        <div className="shared-note">
+        </>
+      )}
+      {loaded.state === "failed" && (
+        <>
           <h1>The shared note could not be loaded</h1>
           <p role="alert" className="error">
             {loaded.message}
@@ -73,18 +70,18 @@ export function SharedNotePage({ token }: SharedNotePageProps) {
           <button type="button" onClick={() => setAttempt((n) => n + 1)}>
             Try again
           </button>
-        </div>
-      );
-    case "ready":
-      return <SharedNoteView note={loaded.note} token={token} />;
-  }
+        </>
+      )}
+      {loaded.state === "ready" && <SharedNoteView note={loaded.note} token={token} />}
+    </main>
+  );
 }
 
 /** The shared note itself. */
 function SharedNoteView({ note, token }: { note: SharedNote; token: string }) {
   const documentsHeading = useId();
   return (
-    <article className="shared-note">
+    <article>
       <header className="shared-note-header">
         <p className="shared-note-brand">Shared from Anote · read-only</p>
         <h1>{note.title || "Untitled"}</h1>
@@ -122,7 +119,9 @@ function SharedNoteView({ note, token }: { note: SharedNote; token: string }) {
           </div>
         </dl>
       </header>
-      <Markdown source={note.body} />
+      <div className="shared-note-body">
+        <Markdown source={note.body} />
+      </div>
       {note.documents.length > 0 && (
         <section className="shared-note-documents" aria-labelledby={documentsHeading}>
           <h2 id={documentsHeading}>Documents</h2>
