@@ -94,7 +94,10 @@ export async function checkScreen(page: Page, name: string, ready: () => Promise
   const original = page.viewportSize();
   const [phone, desktop] = VIEWPORTS;
   const shoot = (suffix = "") =>
-    page.screenshot({ path: join(folder, `${name}-${page.viewportSize()?.width}x${page.viewportSize()?.height}${suffix}.png`) });
+    page.screenshot({
+      path: join(folder, `${name}-${page.viewportSize()?.width}x${page.viewportSize()?.height}${suffix}.png`),
+      fullPage: true,
+    });
   try {
     await page.setViewportSize(phone);
     await ready();
