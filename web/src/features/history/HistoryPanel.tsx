@@ -135,6 +135,8 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
       if (problem instanceof ApiError && problem.code === "version_mismatch") {
         const now = Number(problem.problem.current_version);
         setStale(Number.isFinite(now) ? now : latest);
+        // The versions the reader missed are added to the list while the alert says why.
+        if (Number.isFinite(now)) setCurrent((known) => Math.max(known, now));
       } else {
         setError(`Version ${version} was not restored. ${describeProblem(problem)}`);
       }
