@@ -83,8 +83,7 @@ function moveBetweenTabs(event: KeyboardEvent<HTMLDivElement>) {
 /** The editor of a loaded note. */
 export function NoteEditor({ initial }: { initial: Note }) {
   const { navigate } = useRouter();
-  const editor = useNoteEditor(initial);
-  const { model, edit, resolve, receive, refresh, act, purge, markGone } = editor;
+  const { model, edit, resolve, receive, refresh, act, purge, markGone } = useNoteEditor(initial);
   const { note, draft, conflict } = model;
   const [confirmPurge, setConfirmPurge] = useState(false);
   const [panel, setPanel] = useState<PanelName | null>(null);

@@ -6,6 +6,7 @@ import { fakeServer } from "../test/fakeServer";
 import { makeNote } from "../test/notes";
 import { renderSignedIn } from "../test/render";
 import { NoteEditor } from "./EditorScreen";
+import { fieldsOf } from "./fields";
 
 const note = makeNote({ version: 3 });
 const notePath = `/v1/notes/${note.id}`;
@@ -36,10 +37,8 @@ describe("NoteEditor", () => {
   });
 
   it("saves text left unsaved by an earlier visit on the version it was typed on", async () => {
-    localStorage.setItem(
-      `anote.draft.${note.id}`,
-      JSON.stringify({ version: 3, baseTitle: note.title, baseBody: note.body, title: note.title, body: "kept" }),
-    );
+    const base = fieldsOf(note);
+    localStorage.setItem(`anote.draft.${note.id}`, JSON.stringify({ version: 3, base, draft: { ...base, body: "kept" } }));
     server.on("PATCH", notePath, { body: { id: note.id, version: 4, position: "5-0" } });
     renderSignedIn(<NoteEditor initial={note} />);
 
@@ -50,10 +49,8 @@ describe("NoteEditor", () => {
   });
 
   it("shows a conflict when the note changed since the unsaved text was typed", async () => {
-    localStorage.setItem(
-      `anote.draft.${note.id}`,
-      JSON.stringify({ version: 2, baseTitle: note.title, baseBody: "older", title: note.title, body: "mine" }),
-    );
+    const base = { ...fieldsOf(note), body: "older" };
+    localStorage.setItem(`anote.draft.${note.id}`, JSON.stringify({ version: 2, base, draft: { ...base, body: "mine" } }));
     renderSignedIn(<NoteEditor initial={note} />);
     const conflict = await screen.findByRole("region", { name: "Conflict" });
     expect(conflict).toHaveTextContent("mine");

@@ -1,17 +1,16 @@
-// Unsaved text survives a reload or a crash: while the editor has changes the
-// server has not confirmed, they are kept in this browser (and dropped once
-// saved, or when the student signs out).
+// Unsaved changes survive a reload or a crash: while the editor has changes
+// the server has not confirmed, they are kept in this browser (and dropped
+// once saved, or when the student signs out).
+import type { Fields } from "./fields";
 
-/** The text typed on top of a version, kept until it is saved. */
+/** What was typed on top of a version, kept until it is saved. */
 export interface DraftBackup {
-  /** The version the text was typed on. */
+  /** The version the changes were typed on. */
   version: number;
-  /** The title and body of that version. */
-  baseTitle: string;
-  baseBody: string;
-  /** The title and body as typed. */
-  title: string;
-  body: string;
+  /** The fields of that version. */
+  base: Fields;
+  /** The fields as typed. */
+  draft: Fields;
 }
 
 const PREFIX = "anote.draft.";
@@ -20,7 +19,8 @@ const PREFIX = "anote.draft.";
 export function readDraftBackup(noteId: string): DraftBackup | null {
   try {
     const parsed = JSON.parse(localStorage.getItem(PREFIX + noteId) ?? "null");
-    return parsed && typeof parsed.body === "string" && typeof parsed.version === "number" ? parsed : null;
+    const valid = parsed && typeof parsed.version === "number" && parsed.base && parsed.draft;
+    return valid ? parsed : null;
   } catch {
     return null;
   }

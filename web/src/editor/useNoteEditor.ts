@@ -97,22 +97,8 @@ export function useNoteEditor(initial: Note) {
     (theirs: Fields, version: number): boolean => {
       const m = current.current;
       if (version <= m.version) return m.conflict !== null;
-      const draft = { ...m.draft };
-      let conflict = false;
-      for (const name of FIELD_NAMES) {
-        const untouched = sameField(name, m.draft[name], m.base[name]);
-        if (untouched) draft[name] = theirs[name];
-        else if ((TEXT_FIELDS as readonly string[]).includes(name)) {
-          const movedThere = !sameField(name, theirs[name], m.base[name]);
-          if (movedThere && !sameField(name, theirs[name], m.draft[name])) conflict = true;
-        }
-      }
-      if (conflict) {
-        update({ draft, conflict: { version, theirs } });
-        return true;
-      }
-      update({ draft, base: theirs, version });
-      return false;
+      update(rebased(m, theirs, version));
+      return current.current.conflict !== null;
     },
     [update],
   );
@@ -294,16 +280,12 @@ export function useNoteEditor(initial: Note) {
   /** The note was purged elsewhere. */
   const markGone = useCallback(() => update({ gone: true }), [update]);
 
-  // Text the server has not confirmed is kept in this browser until it is.
-  // (During a conflict `base` is still the text the draft was typed on, so a
+  // What the server has not confirmed is kept in this browser until it is.
+  // (During a conflict `base` is still what the draft was typed on, so a
   // reload finds the conflict again.)
   const { version, base, draft } = model;
   useEffect(() => {
-    const pending = draft.title !== base.title || draft.body !== base.body;
-    writeDraftBackup(
-      id,
-      pending ? { version, baseTitle: base.title, baseBody: base.body, title: draft.title, body: draft.body } : null,
-    );
+    writeDraftBackup(id, sameFields(draft, base) ? null : { version, base, draft });
   }, [id, version, base, draft]);
 
   // A draft restored from an earlier visit is saved (or its conflict shown) at once.
@@ -311,51 +293,62 @@ export function useNoteEditor(initial: Note) {
     if (current.current.status === "unsaved") void flush();
   }, [flush]);
 
-  // Leaving the editor saves what is still unsaved; closing the page with unsaved text asks first.
+  // Leaving the editor saves what is still unsaved (closing the page needs no
+  // warning: the kept draft is saved on the next visit); back online, it saves at once.
   useEffect(() => {
-    const warn = (event: BeforeUnloadEvent) => {
-      const m = current.current;
-      if (!sameFields(m.draft, m.base)) event.preventDefault();
-    };
-    addEventListener("beforeunload", warn);
     const backOnline = () => {
       if (current.current.status === "offline") void flush();
     };
     addEventListener("online", backOnline);
     return () => {
-      removeEventListener("beforeunload", warn);
       removeEventListener("online", backOnline);
       clearTimeout(timer.current);
       void flush();
     };
   }, [flush]);
 
-  return { model, edit, flush, resolve, receive, refresh, act, purge, markGone };
+  return { model, edit, resolve, receive, refresh, act, purge, markGone };
 }
 
 /**
- * The editor's first state: the note as loaded, with the text of an earlier
- * visit that was never saved typed back on top of it — or, when the note
- * changed meanwhile, that text and the note's in conflict.
+ * The model after taking in the note's fields at a newer `version`: fields
+ * the draft left alone follow them; a title or body changed on both sides is
+ * a conflict (the rest keep the draft's value).
+ */
+function rebased(m: EditorModel, theirs: Fields, version: number): Partial<EditorModel> {
+  const draft = { ...m.draft };
+  let conflict = false;
+  for (const name of FIELD_NAMES) {
+    if (sameField(name, m.draft[name], m.base[name])) draft[name] = theirs[name];
+    else if ((TEXT_FIELDS as readonly string[]).includes(name)) {
+      const movedThere = !sameField(name, theirs[name], m.base[name]);
+      if (movedThere && !sameField(name, theirs[name], m.draft[name])) conflict = true;
+    }
+  }
+  return conflict ? { draft, conflict: { version, theirs } } : { draft, base: theirs, version };
+}
+
+/**
+ * The editor's first state: the note as loaded, with what an earlier visit
+ * typed and never saved put back on top of it (rebased if the note changed
+ * meanwhile, so a text changed on both sides is a conflict).
  */
 function initialModel(note: Note): EditorModel {
-  const base = fieldsOf(note);
+  const fields = fieldsOf(note);
   const model: EditorModel = {
     note,
     version: note.version,
-    base,
-    draft: base,
+    base: fields,
+    draft: fields,
     status: "saved",
     error: null,
     conflict: null,
     gone: false,
   };
   const backup = readDraftBackup(note.id);
-  if (!backup || (backup.title === base.title && backup.body === base.body)) return model;
-  const draft = { ...base, title: backup.title, body: backup.body };
-  const unchangedSince = backup.baseTitle === base.title && backup.baseBody === base.body;
-  if (unchangedSince) return { ...model, draft, status: "unsaved" };
-  return { ...model, draft, status: "unsaved", conflict: { version: note.version, theirs: base } };
+  if (!backup || backup.version > note.version || sameFields(backup.draft, fields)) return model;
+  const restored = { ...model, version: backup.version, base: backup.base, draft: backup.draft, status: "unsaved" as const };
+  return note.version > backup.version ? { ...restored, ...rebased(restored, fields, note.version) } : restored;
 }
 
 /** The note's flags after an action. */

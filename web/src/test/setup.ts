@@ -8,3 +8,6 @@ afterEach(() => {
   localStorage.clear();
   sessionStorage.clear();
 });
+
+// jsdom does not lay out or scroll; the router scrolls to the top of a new screen.
+window.scrollTo = () => {};
