@@ -1,9 +1,10 @@
 import { useCallback, useEffect, useId, useRef, useState } from "react";
 import { api, ApiError, call, ifMatch, type Schemas } from "../../api/client";
+import { getNote, getNoteAt } from "../../api/notes";
 import { Markdown } from "../../markdown";
 import { useNoteChanges } from "../../sync";
 import { formatDateTime } from "../format";
-import { fetchNote, type CommandReply, type Note } from "../note";
+import type { CommandReply, Note } from "../note";
 import { describeProblem } from "../problems";
 import { detailsOf, diffLineClass, kindOf, type Change } from "./changes";
 import "./HistoryPanel.css";
@@ -149,7 +150,7 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
     setStale(null);
     setError(null);
     try {
-      const fresh = await fetchNote(note.id);
+      const fresh = await getNote(note.id);
       setCurrent(fresh.version);
       await loadLatest(fresh.version);
     } catch (problem) {
@@ -279,8 +280,8 @@ function PastNoteView({ noteId, version }: { noteId: string; version: number }) 
 
   useEffect(() => {
     let live = true;
-    call(() => api.GET("/v1/notes/{id}", { params: { path: { id: noteId }, query: { version } } })).then(
-      (note) => live && setPast(note as PastNote),
+    getNoteAt(noteId, version).then(
+      (note) => live && setPast(note),
       (problem) => live && setError(`Version ${version} could not be loaded. ${describeProblem(problem)}`),
     );
     return () => {
