@@ -1,5 +1,5 @@
 // The routes: which screen each address shows, and who may see it.
-import { lazy, Suspense, useEffect } from "react";
+import { lazy, Suspense, useEffect, useRef } from "react";
 import { Router, matchPath, useRouter } from "./router";
 import { SessionProvider, useSession } from "./session";
 import { SignInScreen, SignUpScreen } from "./screens/AuthScreens";
@@ -27,11 +27,15 @@ function Routes() {
   const shared = matchPath("/s/:token", pathname);
   const authPage = pathname === "/signin" || pathname === "/signup";
 
+  // Signing out leaves for the sign-in page; arriving signed out at a page comes back to it after.
+  const wasSignedIn = useRef(false);
   useEffect(() => {
     if (shared || session.status === "loading" || session.status === "unreachable") return;
+    const signedOutHere = wasSignedIn.current;
+    wasSignedIn.current = session.status === "signedIn";
     if (session.status === "signedOut" && !authPage) {
-      const next = pathname === "/" && !search ? "" : `?next=${encodeURIComponent(pathname + search)}`;
-      navigate(`/signin${next}`, { replace: true });
+      const plain = signedOutHere || (pathname === "/" && !search);
+      navigate(plain ? "/signin" : `/signin?next=${encodeURIComponent(pathname + search)}`, { replace: true });
     } else if (session.status === "signedIn" && authPage) {
       navigate(safeNext(new URLSearchParams(search).get("next")), { replace: true });
     }

@@ -157,7 +157,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const signIn = useCallback(async (username: string, password: string) => {
     const reply = await call(() =>
       api.POST("/v1/sessions", {
-        body: { username, password },
+        body: { username, password, refresh_cookie: true },
         credentials: "same-origin",
       }),
     );

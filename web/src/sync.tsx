@@ -8,7 +8,12 @@ import { useSession } from "./session";
 /** One entry of the changes feed: a note in its latest state, or a purged one. */
 export type NoteChange = Schemas["Change"];
 
-type Listener = (changes: NoteChange[]) => void;
+/**
+ * Receives a batch of changes. `baseline` marks the first read of the feed on
+ * this device: every note in its latest state, to update what is on screen,
+ * not news to add.
+ */
+type Listener = (changes: NoteChange[], baseline: boolean) => void;
 
 interface SyncValue {
   /** Whether the server answered the last time it was asked. */
@@ -76,10 +81,9 @@ export function SyncProvider({ children }: { children: ReactNode }) {
         const { items, cursor } = await readFeed(since);
         localStorage.setItem(key, cursor);
         setOnline(true);
-        // The first read on this device only finds where "now" is.
-        if (since && items.length > 0 && !stopped) {
-          listeners.current.forEach((listener) => listener(items));
-          setRevision((r) => r + 1);
+        if (items.length > 0 && !stopped) {
+          listeners.current.forEach((listener) => listener(items, since === null));
+          if (since) setRevision((r) => r + 1);
         }
       } catch (cause) {
         if (cause instanceof ApiError && cause.status === 0) setOnline(false);
@@ -123,7 +127,7 @@ export function useNoteChanges(onChanges: Listener): void {
   const { subscribe } = useSync();
   const latest = useRef(onChanges);
   latest.current = onChanges;
-  useEffect(() => subscribe((changes) => latest.current(changes)), [subscribe]);
+  useEffect(() => subscribe((changes, baseline) => latest.current(changes, baseline)), [subscribe]);
 }
 
 /** The banner that says the app is offline (a live status region). */

@@ -71,4 +71,40 @@ describe("NotesScreen", () => {
     expect(await screen.findByRole("link", { name: "Untitled" })).toBeInTheDocument();
     expect(server.requests("GET", "/v1/notes").every((r) => r.query.get("sort") === "title")).toBe(true);
   });
+
+  it("follows the changes feed: renamed notes change in place, new ones come on top", async () => {
+    localStorage.setItem("anote.account", JSON.stringify({ username: "ada" }));
+    localStorage.setItem("anote.changes.ada", "1-0");
+    const renamed = { ...makeNote({ id: "Note-1", title: "Renamed elsewhere" }), body: "text" };
+    const added = { ...makeNote({ id: "new", title: "Written on the phone" }), body: "text" };
+    server.on("GET", "/v1/changes", (request) =>
+      request.query.get("since") === "1-0"
+        ? {
+            body: {
+              items: [renamed, added].map((note) => ({ id: note.id, deleted: false, note })),
+              next_cursor: "2-0",
+              has_more: false,
+            },
+          }
+        : { body: { items: [], next_cursor: "2-0", has_more: false } },
+    );
+    renderSignedIn(<NotesScreen view="notes" />);
+    const list = await screen.findByRole("list", { name: "Notes" });
+    expect(await within(list).findByRole("link", { name: "Renamed elsewhere" }, { timeout: 3000 })).toBeInTheDocument();
+    expect(within(list).queryByRole("link", { name: "Note 1" })).toBeNull();
+    const items = within(list).getAllByRole("listitem");
+    expect(within(items[2]).getByRole("link")).toHaveAccessibleName("Written on the phone");
+  });
+
+  it("takes the first read of the feed on a device as updates only", async () => {
+    const renamed = { ...makeNote({ id: "Note-1", title: "Renamed elsewhere" }), body: "text" };
+    const other = { ...makeNote({ id: "far", title: "Far down the list" }), body: "text" };
+    server.on("GET", "/v1/changes", {
+      body: { items: [renamed, other].map((note) => ({ id: note.id, deleted: false, note })), next_cursor: "2-0", has_more: false },
+    });
+    renderSignedIn(<NotesScreen view="notes" />);
+    const list = await screen.findByRole("list", { name: "Notes" });
+    expect(await within(list).findByRole("link", { name: "Renamed elsewhere" }, { timeout: 3000 })).toBeInTheDocument();
+    expect(within(list).queryByRole("link", { name: "Far down the list" })).toBeNull();
+  });
 });

@@ -83,7 +83,7 @@ describe("HistoryPanel", () => {
     await waitFor(() => expect(onRestored).toHaveBeenCalledWith({ version: 4, position: "0-7" }));
     const [restore] = fake.requests("POST", "/v1/notes/n1/versions/1/restore");
     expect(restore.headers.get("If-Match")).toBe('"3"');
-    expect(screen.getByText("Version 1 restored as version 4.")).toBeInTheDocument();
+    expect(await screen.findByText("Version 1 restored as version 4.")).toBeInTheDocument();
     await waitFor(() =>
       expect(fake.requests("GET", "/v1/notes/n1/history").at(-1)!.query.toString()).toBe("after=3&limit=200"),
     );
