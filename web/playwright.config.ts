@@ -10,7 +10,8 @@ export default defineConfig({
   outputDir: "./test-results/artifacts",
   globalSetup: "./e2e/global-setup.ts",
   fullyParallel: true,
-  workers: process.env.CI ? 2 : Math.min(2, Number(process.env.ANOTE_E2E_WORKERS ?? 2)),
+  // Two cores here: one browser per core.
+  workers: 2,
   forbidOnly: !!process.env.CI,
   // One retry on these busy two-core machines; the report marks a test that needed it as flaky.
   retries: 1,
