@@ -8,7 +8,7 @@
 #
 # 1. Debian's chromium and fonts-liberation are installed with apt when
 #    /usr/bin/chromium is missing; npm ci runs when node_modules does not
-#    match package-lock.json (a stamp of the lockfile's hash says so).
+#    match package.json and package-lock.json (a stamp of their hash says so).
 # 2. Type checks (the app, the browser tests and these scripts), the
 #    component tests (vitest).
 # 3. The committed web/dist equals a fresh `vite build` (that is what the
@@ -53,10 +53,11 @@ ensure_chromium() {
   fi
 }
 
-# npm ci, unless node_modules was installed from this very lockfile.
+# npm ci, unless node_modules was installed from this very package.json and
+# lockfile (with this Node.js).
 ensure_node_modules() {
   local stamp=web/node_modules/.anote-lock-sha256 want
-  want="$(sha256sum web/package-lock.json | cut -d' ' -f1) $(node -v)"
+  want="$(cat web/package.json web/package-lock.json | sha256sum | cut -d' ' -f1) $(node -v)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return
   fi
