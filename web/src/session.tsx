@@ -32,10 +32,8 @@ export interface Session {
   retry(): void;
 }
 
-interface TokenReply {
-  access_token: string;
-  expires_in: number;
-}
+/** The tokens of a sign-in or refresh (the refresh token itself stays in the cookie). */
+type TokenReply = Pick<Schemas["SessionReply"], "access_token" | "expires_in">;
 
 const ACCOUNT_KEY = "anote.account";
 const ROTATED_KEY = "anote.refreshed";
@@ -71,11 +69,11 @@ async function withRefreshLock<T>(task: () => Promise<T>): Promise<T> {
 /** One exchange of the cookie for a new access token; false when the session is over. */
 async function exchangeCookie(): Promise<boolean> {
   const { data, response } = await api.POST("/v1/sessions/refresh", {
-    body: {} as Schemas["RefreshRequest"],
+    body: {},
     credentials: "same-origin",
   });
   if (data) {
-    keep(data as TokenReply);
+    keep(data);
     return true;
   }
   // 401: no cookie, or a used or revoked one. Any other refusal ends the session too;
@@ -161,7 +159,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         credentials: "same-origin",
       }),
     );
-    keep(reply as TokenReply);
+    keep(reply);
     localStorage.setItem(ROTATED_KEY, String(Date.now()));
     const account = { username: username.trim().toLowerCase() };
     localStorage.setItem(ACCOUNT_KEY, JSON.stringify(account));

@@ -136,7 +136,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download one of the caller's documents: a redirect to a short-lived URL. */
+        /**
+         * Download one of the caller's documents: a redirect to a short-lived URL,
+         *     or, with `Accept: application/json`, that URL in a JSON body.
+         */
         get: operations["download"];
         put?: never;
         post?: never;
@@ -575,7 +578,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Exchange a refresh token for new tokens (the old refresh token stops working). */
+        /**
+         * Exchange a refresh token for new tokens (the old refresh token stops
+         *     working). A token in the body is answered in the body; without one
+         *     (`{}`), the cookie's token is used and the next one is set as the cookie.
+         */
         post: operations["refresh"];
         delete?: never;
         options?: never;
@@ -807,6 +814,22 @@ export interface components {
              */
             version: number;
         };
+        /**
+         * @description A short-lived download URL, for a client that cannot follow a redirect
+         *     with its token (a web page navigates to `url` instead).
+         */
+        DownloadLink: {
+            /**
+             * Format: date-time
+             * @description When it stops working (RFC 3339).
+             */
+            expires_at: string;
+            /**
+             * @description The download URL (its reply is an `attachment` with the original
+             *     file name).
+             */
+            url: string;
+        };
         /** @description A change of title and/or body. */
         EditNoteRequest: {
             /** @description The new body. */
@@ -859,6 +882,13 @@ export interface components {
         LoginRequest: {
             /** @description The password. */
             password: string;
+            /**
+             * @description `true`: the refresh token comes as the cookie `anote_refresh`
+             *     (`HttpOnly; SameSite=Strict; Path=/v1/sessions/refresh`, `Secure`
+             *     over HTTPS) instead of in the reply, for a web page that must not
+             *     hold it. Default `false`.
+             */
+            refresh_cookie?: boolean;
             /** @description The username (any case). */
             username: string;
         };
@@ -1019,10 +1049,16 @@ export interface components {
             /** @description A URI naming the kind of problem. */
             type: string;
         };
-        /** @description A refresh token to exchange. */
+        /**
+         * @description A refresh token to exchange: in the body, or, when the body has none
+         *     (`{}`), the cookie `anote_refresh`.
+         */
         RefreshRequest: {
-            /** @description The refresh token from the last login or refresh. */
-            refresh_token: string;
+            /**
+             * @description The refresh token from the last login or refresh; leave it out to
+             *     use the cookie.
+             */
+            refresh_token?: string | null;
         };
         /** @description A new account. */
         RegisterRequest: {
@@ -1077,8 +1113,11 @@ export interface components {
              * @description Seconds until the access token expires.
              */
             expires_in: number;
-            /** @description Exchange at `POST /v1/sessions/refresh`; works once. */
-            refresh_token: string;
+            /**
+             * @description Exchange at `POST /v1/sessions/refresh`; works once. Absent when it
+             *     went into the cookie `anote_refresh` instead.
+             */
+            refresh_token?: string | null;
             /** @description Always `Bearer`. */
             token_type: string;
         };
@@ -1114,7 +1153,12 @@ export interface components {
             id: string;
             /** @description The secret part of the link. */
             token: string;
-            /** @description The public, read-only address. */
+            /**
+             * @description The web app's public, read-only page of the note, `/s/<token>`
+             *     (relative to the app's origin; the API reads it at
+             *     `/v1/shared/{token}`).
+             * @example /s/AbC123
+             */
             url: string;
         };
         /** @description The link that was opened. */
@@ -1128,7 +1172,12 @@ export interface components {
             position: string;
             /** @description The secret part of the link (at least 128 bits). */
             token: string;
-            /** @description The public, read-only address of the shared note. */
+            /**
+             * @description The web app's public, read-only page of the shared note,
+             *     `/s/<token>` (relative to the app's origin; the API reads it at
+             *     `/v1/shared/{token}`).
+             * @example /s/AbC123
+             */
             url: string;
             /**
              * Format: int64
@@ -1271,6 +1320,8 @@ export interface operations {
         responses: {
             204: {
                 headers: {
+                    /** @description Clears the cookie `anote_refresh` (`Max-Age=0`) */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1731,7 +1782,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `Location` is the download URL */
+            /** @description With `Accept: application/json`: the download URL and when it expires */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DownloadLink"];
+                };
+            };
+            /** @description `Location` is the download URL (the default) */
             302: {
                 headers: {
                     [name: string]: unknown;
@@ -4132,8 +4192,11 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The tokens; with `refresh_cookie: true` the refresh token is in the cookie, not the body */
             200: {
                 headers: {
+                    /** @description With `refresh_cookie: true`: `anote_refresh=<refresh token>; Max-Age=<ANOTE_REFRESH_TOKEN_TTL_SECS>; Path=/v1/sessions/refresh; HttpOnly; SameSite=Strict`, and `; Secure` when the request came over HTTPS */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4225,6 +4288,8 @@ export interface operations {
         responses: {
             204: {
                 headers: {
+                    /** @description Clears the cookie `anote_refresh` (`Max-Age=0`) */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4253,7 +4318,10 @@ export interface operations {
             query?: never;
             header?: never;
             path?: never;
-            cookie?: never;
+            cookie?: {
+                /** @description The refresh token, set by a login with `refresh_cookie: true` or a refresh through the cookie; used when the body has no `refresh_token` */
+                anote_refresh?: string | null;
+            };
         };
         requestBody: {
             content: {
@@ -4261,8 +4329,11 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The tokens; the refresh token in the body when it came in the body, else in the cookie */
             200: {
                 headers: {
+                    /** @description When the cookie was used: the next refresh token, as the login sets it */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4278,6 +4349,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description invalid_refresh_token: no token, or one that is unknown, used, expired or revoked */
             401: {
                 headers: {
                     [name: string]: unknown;

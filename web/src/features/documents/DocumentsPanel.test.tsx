@@ -216,6 +216,7 @@ describe("DocumentsPanel documents", () => {
     await userEvent.click(within(dialog).getByRole("button", { name: "Remove" }));
 
     expect(await screen.findByText("No documents yet.")).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole("heading", { name: "Documents" })).toHaveFocus());
     expect(onChanged).toHaveBeenCalledWith({ version: 3, position: "0-6" });
   });
 

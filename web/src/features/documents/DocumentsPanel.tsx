@@ -67,6 +67,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
   const [dragging, setDragging] = useState(false);
   const [removing, setRemoving] = useState<Document | null>(null);
   const nextKey = useRef(0);
+  const heading = useRef<HTMLHeadingElement>(null);
 
   /** Shows the documents of `view` if it is at least as new as what the panel shows. */
   const show = useCallback((view: Note) => {
@@ -202,6 +203,8 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
       );
       await changed(reply);
       setNotice(`“${document.file_name}” removed.`);
+      // Its buttons are gone: keyboard focus goes back to the panel.
+      heading.current?.focus();
     }, `“${document.file_name}” was not removed.`);
 
   function drop(event: DragEvent) {
@@ -214,7 +217,9 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
 
   return (
     <section className="documents-panel" aria-labelledby={headingId}>
-      <h2 id={headingId}>Documents</h2>
+      <h2 id={headingId} ref={heading} tabIndex={-1}>
+        Documents
+      </h2>
       <div
         className={dragging ? "drop-zone drop-zone-active" : "drop-zone"}
         onDragEnter={(event) => {

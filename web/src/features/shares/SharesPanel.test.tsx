@@ -79,6 +79,7 @@ describe("SharesPanel", () => {
     await userEvent.click(within(item).getByRole("button", { name: "Revoke" }));
 
     expect(await screen.findByText("No live links.")).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole("heading", { name: "Share" })).toHaveFocus());
     expect(fake.requests("DELETE", "/v1/notes/n1/shares/s1")).toHaveLength(1);
     expect(onChanged).toHaveBeenCalledWith({ version: 5, position: "0-9" });
   });
