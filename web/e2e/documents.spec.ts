@@ -82,7 +82,7 @@ test("upload a PDF, download the same bytes, hand it in, remove it", async ({ pa
 });
 
 test("a 20 MiB file goes up in parts and comes back whole", async ({ page, account, api }) => {
-  test.setTimeout(120_000);
+  test.setTimeout(150_000);
   const note = await api.createNote({ title: "Recorded lecture notes", body: "Scans" });
   await api.getNote(note.id, note.position);
   await signIn(page, account);
