@@ -23,7 +23,7 @@ export function anoteBinary() {
 }
 
 /** @returns {Promise<number>} a port of 127.0.0.1 nobody listens on right now */
-function freePort() {
+export function freePort() {
   return new Promise((done, fail) => {
     const server = createServer();
     server.once("error", fail);

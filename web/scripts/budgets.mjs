@@ -3,22 +3,23 @@
 // 1. the initial JavaScript (the scripts index.html loads and everything they
 //    import statically), gzipped, under 150 KB;
 // 2. with 1,000 notes, the notes list opens and scrolls without fetching them
-//    all: it counts the list requests, the notes fetched and the notes shown;
+//    all: it counts the list requests, the notes fetched and shown, and the
+//    notes the changes feed brings when the app opens on a new device;
 // 3. Lighthouse (performance >= 90, accessibility >= 95) on the notes screen
-//    of a signed-in user, in Debian's Chromium — or it says why it could not
-//    run, without failing.
+//    of a signed-in user, in Debian's Chromium (the median of three runs when
+//    the first is below the line) — or it says why it could not run, without
+//    failing.
 // Usage: node scripts/budgets.mjs [size|list|lighthouse]… (all by default).
 // The app is `dist/` as `anote serve` (ANOTE_BIN) serves it. The numbers
 // also go to test-results/budgets.json.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { chromium } from "@playwright/test";
 import { Api, freshUsername, laterPosition } from "./anote-api.mjs";
-import { startAnote } from "./anote-server.mjs";
+import { freePort, startAnote } from "./anote-server.mjs";
 
 const webDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const distDir = join(webDir, "dist");
@@ -194,18 +195,6 @@ async function measureLongList(url, account) {
 }
 
 // 3. Lighthouse ------------------------------------------------------------------
-
-/** @returns {Promise<number>} */
-function freePort() {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => done(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 /**
  * Signs in with Playwright in a Chromium that also listens for DevTools on a
