@@ -178,7 +178,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
           params: { path: { id: document.id } },
           headers: { Accept: "application/json" },
         }),
-      ) as { url: string };
+      );
       window.location.assign(link.url);
     }, `“${document.file_name}” could not be downloaded.`);
 
