@@ -14,6 +14,7 @@ export interface CommandReply {
  * that command.
  */
 export async function fetchNote(id: string, position?: string): Promise<Note> {
+  // Asked without `version` or `at`, the route answers the note now, not a past one.
   return (await call(() =>
     api.GET("/v1/notes/{id}", {
       params: { path: { id } },
