@@ -1,8 +1,6 @@
 /** The note the feature panels work on, as the API serves it now. */
 import { api, call, type Note } from "../api/client";
 
-export type { Note };
-
 /** What every note command answers: the note's new version and the position of its event. */
 export interface CommandReply {
   version: number;
