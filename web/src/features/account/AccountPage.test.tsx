@@ -73,4 +73,14 @@ describe("AccountPage", () => {
     expect(fake.requests("DELETE", "/v1/account")).toHaveLength(1);
     expect(localStorage.getItem("anote.account")).toBeNull();
   });
+
+  it("says when to try again after too many wrong passwords", async () => {
+    fake.on("PUT", "/v1/account/password", { ...problem(429, "too_many_login_attempts"), headers: { "Retry-After": "600" } });
+    renderPage();
+    await userEvent.type(screen.getByLabelText("Current password"), "guess number six");
+    await userEvent.type(screen.getByLabelText("New password"), "a much longer one");
+    await userEvent.click(screen.getByRole("button", { name: "Change password" }));
+
+    expect(await screen.findByRole("alert")).toHaveTextContent("Too many wrong passwords. Try again in 10 minutes.");
+  });
 });

@@ -2,6 +2,7 @@ import { useId, useState, type FormEvent } from "react";
 import { api, call } from "../../api/client";
 import { useRouter } from "../../router";
 import { useSession } from "../../session";
+import { useTitle } from "../../ui/useTitle";
 import { UsageMeter } from "../documents/UsageMeter";
 import { describeProblem } from "../problems";
 import "./AccountPage.css";
@@ -15,6 +16,7 @@ const PASSWORD_LENGTH = { min: 10, max: 128 };
  */
 export function AccountPage() {
   const { user } = useSession();
+  useTitle("Account");
   return (
     <div className="account-page">
       <h1>Account</h1>

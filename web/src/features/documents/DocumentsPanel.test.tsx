@@ -79,7 +79,7 @@ describe("DocumentsPanel uploads", () => {
 
     put.progress(2);
     const bar = await screen.findByRole("progressbar", { name: "Uploading report.pdf" });
-    expect(bar).toHaveAttribute("value", "2");
+    await waitFor(() => expect(bar).toHaveAttribute("value", "2"));
     expect(fake.requests("POST", "/v1/notes/n1/documents/d1/complete")).toHaveLength(0);
 
     put.respond(200);
@@ -124,7 +124,7 @@ describe("DocumentsPanel uploads", () => {
       if (index === 1) {
         put.progress(MiB);
         const bar = await screen.findByRole("progressbar", { name: "Uploading lecture.zip" });
-        expect(bar).toHaveAttribute("value", String(9 * MiB));
+        await waitFor(() => expect(bar).toHaveAttribute("value", String(9 * MiB)));
         expect(bar).toHaveAttribute("max", String(size));
       }
       put.respond(200);
@@ -216,6 +216,7 @@ describe("DocumentsPanel documents", () => {
     await userEvent.click(within(dialog).getByRole("button", { name: "Remove" }));
 
     expect(await screen.findByText("No documents yet.")).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole("heading", { name: "Documents" })).toHaveFocus());
     expect(onChanged).toHaveBeenCalledWith({ version: 3, position: "0-6" });
   });
 

@@ -1,9 +1,9 @@
 import { useCallback, useEffect, useId, useRef, useState, type DragEvent } from "react";
-import { api, call, type Schemas } from "../../api/client";
+import { api, call, type Note, type Schemas } from "../../api/client";
 import { useNoteChanges } from "../../sync";
 import { ConfirmDialog } from "../../ui/ConfirmDialog";
 import { formatBytes, formatDateTime } from "../format";
-import { fetchNote, type CommandReply, type Note } from "../note";
+import { fetchNote, type CommandReply } from "../note";
 import { describeProblem } from "../problems";
 import { contentTypeOf, refusalOf, uploadDocument, UploadFailed } from "./upload";
 import { refreshUsage, useUsage } from "./usage";
@@ -67,6 +67,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
   const [dragging, setDragging] = useState(false);
   const [removing, setRemoving] = useState<Document | null>(null);
   const nextKey = useRef(0);
+  const heading = useRef<HTMLHeadingElement>(null);
 
   /** Shows the documents of `view` if it is at least as new as what the panel shows. */
   const show = useCallback((view: Note) => {
@@ -177,7 +178,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
           params: { path: { id: document.id } },
           headers: { Accept: "application/json" },
         }),
-      ) as { url: string };
+      );
       window.location.assign(link.url);
     }, `“${document.file_name}” could not be downloaded.`);
 
@@ -202,6 +203,8 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
       );
       await changed(reply);
       setNotice(`“${document.file_name}” removed.`);
+      // Its buttons are gone: keyboard focus goes back to the panel.
+      heading.current?.focus();
     }, `“${document.file_name}” was not removed.`);
 
   function drop(event: DragEvent) {
@@ -214,7 +217,9 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
 
   return (
     <section className="documents-panel" aria-labelledby={headingId}>
-      <h2 id={headingId}>Documents</h2>
+      <h2 id={headingId} ref={heading} tabIndex={-1}>
+        Documents
+      </h2>
       <div
         className={dragging ? "drop-zone drop-zone-active" : "drop-zone"}
         onDragEnter={(event) => {
@@ -245,7 +250,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
       </div>
 
       {error && (
-        <p role="alert" className="documents-error">
+        <p role="alert" className="error">
           {error}
         </p>
       )}

@@ -83,7 +83,7 @@ describe("HistoryPanel", () => {
     await waitFor(() => expect(onRestored).toHaveBeenCalledWith({ version: 4, position: "0-7" }));
     const [restore] = fake.requests("POST", "/v1/notes/n1/versions/1/restore");
     expect(restore.headers.get("If-Match")).toBe('"3"');
-    expect(screen.getByText("Version 1 restored as version 4.")).toBeInTheDocument();
+    expect(await screen.findByText("Version 1 restored as version 4.")).toBeInTheDocument();
     await waitFor(() =>
       expect(fake.requests("GET", "/v1/notes/n1/history").at(-1)!.query.toString()).toBe("after=3&limit=200"),
     );
@@ -139,4 +139,35 @@ describe("HistoryPanel", () => {
     expect(within(past).getByText("one")).toBeInTheDocument();
     expect(view).toHaveAttribute("aria-expanded", "true");
   });
+
+  it("shows the latest versions first and earlier ones page by page", async () => {
+    const many = Array.from({ length: 45 }, (_, index) => ({
+      version: index + 1,
+      type: "NoteEdited",
+      actor: "u1",
+      at: "2026-12-01T10:00:00Z",
+      position: `0-${index + 1}`,
+      changes: {},
+    }));
+    fake.on("GET", "/v1/notes/n1/history", (request) => {
+      const after = Number(request.query.get("after"));
+      const limit = Number(request.query.get("limit"));
+      return { body: { items: many.filter((change) => change.version > after).slice(0, limit) } };
+    });
+    renderSignedIn(<HistoryPanel note={aNote({ version: 45 })} onRestored={vi.fn()} />);
+    const list = await screen.findByRole("list", { name: "Versions" });
+    // Plain DOM queries: role queries are slow over 45 versions.
+    const versions = () => Array.from(list.querySelectorAll("h3"), (heading) => heading.textContent);
+    expect(versions()).toHaveLength(20);
+    expect(versions()[0]).toBe("Version 45 (current)");
+
+    await userEvent.click(screen.getByText("Show earlier versions"));
+    await waitFor(() => expect(versions()).toHaveLength(40));
+    await userEvent.click(screen.getByText("Show earlier versions"));
+    await waitFor(() => expect(versions()).toHaveLength(45));
+    expect(versions().at(-1)).toBe("Version 1");
+    expect(screen.queryByText("Show earlier versions")).not.toBeInTheDocument();
+    const pages = fake.requests("GET", "/v1/notes/n1/history").map((r) => r.query.toString());
+    expect(pages).toEqual(["after=25&limit=200", "after=5&limit=20", "after=0&limit=5"]);
+  }, 15_000);
 });

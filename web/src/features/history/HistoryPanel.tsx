@@ -1,9 +1,10 @@
 import { useCallback, useEffect, useId, useRef, useState } from "react";
-import { api, ApiError, call, ifMatch, type Schemas } from "../../api/client";
+import { api, ApiError, call, ifMatch, type Note, type Schemas } from "../../api/client";
+import { getNote, getNoteAt } from "../../api/notes";
 import { Markdown } from "../../markdown";
 import { useNoteChanges } from "../../sync";
 import { formatDateTime } from "../format";
-import { fetchNote, type CommandReply, type Note } from "../note";
+import type { CommandReply } from "../note";
 import { describeProblem } from "../problems";
 import { detailsOf, diffLineClass, kindOf, type Change } from "./changes";
 import "./HistoryPanel.css";
@@ -135,6 +136,8 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
       if (problem instanceof ApiError && problem.code === "version_mismatch") {
         const now = Number(problem.problem.current_version);
         setStale(Number.isFinite(now) ? now : latest);
+        // The versions the reader missed are added to the list while the alert says why.
+        if (Number.isFinite(now)) setCurrent((known) => Math.max(known, now));
       } else {
         setError(`Version ${version} was not restored. ${describeProblem(problem)}`);
       }
@@ -147,7 +150,7 @@ export function HistoryPanel({ note, onRestored }: HistoryPanelProps) {
     setStale(null);
     setError(null);
     try {
-      const fresh = await fetchNote(note.id);
+      const fresh = await getNote(note.id);
       setCurrent(fresh.version);
       await loadLatest(fresh.version);
     } catch (problem) {
@@ -277,8 +280,8 @@ function PastNoteView({ noteId, version }: { noteId: string; version: number }) 
 
   useEffect(() => {
     let live = true;
-    call(() => api.GET("/v1/notes/{id}", { params: { path: { id: noteId }, query: { version } } })).then(
-      (note) => live && setPast(note as PastNote),
+    getNoteAt(noteId, version).then(
+      (note) => live && setPast(note),
       (problem) => live && setError(`Version ${version} could not be loaded. ${describeProblem(problem)}`),
     );
     return () => {

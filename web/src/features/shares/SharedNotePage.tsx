@@ -1,6 +1,7 @@
 import { useEffect, useId, useState } from "react";
 import { api, ApiError, call, type Schemas } from "../../api/client";
 import { Markdown } from "../../markdown";
+import { useTitle } from "../../ui/useTitle";
 import { formatBytes, formatDateTime } from "../format";
 import { describeProblem } from "../problems";
 import "./SharedNotePage.css";
@@ -45,10 +46,8 @@ export function SharedNotePage({ token }: SharedNotePageProps) {
     };
   }, [token, attempt]);
 
-  const title = loaded.state === "ready" ? loaded.note.title || "Untitled" : null;
-  useEffect(() => {
-    if (title) document.title = `${title} · Anote`;
-  }, [title]);
+  const ready = loaded.state === "ready" ? loaded.note : null;
+  useTitle(ready ? ready.title || "Untitled" : loaded.state === "gone" ? "Link not available" : "Shared note");
 
   return (
     <main id="main" className="shared-page">

@@ -52,7 +52,7 @@ describe("SharesPanel", () => {
     expect(onChanged).toHaveBeenCalledWith({ version: 5, position: "0-9" });
     const reload = fake.requests("GET", "/v1/notes/n1/shares").at(-1)!;
     expect(reload.headers.get("Anote-Min-Position")).toBe("0-9");
-    expect(expires).toHaveValue("");
+    await waitFor(() => expect(expires).toHaveValue(""));
   });
 
   it("creates a link that never expires when no expiry is given", async () => {
@@ -79,6 +79,7 @@ describe("SharesPanel", () => {
     await userEvent.click(within(item).getByRole("button", { name: "Revoke" }));
 
     expect(await screen.findByText("No live links.")).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole("heading", { name: "Share" })).toHaveFocus());
     expect(fake.requests("DELETE", "/v1/notes/n1/shares/s1")).toHaveLength(1);
     expect(onChanged).toHaveBeenCalledWith({ version: 5, position: "0-9" });
   });
@@ -107,6 +108,6 @@ describe("SharesPanel", () => {
     writeText.mockRejectedValue(new Error("denied"));
     await userEvent.click(copy);
     await waitFor(() => expect(window.getSelection()?.toString()).toBe(`${location.origin}/s/tok1`));
-    expect(screen.getByText(/copy it with Ctrl\+C/)).toBeInTheDocument();
+    expect(await screen.findByText(/copy it with Ctrl\+C/)).toBeInTheDocument();
   });
 });

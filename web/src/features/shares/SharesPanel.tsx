@@ -1,7 +1,7 @@
-import { useCallback, useEffect, useId, useState, type FormEvent } from "react";
-import { api, call, type Schemas } from "../../api/client";
+import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from "react";
+import { api, call, type Note, type Schemas } from "../../api/client";
 import { formatDateTime, localInputToIso } from "../format";
-import type { CommandReply, Note } from "../note";
+import type { CommandReply } from "../note";
 import { describeProblem } from "../problems";
 import "./SharesPanel.css";
 
@@ -40,6 +40,7 @@ export function SharesPanel({ note, onChanged }: SharesPanelProps) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState("");
+  const heading = useRef<HTMLHeadingElement>(null);
 
   const load = useCallback(
     async (position?: string) => {
@@ -101,8 +102,8 @@ export function SharesPanel({ note, onChanged }: SharesPanelProps) {
     if (created) setExpires("");
   }
 
-  const revoke = (link: ShareLink) =>
-    command(
+  async function revoke(link: ShareLink) {
+    const revoked = await command(
       () =>
         call(() =>
           api.DELETE("/v1/notes/{id}/shares/{share_id}", {
@@ -112,6 +113,9 @@ export function SharesPanel({ note, onChanged }: SharesPanelProps) {
       "Link revoked: it no longer opens the note.",
       "The link was not revoked.",
     );
+    // Its buttons are gone: keyboard focus goes back to the panel.
+    if (revoked) heading.current?.focus();
+  }
 
   async function copy(link: ShareLink, address: HTMLElement | null) {
     setError(null);
@@ -126,7 +130,9 @@ export function SharesPanel({ note, onChanged }: SharesPanelProps) {
 
   return (
     <section className="shares-panel" aria-labelledby={headingId}>
-      <h2 id={headingId}>Share</h2>
+      <h2 id={headingId} ref={heading} tabIndex={-1}>
+        Share
+      </h2>
       <p className="hint">Anyone with a link can read this note and download its documents, without signing in.</p>
       <form className="share-form" onSubmit={create}>
         <label>
