@@ -1,8 +1,6 @@
 /** The note the feature panels work on, as the API serves it now. */
 import { api, call, type Note } from "../api/client";
 
-export type { Note };
-
 /** What every note command answers: the note's new version and the position of its event. */
 export interface CommandReply {
   version: number;
@@ -14,6 +12,7 @@ export interface CommandReply {
  * that command.
  */
 export async function fetchNote(id: string, position?: string): Promise<Note> {
+  // Asked without `version` or `at`, the route answers the note now, not a past one.
   return (await call(() =>
     api.GET("/v1/notes/{id}", {
       params: { path: { id } },

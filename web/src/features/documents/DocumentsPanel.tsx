@@ -1,9 +1,9 @@
 import { useCallback, useEffect, useId, useRef, useState, type DragEvent } from "react";
-import { api, call, type Schemas } from "../../api/client";
+import { api, call, type Note, type Schemas } from "../../api/client";
 import { useNoteChanges } from "../../sync";
 import { ConfirmDialog } from "../../ui/ConfirmDialog";
 import { formatBytes, formatDateTime } from "../format";
-import { fetchNote, type CommandReply, type Note } from "../note";
+import { fetchNote, type CommandReply } from "../note";
 import { describeProblem } from "../problems";
 import { contentTypeOf, refusalOf, uploadDocument, UploadFailed } from "./upload";
 import { refreshUsage, useUsage } from "./usage";
@@ -178,7 +178,7 @@ export function DocumentsPanel({ note, onChanged }: DocumentsPanelProps) {
           params: { path: { id: document.id } },
           headers: { Accept: "application/json" },
         }),
-      ) as { url: string };
+      );
       window.location.assign(link.url);
     }, `“${document.file_name}” could not be downloaded.`);
 

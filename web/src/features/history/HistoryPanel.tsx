@@ -1,10 +1,10 @@
 import { useCallback, useEffect, useId, useRef, useState } from "react";
-import { api, ApiError, call, ifMatch, type Schemas } from "../../api/client";
+import { api, ApiError, call, ifMatch, type Note, type Schemas } from "../../api/client";
 import { getNote, getNoteAt } from "../../api/notes";
 import { Markdown } from "../../markdown";
 import { useNoteChanges } from "../../sync";
 import { formatDateTime } from "../format";
-import type { CommandReply, Note } from "../note";
+import type { CommandReply } from "../note";
 import { describeProblem } from "../problems";
 import { detailsOf, diffLineClass, kindOf, type Change } from "./changes";
 import "./HistoryPanel.css";

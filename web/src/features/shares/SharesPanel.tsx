@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from "react";
-import { api, call, type Schemas } from "../../api/client";
+import { api, call, type Note, type Schemas } from "../../api/client";
 import { formatDateTime, localInputToIso } from "../format";
-import type { CommandReply, Note } from "../note";
+import type { CommandReply } from "../note";
 import { describeProblem } from "../problems";
 import "./SharesPanel.css";
 
