@@ -66,7 +66,7 @@ ensure_node_modules() {
   printf '%s\n' "$want" >"$stamp"
 }
 
-need_binary() {
+need_binary() { # exits unless ANOTE_BIN is an executable
   if [ ! -x "$ANOTE_BIN" ]; then
     log "web: no anote binary at $ANOTE_BIN: run cargo build, or set ANOTE_BIN"
     exit 1
@@ -92,7 +92,10 @@ check_api_types() {
   local document
   document=$(mktemp)
   cleanups+=("rm -f '$document'")
-  "$ANOTE_BIN" openapi >"$document"
+  if ! "$ANOTE_BIN" openapi >"$document"; then
+    log "web: $ANOTE_BIN openapi failed: is the binary older than the app?"
+    exit 1
+  fi
   if ! (cd web && scripts/gen-api.sh --check "$document") >"$document.diff" 2>&1; then
     head -n 60 "$document.diff" >&2
     rm -f "$document.diff"
@@ -104,12 +107,12 @@ check_api_types() {
 }
 
 run_e2e() {
-  need_binary
+  [ -n "${ANOTE_E2E_BASE_URL:-}" ] || need_binary
   (cd web && node_modules/.bin/playwright test "$@")
 }
 
 run_budgets() {
-  need_binary
+  [ -n "${ANOTE_E2E_BASE_URL:-}" ] || need_binary
   (cd web && node scripts/budgets.mjs)
 }
 
