@@ -28,5 +28,7 @@ export default defineConfig({
     setupFiles: ["src/test/setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
     css: false,
+    // Autosave waits a second by design; a busy machine may take a while more.
+    testTimeout: 20_000,
   },
 });

@@ -46,7 +46,7 @@ async function makeConflict() {
   const body = screen.getByRole("textbox", { name: "Body" });
   await userEvent.clear(body);
   await userEvent.type(body, "line one{enter}my line");
-  return screen.findByRole("region", { name: "Conflict" }, { timeout: 3000 });
+  return screen.findByRole("region", { name: "Conflict" }, { timeout: 8000 });
 }
 
 describe("ConflictView", () => {

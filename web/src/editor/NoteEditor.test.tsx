@@ -29,7 +29,7 @@ describe("NoteEditor", () => {
     expect(server.requests("PATCH", notePath)).toHaveLength(0);
     expect(screen.getByText("Unsaved changes")).toBeInTheDocument();
 
-    await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(1), { timeout: 3000 });
+    await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(1), { timeout: 8000 });
     const [patch] = server.requests("PATCH", notePath);
     expect(patch.headers.get("If-Match")).toBe('"3"');
     expect(patch.body).toEqual({ body: "Derivatives" });
@@ -73,9 +73,9 @@ describe("NoteEditor", () => {
 
     const title = screen.getByRole("textbox", { name: "Title" });
     await userEvent.type(title, " one");
-    await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(1), { timeout: 3000 });
+    await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(1), { timeout: 8000 });
     await userEvent.type(title, " two");
-    await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(2), { timeout: 3000 });
+    await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(2), { timeout: 8000 });
 
     const [first, second] = server.requests("PATCH", notePath);
     expect(first.headers.get("If-Match")).toBe('"3"');

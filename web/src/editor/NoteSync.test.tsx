@@ -32,7 +32,7 @@ describe("NoteEditor and the changes feed", () => {
     feedWith(server, { ...note, version: 4, body: "from the phone" });
     renderSignedIn(<NoteEditor initial={note} />);
     await waitFor(() => expect(screen.getByRole("textbox", { name: "Body" })).toHaveValue("from the phone"), {
-      timeout: 3000,
+      timeout: 8000,
     });
   });
 
@@ -40,10 +40,10 @@ describe("NoteEditor and the changes feed", () => {
     feedWith(server, { ...note, version: 4, pinned: true });
     server.on("PATCH", notePath, { body: { id: note.id, version: 5, position: "6-0" } });
     renderSignedIn(<NoteEditor initial={note} />);
-    await screen.findByRole("button", { name: "Unpin" }, { timeout: 3000 });
+    await screen.findByRole("button", { name: "Unpin" }, { timeout: 8000 });
 
     await userEvent.type(screen.getByRole("textbox", { name: "Body" }), " and more");
-    await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(1), { timeout: 3000 });
+    await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(1), { timeout: 8000 });
     const [patch] = server.requests("PATCH", notePath);
     expect(patch.headers.get("If-Match")).toBe('"4"');
     expect(patch.body).toEqual({ body: "first and more" });

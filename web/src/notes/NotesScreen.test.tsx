@@ -90,7 +90,7 @@ describe("NotesScreen", () => {
     );
     renderSignedIn(<NotesScreen view="notes" />);
     const list = await screen.findByRole("list", { name: "Notes" });
-    expect(await within(list).findByRole("link", { name: "Renamed elsewhere" }, { timeout: 3000 })).toBeInTheDocument();
+    expect(await within(list).findByRole("link", { name: "Renamed elsewhere" }, { timeout: 8000 })).toBeInTheDocument();
     expect(within(list).queryByRole("link", { name: "Note 1" })).toBeNull();
     const items = within(list).getAllByRole("listitem");
     expect(within(items[2]).getByRole("link")).toHaveAccessibleName("Written on the phone");
@@ -104,7 +104,7 @@ describe("NotesScreen", () => {
     });
     renderSignedIn(<NotesScreen view="notes" />);
     const list = await screen.findByRole("list", { name: "Notes" });
-    expect(await within(list).findByRole("link", { name: "Renamed elsewhere" }, { timeout: 3000 })).toBeInTheDocument();
+    expect(await within(list).findByRole("link", { name: "Renamed elsewhere" }, { timeout: 8000 })).toBeInTheDocument();
     expect(within(list).queryByRole("link", { name: "Far down the list" })).toBeNull();
   });
 });
