@@ -16,10 +16,7 @@ beforeEach(() => {
     .on("GET", "/v1/account/usage", { body: aUsage({ bytes: 1024 ** 2 }) });
 });
 
-afterEach(() => {
-  vi.unstubAllGlobals();
-  localStorage.clear();
-});
+afterEach(() => vi.unstubAllGlobals());
 
 /** Puts `text` into the field labelled `label` in one go, as pasting does. */
 async function enter(label: string, text: string) {
