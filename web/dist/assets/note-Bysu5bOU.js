@@ -1,1 +1,0 @@
-import{d as e,u as t}from"./index-D6ccsMSv.js";async function n(n,r){return await e(()=>t.GET(`/v1/notes/{id}`,{params:{path:{id:n}},headers:r?{"Anote-Min-Position":r}:{}}))}export{n as t};
