@@ -16,10 +16,13 @@ beforeEach(() => {
     .on("GET", "/v1/account/usage", { body: aUsage({ bytes: 1024 ** 2 }) });
 });
 
-afterEach(() => {
-  vi.unstubAllGlobals();
-  localStorage.clear();
-});
+afterEach(() => vi.unstubAllGlobals());
+
+/** Puts `text` into the field labelled `label` in one go, as pasting does. */
+async function enter(label: string, text: string) {
+  await userEvent.click(screen.getByLabelText(label));
+  await userEvent.paste(text);
+}
 
 function renderPage() {
   renderSignedIn(<AccountPage />, "/account");
@@ -31,8 +34,8 @@ describe("AccountPage", () => {
     renderPage();
     expect(await screen.findByText("1 MB of 1 GB used")).toBeInTheDocument();
 
-    await userEvent.type(screen.getByLabelText("Current password"), "not it at all");
-    await userEvent.type(screen.getByLabelText("New password"), "a much longer one");
+    await enter("Current password", "not it at all");
+    await enter("New password", "a much longer one");
     await userEvent.click(screen.getByRole("button", { name: "Change password" }));
     expect(await screen.findByRole("alert")).toHaveTextContent("The current password is not right.");
 
@@ -48,8 +51,8 @@ describe("AccountPage", () => {
 
   it("refuses a short new password before asking the server", async () => {
     renderPage();
-    await userEvent.type(screen.getByLabelText("Current password"), "correct horse");
-    await userEvent.type(screen.getByLabelText("New password"), "short");
+    await enter("Current password", "correct horse");
+    await enter("New password", "short");
     await userEvent.click(screen.getByRole("button", { name: "Change password" }));
 
     expect(await screen.findByRole("alert")).toHaveTextContent("The new password must be 10 to 128 characters long.");
@@ -77,8 +80,8 @@ describe("AccountPage", () => {
   it("says when to try again after too many wrong passwords", async () => {
     fake.on("PUT", "/v1/account/password", { ...problem(429, "too_many_login_attempts"), headers: { "Retry-After": "600" } });
     renderPage();
-    await userEvent.type(screen.getByLabelText("Current password"), "guess number six");
-    await userEvent.type(screen.getByLabelText("New password"), "a much longer one");
+    await enter("Current password", "guess number six");
+    await enter("New password", "a much longer one");
     await userEvent.click(screen.getByRole("button", { name: "Change password" }));
 
     expect(await screen.findByRole("alert")).toHaveTextContent("Too many wrong passwords. Try again in 10 minutes.");

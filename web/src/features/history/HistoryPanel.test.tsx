@@ -169,5 +169,5 @@ describe("HistoryPanel", () => {
     expect(screen.queryByText("Show earlier versions")).not.toBeInTheDocument();
     const pages = fake.requests("GET", "/v1/notes/n1/history").map((r) => r.query.toString());
     expect(pages).toEqual(["after=25&limit=200", "after=5&limit=20", "after=0&limit=5"]);
-  }, 15_000);
+  });
 });
