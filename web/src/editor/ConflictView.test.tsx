@@ -45,7 +45,8 @@ async function makeConflict() {
   renderSignedIn(<NoteEditor initial={note} />);
   const body = screen.getByRole("textbox", { name: "Body" });
   await userEvent.clear(body);
-  await userEvent.type(body, "line one{enter}my line");
+  await userEvent.click(body);
+  await userEvent.paste("line one\nmy line");
   return screen.findByRole("region", { name: "Conflict" }, { timeout: 8000 });
 }
 

@@ -24,7 +24,8 @@ describe("NoteEditor", () => {
 
     const body = screen.getByRole("textbox", { name: "Body" });
     await userEvent.clear(body);
-    await userEvent.type(body, "Derivatives");
+    await userEvent.click(body);
+    await userEvent.paste("Derivatives");
 
     expect(server.requests("PATCH", notePath)).toHaveLength(0);
     expect(screen.getByText("Unsaved changes")).toBeInTheDocument();
@@ -72,9 +73,10 @@ describe("NoteEditor", () => {
     renderSignedIn(<NoteEditor initial={note} />);
 
     const title = screen.getByRole("textbox", { name: "Title" });
-    await userEvent.type(title, " one");
+    await userEvent.click(title);
+    await userEvent.paste(" one");
     await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(1), { timeout: 8000 });
-    await userEvent.type(title, " two");
+    await userEvent.paste(" two");
     await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(2), { timeout: 8000 });
 
     const [first, second] = server.requests("PATCH", notePath);

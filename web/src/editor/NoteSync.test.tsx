@@ -42,7 +42,8 @@ describe("NoteEditor and the changes feed", () => {
     renderSignedIn(<NoteEditor initial={note} />);
     await screen.findByRole("button", { name: "Unpin" }, { timeout: 8000 });
 
-    await userEvent.type(screen.getByRole("textbox", { name: "Body" }), " and more");
+    await userEvent.click(screen.getByRole("textbox", { name: "Body" }));
+    await userEvent.paste(" and more");
     await waitFor(() => expect(server.requests("PATCH", notePath)).toHaveLength(1), { timeout: 8000 });
     const [patch] = server.requests("PATCH", notePath);
     expect(patch.headers.get("If-Match")).toBe('"4"');

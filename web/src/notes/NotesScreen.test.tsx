@@ -29,6 +29,9 @@ describe("NotesScreen", () => {
     });
   });
 
+  /** Waits until the list shows its first page (the feed answers after that). */
+  const firstPageShown = () => screen.findByRole("link", { name: "Note 1" }, { timeout: 8000 });
+
   it("shows pinned notes first, marked, then the others, one page at a time", async () => {
     renderSignedIn(<NotesScreen view="notes" />);
     const list = await screen.findByRole("list", { name: "Notes" });
@@ -77,8 +80,9 @@ describe("NotesScreen", () => {
     localStorage.setItem("anote.changes.ada", "1-0");
     const renamed = { ...makeNote({ id: "Note-1", title: "Renamed elsewhere" }), body: "text" };
     const added = { ...makeNote({ id: "new", title: "Written on the phone" }), body: "text" };
-    server.on("GET", "/v1/changes", (request) =>
-      request.query.get("since") === "1-0"
+    server.on("GET", "/v1/changes", async (request) => {
+      await firstPageShown();
+      return request.query.get("since") === "1-0"
         ? {
             body: {
               items: [renamed, added].map((note) => ({ id: note.id, deleted: false, note })),
@@ -86,8 +90,8 @@ describe("NotesScreen", () => {
               has_more: false,
             },
           }
-        : { body: { items: [], next_cursor: "2-0", has_more: false } },
-    );
+        : { body: { items: [], next_cursor: "2-0", has_more: false } };
+    });
     renderSignedIn(<NotesScreen view="notes" />);
     const list = await screen.findByRole("list", { name: "Notes" });
     expect(await within(list).findByRole("link", { name: "Renamed elsewhere" }, { timeout: 8000 })).toBeInTheDocument();
@@ -99,8 +103,10 @@ describe("NotesScreen", () => {
   it("takes the first read of the feed on a device as updates only", async () => {
     const renamed = { ...makeNote({ id: "Note-1", title: "Renamed elsewhere" }), body: "text" };
     const other = { ...makeNote({ id: "far", title: "Far down the list" }), body: "text" };
-    server.on("GET", "/v1/changes", {
-      body: { items: [renamed, other].map((note) => ({ id: note.id, deleted: false, note })), next_cursor: "2-0", has_more: false },
+    server.on("GET", "/v1/changes", async () => {
+      await firstPageShown();
+      const items = [renamed, other].map((note) => ({ id: note.id, deleted: false, note }));
+      return { body: { items, next_cursor: "2-0", has_more: false } };
     });
     renderSignedIn(<NotesScreen view="notes" />);
     const list = await screen.findByRole("list", { name: "Notes" });

@@ -18,7 +18,7 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
-type Handler = (request: SeenRequest) => Reply | undefined;
+type Handler = (request: SeenRequest) => Reply | undefined | Promise<Reply | undefined>;
 
 /** Installs the double as `fetch`; `on(method, path, handler)` adds answers (the newest wins). */
 export function fakeServer() {
@@ -40,7 +40,7 @@ export function fakeServer() {
     for (const route of [...routes].reverse()) {
       const pathMatches = typeof route.path === "string" ? route.path === url.pathname : route.path.test(url.pathname);
       if (route.method !== request.method || !pathMatches) continue;
-      const reply = route.handler(entry);
+      const reply = await route.handler(entry);
       if (!reply) continue;
       const status = reply.status ?? 200;
       const isProblem = status >= 400;
