@@ -8,12 +8,8 @@ import { useSession } from "./session";
 /** One entry of the changes feed: a note in its latest state, or a purged one. */
 export type NoteChange = Schemas["Change"];
 
-/**
- * Receives a batch of changes. `baseline` marks the first read of the feed on
- * this device: every note in its latest state, to update what is on screen,
- * not news to add.
- */
-type Listener = (changes: NoteChange[], baseline: boolean) => void;
+/** Receives a batch of changes from the feed. */
+type Listener = (changes: NoteChange[]) => void;
 
 interface SyncValue {
   /** Whether the server answered the last time it was asked. */
@@ -35,12 +31,16 @@ function cursorKey(username: string): string {
   return `anote.changes.${username}`;
 }
 
-/** Reads the whole feed from `since`, page by page; returns the changes and the new cursor. */
-async function readFeed(since: string | null): Promise<{ items: NoteChange[]; cursor: string }> {
+/**
+ * Reads the feed from `since`, page by page; returns the changes and the new
+ * cursor. A device that has no cursor yet asks for the feed's current end
+ * (`since=now`): it has just loaded its notes, so the backlog is not news.
+ */
+async function readFeed(since: string): Promise<{ items: NoteChange[]; cursor: string }> {
   const items: NoteChange[] = [];
   let cursor = since;
   for (;;) {
-    const query = cursor ? { since: cursor, limit: 500 } : { limit: 500 };
+    const query = { since: cursor, limit: 500 };
     const page = await call(() => api.GET("/v1/changes", { params: { query } }));
     items.push(...page.items);
     cursor = page.next_cursor;
@@ -77,13 +77,12 @@ export function SyncProvider({ children }: { children: ReactNode }) {
       running = true;
       clearTimeout(timer);
       try {
-        const since = localStorage.getItem(key);
-        const { items, cursor } = await readFeed(since);
+        const { items, cursor } = await readFeed(localStorage.getItem(key) ?? "now");
         localStorage.setItem(key, cursor);
         setOnline(true);
         if (items.length > 0 && !stopped) {
-          listeners.current.forEach((listener) => listener(items, since === null));
-          if (since) setRevision((r) => r + 1);
+          listeners.current.forEach((listener) => listener(items));
+          setRevision((r) => r + 1);
         }
       } catch (cause) {
         if (cause instanceof ApiError && cause.status === 0) setOnline(false);
@@ -100,7 +99,8 @@ export function SyncProvider({ children }: { children: ReactNode }) {
     addEventListener("offline", goOffline);
     addEventListener("focus", wake);
     document.addEventListener("visibilitychange", wake);
-    timer = setTimeout(poll, 1000);
+    // A device without a cursor takes the feed's end at once, as its notes load.
+    timer = setTimeout(poll, localStorage.getItem(key) ? 1000 : 0);
     return () => {
       stopped = true;
       clearTimeout(timer);
@@ -127,7 +127,7 @@ export function useNoteChanges(onChanges: Listener): void {
   const { subscribe } = useSync();
   const latest = useRef(onChanges);
   latest.current = onChanges;
-  useEffect(() => subscribe((changes, baseline) => latest.current(changes, baseline)), [subscribe]);
+  useEffect(() => subscribe((changes) => latest.current(changes)), [subscribe]);
 }
 
 /** The banner that says the app is offline (a live status region). */

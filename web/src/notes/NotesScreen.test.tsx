@@ -100,17 +100,18 @@ describe("NotesScreen", () => {
     expect(within(items[2]).getByRole("link")).toHaveAccessibleName("Written on the phone");
   });
 
-  it("takes the first read of the feed on a device as updates only", async () => {
-    const renamed = { ...makeNote({ id: "Note-1", title: "Renamed elsewhere" }), body: "text" };
-    const other = { ...makeNote({ id: "far", title: "Far down the list" }), body: "text" };
-    server.on("GET", "/v1/changes", async () => {
-      await firstPageShown();
-      const items = [renamed, other].map((note) => ({ id: note.id, deleted: false, note }));
-      return { body: { items, next_cursor: "2-0", has_more: false } };
-    });
+  it("starts a new device at the feed's end instead of reading its backlog", async () => {
+    localStorage.setItem("anote.account", JSON.stringify({ username: "ada" }));
+    const old = { ...makeNote({ id: "far", title: "Far down the list" }), body: "text" };
+    server.on("GET", "/v1/changes", async (request) =>
+      request.query.get("since") === "now"
+        ? { body: { items: [], next_cursor: "2-0", has_more: false } }
+        : { body: { items: [{ id: old.id, deleted: false, note: old }], next_cursor: "3-0", has_more: false } },
+    );
     renderSignedIn(<NotesScreen view="notes" />);
     const list = await screen.findByRole("list", { name: "Notes" });
-    expect(await within(list).findByRole("link", { name: "Renamed elsewhere" }, { timeout: 8000 })).toBeInTheDocument();
+    await waitFor(() => expect(localStorage.getItem("anote.changes.ada")).toBe("2-0"));
+    expect(server.requests("GET", "/v1/changes").map((r) => r.query.get("since"))).toEqual(["now"]);
     expect(within(list).queryByRole("link", { name: "Far down the list" })).toBeNull();
   });
 });

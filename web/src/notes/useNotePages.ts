@@ -71,10 +71,10 @@ export function useNotePages(query: NotesQuery) {
 
   useNoteChanges(
     useCallback(
-      (changes: NoteChange[], baseline: boolean) =>
+      (changes: NoteChange[]) =>
         setState((s) => ({
           ...s,
-          notes: applyChanges(s.notes, changes, JSON.parse(queryKey) as NotesQuery, baseline),
+          notes: applyChanges(s.notes, changes, JSON.parse(queryKey) as NotesQuery),
         })),
       [queryKey],
     ),
@@ -83,18 +83,15 @@ export function useNotePages(query: NotesQuery) {
   return { ...state, notes: pinnedFirst(state.notes, query.view), loadMore };
 }
 
-/**
- * The loaded notes after changes from elsewhere: updated in place, dropped,
- * or (news, not the baseline) added on top.
- */
-export function applyChanges(notes: Note[], changes: NoteChange[], query: NotesQuery, baseline = false): Note[] {
+/** The loaded notes after changes from elsewhere: updated in place, dropped, or added on top. */
+export function applyChanges(notes: Note[], changes: NoteChange[], query: NotesQuery): Note[] {
   let next = notes;
   for (const change of changes) {
     const rest = next.filter((n) => n.id !== change.id);
     const note = change.note ? ({ ...change.note, body: undefined } as Note) : null;
     if (!note || !belongsTo(note, query)) next = rest;
     else if (rest.length < next.length) next = next.map((n) => (n.id === note.id ? note : n));
-    else if (!baseline) next = [note, ...next];
+    else next = [note, ...next];
   }
   return next;
 }
