@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of Anote: formatting, lints, the whole test
 # suite against a real PostgreSQL, a real Kinesis emulator and a real S3
-# emulator (scripts/services.sh says how each is found or started), a
+# emulator (scripts/services.sh says how each is found or started), the web
+# app's checks and browser tests (scripts/web.sh), a
 # fuzz run of both setups against their API document (scripts/fuzz.sh), the
 # CloudFormation templates linted, policy-checked and deployed to AWS
 # emulators (scripts/deploy-check.sh), and the container image built and
@@ -29,6 +30,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+log "the web app: type checks, component tests, build and API drift, browser tests, budgets"
+scripts/web.sh
 log "fuzzing the API against its document"
 scripts/fuzz.sh both
 log "checking the CloudFormation templates"

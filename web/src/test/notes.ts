@@ -1,0 +1,24 @@
+// Notes for component tests.
+import type { Note } from "../api/client";
+
+/** A note with sensible defaults; `fields` override them. */
+export function makeNote(fields: Partial<Note> = {}): Note {
+  return {
+    id: "00000000-0000-4000-8000-000000000001",
+    title: "Limits",
+    body: "# Lecture 1",
+    snippet: "Lecture 1",
+    subject: "Maths",
+    tags: ["exam"],
+    pinned: false,
+    archived: false,
+    trashed: false,
+    due_at: null,
+    done: false,
+    version: 1,
+    created_at: "2026-11-30T10:00:00Z",
+    updated_at: "2026-11-30T10:00:00Z",
+    documents: [],
+    ...fields,
+  } as Note;
+}
