@@ -1656,7 +1656,11 @@ export interface operations {
     changes: {
         parameters: {
             query?: {
-                /** @description The `next_cursor` of the previous answer; from the beginning if absent. */
+                /**
+                 * @description The `next_cursor` of the previous answer; from the beginning if
+                 *     absent; `now` for no changes and a cursor at the read models' current
+                 *     position (a new device that has just loaded its notes).
+                 */
                 since?: string;
                 /** @description Changes per page, 1 to 500 (default 100). */
                 limit?: number;
