@@ -3,7 +3,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it } from "vitest";
 import { fakeServer } from "../test/fakeServer";
-import { makeNote } from "../test/notes";
+import { makeNote, makePastNote } from "../test/notes";
 import { renderSignedIn } from "../test/render";
 import { NoteEditor } from "./EditorScreen";
 
@@ -21,20 +21,7 @@ function serverWithConflict() {
   server.on("GET", notePath, (request) =>
     request.query.get("version") === "2"
       ? {
-          body: {
-            id: note.id,
-            version: 2,
-            recorded_at: "2026-12-01T10:00:00Z",
-            title: "Limits",
-            body: "line one\ntheir line",
-            subject: "Maths",
-            tags: ["exam"],
-            pinned: false,
-            archived: false,
-            trashed: false,
-            due_at: null,
-            done: false,
-          },
+          body: makePastNote({ id: note.id, version: 2, title: "Limits", body: "line one\ntheir line" }),
         }
       : undefined,
   );

@@ -2,6 +2,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { fakeServer } from "../../test/fakeServer";
+import { makePastNote } from "../../test/notes";
 import { renderSignedIn } from "../../test/render";
 import { problem } from "../testing/doubles";
 import { aNote } from "../testing/fixtures";
@@ -112,20 +113,7 @@ describe("HistoryPanel", () => {
     fake.on("GET", "/v1/notes/n1", (request) =>
       request.query.get("version") === "1"
         ? {
-            body: {
-              id: "n1",
-              version: 1,
-              recorded_at: "2026-12-01T10:00:00Z",
-              title: "Limits then",
-              body: "one",
-              subject: "Maths",
-              tags: ["exam"],
-              pinned: false,
-              archived: false,
-              trashed: false,
-              due_at: null,
-              done: false,
-            },
+            body: makePastNote({ id: "n1", title: "Limits then", body: "one" }),
           }
         : problem(400, "invalid_query"),
     );
