@@ -1,7 +1,7 @@
 // The note editor at `/notes/:id`: title, Markdown body with a live preview,
 // subject, tags and due date, saved a second after typing stops; the note's
 // flags; and the documents, share and history panels.
-import { lazy, Suspense, useCallback, useDeferredValue, useEffect, useState, type KeyboardEvent } from "react";
+import { lazy, Suspense, useCallback, useDeferredValue, useEffect, useMemo, useState, type KeyboardEvent } from "react";
 import { ApiError, type Note } from "../api/client";
 import { getNote } from "../api/notes";
 import { Markdown } from "../markdown";
@@ -90,6 +90,8 @@ export function NoteEditor({ initial }: { initial: Note }) {
   const preview = useDeferredValue(draft.body);
   const readOnly = note.trashed || conflict !== null || model.gone;
   useTitle(draft.title.trim() || "Untitled");
+  // The panels' commands go on top of the newest version this editor knows (an autosave moves it).
+  const current = useMemo(() => ({ ...note, version: model.version }), [note, model.version]);
 
   useNoteChanges(
     useCallback(
@@ -222,9 +224,9 @@ export function NoteEditor({ initial }: { initial: Note }) {
       {panel && (
         <div className="tab-panel" role="tabpanel" id={`panel-${panel}`} aria-labelledby={`tab-${panel}`}>
           <Suspense fallback={<Loading />}>
-            {panel === "Documents" && <DocumentsPanel note={note} onChanged={() => void refresh()} />}
-            {panel === "Share" && <SharesPanel note={note} onChanged={() => void refresh()} />}
-            {panel === "History" && <HistoryPanel note={note} onRestored={() => void refresh()} />}
+            {panel === "Documents" && <DocumentsPanel note={current} onChanged={() => void refresh()} />}
+            {panel === "Share" && <SharesPanel note={current} onChanged={() => void refresh()} />}
+            {panel === "History" && <HistoryPanel note={current} onRestored={() => void refresh()} />}
           </Suspense>
         </div>
       )}
