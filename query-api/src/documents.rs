@@ -5,7 +5,7 @@
 use anote_domain::document::DocumentStatus;
 use anote_domain::NoteId;
 use anote_infra::blob::{BlobKey, FileInfo};
-use anote_infra::http::extract::{Auth, QueryParams};
+use anote_infra::http::extract::{accepts, Auth, QueryParams};
 use anote_infra::http::problem::{ApiError, Problem};
 use anote_infra::read_store::DocumentView;
 use axum::extract::{Path, State};
@@ -159,7 +159,7 @@ pub async fn download(
         .await?
         .ok_or(ApiError::DocumentNotFound)?;
     let link = download_link(&state, entry.note_id, &entry.document).await?;
-    if wants_json(&headers) {
+    if accepts(&headers, header::ACCEPT, "application/json") {
         let mut response = Json(link).into_response();
         response
             .headers_mut()
@@ -167,26 +167,6 @@ pub async fn download(
         return Ok(response);
     }
     redirect(&link.url)
-}
-
-/// Whether `Accept` names `application/json` itself (not through a
-/// wildcard) with a quality above 0.
-fn wants_json(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|range| {
-            let mut parts = range.split(';').map(str::trim);
-            let media = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            media.eq_ignore_ascii_case("application/json") && !refused
-        })
 }
 
 /// Download a document of a shared note, through its share link.

@@ -4,8 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use anote_domain::{NoteId, UserId};
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -122,6 +122,26 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self(client_address(parts, 0)))
     }
+}
+
+/// Whether the list header `name` (`Accept`, `Accept-Encoding`, …) names
+/// `token` itself, ignoring case and parameters, with a quality above 0.
+pub fn accepts(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let named = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            named.eq_ignore_ascii_case(token) && !refused
+        })
 }
 
 /// The client's address behind `proxy_hops` trusted proxies (load

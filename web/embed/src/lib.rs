@@ -20,6 +20,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
+use anote_infra::http::extract::accepts;
+
 /// One file of the built app.
 #[derive(Debug)]
 pub struct File {
@@ -145,7 +147,9 @@ impl WebApp {
                 None => return StatusCode::NOT_FOUND.into_response(),
             },
         };
-        let zipped = file.gzip.filter(|_| accepts_gzip(headers));
+        let zipped = file
+            .gzip
+            .filter(|_| accepts(headers, header::ACCEPT_ENCODING, "gzip"));
         let mut response = if matches_etag(headers, file.etag) {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
@@ -189,25 +193,6 @@ fn is_origin(text: &str) -> bool {
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-}
-
-/// Whether `Accept-Encoding` takes gzip (with a quality above 0).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            name.eq_ignore_ascii_case("gzip") && !refused
-        })
 }
 
 /// Whether `If-None-Match` names `etag` (compared weakly) or is `*`.
