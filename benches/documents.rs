@@ -158,8 +158,8 @@ async fn main() {
     let secret = env("ANOTE_TEST_S3_SECRET_KEY", "anote-test-secret");
     let schema = format!("bench_docs_{}", Uuid::new_v4().simple());
     let bucket = schema.replace('_', "-");
-    let s3 = anote_infra::blob::s3::emulator_client(&endpoint, &access, &secret);
-    anote_infra::blob::s3::create_bucket(&s3, &bucket)
+    let s3 = anote_blob::s3::emulator_client(&endpoint, &access, &secret);
+    anote_blob::s3::create_bucket(&s3, &bucket)
         .await
         .expect("the S3 emulator answers");
     let base = format!("http://127.0.0.1:{}", port());

@@ -13,7 +13,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use anote_infra::relay::kinesis::{create_stream, emulator_client};
+use anote_kinesis::relay::kinesis::{create_stream, emulator_client};
 use common::{anote, bench_account, env, json, port, ready, serve_embedded};
 use serde_json::json;
 use uuid::Uuid;

@@ -18,13 +18,13 @@ use std::time::Instant;
 use anote_domain::note::NoteEvent;
 use anote_domain::values::{Body, Tags, Title};
 use anote_domain::{NoteId, UserId};
-use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
-use anote_infra::event_store::shredding::{self, NoteKey};
-use anote_infra::event_store::{
+use anote_projector::Projector;
+use anote_read_store::PgReadStore;
+use anote_store::db::{PgDatabase, SqliteDatabase};
+use anote_store::event_store::shredding::{self, NoteKey};
+use anote_store::event_store::{
     codec, Append, EventStore, Metadata, PgEventStore, SideWrite, SqliteEventStore,
 };
-use anote_infra::read_store::PgReadStore;
-use anote_projector::Projector;
 use common::env;
 use uuid::Uuid;
 
@@ -118,7 +118,9 @@ async fn main() {
     let log = PgDatabase::connect(&url, Some(&schema), 8)
         .await
         .expect("PostgreSQL");
-    log.migrate(Tables::EventLog).await.expect("migrates");
+    log.migrate(anote_store::migrations::postgres())
+        .await
+        .expect("migrates");
     let pg: Arc<dyn EventStore> = Arc::new(PgEventStore::new(log.clone()));
     seed(pg.as_ref(), per_note).await;
 
@@ -126,7 +128,10 @@ async fn main() {
     let sqlite = SqliteDatabase::open(&dir.path().join("anote.sqlite3"))
         .await
         .expect("SQLite");
-    sqlite.migrate(Tables::EventLog).await.expect("migrates");
+    sqlite
+        .migrate(anote_store::migrations::sqlite())
+        .await
+        .expect("migrates");
     seed(&SqliteEventStore::new(sqlite), per_note).await;
 
     println!("| how                              | events  | seconds | events/s |");
@@ -135,7 +140,9 @@ async fn main() {
     let read = PgDatabase::connect(&url, Some(&rebuilt), 8)
         .await
         .expect("PostgreSQL");
-    read.migrate(Tables::ReadModels).await.expect("migrates");
+    read.migrate(anote_read_store::migrations::postgres())
+        .await
+        .expect("migrates");
     let projector =
         Projector::new("rebuild", pg, Arc::new(PgReadStore::new(read)), 5_000).building();
     let started = Instant::now();

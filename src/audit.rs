@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use anote_infra::event_store::audit::{verify, ExportLine};
-use anote_infra::event_store::Position;
+use anote_store::event_store::audit::{verify, ExportLine};
+use anote_store::event_store::Position;
 use clap::Subcommand;
 use time::OffsetDateTime;
 

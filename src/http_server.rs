@@ -4,14 +4,14 @@
 //! slow client cannot hold what others need: its headers must arrive within
 //! `ANOTE_HEADER_TIMEOUT_SECS`, and one client address may hold at most
 //! `ANOTE_MAX_CONNECTIONS_PER_CLIENT` connections (bodies have their own
-//! budget, see `anote_infra::http::middleware::read_body`).
+//! budget, see `anote_http::middleware::read_body`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use anote_infra::config::HttpConfig;
+use crate::config::HttpConfig;
 use anyhow::Context;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -60,7 +60,7 @@ pub async fn serve_until_signal(app: Router, http: &HttpConfig) -> anyhow::Resul
             () = &mut shutdown => break,
         };
         let Some(slot) = clients.admit(remote.ip()) else {
-            anote_infra::metrics::count(
+            anote_metrics::count(
                 "anote_http_connections_refused_total",
                 "Connections closed because their client address held too many.",
                 &[],

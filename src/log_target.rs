@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anote_infra::config::{with_password, Secret};
-use anote_infra::db::{PgDatabase, SqliteDatabase};
-use anote_infra::event_store::{EventStore, PgEventStore, SqliteEventStore};
+use anote_tokens::Secret;
+
+use crate::config::with_password;
+use anote_store::db::{PgDatabase, SqliteDatabase};
+use anote_store::event_store::{EventStore, PgEventStore, SqliteEventStore};
 use anyhow::Context;
 use clap::Args;
 

@@ -1,6 +1,6 @@
 //! The web app's pages, as `anote serve` and `anote query-api` serve them.
 
-use anote_infra::blob::Blobs;
+use anote_blob::Blobs;
 use anyhow::Context;
 use axum::Router;
 

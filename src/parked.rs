@@ -5,16 +5,17 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use anote_infra::config::ReadDatabaseConfig;
-use anote_infra::db::{PgDatabase, Tables};
-use anote_infra::read_store::{PgReadStore, ReadStore};
-use anote_infra::storage;
+use crate::config::ReadDatabaseConfig;
 use anote_projector::{Projector, ProjectorError};
+use anote_read_store::builds;
+use anote_read_store::{PgReadStore, ReadStore};
+use anote_store::db::PgDatabase;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::log_target::{open, Target};
-use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
+
+use anote_read_store::NOTE_VIEWS;
 
 /// Which read models, and what to do with their parked streams.
 #[derive(Args, Debug)]
@@ -54,11 +55,11 @@ async fn read_models(parked: &Parked) -> anyhow::Result<Arc<dyn ReadStore>> {
             let db = PgDatabase::connect(url.expose(), Some(&parked.reads.read_database_schema), 4)
                 .await
                 .context("connecting to the read-model database")?;
-            db.migrate(Tables::ReadModels).await?;
+            db.migrate(anote_read_store::migrations::postgres()).await?;
             Arc::new(PgReadStore::new(db))
         }
         None => {
-            storage::embedded_read_models(&parked.target.data_dir)
+            builds::embedded_read_models(&parked.target.data_dir)
                 .await?
                 .0
         }
@@ -68,10 +69,10 @@ async fn read_models(parked: &Parked) -> anyhow::Result<Arc<dyn ReadStore>> {
 /// Runs the action; returns whether every retried stream was unparked.
 pub async fn run(parked: Parked) -> anyhow::Result<bool> {
     let projector = Projector::new(
-        NOTE_PROJECTOR,
+        NOTE_VIEWS,
         open(&parked.target).await?,
         read_models(&parked).await?,
-        PROJECTOR_BATCH,
+        anote_projector::BATCH,
     );
     let mut out = std::io::stdout().lock();
     match parked.action {

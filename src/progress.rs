@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use anote_infra::event_store::Position;
+use anote_store::event_store::Position;
 
 /// Shows how far a replay got, at most four times a second; silent unless
 /// standard error is a terminal.

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anote_infra::event_store::{EventStore, Position};
-use anote_infra::read_store::{Applied, ReadStore, SwitchableReads};
-use anote_infra::storage::{current_build, open_build, remove_old_builds};
+use anote_read_store::builds::{current_build, open_build, remove_old_builds};
+use anote_read_store::{Applied, ReadStore, SwitchableReads};
+use anote_store::event_store::{EventStore, Position};
 use tokio::sync::{broadcast, watch};
 
 use crate::rebuild::builder;

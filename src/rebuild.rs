@@ -13,17 +13,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anote_infra::config::{ReadDatabaseConfig, Secret};
-use anote_infra::db::{PgDatabase, Tables};
-use anote_infra::event_store::EventStore;
-use anote_infra::read_store::{drop_schema, PgReadStore, ReadStore, RebuildLock, SwitchLock};
-use anote_infra::storage::{make_current, new_build, open_build};
+use crate::config::ReadDatabaseConfig;
 use anote_projector::Projector;
+use anote_read_store::builds::{make_current, new_build, open_build};
+use anote_read_store::{drop_schema, PgReadStore, ReadStore, RebuildLock, SwitchLock};
+use anote_store::db::PgDatabase;
+use anote_store::event_store::EventStore;
+use anote_tokens::Secret;
 use anyhow::Context;
 
 use crate::log_target::{open, Target};
 use crate::progress::Progress;
-use crate::serve::{NOTE_PROJECTOR, PROJECTOR_BATCH};
+
+use anote_read_store::NOTE_VIEWS;
 
 /// The longest live schema name a rebuild takes (PostgreSQL names have at
 /// most 63 bytes, and the scratch schemas add 5).
@@ -58,7 +60,7 @@ pub async fn run(target: &Target, reads: &ReadDatabaseConfig) -> anyhow::Result<
 /// The note-view projector building `store`, which is not live yet, from
 /// `log`.
 pub fn builder(log: Arc<dyn EventStore>, store: Arc<dyn ReadStore>) -> Projector {
-    Projector::new(NOTE_PROJECTOR, log, store, PROJECTOR_BATCH).building()
+    Projector::new(NOTE_VIEWS, log, store, anote_projector::BATCH).building()
 }
 
 /// Names each stream a build parked (one of its events keeps failing): the
@@ -89,7 +91,9 @@ async fn postgres(
     let live_db = PgDatabase::connect(url.expose(), Some(live), 2)
         .await
         .context("connecting to the read-model database")?;
-    live_db.migrate(Tables::ReadModels).await?;
+    live_db
+        .migrate(anote_read_store::migrations::postgres())
+        .await?;
     let Some(_only) = RebuildLock::try_acquire(&live_db, live).await? else {
         anyhow::bail!("another replay is rebuilding {live}");
     };
@@ -98,7 +102,9 @@ async fn postgres(
     drop_schema(&live_db, &next).await?;
     drop_schema(&live_db, &old).await?;
     let next_db = PgDatabase::connect(url.expose(), Some(&next), 4).await?;
-    next_db.migrate(Tables::ReadModels).await?;
+    next_db
+        .migrate(anote_read_store::migrations::postgres())
+        .await?;
     let projector = builder(log.clone(), Arc::new(PgReadStore::new(next_db)));
     let mut progress = Progress::new(log.newest().await?);
     projector.catch_up(|at| progress.show(at)).await?;

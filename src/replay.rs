@@ -6,18 +6,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anote_infra::config::ReadDatabaseConfig;
-use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
-use anote_infra::event_store::until::{LogUntil, Until};
-use anote_infra::event_store::{EventStore, Position};
-use anote_infra::read_store::{PgReadStore, ReadStore, SqliteReadStore};
+use crate::config::ReadDatabaseConfig;
+use anote_read_store::{PgReadStore, ReadStore, SqliteReadStore};
+use anote_store::db::{PgDatabase, SqliteDatabase};
+use anote_store::event_store::until::{LogUntil, Until};
+use anote_store::event_store::{EventStore, Position};
 use anyhow::Context;
 use clap::Args;
 
 use crate::log_target::{open, Target};
 use crate::progress::Progress;
 use crate::rebuild;
-use crate::serve::NOTE_PROJECTOR;
+use anote_read_store::NOTE_VIEWS;
 
 /// What to replay and where to.
 #[derive(Args, Debug)]
@@ -61,7 +61,7 @@ async fn fresh_read_store(replay: &Replay, into: &str) -> anyhow::Result<Arc<dyn
             let db = PgDatabase::connect(url.expose(), Some(into), 4)
                 .await
                 .context("connecting to the read-model database")?;
-            db.migrate(Tables::ReadModels).await?;
+            db.migrate(anote_read_store::migrations::postgres()).await?;
             Arc::new(PgReadStore::new(db))
         }
         None => {
@@ -72,12 +72,12 @@ async fn fresh_read_store(replay: &Replay, into: &str) -> anyhow::Result<Arc<dyn
                 path.display()
             );
             let db = SqliteDatabase::open_rebuildable(&path).await?;
-            db.migrate(Tables::ReadModels).await?;
+            db.migrate(anote_read_store::migrations::sqlite()).await?;
             Arc::new(SqliteReadStore::new(db))
         }
     };
     anyhow::ensure!(
-        store.checkpoint(NOTE_PROJECTOR).await? == Position::START,
+        store.checkpoint(NOTE_VIEWS).await? == Position::START,
         "--into {into} holds read models already; name a new one"
     );
     Ok(store)

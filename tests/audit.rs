@@ -1,7 +1,7 @@
 //! End-to-end tests of `anote audit` on the log `anote serve` wrote and on
 //! the split services' PostgreSQL log: `verify` finds every chain intact,
 //! and `export` writes lines a third party can check with the documented
-//! algorithm alone. (Tampering is in `infra/tests/event_store_contract.rs`.)
+//! algorithm alone. (Tampering is in `infra/store/tests/event_store_contract.rs`.)
 
 mod support;
 

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anote_domain::NoteId;
-use anote_infra::db::{PgDatabase, Tables};
-use anote_infra::event_store::{PgEventStore, Position};
-use anote_infra::read_store::{PgReadStore, ReadStore};
-use anote_infra::relay::kinesis::{create_stream, emulator_client};
+use anote_kinesis::relay::kinesis::{create_stream, emulator_client};
 use anote_projector::Projector;
+use anote_read_store::{PgReadStore, ReadStore};
+use anote_store::db::PgDatabase;
+use anote_store::event_store::{PgEventStore, Position};
 use reqwest::Method;
 use serde_json::json;
 use support::{body, ProjectorProcess, Server, Setup};
@@ -114,7 +114,7 @@ async fn ten_thousand_commands_survive_killed_relays_and_projectors() {
         .await
         .expect("PostgreSQL");
     rebuilt_db
-        .migrate(Tables::ReadModels)
+        .migrate(anote_read_store::migrations::postgres())
         .await
         .expect("migrates");
     let rebuilt = Arc::new(PgReadStore::new(rebuilt_db));

@@ -4,7 +4,7 @@
 
 mod support;
 
-use anote_infra::relay::kinesis::{create_stream, emulator_client};
+use anote_kinesis::relay::kinesis::{create_stream, emulator_client};
 use reqwest::Method;
 use serde_json::json;
 use support::{body, Backend, ProjectorProcess, Server, Setup};

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anote_domain::NoteId;
-use anote_infra::db::{PgDatabase, SqliteDatabase};
-use anote_infra::read_store::{PgReadStore, ReadStore, SqliteReadStore};
+use anote_read_store::{PgReadStore, ReadStore, SqliteReadStore};
+use anote_store::db::{PgDatabase, SqliteDatabase};
 use reqwest::Method;
 use serde_json::json;
 use support::Backend;

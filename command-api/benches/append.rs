@@ -11,14 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anote_command_api::note_commands::NoteCommands;
+use anote_command_api::note_commands::{LedgerPolicy, NoteCommands};
+use anote_command_api::CommandError;
 use anote_domain::note::{NewNote, NoteAction, NoteCommand};
 use anote_domain::values::{Body, Tags, Title};
 use anote_domain::{NoteId, UserId};
-use anote_infra::config::DocumentConfig;
-use anote_infra::db::{PgDatabase, Tables};
-use anote_infra::event_store::{Metadata, PgEventStore};
-use anote_infra::http::problem::ApiError;
+use anote_store::db::PgDatabase;
+use anote_store::event_store::{Metadata, PgEventStore};
 use uuid::Uuid;
 
 /// Throughput and latency of one measurement.
@@ -181,7 +180,7 @@ async fn full_path(
                         versions[slot].fetch_max(outcome.version, Ordering::Relaxed);
                         return retries;
                     }
-                    Err(ApiError::VersionMismatch { current }) => {
+                    Err(CommandError::VersionMismatch { current }) => {
                         versions[slot].fetch_max(current, Ordering::Relaxed);
                         retries += 1;
                     }
@@ -217,12 +216,17 @@ async fn main() {
     let db = PgDatabase::connect(&url, Some(&schema), 72)
         .await
         .expect("PostgreSQL is reachable");
-    db.migrate(Tables::EventLog).await.expect("migrations");
+    db.migrate(anote_store::migrations::postgres())
+        .await
+        .expect("migrations");
     sqlx::query("CREATE TABLE raw_events (LIKE events INCLUDING ALL)")
         .execute(db.pool())
         .await
         .expect("raw table");
-    let policy = anote_command_api::ledger_policy(&DocumentConfig::from_env());
+    let policy = LedgerPolicy {
+        quota: 1 << 30,
+        abandon_after: Duration::from_secs(1_500),
+    };
     let commands = NoteCommands::new(Arc::new(PgEventStore::new(db.clone())), 100_000, policy);
     let actor = UserId::new();
     // A user's commands commit only while the account is open.

@@ -4,12 +4,12 @@
 use anote_domain::user::{self, User, UserCommand, UserEvent};
 use anote_domain::values::{DisplayName, Password, Username};
 use anote_domain::UserId;
-use anote_infra::accounts::NewSession;
-use anote_infra::documents::LedgerWrite;
-use anote_infra::event_store::shredding::{self, NoteKey};
-use anote_infra::event_store::{codec, Append, Appended, Metadata, NewEvent, SideWrite};
-use anote_infra::tokens::{hash_refresh_token, new_refresh_token, AccessClaims};
-use anote_infra::StoreError;
+use anote_store::accounts::NewSession;
+use anote_store::documents::LedgerWrite;
+use anote_store::event_store::shredding::{self, NoteKey};
+use anote_store::event_store::{codec, Append, Appended, Metadata, NewEvent, SideWrite};
+use anote_store::StoreError;
+use anote_tokens::{hash_refresh_token, new_refresh_token, AccessClaims};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,12 +19,13 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::error::CommandError;
 use crate::extract::LoginAddress;
 use crate::refresh_cookie::{self, OverHttps};
 use crate::AppState;
-use anote_infra::http::extract::{Auth, JsonBody, RequestId};
-use anote_infra::http::problem::{ApiError, Problem};
-use anote_infra::http::POSITION_HEADER;
+use anote_http::extract::{Auth, JsonBody, RequestId};
+use anote_http::Problem;
+use anote_http::POSITION_HEADER;
 
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -104,7 +105,10 @@ pub struct ChangePasswordRequest {
 }
 
 /// Loads an account's state, version and data key from its stream.
-async fn load_user(app: &AppState, id: UserId) -> Result<(User, u64, Option<NoteKey>), ApiError> {
+async fn load_user(
+    app: &AppState,
+    id: UserId,
+) -> Result<(User, u64, Option<NoteKey>), CommandError> {
     let mut state = User::Absent;
     let mut version = 0;
     let recorded_events = app.storage.events.read_stream(&id.stream(), 0).await?;
@@ -123,7 +127,7 @@ async fn load_user(app: &AppState, id: UserId) -> Result<(User, u64, Option<Note
 
 /// An account event ready to append, its personal fields sealed with the
 /// account's key (accounts registered before keys existed stay unsealed).
-fn sealed(event: &UserEvent, key: Option<&NoteKey>) -> Result<NewEvent, ApiError> {
+fn sealed(event: &UserEvent, key: Option<&NoteKey>) -> Result<NewEvent, CommandError> {
     let mut new = codec::encode(event)?;
     if let Some(key) = key {
         shredding::seal_personal(&mut new.payload, new.event_id, key)?;
@@ -142,12 +146,12 @@ async fn append_user(
     request_id: Uuid,
     side_writes: Vec<SideWrite>,
     new_key: Option<&NoteKey>,
-) -> Result<Appended, ApiError> {
+) -> Result<Appended, CommandError> {
     let mut attempts = 0;
     loop {
         let (state, version, key) = load_user(app, id).await?;
         let events =
-            user::decide(&state, command.clone()).map_err(|_| ApiError::AccountNotFound)?;
+            user::decide(&state, command.clone()).map_err(|_| CommandError::AccountNotFound)?;
         let key = key.as_ref().or(new_key);
         let append = Append {
             stream: id.stream(),
@@ -174,7 +178,7 @@ pub async fn register(
     State(app): State<AppState>,
     RequestId(request_id): RequestId,
     JsonBody(req): JsonBody<RegisterRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let username = Username::parse(&req.username)?;
     let display_name = DisplayName::parse(&req.display_name)?;
     let password = Password::parse(&req.password)?;
@@ -218,7 +222,7 @@ pub async fn register(
 }
 
 /// Opens a session for a user and issues its tokens.
-async fn issue_session(app: &AppState, user: UserId) -> Result<SessionReply, ApiError> {
+async fn issue_session(app: &AppState, user: UserId) -> Result<SessionReply, CommandError> {
     let now = OffsetDateTime::now_utc();
     let refresh_token = new_refresh_token();
     let session = NewSession {
@@ -259,7 +263,7 @@ fn tokens_reply(
     app: &AppState,
     mut reply: SessionReply,
     cookie: Option<OverHttps>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let Some(https) = cookie else {
         return Ok(Json(reply).into_response());
     };
@@ -271,7 +275,7 @@ fn tokens_reply(
 }
 
 /// A reply that makes the browser forget the refresh-token cookie.
-fn clearing_cookie(mut response: Response, https: OverHttps) -> Result<Response, ApiError> {
+fn clearing_cookie(mut response: Response, https: OverHttps) -> Result<Response, CommandError> {
     response
         .headers_mut()
         .insert(header::SET_COOKIE, refresh_cookie::clear(https)?);
@@ -290,14 +294,14 @@ pub async fn login(
     LoginAddress(address): LoginAddress,
     https: OverHttps,
     JsonBody(req): JsonBody<LoginRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let username = req.username.trim().to_lowercase();
     let attempt = app.limiter.begin_login(&username, &address).await?;
     let checked = check_password(&app, &username, &req.password).await;
     app.limiter
         .settle(attempt, matches!(checked, Ok(None)))
         .await?;
-    let user = checked?.ok_or(ApiError::InvalidCredentials)?;
+    let user = checked?.ok_or(CommandError::InvalidCredentials)?;
     let reply = issue_session(&app, user).await?;
     tokens_reply(&app, reply, req.refresh_cookie.then_some(https))
 }
@@ -308,7 +312,7 @@ async fn check_password(
     app: &AppState,
     username: &str,
     password: &str,
-) -> Result<Option<UserId>, ApiError> {
+) -> Result<Option<UserId>, CommandError> {
     let credentials = match Username::parse(username) {
         Ok(name) => {
             app.storage
@@ -350,11 +354,11 @@ pub async fn refresh(
     https: OverHttps,
     headers: HeaderMap,
     JsonBody(req): JsonBody<RefreshRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let (token, cookie) = match req.refresh_token {
         Some(token) => (token, None),
         None => (
-            refresh_cookie::read(&headers).ok_or(ApiError::InvalidRefreshToken)?,
+            refresh_cookie::read(&headers).ok_or(CommandError::InvalidRefreshToken)?,
             Some(https),
         ),
     };
@@ -370,7 +374,7 @@ pub async fn refresh(
             now + app.auth.refresh_ttl,
         )
         .await?
-        .ok_or(ApiError::InvalidRefreshToken)?;
+        .ok_or(CommandError::InvalidRefreshToken)?;
     let reply = session_reply(&app, owner.user_id, owner.session_id, next, now);
     tokens_reply(&app, reply, cookie)
 }
@@ -383,7 +387,7 @@ pub async fn logout(
     State(app): State<AppState>,
     auth: Auth,
     https: OverHttps,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     app.storage
         .accounts
         .revoke_session(
@@ -409,14 +413,14 @@ pub async fn change_password(
     LoginAddress(address): LoginAddress,
     RequestId(request_id): RequestId,
     JsonBody(req): JsonBody<ChangePasswordRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, CommandError> {
     let new_password = Password::parse(&req.new_password)?;
     let current = app
         .storage
         .accounts
         .credentials_by_user(auth.user)
         .await?
-        .ok_or(ApiError::AccountNotFound)?;
+        .ok_or(CommandError::AccountNotFound)?;
     let attempt = app
         .limiter
         .begin_password_check(auth.user, &address)
@@ -429,7 +433,7 @@ pub async fn change_password(
         .settle(attempt, matches!(verified, Ok(false)))
         .await?;
     if !verified? {
-        return Err(ApiError::WrongPassword);
+        return Err(CommandError::WrongPassword);
     }
     let hash = app.passwords.hash(new_password).await?;
     let side_writes = vec![
@@ -470,7 +474,7 @@ pub async fn delete_account(
     auth: Auth,
     https: OverHttps,
     RequestId(request_id): RequestId,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let side_writes = vec![
         SideWrite::ReleaseUsername { user_id: auth.user },
         SideWrite::DeleteCredentials { user_id: auth.user },

@@ -4,16 +4,17 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::CommandError;
+use anote_blob::{self as blob, BlobError, BlobKey, FileInfo, SignedRequest};
 use anote_domain::document::{
     ContentDigest, ContentType, DocumentSpec, DocumentStatus, FileName, UploadFailure,
 };
 use anote_domain::note::{NoteAction, NoteCommand};
 use anote_domain::values::Timestamp;
 use anote_domain::NoteId;
-use anote_infra::blob::{self, BlobError, BlobKey, FileInfo, SignedRequest};
-use anote_infra::event_store::Metadata;
-use anote_infra::http::extract::{JsonBody, NotePath};
-use anote_infra::http::problem::{ApiError, Problem};
+use anote_http::extract::{JsonBody, NotePath};
+use anote_http::{Problem, Rejection};
+use anote_store::event_store::Metadata;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -111,7 +112,7 @@ async fn run(
     note: NoteId,
     expected: Option<u64>,
     action: NoteAction,
-) -> Result<Outcome, ApiError> {
+) -> Result<Outcome, CommandError> {
     let command = NoteCommand {
         actor: caller.user,
         action,
@@ -123,9 +124,9 @@ async fn run(
 }
 
 /// The note and document ids of a document route.
-fn ids(note: &str, document: &str) -> Result<(NoteId, Uuid), ApiError> {
-    let note = Uuid::parse_str(note).map_err(|_| ApiError::NoteNotFound)?;
-    let document = Uuid::parse_str(document).map_err(|_| ApiError::DocumentNotFound)?;
+fn ids(note: &str, document: &str) -> Result<(NoteId, Uuid), CommandError> {
+    let note = Uuid::parse_str(note).map_err(|_| CommandError::NoteNotFound)?;
+    let document = Uuid::parse_str(document).map_err(|_| CommandError::DocumentNotFound)?;
     Ok((NoteId::from_uuid(note), document))
 }
 
@@ -145,28 +146,28 @@ pub async fn request_upload(
     NotePath(note): NotePath,
     if_match: IfMatch,
     JsonBody(req): JsonBody<UploadRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let limits = &app.documents;
     let file_name = FileName::parse(&req.file_name)?;
     let content_type = ContentType::parse(&req.content_type)?;
     if !limits.allows(content_type.essence()) {
-        return Err(ApiError::ContentTypeNotAllowed(
+        return Err(CommandError::ContentTypeNotAllowed(
             content_type.essence().to_owned(),
         ));
     }
     if req.size == 0 {
-        return Err(ApiError::InvalidBody("size must be at least 1 byte".into()));
+        return Err(Rejection::InvalidBody("size must be at least 1 byte".into()).into());
     }
-    if req.size > limits.document_max_bytes {
-        return Err(ApiError::DocumentTooLarge {
-            max: limits.document_max_bytes,
+    if req.size > limits.max_bytes {
+        return Err(CommandError::DocumentTooLarge {
+            max: limits.max_bytes,
         });
     }
     // A first look, so that no multipart upload is started in vain; the
     // reservation in the append is the check that holds under concurrency.
     let used = app.storage.documents.usage(caller.user).await?;
-    if used.saturating_add(req.size) > limits.document_quota_bytes {
-        return Err(ApiError::QuotaExceeded);
+    if used.saturating_add(req.size) > limits.quota_bytes {
+        return Err(CommandError::QuotaExceeded);
     }
     let document = Uuid::new_v4();
     let key = BlobKey::document(note, document);
@@ -263,13 +264,13 @@ pub async fn complete(
     State(app): State<AppState>,
     caller: Caller,
     Path((note, document)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let (note, document) = ids(&note, &document)?;
     let data = app.notes.current(note, caller.user).await?;
     let declared = data
         .documents()
         .get(&document)
-        .ok_or(ApiError::DocumentNotFound)?;
+        .ok_or(CommandError::DocumentNotFound)?;
     let key = BlobKey::document(note, document);
     let store = &app.blobs.store;
     if declared.status == DocumentStatus::Pending {
@@ -289,7 +290,7 @@ pub async fn complete(
                 Err(other) => return Err(other.into()),
             }
         }
-        let stored = store.head(&key).await?.ok_or(ApiError::UploadMissing)?;
+        let stored = store.head(&key).await?.ok_or(CommandError::UploadMissing)?;
         let essence = |t: &str| {
             t.split(';')
                 .next()
@@ -313,7 +314,10 @@ pub async fn complete(
     }
     // The object cannot change any more (a second upload is refused): its
     // digest is the one of every download.
-    let digest = store.sha256(&key).await?.ok_or(ApiError::UploadMissing)?;
+    let digest = store
+        .sha256(&key)
+        .await?
+        .ok_or(CommandError::UploadMissing)?;
     let action = NoteAction::AttachDocument {
         document_id: document,
         sha256: ContentDigest::from_bytes(digest),
@@ -330,13 +334,13 @@ async fn reject(
     note: NoteId,
     document: Uuid,
     what: &'static str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let action = NoteAction::FailUpload {
         document_id: document,
         reason: UploadFailure::Mismatch,
     };
     run(app, caller, note, None, action).await?;
-    Err(ApiError::UploadMismatch(what))
+    Err(CommandError::UploadMismatch(what))
 }
 
 /// Remove a document from its note; its bytes are deleted by the next
@@ -350,7 +354,7 @@ pub async fn remove(
     caller: Caller,
     Path((note, document)): Path<(String, String)>,
     if_match: IfMatch,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let (note, document) = ids(&note, &document)?;
     let action = NoteAction::RemoveDocument {
         document_id: document,
@@ -371,7 +375,7 @@ pub async fn submit(
     caller: Caller,
     Path((note, document)): Path<(String, String)>,
     if_match: IfMatch,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let (note, document) = ids(&note, &document)?;
     let action = NoteAction::SubmitDocument {
         document_id: document,

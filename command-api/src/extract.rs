@@ -1,9 +1,9 @@
 //! The command API's own extractors: `If-Match`, `Idempotency-Key`, the
 //! caller of a command, and the client address the login limits count.
 
+use crate::error::CommandError;
 use anote_domain::UserId;
-use anote_infra::http::extract::{client_address, Auth, RequestId};
-use anote_infra::http::problem::ApiError;
+use anote_http::extract::{client_address, Auth, RequestId};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -17,25 +17,25 @@ pub struct IfMatch(pub Option<u64>);
 
 impl IfMatch {
     /// The version, or 428 when the header is missing.
-    pub fn required(self) -> Result<u64, ApiError> {
-        self.0.ok_or(ApiError::PreconditionRequired)
+    pub fn required(self) -> Result<u64, CommandError> {
+        self.0.ok_or(CommandError::PreconditionRequired)
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
-    type Rejection = ApiError;
+    type Rejection = CommandError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::IF_MATCH) else {
             return Ok(Self(None));
         };
-        let text = value.to_str().map_err(|_| ApiError::BadIfMatch)?.trim();
+        let text = value.to_str().map_err(|_| CommandError::BadIfMatch)?.trim();
         let version = text
             .strip_prefix('"')
             .and_then(|t| t.strip_suffix('"'))
             .unwrap_or(text)
             .parse()
-            .map_err(|_| ApiError::BadIfMatch)?;
+            .map_err(|_| CommandError::BadIfMatch)?;
         Ok(Self(Some(version)))
     }
 }
@@ -45,15 +45,17 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 pub struct IdempotencyKey(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
-    type Rejection = ApiError;
+    type Rejection = CommandError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get("idempotency-key") else {
             return Ok(Self(None));
         };
-        let key = value.to_str().map_err(|_| ApiError::BadIdempotencyKey)?;
+        let key = value
+            .to_str()
+            .map_err(|_| CommandError::BadIdempotencyKey)?;
         if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::BadIdempotencyKey);
+            return Err(CommandError::BadIdempotencyKey);
         }
         Ok(Self(Some(key.to_owned())))
     }
@@ -73,7 +75,7 @@ pub struct Caller {
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+    type Rejection = CommandError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -98,7 +100,7 @@ impl FromRequestParts<AppState> for Caller {
 pub struct LoginAddress(pub String);
 
 impl FromRequestParts<AppState> for LoginAddress {
-    type Rejection = ApiError;
+    type Rejection = CommandError;
 
     async fn from_request_parts(
         parts: &mut Parts,

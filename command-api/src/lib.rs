@@ -2,9 +2,21 @@
 //!
 //! `router(state, &http)` builds the whole service, ready to serve or to test
 //! with `oneshot`.
+//!
+//! # Layout
+//! - this file: [`AppState`], [`AuthSettings`], the routes.
+//! - [`notes`], [`shares`], [`documents`], [`accounts`]: the handlers.
+//! - [`note_commands`]: load → decide → append for notes, with its cache.
+//! - [`extract`]: `If-Match`, `Idempotency-Key`, the caller of a command.
+//! - [`error`]: [`CommandError`] and its problem documents.
+//! - [`transfers`]: the local document store's upload and download URLs.
+//! - [`passwords`], [`login_limiter`], [`refresh_cookie`]: sign-in pieces.
+//! - [`sweeper`]: abandons uploads never completed.
+//! - [`openapi`]: the service's OpenAPI document.
 
 pub mod accounts;
 pub mod documents;
+pub mod error;
 pub mod extract;
 pub mod login_limiter;
 pub mod note_commands;
@@ -14,23 +26,43 @@ pub mod passwords;
 pub mod refresh_cookie;
 pub mod shares;
 pub mod sweeper;
+pub mod transfers;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use anote_infra::blob::Blobs;
-use anote_infra::config::{AuthConfig, DocumentConfig, HttpConfig};
-use anote_infra::http::{event_log_ready, service_routes};
-use anote_infra::revocations::Revocations;
-use anote_infra::tokens::TokenSigner;
-use anote_infra::Storage;
-use axum::extract::FromRef;
+use anote_blob::{Blobs, DocumentPolicy};
+use anote_domain::UserId;
+use anote_http::extract::Authenticator;
+use anote_http::{readiness, service_routes, HttpSettings};
+use anote_store::revocations::Revocations;
+use anote_store::Storage;
+use anote_tokens::TokenSigner;
 use axum::routing::{delete, patch, post, put};
 use axum::Router;
+use uuid::Uuid;
 
+pub use crate::error::CommandError;
 use crate::login_limiter::LoginLimiter;
 use crate::note_commands::{LedgerPolicy, NoteCommands};
 use crate::passwords::PasswordHasher;
-use anote_infra::http::problem::ApiError;
+
+/// Token lifetimes and login throttling.
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// How long an access token lives.
+    pub access_ttl: Duration,
+    /// How long a refresh token lives.
+    pub refresh_ttl: Duration,
+    /// Failed logins allowed per username within the window.
+    pub login_failures_per_user: u32,
+    /// Failed logins allowed per client address within the window.
+    pub login_failures_per_address: u32,
+    /// The window over which failed logins are counted.
+    pub login_window: Duration,
+    /// Proxies in front of the service that append to `X-Forwarded-For`.
+    pub trusted_proxy_hops: usize,
+}
 
 /// Everything the handlers share.
 #[derive(Clone)]
@@ -40,7 +72,7 @@ pub struct AppState {
     /// Signs and checks access tokens.
     pub signer: TokenSigner,
     /// Token lifetimes and login limits.
-    pub auth: Arc<AuthConfig>,
+    pub auth: Arc<AuthSettings>,
     /// The note command path, with its cache of recent states.
     pub notes: NoteCommands,
     /// Throttles logins, with counters shared by every instance.
@@ -52,7 +84,7 @@ pub struct AppState {
     /// Where document bytes live.
     pub blobs: Blobs,
     /// Document limits and URL lifetimes.
-    pub documents: Arc<DocumentConfig>,
+    pub documents: Arc<DocumentPolicy>,
 }
 
 impl AppState {
@@ -61,11 +93,11 @@ impl AppState {
     pub fn new(
         storage: Storage,
         signer: TokenSigner,
-        auth: AuthConfig,
+        auth: AuthSettings,
         blobs: Blobs,
-        documents: DocumentConfig,
+        documents: DocumentPolicy,
         revocations: Revocations,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, CommandError> {
         let parallel_hashes = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
         Ok(Self {
             notes: NoteCommands::new(storage.events.clone(), 100_000, ledger_policy(&documents)),
@@ -89,32 +121,38 @@ impl AppState {
 
 /// How document events change the ledger under these settings: an upload
 /// is abandoned once its URLs expired and the grace period passed.
-pub fn ledger_policy(documents: &DocumentConfig) -> LedgerPolicy {
+pub fn ledger_policy(documents: &DocumentPolicy) -> LedgerPolicy {
     LedgerPolicy {
-        quota: documents.document_quota_bytes,
+        quota: documents.quota_bytes,
         abandon_after: documents.upload_url_ttl + documents.upload_grace,
     }
 }
 
-impl FromRef<AppState> for TokenSigner {
-    fn from_ref(state: &AppState) -> Self {
-        state.signer.clone()
+impl Authenticator for AppState {
+    fn signer(&self) -> &TokenSigner {
+        &self.signer
     }
-}
 
-impl FromRef<AppState> for Revocations {
-    fn from_ref(state: &AppState) -> Self {
-        state.revocations.clone()
+    fn is_revoked(&self, user: UserId, session: Uuid) -> bool {
+        self.revocations.is_revoked(user, session)
     }
 }
 
 /// The command API: its routes, health, readiness, metrics, OpenAPI and the
 /// shared layers (CORS, body limit, timeout, access log).
-pub fn router(state: AppState, http: &HttpConfig) -> Router {
-    let checks = vec![event_log_ready(state.storage.events.clone())];
+pub fn router(state: AppState, http: &HttpSettings) -> Router {
+    let events = state.storage.events.clone();
+    let checks = vec![readiness(move || {
+        let events = events.clone();
+        async move { events.ping().await }
+    })];
     let service = service_routes(openapi::document(), checks);
-    let transfers = state.blobs.routes();
-    anote_infra::http::finish_with_transfers(routes(state).merge(service), transfers, None, http)
+    let transfers = state
+        .blobs
+        .local()
+        .map(|local| transfers::routes(local.clone()))
+        .unwrap_or_default();
+    anote_http::finish_with_transfers(routes(state).merge(service), transfers, None, http)
 }
 
 /// The `/v1` write routes, without the shared layers.

@@ -14,10 +14,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::CommandError;
 use anote_domain::UserId;
-use anote_infra::accounts::{AccountStore, LoginSlot};
-use anote_infra::http::problem::ApiError;
-use anote_infra::tokens::TokenSigner;
+use anote_store::accounts::{AccountStore, LoginSlot};
+use anote_tokens::TokenSigner;
 use time::OffsetDateTime;
 
 /// Login limits over the shared counters.
@@ -58,7 +58,11 @@ impl LoginLimiter {
 
     /// Reserves a login attempt for this (folded) username from this
     /// address, or refuses it with 429 and the time left in the full window.
-    pub async fn begin_login(&self, username: &str, address: &str) -> Result<Attempt, ApiError> {
+    pub async fn begin_login(
+        &self,
+        username: &str,
+        address: &str,
+    ) -> Result<Attempt, CommandError> {
         self.begin(self.key("user", username), address).await
     }
 
@@ -69,12 +73,12 @@ impl LoginLimiter {
         &self,
         user: UserId,
         address: &str,
-    ) -> Result<Attempt, ApiError> {
+    ) -> Result<Attempt, CommandError> {
         self.begin(self.key("account", &user.uuid().to_string()), address)
             .await
     }
 
-    async fn begin(&self, subject: Vec<u8>, address: &str) -> Result<Attempt, ApiError> {
+    async fn begin(&self, subject: Vec<u8>, address: &str) -> Result<Attempt, CommandError> {
         let now = OffsetDateTime::now_utc();
         let limits = [
             (subject, self.per_user),
@@ -95,7 +99,7 @@ impl LoginLimiter {
                 Ok(LoginSlot::Refused(retry_after)) => {
                     // Not checked, so not counted against the other limit.
                     self.release(attempt).await?;
-                    return Err(ApiError::TooManyLoginAttempts { retry_after });
+                    return Err(CommandError::TooManyLoginAttempts { retry_after });
                 }
                 Err(err) => {
                     self.release(attempt).await?;
@@ -115,14 +119,14 @@ impl LoginLimiter {
     /// Settles an attempt: a failure (a wrong password) stays counted; a
     /// success, or an attempt that could not be checked, gives its
     /// reservations back.
-    pub async fn settle(&self, attempt: Attempt, failed: bool) -> Result<(), ApiError> {
+    pub async fn settle(&self, attempt: Attempt, failed: bool) -> Result<(), CommandError> {
         if failed {
             return Ok(());
         }
         self.release(attempt).await
     }
 
-    async fn release(&self, attempt: Attempt) -> Result<(), ApiError> {
+    async fn release(&self, attempt: Attempt) -> Result<(), CommandError> {
         for (key, window_start) in attempt.reservations {
             self.accounts
                 .release_login_attempt(&key, window_start)

@@ -10,18 +10,18 @@ use std::time::{Duration, Instant};
 
 use anote_domain::note::{self, Note, NoteAction, NoteCommand, NoteData, NoteEvent};
 use anote_domain::{DomainError, NoteId, UserId};
-use anote_infra::documents::LedgerWrite;
-use anote_infra::event_store::shredding::{self, NoteKey};
-use anote_infra::event_store::{
+use anote_store::documents::LedgerWrite;
+use anote_store::event_store::shredding::{self, NoteKey};
+use anote_store::event_store::{
     codec, Append, EventStore, Metadata, NewEvent, Position, SideWrite, StoredReply,
 };
-use anote_infra::StoreError;
+use anote_store::StoreError;
 use moka::sync::Cache;
 use rand::Rng;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use anote_infra::http::problem::ApiError;
+use crate::error::CommandError;
 
 /// How long a command without `If-Match` is decided again while other
 /// writers keep getting in first, before it is answered with a retryable
@@ -93,12 +93,12 @@ impl NoteCommands {
     }
 
     /// The caller's live note as the log has it now (not as cached).
-    pub async fn current(&self, id: NoteId, actor: UserId) -> Result<NoteData, ApiError> {
+    pub async fn current(&self, id: NoteId, actor: UserId) -> Result<NoteData, CommandError> {
         let loaded = self.catch_up(id, self.cache.get(&id)).await?;
         loaded
             .owned_by(actor)
             .cloned()
-            .ok_or(ApiError::NoteNotFound)
+            .ok_or(CommandError::NoteNotFound)
     }
 
     /// Brings a (possibly cached) state up to date with the log.
@@ -106,7 +106,7 @@ impl NoteCommands {
         &self,
         id: NoteId,
         from: Option<Arc<Loaded>>,
-    ) -> Result<Arc<Loaded>, ApiError> {
+    ) -> Result<Arc<Loaded>, CommandError> {
         let mut loaded = from.map_or_else(
             || Loaded {
                 state: Note::Absent,
@@ -136,7 +136,7 @@ impl NoteCommands {
         Ok(loaded)
     }
 
-    async fn load(&self, id: NoteId, expected: Option<u64>) -> Result<Arc<Loaded>, ApiError> {
+    async fn load(&self, id: NoteId, expected: Option<u64>) -> Result<Arc<Loaded>, CommandError> {
         match self.cache.get(&id) {
             Some(cached) if expected.is_none_or(|v| v <= cached.version) => Ok(cached),
             cached => self.catch_up(id, cached).await,
@@ -159,7 +159,7 @@ impl NoteCommands {
         command: NoteCommand,
         metadata: Metadata,
         remember: Option<StoredReply>,
-    ) -> Result<Outcome, ApiError> {
+    ) -> Result<Outcome, CommandError> {
         let creating = matches!(command.action, NoteAction::Create(_));
         let mut loaded = self.load(id, expected).await?;
         let started = Instant::now();
@@ -169,14 +169,14 @@ impl NoteCommands {
             if loaded.erased {
                 // Sealed under a key that is gone: nothing may write to it
                 // again, or it would get a key of its own.
-                return Err(ApiError::NoteNotFound);
+                return Err(CommandError::NoteNotFound);
             }
             if let Some(expected) = expected {
                 if !owned {
-                    return Err(ApiError::NoteNotFound);
+                    return Err(CommandError::NoteNotFound);
                 }
                 if expected != loaded.version {
-                    return Err(ApiError::VersionMismatch {
+                    return Err(CommandError::VersionMismatch {
                         current: loaded.version,
                     });
                 }
@@ -253,7 +253,7 @@ impl NoteCommands {
                     let fresh = self.catch_up(id, Some(loaded)).await?;
                     match expected {
                         Some(_) => {
-                            return Err(ApiError::VersionMismatch {
+                            return Err(CommandError::VersionMismatch {
                                 current: fresh.version,
                             })
                         }
@@ -264,7 +264,7 @@ impl NoteCommands {
                             backoff = pause(backoff).await;
                             loaded = fresh;
                         }
-                        None => return Err(ApiError::WriteContention),
+                        None => return Err(CommandError::WriteContention),
                     }
                 }
                 Err(other) => return Err(other.into()),

@@ -4,10 +4,10 @@
 use anote_domain::note::{NewNote, Note, NoteAction, NoteCommand};
 use anote_domain::values::{Body, DueAt, Subject, Tags, Title};
 use anote_domain::NoteId;
-use anote_infra::event_store::codec::note_events;
-use anote_infra::event_store::{Metadata, StoredReply};
-use anote_infra::http::POSITION_HEADER;
-use anote_infra::tokens::TokenSigner;
+use anote_http::POSITION_HEADER;
+use anote_store::event_store::codec::note_events;
+use anote_store::event_store::{Metadata, StoredReply};
+use anote_tokens::TokenSigner;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,11 +16,11 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::error::CommandError;
 use crate::extract::{Caller, IfMatch};
 use crate::note_commands::Outcome;
 use crate::AppState;
-use anote_infra::http::extract::{JsonBody, NotePath};
-use anote_infra::http::problem::ApiError;
+use anote_http::extract::{JsonBody, NotePath};
 
 /// A new note.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -147,7 +147,7 @@ async fn run(
     expected: Option<u64>,
     action: NoteAction,
     request: impl Serialize,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply, CommandError> {
     let status = if matches!(action, NoteAction::Create(_)) {
         StatusCode::CREATED
     } else {
@@ -170,10 +170,10 @@ async fn run(
             );
             if let Some(stored) = app.storage.events.find_reply(caller.user, &key).await? {
                 if stored.request_hash != request_hash {
-                    return Err(ApiError::IdempotencyKeyReused);
+                    return Err(CommandError::IdempotencyKeyReused);
                 }
                 let body = serde_json::from_value(stored.body)
-                    .map_err(|e| ApiError::Internal(format!("stored reply: {e}")))?;
+                    .map_err(|e| CommandError::Internal(format!("stored reply: {e}")))?;
                 let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
                 return Ok(Reply {
                     status,
@@ -263,14 +263,14 @@ fn action_name(action: &NoteAction) -> &'static str {
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeats return the first reply")),
     responses(
         (status = 201, body = NoteReply, description = "Created; `Location`, `ETag` and `Anote-Position` set"),
-        (status = 401, body = anote_infra::http::problem::Problem), (status = 422, body = anote_infra::http::problem::Problem),
+        (status = 401, body = anote_http::problem::Problem), (status = 422, body = anote_http::problem::Problem),
     ),
     security(("bearer" = [])))]
 pub async fn create(
     State(app): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<CreateNoteRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let new = NewNote {
         title: Title::parse(&req.title)?,
         body: Body::parse(&req.body)?,
@@ -295,8 +295,8 @@ pub async fn create(
     request_body = EditNoteRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header, description = "\"<version>\"")),
     responses(
-        (status = 200, body = NoteReply), (status = 404, body = anote_infra::http::problem::Problem),
-        (status = 412, body = anote_infra::http::problem::Problem), (status = 428, body = anote_infra::http::problem::Problem),
+        (status = 200, body = NoteReply), (status = 404, body = anote_http::problem::Problem),
+        (status = 412, body = anote_http::problem::Problem), (status = 428, body = anote_http::problem::Problem),
     ),
     security(("bearer" = [])))]
 pub async fn edit(
@@ -305,10 +305,10 @@ pub async fn edit(
     NotePath(id): NotePath,
     if_match: IfMatch,
     JsonBody(req): JsonBody<EditNoteRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let expected = if_match.required()?;
     if req.title.is_none() && req.body.is_none() {
-        return Err(ApiError::EmptyPatch);
+        return Err(CommandError::EmptyPatch);
     }
     let action = NoteAction::Edit {
         title: req.title.as_deref().map(Title::parse).transpose()?,
@@ -323,7 +323,7 @@ pub async fn edit(
 #[utoipa::path(put, path = "/v1/notes/{id}/tags", tag = "notes",
     request_body = SetTagsRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header)),
-    responses((status = 200, body = NoteReply), (status = 412, body = anote_infra::http::problem::Problem)),
+    responses((status = 200, body = NoteReply), (status = 412, body = anote_http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn set_tags(
     State(app): State<AppState>,
@@ -331,7 +331,7 @@ pub async fn set_tags(
     NotePath(id): NotePath,
     if_match: IfMatch,
     JsonBody(req): JsonBody<SetTagsRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let expected = if_match.required()?;
     let action = NoteAction::SetTags(Tags::parse(&req.tags)?);
     Ok(run(&app, caller, id, Some(expected), action, &req)
@@ -343,7 +343,7 @@ pub async fn set_tags(
 #[utoipa::path(put, path = "/v1/notes/{id}/subject", tag = "notes",
     request_body = MoveToSubjectRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header)),
-    responses((status = 200, body = NoteReply), (status = 412, body = anote_infra::http::problem::Problem)),
+    responses((status = 200, body = NoteReply), (status = 412, body = anote_http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn move_to_subject(
     State(app): State<AppState>,
@@ -351,7 +351,7 @@ pub async fn move_to_subject(
     NotePath(id): NotePath,
     if_match: IfMatch,
     JsonBody(req): JsonBody<MoveToSubjectRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let expected = if_match.required()?;
     let action = NoteAction::MoveToSubject(req.subject.as_deref().map(Subject::parse).transpose()?);
     Ok(run(&app, caller, id, Some(expected), action, &req)
@@ -363,7 +363,7 @@ pub async fn move_to_subject(
 #[utoipa::path(put, path = "/v1/notes/{id}/due", tag = "notes",
     request_body = SetDueRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header)),
-    responses((status = 200, body = NoteReply), (status = 412, body = anote_infra::http::problem::Problem)),
+    responses((status = 200, body = NoteReply), (status = 412, body = anote_http::problem::Problem)),
     security(("bearer" = [])))]
 pub async fn set_due(
     State(app): State<AppState>,
@@ -371,7 +371,7 @@ pub async fn set_due(
     NotePath(id): NotePath,
     if_match: IfMatch,
     JsonBody(req): JsonBody<SetDueRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let expected = if_match.required()?;
     let action = NoteAction::SetDue(DueAt::new(req.due_at));
     Ok(run(&app, caller, id, Some(expected), action, &req)
@@ -386,9 +386,9 @@ macro_rules! bodyless_command {
         #[utoipa::path($method, path = $path, tag = "notes",
             params(("id" = Uuid, Path), ("If-Match" = String, Header, description = "\"<version>\"")),
             responses(
-                (status = 200, body = NoteReply), (status = 404, body = anote_infra::http::problem::Problem),
-                (status = 409, body = anote_infra::http::problem::Problem), (status = 412, body = anote_infra::http::problem::Problem),
-                (status = 428, body = anote_infra::http::problem::Problem),
+                (status = 200, body = NoteReply), (status = 404, body = anote_http::problem::Problem),
+                (status = 409, body = anote_http::problem::Problem), (status = 412, body = anote_http::problem::Problem),
+                (status = 428, body = anote_http::problem::Problem),
             ),
             security(("bearer" = [])))]
         pub async fn $name(
@@ -396,7 +396,7 @@ macro_rules! bodyless_command {
             caller: Caller,
             NotePath(id): NotePath,
             if_match: IfMatch,
-        ) -> Result<Response, ApiError> {
+        ) -> Result<Response, CommandError> {
             let expected = if_match.required()?;
             Ok(run(&app, caller, id, Some(expected), $action, ()).await?.into_response())
         }
@@ -429,8 +429,8 @@ bodyless_command!(/// Delete the note for good (only from the trash).
 #[utoipa::path(post, path = "/v1/notes/{id}/versions/{version}/restore", tag = "notes",
     params(("id" = Uuid, Path), ("version" = u64, Path), ("If-Match" = String, Header, description = "\"<version>\"")),
     responses(
-        (status = 200, body = NoteReply), (status = 404, body = anote_infra::http::problem::Problem, description = "note_not_found, version_not_found"),
-        (status = 412, body = anote_infra::http::problem::Problem), (status = 428, body = anote_infra::http::problem::Problem),
+        (status = 200, body = NoteReply), (status = 404, body = anote_http::problem::Problem, description = "note_not_found, version_not_found"),
+        (status = 412, body = anote_http::problem::Problem), (status = 428, body = anote_http::problem::Problem),
     ),
     security(("bearer" = [])))]
 pub async fn restore_version(
@@ -438,15 +438,15 @@ pub async fn restore_version(
     caller: Caller,
     Path((id, version)): Path<(String, String)>,
     if_match: IfMatch,
-) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NoteNotFound)?;
+) -> Result<Response, CommandError> {
+    let id = Uuid::parse_str(&id).map_err(|_| CommandError::NoteNotFound)?;
     let id = NoteId::from_uuid(id);
-    let version: u64 = version.parse().map_err(|_| ApiError::VersionNotFound)?;
+    let version: u64 = version.parse().map_err(|_| CommandError::VersionNotFound)?;
     let expected = if_match.required()?;
     let events = note_events(&*app.storage.events, id).await?;
     let now = Note::fold(events.iter().map(|r| &r.event));
     if now.live().is_none_or(|n| n.owner() != caller.user) {
-        return Err(ApiError::NoteNotFound);
+        return Err(CommandError::NoteNotFound);
     }
     let then = Note::fold(
         events
@@ -456,7 +456,7 @@ pub async fn restore_version(
     );
     let content = match then.live() {
         Some(note) if version >= 1 && version <= events.len() as u64 => note.content(),
-        _ => return Err(ApiError::VersionNotFound),
+        _ => return Err(CommandError::VersionNotFound),
     };
     let action = NoteAction::RestoreContent {
         from_version: version,

@@ -1,9 +1,9 @@
 //! The OpenAPI document served at `/openapi.json`.
 
-use anote_infra::http::{BearerAuth, ProblemResponses};
+use anote_http::{BearerAuth, ProblemResponses};
 use utoipa::OpenApi;
 
-use anote_infra::http::problem;
+use anote_http::problem;
 
 use crate::{accounts, documents, notes, shares};
 

@@ -10,7 +10,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
-use anote_infra::http::problem::ApiError;
+use crate::error::CommandError;
 
 /// Hashes and verifies passwords.
 #[derive(Clone, Debug)]
@@ -25,17 +25,17 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn hash_now(password: &str) -> Result<String, ApiError> {
+fn hash_now(password: &str) -> Result<String, CommandError> {
     let salt = SaltString::generate(&mut OsRng);
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(format!("hashing failed: {e}")))
+        .map_err(|e| CommandError::Internal(format!("hashing failed: {e}")))
 }
 
 impl PasswordHasher {
     /// A hasher running at most `parallel` hashes at once.
-    pub fn new(parallel: usize) -> Result<Self, ApiError> {
+    pub fn new(parallel: usize) -> Result<Self, CommandError> {
         Ok(Self {
             permits: Arc::new(Semaphore::new(parallel.max(1))),
             decoy: Arc::new(hash_now("decoy password that matches nothing")?),
@@ -45,25 +45,25 @@ impl PasswordHasher {
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, CommandError> {
         let _permit = self
             .permits
             .acquire()
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(|e| CommandError::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(work)
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))
+            .map_err(|e| CommandError::Internal(e.to_string()))
     }
 
     /// The PHC string of a new hash of `password`.
-    pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: Password) -> Result<String, CommandError> {
         self.blocking(move || hash_now(password.expose())).await?
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown user) it
     /// checks a decoy and answers false, taking as long as a real check.
-    pub async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool, ApiError> {
+    pub async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool, CommandError> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.decoy.as_ref().clone());
         let password = password.to_owned();

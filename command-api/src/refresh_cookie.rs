@@ -6,8 +6,8 @@
 //! request came over HTTPS (see [`OverHttps`]); a refresh through it sets the
 //! next one, and logging out or deleting the account clears it.
 
-use anote_infra::http::extract::forwarded_https;
-use anote_infra::http::problem::ApiError;
+use crate::error::CommandError;
+use anote_http::extract::forwarded_https;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -23,12 +23,12 @@ pub const PATH: &str = "/v1/sessions/refresh";
 
 /// Whether the request came over HTTPS: only behind trusted proxies
 /// (`ANOTE_TRUSTED_PROXY_HOPS` > 0) whose `X-Forwarded-Proto` says `https`
-/// (see `anote_infra::http::extract::forwarded_https`).
+/// (see `anote_http::extract::forwarded_https`).
 #[derive(Clone, Copy, Debug)]
 pub struct OverHttps(pub bool);
 
 impl FromRequestParts<AppState> for OverHttps {
-    type Rejection = ApiError;
+    type Rejection = CommandError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -39,21 +39,21 @@ impl FromRequestParts<AppState> for OverHttps {
 }
 
 /// The `Set-Cookie` value that hands `token` over for `lifetime`.
-pub fn set(token: &str, lifetime: Duration, https: OverHttps) -> Result<HeaderValue, ApiError> {
+pub fn set(token: &str, lifetime: Duration, https: OverHttps) -> Result<HeaderValue, CommandError> {
     cookie(token, lifetime.as_secs(), https)
 }
 
 /// The `Set-Cookie` value that makes the browser forget the cookie.
-pub fn clear(https: OverHttps) -> Result<HeaderValue, ApiError> {
+pub fn clear(https: OverHttps) -> Result<HeaderValue, CommandError> {
     cookie("", 0, https)
 }
 
-fn cookie(value: &str, max_age: u64, https: OverHttps) -> Result<HeaderValue, ApiError> {
+fn cookie(value: &str, max_age: u64, https: OverHttps) -> Result<HeaderValue, CommandError> {
     let secure = if https.0 { "; Secure" } else { "" };
     let cookie = format!(
         "{NAME}={value}; Max-Age={max_age}; Path={PATH}; HttpOnly; SameSite=Strict{secure}"
     );
-    HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))
+    HeaderValue::from_str(&cookie).map_err(|e| CommandError::Internal(e.to_string()))
 }
 
 /// The refresh token the request's cookie carries, if any.

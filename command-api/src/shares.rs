@@ -2,12 +2,13 @@
 //! derived from its id with the server's key, so it is never stored; the
 //! public view is served by the query API at `/v1/shared/{token}`.
 
+use crate::error::CommandError;
 use anote_domain::note::{NoteAction, NoteCommand};
 use anote_domain::values::Timestamp;
-use anote_infra::event_store::Metadata;
-use anote_infra::http::extract::{JsonBody, NotePath};
-use anote_infra::http::problem::{ApiError, Problem};
-use anote_infra::tokens::share_url;
+use anote_http::extract::{JsonBody, NotePath};
+use anote_http::Problem;
+use anote_store::event_store::Metadata;
+use anote_tokens::share_url;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -61,10 +62,10 @@ pub async fn create(
     NotePath(id): NotePath,
     if_match: IfMatch,
     JsonBody(req): JsonBody<CreateShareRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, CommandError> {
     let expires_at = req.expires_at.map(Timestamp::new);
     if expires_at.is_some_and(|e| e.instant() <= OffsetDateTime::now_utc()) {
-        return Err(ApiError::ExpiryInPast);
+        return Err(CommandError::ExpiryInPast);
     }
     let share_id = Uuid::new_v4();
     let command = NoteCommand {
@@ -116,10 +117,10 @@ pub async fn revoke(
     caller: Caller,
     Path((id, share_id)): Path<(String, String)>,
     if_match: IfMatch,
-) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NoteNotFound)?;
+) -> Result<Response, CommandError> {
+    let id = Uuid::parse_str(&id).map_err(|_| CommandError::NoteNotFound)?;
     let share_id = Uuid::parse_str(&share_id)
-        .map_err(|_| ApiError::Rule(anote_domain::DomainError::ShareNotFound))?;
+        .map_err(|_| CommandError::Rule(anote_domain::DomainError::ShareNotFound))?;
     let command = NoteCommand {
         actor: caller.user,
         action: NoteAction::RevokeShare { share_id },

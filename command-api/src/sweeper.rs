@@ -14,13 +14,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::CommandError;
+use anote_blob::{BlobKey, BlobStore};
 use anote_domain::document::UploadFailure;
 use anote_domain::note::{NoteAction, NoteCommand};
 use anote_domain::DomainError;
-use anote_infra::blob::{BlobKey, BlobStore};
-use anote_infra::documents::{DocumentLedger, LedgerEntry};
-use anote_infra::event_store::Metadata;
-use anote_infra::http::problem::ApiError;
+use anote_store::documents::{DocumentLedger, LedgerEntry};
+use anote_store::event_store::Metadata;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -64,7 +64,7 @@ impl Sweeper {
 
     /// Sweeps once. An entry that fails is logged and left for the next
     /// sweep; the others go on.
-    pub async fn sweep(&self) -> Result<Swept, ApiError> {
+    pub async fn sweep(&self) -> Result<Swept, CommandError> {
         let mut swept = Swept::default();
         let now = OffsetDateTime::now_utc();
         for entry in self.ledger.abandoned(now, BATCH).await? {
@@ -88,7 +88,7 @@ impl Sweeper {
 
     /// Deletes a released document's object (and multipart upload) and
     /// forgets it.
-    async fn delete(&self, entry: &LedgerEntry) -> Result<(), ApiError> {
+    async fn delete(&self, entry: &LedgerEntry) -> Result<(), CommandError> {
         let key = BlobKey::document(entry.note, entry.document);
         if let Some(upload) = &entry.multipart_upload {
             // Some stores refuse to abort an upload that a failed
@@ -105,7 +105,7 @@ impl Sweeper {
 
     /// Fails an abandoned upload on its owner's behalf; the ledger entry is
     /// released in the same transaction.
-    async fn abandon(&self, entry: &LedgerEntry) -> Result<(), ApiError> {
+    async fn abandon(&self, entry: &LedgerEntry) -> Result<(), CommandError> {
         let command = NoteCommand {
             actor: entry.owner,
             action: NoteAction::FailUpload {
@@ -120,7 +120,7 @@ impl Sweeper {
             .await
         {
             // Another sweeper got there first.
-            Ok(_) | Err(ApiError::Rule(DomainError::DocumentNotFound)) => Ok(()),
+            Ok(_) | Err(CommandError::Rule(DomainError::DocumentNotFound)) => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anote_command_api::note_commands::{LedgerPolicy, NoteCommands};
+use anote_command_api::CommandError;
 use anote_domain::note::{NewNote, NoteAction, NoteCommand};
 use anote_domain::user::UserEvent;
 use anote_domain::values::{Body, DisplayName, Tags, Title, Username};
 use anote_domain::{NoteId, UserId};
-use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
-use anote_infra::event_store::codec::{self, note_events};
-use anote_infra::event_store::{
+use anote_store::db::{PgDatabase, SqliteDatabase};
+use anote_store::event_store::codec::{self, note_events};
+use anote_store::event_store::{
     Append, EventStore, Metadata, PgEventStore, SideWrite, SqliteEventStore,
 };
-use anote_infra::http::problem::ApiError;
 use uuid::Uuid;
 
 const POLICY: LedgerPolicy = LedgerPolicy {
@@ -93,13 +93,13 @@ async fn erased_notes_take_no_command(events: Arc<dyn EventStore>) {
             .execute(id, expected, command(owner, edit), metadata(owner), None)
             .await;
         assert!(
-            matches!(refused, Err(ApiError::NoteNotFound)),
+            matches!(refused, Err(CommandError::NoteNotFound)),
             "{refused:?}"
         );
     }
     assert!(matches!(
         fresh.current(id, owner).await,
-        Err(ApiError::NoteNotFound)
+        Err(CommandError::NoteNotFound)
     ));
     assert!(
         events.note_keys(&[id]).await.expect("reads").is_empty(),
@@ -120,7 +120,9 @@ async fn on_postgres() {
     let db = PgDatabase::connect(&url, Some(&schema), 4)
         .await
         .expect("PostgreSQL");
-    db.migrate(Tables::EventLog).await.expect("migrates");
+    db.migrate(anote_store::migrations::postgres())
+        .await
+        .expect("migrates");
     erased_notes_take_no_command(Arc::new(PgEventStore::new(db))).await;
 }
 
@@ -130,6 +132,8 @@ async fn on_sqlite() {
     let db = SqliteDatabase::open(&dir.path().join("log.sqlite3"))
         .await
         .expect("opens");
-    db.migrate(Tables::EventLog).await.expect("migrates");
+    db.migrate(anote_store::migrations::sqlite())
+        .await
+        .expect("migrates");
     erased_notes_take_no_command(Arc::new(SqliteEventStore::new(db))).await;
 }

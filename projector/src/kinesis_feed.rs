@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anote_infra::db::PgDatabase;
-use anote_infra::event_store::Position;
-use anote_infra::feed::kinesis::{HeldLease, KinesisShards, Leases};
-use anote_infra::read_store::ShardProgress;
-use anote_infra::relay;
-use anote_infra::StoreError;
+use anote_kinesis::feed::kinesis::{HeldLease, KinesisShards, Leases};
+use anote_kinesis::relay;
+use anote_read_store::ShardProgress;
+use anote_store::db::PgDatabase;
+use anote_store::event_store::Position;
+use anote_store::StoreError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

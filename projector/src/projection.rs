@@ -7,8 +7,8 @@
 use anote_domain::document::DocumentStatus;
 use anote_domain::note::NoteEvent;
 use anote_domain::NoteId;
-use anote_infra::event_store::Position;
-use anote_infra::read_store::{DocumentView, NoteView, ShareChange, ShareLink};
+use anote_read_store::{DocumentView, NoteView, ShareChange, ShareLink};
+use anote_store::event_store::Position;
 use time::OffsetDateTime;
 
 /// How many characters of the body a list shows.

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use anote_domain::note::NoteEvent;
 use anote_domain::{NoteId, UserId};
-use anote_infra::event_store::shredding::{self, NoteKey};
-use anote_infra::event_store::{EventStore, Position, RecordedEvent};
-use anote_infra::read_store::{
+use anote_metrics as metrics;
+use anote_read_store::{
     Applied, NoteView, ParkedStream, ProjectionBatch, ReadStore, ShardProgress, ShareChange,
 };
-use anote_infra::{metrics, StoreError};
+use anote_store::event_store::shredding::{self, NoteKey};
+use anote_store::event_store::{EventStore, Position, RecordedEvent};
+use anote_store::StoreError;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use anote_domain::note::{self, NewNote, Note, NoteAction, NoteCommand};
 use anote_domain::values::{Body, Tags, Title};
 use anote_domain::{NoteId, UserId};
-use anote_infra::db::{PgDatabase, Tables};
-use anote_infra::event_store::{codec, Append, EventStore, Metadata, PgEventStore, Position};
-use anote_infra::feed::kinesis::{KinesisShards, Leases};
-use anote_infra::read_store::{PgReadStore, ReadStore};
-use anote_infra::relay::kinesis::{create_stream, emulator_client, KinesisSink};
-use anote_infra::relay::{Relay, KINESIS_RELAY};
+use anote_kinesis::feed::kinesis::{KinesisShards, Leases};
+use anote_kinesis::relay::kinesis::{create_stream, emulator_client, KinesisSink};
+use anote_kinesis::relay::{Relay, KINESIS_RELAY};
 use anote_projector::kinesis_feed::{FeedSettings, KinesisFeed};
 use anote_projector::Projector;
+use anote_read_store::{PgReadStore, ReadStore};
+use anote_store::db::PgDatabase;
+use anote_store::event_store::{codec, Append, EventStore, Metadata, PgEventStore, Position};
 use aws_sdk_kinesis::Client;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -50,11 +50,15 @@ impl Pipeline {
         let log = PgDatabase::connect(&database_url(), Some(&schema), 8)
             .await
             .expect("PostgreSQL");
-        log.migrate(Tables::EventLog).await.expect("migrates");
+        log.migrate(anote_store::migrations::postgres())
+            .await
+            .expect("migrates");
         let read = PgDatabase::connect(&database_url(), Some(&format!("{schema}_read")), 8)
             .await
             .expect("PostgreSQL");
-        read.migrate(Tables::ReadModels).await.expect("migrates");
+        read.migrate(anote_read_store::migrations::postgres())
+            .await
+            .expect("migrates");
         let events: Arc<dyn EventStore> = Arc::new(PgEventStore::new(log.clone()));
         let client = kinesis();
         let stream = format!("anote-feed-{}", Uuid::new_v4().simple());

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use anote_domain::note::{self, NewNote, Note, NoteAction, NoteCommand};
 use anote_domain::values::{Body, DueAt, Subject, Tags, Title};
 use anote_domain::{NoteId, UserId};
-use anote_infra::db::{PgDatabase, SqliteDatabase, Tables};
-use anote_infra::event_store::{
-    codec, Append, EventStore, Metadata, PgEventStore, Position, RecordedEvent, SqliteEventStore,
-};
-use anote_infra::read_store::{
+use anote_projector::Projector;
+use anote_read_store::{
     ListCursor, NoteFilter, NoteSort, NoteView, PgReadStore, ReadStore, SqliteReadStore,
 };
-use anote_projector::Projector;
+use anote_store::db::{PgDatabase, SqliteDatabase};
+use anote_store::event_store::{
+    codec, Append, EventStore, Metadata, PgEventStore, Position, RecordedEvent, SqliteEventStore,
+};
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
@@ -63,11 +63,15 @@ impl Backend {
         let log = PgDatabase::connect(&database_url(), Some(&schema), 8)
             .await
             .expect("PostgreSQL");
-        log.migrate(Tables::EventLog).await.expect("migrates");
+        log.migrate(anote_store::migrations::postgres())
+            .await
+            .expect("migrates");
         let read = PgDatabase::connect(&database_url(), Some(&format!("{schema}_read")), 8)
             .await
             .expect("PostgreSQL");
-        read.migrate(Tables::ReadModels).await.expect("migrates");
+        read.migrate(anote_read_store::migrations::postgres())
+            .await
+            .expect("migrates");
         Self {
             events: Arc::new(PgEventStore::new(log.clone())),
             reads: Arc::new(PgReadStore::new(read.clone())),
@@ -81,11 +85,15 @@ impl Backend {
         let log = SqliteDatabase::open(&dir.path().join("log.sqlite3"))
             .await
             .expect("opens");
-        log.migrate(Tables::EventLog).await.expect("migrates");
+        log.migrate(anote_store::migrations::sqlite())
+            .await
+            .expect("migrates");
         let read = SqliteDatabase::open(&dir.path().join("read.sqlite3"))
             .await
             .expect("opens");
-        read.migrate(Tables::ReadModels).await.expect("migrates");
+        read.migrate(anote_read_store::migrations::sqlite())
+            .await
+            .expect("migrates");
         Self {
             events: Arc::new(SqliteEventStore::new(log.clone())),
             reads: Arc::new(SqliteReadStore::new(read.clone())),
@@ -110,7 +118,9 @@ impl Backend {
             let read = PgDatabase::connect(&database_url(), Some(&schema), 8)
                 .await
                 .expect("PostgreSQL");
-            read.migrate(Tables::ReadModels).await.expect("migrates");
+            read.migrate(anote_read_store::migrations::postgres())
+                .await
+                .expect("migrates");
             Arc::new(PgReadStore::new(read))
         } else {
             let dir = self._dir.as_ref().expect("sqlite has a folder");
@@ -118,7 +128,9 @@ impl Backend {
                 .path()
                 .join(format!("{}.sqlite3", Uuid::new_v4().simple()));
             let read = SqliteDatabase::open(&path).await.expect("opens");
-            read.migrate(Tables::ReadModels).await.expect("migrates");
+            read.migrate(anote_read_store::migrations::sqlite())
+                .await
+                .expect("migrates");
             Arc::new(SqliteReadStore::new(read))
         }
     }

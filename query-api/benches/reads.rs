@@ -12,19 +12,19 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anote_blob::local::LocalBlobs;
+use anote_blob::Blobs;
+use anote_blob::DocumentPolicy;
 use anote_domain::{NoteId, UserId};
-use anote_infra::accounts::PgAccountStore;
-use anote_infra::blob::local::LocalBlobs;
-use anote_infra::blob::Blobs;
-use anote_infra::config::{DocumentConfig, HttpConfig, Secret};
-use anote_infra::db::{PgDatabase, Tables};
-use anote_infra::event_store::Position;
-use anote_infra::read_store::{NoteView, PgReadStore, ProjectionBatch, ReadStore};
-use anote_infra::revocations::Revocations;
-use anote_infra::tokens::{AccessClaims, TokenSigner};
-use anote_query_api::cache::ReadCache;
-use anote_query_api::consistency::Checkpoint;
-use anote_query_api::QueryState;
+use anote_http::HttpSettings;
+use anote_query_api::{QueryParts, QuerySettings, QueryState};
+use anote_read_store::{NoteView, PgReadStore, ProjectionBatch, ReadStore};
+use anote_store::accounts::PgAccountStore;
+use anote_store::db::PgDatabase;
+use anote_store::event_store::Position;
+use anote_store::revocations::Revocations;
+use anote_tokens::Secret;
+use anote_tokens::{AccessClaims, TokenSigner};
 use axum::routing::get;
 use axum::{Json, Router};
 use time::OffsetDateTime;
@@ -115,8 +115,12 @@ async fn main() {
     let db = PgDatabase::connect(&url, Some(&schema), 16)
         .await
         .expect("PostgreSQL");
-    db.migrate(Tables::ReadModels).await.expect("migrates");
-    db.migrate(Tables::EventLog).await.expect("migrates");
+    db.migrate(anote_read_store::migrations::postgres())
+        .await
+        .expect("migrates");
+    db.migrate(anote_store::migrations::postgres())
+        .await
+        .expect("migrates");
     let reads: Arc<dyn ReadStore> = Arc::new(PgReadStore::new(db.clone()));
     let owner = UserId::new();
     let views: Vec<NoteView> = (0..1_000).map(|n| view(owner, n)).collect();
@@ -135,51 +139,48 @@ async fn main() {
         exp: OffsetDateTime::now_utc().unix_timestamp() + 3_600,
     };
     let token = signer.sign(&claims);
-    let http = HttpConfig {
-        listen: "127.0.0.1:0".parse().expect("address"),
+    let http = HttpSettings {
         cors_origins: Vec::new(),
         request_timeout: Duration::from_secs(10),
         body_limit: 1 << 20,
         max_in_flight: 4_096,
-        header_timeout: Duration::from_secs(10),
         body_timeout: Duration::from_secs(10),
-        max_connections_per_client: 0,
     };
     let blob_dir = std::env::temp_dir().join(format!("anote-bench-{}", Uuid::new_v4()));
-    let blobs = Blobs::local(
+    let blobs = Blobs::local_store(
         LocalBlobs::open(&blob_dir, "http://127.0.0.1", signer.clone()).expect("blob folder"),
     );
-    let events: Arc<dyn anote_infra::event_store::EventStore> =
-        Arc::new(anote_infra::event_store::PgEventStore::new(db.clone()));
-    let (_notices, listening) = tokio::sync::broadcast::channel(16);
-    let checkpoint = Checkpoint::follow(reads.clone(), "note_views".to_owned(), listening);
+    let events: Arc<dyn anote_store::event_store::EventStore> =
+        Arc::new(anote_store::event_store::PgEventStore::new(db.clone()));
+    let (notices, _) = tokio::sync::broadcast::channel(16);
     let revocations = Revocations::load(Arc::new(PgAccountStore::new(db.clone())))
         .await
         .expect("revocations");
-    let state = |cache| QueryState {
-        reads: reads.clone(),
-        events: events.clone(),
-        signer: signer.clone(),
-        revocations: revocations.clone(),
-        projector: "note_views".to_owned(),
-        min_position_timeout: Duration::from_secs(2),
-        checkpoint: checkpoint.clone(),
-        cache,
-        blobs: blobs.clone(),
-        documents: Arc::new(DocumentConfig::from_env()),
+    let state = |cache_max_bytes| {
+        let parts = QueryParts {
+            reads: reads.clone(),
+            events: events.clone(),
+            signer: signer.clone(),
+            revocations: revocations.clone(),
+            blobs: blobs.clone(),
+            documents: DocumentPolicy {
+                max_bytes: 50 << 20,
+                quota_bytes: 1 << 30,
+                types: vec!["application/pdf".to_owned()],
+                upload_url_ttl: Duration::from_secs(900),
+                download_url_ttl: Duration::from_secs(300),
+                upload_grace: Duration::from_secs(600),
+            },
+            settings: QuerySettings {
+                min_position_timeout: Duration::from_secs(2),
+                cache_max_bytes,
+                cache_ttl: Duration::from_secs(60),
+            },
+        };
+        QueryState::start(parts, &notices)
     };
-    let cached = serve(anote_query_api::router(
-        state(ReadCache::new(256 << 20, Duration::from_secs(60))),
-        &http,
-        None,
-    ))
-    .await;
-    let uncached = serve(anote_query_api::router(
-        state(ReadCache::new(0, Duration::from_secs(60))),
-        &http,
-        None,
-    ))
-    .await;
+    let cached = serve(anote_query_api::router(state(256 << 20), &http, None)).await;
+    let uncached = serve(anote_query_api::router(state(0), &http, None)).await;
     let body = serde_json::json!({ "data": "x".repeat(1_000) });
     let ceiling = serve(Router::new().route(
         "/ceiling",

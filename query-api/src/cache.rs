@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anote_domain::{NoteId, UserId};
-use anote_infra::event_store::Position;
-use anote_infra::read_store::{Applied, NoteView};
+use anote_read_store::{Applied, NoteView};
+use anote_store::event_store::Position;
 use axum::body::Bytes;
 use moka::sync::Cache;
 use tokio::sync::broadcast;

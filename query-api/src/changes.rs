@@ -1,9 +1,10 @@
 //! The sync feed: everything that changed for the caller since a cursor,
 //! deletions included, so another device can catch up without reloading.
 
-use anote_infra::event_store::Position;
-use anote_infra::http::extract::{Auth, QueryParams};
-use anote_infra::http::problem::{ApiError, Problem};
+use crate::error::QueryError;
+use anote_http::extract::{Auth, QueryParams};
+use anote_http::{Problem, Rejection};
+use anote_store::event_store::Position;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -64,10 +65,10 @@ pub async fn changes(
     auth: Auth,
     QueryParams(params): QueryParams<ChangesParams>,
     headers: HeaderMap,
-) -> Result<Json<Changes>, ApiError> {
+) -> Result<Json<Changes>, QueryError> {
     let limit = params.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::InvalidQuery("limit must be 1 to 500".to_owned()));
+        return Err(Rejection::InvalidQuery("limit must be 1 to 500".to_owned()).into());
     }
     let since = match params.since.as_deref() {
         None => Some(Position::START),
@@ -75,7 +76,7 @@ pub async fn changes(
         Some(cursor) => Some(
             cursor
                 .parse()
-                .map_err(|_| ApiError::InvalidQuery("unknown cursor".to_owned()))?,
+                .map_err(|_| Rejection::InvalidQuery("unknown cursor".to_owned()))?,
         ),
     };
     wait_for_min_position(&state, &headers).await?;

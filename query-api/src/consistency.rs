@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anote_infra::event_store::Position;
-use anote_infra::http::problem::ApiError;
-use anote_infra::http::MIN_POSITION_HEADER;
-use anote_infra::read_store::{Applied, ReadStore};
+use crate::error::QueryError;
+use anote_http::MIN_POSITION_HEADER;
+use anote_read_store::{Applied, ReadStore, NOTE_VIEWS};
+use anote_store::event_store::Position;
 use axum::http::HeaderMap;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
@@ -35,14 +35,14 @@ impl Checkpoint {
     /// each of `notices`, until every copy of the result is dropped.
     pub fn follow(
         reads: Arc<dyn ReadStore>,
-        projector: String,
+        projector: &'static str,
         mut notices: broadcast::Receiver<Applied>,
     ) -> Self {
         let (publish, seen) = watch::channel(Position::START);
         tokio::spawn(async move {
             let mut listening = true;
             while !publish.is_closed() {
-                match reads.checkpoint(&projector).await {
+                match reads.checkpoint(projector).await {
                     Ok(now) => {
                         publish.send_if_modified(|seen| {
                             let newer = now > *seen;
@@ -100,7 +100,7 @@ pub struct MinPositionHeader {
 pub async fn wait_for_min_position(
     state: &QueryState,
     headers: &HeaderMap,
-) -> Result<Option<Position>, ApiError> {
+) -> Result<Option<Position>, QueryError> {
     let Some(value) = headers.get(MIN_POSITION_HEADER) else {
         return Ok(None);
     };
@@ -108,24 +108,24 @@ pub async fn wait_for_min_position(
         .to_str()
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .ok_or(ApiError::InvalidMinPosition)?;
+        .ok_or(QueryError::InvalidMinPosition)?;
     if state.checkpoint.seen() >= wanted {
         return Ok(Some(wanted));
     }
     // A position no event has would be waited for in vain.
     if !state.events.has_position(wanted).await? {
-        return Err(ApiError::UnreachableMinPosition);
+        return Err(QueryError::UnreachableMinPosition);
     }
     let deadline = Instant::now() + state.min_position_timeout;
     if state.checkpoint.reached(wanted, deadline).await {
         return Ok(Some(wanted));
     }
     // The last word is the read models' own.
-    let reached = state.reads.checkpoint(&state.projector).await?;
+    let reached = state.reads.checkpoint(NOTE_VIEWS).await?;
     if reached >= wanted {
         return Ok(Some(wanted));
     }
-    Err(ApiError::ProjectionBehind {
+    Err(QueryError::ProjectionBehind {
         reached: reached.to_string(),
     })
 }

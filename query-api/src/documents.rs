@@ -2,12 +2,13 @@
 //! and downloads — a redirect to a short-lived URL of the blob store, after
 //! the authorization check (the owner's token, or a live share link).
 
+use crate::error::QueryError;
+use anote_blob::{BlobKey, FileInfo};
 use anote_domain::document::DocumentStatus;
 use anote_domain::NoteId;
-use anote_infra::blob::{BlobKey, FileInfo};
-use anote_infra::http::extract::{accepts, Auth, QueryParams};
-use anote_infra::http::problem::{ApiError, Problem};
-use anote_infra::read_store::DocumentView;
+use anote_http::extract::{accepts, Auth, QueryParams};
+use anote_http::{Problem, Rejection};
+use anote_read_store::DocumentView;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -104,10 +105,10 @@ pub async fn list(
     auth: Auth,
     headers: HeaderMap,
     QueryParams(query): QueryParams<DocumentQuery>,
-) -> Result<Json<DocumentPage>, ApiError> {
+) -> Result<Json<DocumentPage>, QueryError> {
     let limit = query.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::InvalidQuery("limit must be 1 to 100".into()));
+        return Err(Rejection::InvalidQuery("limit must be 1 to 100".into()).into());
     }
     wait_for_min_position(&state, &headers).await?;
     let entries = state.reads.documents(auth.user, query.after, limit).await?;
@@ -150,14 +151,14 @@ pub async fn download(
     auth: Auth,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::DocumentNotFound)?;
+) -> Result<Response, QueryError> {
+    let id = Uuid::parse_str(&id).map_err(|_| QueryError::DocumentNotFound)?;
     wait_for_min_position(&state, &headers).await?;
     let entry = state
         .reads
         .document(auth.user, id)
         .await?
-        .ok_or(ApiError::DocumentNotFound)?;
+        .ok_or(QueryError::DocumentNotFound)?;
     let link = download_link(&state, entry.note_id, &entry.document).await?;
     if accepts(&headers, header::ACCEPT, "application/json") {
         let mut response = Json(link).into_response();
@@ -177,21 +178,21 @@ pub async fn download(
 pub async fn shared_download(
     State(state): State<QueryState>,
     Path((token, id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, QueryError> {
     let share_id = state
         .signer
         .verify_share_token(&token)
-        .ok_or(ApiError::ShareLinkGone)?;
+        .ok_or(QueryError::ShareLinkGone)?;
     let view = state
         .reads
         .shared_note(share_id, OffsetDateTime::now_utc())
         .await?
-        .ok_or(ApiError::ShareLinkGone)?;
+        .ok_or(QueryError::ShareLinkGone)?;
     let document = view
         .documents
         .iter()
         .find(|d| Uuid::parse_str(&id).is_ok_and(|id| d.id == id))
-        .ok_or(ApiError::DocumentNotFound)?;
+        .ok_or(QueryError::DocumentNotFound)?;
     redirect(&download_link(&state, view.id, document).await?.url)
 }
 
@@ -200,9 +201,9 @@ async fn download_link(
     state: &QueryState,
     note: NoteId,
     document: &DocumentView,
-) -> Result<DownloadLink, ApiError> {
+) -> Result<DownloadLink, QueryError> {
     if document.status != DocumentStatus::Attached {
-        return Err(ApiError::DocumentNotFound);
+        return Err(QueryError::DocumentNotFound);
     }
     let file = FileInfo {
         file_name: &document.file_name,
@@ -224,8 +225,8 @@ async fn download_link(
 }
 
 /// A redirect to a download URL, kept by no cache.
-fn redirect(url: &str) -> Result<Response, ApiError> {
-    let location = HeaderValue::from_str(url).map_err(|e| ApiError::Internal(e.to_string()))?;
+fn redirect(url: &str) -> Result<Response, QueryError> {
+    let location = HeaderValue::from_str(url).map_err(|e| QueryError::Internal(e.to_string()))?;
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, location);
@@ -253,13 +254,13 @@ pub async fn usage(
     State(state): State<QueryState>,
     auth: Auth,
     headers: HeaderMap,
-) -> Result<Json<UsageBody>, ApiError> {
+) -> Result<Json<UsageBody>, QueryError> {
     wait_for_min_position(&state, &headers).await?;
     let usage = state.reads.usage(auth.user).await?;
     Ok(Json(UsageBody {
         documents: usage.documents,
         bytes: usage.bytes,
-        quota_bytes: state.documents.document_quota_bytes,
-        max_document_bytes: state.documents.document_max_bytes,
+        quota_bytes: state.documents.quota_bytes,
+        max_document_bytes: state.documents.max_bytes,
     }))
 }

@@ -1,11 +1,12 @@
 //! A note's past, folded from the event log with the domain's own code: its
 //! history of changes, and the note as it was at a version or a time.
 
+use crate::error::QueryError;
 use anote_domain::note::{self, Note, NoteData, NoteEvent};
 use anote_domain::NoteId;
-use anote_infra::event_store::codec::{note_events, NoteRecord};
-use anote_infra::http::extract::{Auth, NotePath, QueryParams};
-use anote_infra::http::problem::{ApiError, Problem};
+use anote_http::extract::{Auth, NotePath, QueryParams};
+use anote_http::{Problem, Rejection};
+use anote_store::event_store::codec::{note_events, NoteRecord};
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -89,18 +90,18 @@ async fn owned_stream(
     state: &QueryState,
     auth: &Auth,
     id: NoteId,
-) -> Result<Vec<NoteRecord>, ApiError> {
+) -> Result<Vec<NoteRecord>, QueryError> {
     let events = note_events(&*state.events, id).await?;
     let purged = matches!(Note::fold(events.iter().map(|r| &r.event)), Note::Purged);
     match events.first() {
         // A purged note's history is shown only with its content erased
         // (notes written before sealing keep theirs: they stay hidden).
-        Some(first) if purged && !first.erased => Err(ApiError::NoteNotFound),
+        Some(first) if purged && !first.erased => Err(QueryError::NoteNotFound),
         Some(NoteRecord {
             event: NoteEvent::NoteCreated { owner, .. },
             ..
         }) if *owner == auth.user => Ok(events),
-        _ => Err(ApiError::NoteNotFound),
+        _ => Err(QueryError::NoteNotFound),
     }
 }
 
@@ -119,21 +120,21 @@ pub async fn history(
     auth: Auth,
     NotePath(id): NotePath,
     QueryParams(query): QueryParams<HistoryQuery>,
-) -> Result<Json<History>, ApiError> {
+) -> Result<Json<History>, QueryError> {
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::InvalidQuery("limit must be 1 to 200".into()));
+        return Err(Rejection::InvalidQuery("limit must be 1 to 200".into()).into());
     }
     let after = query.after.unwrap_or(0);
     // Versions are 64-bit signed in both logs, as the document says.
     if i64::try_from(after).is_err() {
-        return Err(ApiError::InvalidQuery("after is not a version".into()));
+        return Err(Rejection::InvalidQuery("after is not a version".into()).into());
     }
     let events = owned_stream(&state, &auth, id).await?;
     // Diffs are CPU work: off the async workers.
     tokio::task::spawn_blocking(move || page(&events, after, limit))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(|e| QueryError::Internal(e.to_string()))
         .map(Json)
 }
 
@@ -254,11 +255,9 @@ pub async fn as_of(
     auth: &Auth,
     id: NoteId,
     as_of: &AsOf,
-) -> Result<PastNote, ApiError> {
+) -> Result<PastNote, QueryError> {
     if as_of.version.is_some() && as_of.at.is_some() {
-        return Err(ApiError::InvalidQuery(
-            "ask for a version or a time, not both".into(),
-        ));
+        return Err(Rejection::InvalidQuery("ask for a version or a time, not both".into()).into());
     }
     let events = owned_stream(state, auth, id).await?;
     let wanted = events.iter().take_while(|r| {
@@ -276,6 +275,6 @@ pub async fn as_of(
         (Some(note), Some(recorded)) if as_of.version.is_none_or(|v| v == reached) => {
             Ok(past(id, reached, recorded.recorded_at, note))
         }
-        _ => Err(ApiError::VersionNotFound),
+        _ => Err(QueryError::VersionNotFound),
     }
 }

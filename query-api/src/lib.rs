@@ -2,36 +2,51 @@
 //!
 //! `router(state, &http)` builds the whole service; `routes(state)` gives
 //! just the `/v1` routes, for `anote serve` to merge with the command API.
+//!
+//! # Layout
+//! - this file: [`QueryState`], the routes.
+//! - [`notes`], [`lists`], [`history`], [`shares`], [`documents`],
+//!   [`changes`]: the handlers.
+//! - [`cache`]: recent note views and list pages, and their invalidation.
+//! - [`consistency`]: `Anote-Min-Position`, waiting on the checkpoint.
+//! - [`error`]: [`QueryError`] and its problem documents.
+//! - [`transfers`]: downloads through the local document store's URLs.
+//! - [`openapi`]: the service's OpenAPI document.
 
 pub mod cache;
 pub mod changes;
 pub mod consistency;
 pub mod documents;
+pub mod error;
 pub mod history;
 pub mod lists;
 pub mod notes;
 pub mod openapi;
 pub mod shares;
+pub mod transfers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anote_infra::blob::Blobs;
-use anote_infra::config::{DocumentConfig, HttpConfig};
-use anote_infra::event_store::EventStore;
-use anote_infra::http::{read_models_ready, service_routes};
-use anote_infra::read_store::ReadStore;
-use anote_infra::revocations::Revocations;
-use anote_infra::tokens::TokenSigner;
-use axum::extract::FromRef;
+use anote_blob::{Blobs, DocumentPolicy};
+use anote_domain::UserId;
+use anote_http::extract::Authenticator;
+use anote_http::{readiness, service_routes, HttpSettings};
+use anote_read_store::{Applied, ReadStore, NOTE_VIEWS};
+use anote_store::event_store::EventStore;
+use anote_store::revocations::Revocations;
+use anote_tokens::TokenSigner;
 use axum::routing::get;
 use axum::Router;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+pub use crate::error::QueryError;
 use cache::ReadCache;
 use consistency::Checkpoint;
 
-/// Everything the handlers share.
-#[derive(Clone)]
-pub struct QueryState {
+/// What a query service is made of, besides what it starts itself.
+pub struct QueryParts {
     /// The read models.
     pub reads: Arc<dyn ReadStore>,
     /// The event log, for history and time travel.
@@ -40,29 +55,76 @@ pub struct QueryState {
     pub signer: TokenSigner,
     /// The access tokens refused before they expire.
     pub revocations: Revocations,
-    /// The projector whose checkpoint `Anote-Min-Position` waits for.
-    pub projector: String,
-    /// How long a read waits for `Anote-Min-Position`.
-    pub min_position_timeout: Duration,
-    /// That projector's checkpoint, followed.
-    pub checkpoint: Checkpoint,
-    /// Recent note views and list pages.
-    pub cache: ReadCache,
     /// Where document bytes live (downloads are redirected there).
     pub blobs: Blobs,
     /// Document limits and URL lifetimes.
-    pub documents: Arc<DocumentConfig>,
+    pub documents: DocumentPolicy,
+    /// The cache and read-your-writes settings.
+    pub settings: QuerySettings,
 }
 
-impl FromRef<QueryState> for TokenSigner {
-    fn from_ref(state: &QueryState) -> Self {
-        state.signer.clone()
+/// How reads are cached and how long they wait for their own writes.
+#[derive(Clone, Copy, Debug)]
+pub struct QuerySettings {
+    /// How long a read waits for `Anote-Min-Position`.
+    pub min_position_timeout: Duration,
+    /// The bytes of note views and list pages kept.
+    pub cache_max_bytes: u64,
+    /// How long a cached entry lives at most.
+    pub cache_ttl: Duration,
+}
+
+/// Everything the handlers share. Built only by [`QueryState::start`], so
+/// the cache is always invalidated by the projector's notices and the
+/// checkpoint always followed.
+#[derive(Clone)]
+pub struct QueryState {
+    reads: Arc<dyn ReadStore>,
+    events: Arc<dyn EventStore>,
+    signer: TokenSigner,
+    revocations: Revocations,
+    min_position_timeout: Duration,
+    checkpoint: Checkpoint,
+    cache: ReadCache,
+    blobs: Blobs,
+    documents: Arc<DocumentPolicy>,
+}
+
+impl QueryState {
+    /// The state of a query service, with its followers started: the
+    /// cache's invalidation and the note views' checkpoint, both driven by
+    /// `notices` (the projector's, in process, or PostgreSQL's `LISTEN`).
+    /// They run until the sender is gone.
+    pub fn start(parts: QueryParts, notices: &broadcast::Sender<Applied>) -> Self {
+        let cache = ReadCache::new(parts.settings.cache_max_bytes, parts.settings.cache_ttl);
+        cache.follow(notices.subscribe());
+        let checkpoint = Checkpoint::follow(parts.reads.clone(), NOTE_VIEWS, notices.subscribe());
+        Self {
+            reads: parts.reads,
+            events: parts.events,
+            signer: parts.signer,
+            revocations: parts.revocations,
+            min_position_timeout: parts.settings.min_position_timeout,
+            checkpoint,
+            cache,
+            blobs: parts.blobs,
+            documents: Arc::new(parts.documents),
+        }
+    }
+
+    /// Where document bytes live.
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
     }
 }
 
-impl FromRef<QueryState> for Revocations {
-    fn from_ref(state: &QueryState) -> Self {
-        state.revocations.clone()
+impl Authenticator for QueryState {
+    fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
+    fn is_revoked(&self, user: UserId, session: Uuid) -> bool {
+        self.revocations.is_revoked(user, session)
     }
 }
 
@@ -91,9 +153,17 @@ pub fn routes(state: QueryState) -> Router {
 
 /// The query API: its routes, health, readiness, metrics, OpenAPI and the
 /// shared layers, and `pages` (the web app) for every other `GET`.
-pub fn router(state: QueryState, http: &HttpConfig, pages: Option<Router>) -> Router {
-    let checks = vec![read_models_ready(state.reads.clone())];
+pub fn router(state: QueryState, http: &HttpSettings, pages: Option<Router>) -> Router {
+    let reads = state.reads.clone();
+    let checks = vec![readiness(move || {
+        let reads = reads.clone();
+        async move { reads.ping().await }
+    })];
     let service = service_routes(openapi::document(), checks);
-    let transfers = state.blobs.routes();
-    anote_infra::http::finish_with_transfers(routes(state).merge(service), transfers, pages, http)
+    let transfers = state
+        .blobs
+        .local()
+        .map(|local| transfers::routes(local.clone()))
+        .unwrap_or_default();
+    anote_http::finish_with_transfers(routes(state).merge(service), transfers, pages, http)
 }

@@ -1,9 +1,10 @@
 //! Search, subjects, tags and upcoming assignments.
 
+use crate::error::QueryError;
 use anote_domain::text::{self, Lines};
-use anote_infra::http::extract::{Auth, QueryParams};
-use anote_infra::http::problem::{ApiError, Problem};
-use anote_infra::read_store::Count;
+use anote_http::extract::{Auth, QueryParams};
+use anote_http::{Problem, Rejection};
+use anote_read_store::Count;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -17,14 +18,12 @@ use crate::QueryState;
 /// The most results one search or list returns.
 const MAX_LIMIT: u32 = 100;
 
-fn limit(asked: Option<u32>, default: u32) -> Result<u32, ApiError> {
+fn limit(asked: Option<u32>, default: u32) -> Result<u32, QueryError> {
     let limit = asked.unwrap_or(default);
     if (1..=MAX_LIMIT).contains(&limit) {
         Ok(limit)
     } else {
-        Err(ApiError::InvalidQuery(format!(
-            "limit must be 1 to {MAX_LIMIT}"
-        )))
+        Err(Rejection::InvalidQuery(format!("limit must be 1 to {MAX_LIMIT}")).into())
     }
 }
 
@@ -71,12 +70,10 @@ pub async fn search(
     auth: Auth,
     QueryParams(params): QueryParams<SearchParams>,
     headers: HeaderMap,
-) -> Result<Json<SearchResults>, ApiError> {
+) -> Result<Json<SearchResults>, QueryError> {
     let limit = limit(params.limit, 20)?;
     if params.q.trim().is_empty() || params.q.chars().count() > 500 {
-        return Err(ApiError::InvalidQuery(
-            "q must have 1 to 500 characters".to_owned(),
-        ));
+        return Err(Rejection::InvalidQuery("q must have 1 to 500 characters".to_owned()).into());
     }
     text::check("q", &params.q, Lines::One)?;
     wait_for_min_position(&state, &headers).await?;
@@ -127,7 +124,7 @@ pub async fn subjects(
     State(state): State<QueryState>,
     auth: Auth,
     headers: HeaderMap,
-) -> Result<Json<NameCounts>, ApiError> {
+) -> Result<Json<NameCounts>, QueryError> {
     wait_for_min_position(&state, &headers).await?;
     Ok(name_counts(state.reads.subjects(auth.user).await?))
 }
@@ -139,7 +136,7 @@ pub async fn tags(
     State(state): State<QueryState>,
     auth: Auth,
     headers: HeaderMap,
-) -> Result<Json<NameCounts>, ApiError> {
+) -> Result<Json<NameCounts>, QueryError> {
     wait_for_min_position(&state, &headers).await?;
     Ok(name_counts(state.reads.tags(auth.user).await?))
 }
@@ -169,7 +166,7 @@ pub async fn upcoming(
     auth: Auth,
     QueryParams(params): QueryParams<UpcomingParams>,
     headers: HeaderMap,
-) -> Result<Json<Assignments>, ApiError> {
+) -> Result<Json<Assignments>, QueryError> {
     let limit = limit(params.limit, 20)?;
     wait_for_min_position(&state, &headers).await?;
     let views = state.reads.upcoming(auth.user, limit).await?;

@@ -1,10 +1,11 @@
 //! Reading notes: one note (with `ETag` and `If-None-Match`) and pages of
 //! the owner's notes with filters.
 
+use crate::error::QueryError;
 use anote_domain::values::{Subject, Tag};
-use anote_infra::http::extract::{Auth, NotePath, QueryParams};
-use anote_infra::http::problem::{ApiError, Problem};
-use anote_infra::read_store::{ListCursor, NoteFilter, NoteSort, NoteView};
+use anote_http::extract::{Auth, NotePath, QueryParams};
+use anote_http::{Problem, Rejection};
+use anote_read_store::{ListCursor, NoteFilter, NoteSort, NoteView};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -107,7 +108,7 @@ pub async fn get_note(
     NotePath(id): NotePath,
     QueryParams(as_of): QueryParams<AsOf>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, QueryError> {
     // Checked for a past state too, which the log answers exactly: the
     // header means the same on every read that takes it.
     let wanted = wait_for_min_position(&state, &headers).await?;
@@ -130,9 +131,10 @@ pub async fn get_note(
             view
         }
     };
-    let view = view.ok_or(ApiError::NoteNotFound)?;
+    let view = view.ok_or(QueryError::NoteNotFound)?;
     let etag = format!("\"{}\"", view.version);
-    let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let etag_value =
+        HeaderValue::from_str(&etag).map_err(|e| QueryError::Internal(e.to_string()))?;
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -206,10 +208,10 @@ pub async fn list_notes(
     QueryParams(params): QueryParams<ListParams>,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, QueryError> {
     let limit = params.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::InvalidQuery("limit must be 1 to 100".to_owned()));
+        return Err(Rejection::InvalidQuery("limit must be 1 to 100".to_owned()).into());
     }
     let sort = params.sort.unwrap_or_default();
     let after = params
@@ -218,7 +220,7 @@ pub async fn list_notes(
         .map(|c| {
             ListCursor::decode(c)
                 .filter(|cursor| cursor.sort == sort)
-                .ok_or_else(|| ApiError::InvalidQuery("unknown cursor for this sort".to_owned()))
+                .ok_or_else(|| Rejection::InvalidQuery("unknown cursor for this sort".to_owned()))
         })
         .transpose()?;
     // Filters obey the rules of what they match, so no value a store
@@ -266,7 +268,7 @@ pub async fn list_notes(
         .map(|v| NoteBody::from_view(v, false))
         .collect();
     let page: Bytes = serde_json::to_vec(&NotePage { items, next_cursor })
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| QueryError::Internal(e.to_string()))?
         .into();
     let cached = Cached {
         value: Entry::Page(page.clone()),

@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/openapi.json`.
 
-use anote_infra::http::problem::Problem;
-use anote_infra::http::{BearerAuth, ProblemResponses};
+use anote_http::problem::Problem;
+use anote_http::{BearerAuth, ProblemResponses};
 use utoipa::OpenApi;
 
 use crate::{changes, documents, history, lists, notes, shares};

@@ -1,9 +1,10 @@
 //! Share links on the read side: the owner's list, and the public view of a
 //! shared note (no login).
 
-use anote_infra::http::extract::{Auth, NotePath};
-use anote_infra::http::problem::{ApiError, Problem};
-use anote_infra::tokens::share_url;
+use crate::error::QueryError;
+use anote_http::extract::{Auth, NotePath};
+use anote_http::Problem;
+use anote_tokens::share_url;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
@@ -53,13 +54,13 @@ pub async fn list(
     auth: Auth,
     NotePath(id): NotePath,
     headers: HeaderMap,
-) -> Result<Json<Shares>, ApiError> {
+) -> Result<Json<Shares>, QueryError> {
     wait_for_min_position(&state, &headers).await?;
     state
         .reads
         .note(auth.user, id)
         .await?
-        .ok_or(ApiError::NoteNotFound)?;
+        .ok_or(QueryError::NoteNotFound)?;
     let links = state.reads.share_links(auth.user, id).await?;
     let items = links
         .into_iter()
@@ -122,17 +123,17 @@ async fn shared_note(
     state: &QueryState,
     token: &str,
     headers: &HeaderMap,
-) -> Result<SharedNote, ApiError> {
+) -> Result<SharedNote, QueryError> {
     wait_for_min_position(state, headers).await?;
     let share_id = state
         .signer
         .verify_share_token(token)
-        .ok_or(ApiError::ShareLinkGone)?;
+        .ok_or(QueryError::ShareLinkGone)?;
     let view = state
         .reads
         .shared_note(share_id, OffsetDateTime::now_utc())
         .await?
-        .ok_or(ApiError::ShareLinkGone)?;
+        .ok_or(QueryError::ShareLinkGone)?;
     Ok(SharedNote {
         title: view.title,
         body: view.body,

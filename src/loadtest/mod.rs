@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anote_infra::metrics::RESIDENT_BYTES;
+use anote_metrics::RESIDENT_BYTES;
 use anyhow::Context;
 use clap::Args;
 use rand::rngs::StdRng;

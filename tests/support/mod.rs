@@ -78,7 +78,7 @@ pub fn bucket_of(schema: &str) -> String {
 /// A client of the S3 emulator.
 pub fn s3_client() -> aws_sdk_s3::Client {
     let (access, secret) = s3_keys();
-    anote_infra::blob::s3::emulator_client(&s3_endpoint(), &access, &secret)
+    anote_blob::s3::emulator_client(&s3_endpoint(), &access, &secret)
 }
 
 /// Creates the bucket of a test's schema, unless it exists.
@@ -86,7 +86,7 @@ async fn ensure_bucket(schema: &str) {
     let client = s3_client();
     let bucket = bucket_of(schema);
     if client.head_bucket().bucket(&bucket).send().await.is_err() {
-        anote_infra::blob::s3::create_bucket(&client, &bucket)
+        anote_blob::s3::create_bucket(&client, &bucket)
             .await
             .expect("the S3 emulator creates the bucket");
     }

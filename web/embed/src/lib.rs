@@ -20,7 +20,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-use anote_infra::http::extract::accepts;
+use anote_http::extract::accepts;
 
 /// One file of the built app.
 #[derive(Debug)]

@@ -1,0 +1,128 @@
+//! The JSON envelope in which an event travels through the record stream.
+
+use anote_domain::StreamId;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::RelayError;
+use anote_store::error::StoreError;
+use anote_store::event_store::{Metadata, Position, RecordedEvent};
+
+/// An event as published: everything a consumer needs to apply it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The event's unique id.
+    pub event_id: Uuid,
+    /// Its stream.
+    pub stream_id: String,
+    /// Its version in the stream.
+    pub stream_version: u64,
+    /// Its position in the log, as `"<tx>-<seq>"`.
+    pub position: String,
+    /// Its type.
+    pub event_type: String,
+    /// The version of its payload's shape.
+    pub schema_version: u32,
+    /// Its data.
+    pub payload: serde_json::Value,
+    /// Who and what caused it.
+    pub metadata: Metadata,
+    /// When it was recorded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+impl From<&RecordedEvent> for Envelope {
+    fn from(event: &RecordedEvent) -> Self {
+        Self {
+            event_id: event.event_id,
+            stream_id: event.stream_id.to_string(),
+            stream_version: event.stream_version,
+            position: event.position.to_string(),
+            event_type: event.event_type.clone(),
+            schema_version: event.schema_version,
+            payload: event.payload.clone(),
+            metadata: event.metadata.clone(),
+            recorded_at: event.recorded_at,
+        }
+    }
+}
+
+impl Envelope {
+    /// The bytes of a record.
+    pub fn to_json(&self) -> Result<Vec<u8>, RelayError> {
+        serde_json::to_vec(self).map_err(|e| RelayError::Store(StoreError::corrupt(e)))
+    }
+
+    /// The events a record carries: one envelope, or an array of them (an
+    /// aggregated record), in order.
+    pub fn events_of_record(bytes: &[u8]) -> Result<Vec<RecordedEvent>, StoreError> {
+        if bytes.first() == Some(&b'[') {
+            let envelopes: Vec<Self> =
+                serde_json::from_slice(bytes).map_err(StoreError::corrupt)?;
+            envelopes.into_iter().map(Self::into_event).collect()
+        } else {
+            Ok(vec![Self::from_json(bytes)?])
+        }
+    }
+
+    /// Reads a record back as the event it carries.
+    pub fn from_json(bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+        let envelope: Self = serde_json::from_slice(bytes).map_err(StoreError::corrupt)?;
+        envelope.into_event()
+    }
+
+    /// The event this envelope carries.
+    fn into_event(self) -> Result<RecordedEvent, StoreError> {
+        let envelope = self;
+        Ok(RecordedEvent {
+            position: envelope
+                .position
+                .parse::<Position>()
+                .map_err(StoreError::corrupt)?,
+            event_id: envelope.event_id,
+            stream_id: StreamId::from_stored(envelope.stream_id),
+            stream_version: envelope.stream_version,
+            event_type: envelope.event_type,
+            schema_version: envelope.schema_version,
+            payload: envelope.payload,
+            metadata: envelope.metadata,
+            recorded_at: envelope.recorded_at,
+            seal: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_survives_the_envelope() {
+        let event = RecordedEvent {
+            position: Position::new(9, 42),
+            event_id: Uuid::new_v4(),
+            stream_id: StreamId::from_stored("note-1".into()),
+            stream_version: 3,
+            event_type: "NotePinned".into(),
+            schema_version: 1,
+            payload: serde_json::json!({}),
+            metadata: Metadata::for_request(None, Uuid::new_v4()),
+            recorded_at: time::macros::datetime!(2026-11-26 10:00:00.123456 UTC),
+            seal: None,
+        };
+        let bytes = Envelope::from(&event).to_json().expect("serialises");
+        assert_eq!(Envelope::from_json(&bytes).expect("parses"), event);
+        assert!(Envelope::from_json(b"{}").is_err());
+        let mut packed = b"[".to_vec();
+        packed.extend_from_slice(&bytes);
+        packed.push(b',');
+        packed.extend_from_slice(&bytes);
+        packed.push(b']');
+        assert_eq!(
+            Envelope::events_of_record(&packed).expect("parses"),
+            vec![event.clone(), event]
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! The relay against a real PostgreSQL and a real Kinesis emulator (a fresh
+//! stream per test).
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anote_domain::{NoteId, StreamId};
+use anote_kinesis::relay::envelope::Envelope;
+use anote_kinesis::relay::kinesis::{create_stream, emulator_client, KinesisSink};
+use anote_kinesis::relay::Relay;
+use anote_store::db::PgDatabase;
+use anote_store::event_store::{
+    Append, EventStore, Metadata, NewEvent, PgEventStore, Position, RecordedEvent,
+};
+use aws_sdk_kinesis::types::ShardIteratorType;
+use aws_sdk_kinesis::Client;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+fn database_url() -> String {
+    std::env::var("ANOTE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A client of the emulator the test command starts.
+fn kinesis() -> Client {
+    let endpoint = std::env::var("ANOTE_TEST_KINESIS_ENDPOINT")
+        .unwrap_or_else(|_| "http://127.0.0.1:4568".to_owned());
+    emulator_client(&endpoint)
+}
+
+async fn fresh_stream(client: &Client, shards: i32) -> String {
+    let name = format!("anote-test-{}", Uuid::new_v4().simple());
+    create_stream(client, &name, shards)
+        .await
+        .expect("the Kinesis emulator answers (run the README's test command)");
+    name
+}
+
+async fn fresh_log() -> (PgDatabase, Arc<dyn EventStore>) {
+    let schema = format!("relay_{}", Uuid::new_v4().simple());
+    let db = PgDatabase::connect(&database_url(), Some(&schema), 8)
+        .await
+        .expect("PostgreSQL");
+    db.migrate(anote_store::migrations::postgres())
+        .await
+        .expect("migrates");
+    (db.clone(), Arc::new(PgEventStore::new(db)))
+}
+
+/// Appends `per_stream` events to each of `streams` streams, interleaved.
+async fn fill(events: &dyn EventStore, streams: &[StreamId], per_stream: u64) {
+    for version in 0..per_stream {
+        for stream in streams {
+            let append = Append {
+                stream: stream.clone(),
+                expected_version: version,
+                events: vec![NewEvent {
+                    event_id: Uuid::new_v4(),
+                    event_type: "TestHappened".into(),
+                    schema_version: 1,
+                    payload: serde_json::json!({ "v": version + 1 }),
+                }],
+                metadata: Metadata::for_request(None, Uuid::new_v4()),
+                side_writes: Vec::new(),
+            };
+            events.append(append).await.expect("appends");
+        }
+    }
+}
+
+/// Every record of every shard, in shard order.
+async fn read_stream(client: &Client, name: &str) -> Vec<Vec<RecordedEvent>> {
+    let shards = client
+        .list_shards()
+        .stream_name(name)
+        .send()
+        .await
+        .expect("lists shards");
+    let mut out = Vec::new();
+    for shard in shards.shards() {
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name(name)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("iterator")
+            .shard_iterator()
+            .map(str::to_owned);
+        let mut events = Vec::new();
+        while let Some(it) = iterator {
+            let page = client
+                .get_records()
+                .shard_iterator(it)
+                .limit(1000)
+                .send()
+                .await
+                .expect("records");
+            for record in page.records() {
+                events
+                    .extend(Envelope::events_of_record(record.data().as_ref()).expect("envelopes"));
+            }
+            let caught_up =
+                page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
+            iterator = if caught_up {
+                None
+            } else {
+                page.next_shard_iterator().map(str::to_owned)
+            };
+        }
+        out.push(events);
+    }
+    out
+}
+
+async fn wait_for_checkpoint(relay: &Relay, target: Position) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while relay.checkpoint().await.expect("reads") < target {
+        assert!(Instant::now() < deadline, "the relay did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Publishes 200 events of 20 streams to a fresh 4-shard stream and checks
+/// that each arrives once, in its stream's order; returns how many records
+/// carried them.
+async fn publish_once_in_stream_order(aggregated: bool) -> usize {
+    let client = kinesis();
+    let name = fresh_stream(&client, 4).await;
+    let (db, events) = fresh_log().await;
+    let streams: Vec<StreamId> = (0..20).map(|_| NoteId::new().stream()).collect();
+    fill(events.as_ref(), &streams, 10).await;
+    let sink = Arc::new(KinesisSink::new(client.clone(), &name));
+    let relay = Relay::new("test", db, events.clone(), sink, 64);
+    let relay = if aggregated {
+        relay.with_aggregation()
+    } else {
+        relay
+    };
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn({
+        let relay = relay.clone();
+        async move { relay.run(Duration::from_millis(10), stopped).await }
+    });
+    wait_for_checkpoint(&relay, support::settled(events.as_ref()).await).await;
+    stop.send(true).expect("stops");
+    running.await.expect("relay ran");
+
+    let shards = read_stream(&client, &name).await;
+    let published: Vec<&RecordedEvent> = shards.iter().flatten().collect();
+    let ids: HashSet<Uuid> = published.iter().map(|e| e.event_id).collect();
+    assert_eq!(
+        published.len(),
+        200,
+        "each event once (no failures happened)"
+    );
+    let logged: HashSet<Uuid> = events
+        .read_all(Position::START, 1_000)
+        .await
+        .expect("reads")
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids, logged);
+    for shard in &shards {
+        let mut last: HashMap<&StreamId, u64> = HashMap::new();
+        for e in shard {
+            let previous = last.insert(&e.stream_id, e.stream_version).unwrap_or(0);
+            assert_eq!(
+                e.stream_version,
+                previous + 1,
+                "{} in order on its shard",
+                e.stream_id
+            );
+        }
+    }
+    let metrics = anote_metrics::render();
+    for line in [
+        "anote_relay_published_total 200",
+        "anote_relay_lag_events 0",
+        "anote_relay_lag_seconds 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+    let used = shards.iter().filter(|s| !s.is_empty()).count();
+    assert!(
+        used > 1,
+        "partition keys spread the streams over the shards"
+    );
+    let listed = client
+        .list_shards()
+        .stream_name(&name)
+        .send()
+        .await
+        .expect("lists");
+    let mut records = 0;
+    for shard in listed.shards() {
+        records += records_in(&client, &name, shard.shard_id()).await;
+    }
+    records
+}
+
+/// How many records (not events) a shard holds.
+async fn records_in(client: &Client, name: &str, shard: &str) -> usize {
+    let mut iterator = client
+        .get_shard_iterator()
+        .stream_name(name)
+        .shard_id(shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("iterator")
+        .shard_iterator()
+        .map(str::to_owned);
+    let mut count = 0;
+    while let Some(it) = iterator {
+        let page = client
+            .get_records()
+            .shard_iterator(it)
+            .limit(1000)
+            .send()
+            .await
+            .expect("records");
+        count += page.records().len();
+        let caught_up = page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
+        iterator = if caught_up {
+            None
+        } else {
+            page.next_shard_iterator().map(str::to_owned)
+        };
+    }
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_event_is_published_once_in_stream_order() {
+    assert_eq!(
+        publish_once_in_stream_order(false).await,
+        200,
+        "one record per event"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aggregated_records_carry_every_event_in_stream_order() {
+    let records = publish_once_in_stream_order(true).await;
+    assert!(
+        records <= 4 * 4,
+        "at most one record per shard per batch of 64 events, got {records}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_takes_over_when_the_leader_stops() {
+    let client = kinesis();
+    let name = fresh_stream(&client, 2).await;
+    let (db, events) = fresh_log().await;
+    let sink = Arc::new(KinesisSink::new(client.clone(), &name));
+    let streams: Vec<StreamId> = (0..5).map(|_| NoteId::new().stream()).collect();
+    fill(events.as_ref(), &streams, 4).await;
+
+    let leader = Relay::new("shared", db.clone(), events.clone(), sink.clone(), 64);
+    let (stop_leader, leader_stopped) = watch::channel(false);
+    let leading = tokio::spawn({
+        let relay = leader.clone();
+        async move { relay.run(Duration::from_millis(10), leader_stopped).await }
+    });
+    wait_for_checkpoint(&leader, support::settled(events.as_ref()).await).await;
+
+    let standby = Relay::new("shared", db.clone(), events.clone(), sink, 64);
+    let (stop_standby, standby_stopped) = watch::channel(false);
+    let waiting = tokio::spawn({
+        let relay = standby.clone();
+        async move { relay.run(Duration::from_millis(10), standby_stopped).await }
+    });
+    stop_leader.send(true).expect("stops");
+    leading.await.expect("leader ran");
+
+    let more: Vec<StreamId> = (0..5).map(|_| NoteId::new().stream()).collect();
+    fill(events.as_ref(), &more, 4).await;
+    wait_for_checkpoint(&standby, support::settled(events.as_ref()).await).await;
+    stop_standby.send(true).expect("stops");
+    waiting.await.expect("standby ran");
+
+    let published: HashSet<Uuid> = read_stream(&client, &name)
+        .await
+        .into_iter()
+        .flatten()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(published.len(), 40, "both halves published, nothing lost");
+}

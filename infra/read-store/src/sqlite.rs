@@ -1,0 +1,571 @@
+//! Read models in SQLite, for the embedded default (a file of their own).
+
+use anote_domain::{NoteId, UserId};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{
+    documents_from_json, documents_json, fts5_query, parked_from_row, qualified_columns,
+    status_from_name, status_name, Count, DocumentEntry, DocumentView, ListCursor, NoteFilter,
+    NoteSort, NoteView, ParkedStream, ProjectionBatch, ReadStore, SearchHit, ShareChange,
+    ShareLink, SortKey, Usage, DOCUMENT_COLUMNS, NOTE_COLUMNS, PARK,
+};
+use anote_store::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
+use anote_store::error::StoreError;
+use anote_store::event_store::Position;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The read models in the embedded SQLite database.
+#[derive(Clone, Debug)]
+pub struct SqliteReadStore {
+    db: SqliteDatabase,
+}
+
+impl SqliteReadStore {
+    /// A read store over this database.
+    pub fn new(db: SqliteDatabase) -> Self {
+        Self { db }
+    }
+}
+
+fn decode(row: &SqliteRow) -> Result<NoteView, StoreError> {
+    let tags: String = row.try_get("tags")?;
+    Ok(NoteView {
+        id: NoteId::from_uuid(row.try_get("id")?),
+        owner: UserId::from_uuid(row.try_get("owner_id")?),
+        title: row.try_get("title")?,
+        body: row.try_get("body")?,
+        snippet: row.try_get("snippet")?,
+        subject: row.try_get("subject")?,
+        tags: serde_json::from_str(&tags).map_err(StoreError::corrupt)?,
+        pinned: row.try_get("pinned")?,
+        archived: row.try_get("archived")?,
+        trashed: row.try_get("trashed")?,
+        purged: row.try_get("purged")?,
+        due_at: row
+            .try_get::<Option<i64>, _>("due_at")?
+            .map(from_micros)
+            .transpose()?,
+        done: row.try_get("done")?,
+        version: from_i64(row.try_get("version")?)?,
+        created_at: from_micros(row.try_get("created_at")?)?,
+        updated_at: from_micros(row.try_get("updated_at")?)?,
+        changed: Position::new(
+            from_i64(row.try_get("changed_tx")?)?,
+            from_i64(row.try_get("changed_seq")?)?,
+        ),
+        documents: documents_from_json(row.try_get("documents")?)?,
+    })
+}
+
+fn decode_document(row: &SqliteRow) -> Result<DocumentEntry, StoreError> {
+    Ok(DocumentEntry {
+        note_id: NoteId::from_uuid(row.try_get("note_id")?),
+        note_title: row.try_get("note_title")?,
+        note_trashed: row.try_get("note_trashed")?,
+        document: DocumentView {
+            id: row.try_get("document_id")?,
+            file_name: row.try_get("file_name")?,
+            content_type: row.try_get("content_type")?,
+            size: from_i64(row.try_get("size")?)?,
+            status: status_from_name(row.try_get("status")?)?,
+            submitted_at: row
+                .try_get::<Option<i64>, _>("submitted_at")?
+                .map(from_micros)
+                .transpose()?,
+            sha256: row.try_get("sha256")?,
+        },
+    })
+}
+
+/// Rewrites the document rows of a view that was just stored.
+async fn replace_documents(
+    conn: &mut sqlx::SqliteConnection,
+    view: &NoteView,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM document_views WHERE note_id = ?")
+        .bind(view.id.uuid())
+        .execute(&mut *conn)
+        .await?;
+    let documents = if view.purged {
+        &[][..]
+    } else {
+        &view.documents
+    };
+    for document in documents {
+        sqlx::query(
+            "INSERT INTO document_views (document_id, note_id, owner_id, file_name,
+                 content_type, size, status, submitted_at, sha256)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(document.id)
+        .bind(view.id.uuid())
+        .bind(view.owner.uuid())
+        .bind(&document.file_name)
+        .bind(&document.content_type)
+        .bind(to_i64(document.size)?)
+        .bind(status_name(document.status))
+        .bind(document.submitted_at.map(micros))
+        .bind(&document.sha256)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ReadStore for SqliteReadStore {
+    async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError> {
+        let row = sqlx::query("SELECT tx, seq FROM projector_checkpoints WHERE name = ?")
+            .bind(projector)
+            .fetch_optional(self.db.reader())
+            .await?;
+        row.map_or(Ok(Position::START), |row| {
+            Ok(Position::new(
+                from_i64(row.try_get("tx")?)?,
+                from_i64(row.try_get("seq")?)?,
+            ))
+        })
+    }
+
+    async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
+        let mut views = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(&format!(
+                "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = ?"
+            ))
+            .bind(id.uuid())
+            .fetch_optional(self.db.reader())
+            .await?;
+            if let Some(row) = row {
+                views.push(decode(&row)?);
+            }
+        }
+        Ok(views)
+    }
+
+    /// A file is one build, always generation 0: switching between builds
+    /// is done above it, by [`SwitchableReads`](super::SwitchableReads).
+    async fn generation(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn apply(&self, projector: &str, batch: &ProjectionBatch) -> Result<(), StoreError> {
+        if batch.shard.is_some() {
+            return Err(StoreError::Invalid(
+                "the embedded read store does not read Kinesis",
+            ));
+        }
+        let mut tx = self.db.writer().begin().await?;
+        for view in &batch.upserts {
+            let tags = serde_json::to_string(&view.tags).map_err(StoreError::corrupt)?;
+            let stored = sqlx::query(&format!(
+                "INSERT INTO note_views ({NOTE_COLUMNS})
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET
+                   title = excluded.title, body = excluded.body, snippet = excluded.snippet,
+                   subject = excluded.subject, tags = excluded.tags, pinned = excluded.pinned,
+                   archived = excluded.archived, trashed = excluded.trashed,
+                   purged = excluded.purged, due_at = excluded.due_at, done = excluded.done,
+                   version = excluded.version, updated_at = excluded.updated_at,
+                   changed_tx = excluded.changed_tx, changed_seq = excluded.changed_seq,
+                   documents = excluded.documents
+                 WHERE note_views.version < excluded.version
+                 RETURNING id"
+            ))
+            .bind(view.id.uuid())
+            .bind(view.owner.uuid())
+            .bind(&view.title)
+            .bind(&view.body)
+            .bind(&view.snippet)
+            .bind(&view.subject)
+            .bind(tags)
+            .bind(view.pinned)
+            .bind(view.archived)
+            .bind(view.trashed)
+            .bind(view.purged)
+            .bind(view.due_at.map(micros))
+            .bind(view.done)
+            .bind(to_i64(view.version)?)
+            .bind(micros(view.created_at))
+            .bind(micros(view.updated_at))
+            .bind(to_i64(view.changed.tx())?)
+            .bind(to_i64(view.changed.seq())?)
+            .bind(documents_json(view)?)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if stored.is_some() {
+                replace_documents(&mut tx, view).await?;
+            }
+        }
+        for owner in &batch.erased_owners {
+            for sql in [
+                "UPDATE note_views SET purged = 1, title = '', body = '', snippet = '',
+                     subject = NULL, tags = '[]', documents = '[]' WHERE owner_id = ?",
+                "DELETE FROM document_views WHERE owner_id = ?",
+                "DELETE FROM share_links WHERE owner_id = ?",
+            ] {
+                sqlx::query(sql)
+                    .bind(owner.uuid())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let erasing = batch.upserts.iter().any(|v| v.purged) || !batch.erased_owners.is_empty();
+        if erasing {
+            // The full-text index keeps the terms of replaced rows until its
+            // segments merge: merge them now, so a purged note's words are
+            // gone from the file too.
+            sqlx::query("INSERT INTO note_search (note_search) VALUES ('optimize')")
+                .execute(&mut *tx)
+                .await?;
+        }
+        for change in &batch.shares {
+            match change {
+                ShareChange::Opened(link) => {
+                    sqlx::query(
+                        "INSERT INTO share_links (id, note_id, owner_id, expires_at, created_at)
+                         VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(link.id)
+                    .bind(link.note_id.uuid())
+                    .bind(link.owner.uuid())
+                    .bind(link.expires_at.map(micros))
+                    .bind(micros(link.created_at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                ShareChange::Revoked(id) => {
+                    sqlx::query("DELETE FROM share_links WHERE id = ?")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        for parked in &batch.parked {
+            sqlx::query(PARK)
+                .bind(&parked.stream_id)
+                .bind(to_i64(parked.position.tx())?)
+                .bind(to_i64(parked.position.seq())?)
+                .bind(to_i64(parked.stream_version)?)
+                .bind(&parked.error)
+                .bind(micros(parked.parked_at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for stream in &batch.unparked {
+            sqlx::query("DELETE FROM parked_streams WHERE stream_id = ?")
+                .bind(stream)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO projector_checkpoints (name, tx, seq) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq
+             WHERE (projector_checkpoints.tx, projector_checkpoints.seq) < (excluded.tx, excluded.seq)",
+        )
+        .bind(projector)
+        .bind(to_i64(batch.checkpoint.tx())?)
+        .bind(to_i64(batch.checkpoint.seq())?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if erasing {
+            // Old log frames still hold the erased content.
+            self.db.truncate_wal().await;
+        }
+        Ok(())
+    }
+
+    async fn parked(&self, streams: Option<&[String]>) -> Result<Vec<ParkedStream>, StoreError> {
+        let streams = streams
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(StoreError::corrupt)?;
+        let rows = sqlx::query(
+            "SELECT stream_id, tx, seq, stream_version, error, parked_at FROM parked_streams
+             WHERE ?1 IS NULL OR stream_id IN (SELECT value FROM json_each(?1))
+             ORDER BY parked_at, stream_id",
+        )
+        .bind(streams)
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter().map(parked_from_row).collect()
+    }
+
+    async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = ? AND owner_id = ? AND NOT purged"
+        ))
+        .bind(id.uuid())
+        .bind(owner.uuid())
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn list(
+        &self,
+        owner: UserId,
+        filter: &NoteFilter,
+        after: Option<ListCursor>,
+        limit: u32,
+    ) -> Result<Vec<NoteView>, StoreError> {
+        let (key, op, order) = match filter.sort {
+            NoteSort::Updated => ("updated_at", "<", "DESC"),
+            NoteSort::Created => ("created_at", "<", "DESC"),
+            NoteSort::Title => ("lower(title)", ">", "ASC"),
+            NoteSort::Due => ("due_at", ">", "ASC"),
+        };
+        let due_only = if filter.sort == NoteSort::Due {
+            "AND due_at IS NOT NULL"
+        } else {
+            ""
+        };
+        let query = format!(
+            "SELECT {NOTE_COLUMNS} FROM note_views
+             WHERE owner_id = ?1 AND NOT purged {due_only}
+               AND (?2 IS NULL OR subject = ?2)
+               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?3))
+               AND (?4 IS NULL OR pinned = ?4)
+               AND (?5 IS NULL OR archived = ?5)
+               AND (?6 IS NULL OR trashed = ?6)
+               AND (?7 IS NULL OR due_at < ?7)
+               AND (?8 IS NULL OR due_at > ?8)
+               AND (?9 IS NULL OR ({key}, id) {op} (?9, ?10))
+             ORDER BY {key} {order}, id {order}
+             LIMIT ?11"
+        );
+        let query = sqlx::query(&query)
+            .bind(owner.uuid())
+            .bind(&filter.subject)
+            .bind(&filter.tag)
+            .bind(filter.pinned)
+            .bind(filter.archived)
+            .bind(filter.trashed)
+            .bind(filter.due_before.map(micros))
+            .bind(filter.due_after.map(micros));
+        let query = match after.as_ref().map(|c| &c.key) {
+            Some(SortKey::Time(t)) => query.bind(Some(micros(*t))),
+            Some(SortKey::Text(text)) => query.bind(Some(text.clone())),
+            None => query.bind(None::<i64>),
+        };
+        let rows = query
+            .bind(after.map(|c| c.id.uuid()))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn search(
+        &self,
+        owner: UserId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let Some(matching) = fts5_query(query) else {
+            return Ok(Vec::new());
+        };
+        let columns = qualified_columns("v");
+        let rows = sqlx::query(&format!(
+            "SELECT {columns}, -bm25(note_search, 4.0, 1.0) AS rank,
+                    snippet(note_search, 1, '<mark>', '</mark>', '…', 20) AS highlight
+             FROM note_search JOIN note_views v ON v.rowid = note_search.rowid
+             WHERE note_search MATCH ?1 AND v.owner_id = ?2 AND NOT v.purged AND NOT v.trashed
+             ORDER BY rank DESC, v.updated_at DESC, v.id DESC
+             LIMIT ?3"
+        ))
+        .bind(matching)
+        .bind(owner.uuid())
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SearchHit {
+                    view: decode(row)?,
+                    rank: row.try_get("rank")?,
+                    highlight: row.try_get("highlight")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn subjects(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
+        counts(
+            self,
+            "SELECT subject AS name, count(*) AS notes FROM note_views
+             WHERE owner_id = ? AND NOT purged AND NOT trashed AND subject IS NOT NULL
+             GROUP BY subject ORDER BY subject",
+            owner,
+        )
+        .await
+    }
+
+    async fn tags(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
+        counts(
+            self,
+            "SELECT t.value AS name, count(*) AS notes FROM note_views, json_each(note_views.tags) AS t
+             WHERE owner_id = ? AND NOT purged AND NOT trashed
+             GROUP BY t.value ORDER BY t.value",
+            owner,
+        )
+        .await
+    }
+
+    async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTE_COLUMNS} FROM note_views
+             WHERE owner_id = ? AND due_at IS NOT NULL AND done = 0
+               AND NOT purged AND NOT trashed AND NOT archived
+             ORDER BY due_at, id LIMIT ?"
+        ))
+        .bind(owner.uuid())
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn changes(
+        &self,
+        owner: UserId,
+        since: Position,
+        limit: u32,
+    ) -> Result<Vec<NoteView>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTE_COLUMNS} FROM note_views
+             WHERE owner_id = ? AND (changed_tx, changed_seq) > (?, ?)
+             ORDER BY changed_tx, changed_seq LIMIT ?"
+        ))
+        .bind(owner.uuid())
+        .bind(to_i64(since.tx())?)
+        .bind(to_i64(since.seq())?)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, note_id, owner_id, expires_at, created_at FROM share_links
+             WHERE owner_id = ? AND note_id = ? ORDER BY created_at, id",
+        )
+        .bind(owner.uuid())
+        .bind(note.uuid())
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ShareLink {
+                    id: row.try_get("id")?,
+                    note_id: NoteId::from_uuid(row.try_get("note_id")?),
+                    owner: UserId::from_uuid(row.try_get("owner_id")?),
+                    expires_at: row
+                        .try_get::<Option<i64>, _>("expires_at")?
+                        .map(from_micros)
+                        .transpose()?,
+                    created_at: from_micros(row.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn shared_note(
+        &self,
+        share_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<NoteView>, StoreError> {
+        let columns = qualified_columns("v");
+        let row = sqlx::query(&format!(
+            "SELECT {columns} FROM share_links s JOIN note_views v ON v.id = s.note_id
+             WHERE s.id = ? AND (s.expires_at IS NULL OR s.expires_at > ?)
+               AND NOT v.purged AND NOT v.trashed"
+        ))
+        .bind(share_id)
+        .bind(micros(now))
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn document(&self, owner: UserId, id: Uuid) -> Result<Option<DocumentEntry>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM document_views d JOIN note_views n ON n.id = d.note_id
+             WHERE d.document_id = ? AND d.owner_id = ? AND NOT n.purged"
+        ))
+        .bind(id)
+        .bind(owner.uuid())
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.as_ref().map(decode_document).transpose()
+    }
+
+    async fn documents(
+        &self,
+        owner: UserId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DocumentEntry>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM document_views d JOIN note_views n ON n.id = d.note_id
+             WHERE d.owner_id = ?1 AND NOT n.purged AND (?2 IS NULL OR d.document_id > ?2)
+             ORDER BY d.document_id LIMIT ?3"
+        ))
+        .bind(owner.uuid())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter().map(decode_document).collect()
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS documents, COALESCE(SUM(size), 0) AS bytes
+             FROM document_views WHERE owner_id = ?",
+        )
+        .bind(owner.uuid())
+        .fetch_one(self.db.reader())
+        .await?;
+        Ok(Usage {
+            documents: from_i64(row.try_get("documents")?)?,
+            bytes: from_i64(row.try_get("bytes")?)?,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.db.reader()).await?;
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.db.truncate_wal().await;
+        Ok(())
+    }
+}
+
+/// Runs a `name, notes` query for one owner.
+async fn counts(
+    store: &SqliteReadStore,
+    sql: &str,
+    owner: UserId,
+) -> Result<Vec<Count>, StoreError> {
+    let rows = sqlx::query(sql)
+        .bind(owner.uuid())
+        .fetch_all(store.db.reader())
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Count {
+                name: row.try_get("name")?,
+                notes: from_i64(row.try_get("notes")?)?,
+            })
+        })
+        .collect()
+}
