@@ -4,7 +4,6 @@
 mod audit;
 mod healthcheck;
 mod http_server;
-mod loadtest;
 mod log_target;
 mod openapi;
 mod pages;
@@ -146,7 +145,7 @@ enum Service {
     Replay(replay::Replay),
     /// Rehearse exam week: load a running Anote with virtual students and
     /// report throughput, latency and projection lag.
-    Loadtest(loadtest::LoadTest),
+    Loadtest(anote_loadtest::LoadTest),
     /// Check the event log's hash chains, or export it with its hashes.
     Audit {
         #[command(subcommand)]
@@ -450,7 +449,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Service::Replay(replay) => replay::run(replay).await,
-        Service::Loadtest(args) => loadtest::run(args).await,
+        Service::Loadtest(args) => anote_loadtest::run(args).await,
         Service::Parked(parked) => {
             if parked::run(parked).await? {
                 Ok(())
