@@ -1,9 +1,9 @@
 //! Accounts and sessions: register, log in, refresh, log out, change the
 //! password, delete the account.
 
-use anote_domain::user::{self, User, UserCommand, UserEvent};
+use anote_domain::user::{User, UserCommand, UserEvent};
 use anote_domain::values::{DisplayName, Password, Username};
-use anote_domain::UserId;
+use anote_domain::{Decider, UserId};
 use anote_infra::accounts::NewSession;
 use anote_infra::documents::LedgerWrite;
 use anote_infra::event_store::shredding::{self, NoteKey};
@@ -115,7 +115,7 @@ async fn load_user(app: &AppState, id: UserId) -> Result<(User, u64, Option<Note
     };
     for recorded in recorded_events {
         let event = shredding::decode_account(&recorded, key.as_ref())?;
-        state = user::evolve(state, &event);
+        state = state.evolve(&event);
         version = recorded.stream_version;
     }
     Ok((state, version, key))
@@ -146,8 +146,9 @@ async fn append_user(
     let mut attempts = 0;
     loop {
         let (state, version, key) = load_user(app, id).await?;
-        let events =
-            user::decide(&state, command.clone()).map_err(|_| ApiError::AccountNotFound)?;
+        let events = state
+            .decide(command.clone())
+            .map_err(|_| ApiError::AccountNotFound)?;
         let key = key.as_ref().or(new_key);
         let append = Append {
             stream: id.stream(),
