@@ -321,3 +321,160 @@ fn sealed<A: Stored>(event: &A::Event, key: Option<&NoteKey>) -> Result<NewEvent
     }
     Ok(new)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use anote_domain::user::{User, UserCommand, UserEvent};
+    use anote_domain::values::{DisplayName, Username};
+    use anote_domain::{DomainError, UserId};
+    use anote_infra::db::{SqliteDatabase, Tables};
+    use anote_infra::event_store::SqliteEventStore;
+
+    use super::*;
+
+    /// A password change; with `rival`, another writer changes the password
+    /// too, just before each of its appends.
+    struct ChangePassword {
+        id: UserId,
+        rival: Option<Arc<dyn EventStore>>,
+        give_up: bool,
+        attempts: AtomicU32,
+    }
+
+    impl Run<User> for ChangePassword {
+        fn command(&self) -> UserCommand {
+            UserCommand::ChangePassword
+        }
+
+        fn metadata(&self) -> Metadata {
+            Metadata::for_request(Some(self.id), Uuid::new_v4())
+        }
+
+        fn refused(&self, _: DomainError) -> ApiError {
+            ApiError::AccountNotFound
+        }
+
+        fn writes(&self, loaded: &Loaded<User>, _: &[UserEvent]) -> Writes {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            if let Some(rival) = &self.rival {
+                let append = Append {
+                    stream: self.id.stream(),
+                    expected_version: loaded.version,
+                    events: vec![codec::encode(&UserEvent::UserPasswordChanged).expect("encodes")],
+                    metadata: self.metadata(),
+                    side_writes: Vec::new(),
+                };
+                let handle = tokio::runtime::Handle::current();
+                tokio::task::block_in_place(|| handle.block_on(rival.append(append)))
+                    .expect("the rival gets in first");
+            }
+            Writes {
+                side_writes: Vec::new(),
+                key: None,
+            }
+        }
+
+        fn lost_race(&self, fresh: &Loaded<User>) -> Option<ApiError> {
+            self.give_up.then_some(ApiError::VersionMismatch {
+                current: fresh.version,
+            })
+        }
+    }
+
+    /// A log with one registered account (without a key).
+    async fn registered() -> (tempfile::TempDir, Arc<dyn EventStore>, UserId) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = SqliteDatabase::open(&dir.path().join("log.sqlite3"))
+            .await
+            .expect("opens");
+        db.migrate(Tables::EventLog).await.expect("migrates");
+        let events: Arc<dyn EventStore> = Arc::new(SqliteEventStore::new(db));
+        let id = UserId::new();
+        let registered = UserEvent::UserRegistered {
+            username: Username::parse("ada").expect("valid"),
+            display_name: DisplayName::parse("Ada").expect("valid"),
+        };
+        events
+            .append(Append {
+                stream: id.stream(),
+                expected_version: 0,
+                events: vec![codec::encode(&registered).expect("encodes")],
+                metadata: Metadata::for_request(Some(id), Uuid::new_v4()),
+                side_writes: Vec::new(),
+            })
+            .await
+            .expect("registers");
+        (dir, events, id)
+    }
+
+    fn change_password(id: UserId, rival: Option<Arc<dyn EventStore>>) -> ChangePassword {
+        ChangePassword {
+            id,
+            rival,
+            give_up: false,
+            attempts: AtomicU32::new(0),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_command_appends_at_the_loaded_version_and_caches_the_result() {
+        let (_dir, events, id) = registered().await;
+        let pipeline = Pipeline::<User>::cached(events.clone(), 10, Retries::Times(3));
+        let head = pipeline
+            .run(id, &change_password(id, None))
+            .await
+            .expect("appends");
+        assert_eq!(head.version, 2);
+        let cached = pipeline.in_memory(id).expect("cached");
+        assert_eq!((cached.version, cached.position), (2, head.position));
+        assert!(cached.state.active().is_some());
+        let current = pipeline.current(id).await.expect("reads");
+        assert_eq!(current.state, cached.state);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_command_that_keeps_losing_races_is_retried_then_answered_write_contention() {
+        let (_dir, events, id) = registered().await;
+        let run = change_password(id, Some(events.clone()));
+        let refused = Pipeline::<User>::uncached(events.clone(), Retries::Times(3))
+            .run(id, &run)
+            .await;
+        assert!(
+            matches!(refused, Err(ApiError::WriteContention)),
+            "{refused:?}"
+        );
+        assert_eq!(run.attempts.load(Ordering::SeqCst), 4, "three retries");
+        let log = events.read_stream(&id.stream(), 0).await.expect("reads");
+        assert_eq!(log.len(), 5, "only the rival's changes");
+
+        let run = change_password(id, Some(events.clone()));
+        let budget = Retries::Within(Duration::from_millis(20));
+        let refused = Pipeline::<User>::uncached(events.clone(), budget)
+            .run(id, &run)
+            .await;
+        assert!(
+            matches!(refused, Err(ApiError::WriteContention)),
+            "{refused:?}"
+        );
+        assert!(run.attempts.load(Ordering::SeqCst) > 1, "decided again");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_lost_race_may_be_answered_at_once() {
+        let (_dir, events, id) = registered().await;
+        let run = ChangePassword {
+            give_up: true,
+            ..change_password(id, Some(events.clone()))
+        };
+        let refused = Pipeline::<User>::uncached(events, Retries::Times(3))
+            .run(id, &run)
+            .await;
+        assert!(
+            matches!(refused, Err(ApiError::VersionMismatch { current: 2 })),
+            "{refused:?}"
+        );
+        assert_eq!(run.attempts.load(Ordering::SeqCst), 1);
+    }
+}
