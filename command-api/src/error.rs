@@ -68,7 +68,7 @@ pub enum CommandError {
     /// Other writers kept changing the note or account while a command
     /// without `If-Match` was decided again; nothing was changed.
     #[error(
-        "the note is being changed by other requests at the same time; nothing was changed, retry"
+        "the note or account is being changed by other requests at the same time; nothing was changed, retry"
     )]
     WriteContention,
     /// An `Idempotency-Key` that is too long or not printable.
