@@ -8,7 +8,7 @@
 //! - [`run`]: one `run_<service>` per service (`serve`, `command-api`,
 //!   `query-api`, `projector`, `relay`, `sweep`, `migrate`).
 //! - [`http_server`]: serving a router until a signal, draining requests.
-//! - [`replay`], [`rebuild`], [`read_builds`], [`parked`], [`audit`],
+//! - [`replay`], [`rebuild`], [`parked`], [`audit`],
 //!   [`log_target`], [`progress`]: the operators' tools on the log.
 //! - [`openapi`], [`pages`], [`healthcheck`]: the API document, the web app,
 //!   the container's health check.
@@ -22,7 +22,6 @@ mod openapi;
 mod pages;
 mod parked;
 mod progress;
-mod read_builds;
 mod rebuild;
 mod replay;
 mod run;
