@@ -65,7 +65,8 @@ pub const PROJECTION_POSITION_HEADER: HeaderName =
 /// Wraps a service's routes in what every route gets: problem documents for
 /// unknown routes and methods, the body read under its own size and time
 /// budget, the request timeout, load shedding beyond `max_in_flight`, the
-/// access log, CORS and `X-Content-Type-Options: nosniff`.
+/// request's span and access log (see [`middleware::access_log`]), CORS and
+/// `X-Content-Type-Options: nosniff`.
 pub fn finish(routes: Router, http: &HttpSettings) -> Router {
     finish_with_transfers(routes, Router::new(), None, http)
 }
@@ -104,6 +105,10 @@ pub fn finish_with_transfers(
         .merge(transfers)
         .fallback(move |request: Request| middleware::not_found_or_page(pages.clone(), request))
         .method_not_allowed_fallback(middleware::method_not_allowed)
+        // Around everything above: the request's span covers the handlers
+        // and their errors' replies, the body budget, the timeout, shedding
+        // and the fallbacks. Only CORS preflights, answered below it, go
+        // unlogged.
         .layer(axum::middleware::from_fn(middleware::access_log))
         .layer(cors(&http.cors_origins))
         .layer(axum::middleware::map_response(middleware::nosniff))

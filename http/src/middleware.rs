@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::extract::RequestId;
@@ -21,8 +22,15 @@ use super::problem::Rejection;
 /// The header that carries the request's id back to the client.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Gives each request an id and logs one line when it is answered: method,
-/// matched route, status and latency.
+/// Gives each request an id and serves it inside the `request` span, which
+/// carries the id, the method and the matched route (`unmatched` for none):
+/// every line logged while the request is served, such as its failure
+/// ([`crate::log_failure`]), carries them too. When the request is answered,
+/// logs one line in that span with the status and latency.
+///
+/// Placed outside the body budget, the timeout and load shedding (see
+/// [`crate::finish_with_transfers`]), the span covers their replies as well
+/// as the handler and the conversion of its error into a reply.
 pub async fn access_log(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = Uuid::new_v4();
@@ -32,7 +40,15 @@ pub async fn access_log(mut req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let mut response = next.run(req).await;
+    // At the level of the failures it frames: a filter that keeps only
+    // warnings and errors must still join an error to its request.
+    let span = tracing::error_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+    );
+    let mut response = next.run(req).instrument(span.clone()).await;
     if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -54,15 +70,14 @@ pub async fn access_log(mut req: Request, next: Next) -> Response {
         &[("route", route.as_str())],
         started.elapsed(),
     );
-    tracing::info!(
-        target: "anote::access",
-        request_id = %id,
-        method = %method,
-        route = %route,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1e3,
-        "request"
-    );
+    span.in_scope(|| {
+        tracing::info!(
+            target: "anote::access",
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1e3,
+            "request"
+        );
+    });
     response
 }
 

@@ -13,6 +13,7 @@ use anote_store::event_store::Position;
 use anote_store::StoreError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::runner::{Projector, ProjectorError};
 
@@ -57,8 +58,19 @@ impl KinesisFeed {
     }
 
     /// Runs until `stop` turns true: keeps the leases (renewing, claiming,
-    /// giving back above the fair share) and reads each held shard.
-    pub async fn run(&self, mut stop: watch::Receiver<bool>) {
+    /// giving back above the fair share) and reads each held shard. Runs in
+    /// the `kinesis_feed` span (the stream and this instance's name), each
+    /// shard's reader in a `shard` span within it.
+    pub async fn run(&self, stop: watch::Receiver<bool>) {
+        let span = tracing::info_span!(
+            "kinesis_feed",
+            stream = %self.shards.stream(),
+            owner = %self.leases.owner(),
+        );
+        self.keep_leases(stop).instrument(span).await;
+    }
+
+    async fn keep_leases(&self, mut stop: watch::Receiver<bool>) {
         let mut readers: HashMap<String, JoinHandle<()>> = HashMap::new();
         while !*stop.borrow() {
             if let Err(err) = self.tend(&mut readers).await {
@@ -105,14 +117,13 @@ impl KinesisFeed {
         Ok(())
     }
 
-    /// Reads the shard of `lease` in the background.
+    /// Reads the shard of `lease` in the background, in its `shard` span.
     fn start_reader(&self, readers: &mut HashMap<String, JoinHandle<()>>, lease: HeldLease) {
         let feed = self.clone();
         let shard = lease.shard_id.clone();
-        readers.insert(
-            shard,
-            tokio::spawn(async move { feed.read_shard(lease).await }),
-        );
+        let span = tracing::info_span!("shard", shard = %shard);
+        let reader = async move { feed.read_shard(lease).await };
+        readers.insert(shard, tokio::spawn(reader.instrument(span)));
     }
 
     /// Reads one shard from its checkpoint until it ends or the lease is
@@ -145,25 +156,15 @@ impl KinesisFeed {
             .iterator(&lease.shard_id, sequence.as_deref())
             .await?;
         loop {
-            // Read before the records: everything published by then that
-            // went to this shard is in them if the shard is caught up.
-            let published: Position = relay::published(&self.log, relay::KINESIS_RELAY).await?;
-            let page = self.shards.read(&iterator, self.settings.batch).await?;
-            if let Some((last, _)) = page.records.last() {
-                sequence = Some(last.clone());
-            }
-            let events: Vec<_> = page.records.into_iter().map(|(_, event)| event).collect();
-            let progress = ShardProgress {
-                stream: self.shards.stream().to_owned(),
-                shard_id: lease.shard_id.clone(),
-                owner: self.leases.owner().to_owned(),
-                sequence: sequence.clone(),
-                caught_up_to: page.caught_up.then_some(published),
-                finished: page.next.is_none(),
-            };
-            let idle = events.is_empty();
-            self.projector.apply_shard(&events, progress).await?;
-            match page.next {
+            let span = tracing::info_span!(
+                "shard_page",
+                events = tracing::field::Empty,
+                sequence = tracing::field::Empty,
+                caught_up = tracing::field::Empty,
+            );
+            let read = self.apply_page(&lease.shard_id, &iterator, &mut sequence);
+            let (next, idle) = read.instrument(span).await?;
+            match next {
                 None => return Ok(()),
                 Some(next) => iterator = next,
             }
@@ -171,6 +172,44 @@ impl KinesisFeed {
                 tokio::time::sleep(self.settings.idle).await;
             }
         }
+    }
+
+    /// Reads one page of `shard` at `iterator` and applies it, moving
+    /// `sequence` to its last record; records in the current (`shard_page`)
+    /// span how many events the page held, its last sequence number and
+    /// whether it was caught up with the shard's newest record. Returns the next iterator (`None`
+    /// at the end of a closed shard) and whether the page was empty.
+    async fn apply_page(
+        &self,
+        shard: &str,
+        iterator: &str,
+        sequence: &mut Option<String>,
+    ) -> Result<(Option<String>, bool), ProjectorError> {
+        // Read before the records: everything published by then that
+        // went to this shard is in them if the shard is caught up.
+        let published: Position = relay::published(&self.log, relay::KINESIS_RELAY).await?;
+        let page = self.shards.read(iterator, self.settings.batch).await?;
+        if let Some((last, _)) = page.records.last() {
+            *sequence = Some(last.clone());
+        }
+        let span = tracing::Span::current();
+        span.record("events", page.records.len());
+        span.record("caught_up", page.caught_up);
+        if let Some(sequence) = sequence.as_deref() {
+            span.record("sequence", sequence);
+        }
+        let events: Vec<_> = page.records.into_iter().map(|(_, event)| event).collect();
+        let progress = ShardProgress {
+            stream: self.shards.stream().to_owned(),
+            shard_id: shard.to_owned(),
+            owner: self.leases.owner().to_owned(),
+            sequence: sequence.clone(),
+            caught_up_to: page.caught_up.then_some(published),
+            finished: page.next.is_none(),
+        };
+        let idle = events.is_empty();
+        self.projector.apply_shard(&events, progress).await?;
+        Ok((page.next, idle))
     }
 }
 

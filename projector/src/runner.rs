@@ -15,6 +15,7 @@ use anote_store::event_store::shredding::{self, NoteKey};
 use anote_store::event_store::{EventStore, Position, RecordedEvent};
 use anote_store::StoreError;
 use tokio::sync::{broadcast, watch};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::projection::{project, share_change, Step};
@@ -210,7 +211,32 @@ impl Projector {
         self.apply_batch(batch, newest, Some(progress)).await
     }
 
+    /// Applies a batch inside its `projector_batch` span: the projector's
+    /// name, the number of events and the positions of the first and the
+    /// last (none for an empty page of a caught-up shard).
     async fn apply_batch(
+        &self,
+        batch: &[RecordedEvent],
+        checkpoint: Position,
+        shard: Option<ShardProgress>,
+    ) -> Result<(), ProjectorError> {
+        let span = tracing::info_span!(
+            "projector_batch",
+            projector = %self.name,
+            events = batch.len(),
+            first = tracing::field::Empty,
+            last = tracing::field::Empty,
+        );
+        if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+            span.record("first", tracing::field::display(first.position));
+            span.record("last", tracing::field::display(last.position));
+        }
+        self.project_batch(batch, checkpoint, shard)
+            .instrument(span)
+            .await
+    }
+
+    async fn project_batch(
         &self,
         batch: &[RecordedEvent],
         checkpoint: Position,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rand::Rng;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use aggregation::ShardMap;
 use anote_metrics as metrics;
@@ -238,7 +239,10 @@ impl Relay {
     }
 
     /// Publishes the next batch of the log after `after` and moves the
-    /// checkpoint; returns it, or `None` when the log has nothing new.
+    /// checkpoint; returns it, or `None` when the log has nothing new. A
+    /// batch is published in its `relay_step` span: the relay's name, the
+    /// positions it goes from (excluded) and to, its number of events and
+    /// of records (fewer when aggregated).
     pub async fn step(
         &self,
         leader: &mut Leadership,
@@ -248,7 +252,28 @@ impl Relay {
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok(None);
         };
-        let records = self.records(&batch).await?;
+        let span = tracing::info_span!(
+            "relay_step",
+            relay = %self.name,
+            from = %after,
+            to = %last,
+            events = batch.len(),
+            records = tracing::field::Empty,
+        );
+        self.publish(leader, &batch, last).instrument(span).await?;
+        Ok(Some(last))
+    }
+
+    /// Publishes `batch`, whose last event is at `last`, and moves the
+    /// checkpoint there.
+    async fn publish(
+        &self,
+        leader: &mut Leadership,
+        batch: &[RecordedEvent],
+        last: Position,
+    ) -> Result<(), RelayError> {
+        let records = self.records(batch).await?;
+        tracing::Span::current().record("records", records.len());
         put_all(self.sink.as_ref(), records).await?;
         leader.save_checkpoint(&self.name, last).await?;
         let published = u64::try_from(batch.len()).unwrap_or(u64::MAX);
@@ -258,8 +283,7 @@ impl Relay {
             &[],
             published,
         );
-        self.report_lag(last).await?;
-        Ok(Some(last))
+        self.report_lag(last).await
     }
 
     /// Sets the lag gauges: events committed but not yet published after
