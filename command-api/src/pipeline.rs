@@ -231,6 +231,12 @@ impl<A: Stored> Pipeline<A> {
     /// answered by [`Run::lost_race`] or decided again as [`Retries`] allow,
     /// then answered with the retryable `write_contention`. Returns the
     /// stream's version and last position afterwards.
+    #[tracing::instrument(name = "command", skip_all, fields(
+        stream = %A::stream(id),
+        expected = ?run.expected(),
+        retried = tracing::field::Empty,
+        version = tracing::field::Empty,
+    ))]
     pub async fn run(&self, id: A::Id, run: &impl Run<A>) -> Result<StreamHead, CommandError> {
         let mut loaded = self.load(id, run.expected()).await?;
         let started = Instant::now();
@@ -275,6 +281,9 @@ impl<A: Stored> Pipeline<A> {
                             }),
                         );
                     }
+                    let span = tracing::Span::current();
+                    span.record("retried", retried);
+                    span.record("version", appended.version);
                     return Ok(StreamHead {
                         version: appended.version,
                         position: appended.position,
@@ -289,6 +298,7 @@ impl<A: Stored> Pipeline<A> {
                     match self.retries {
                         Retries::Within(budget) if started.elapsed() < budget => {
                             backoff = pause(backoff).await;
+                            retried += 1;
                         }
                         Retries::Times(times) if retried < times => retried += 1,
                         Retries::Within(_) | Retries::Times(_) => {
