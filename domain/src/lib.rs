@@ -6,6 +6,12 @@
 //! (the business rules) and `state.evolve(&event) -> state` (how an event
 //! changes the state); folding a stream's events with `evolve` rebuilds the
 //! state. The module `scenario` checks the rules as given / when / then.
+//!
+//! # Layout
+//! - [`decider`]: the [`Decider`] trait every aggregate's state implements.
+//! - [`note`], [`user`]: the two aggregates: commands, events, rules.
+//! - [`values`], [`document`], [`text`]: value types and their validation.
+//! - [`ids`], [`error`]: identifiers, and why a value or command is refused.
 
 pub mod decider;
 pub mod document;

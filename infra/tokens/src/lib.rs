@@ -3,6 +3,11 @@
 //! An access token is `base64url(claims JSON) . base64url(HMAC-SHA256)`: short
 //! lived and checked without a database (so the query API can check it too).
 //! A refresh token is 256 random bits; only its SHA-256 is stored.
+//!
+//! # Layout
+//! - this file: [`TokenSigner`] (access tokens and signed blob links),
+//!   refresh tokens.
+//! - `secret`: [`Secret`], a value whose `Debug` form is redacted.
 
 use anote_domain::UserId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
