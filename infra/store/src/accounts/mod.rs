@@ -4,6 +4,7 @@
 //! hash) are side writes of the append.
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::time::Duration;

@@ -3,9 +3,11 @@
 //! log's (see [`crate::migrations`]) or the read models' (their own crate).
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 pub use postgres::PgDatabase;
+pub use sql::Time;
 pub use sqlite::SqliteDatabase;
 pub use sqlite::{from_micros, micros};
 

@@ -4,6 +4,7 @@
 //! the sweeper reads it to find objects to delete.
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 use anote_domain::{NoteId, UserId};

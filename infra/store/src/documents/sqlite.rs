@@ -7,8 +7,9 @@ use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::sql::{ATTACH, FORGET, FORGET_USAGE, PAST_DUE, RELEASE_OWNER, USAGE};
 use super::{DocumentLedger, LedgerEntry, LedgerWrite};
-use crate::db::{from_i64, micros, to_i64, SqliteDatabase};
+use crate::db::{from_i64, to_i64, SqliteDatabase, Time};
 use crate::error::StoreError;
 
 /// The ledger tables beside the SQLite event log.
@@ -30,17 +31,15 @@ impl SqliteDocumentLedger {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        sqlx::query(&format!(
-            "{ENTRY} WHERE state = ? AND abandon_after < ? ORDER BY abandon_after LIMIT ?"
-        ))
-        .bind(state)
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?
-        .iter()
-        .map(entry)
-        .collect()
+        sqlx::query(PAST_DUE)
+            .bind(state)
+            .bind(Time(now))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?
+            .iter()
+            .map(entry)
+            .collect()
     }
 }
 
@@ -63,6 +62,8 @@ pub(crate) async fn apply(
             if size > quota {
                 return Err(StoreError::QuotaExceeded);
             }
+            // Two statements on the one writer (PostgreSQL: one, locking
+            // the usage row).
             let reserved: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO document_usage (owner_id, bytes) VALUES (?1, ?2)
                  ON CONFLICT (owner_id) DO UPDATE SET bytes = bytes + excluded.bytes
@@ -87,33 +88,28 @@ pub(crate) async fn apply(
             .bind(owner.uuid())
             .bind(to_i64(*size)?)
             .bind(multipart_upload)
-            .bind(micros(*abandon_after))
+            .bind(Time(*abandon_after))
             .execute(&mut *conn)
             .await?;
         }
         LedgerWrite::Attach { document } => {
-            sqlx::query(
-                "UPDATE document_objects SET state = 'attached'
-                 WHERE document_id = ? AND state = 'pending'",
-            )
-            .bind(document)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(ATTACH)
+                .bind(document)
+                .execute(&mut *conn)
+                .await?;
         }
         LedgerWrite::ReleaseOwner { owner } => {
-            sqlx::query(
-                "UPDATE document_objects SET state = 'released'
-                 WHERE owner_id = ? AND state <> 'released'",
-            )
-            .bind(owner.uuid())
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query("DELETE FROM document_usage WHERE owner_id = ?")
+            sqlx::query(RELEASE_OWNER)
+                .bind(owner.uuid())
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(FORGET_USAGE)
                 .bind(owner.uuid())
                 .execute(&mut *conn)
                 .await?;
         }
         LedgerWrite::Release { owner, documents } => {
+            // Document by document (PostgreSQL: one statement on an array).
             let mut freed = 0;
             for document in documents {
                 let size: Option<i64> = sqlx::query_scalar(
@@ -144,8 +140,6 @@ fn entry(row: &SqliteRow) -> Result<LedgerEntry, StoreError> {
     })
 }
 
-const ENTRY: &str = "SELECT document_id, note_id, owner_id, multipart_upload FROM document_objects";
-
 #[async_trait]
 impl DocumentLedger for SqliteDocumentLedger {
     async fn abandoned(
@@ -165,7 +159,7 @@ impl DocumentLedger for SqliteDocumentLedger {
     }
 
     async fn forget(&self, document: Uuid) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM document_objects WHERE document_id = ? AND state = 'released'")
+        sqlx::query(FORGET)
             .bind(document)
             .execute(self.db.writer())
             .await?;
@@ -173,11 +167,10 @@ impl DocumentLedger for SqliteDocumentLedger {
     }
 
     async fn usage(&self, owner: UserId) -> Result<u64, StoreError> {
-        let bytes: Option<i64> =
-            sqlx::query_scalar("SELECT bytes FROM document_usage WHERE owner_id = ?")
-                .bind(owner.uuid())
-                .fetch_optional(self.db.reader())
-                .await?;
+        let bytes: Option<i64> = sqlx::query_scalar(USAGE)
+            .bind(owner.uuid())
+            .fetch_optional(self.db.reader())
+            .await?;
         from_i64(bytes.unwrap_or(0))
     }
 }

@@ -13,12 +13,17 @@ use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::shredding::NoteKey;
+use super::sql::{
+    ACCOUNT_OPEN, CLAIM_USERNAME, CREATE_USER_KEY, DELETE_CREDENTIALS, DESTROY_NOTE_KEY,
+    DESTROY_OWNER_KEYS, DESTROY_USER_KEY, FIND_REPLY, NEWEST, PING, RELEASE_USERNAME,
+    SET_PASSWORD_HASH, STREAM_EVENTS, UNSEALED_THROUGH, USER_KEY,
+};
 use super::{
     audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
 use crate::accounts;
-use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
+use crate::db::{from_i64, to_i64, SqliteDatabase, Time};
 use crate::documents;
 use crate::error::{append_error, StoreError};
 
@@ -44,11 +49,10 @@ impl SqliteEventStore {
         let fail = |e| append_error(e, &append.stream, append.expected_version);
         if let Some(user) = append.required_account() {
             // One writer at a time: the account cannot close before commit.
-            let open: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM credentials WHERE user_id = ?)")
-                    .bind(user.uuid())
-                    .fetch_one(&mut *conn)
-                    .await?;
+            let open: bool = sqlx::query_scalar(ACCOUNT_OPEN)
+                .bind(user.uuid())
+                .fetch_one(&mut *conn)
+                .await?;
             if !open {
                 return Err(StoreError::AccountClosed);
             }
@@ -67,7 +71,6 @@ impl SqliteEventStore {
         }
         let metadata = serde_json::to_string(&append.metadata).map_err(StoreError::corrupt)?;
         let recorded_at = audit::recording_time(OffsetDateTime::now_utc());
-        let now = micros(recorded_at);
         let previous: Option<Vec<u8>> = sqlx::query_scalar(
             "SELECT hash FROM events WHERE stream_id = ? AND stream_version = ?",
         )
@@ -97,7 +100,7 @@ impl SqliteEventStore {
             .bind(i64::from(event.schema_version))
             .bind(event.payload.to_string())
             .bind(&metadata)
-            .bind(now)
+            .bind(Time(recorded_at))
             .bind(prev.as_slice())
             .bind(hash.as_slice())
             .fetch_one(&mut *conn)
@@ -110,7 +113,7 @@ impl SqliteEventStore {
             position: Position::new(0, from_i64(position)?),
         };
         for write in &append.side_writes {
-            apply_side_write(&mut *conn, write, now, appended, append).await?;
+            apply_side_write(&mut *conn, write, recorded_at, appended, append).await?;
         }
         Ok(appended)
     }
@@ -119,7 +122,7 @@ impl SqliteEventStore {
 async fn apply_side_write(
     conn: &mut SqliteConnection,
     write: &SideWrite,
-    now: i64,
+    now: OffsetDateTime,
     appended: Appended,
     append: &Append,
 ) -> Result<(), StoreError> {
@@ -142,21 +145,21 @@ async fn apply_side_write(
             }
         }
         SideWrite::DestroyOwnerKeys { owner } => {
-            sqlx::query("DELETE FROM note_keys WHERE owner_id = ?")
+            sqlx::query(DESTROY_OWNER_KEYS)
                 .bind(owner.uuid())
                 .execute(&mut *conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::DestroyNoteKey { note } => {
-            sqlx::query("DELETE FROM note_keys WHERE note_id = ?")
+            sqlx::query(DESTROY_NOTE_KEY)
                 .bind(note.uuid())
                 .execute(&mut *conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::ClaimUsername { username, user_id } => {
-            sqlx::query("INSERT INTO usernames (username, user_id) VALUES (?, ?)")
+            sqlx::query(CLAIM_USERNAME)
                 .bind(username)
                 .bind(user_id.uuid())
                 .execute(conn)
@@ -164,25 +167,22 @@ async fn apply_side_write(
                 .map_err(fail)?;
         }
         SideWrite::ReleaseUsername { user_id } => {
-            sqlx::query("DELETE FROM usernames WHERE user_id = ?")
+            sqlx::query(RELEASE_USERNAME)
                 .bind(user_id.uuid())
                 .execute(conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::SetPasswordHash { user_id, hash } => {
-            sqlx::query(
-                "INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)
-                 ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
-            )
-            .bind(user_id.uuid())
-            .bind(hash)
-            .execute(conn)
-            .await
-            .map_err(fail)?;
+            sqlx::query(SET_PASSWORD_HASH)
+                .bind(user_id.uuid())
+                .bind(hash)
+                .execute(conn)
+                .await
+                .map_err(fail)?;
         }
         SideWrite::DeleteCredentials { user_id } => {
-            sqlx::query("DELETE FROM credentials WHERE user_id = ?")
+            sqlx::query(DELETE_CREDENTIALS)
                 .bind(user_id.uuid())
                 .execute(conn)
                 .await
@@ -193,11 +193,13 @@ async fn apply_side_write(
             except,
             tokens_until,
         } => {
+            // Session by session (PostgreSQL: one statement); `IS NOT` is
+            // SQLite's `IS DISTINCT FROM`.
             let revoked: Vec<uuid::Uuid> = sqlx::query_scalar(
-                "UPDATE sessions SET revoked_at = ?
-                 WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ? RETURNING id",
+                "UPDATE sessions SET revoked_at = $1
+                 WHERE user_id = $2 AND revoked_at IS NULL AND id IS NOT $3 RETURNING id",
             )
-            .bind(now)
+            .bind(Time(now))
             .bind(user_id.uuid())
             .bind(except)
             .fetch_all(&mut *conn)
@@ -217,7 +219,7 @@ async fn apply_side_write(
         // Checked before the events are inserted.
         SideWrite::RequireOpenAccount { .. } => {}
         SideWrite::CreateUserKey { user_id, key } => {
-            sqlx::query("INSERT INTO user_keys (user_id, key) VALUES (?, ?)")
+            sqlx::query(CREATE_USER_KEY)
                 .bind(user_id.uuid())
                 .bind(key.expose())
                 .execute(conn)
@@ -225,23 +227,25 @@ async fn apply_side_write(
                 .map_err(fail)?;
         }
         SideWrite::DestroyUserKey { user_id } => {
-            sqlx::query("DELETE FROM user_keys WHERE user_id = ?")
+            sqlx::query(DESTROY_USER_KEY)
                 .bind(user_id.uuid())
                 .execute(conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::RememberReply(reply) => {
+            // The body is text and `created_at` the append's time (see the
+            // PostgreSQL store).
             sqlx::query(
                 "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(reply.user_id.uuid())
             .bind(&reply.key)
             .bind(&reply.request_hash)
             .bind(i64::from(reply.status))
             .bind(reply_with_outcome(reply, appended).to_string())
-            .bind(now)
+            .bind(Time(now))
             .execute(conn)
             .await.map_err(fail)?;
         }
@@ -262,6 +266,7 @@ fn erases(write: &SideWrite) -> bool {
     )
 }
 
+/// The columns of an event (its position is the row's alone).
 const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type,
     schema_version, payload, metadata, recorded_at, prev_hash, hash FROM events";
 
@@ -281,7 +286,7 @@ fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         // and `audit verify` reports it, then both go on.
         payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
         metadata: serde_json::from_str::<Metadata>(&metadata).map_err(StoreError::corrupt)?,
-        recorded_at: from_micros(row.try_get("recorded_at")?)?,
+        recorded_at: row.try_get::<Time, _>("recorded_at")?.0,
         seal: audit::seal_of(row.try_get("prev_hash")?, row.try_get("hash")?)?,
     })
 }
@@ -305,9 +310,7 @@ impl EventStore for SqliteEventStore {
         stream: &StreamId,
         after_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "{SELECT_EVENT} WHERE stream_id = ? AND stream_version > ? ORDER BY stream_version"
-        );
+        let sql = format!("{SELECT_EVENT} {STREAM_EVENTS}");
         let rows = sqlx::query(&sql)
             .bind(stream.as_str())
             .bind(to_i64(after_version)?)
@@ -363,23 +366,19 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn user_key(&self, user: UserId) -> Result<Option<NoteKey>, StoreError> {
-        let key: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT key FROM user_keys WHERE user_id = ?")
-                .bind(user.uuid())
-                .fetch_optional(self.db.reader())
-                .await?;
+        let key: Option<Vec<u8>> = sqlx::query_scalar(USER_KEY)
+            .bind(user.uuid())
+            .fetch_optional(self.db.reader())
+            .await?;
         key.map(NoteKey::from_stored).transpose()
     }
 
     async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {
-        let row = sqlx::query(
-            "SELECT request_hash, status, body FROM idempotency_keys
-             WHERE user_id = ? AND key = ?",
-        )
-        .bind(user.uuid())
-        .bind(key)
-        .fetch_optional(self.db.reader())
-        .await?;
+        let row = sqlx::query(FIND_REPLY)
+            .bind(user.uuid())
+            .bind(key)
+            .fetch_optional(self.db.reader())
+            .await?;
         row.map(|row| {
             let body: String = row.try_get("body")?;
             Ok(StoredReply {
@@ -395,17 +394,16 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn newest(&self) -> Result<u64, StoreError> {
-        let newest: i64 = sqlx::query_scalar("SELECT COALESCE(max(position), 0) FROM events")
+        let newest: i64 = sqlx::query_scalar(NEWEST)
             .fetch_one(self.db.reader())
             .await?;
         from_i64(newest)
     }
 
     async fn unsealed_through(&self) -> Result<u64, StoreError> {
-        let through: Option<i64> =
-            sqlx::query_scalar("SELECT max(unsealed_through) FROM sealing_start")
-                .fetch_one(self.db.reader())
-                .await?;
+        let through: Option<i64> = sqlx::query_scalar(UNSEALED_THROUGH)
+            .fetch_one(self.db.reader())
+            .await?;
         from_i64(through.unwrap_or(0))
     }
 
@@ -425,7 +423,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.db.reader()).await?;
+        sqlx::query(PING).execute(self.db.reader()).await?;
         Ok(())
     }
 
