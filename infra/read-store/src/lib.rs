@@ -4,7 +4,8 @@
 //! # Layout
 //! - this file: the [`ReadStore`] port and the rows it deals in.
 //! - `postgres`, `sqlite`: the port on each backend (their SQL differs in
-//!   full-text search and in how a batch is locked).
+//!   full-text search, lists of ids, tags and in how a batch is locked).
+//! - `sql`: the statements that are the same on both.
 //! - `postgres_switch`, `switchable`: blue/green builds that a running
 //!   service switches between.
 //! - [`builds`]: where the read models live (PostgreSQL, or one SQLite file
@@ -15,6 +16,7 @@ pub mod builds;
 pub mod migrations;
 mod postgres;
 mod postgres_switch;
+mod sql;
 mod sqlite;
 mod switchable;
 
@@ -144,11 +146,6 @@ pub struct Usage {
     pub bytes: u64,
 }
 
-/// The stored form of a view's documents.
-fn documents_json(view: &NoteView) -> Result<String, StoreError> {
-    serde_json::to_string(&view.documents).map_err(StoreError::corrupt)
-}
-
 /// A view's documents read back from their stored form.
 fn documents_from_json(json: &str) -> Result<Vec<DocumentView>, StoreError> {
     serde_json::from_str(json).map_err(StoreError::corrupt)
@@ -266,15 +263,6 @@ impl ParkedStream {
         }
     }
 }
-
-/// Parks a stream, or records its newest failure (the same statement on
-/// both backends).
-const PARK: &str =
-    "INSERT INTO parked_streams (stream_id, tx, seq, stream_version, error, parked_at)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (stream_id) DO UPDATE SET tx = excluded.tx, seq = excluded.seq,
-      stream_version = excluded.stream_version, error = excluded.error,
-      parked_at = excluded.parked_at";
 
 /// A parked stream read back from either backend's `parked_streams` row.
 fn parked_from_row<R: sqlx::Row>(row: &R) -> Result<ParkedStream, StoreError>
