@@ -264,7 +264,7 @@ impl ReadStore for SqliteReadStore {
         // A JSON array of streams (PostgreSQL: an array).
         let rows = sqlx::query(
             "SELECT stream_id, tx, seq, stream_version, error, parked_at FROM parked_streams
-             WHERE ?1 IS NULL OR stream_id IN (SELECT value FROM json_each(?1))
+             WHERE $1 IS NULL OR stream_id IN (SELECT value FROM json_each($1))
              ORDER BY parked_at, stream_id",
         )
         .bind(streams)
@@ -304,17 +304,17 @@ impl ReadStore for SqliteReadStore {
         };
         let query = format!(
             "SELECT {NOTE_COLUMNS} FROM note_views
-             WHERE owner_id = ?1 AND NOT purged {due_only}
-               AND (?2 IS NULL OR subject = ?2)
-               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?3))
-               AND (?4 IS NULL OR pinned = ?4)
-               AND (?5 IS NULL OR archived = ?5)
-               AND (?6 IS NULL OR trashed = ?6)
-               AND (?7 IS NULL OR due_at < ?7)
-               AND (?8 IS NULL OR due_at > ?8)
-               AND (?9 IS NULL OR ({key}, id) {op} (?9, ?10))
+             WHERE owner_id = $1 AND NOT purged {due_only}
+               AND ($2 IS NULL OR subject = $2)
+               AND ($3 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = $3))
+               AND ($4 IS NULL OR pinned = $4)
+               AND ($5 IS NULL OR archived = $5)
+               AND ($6 IS NULL OR trashed = $6)
+               AND ($7 IS NULL OR due_at < $7)
+               AND ($8 IS NULL OR due_at > $8)
+               AND ($9 IS NULL OR ({key}, id) {op} ($9, $10))
              ORDER BY {key} {order}, id {order}
-             LIMIT ?11"
+             LIMIT $11"
         );
         let query = sqlx::query(&query)
             .bind(owner.uuid())
@@ -353,9 +353,9 @@ impl ReadStore for SqliteReadStore {
             "SELECT {columns}, -bm25(note_search, 4.0, 1.0) AS rank,
                     snippet(note_search, 1, '<mark>', '</mark>', '…', 20) AS highlight
              FROM note_search JOIN note_views v ON v.rowid = note_search.rowid
-             WHERE note_search MATCH ?1 AND v.owner_id = ?2 AND NOT v.purged AND NOT v.trashed
+             WHERE note_search MATCH $1 AND v.owner_id = $2 AND NOT v.purged AND NOT v.trashed
              ORDER BY rank DESC, v.updated_at DESC, v.id DESC
-             LIMIT ?3"
+             LIMIT $3"
         ))
         .bind(matching)
         .bind(owner.uuid())

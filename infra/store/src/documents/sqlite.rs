@@ -65,9 +65,9 @@ pub(crate) async fn apply(
             // Two statements on the one writer (PostgreSQL: one, locking
             // the usage row).
             let reserved: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO document_usage (owner_id, bytes) VALUES (?1, ?2)
+                "INSERT INTO document_usage (owner_id, bytes) VALUES ($1, $2)
                  ON CONFLICT (owner_id) DO UPDATE SET bytes = bytes + excluded.bytes
-                 WHERE bytes + excluded.bytes <= ?3
+                 WHERE bytes + excluded.bytes <= $3
                  RETURNING bytes",
             )
             .bind(owner.uuid())
@@ -81,7 +81,7 @@ pub(crate) async fn apply(
             sqlx::query(
                 "INSERT INTO document_objects
                      (document_id, note_id, owner_id, size, multipart_upload, state, abandon_after)
-                 VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
             )
             .bind(document)
             .bind(note.uuid())
@@ -114,14 +114,14 @@ pub(crate) async fn apply(
             for document in documents {
                 let size: Option<i64> = sqlx::query_scalar(
                     "UPDATE document_objects SET state = 'released'
-                     WHERE document_id = ? AND state <> 'released' RETURNING size",
+                     WHERE document_id = $1 AND state <> 'released' RETURNING size",
                 )
                 .bind(document)
                 .fetch_optional(&mut *conn)
                 .await?;
                 freed += size.unwrap_or(0);
             }
-            sqlx::query("UPDATE document_usage SET bytes = bytes - ? WHERE owner_id = ?")
+            sqlx::query("UPDATE document_usage SET bytes = bytes - $1 WHERE owner_id = $2")
                 .bind(freed)
                 .bind(owner.uuid())
                 .execute(&mut *conn)

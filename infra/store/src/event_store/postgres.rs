@@ -373,6 +373,8 @@ impl EventStore for PgEventStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Ordered by the writing transaction's xid8, and only below the
+        // oldest one still running (SQLite: the row order is commit order).
         let sql = format!(
             "{SELECT_EVENT}
              WHERE (tx_id, position) > ($1::text::xid8, $2)
@@ -448,6 +450,7 @@ impl EventStore for PgEventStore {
         let Ok(seq) = i64::try_from(position.seq()) else {
             return Ok(false);
         };
+        // The transaction part is an xid8 (SQLite has none).
         let found: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM events WHERE position = $1 AND tx_id = $2::text::xid8)",
         )

@@ -57,8 +57,10 @@ impl SqliteEventStore {
                 return Err(StoreError::AccountClosed);
             }
         }
+        // Checked, sealed and inserted event by event on the one writer
+        // (PostgreSQL: one statement that chains the seals itself).
         let current: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1",
         )
         .bind(append.stream.as_str())
         .fetch_one(&mut *conn)
@@ -72,7 +74,7 @@ impl SqliteEventStore {
         let metadata = serde_json::to_string(&append.metadata).map_err(StoreError::corrupt)?;
         let recorded_at = audit::recording_time(OffsetDateTime::now_utc());
         let previous: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT hash FROM events WHERE stream_id = ? AND stream_version = ?",
+            "SELECT hash FROM events WHERE stream_id = $1 AND stream_version = $2",
         )
         .bind(append.stream.as_str())
         .bind(current)
@@ -91,7 +93,7 @@ impl SqliteEventStore {
             position = sqlx::query_scalar(
                 "INSERT INTO events (event_id, stream_id, stream_version, event_type,
                      schema_version, payload, metadata, recorded_at, prev_hash, hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING position",
             )
             .bind(event.event_id)
             .bind(append.stream.as_str())
@@ -130,9 +132,10 @@ async fn apply_side_write(
     match write {
         SideWrite::Ledger(write) => documents::apply_sqlite(conn, write).await?,
         SideWrite::CreateNoteKey { note, owner, key } => {
+            // No row lock (PostgreSQL's `FOR KEY SHARE`): one writer.
             let created = sqlx::query(
-                "INSERT INTO note_keys (note_id, owner_id, key) SELECT ?1, ?2, ?3
-                 WHERE EXISTS (SELECT 1 FROM credentials WHERE user_id = ?2)",
+                "INSERT INTO note_keys (note_id, owner_id, key) SELECT $1, $2, $3
+                 WHERE EXISTS (SELECT 1 FROM credentials WHERE user_id = $2)",
             )
             .bind(note.uuid())
             .bind(owner.uuid())
@@ -320,9 +323,10 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
+        // The row alone (PostgreSQL: with the transaction's xid8).
         let row = sqlx::query(
             "SELECT stream_version, position FROM events
-             WHERE stream_id = ? ORDER BY stream_version DESC LIMIT 1",
+             WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1",
         )
         .bind(stream.as_str())
         .fetch_optional(self.db.reader())
@@ -341,7 +345,9 @@ impl EventStore for SqliteEventStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("{SELECT_EVENT} WHERE position > ? ORDER BY position LIMIT ?");
+        // The row order is the commit order (PostgreSQL: by xid8, below the
+        // oldest running transaction).
+        let sql = format!("{SELECT_EVENT} WHERE position > $1 ORDER BY position LIMIT $2");
         let rows = sqlx::query(&sql)
             .bind(to_i64(after.seq())?)
             .bind(to_i64(limit as u64)?)
@@ -351,10 +357,11 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn note_keys(&self, notes: &[NoteId]) -> Result<HashMap<NoteId, NoteKey>, StoreError> {
+        // One by one (PostgreSQL: one array of ids).
         let mut keys = HashMap::new();
         for note in notes {
             let key: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT key FROM note_keys WHERE note_id = ?")
+                sqlx::query_scalar("SELECT key FROM note_keys WHERE note_id = $1")
                     .bind(note.uuid())
                     .fetch_optional(self.db.reader())
                     .await?;
@@ -411,11 +418,12 @@ impl EventStore for SqliteEventStore {
         let Ok(seq) = i64::try_from(position.seq()) else {
             return Ok(false);
         };
+        // No transaction part on SQLite (PostgreSQL: an xid8).
         if position.tx() != 0 {
             return Ok(false);
         }
         let found: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position = ?)")
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position = $1)")
                 .bind(seq)
                 .fetch_one(self.db.reader())
                 .await?;
