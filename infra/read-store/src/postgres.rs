@@ -11,9 +11,10 @@ use super::sql::{
     SHARE_LINKS, SUBJECTS, UPSERT_VIEW, USAGE,
 };
 use super::{
-    parked_from_row, status_from_name, status_name, Applied, Count, DocumentEntry, DocumentView,
-    ListCursor, NoteFilter, NoteSort, NoteView, ParkedStream, ProjectionBatch, ReadStore,
-    SearchHit, ShardProgress, ShareChange, ShareLink, SortKey, Usage, NOTE_COLUMNS,
+    document_from_row, parked_from_row, share_link_from_row, status_name, Applied, Count,
+    DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteSort, NoteView, ParkedStream,
+    ProjectionBatch, ReadStore, SearchHit, ShardProgress, ShareChange, ShareLink, SortKey, Usage,
+    NOTE_COLUMNS,
 };
 use anote_store::db::{from_i64, micros, to_i64, PgDatabase, Time};
 use anote_store::error::StoreError;
@@ -72,23 +73,6 @@ fn decode(row: &PgRow) -> Result<NoteView, StoreError> {
             from_i64(row.try_get("changed_seq")?)?,
         ),
         documents: row.try_get::<Json<Vec<DocumentView>>, _>("documents")?.0,
-    })
-}
-
-fn decode_document(row: &PgRow) -> Result<DocumentEntry, StoreError> {
-    Ok(DocumentEntry {
-        note_id: NoteId::from_uuid(row.try_get("note_id")?),
-        note_title: row.try_get("note_title")?,
-        note_trashed: row.try_get("note_trashed")?,
-        document: DocumentView {
-            id: row.try_get("document_id")?,
-            file_name: row.try_get("file_name")?,
-            content_type: row.try_get("content_type")?,
-            size: from_i64(row.try_get("size")?)?,
-            status: status_from_name(row.try_get("status")?)?,
-            submitted_at: row.try_get::<Option<Time>, _>("submitted_at")?.map(|t| t.0),
-            sha256: row.try_get("sha256")?,
-        },
     })
 }
 
@@ -441,17 +425,7 @@ impl ReadStore for PgReadStore {
             .bind(note.uuid())
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ShareLink {
-                    id: row.try_get("id")?,
-                    note_id: NoteId::from_uuid(row.try_get("note_id")?),
-                    owner: UserId::from_uuid(row.try_get("owner_id")?),
-                    expires_at: row.try_get::<Option<Time>, _>("expires_at")?.map(|t| t.0),
-                    created_at: row.try_get::<Time, _>("created_at")?.0,
-                })
-            })
-            .collect()
+        rows.iter().map(share_link_from_row).collect()
     }
 
     async fn shared_note(
@@ -473,7 +447,7 @@ impl ReadStore for PgReadStore {
             .bind(owner.uuid())
             .fetch_optional(self.db.pool())
             .await?;
-        row.as_ref().map(decode_document).transpose()
+        row.as_ref().map(document_from_row).transpose()
     }
 
     async fn documents(
@@ -488,7 +462,7 @@ impl ReadStore for PgReadStore {
             .bind(i64::from(limit))
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(decode_document).collect()
+        rows.iter().map(document_from_row).collect()
     }
 
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {

@@ -10,10 +10,10 @@ use super::sql::{
     SHARE_LINKS, SUBJECTS, UPSERT_VIEW, USAGE,
 };
 use super::{
-    documents_from_json, fts5_query, parked_from_row, qualified_columns, status_from_name,
-    status_name, Count, DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteSort, NoteView,
-    ParkedStream, ProjectionBatch, ReadStore, SearchHit, ShareChange, ShareLink, SortKey, Usage,
-    NOTE_COLUMNS,
+    document_from_row, documents_from_json, fts5_query, parked_from_row, qualified_columns,
+    share_link_from_row, status_name, Count, DocumentEntry, ListCursor, NoteFilter, NoteSort,
+    NoteView, ParkedStream, ProjectionBatch, ReadStore, SearchHit, ShareChange, ShareLink, SortKey,
+    Usage, NOTE_COLUMNS,
 };
 use anote_store::db::{from_i64, micros, to_i64, SqliteDatabase, Time};
 use anote_store::error::StoreError;
@@ -59,23 +59,6 @@ fn decode(row: &SqliteRow) -> Result<NoteView, StoreError> {
             from_i64(row.try_get("changed_seq")?)?,
         ),
         documents: documents_from_json(row.try_get("documents")?)?,
-    })
-}
-
-fn decode_document(row: &SqliteRow) -> Result<DocumentEntry, StoreError> {
-    Ok(DocumentEntry {
-        note_id: NoteId::from_uuid(row.try_get("note_id")?),
-        note_title: row.try_get("note_title")?,
-        note_trashed: row.try_get("note_trashed")?,
-        document: DocumentView {
-            id: row.try_get("document_id")?,
-            file_name: row.try_get("file_name")?,
-            content_type: row.try_get("content_type")?,
-            size: from_i64(row.try_get("size")?)?,
-            status: status_from_name(row.try_get("status")?)?,
-            submitted_at: row.try_get::<Option<Time>, _>("submitted_at")?.map(|t| t.0),
-            sha256: row.try_get("sha256")?,
-        },
     })
 }
 
@@ -420,17 +403,7 @@ impl ReadStore for SqliteReadStore {
             .bind(note.uuid())
             .fetch_all(self.db.reader())
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ShareLink {
-                    id: row.try_get("id")?,
-                    note_id: NoteId::from_uuid(row.try_get("note_id")?),
-                    owner: UserId::from_uuid(row.try_get("owner_id")?),
-                    expires_at: row.try_get::<Option<Time>, _>("expires_at")?.map(|t| t.0),
-                    created_at: row.try_get::<Time, _>("created_at")?.0,
-                })
-            })
-            .collect()
+        rows.iter().map(share_link_from_row).collect()
     }
 
     async fn shared_note(
@@ -452,7 +425,7 @@ impl ReadStore for SqliteReadStore {
             .bind(owner.uuid())
             .fetch_optional(self.db.reader())
             .await?;
-        row.as_ref().map(decode_document).transpose()
+        row.as_ref().map(document_from_row).transpose()
     }
 
     async fn documents(
@@ -467,7 +440,7 @@ impl ReadStore for SqliteReadStore {
             .bind(i64::from(limit))
             .fetch_all(self.db.reader())
             .await?;
-        rows.iter().map(decode_document).collect()
+        rows.iter().map(document_from_row).collect()
     }
 
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {

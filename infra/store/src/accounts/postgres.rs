@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anote_domain::UserId;
 use async_trait::async_trait;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -13,7 +13,10 @@ use super::sql::{
     LOGIN_WINDOW, RELEASE_LOGIN_ATTEMPT, RESERVE_LOGIN_ATTEMPT, REVOKE_SESSION, REVOKE_TOKENS,
     ROTATE_REFRESH, TOKEN_REVOCATIONS,
 };
-use super::{AccountStore, Credentials, LoginSlot, NewSession, SessionOwner};
+use super::{
+    credentials, revocation, session_owner, AccountStore, Credentials, LoginSlot, NewSession,
+    SessionOwner,
+};
 use crate::db::{PgDatabase, Time};
 use crate::error::StoreError;
 use crate::revocations::{Revocation, REVOCATION_CHANNEL};
@@ -29,17 +32,6 @@ impl PgAccountStore {
     pub fn new(db: PgDatabase) -> Self {
         Self { db }
     }
-}
-
-/// Reads the credentials columns of a row, if there was one.
-fn credentials(row: Option<sqlx::postgres::PgRow>) -> Result<Option<Credentials>, StoreError> {
-    row.map(|row| {
-        Ok(Credentials {
-            user_id: UserId::from_uuid(row.try_get("user_id")?),
-            password_hash: row.try_get("password_hash")?,
-        })
-    })
-    .transpose()
 }
 
 #[async_trait]
@@ -89,13 +81,7 @@ impl AccountStore for PgAccountStore {
             .bind(Time(expires_at))
             .fetch_optional(self.db.pool())
             .await?;
-        row.map(|row| {
-            Ok(SessionOwner {
-                session_id: row.try_get("id")?,
-                user_id: UserId::from_uuid(row.try_get("user_id")?),
-            })
-        })
-        .transpose()
+        session_owner(row)
     }
 
     async fn revoke_session(
@@ -174,13 +160,7 @@ impl AccountStore for PgAccountStore {
             .fetch_all(self.db.pool())
             .await?
             .iter()
-            .map(|row| {
-                Ok(Revocation {
-                    user: UserId::from_uuid(row.try_get("user_id")?),
-                    session: row.try_get("session_id")?,
-                    expires_at: row.try_get::<Time, _>("expires_at")?.0,
-                })
-            })
+            .map(revocation)
             .collect()
     }
 }

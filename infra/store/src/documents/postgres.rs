@@ -1,14 +1,13 @@
 //! The document ledger in PostgreSQL.
 
-use anote_domain::{NoteId, UserId};
+use anote_domain::UserId;
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::sql::{ATTACH, FORGET, FORGET_USAGE, PAST_DUE, RELEASE_OWNER, USAGE};
-use super::{DocumentLedger, LedgerEntry, LedgerWrite};
+use super::{entry, DocumentLedger, LedgerEntry, LedgerWrite};
 use crate::db::{from_i64, to_i64, PgDatabase, Time};
 use crate::error::StoreError;
 
@@ -115,15 +114,6 @@ pub(crate) async fn apply(conn: &mut PgConnection, write: &LedgerWrite) -> Resul
         }
     }
     Ok(())
-}
-
-fn entry(row: &PgRow) -> Result<LedgerEntry, StoreError> {
-    Ok(LedgerEntry {
-        document: row.try_get("document_id")?,
-        note: NoteId::from_uuid(row.try_get("note_id")?),
-        owner: UserId::from_uuid(row.try_get("owner_id")?),
-        multipart_upload: row.try_get("multipart_upload")?,
-    })
 }
 
 #[async_trait]

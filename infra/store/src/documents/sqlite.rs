@@ -1,14 +1,13 @@
 //! The document ledger in the embedded SQLite database.
 
-use anote_domain::{NoteId, UserId};
+use anote_domain::UserId;
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::sql::{ATTACH, FORGET, FORGET_USAGE, PAST_DUE, RELEASE_OWNER, USAGE};
-use super::{DocumentLedger, LedgerEntry, LedgerWrite};
+use super::{entry, DocumentLedger, LedgerEntry, LedgerWrite};
 use crate::db::{from_i64, to_i64, SqliteDatabase, Time};
 use crate::error::StoreError;
 
@@ -129,15 +128,6 @@ pub(crate) async fn apply(
         }
     }
     Ok(())
-}
-
-fn entry(row: &SqliteRow) -> Result<LedgerEntry, StoreError> {
-    Ok(LedgerEntry {
-        document: row.try_get("document_id")?,
-        note: NoteId::from_uuid(row.try_get("note_id")?),
-        owner: UserId::from_uuid(row.try_get("owner_id")?),
-        multipart_upload: row.try_get("multipart_upload")?,
-    })
 }
 
 #[async_trait]
