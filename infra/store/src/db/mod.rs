@@ -1,6 +1,7 @@
 //! Connections to the two databases: PostgreSQL in production, SQLite in the
 //! embedded default. Each applies the migrations it is given: the event
 //! log's (see [`crate::migrations`]) or the read models' (their own crate).
+//! Statements written once for both bind times as [`Time`].
 
 mod postgres;
 mod sql;
