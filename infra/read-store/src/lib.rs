@@ -4,7 +4,8 @@
 //! # Layout
 //! - this file: the [`ReadStore`] port and the rows it deals in.
 //! - `postgres`, `sqlite`: the port on each backend (their SQL differs in
-//!   full-text search and in how a batch is locked).
+//!   full-text search, lists of ids, tags and in how a batch is locked).
+//! - `sql`: the statements that are the same on both.
 //! - `postgres_switch`, `switchable`: blue/green builds that a running
 //!   service switches between.
 //! - [`builds`]: where the read models live (PostgreSQL, or one SQLite file
@@ -15,6 +16,7 @@ pub mod builds;
 pub mod migrations;
 mod postgres;
 mod postgres_switch;
+mod sql;
 mod sqlite;
 mod switchable;
 
@@ -27,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use anote_store::db::{from_i64, from_micros};
+use anote_store::db::{from_i64, from_micros, Time};
 use anote_store::error::StoreError;
 use anote_store::event_store::Position;
 
@@ -142,11 +144,6 @@ pub struct Usage {
     pub documents: u64,
     /// Their declared bytes.
     pub bytes: u64,
-}
-
-/// The stored form of a view's documents.
-fn documents_json(view: &NoteView) -> Result<String, StoreError> {
-    serde_json::to_string(&view.documents).map_err(StoreError::corrupt)
 }
 
 /// A view's documents read back from their stored form.
@@ -267,15 +264,6 @@ impl ParkedStream {
     }
 }
 
-/// Parks a stream, or records its newest failure (the same statement on
-/// both backends).
-const PARK: &str =
-    "INSERT INTO parked_streams (stream_id, tx, seq, stream_version, error, parked_at)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (stream_id) DO UPDATE SET tx = excluded.tx, seq = excluded.seq,
-      stream_version = excluded.stream_version, error = excluded.error,
-      parked_at = excluded.parked_at";
-
 /// A parked stream read back from either backend's `parked_streams` row.
 fn parked_from_row<R: sqlx::Row>(row: &R) -> Result<ParkedStream, StoreError>
 where
@@ -292,6 +280,49 @@ where
         stream_version: from_i64(row.try_get("stream_version")?)?,
         error: row.try_get("error")?,
         parked_at: from_micros(row.try_get("parked_at")?)?,
+    })
+}
+
+/// A document entry read back from either backend's row (the columns of
+/// `DOCUMENT_COLUMNS`).
+fn document_from_row<R: sqlx::Row>(row: &R) -> Result<DocumentEntry, StoreError>
+where
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Time: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    Ok(DocumentEntry {
+        note_id: NoteId::from_uuid(row.try_get("note_id")?),
+        note_title: row.try_get("note_title")?,
+        note_trashed: row.try_get("note_trashed")?,
+        document: DocumentView {
+            id: row.try_get("document_id")?,
+            file_name: row.try_get("file_name")?,
+            content_type: row.try_get("content_type")?,
+            size: from_i64(row.try_get("size")?)?,
+            status: status_from_name(&row.try_get::<String, _>("status")?)?,
+            submitted_at: row.try_get::<Option<Time>, _>("submitted_at")?.map(|t| t.0),
+            sha256: row.try_get("sha256")?,
+        },
+    })
+}
+
+/// A share link read back from either backend's `share_links` row.
+fn share_link_from_row<R: sqlx::Row>(row: &R) -> Result<ShareLink, StoreError>
+where
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Time: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    Ok(ShareLink {
+        id: row.try_get("id")?,
+        note_id: NoteId::from_uuid(row.try_get("note_id")?),
+        owner: UserId::from_uuid(row.try_get("owner_id")?),
+        expires_at: row.try_get::<Option<Time>, _>("expires_at")?.map(|t| t.0),
+        created_at: row.try_get::<Time, _>("created_at")?.0,
     })
 }
 

@@ -6,15 +6,20 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{
-    documents_json, parked_from_row, qualified_columns, status_from_name, status_name, Applied,
-    Count, DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteSort, NoteView, ParkedStream,
-    ProjectionBatch, ReadStore, SearchHit, ShardProgress, ShareChange, ShareLink, SortKey, Usage,
-    DOCUMENT_COLUMNS, NOTE_COLUMNS, PARK,
+use super::sql::{
+    self, CHECKPOINT, INSERT_DOCUMENT, OPEN_SHARE, PARK, PING, REVOKE_SHARE, SAVE_CHECKPOINT,
+    SHARE_LINKS, SUBJECTS, UPSERT_VIEW, USAGE,
 };
-use anote_store::db::{from_i64, micros, to_i64, PgDatabase};
+use super::{
+    document_from_row, parked_from_row, share_link_from_row, status_name, Applied, Count,
+    DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteSort, NoteView, ParkedStream,
+    ProjectionBatch, ReadStore, SearchHit, ShardProgress, ShareChange, ShareLink, SortKey, Usage,
+    NOTE_COLUMNS,
+};
+use anote_store::db::{from_i64, micros, to_i64, PgDatabase, Time};
 use anote_store::error::StoreError;
 use anote_store::event_store::Position;
+use sqlx::types::Json;
 use time::OffsetDateTime;
 
 /// Titles lower-cased in ASCII only and compared byte by byte, exactly as
@@ -58,35 +63,16 @@ fn decode(row: &PgRow) -> Result<NoteView, StoreError> {
         archived: row.try_get("archived")?,
         trashed: row.try_get("trashed")?,
         purged: row.try_get("purged")?,
-        due_at: row.try_get("due_at")?,
+        due_at: row.try_get::<Option<Time>, _>("due_at")?.map(|t| t.0),
         done: row.try_get("done")?,
         version: from_i64(row.try_get("version")?)?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: row.try_get::<Time, _>("created_at")?.0,
+        updated_at: row.try_get::<Time, _>("updated_at")?.0,
         changed: Position::new(
             from_i64(row.try_get("changed_tx")?)?,
             from_i64(row.try_get("changed_seq")?)?,
         ),
-        documents: row
-            .try_get::<sqlx::types::Json<Vec<DocumentView>>, _>("documents")?
-            .0,
-    })
-}
-
-fn decode_document(row: &PgRow) -> Result<DocumentEntry, StoreError> {
-    Ok(DocumentEntry {
-        note_id: NoteId::from_uuid(row.try_get("note_id")?),
-        note_title: row.try_get("note_title")?,
-        note_trashed: row.try_get("note_trashed")?,
-        document: DocumentView {
-            id: row.try_get("document_id")?,
-            file_name: row.try_get("file_name")?,
-            content_type: row.try_get("content_type")?,
-            size: from_i64(row.try_get("size")?)?,
-            status: status_from_name(row.try_get("status")?)?,
-            submitted_at: row.try_get("submitted_at")?,
-            sha256: row.try_get("sha256")?,
-        },
+        documents: row.try_get::<Json<Vec<DocumentView>>, _>("documents")?.0,
     })
 }
 
@@ -98,6 +84,7 @@ async fn replace_documents(
     if views.is_empty() {
         return Ok(());
     }
+    // One array of ids (SQLite: view by view).
     let ids: Vec<Uuid> = views.iter().map(|v| v.id.uuid()).collect();
     sqlx::query("DELETE FROM document_views WHERE note_id = ANY($1)")
         .bind(&ids)
@@ -109,22 +96,18 @@ async fn replace_documents(
         .flat_map(|v| v.documents.iter().map(move |d| (*v, d)))
         .collect();
     for (view, document) in rows {
-        sqlx::query(
-            "INSERT INTO document_views (document_id, note_id, owner_id, file_name,
-                 content_type, size, status, submitted_at, sha256)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(document.id)
-        .bind(view.id.uuid())
-        .bind(view.owner.uuid())
-        .bind(&document.file_name)
-        .bind(&document.content_type)
-        .bind(to_i64(document.size)?)
-        .bind(status_name(document.status))
-        .bind(document.submitted_at)
-        .bind(&document.sha256)
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(INSERT_DOCUMENT)
+            .bind(document.id)
+            .bind(view.id.uuid())
+            .bind(view.owner.uuid())
+            .bind(&document.file_name)
+            .bind(&document.content_type)
+            .bind(to_i64(document.size)?)
+            .bind(status_name(document.status))
+            .bind(document.submitted_at.map(Time))
+            .bind(&document.sha256)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -132,7 +115,7 @@ async fn replace_documents(
 #[async_trait]
 impl ReadStore for PgReadStore {
     async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError> {
-        let row = sqlx::query("SELECT tx, seq FROM projector_checkpoints WHERE name = $1")
+        let row = sqlx::query(CHECKPOINT)
             .bind(projector)
             .fetch_optional(self.db.pool())
             .await?;
@@ -145,6 +128,7 @@ impl ReadStore for PgReadStore {
     }
 
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
+        // One array of ids (SQLite: one by one).
         let ids: Vec<Uuid> = ids.iter().map(|id| id.uuid()).collect();
         let rows = sqlx::query(&format!(
             "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = ANY($1)"
@@ -164,6 +148,8 @@ impl ReadStore for PgReadStore {
 
     async fn apply(&self, projector: &str, batch: &ProjectionBatch) -> Result<(), StoreError> {
         let mut tx = self.db.pool().begin().await?;
+        // PostgreSQL only: its schemas are switched while projectors run (a
+        // SQLite file is switched above the store).
         if let Some(generation) = batch.generation {
             // Shared with every live batch; a switch holds it exclusively,
             // briefly: a batch that waits longer fails and is retried.
@@ -183,48 +169,37 @@ impl ReadStore for PgReadStore {
         }
         let mut stored_views = Vec::new();
         for view in &batch.upserts {
-            let stored = sqlx::query(&format!(
-                "INSERT INTO note_views ({NOTE_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                         $19::jsonb)
-                 ON CONFLICT (id) DO UPDATE SET
-                   title = EXCLUDED.title, body = EXCLUDED.body, snippet = EXCLUDED.snippet,
-                   subject = EXCLUDED.subject, tags = EXCLUDED.tags, pinned = EXCLUDED.pinned,
-                   archived = EXCLUDED.archived, trashed = EXCLUDED.trashed,
-                   purged = EXCLUDED.purged, due_at = EXCLUDED.due_at, done = EXCLUDED.done,
-                   version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
-                   changed_tx = EXCLUDED.changed_tx, changed_seq = EXCLUDED.changed_seq,
-                   documents = EXCLUDED.documents
-                 WHERE note_views.version < EXCLUDED.version
-                 RETURNING id"
-            ))
-            .bind(view.id.uuid())
-            .bind(view.owner.uuid())
-            .bind(&view.title)
-            .bind(&view.body)
-            .bind(&view.snippet)
-            .bind(&view.subject)
-            .bind(&view.tags)
-            .bind(view.pinned)
-            .bind(view.archived)
-            .bind(view.trashed)
-            .bind(view.purged)
-            .bind(view.due_at)
-            .bind(view.done)
-            .bind(to_i64(view.version)?)
-            .bind(view.created_at)
-            .bind(view.updated_at)
-            .bind(to_i64(view.changed.tx())?)
-            .bind(to_i64(view.changed.seq())?)
-            .bind(documents_json(view)?)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let stored = sqlx::query(UPSERT_VIEW)
+                .bind(view.id.uuid())
+                .bind(view.owner.uuid())
+                .bind(&view.title)
+                .bind(&view.body)
+                .bind(&view.snippet)
+                .bind(&view.subject)
+                // `text[]` (SQLite: a JSON array).
+                .bind(&view.tags)
+                .bind(view.pinned)
+                .bind(view.archived)
+                .bind(view.trashed)
+                .bind(view.purged)
+                .bind(view.due_at.map(Time))
+                .bind(view.done)
+                .bind(to_i64(view.version)?)
+                .bind(Time(view.created_at))
+                .bind(Time(view.updated_at))
+                .bind(to_i64(view.changed.tx())?)
+                .bind(to_i64(view.changed.seq())?)
+                .bind(Json(&view.documents))
+                .fetch_optional(&mut *tx)
+                .await?;
             if stored.is_some() {
                 stored_views.push(view);
             }
         }
         replace_documents(&mut tx, &stored_views).await?;
         if !batch.erased_owners.is_empty() {
+            // One array of owners (SQLite: owner by owner; tags are a JSON
+            // array there).
             let owners: Vec<Uuid> = batch.erased_owners.iter().map(|o| o.uuid()).collect();
             for sql in [
                 "UPDATE note_views SET purged = TRUE, title = '', body = '', snippet = '',
@@ -238,23 +213,17 @@ impl ReadStore for PgReadStore {
         for change in &batch.shares {
             match change {
                 ShareChange::Opened(link) => {
-                    sqlx::query(
-                        "INSERT INTO share_links (id, note_id, owner_id, expires_at, created_at)
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(link.id)
-                    .bind(link.note_id.uuid())
-                    .bind(link.owner.uuid())
-                    .bind(link.expires_at)
-                    .bind(link.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                ShareChange::Revoked(id) => {
-                    sqlx::query("DELETE FROM share_links WHERE id = $1")
-                        .bind(id)
+                    sqlx::query(OPEN_SHARE)
+                        .bind(link.id)
+                        .bind(link.note_id.uuid())
+                        .bind(link.owner.uuid())
+                        .bind(link.expires_at.map(Time))
+                        .bind(Time(link.created_at))
                         .execute(&mut *tx)
                         .await?;
+                }
+                ShareChange::Revoked(id) => {
+                    sqlx::query(REVOKE_SHARE).bind(id).execute(&mut *tx).await?;
                 }
             }
         }
@@ -269,6 +238,7 @@ impl ReadStore for PgReadStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        // One array of streams (SQLite: stream by stream).
         if !batch.unparked.is_empty() {
             sqlx::query("DELETE FROM parked_streams WHERE stream_id = ANY($1)")
                 .bind(&batch.unparked)
@@ -277,19 +247,16 @@ impl ReadStore for PgReadStore {
         }
         match &batch.shard {
             None => {
-                sqlx::query(
-                    "INSERT INTO projector_checkpoints (name, tx, seq) VALUES ($1, $2, $3)
-                     ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq
-                     WHERE (projector_checkpoints.tx, projector_checkpoints.seq) < (EXCLUDED.tx, EXCLUDED.seq)",
-                )
-                .bind(projector)
-                .bind(to_i64(batch.checkpoint.tx())?)
-                .bind(to_i64(batch.checkpoint.seq())?)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(SAVE_CHECKPOINT)
+                    .bind(projector)
+                    .bind(to_i64(batch.checkpoint.tx())?)
+                    .bind(to_i64(batch.checkpoint.seq())?)
+                    .execute(&mut *tx)
+                    .await?;
             }
             Some(progress) => save_shard_progress(&mut tx, projector, progress).await?,
         }
+        // PostgreSQL only: SQLite has no notifications.
         let notice = serde_json::to_string(&Applied::of(batch)).map_err(StoreError::corrupt)?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(PROJECTION_CHANNEL)
@@ -301,6 +268,7 @@ impl ReadStore for PgReadStore {
     }
 
     async fn parked(&self, streams: Option<&[String]>) -> Result<Vec<ParkedStream>, StoreError> {
+        // An array of streams (SQLite: a JSON array).
         let rows = sqlx::query(
             "SELECT stream_id, tx, seq, stream_version, error, parked_at FROM parked_streams
              WHERE $1::text[] IS NULL OR stream_id = ANY($1)
@@ -313,13 +281,11 @@ impl ReadStore for PgReadStore {
     }
 
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = $1 AND owner_id = $2 AND NOT purged"
-        ))
-        .bind(id.uuid())
-        .bind(owner.uuid())
-        .fetch_optional(self.db.pool())
-        .await?;
+        let row = sqlx::query(&sql::note())
+            .bind(id.uuid())
+            .bind(owner.uuid())
+            .fetch_optional(self.db.pool())
+            .await?;
         row.as_ref().map(decode).transpose()
     }
 
@@ -330,6 +296,8 @@ impl ReadStore for PgReadStore {
         after: Option<ListCursor>,
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError> {
+        // Typed cursor and filters, tags in an array, and titles ordered
+        // byte by byte as SQLite's `lower()` does.
         let (key, cast, op, order) = match filter.sort {
             NoteSort::Updated => ("updated_at", "timestamptz", "<", "DESC"),
             NoteSort::Created => ("created_at", "timestamptz", "<", "DESC"),
@@ -362,13 +330,13 @@ impl ReadStore for PgReadStore {
             .bind(filter.pinned)
             .bind(filter.archived)
             .bind(filter.trashed)
-            .bind(filter.due_before)
-            .bind(filter.due_after);
+            .bind(filter.due_before.map(Time))
+            .bind(filter.due_after.map(Time));
         let query = match after.as_ref().map(|c| &c.key) {
-            Some(SortKey::Time(t)) => query.bind(Some(*t)),
+            Some(SortKey::Time(t)) => query.bind(Some(Time(*t))),
             Some(SortKey::Text(text)) => query.bind(Some(text.clone())),
             None if filter.sort == NoteSort::Title => query.bind(None::<String>),
-            None => query.bind(None::<OffsetDateTime>),
+            None => query.bind(None::<Time>),
         };
         let rows = query
             .bind(after.map(|c| c.id.uuid()))
@@ -384,6 +352,7 @@ impl ReadStore for PgReadStore {
         query: &str,
         limit: u32,
     ) -> Result<Vec<SearchHit>, StoreError> {
+        // PostgreSQL's full-text search (SQLite: FTS5).
         let rows = sqlx::query(&format!(
             "SELECT {NOTE_COLUMNS}, ts_rank(search, q)::float8 AS rank,
                     ts_headline('simple', body, q,
@@ -410,17 +379,11 @@ impl ReadStore for PgReadStore {
     }
 
     async fn subjects(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
-        counts(
-            self,
-            "SELECT subject AS name, count(*) AS notes FROM note_views
-             WHERE owner_id = $1 AND NOT purged AND NOT trashed AND subject IS NOT NULL
-             GROUP BY subject ORDER BY subject",
-            owner,
-        )
-        .await
+        counts(self, SUBJECTS, owner).await
     }
 
     async fn tags(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
+        // Tags in an array (SQLite: a JSON array).
         counts(
             self,
             "SELECT tag AS name, count(*) AS notes FROM note_views, unnest(tags) AS tag
@@ -432,16 +395,11 @@ impl ReadStore for PgReadStore {
     }
 
     async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {NOTE_COLUMNS} FROM note_views
-             WHERE owner_id = $1 AND due_at IS NOT NULL AND NOT done
-               AND NOT purged AND NOT trashed AND NOT archived
-             ORDER BY due_at, id LIMIT $2"
-        ))
-        .bind(owner.uuid())
-        .bind(i64::from(limit))
-        .fetch_all(self.db.pool())
-        .await?;
+        let rows = sqlx::query(&sql::upcoming())
+            .bind(owner.uuid())
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
         rows.iter().map(decode).collect()
     }
 
@@ -451,40 +409,23 @@ impl ReadStore for PgReadStore {
         since: Position,
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {NOTE_COLUMNS} FROM note_views
-             WHERE owner_id = $1 AND (changed_tx, changed_seq) > ($2, $3)
-             ORDER BY changed_tx, changed_seq LIMIT $4"
-        ))
-        .bind(owner.uuid())
-        .bind(to_i64(since.tx())?)
-        .bind(to_i64(since.seq())?)
-        .bind(i64::from(limit))
-        .fetch_all(self.db.pool())
-        .await?;
+        let rows = sqlx::query(&sql::changes())
+            .bind(owner.uuid())
+            .bind(to_i64(since.tx())?)
+            .bind(to_i64(since.seq())?)
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
         rows.iter().map(decode).collect()
     }
 
     async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, note_id, owner_id, expires_at, created_at FROM share_links
-             WHERE owner_id = $1 AND note_id = $2 ORDER BY created_at, id",
-        )
-        .bind(owner.uuid())
-        .bind(note.uuid())
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ShareLink {
-                    id: row.try_get("id")?,
-                    note_id: NoteId::from_uuid(row.try_get("note_id")?),
-                    owner: UserId::from_uuid(row.try_get("owner_id")?),
-                    expires_at: row.try_get("expires_at")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(SHARE_LINKS)
+            .bind(owner.uuid())
+            .bind(note.uuid())
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(share_link_from_row).collect()
     }
 
     async fn shared_note(
@@ -492,29 +433,21 @@ impl ReadStore for PgReadStore {
         share_id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Option<NoteView>, StoreError> {
-        let columns = qualified_columns("v");
-        let row = sqlx::query(&format!(
-            "SELECT {columns} FROM share_links s JOIN note_views v ON v.id = s.note_id
-             WHERE s.id = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)
-               AND NOT v.purged AND NOT v.trashed"
-        ))
-        .bind(share_id)
-        .bind(now)
-        .fetch_optional(self.db.pool())
-        .await?;
+        let row = sqlx::query(&sql::shared_note())
+            .bind(share_id)
+            .bind(Time(now))
+            .fetch_optional(self.db.pool())
+            .await?;
         row.as_ref().map(decode).transpose()
     }
 
     async fn document(&self, owner: UserId, id: Uuid) -> Result<Option<DocumentEntry>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {DOCUMENT_COLUMNS} FROM document_views d JOIN note_views n ON n.id = d.note_id
-             WHERE d.document_id = $1 AND d.owner_id = $2 AND NOT n.purged"
-        ))
-        .bind(id)
-        .bind(owner.uuid())
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.as_ref().map(decode_document).transpose()
+        let row = sqlx::query(&sql::document())
+            .bind(id)
+            .bind(owner.uuid())
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(document_from_row).transpose()
     }
 
     async fn documents(
@@ -523,27 +456,20 @@ impl ReadStore for PgReadStore {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<DocumentEntry>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DOCUMENT_COLUMNS} FROM document_views d JOIN note_views n ON n.id = d.note_id
-             WHERE d.owner_id = $1 AND NOT n.purged AND ($2::uuid IS NULL OR d.document_id > $2)
-             ORDER BY d.document_id LIMIT $3"
-        ))
-        .bind(owner.uuid())
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter().map(decode_document).collect()
+        let rows = sqlx::query(&sql::documents())
+            .bind(owner.uuid())
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(document_from_row).collect()
     }
 
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS documents, COALESCE(SUM(size), 0)::bigint AS bytes
-             FROM document_views WHERE owner_id = $1",
-        )
-        .bind(owner.uuid())
-        .fetch_one(self.db.pool())
-        .await?;
+        let row = sqlx::query(USAGE)
+            .bind(owner.uuid())
+            .fetch_one(self.db.pool())
+            .await?;
         Ok(Usage {
             documents: from_i64(row.try_get("documents")?)?,
             bytes: from_i64(row.try_get("bytes")?)?,
@@ -551,7 +477,7 @@ impl ReadStore for PgReadStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.db.pool()).await?;
+        sqlx::query(PING).execute(self.db.pool()).await?;
         Ok(())
     }
 }

@@ -5,15 +5,20 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{
-    documents_from_json, documents_json, fts5_query, parked_from_row, qualified_columns,
-    status_from_name, status_name, Count, DocumentEntry, DocumentView, ListCursor, NoteFilter,
-    NoteSort, NoteView, ParkedStream, ProjectionBatch, ReadStore, SearchHit, ShareChange,
-    ShareLink, SortKey, Usage, DOCUMENT_COLUMNS, NOTE_COLUMNS, PARK,
+use super::sql::{
+    self, CHECKPOINT, INSERT_DOCUMENT, OPEN_SHARE, PARK, PING, REVOKE_SHARE, SAVE_CHECKPOINT,
+    SHARE_LINKS, SUBJECTS, UPSERT_VIEW, USAGE,
 };
-use anote_store::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
+use super::{
+    document_from_row, documents_from_json, fts5_query, parked_from_row, qualified_columns,
+    share_link_from_row, status_name, Count, DocumentEntry, ListCursor, NoteFilter, NoteSort,
+    NoteView, ParkedStream, ProjectionBatch, ReadStore, SearchHit, ShareChange, ShareLink, SortKey,
+    Usage, NOTE_COLUMNS,
+};
+use anote_store::db::{from_i64, micros, to_i64, SqliteDatabase, Time};
 use anote_store::error::StoreError;
 use anote_store::event_store::Position;
+use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -44,14 +49,11 @@ fn decode(row: &SqliteRow) -> Result<NoteView, StoreError> {
         archived: row.try_get("archived")?,
         trashed: row.try_get("trashed")?,
         purged: row.try_get("purged")?,
-        due_at: row
-            .try_get::<Option<i64>, _>("due_at")?
-            .map(from_micros)
-            .transpose()?,
+        due_at: row.try_get::<Option<Time>, _>("due_at")?.map(|t| t.0),
         done: row.try_get("done")?,
         version: from_i64(row.try_get("version")?)?,
-        created_at: from_micros(row.try_get("created_at")?)?,
-        updated_at: from_micros(row.try_get("updated_at")?)?,
+        created_at: row.try_get::<Time, _>("created_at")?.0,
+        updated_at: row.try_get::<Time, _>("updated_at")?.0,
         changed: Position::new(
             from_i64(row.try_get("changed_tx")?)?,
             from_i64(row.try_get("changed_seq")?)?,
@@ -60,32 +62,13 @@ fn decode(row: &SqliteRow) -> Result<NoteView, StoreError> {
     })
 }
 
-fn decode_document(row: &SqliteRow) -> Result<DocumentEntry, StoreError> {
-    Ok(DocumentEntry {
-        note_id: NoteId::from_uuid(row.try_get("note_id")?),
-        note_title: row.try_get("note_title")?,
-        note_trashed: row.try_get("note_trashed")?,
-        document: DocumentView {
-            id: row.try_get("document_id")?,
-            file_name: row.try_get("file_name")?,
-            content_type: row.try_get("content_type")?,
-            size: from_i64(row.try_get("size")?)?,
-            status: status_from_name(row.try_get("status")?)?,
-            submitted_at: row
-                .try_get::<Option<i64>, _>("submitted_at")?
-                .map(from_micros)
-                .transpose()?,
-            sha256: row.try_get("sha256")?,
-        },
-    })
-}
-
 /// Rewrites the document rows of a view that was just stored.
 async fn replace_documents(
     conn: &mut sqlx::SqliteConnection,
     view: &NoteView,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM document_views WHERE note_id = ?")
+    // View by view (PostgreSQL: one array of ids).
+    sqlx::query("DELETE FROM document_views WHERE note_id = $1")
         .bind(view.id.uuid())
         .execute(&mut *conn)
         .await?;
@@ -95,22 +78,18 @@ async fn replace_documents(
         &view.documents
     };
     for document in documents {
-        sqlx::query(
-            "INSERT INTO document_views (document_id, note_id, owner_id, file_name,
-                 content_type, size, status, submitted_at, sha256)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(document.id)
-        .bind(view.id.uuid())
-        .bind(view.owner.uuid())
-        .bind(&document.file_name)
-        .bind(&document.content_type)
-        .bind(to_i64(document.size)?)
-        .bind(status_name(document.status))
-        .bind(document.submitted_at.map(micros))
-        .bind(&document.sha256)
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(INSERT_DOCUMENT)
+            .bind(document.id)
+            .bind(view.id.uuid())
+            .bind(view.owner.uuid())
+            .bind(&document.file_name)
+            .bind(&document.content_type)
+            .bind(to_i64(document.size)?)
+            .bind(status_name(document.status))
+            .bind(document.submitted_at.map(Time))
+            .bind(&document.sha256)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -118,7 +97,7 @@ async fn replace_documents(
 #[async_trait]
 impl ReadStore for SqliteReadStore {
     async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError> {
-        let row = sqlx::query("SELECT tx, seq FROM projector_checkpoints WHERE name = ?")
+        let row = sqlx::query(CHECKPOINT)
             .bind(projector)
             .fetch_optional(self.db.reader())
             .await?;
@@ -131,10 +110,11 @@ impl ReadStore for SqliteReadStore {
     }
 
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
+        // One by one (PostgreSQL: one array of ids).
         let mut views = Vec::with_capacity(ids.len());
         for id in ids {
             let row = sqlx::query(&format!(
-                "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = ?"
+                "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = $1"
             ))
             .bind(id.uuid())
             .fetch_optional(self.db.reader())
@@ -160,52 +140,40 @@ impl ReadStore for SqliteReadStore {
         }
         let mut tx = self.db.writer().begin().await?;
         for view in &batch.upserts {
-            let tags = serde_json::to_string(&view.tags).map_err(StoreError::corrupt)?;
-            let stored = sqlx::query(&format!(
-                "INSERT INTO note_views ({NOTE_COLUMNS})
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET
-                   title = excluded.title, body = excluded.body, snippet = excluded.snippet,
-                   subject = excluded.subject, tags = excluded.tags, pinned = excluded.pinned,
-                   archived = excluded.archived, trashed = excluded.trashed,
-                   purged = excluded.purged, due_at = excluded.due_at, done = excluded.done,
-                   version = excluded.version, updated_at = excluded.updated_at,
-                   changed_tx = excluded.changed_tx, changed_seq = excluded.changed_seq,
-                   documents = excluded.documents
-                 WHERE note_views.version < excluded.version
-                 RETURNING id"
-            ))
-            .bind(view.id.uuid())
-            .bind(view.owner.uuid())
-            .bind(&view.title)
-            .bind(&view.body)
-            .bind(&view.snippet)
-            .bind(&view.subject)
-            .bind(tags)
-            .bind(view.pinned)
-            .bind(view.archived)
-            .bind(view.trashed)
-            .bind(view.purged)
-            .bind(view.due_at.map(micros))
-            .bind(view.done)
-            .bind(to_i64(view.version)?)
-            .bind(micros(view.created_at))
-            .bind(micros(view.updated_at))
-            .bind(to_i64(view.changed.tx())?)
-            .bind(to_i64(view.changed.seq())?)
-            .bind(documents_json(view)?)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let stored = sqlx::query(UPSERT_VIEW)
+                .bind(view.id.uuid())
+                .bind(view.owner.uuid())
+                .bind(&view.title)
+                .bind(&view.body)
+                .bind(&view.snippet)
+                .bind(&view.subject)
+                // A JSON array (PostgreSQL: `text[]`).
+                .bind(Json(&view.tags))
+                .bind(view.pinned)
+                .bind(view.archived)
+                .bind(view.trashed)
+                .bind(view.purged)
+                .bind(view.due_at.map(Time))
+                .bind(view.done)
+                .bind(to_i64(view.version)?)
+                .bind(Time(view.created_at))
+                .bind(Time(view.updated_at))
+                .bind(to_i64(view.changed.tx())?)
+                .bind(to_i64(view.changed.seq())?)
+                .bind(Json(&view.documents))
+                .fetch_optional(&mut *tx)
+                .await?;
             if stored.is_some() {
                 replace_documents(&mut tx, view).await?;
             }
         }
+        // Owner by owner (PostgreSQL: one array; tags are `text[]` there).
         for owner in &batch.erased_owners {
             for sql in [
                 "UPDATE note_views SET purged = 1, title = '', body = '', snippet = '',
-                     subject = NULL, tags = '[]', documents = '[]' WHERE owner_id = ?",
-                "DELETE FROM document_views WHERE owner_id = ?",
-                "DELETE FROM share_links WHERE owner_id = ?",
+                     subject = NULL, tags = '[]', documents = '[]' WHERE owner_id = $1",
+                "DELETE FROM document_views WHERE owner_id = $1",
+                "DELETE FROM share_links WHERE owner_id = $1",
             ] {
                 sqlx::query(sql)
                     .bind(owner.uuid())
@@ -225,23 +193,17 @@ impl ReadStore for SqliteReadStore {
         for change in &batch.shares {
             match change {
                 ShareChange::Opened(link) => {
-                    sqlx::query(
-                        "INSERT INTO share_links (id, note_id, owner_id, expires_at, created_at)
-                         VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(link.id)
-                    .bind(link.note_id.uuid())
-                    .bind(link.owner.uuid())
-                    .bind(link.expires_at.map(micros))
-                    .bind(micros(link.created_at))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                ShareChange::Revoked(id) => {
-                    sqlx::query("DELETE FROM share_links WHERE id = ?")
-                        .bind(id)
+                    sqlx::query(OPEN_SHARE)
+                        .bind(link.id)
+                        .bind(link.note_id.uuid())
+                        .bind(link.owner.uuid())
+                        .bind(link.expires_at.map(Time))
+                        .bind(Time(link.created_at))
                         .execute(&mut *tx)
                         .await?;
+                }
+                ShareChange::Revoked(id) => {
+                    sqlx::query(REVOKE_SHARE).bind(id).execute(&mut *tx).await?;
                 }
             }
         }
@@ -256,22 +218,19 @@ impl ReadStore for SqliteReadStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Stream by stream (PostgreSQL: one array).
         for stream in &batch.unparked {
-            sqlx::query("DELETE FROM parked_streams WHERE stream_id = ?")
+            sqlx::query("DELETE FROM parked_streams WHERE stream_id = $1")
                 .bind(stream)
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(
-            "INSERT INTO projector_checkpoints (name, tx, seq) VALUES (?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq
-             WHERE (projector_checkpoints.tx, projector_checkpoints.seq) < (excluded.tx, excluded.seq)",
-        )
-        .bind(projector)
-        .bind(to_i64(batch.checkpoint.tx())?)
-        .bind(to_i64(batch.checkpoint.seq())?)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(SAVE_CHECKPOINT)
+            .bind(projector)
+            .bind(to_i64(batch.checkpoint.tx())?)
+            .bind(to_i64(batch.checkpoint.seq())?)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         if erasing {
             // Old log frames still hold the erased content.
@@ -285,9 +244,10 @@ impl ReadStore for SqliteReadStore {
             .map(serde_json::to_string)
             .transpose()
             .map_err(StoreError::corrupt)?;
+        // A JSON array of streams (PostgreSQL: an array).
         let rows = sqlx::query(
             "SELECT stream_id, tx, seq, stream_version, error, parked_at FROM parked_streams
-             WHERE ?1 IS NULL OR stream_id IN (SELECT value FROM json_each(?1))
+             WHERE $1 IS NULL OR stream_id IN (SELECT value FROM json_each($1))
              ORDER BY parked_at, stream_id",
         )
         .bind(streams)
@@ -297,13 +257,11 @@ impl ReadStore for SqliteReadStore {
     }
 
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = ? AND owner_id = ? AND NOT purged"
-        ))
-        .bind(id.uuid())
-        .bind(owner.uuid())
-        .fetch_optional(self.db.reader())
-        .await?;
+        let row = sqlx::query(&sql::note())
+            .bind(id.uuid())
+            .bind(owner.uuid())
+            .fetch_optional(self.db.reader())
+            .await?;
         row.as_ref().map(decode).transpose()
     }
 
@@ -314,6 +272,8 @@ impl ReadStore for SqliteReadStore {
         after: Option<ListCursor>,
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError> {
+        // Untyped cursor and filters, tags in a JSON array, and titles by
+        // `lower()` (see the PostgreSQL store).
         let (key, op, order) = match filter.sort {
             NoteSort::Updated => ("updated_at", "<", "DESC"),
             NoteSort::Created => ("created_at", "<", "DESC"),
@@ -327,17 +287,17 @@ impl ReadStore for SqliteReadStore {
         };
         let query = format!(
             "SELECT {NOTE_COLUMNS} FROM note_views
-             WHERE owner_id = ?1 AND NOT purged {due_only}
-               AND (?2 IS NULL OR subject = ?2)
-               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?3))
-               AND (?4 IS NULL OR pinned = ?4)
-               AND (?5 IS NULL OR archived = ?5)
-               AND (?6 IS NULL OR trashed = ?6)
-               AND (?7 IS NULL OR due_at < ?7)
-               AND (?8 IS NULL OR due_at > ?8)
-               AND (?9 IS NULL OR ({key}, id) {op} (?9, ?10))
+             WHERE owner_id = $1 AND NOT purged {due_only}
+               AND ($2 IS NULL OR subject = $2)
+               AND ($3 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = $3))
+               AND ($4 IS NULL OR pinned = $4)
+               AND ($5 IS NULL OR archived = $5)
+               AND ($6 IS NULL OR trashed = $6)
+               AND ($7 IS NULL OR due_at < $7)
+               AND ($8 IS NULL OR due_at > $8)
+               AND ($9 IS NULL OR ({key}, id) {op} ($9, $10))
              ORDER BY {key} {order}, id {order}
-             LIMIT ?11"
+             LIMIT $11"
         );
         let query = sqlx::query(&query)
             .bind(owner.uuid())
@@ -346,12 +306,12 @@ impl ReadStore for SqliteReadStore {
             .bind(filter.pinned)
             .bind(filter.archived)
             .bind(filter.trashed)
-            .bind(filter.due_before.map(micros))
-            .bind(filter.due_after.map(micros));
+            .bind(filter.due_before.map(Time))
+            .bind(filter.due_after.map(Time));
         let query = match after.as_ref().map(|c| &c.key) {
-            Some(SortKey::Time(t)) => query.bind(Some(micros(*t))),
+            Some(SortKey::Time(t)) => query.bind(Some(Time(*t))),
             Some(SortKey::Text(text)) => query.bind(Some(text.clone())),
-            None => query.bind(None::<i64>),
+            None => query.bind(None::<Time>),
         };
         let rows = query
             .bind(after.map(|c| c.id.uuid()))
@@ -370,14 +330,15 @@ impl ReadStore for SqliteReadStore {
         let Some(matching) = fts5_query(query) else {
             return Ok(Vec::new());
         };
+        // FTS5 (PostgreSQL: its own full-text search).
         let columns = qualified_columns("v");
         let rows = sqlx::query(&format!(
             "SELECT {columns}, -bm25(note_search, 4.0, 1.0) AS rank,
                     snippet(note_search, 1, '<mark>', '</mark>', '…', 20) AS highlight
              FROM note_search JOIN note_views v ON v.rowid = note_search.rowid
-             WHERE note_search MATCH ?1 AND v.owner_id = ?2 AND NOT v.purged AND NOT v.trashed
+             WHERE note_search MATCH $1 AND v.owner_id = $2 AND NOT v.purged AND NOT v.trashed
              ORDER BY rank DESC, v.updated_at DESC, v.id DESC
-             LIMIT ?3"
+             LIMIT $3"
         ))
         .bind(matching)
         .bind(owner.uuid())
@@ -396,21 +357,15 @@ impl ReadStore for SqliteReadStore {
     }
 
     async fn subjects(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
-        counts(
-            self,
-            "SELECT subject AS name, count(*) AS notes FROM note_views
-             WHERE owner_id = ? AND NOT purged AND NOT trashed AND subject IS NOT NULL
-             GROUP BY subject ORDER BY subject",
-            owner,
-        )
-        .await
+        counts(self, SUBJECTS, owner).await
     }
 
     async fn tags(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
+        // Tags in a JSON array (PostgreSQL: an array).
         counts(
             self,
             "SELECT t.value AS name, count(*) AS notes FROM note_views, json_each(note_views.tags) AS t
-             WHERE owner_id = ? AND NOT purged AND NOT trashed
+             WHERE owner_id = $1 AND NOT purged AND NOT trashed
              GROUP BY t.value ORDER BY t.value",
             owner,
         )
@@ -418,16 +373,11 @@ impl ReadStore for SqliteReadStore {
     }
 
     async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {NOTE_COLUMNS} FROM note_views
-             WHERE owner_id = ? AND due_at IS NOT NULL AND done = 0
-               AND NOT purged AND NOT trashed AND NOT archived
-             ORDER BY due_at, id LIMIT ?"
-        ))
-        .bind(owner.uuid())
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?;
+        let rows = sqlx::query(&sql::upcoming())
+            .bind(owner.uuid())
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?;
         rows.iter().map(decode).collect()
     }
 
@@ -437,43 +387,23 @@ impl ReadStore for SqliteReadStore {
         since: Position,
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {NOTE_COLUMNS} FROM note_views
-             WHERE owner_id = ? AND (changed_tx, changed_seq) > (?, ?)
-             ORDER BY changed_tx, changed_seq LIMIT ?"
-        ))
-        .bind(owner.uuid())
-        .bind(to_i64(since.tx())?)
-        .bind(to_i64(since.seq())?)
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?;
+        let rows = sqlx::query(&sql::changes())
+            .bind(owner.uuid())
+            .bind(to_i64(since.tx())?)
+            .bind(to_i64(since.seq())?)
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?;
         rows.iter().map(decode).collect()
     }
 
     async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, note_id, owner_id, expires_at, created_at FROM share_links
-             WHERE owner_id = ? AND note_id = ? ORDER BY created_at, id",
-        )
-        .bind(owner.uuid())
-        .bind(note.uuid())
-        .fetch_all(self.db.reader())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ShareLink {
-                    id: row.try_get("id")?,
-                    note_id: NoteId::from_uuid(row.try_get("note_id")?),
-                    owner: UserId::from_uuid(row.try_get("owner_id")?),
-                    expires_at: row
-                        .try_get::<Option<i64>, _>("expires_at")?
-                        .map(from_micros)
-                        .transpose()?,
-                    created_at: from_micros(row.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(SHARE_LINKS)
+            .bind(owner.uuid())
+            .bind(note.uuid())
+            .fetch_all(self.db.reader())
+            .await?;
+        rows.iter().map(share_link_from_row).collect()
     }
 
     async fn shared_note(
@@ -481,29 +411,21 @@ impl ReadStore for SqliteReadStore {
         share_id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Option<NoteView>, StoreError> {
-        let columns = qualified_columns("v");
-        let row = sqlx::query(&format!(
-            "SELECT {columns} FROM share_links s JOIN note_views v ON v.id = s.note_id
-             WHERE s.id = ? AND (s.expires_at IS NULL OR s.expires_at > ?)
-               AND NOT v.purged AND NOT v.trashed"
-        ))
-        .bind(share_id)
-        .bind(micros(now))
-        .fetch_optional(self.db.reader())
-        .await?;
+        let row = sqlx::query(&sql::shared_note())
+            .bind(share_id)
+            .bind(Time(now))
+            .fetch_optional(self.db.reader())
+            .await?;
         row.as_ref().map(decode).transpose()
     }
 
     async fn document(&self, owner: UserId, id: Uuid) -> Result<Option<DocumentEntry>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {DOCUMENT_COLUMNS} FROM document_views d JOIN note_views n ON n.id = d.note_id
-             WHERE d.document_id = ? AND d.owner_id = ? AND NOT n.purged"
-        ))
-        .bind(id)
-        .bind(owner.uuid())
-        .fetch_optional(self.db.reader())
-        .await?;
-        row.as_ref().map(decode_document).transpose()
+        let row = sqlx::query(&sql::document())
+            .bind(id)
+            .bind(owner.uuid())
+            .fetch_optional(self.db.reader())
+            .await?;
+        row.as_ref().map(document_from_row).transpose()
     }
 
     async fn documents(
@@ -512,27 +434,20 @@ impl ReadStore for SqliteReadStore {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<DocumentEntry>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DOCUMENT_COLUMNS} FROM document_views d JOIN note_views n ON n.id = d.note_id
-             WHERE d.owner_id = ?1 AND NOT n.purged AND (?2 IS NULL OR d.document_id > ?2)
-             ORDER BY d.document_id LIMIT ?3"
-        ))
-        .bind(owner.uuid())
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?;
-        rows.iter().map(decode_document).collect()
+        let rows = sqlx::query(&sql::documents())
+            .bind(owner.uuid())
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?;
+        rows.iter().map(document_from_row).collect()
     }
 
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS documents, COALESCE(SUM(size), 0) AS bytes
-             FROM document_views WHERE owner_id = ?",
-        )
-        .bind(owner.uuid())
-        .fetch_one(self.db.reader())
-        .await?;
+        let row = sqlx::query(USAGE)
+            .bind(owner.uuid())
+            .fetch_one(self.db.reader())
+            .await?;
         Ok(Usage {
             documents: from_i64(row.try_get("documents")?)?,
             bytes: from_i64(row.try_get("bytes")?)?,
@@ -540,7 +455,7 @@ impl ReadStore for SqliteReadStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.db.reader()).await?;
+        sqlx::query(PING).execute(self.db.reader()).await?;
         Ok(())
     }
 

@@ -4,7 +4,11 @@
 //! services) and SQLite (the embedded default).
 //!
 //! # Layout
-//! - [`db`]: the two databases' pools and migration runs.
+//! - [`db`]: the two databases' pools and migration runs, and [`db::Time`],
+//!   which binds a time as each stores it.
+//! - In `accounts`, `documents` and `event_store`, `sql.rs` holds the
+//!   statements that are the same on both backends (`$1…` placeholders);
+//!   `postgres.rs` and `sqlite.rs` keep those that differ, saying why.
 //! - [`migrations`]: the event log's migrations, per backend.
 //! - [`event_store`]: the log port (append with side writes, read a stream,
 //!   tail the log in commit order), its codec, audit chain and note keys.

@@ -4,6 +4,7 @@
 //! hash) are side writes of the append.
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::time::Duration;
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::Time;
 use crate::error::StoreError;
 use crate::revocations::Revocation;
 
@@ -125,6 +127,51 @@ pub trait AccountStore: Send + Sync {
         user: Option<UserId>,
         now: OffsetDateTime,
     ) -> Result<Vec<Revocation>, StoreError>;
+}
+
+/// The credentials in a row of either backend, if there was one.
+fn credentials<R: sqlx::Row>(row: Option<R>) -> Result<Option<Credentials>, StoreError>
+where
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    row.map(|row| {
+        Ok(Credentials {
+            user_id: UserId::from_uuid(row.try_get("user_id")?),
+            password_hash: row.try_get("password_hash")?,
+        })
+    })
+    .transpose()
+}
+
+/// The session in a row of either backend (`id`, `user_id`), if there was one.
+fn session_owner<R: sqlx::Row>(row: Option<R>) -> Result<Option<SessionOwner>, StoreError>
+where
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    row.map(|row| {
+        Ok(SessionOwner {
+            session_id: row.try_get("id")?,
+            user_id: UserId::from_uuid(row.try_get("user_id")?),
+        })
+    })
+    .transpose()
+}
+
+/// A revocation in a row of either backend.
+fn revocation<R: sqlx::Row>(row: &R) -> Result<Revocation, StoreError>
+where
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Time: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    Ok(Revocation {
+        user: UserId::from_uuid(row.try_get("user_id")?),
+        session: row.try_get("session_id")?,
+        expires_at: row.try_get::<Time, _>("expires_at")?.0,
+    })
 }
 
 /// How long is left of a window that started at `start` (at least a

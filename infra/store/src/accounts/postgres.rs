@@ -4,12 +4,20 @@ use std::time::Duration;
 
 use anote_domain::UserId;
 use async_trait::async_trait;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AccountStore, Credentials, LoginSlot, NewSession, SessionOwner};
-use crate::db::PgDatabase;
+use super::sql::{
+    CREATE_SESSION, CREDENTIALS_BY_USER, CREDENTIALS_BY_USERNAME, FORGET_LOGIN_ATTEMPTS,
+    LOGIN_WINDOW, RELEASE_LOGIN_ATTEMPT, RESERVE_LOGIN_ATTEMPT, REVOKE_SESSION, REVOKE_TOKENS,
+    ROTATE_REFRESH, TOKEN_REVOCATIONS,
+};
+use super::{
+    credentials, revocation, session_owner, AccountStore, Credentials, LoginSlot, NewSession,
+    SessionOwner,
+};
+use crate::db::{PgDatabase, Time};
 use crate::error::StoreError;
 use crate::revocations::{Revocation, REVOCATION_CHANNEL};
 
@@ -26,35 +34,21 @@ impl PgAccountStore {
     }
 }
 
-/// Reads the credentials columns of a row, if there was one.
-fn credentials(row: Option<sqlx::postgres::PgRow>) -> Result<Option<Credentials>, StoreError> {
-    row.map(|row| {
-        Ok(Credentials {
-            user_id: UserId::from_uuid(row.try_get("user_id")?),
-            password_hash: row.try_get("password_hash")?,
-        })
-    })
-    .transpose()
-}
-
 #[async_trait]
 impl AccountStore for PgAccountStore {
     async fn credentials_by_username(
         &self,
         username: &str,
     ) -> Result<Option<Credentials>, StoreError> {
-        let row = sqlx::query(
-            "SELECT c.user_id, c.password_hash FROM usernames u
-             JOIN credentials c ON c.user_id = u.user_id WHERE u.username = $1",
-        )
-        .bind(username)
-        .fetch_optional(self.db.pool())
-        .await?;
+        let row = sqlx::query(CREDENTIALS_BY_USERNAME)
+            .bind(username)
+            .fetch_optional(self.db.pool())
+            .await?;
         credentials(row)
     }
 
     async fn credentials_by_user(&self, user: UserId) -> Result<Option<Credentials>, StoreError> {
-        let row = sqlx::query("SELECT user_id, password_hash FROM credentials WHERE user_id = $1")
+        let row = sqlx::query(CREDENTIALS_BY_USER)
             .bind(user.uuid())
             .fetch_optional(self.db.pool())
             .await?;
@@ -62,17 +56,14 @@ impl AccountStore for PgAccountStore {
     }
 
     async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(session.id)
-        .bind(session.user_id.uuid())
-        .bind(&session.refresh_hash)
-        .bind(session.created_at)
-        .bind(session.expires_at)
-        .execute(self.db.pool())
-        .await?;
+        sqlx::query(CREATE_SESSION)
+            .bind(session.id)
+            .bind(session.user_id.uuid())
+            .bind(&session.refresh_hash)
+            .bind(Time(session.created_at))
+            .bind(Time(session.expires_at))
+            .execute(self.db.pool())
+            .await?;
         Ok(())
     }
 
@@ -83,24 +74,14 @@ impl AccountStore for PgAccountStore {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<Option<SessionOwner>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE sessions SET refresh_hash = $2, expires_at = $4
-             WHERE refresh_hash = $1 AND revoked_at IS NULL AND expires_at > $3
-             RETURNING id, user_id",
-        )
-        .bind(old_hash)
-        .bind(new_hash)
-        .bind(now)
-        .bind(expires_at)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|row| {
-            Ok(SessionOwner {
-                session_id: row.try_get("id")?,
-                user_id: UserId::from_uuid(row.try_get("user_id")?),
-            })
-        })
-        .transpose()
+        let row = sqlx::query(ROTATE_REFRESH)
+            .bind(old_hash)
+            .bind(new_hash)
+            .bind(Time(now))
+            .bind(Time(expires_at))
+            .fetch_optional(self.db.pool())
+            .await?;
+        session_owner(row)
     }
 
     async fn revoke_session(
@@ -111,10 +92,10 @@ impl AccountStore for PgAccountStore {
         tokens_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query("UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
+        sqlx::query(REVOKE_SESSION)
             .bind(session_id)
             .bind(user.uuid())
-            .bind(now)
+            .bind(Time(now))
             .execute(&mut *tx)
             .await?;
         revoke_tokens(&mut tx, user, Some(session_id), tokens_until).await?;
@@ -129,30 +110,21 @@ impl AccountStore for PgAccountStore {
         window: Duration,
         now: OffsetDateTime,
     ) -> Result<LoginSlot, StoreError> {
-        let over = now - window;
-        let reserved: Option<OffsetDateTime> = sqlx::query_scalar(
-            "INSERT INTO login_attempts AS a (key, window_start, attempts) VALUES ($1, $2, 1)
-             ON CONFLICT (key) DO UPDATE SET
-                 window_start = CASE WHEN a.window_start <= $3
-                                     THEN EXCLUDED.window_start ELSE a.window_start END,
-                 attempts = CASE WHEN a.window_start <= $3 THEN 1 ELSE a.attempts + 1 END
-             WHERE a.window_start <= $3 OR a.attempts < $4
-             RETURNING window_start",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(over)
-        .bind(i64::from(limit))
-        .fetch_optional(self.db.pool())
-        .await?;
-        if let Some(start) = reserved {
+        let reserved: Option<Time> = sqlx::query_scalar(RESERVE_LOGIN_ATTEMPT)
+            .bind(key)
+            .bind(Time(now))
+            .bind(Time(now - window))
+            .bind(i64::from(limit))
+            .fetch_optional(self.db.pool())
+            .await?;
+        if let Some(Time(start)) = reserved {
             return Ok(LoginSlot::Reserved(start));
         }
-        let start: Option<OffsetDateTime> =
-            sqlx::query_scalar("SELECT window_start FROM login_attempts WHERE key = $1")
-                .bind(key)
-                .fetch_optional(self.db.pool())
-                .await?;
+        let start: Option<Time> = sqlx::query_scalar(LOGIN_WINDOW)
+            .bind(key)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let start = start.map(|Time(start)| start);
         Ok(LoginSlot::Refused(super::window_left(start, window, now)))
     }
 
@@ -161,20 +133,17 @@ impl AccountStore for PgAccountStore {
         key: &[u8],
         window_start: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE login_attempts SET attempts = attempts - 1
-             WHERE key = $1 AND window_start = $2 AND attempts > 0",
-        )
-        .bind(key)
-        .bind(window_start)
-        .execute(self.db.pool())
-        .await?;
+        sqlx::query(RELEASE_LOGIN_ATTEMPT)
+            .bind(key)
+            .bind(Time(window_start))
+            .execute(self.db.pool())
+            .await?;
         Ok(())
     }
 
     async fn forget_login_attempts(&self, before: OffsetDateTime) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_attempts WHERE window_start < $1")
-            .bind(before)
+        sqlx::query(FORGET_LOGIN_ATTEMPTS)
+            .bind(Time(before))
             .execute(self.db.pool())
             .await?;
         Ok(())
@@ -185,23 +154,14 @@ impl AccountStore for PgAccountStore {
         user: Option<UserId>,
         now: OffsetDateTime,
     ) -> Result<Vec<Revocation>, StoreError> {
-        sqlx::query(
-            "SELECT user_id, session_id, expires_at FROM token_revocations
-             WHERE expires_at > $1 AND ($2::uuid IS NULL OR user_id = $2)",
-        )
-        .bind(now)
-        .bind(user.map(|u| u.uuid()))
-        .fetch_all(self.db.pool())
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(Revocation {
-                user: UserId::from_uuid(row.try_get("user_id")?),
-                session: row.try_get("session_id")?,
-                expires_at: row.try_get("expires_at")?,
-            })
-        })
-        .collect()
+        sqlx::query(TOKEN_REVOCATIONS)
+            .bind(Time(now))
+            .bind(user.map(|u| u.uuid()))
+            .fetch_all(self.db.pool())
+            .await?
+            .iter()
+            .map(revocation)
+            .collect()
     }
 }
 
@@ -214,14 +174,12 @@ pub(crate) async fn revoke_tokens(
     session: Option<Uuid>,
     until: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO token_revocations (user_id, session_id, expires_at) VALUES ($1, $2, $3)",
-    )
-    .bind(user.uuid())
-    .bind(session)
-    .bind(until)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(REVOKE_TOKENS)
+        .bind(user.uuid())
+        .bind(session)
+        .bind(Time(until))
+        .execute(&mut *conn)
+        .await?;
     notify_revoked(conn, user).await
 }
 
@@ -231,9 +189,12 @@ pub(crate) async fn notify_revoked(
     conn: &mut PgConnection,
     user: UserId,
 ) -> Result<(), sqlx::Error> {
+    // The database's clock: the side writes that call this have no time of
+    // their own.
     sqlx::query("DELETE FROM token_revocations WHERE expires_at < now()")
         .execute(&mut *conn)
         .await?;
+    // PostgreSQL only: the embedded database has one process to tell.
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(REVOCATION_CHANNEL)
         .bind(user.uuid().to_string())

@@ -1,11 +1,14 @@
 //! Connections to the two databases: PostgreSQL in production, SQLite in the
 //! embedded default. Each applies the migrations it is given: the event
 //! log's (see [`crate::migrations`]) or the read models' (their own crate).
+//! Statements written once for both bind times as [`Time`].
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 pub use postgres::PgDatabase;
+pub use sql::Time;
 pub use sqlite::SqliteDatabase;
 pub use sqlite::{from_micros, micros};
 

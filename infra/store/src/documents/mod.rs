@@ -4,6 +4,7 @@
 //! the sweeper reads it to find objects to delete.
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 use anote_domain::{NoteId, UserId};
@@ -71,6 +72,21 @@ pub struct LedgerEntry {
     pub owner: UserId,
     /// The blob store's multipart upload, if any.
     pub multipart_upload: Option<String>,
+}
+
+/// An entry in a row of either backend.
+fn entry<R: sqlx::Row>(row: &R) -> Result<LedgerEntry, StoreError>
+where
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    Ok(LedgerEntry {
+        document: row.try_get("document_id")?,
+        note: NoteId::from_uuid(row.try_get("note_id")?),
+        owner: UserId::from_uuid(row.try_get("owner_id")?),
+        multipart_upload: row.try_get("multipart_upload")?,
+    })
 }
 
 /// Reads of the ledger.

@@ -1,14 +1,14 @@
 //! The document ledger in PostgreSQL.
 
-use anote_domain::{NoteId, UserId};
+use anote_domain::UserId;
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{DocumentLedger, LedgerEntry, LedgerWrite};
-use crate::db::{from_i64, to_i64, PgDatabase};
+use super::sql::{ATTACH, FORGET, FORGET_USAGE, PAST_DUE, RELEASE_OWNER, USAGE};
+use super::{entry, DocumentLedger, LedgerEntry, LedgerWrite};
+use crate::db::{from_i64, to_i64, PgDatabase, Time};
 use crate::error::StoreError;
 
 /// The ledger tables beside the PostgreSQL event log.
@@ -30,17 +30,15 @@ impl PgDocumentLedger {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        sqlx::query(&format!(
-            "{ENTRY} WHERE state = $1 AND abandon_after < $2 ORDER BY abandon_after LIMIT $3"
-        ))
-        .bind(state)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(self.db.pool())
-        .await?
-        .iter()
-        .map(entry)
-        .collect()
+        sqlx::query(PAST_DUE)
+            .bind(state)
+            .bind(Time(now))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?
+            .iter()
+            .map(entry)
+            .collect()
     }
 }
 
@@ -77,7 +75,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, write: &LedgerWrite) -> Resul
             .bind(to_i64(*size)?)
             .bind(to_i64(*quota)?)
             .bind(multipart_upload)
-            .bind(abandon_after)
+            .bind(Time(*abandon_after))
             .execute(&mut *conn)
             .await?;
             if reserved.rows_affected() == 0 {
@@ -85,28 +83,23 @@ pub(crate) async fn apply(conn: &mut PgConnection, write: &LedgerWrite) -> Resul
             }
         }
         LedgerWrite::Attach { document } => {
-            sqlx::query(
-                "UPDATE document_objects SET state = 'attached'
-                 WHERE document_id = $1 AND state = 'pending'",
-            )
-            .bind(document)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(ATTACH)
+                .bind(document)
+                .execute(&mut *conn)
+                .await?;
         }
         LedgerWrite::ReleaseOwner { owner } => {
-            sqlx::query(
-                "UPDATE document_objects SET state = 'released'
-                 WHERE owner_id = $1 AND state <> 'released'",
-            )
-            .bind(owner.uuid())
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query("DELETE FROM document_usage WHERE owner_id = $1")
+            sqlx::query(RELEASE_OWNER)
+                .bind(owner.uuid())
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(FORGET_USAGE)
                 .bind(owner.uuid())
                 .execute(&mut *conn)
                 .await?;
         }
         LedgerWrite::Release { owner, documents } => {
+            // One statement on an array of ids (SQLite: one by one).
             sqlx::query(
                 "WITH gone AS (
                      UPDATE document_objects SET state = 'released'
@@ -122,17 +115,6 @@ pub(crate) async fn apply(conn: &mut PgConnection, write: &LedgerWrite) -> Resul
     }
     Ok(())
 }
-
-fn entry(row: &PgRow) -> Result<LedgerEntry, StoreError> {
-    Ok(LedgerEntry {
-        document: row.try_get("document_id")?,
-        note: NoteId::from_uuid(row.try_get("note_id")?),
-        owner: UserId::from_uuid(row.try_get("owner_id")?),
-        multipart_upload: row.try_get("multipart_upload")?,
-    })
-}
-
-const ENTRY: &str = "SELECT document_id, note_id, owner_id, multipart_upload FROM document_objects";
 
 #[async_trait]
 impl DocumentLedger for PgDocumentLedger {
@@ -153,7 +135,7 @@ impl DocumentLedger for PgDocumentLedger {
     }
 
     async fn forget(&self, document: Uuid) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM document_objects WHERE document_id = $1 AND state = 'released'")
+        sqlx::query(FORGET)
             .bind(document)
             .execute(self.db.pool())
             .await?;
@@ -161,11 +143,10 @@ impl DocumentLedger for PgDocumentLedger {
     }
 
     async fn usage(&self, owner: UserId) -> Result<u64, StoreError> {
-        let bytes: Option<i64> =
-            sqlx::query_scalar("SELECT bytes FROM document_usage WHERE owner_id = $1")
-                .bind(owner.uuid())
-                .fetch_optional(self.db.pool())
-                .await?;
+        let bytes: Option<i64> = sqlx::query_scalar(USAGE)
+            .bind(owner.uuid())
+            .fetch_optional(self.db.pool())
+            .await?;
         from_i64(bytes.unwrap_or(0))
     }
 }

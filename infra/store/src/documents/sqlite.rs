@@ -1,14 +1,14 @@
 //! The document ledger in the embedded SQLite database.
 
-use anote_domain::{NoteId, UserId};
+use anote_domain::UserId;
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{DocumentLedger, LedgerEntry, LedgerWrite};
-use crate::db::{from_i64, micros, to_i64, SqliteDatabase};
+use super::sql::{ATTACH, FORGET, FORGET_USAGE, PAST_DUE, RELEASE_OWNER, USAGE};
+use super::{entry, DocumentLedger, LedgerEntry, LedgerWrite};
+use crate::db::{from_i64, to_i64, SqliteDatabase, Time};
 use crate::error::StoreError;
 
 /// The ledger tables beside the SQLite event log.
@@ -30,17 +30,15 @@ impl SqliteDocumentLedger {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        sqlx::query(&format!(
-            "{ENTRY} WHERE state = ? AND abandon_after < ? ORDER BY abandon_after LIMIT ?"
-        ))
-        .bind(state)
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?
-        .iter()
-        .map(entry)
-        .collect()
+        sqlx::query(PAST_DUE)
+            .bind(state)
+            .bind(Time(now))
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?
+            .iter()
+            .map(entry)
+            .collect()
     }
 }
 
@@ -63,10 +61,12 @@ pub(crate) async fn apply(
             if size > quota {
                 return Err(StoreError::QuotaExceeded);
             }
+            // Two statements on the one writer (PostgreSQL: one, locking
+            // the usage row).
             let reserved: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO document_usage (owner_id, bytes) VALUES (?1, ?2)
+                "INSERT INTO document_usage (owner_id, bytes) VALUES ($1, $2)
                  ON CONFLICT (owner_id) DO UPDATE SET bytes = bytes + excluded.bytes
-                 WHERE bytes + excluded.bytes <= ?3
+                 WHERE bytes + excluded.bytes <= $3
                  RETURNING bytes",
             )
             .bind(owner.uuid())
@@ -80,52 +80,47 @@ pub(crate) async fn apply(
             sqlx::query(
                 "INSERT INTO document_objects
                      (document_id, note_id, owner_id, size, multipart_upload, state, abandon_after)
-                 VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
             )
             .bind(document)
             .bind(note.uuid())
             .bind(owner.uuid())
             .bind(to_i64(*size)?)
             .bind(multipart_upload)
-            .bind(micros(*abandon_after))
+            .bind(Time(*abandon_after))
             .execute(&mut *conn)
             .await?;
         }
         LedgerWrite::Attach { document } => {
-            sqlx::query(
-                "UPDATE document_objects SET state = 'attached'
-                 WHERE document_id = ? AND state = 'pending'",
-            )
-            .bind(document)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(ATTACH)
+                .bind(document)
+                .execute(&mut *conn)
+                .await?;
         }
         LedgerWrite::ReleaseOwner { owner } => {
-            sqlx::query(
-                "UPDATE document_objects SET state = 'released'
-                 WHERE owner_id = ? AND state <> 'released'",
-            )
-            .bind(owner.uuid())
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query("DELETE FROM document_usage WHERE owner_id = ?")
+            sqlx::query(RELEASE_OWNER)
+                .bind(owner.uuid())
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(FORGET_USAGE)
                 .bind(owner.uuid())
                 .execute(&mut *conn)
                 .await?;
         }
         LedgerWrite::Release { owner, documents } => {
+            // Document by document (PostgreSQL: one statement on an array).
             let mut freed = 0;
             for document in documents {
                 let size: Option<i64> = sqlx::query_scalar(
                     "UPDATE document_objects SET state = 'released'
-                     WHERE document_id = ? AND state <> 'released' RETURNING size",
+                     WHERE document_id = $1 AND state <> 'released' RETURNING size",
                 )
                 .bind(document)
                 .fetch_optional(&mut *conn)
                 .await?;
                 freed += size.unwrap_or(0);
             }
-            sqlx::query("UPDATE document_usage SET bytes = bytes - ? WHERE owner_id = ?")
+            sqlx::query("UPDATE document_usage SET bytes = bytes - $1 WHERE owner_id = $2")
                 .bind(freed)
                 .bind(owner.uuid())
                 .execute(&mut *conn)
@@ -134,17 +129,6 @@ pub(crate) async fn apply(
     }
     Ok(())
 }
-
-fn entry(row: &SqliteRow) -> Result<LedgerEntry, StoreError> {
-    Ok(LedgerEntry {
-        document: row.try_get("document_id")?,
-        note: NoteId::from_uuid(row.try_get("note_id")?),
-        owner: UserId::from_uuid(row.try_get("owner_id")?),
-        multipart_upload: row.try_get("multipart_upload")?,
-    })
-}
-
-const ENTRY: &str = "SELECT document_id, note_id, owner_id, multipart_upload FROM document_objects";
 
 #[async_trait]
 impl DocumentLedger for SqliteDocumentLedger {
@@ -165,7 +149,7 @@ impl DocumentLedger for SqliteDocumentLedger {
     }
 
     async fn forget(&self, document: Uuid) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM document_objects WHERE document_id = ? AND state = 'released'")
+        sqlx::query(FORGET)
             .bind(document)
             .execute(self.db.writer())
             .await?;
@@ -173,11 +157,10 @@ impl DocumentLedger for SqliteDocumentLedger {
     }
 
     async fn usage(&self, owner: UserId) -> Result<u64, StoreError> {
-        let bytes: Option<i64> =
-            sqlx::query_scalar("SELECT bytes FROM document_usage WHERE owner_id = ?")
-                .bind(owner.uuid())
-                .fetch_optional(self.db.reader())
-                .await?;
+        let bytes: Option<i64> = sqlx::query_scalar(USAGE)
+            .bind(owner.uuid())
+            .fetch_optional(self.db.reader())
+            .await?;
         from_i64(bytes.unwrap_or(0))
     }
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod codec;
 mod postgres;
 pub mod shredding;
+mod sql;
 mod sqlite;
 pub mod until;
 

@@ -14,6 +14,11 @@ use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
 
 use super::shredding::NoteKey;
+use super::sql::{
+    ACCOUNT_OPEN, CLAIM_USERNAME, CREATE_USER_KEY, DELETE_CREDENTIALS, DESTROY_NOTE_KEY,
+    DESTROY_OWNER_KEYS, DESTROY_USER_KEY, FIND_REPLY, NEWEST, PING, RELEASE_USERNAME,
+    SET_PASSWORD_HASH, STREAM_EVENTS, UNSEALED_THROUGH, USER_KEY,
+};
 use super::{
     audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
     RecordedEvent, SideWrite, StoredReply, StreamHead,
@@ -130,11 +135,10 @@ async fn insert_events(conn: &mut PgConnection, append: &Append) -> Result<Appen
 /// Why an append wrote nothing: its account is closed, or its stream moved.
 async fn refusal(conn: &mut PgConnection, append: &Append) -> Result<StoreError, StoreError> {
     if let Some(user) = append.required_account() {
-        let open: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM credentials WHERE user_id = $1)")
-                .bind(user.uuid())
-                .fetch_one(conn)
-                .await?;
+        let open: bool = sqlx::query_scalar(ACCOUNT_OPEN)
+            .bind(user.uuid())
+            .fetch_one(conn)
+            .await?;
         if !open {
             return Ok(StoreError::AccountClosed);
         }
@@ -156,7 +160,8 @@ async fn apply_side_write(
         SideWrite::Ledger(write) => documents::apply_pg(conn, write).await?,
         SideWrite::CreateNoteKey { note, owner, key } => {
             // Only for an open account, kept open until this commits: an
-            // account deletion waits, then destroys this key too.
+            // account deletion waits, then destroys this key too (a row lock
+            // SQLite needs not: it has one writer).
             let created = sqlx::query(
                 "INSERT INTO note_keys (note_id, owner_id, key) SELECT $1, $2, $3
                  WHERE EXISTS (SELECT 1 FROM credentials WHERE user_id = $2 FOR KEY SHARE)",
@@ -172,21 +177,21 @@ async fn apply_side_write(
             }
         }
         SideWrite::DestroyOwnerKeys { owner } => {
-            sqlx::query("DELETE FROM note_keys WHERE owner_id = $1")
+            sqlx::query(DESTROY_OWNER_KEYS)
                 .bind(owner.uuid())
                 .execute(&mut *conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::DestroyNoteKey { note } => {
-            sqlx::query("DELETE FROM note_keys WHERE note_id = $1")
+            sqlx::query(DESTROY_NOTE_KEY)
                 .bind(note.uuid())
                 .execute(&mut *conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::ClaimUsername { username, user_id } => {
-            sqlx::query("INSERT INTO usernames (username, user_id) VALUES ($1, $2)")
+            sqlx::query(CLAIM_USERNAME)
                 .bind(username)
                 .bind(user_id.uuid())
                 .execute(conn)
@@ -194,25 +199,22 @@ async fn apply_side_write(
                 .map_err(fail)?;
         }
         SideWrite::ReleaseUsername { user_id } => {
-            sqlx::query("DELETE FROM usernames WHERE user_id = $1")
+            sqlx::query(RELEASE_USERNAME)
                 .bind(user_id.uuid())
                 .execute(conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::SetPasswordHash { user_id, hash } => {
-            sqlx::query(
-                "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)
-                 ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash",
-            )
-            .bind(user_id.uuid())
-            .bind(hash)
-            .execute(conn)
-            .await
-            .map_err(fail)?;
+            sqlx::query(SET_PASSWORD_HASH)
+                .bind(user_id.uuid())
+                .bind(hash)
+                .execute(conn)
+                .await
+                .map_err(fail)?;
         }
         SideWrite::DeleteCredentials { user_id } => {
-            sqlx::query("DELETE FROM credentials WHERE user_id = $1")
+            sqlx::query(DELETE_CREDENTIALS)
                 .bind(user_id.uuid())
                 .execute(conn)
                 .await
@@ -223,6 +225,8 @@ async fn apply_side_write(
             except,
             tokens_until,
         } => {
+            // One statement with the session ids (SQLite revokes them one
+            // by one); the database's clock.
             sqlx::query(
                 "WITH revoked AS (
                      UPDATE sessions SET revoked_at = now()
@@ -249,7 +253,7 @@ async fn apply_side_write(
         // Checked by the statement that inserts the events.
         SideWrite::RequireOpenAccount { .. } => {}
         SideWrite::CreateUserKey { user_id, key } => {
-            sqlx::query("INSERT INTO user_keys (user_id, key) VALUES ($1, $2)")
+            sqlx::query(CREATE_USER_KEY)
                 .bind(user_id.uuid())
                 .bind(key.expose())
                 .execute(conn)
@@ -257,13 +261,15 @@ async fn apply_side_write(
                 .map_err(fail)?;
         }
         SideWrite::DestroyUserKey { user_id } => {
-            sqlx::query("DELETE FROM user_keys WHERE user_id = $1")
+            sqlx::query(DESTROY_USER_KEY)
                 .bind(user_id.uuid())
                 .execute(conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::RememberReply(reply) => {
+            // The body is jsonb, the status a smallint and `created_at` the
+            // database's clock (SQLite: text, integer, the append's time).
             sqlx::query(
                 "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body)
                  VALUES ($1, $2, $3, $4, $5::jsonb)",
@@ -281,6 +287,7 @@ async fn apply_side_write(
     Ok(())
 }
 
+/// The columns of an event, with the writing transaction's xid8 as text.
 const SELECT_EVENT: &str =
     "SELECT position, tx_id::text AS tx, event_id, stream_id, stream_version,
     event_type, schema_version, payload, metadata, recorded_at, prev_hash, hash FROM events";
@@ -334,9 +341,7 @@ impl EventStore for PgEventStore {
         stream: &StreamId,
         after_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "{SELECT_EVENT} WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version"
-        );
+        let sql = format!("{SELECT_EVENT} {STREAM_EVENTS}");
         let rows = sqlx::query(&sql)
             .bind(stream.as_str())
             .bind(to_i64(after_version)?)
@@ -346,6 +351,7 @@ impl EventStore for PgEventStore {
     }
 
     async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
+        // With the xid8 of the writing transaction (SQLite: the row alone).
         let row = sqlx::query(
             "SELECT stream_version, position, tx_id::text AS tx FROM events
              WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1",
@@ -367,6 +373,8 @@ impl EventStore for PgEventStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Ordered by the writing transaction's xid8, and only below the
+        // oldest one still running (SQLite: the row order is commit order).
         let sql = format!(
             "{SELECT_EVENT}
              WHERE (tx_id, position) > ($1::text::xid8, $2)
@@ -383,6 +391,7 @@ impl EventStore for PgEventStore {
     }
 
     async fn note_keys(&self, notes: &[NoteId]) -> Result<HashMap<NoteId, NoteKey>, StoreError> {
+        // One array of ids (SQLite looks them up one by one).
         let ids: Vec<uuid::Uuid> = notes.iter().map(|n| n.uuid()).collect();
         sqlx::query("SELECT note_id, key FROM note_keys WHERE note_id = ANY($1)")
             .bind(&ids)
@@ -399,23 +408,19 @@ impl EventStore for PgEventStore {
     }
 
     async fn user_key(&self, user: UserId) -> Result<Option<NoteKey>, StoreError> {
-        let key: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT key FROM user_keys WHERE user_id = $1")
-                .bind(user.uuid())
-                .fetch_optional(self.db.pool())
-                .await?;
+        let key: Option<Vec<u8>> = sqlx::query_scalar(USER_KEY)
+            .bind(user.uuid())
+            .fetch_optional(self.db.pool())
+            .await?;
         key.map(NoteKey::from_stored).transpose()
     }
 
     async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {
-        let row = sqlx::query(
-            "SELECT request_hash, status, body FROM idempotency_keys
-             WHERE user_id = $1 AND key = $2",
-        )
-        .bind(user.uuid())
-        .bind(key)
-        .fetch_optional(self.db.pool())
-        .await?;
+        let row = sqlx::query(FIND_REPLY)
+            .bind(user.uuid())
+            .bind(key)
+            .fetch_optional(self.db.pool())
+            .await?;
         row.map(|row| {
             Ok(StoredReply {
                 user_id: user,
@@ -430,17 +435,14 @@ impl EventStore for PgEventStore {
     }
 
     async fn newest(&self) -> Result<u64, StoreError> {
-        let newest: i64 = sqlx::query_scalar("SELECT COALESCE(max(position), 0) FROM events")
-            .fetch_one(self.db.pool())
-            .await?;
+        let newest: i64 = sqlx::query_scalar(NEWEST).fetch_one(self.db.pool()).await?;
         from_i64(newest)
     }
 
     async fn unsealed_through(&self) -> Result<u64, StoreError> {
-        let through: Option<i64> =
-            sqlx::query_scalar("SELECT max(unsealed_through) FROM sealing_start")
-                .fetch_one(self.db.pool())
-                .await?;
+        let through: Option<i64> = sqlx::query_scalar(UNSEALED_THROUGH)
+            .fetch_one(self.db.pool())
+            .await?;
         from_i64(through.unwrap_or(0))
     }
 
@@ -448,6 +450,7 @@ impl EventStore for PgEventStore {
         let Ok(seq) = i64::try_from(position.seq()) else {
             return Ok(false);
         };
+        // The transaction part is an xid8 (SQLite has none).
         let found: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM events WHERE position = $1 AND tx_id = $2::text::xid8)",
         )
@@ -459,7 +462,7 @@ impl EventStore for PgEventStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.db.pool()).await?;
+        sqlx::query(PING).execute(self.db.pool()).await?;
         Ok(())
     }
 }

@@ -13,12 +13,17 @@ use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::shredding::NoteKey;
+use super::sql::{
+    ACCOUNT_OPEN, CLAIM_USERNAME, CREATE_USER_KEY, DELETE_CREDENTIALS, DESTROY_NOTE_KEY,
+    DESTROY_OWNER_KEYS, DESTROY_USER_KEY, FIND_REPLY, NEWEST, PING, RELEASE_USERNAME,
+    SET_PASSWORD_HASH, STREAM_EVENTS, UNSEALED_THROUGH, USER_KEY,
+};
 use super::{
     audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
 use crate::accounts;
-use crate::db::{from_i64, from_micros, micros, to_i64, SqliteDatabase};
+use crate::db::{from_i64, to_i64, SqliteDatabase, Time};
 use crate::documents;
 use crate::error::{append_error, StoreError};
 
@@ -44,17 +49,18 @@ impl SqliteEventStore {
         let fail = |e| append_error(e, &append.stream, append.expected_version);
         if let Some(user) = append.required_account() {
             // One writer at a time: the account cannot close before commit.
-            let open: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM credentials WHERE user_id = ?)")
-                    .bind(user.uuid())
-                    .fetch_one(&mut *conn)
-                    .await?;
+            let open: bool = sqlx::query_scalar(ACCOUNT_OPEN)
+                .bind(user.uuid())
+                .fetch_one(&mut *conn)
+                .await?;
             if !open {
                 return Err(StoreError::AccountClosed);
             }
         }
+        // Checked, sealed and inserted event by event on the one writer
+        // (PostgreSQL: one statement that chains the seals itself).
         let current: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1",
         )
         .bind(append.stream.as_str())
         .fetch_one(&mut *conn)
@@ -67,9 +73,8 @@ impl SqliteEventStore {
         }
         let metadata = serde_json::to_string(&append.metadata).map_err(StoreError::corrupt)?;
         let recorded_at = audit::recording_time(OffsetDateTime::now_utc());
-        let now = micros(recorded_at);
         let previous: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT hash FROM events WHERE stream_id = ? AND stream_version = ?",
+            "SELECT hash FROM events WHERE stream_id = $1 AND stream_version = $2",
         )
         .bind(append.stream.as_str())
         .bind(current)
@@ -88,7 +93,7 @@ impl SqliteEventStore {
             position = sqlx::query_scalar(
                 "INSERT INTO events (event_id, stream_id, stream_version, event_type,
                      schema_version, payload, metadata, recorded_at, prev_hash, hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING position",
             )
             .bind(event.event_id)
             .bind(append.stream.as_str())
@@ -97,7 +102,7 @@ impl SqliteEventStore {
             .bind(i64::from(event.schema_version))
             .bind(event.payload.to_string())
             .bind(&metadata)
-            .bind(now)
+            .bind(Time(recorded_at))
             .bind(prev.as_slice())
             .bind(hash.as_slice())
             .fetch_one(&mut *conn)
@@ -110,7 +115,7 @@ impl SqliteEventStore {
             position: Position::new(0, from_i64(position)?),
         };
         for write in &append.side_writes {
-            apply_side_write(&mut *conn, write, now, appended, append).await?;
+            apply_side_write(&mut *conn, write, recorded_at, appended, append).await?;
         }
         Ok(appended)
     }
@@ -119,7 +124,7 @@ impl SqliteEventStore {
 async fn apply_side_write(
     conn: &mut SqliteConnection,
     write: &SideWrite,
-    now: i64,
+    now: OffsetDateTime,
     appended: Appended,
     append: &Append,
 ) -> Result<(), StoreError> {
@@ -127,9 +132,10 @@ async fn apply_side_write(
     match write {
         SideWrite::Ledger(write) => documents::apply_sqlite(conn, write).await?,
         SideWrite::CreateNoteKey { note, owner, key } => {
+            // No row lock (PostgreSQL's `FOR KEY SHARE`): one writer.
             let created = sqlx::query(
-                "INSERT INTO note_keys (note_id, owner_id, key) SELECT ?1, ?2, ?3
-                 WHERE EXISTS (SELECT 1 FROM credentials WHERE user_id = ?2)",
+                "INSERT INTO note_keys (note_id, owner_id, key) SELECT $1, $2, $3
+                 WHERE EXISTS (SELECT 1 FROM credentials WHERE user_id = $2)",
             )
             .bind(note.uuid())
             .bind(owner.uuid())
@@ -142,21 +148,21 @@ async fn apply_side_write(
             }
         }
         SideWrite::DestroyOwnerKeys { owner } => {
-            sqlx::query("DELETE FROM note_keys WHERE owner_id = ?")
+            sqlx::query(DESTROY_OWNER_KEYS)
                 .bind(owner.uuid())
                 .execute(&mut *conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::DestroyNoteKey { note } => {
-            sqlx::query("DELETE FROM note_keys WHERE note_id = ?")
+            sqlx::query(DESTROY_NOTE_KEY)
                 .bind(note.uuid())
                 .execute(&mut *conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::ClaimUsername { username, user_id } => {
-            sqlx::query("INSERT INTO usernames (username, user_id) VALUES (?, ?)")
+            sqlx::query(CLAIM_USERNAME)
                 .bind(username)
                 .bind(user_id.uuid())
                 .execute(conn)
@@ -164,25 +170,22 @@ async fn apply_side_write(
                 .map_err(fail)?;
         }
         SideWrite::ReleaseUsername { user_id } => {
-            sqlx::query("DELETE FROM usernames WHERE user_id = ?")
+            sqlx::query(RELEASE_USERNAME)
                 .bind(user_id.uuid())
                 .execute(conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::SetPasswordHash { user_id, hash } => {
-            sqlx::query(
-                "INSERT INTO credentials (user_id, password_hash) VALUES (?, ?)
-                 ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
-            )
-            .bind(user_id.uuid())
-            .bind(hash)
-            .execute(conn)
-            .await
-            .map_err(fail)?;
+            sqlx::query(SET_PASSWORD_HASH)
+                .bind(user_id.uuid())
+                .bind(hash)
+                .execute(conn)
+                .await
+                .map_err(fail)?;
         }
         SideWrite::DeleteCredentials { user_id } => {
-            sqlx::query("DELETE FROM credentials WHERE user_id = ?")
+            sqlx::query(DELETE_CREDENTIALS)
                 .bind(user_id.uuid())
                 .execute(conn)
                 .await
@@ -193,11 +196,13 @@ async fn apply_side_write(
             except,
             tokens_until,
         } => {
+            // Session by session (PostgreSQL: one statement); `IS NOT` is
+            // SQLite's `IS DISTINCT FROM`.
             let revoked: Vec<uuid::Uuid> = sqlx::query_scalar(
-                "UPDATE sessions SET revoked_at = ?
-                 WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ? RETURNING id",
+                "UPDATE sessions SET revoked_at = $1
+                 WHERE user_id = $2 AND revoked_at IS NULL AND id IS NOT $3 RETURNING id",
             )
-            .bind(now)
+            .bind(Time(now))
             .bind(user_id.uuid())
             .bind(except)
             .fetch_all(&mut *conn)
@@ -217,7 +222,7 @@ async fn apply_side_write(
         // Checked before the events are inserted.
         SideWrite::RequireOpenAccount { .. } => {}
         SideWrite::CreateUserKey { user_id, key } => {
-            sqlx::query("INSERT INTO user_keys (user_id, key) VALUES (?, ?)")
+            sqlx::query(CREATE_USER_KEY)
                 .bind(user_id.uuid())
                 .bind(key.expose())
                 .execute(conn)
@@ -225,23 +230,25 @@ async fn apply_side_write(
                 .map_err(fail)?;
         }
         SideWrite::DestroyUserKey { user_id } => {
-            sqlx::query("DELETE FROM user_keys WHERE user_id = ?")
+            sqlx::query(DESTROY_USER_KEY)
                 .bind(user_id.uuid())
                 .execute(conn)
                 .await
                 .map_err(fail)?;
         }
         SideWrite::RememberReply(reply) => {
+            // The body is text and `created_at` the append's time (see the
+            // PostgreSQL store).
             sqlx::query(
                 "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(reply.user_id.uuid())
             .bind(&reply.key)
             .bind(&reply.request_hash)
             .bind(i64::from(reply.status))
             .bind(reply_with_outcome(reply, appended).to_string())
-            .bind(now)
+            .bind(Time(now))
             .execute(conn)
             .await.map_err(fail)?;
         }
@@ -262,6 +269,7 @@ fn erases(write: &SideWrite) -> bool {
     )
 }
 
+/// The columns of an event (its position is the row's alone).
 const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type,
     schema_version, payload, metadata, recorded_at, prev_hash, hash FROM events";
 
@@ -281,7 +289,7 @@ fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         // and `audit verify` reports it, then both go on.
         payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
         metadata: serde_json::from_str::<Metadata>(&metadata).map_err(StoreError::corrupt)?,
-        recorded_at: from_micros(row.try_get("recorded_at")?)?,
+        recorded_at: row.try_get::<Time, _>("recorded_at")?.0,
         seal: audit::seal_of(row.try_get("prev_hash")?, row.try_get("hash")?)?,
     })
 }
@@ -305,9 +313,7 @@ impl EventStore for SqliteEventStore {
         stream: &StreamId,
         after_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "{SELECT_EVENT} WHERE stream_id = ? AND stream_version > ? ORDER BY stream_version"
-        );
+        let sql = format!("{SELECT_EVENT} {STREAM_EVENTS}");
         let rows = sqlx::query(&sql)
             .bind(stream.as_str())
             .bind(to_i64(after_version)?)
@@ -317,9 +323,10 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
+        // The row alone (PostgreSQL: with the transaction's xid8).
         let row = sqlx::query(
             "SELECT stream_version, position FROM events
-             WHERE stream_id = ? ORDER BY stream_version DESC LIMIT 1",
+             WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1",
         )
         .bind(stream.as_str())
         .fetch_optional(self.db.reader())
@@ -338,7 +345,9 @@ impl EventStore for SqliteEventStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("{SELECT_EVENT} WHERE position > ? ORDER BY position LIMIT ?");
+        // The row order is the commit order (PostgreSQL: by xid8, below the
+        // oldest running transaction).
+        let sql = format!("{SELECT_EVENT} WHERE position > $1 ORDER BY position LIMIT $2");
         let rows = sqlx::query(&sql)
             .bind(to_i64(after.seq())?)
             .bind(to_i64(limit as u64)?)
@@ -348,10 +357,11 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn note_keys(&self, notes: &[NoteId]) -> Result<HashMap<NoteId, NoteKey>, StoreError> {
+        // One by one (PostgreSQL: one array of ids).
         let mut keys = HashMap::new();
         for note in notes {
             let key: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT key FROM note_keys WHERE note_id = ?")
+                sqlx::query_scalar("SELECT key FROM note_keys WHERE note_id = $1")
                     .bind(note.uuid())
                     .fetch_optional(self.db.reader())
                     .await?;
@@ -363,23 +373,19 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn user_key(&self, user: UserId) -> Result<Option<NoteKey>, StoreError> {
-        let key: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT key FROM user_keys WHERE user_id = ?")
-                .bind(user.uuid())
-                .fetch_optional(self.db.reader())
-                .await?;
+        let key: Option<Vec<u8>> = sqlx::query_scalar(USER_KEY)
+            .bind(user.uuid())
+            .fetch_optional(self.db.reader())
+            .await?;
         key.map(NoteKey::from_stored).transpose()
     }
 
     async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {
-        let row = sqlx::query(
-            "SELECT request_hash, status, body FROM idempotency_keys
-             WHERE user_id = ? AND key = ?",
-        )
-        .bind(user.uuid())
-        .bind(key)
-        .fetch_optional(self.db.reader())
-        .await?;
+        let row = sqlx::query(FIND_REPLY)
+            .bind(user.uuid())
+            .bind(key)
+            .fetch_optional(self.db.reader())
+            .await?;
         row.map(|row| {
             let body: String = row.try_get("body")?;
             Ok(StoredReply {
@@ -395,17 +401,16 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn newest(&self) -> Result<u64, StoreError> {
-        let newest: i64 = sqlx::query_scalar("SELECT COALESCE(max(position), 0) FROM events")
+        let newest: i64 = sqlx::query_scalar(NEWEST)
             .fetch_one(self.db.reader())
             .await?;
         from_i64(newest)
     }
 
     async fn unsealed_through(&self) -> Result<u64, StoreError> {
-        let through: Option<i64> =
-            sqlx::query_scalar("SELECT max(unsealed_through) FROM sealing_start")
-                .fetch_one(self.db.reader())
-                .await?;
+        let through: Option<i64> = sqlx::query_scalar(UNSEALED_THROUGH)
+            .fetch_one(self.db.reader())
+            .await?;
         from_i64(through.unwrap_or(0))
     }
 
@@ -413,11 +418,12 @@ impl EventStore for SqliteEventStore {
         let Ok(seq) = i64::try_from(position.seq()) else {
             return Ok(false);
         };
+        // No transaction part on SQLite (PostgreSQL: an xid8).
         if position.tx() != 0 {
             return Ok(false);
         }
         let found: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position = ?)")
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position = $1)")
                 .bind(seq)
                 .fetch_one(self.db.reader())
                 .await?;
@@ -425,7 +431,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.db.reader()).await?;
+        sqlx::query(PING).execute(self.db.reader()).await?;
         Ok(())
     }
 
