@@ -320,6 +320,11 @@ fn position(row: &PgRow) -> Result<Position, StoreError> {
 
 #[async_trait]
 impl EventStore for PgEventStore {
+    #[tracing::instrument(name = "append", level = "debug", skip_all, fields(
+        stream = %append.stream,
+        expected = append.expected_version,
+        events = append.events.len(),
+    ))]
     async fn append(&self, append: Append) -> Result<Appended, StoreError> {
         check_append(&append)?;
         let only_checks = append

@@ -296,6 +296,11 @@ fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
 
 #[async_trait]
 impl EventStore for SqliteEventStore {
+    #[tracing::instrument(name = "append", level = "debug", skip_all, fields(
+        stream = %append.stream,
+        expected = append.expected_version,
+        events = append.events.len(),
+    ))]
     async fn append(&self, append: Append) -> Result<Appended, StoreError> {
         let mut tx = self.db.writer().begin().await?;
         let appended = Self::append_in(&mut tx, &append).await?;
