@@ -8,7 +8,7 @@
 //! - [`run`]: one `run_<service>` per service (`serve`, `command-api`,
 //!   `query-api`, `projector`, `relay`, `sweep`, `migrate`).
 //! - [`http_server`]: serving a router until a signal, draining requests.
-//! - [`replay`], [`rebuild`], [`read_builds`], [`parked`], [`audit`],
+//! - [`replay`], [`rebuild`], [`parked`], [`audit`],
 //!   [`log_target`], [`progress`]: the operators' tools on the log.
 //! - [`openapi`], [`pages`], [`healthcheck`]: the API document, the web app,
 //!   the container's health check.
@@ -17,13 +17,11 @@ mod audit;
 mod config;
 mod healthcheck;
 mod http_server;
-mod loadtest;
 mod log_target;
 mod openapi;
 mod pages;
 mod parked;
 mod progress;
-mod read_builds;
 mod rebuild;
 mod replay;
 mod run;
@@ -73,7 +71,7 @@ enum Service {
     Replay(replay::Replay),
     /// Rehearse exam week: load a running Anote with virtual students and
     /// report throughput, latency and projection lag.
-    Loadtest(loadtest::LoadTest),
+    Loadtest(anote_loadtest::LoadTest),
     /// Check the event log's hash chains, or export it with its hashes.
     Audit {
         #[command(subcommand)]
@@ -108,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
         Service::Sweep(args) => run::run_sweep(args).await,
         Service::Migrate(args) => run::run_migrate(args).await,
         Service::Replay(args) => replay::run(args).await,
-        Service::Loadtest(args) => loadtest::run(args).await,
+        Service::Loadtest(args) => anote_loadtest::run(args).await,
         Service::Parked(args) => exit_with(parked::run(args).await?),
         Service::Audit { action } => exit_with(audit::run(action).await?),
         Service::Healthcheck(args) => healthcheck::run(args).await,

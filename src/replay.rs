@@ -54,7 +54,8 @@ async fn fresh_read_store(replay: &Replay, into: &str) -> anyhow::Result<Arc<dyn
         Some(log_url) => {
             let live = &replay.reads.read_database_schema;
             anyhow::ensure!(
-                into != live && !rebuild::scratch_schemas(live).contains(&into.to_owned()),
+                into != live
+                    && !anote_projector::rebuild::scratch_schemas(live).contains(&into.to_owned()),
                 "--into names the live read models or a rebuild's"
             );
             let url = replay.reads.url(&log_url).map_err(anyhow::Error::msg)?;
@@ -92,11 +93,11 @@ pub async fn run(replay: Replay) -> anyhow::Result<()> {
     let log = Arc::new(LogUntil::new(open(&replay.target).await?, until));
     let reads = fresh_read_store(&replay, into).await?;
     let mut progress = Progress::new(log.newest().await?);
-    let projector = rebuild::builder(log, reads);
+    let projector = anote_projector::rebuild::builder(log, reads);
     let started = Instant::now();
     let reached = projector.catch_up(|at| progress.show(at)).await?;
     progress.done();
-    rebuild::report_parked(&projector).await?;
+    anote_projector::rebuild::report_parked(&projector).await?;
     tracing::info!(
         %until,
         into,

@@ -1,13 +1,13 @@
 //! Accounts and sessions: register, log in, refresh, log out, change the
 //! password, delete the account.
 
-use anote_domain::user::{self, User, UserCommand, UserEvent};
+use anote_domain::user::{User, UserCommand, UserEvent};
 use anote_domain::values::{DisplayName, Password, Username};
-use anote_domain::UserId;
+use anote_domain::{DomainError, StreamId, UserId};
 use anote_store::accounts::NewSession;
 use anote_store::documents::LedgerWrite;
 use anote_store::event_store::shredding::{self, NoteKey};
-use anote_store::event_store::{codec, Append, Appended, Metadata, NewEvent, SideWrite};
+use anote_store::event_store::{EventStore, Metadata, RecordedEvent, SideWrite, StreamHead};
 use anote_store::StoreError;
 use anote_tokens::{hash_refresh_token, new_refresh_token, AccessClaims};
 use axum::extract::State;
@@ -15,12 +15,14 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::CommandError;
 use crate::extract::LoginAddress;
+use crate::pipeline::{Loaded, Pipeline, Retries, Run, Stored, Writes};
 use crate::refresh_cookie::{self, OverHttps};
 use crate::AppState;
 use anote_http::extract::{Auth, JsonBody, RequestId};
@@ -104,41 +106,76 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
-/// Loads an account's state, version and data key from its stream.
-async fn load_user(
-    app: &AppState,
-    id: UserId,
-) -> Result<(User, u64, Option<NoteKey>), CommandError> {
-    let mut state = User::Absent;
-    let mut version = 0;
-    let recorded_events = app.storage.events.read_stream(&id.stream(), 0).await?;
-    let key = if recorded_events.is_empty() {
-        None
-    } else {
-        app.storage.events.user_key(id).await?
-    };
-    for recorded in recorded_events {
-        let event = shredding::decode_account(&recorded, key.as_ref())?;
-        state = user::evolve(state, &event);
-        version = recorded.stream_version;
+/// An account's stream: its personal fields sealed with the account's key,
+/// which goes when the account is deleted.
+impl Stored for User {
+    type Id = UserId;
+
+    fn stream(id: UserId) -> StreamId {
+        id.stream()
     }
-    Ok((state, version, key))
+
+    async fn read_key(events: &dyn EventStore, id: UserId) -> Result<Option<NoteKey>, StoreError> {
+        events.user_key(id).await
+    }
+
+    /// Erasure is not tracked for accounts: only a deleted account's fields
+    /// are erased, and a deleted account takes no command.
+    fn open(
+        recorded: &RecordedEvent,
+        key: Option<&NoteKey>,
+    ) -> Result<(UserEvent, bool), StoreError> {
+        Ok((shredding::decode_account(recorded, key)?, false))
+    }
+
+    fn seal(payload: &mut Value, event_id: Uuid, key: &NoteKey) -> Result<(), StoreError> {
+        shredding::seal_personal(payload, event_id, key)
+    }
+
+    fn ends_key(event: &UserEvent) -> bool {
+        matches!(event, UserEvent::UserDeleted)
+    }
 }
 
-/// An account event ready to append, its personal fields sealed with the
-/// account's key (accounts registered before keys existed stay unsealed).
-fn sealed(event: &UserEvent, key: Option<&NoteKey>) -> Result<NewEvent, CommandError> {
-    let mut new = codec::encode(event)?;
-    if let Some(key) = key {
-        shredding::seal_personal(&mut new.payload, new.event_id, key)?;
+/// How many times an account command is decided again when a concurrent
+/// command on the same account wrote first.
+const ACCOUNT_RETRIES: u32 = 3;
+
+/// One account command on its way through the pipeline.
+struct AccountRun<'a> {
+    command: UserCommand,
+    metadata: Metadata,
+    side_writes: Vec<SideWrite>,
+    /// The key a registration brings.
+    new_key: Option<&'a NoteKey>,
+}
+
+impl Run<User> for AccountRun<'_> {
+    fn command(&self) -> UserCommand {
+        self.command.clone()
     }
-    Ok(new)
+
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn refused(&self, _: DomainError) -> CommandError {
+        CommandError::AccountNotFound
+    }
+
+    fn writes(&self, loaded: &Loaded<User>, _: &[UserEvent]) -> Writes {
+        Writes {
+            side_writes: self.side_writes.clone(),
+            key: loaded.key.clone().or_else(|| self.new_key.cloned()),
+        }
+    }
 }
 
 /// Decides a user command and appends its events with the side writes,
-/// retrying when a concurrent command on the same account wrote first. A
-/// registration brings the new account's key (`new_key`, stored by a side
-/// write).
+/// deciding again (up to [`ACCOUNT_RETRIES`] times) when a concurrent
+/// command on the same account wrote first, then answering with the
+/// retryable `write_contention`. A registration brings the new account's
+/// key (`new_key`, stored by a side write).
 async fn append_user(
     app: &AppState,
     id: UserId,
@@ -146,28 +183,16 @@ async fn append_user(
     request_id: Uuid,
     side_writes: Vec<SideWrite>,
     new_key: Option<&NoteKey>,
-) -> Result<Appended, CommandError> {
-    let mut attempts = 0;
-    loop {
-        let (state, version, key) = load_user(app, id).await?;
-        let events =
-            user::decide(&state, command.clone()).map_err(|_| CommandError::AccountNotFound)?;
-        let key = key.as_ref().or(new_key);
-        let append = Append {
-            stream: id.stream(),
-            expected_version: version,
-            events: events
-                .iter()
-                .map(|event| sealed(event, key))
-                .collect::<Result<_, _>>()?,
-            metadata: Metadata::for_request(Some(id), request_id),
-            side_writes: side_writes.clone(),
-        };
-        match app.storage.events.append(append).await {
-            Err(StoreError::Conflict { .. }) if attempts < 3 => attempts += 1,
-            result => return Ok(result?),
-        }
-    }
+) -> Result<StreamHead, CommandError> {
+    let run = AccountRun {
+        command,
+        metadata: Metadata::for_request(Some(id), request_id),
+        side_writes,
+        new_key,
+    };
+    Pipeline::uncached(app.storage.events.clone(), Retries::Times(ACCOUNT_RETRIES))
+        .run(id, &run)
+        .await
 }
 
 /// Open an account.

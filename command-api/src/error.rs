@@ -68,7 +68,7 @@ pub enum CommandError {
     /// Other writers kept changing the note or account while a command
     /// without `If-Match` was decided again; nothing was changed.
     #[error(
-        "the note is being changed by other requests at the same time; nothing was changed, retry"
+        "the note or account is being changed by other requests at the same time; nothing was changed, retry"
     )]
     WriteContention,
     /// An `Idempotency-Key` that is too long or not printable.
@@ -168,11 +168,15 @@ impl From<DomainError> for CommandError {
 }
 
 impl CommandError {
-    /// The status, stable code and title of a command's own failure.
+    /// The status, stable code and title of this error.
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
-            Self::Rejected(_) => unreachable!("a rejection has its own problem document"),
+            Self::Rejected(rejection) => {
+                let problem = rejection.problem();
+                let status = S::from_u16(problem.status).unwrap_or(S::BAD_REQUEST);
+                (status, problem.code, problem.title)
+            }
             Self::Rule(rule) => rule_parts(rule),
             Self::EmptyPatch => (S::UNPROCESSABLE_ENTITY, "empty_patch", "Nothing to change"),
             Self::InvalidCredentials => (
@@ -335,6 +339,14 @@ impl IntoResponse for CommandError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rejection_keeps_its_own_status_and_is_never_internal() {
+        let error = CommandError::from(Rejection::Unauthorized);
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
 
     #[test]
     fn internal_details_never_reach_the_client() {

@@ -23,6 +23,7 @@ pub mod note_commands;
 pub mod notes;
 pub mod openapi;
 pub mod passwords;
+mod pipeline;
 pub mod refresh_cookie;
 pub mod shares;
 pub mod sweeper;

@@ -1,4 +1,5 @@
-//! The command path for notes: load the note, decide, append.
+//! The command path for notes: load the note, decide, append (the crate's
+//! one pipeline, with the note's checks, side writes and contention rules).
 //!
 //! Recent states are kept in memory (moka, keyed by note, tagged with their
 //! version), so a command on a hot note costs one round trip to the log: the
@@ -6,45 +7,58 @@
 //! append's optimistic lock finds that out, and the note is then reloaded.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anote_domain::note::{self, Note, NoteAction, NoteCommand, NoteData, NoteEvent};
-use anote_domain::{DomainError, NoteId, UserId};
+use anote_domain::note::{Note, NoteAction, NoteCommand, NoteData, NoteEvent};
+use anote_domain::{DomainError, NoteId, StreamId, UserId};
 use anote_store::documents::LedgerWrite;
 use anote_store::event_store::shredding::{self, NoteKey};
 use anote_store::event_store::{
-    codec, Append, EventStore, Metadata, NewEvent, Position, SideWrite, StoredReply,
+    EventStore, Metadata, Position, RecordedEvent, SideWrite, StoredReply,
 };
 use anote_store::StoreError;
-use moka::sync::Cache;
-use rand::Rng;
+use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::CommandError;
+use crate::pipeline::{Loaded, Pipeline, Retries, Run, Stored, Writes};
 
 /// How long a command without `If-Match` is decided again while other
 /// writers keep getting in first, before it is answered with a retryable
 /// `write_contention` (well within the default request timeout).
 const CONTENTION_BUDGET: Duration = Duration::from_secs(5);
 
-/// The longest pause between two attempts of a contended command.
-const MAX_BACKOFF: Duration = Duration::from_millis(100);
+/// A note's stream: its content sealed with the note's key, which goes when
+/// the note is purged.
+impl Stored for Note {
+    type Id = NoteId;
 
-/// A note's state at a version.
-#[derive(Clone, Debug)]
-struct Loaded {
-    state: Note,
-    version: u64,
-    position: Position,
-    /// The note's data key, while it has one.
-    key: Option<NoteKey>,
-    /// Whether content sealed under a key that is gone was found: the note
-    /// was erased (its owner's account deleted) and is gone for good.
-    erased: bool,
+    fn stream(id: NoteId) -> StreamId {
+        id.stream()
+    }
+
+    async fn read_key(events: &dyn EventStore, id: NoteId) -> Result<Option<NoteKey>, StoreError> {
+        Ok(events.note_keys(&[id]).await?.remove(&id))
+    }
+
+    fn open(
+        recorded: &RecordedEvent,
+        key: Option<&NoteKey>,
+    ) -> Result<(NoteEvent, bool), StoreError> {
+        shredding::decode_note(recorded, key)
+    }
+
+    fn seal(payload: &mut Value, event_id: Uuid, key: &NoteKey) -> Result<(), StoreError> {
+        shredding::seal(payload, event_id, key)
+    }
+
+    fn ends_key(event: &NoteEvent) -> bool {
+        matches!(event, NoteEvent::NotePurged)
+    }
 }
 
-impl Loaded {
+impl Loaded<Note> {
     /// The note, if it is live and the actor's.
     fn owned_by(&self, actor: UserId) -> Option<&NoteData> {
         self.state
@@ -76,8 +90,7 @@ pub struct LedgerPolicy {
 /// Runs note commands against the log.
 #[derive(Clone)]
 pub struct NoteCommands {
-    events: Arc<dyn EventStore>,
-    cache: Cache<NoteId, Arc<Loaded>>,
+    pipeline: Pipeline<Note>,
     ledger: LedgerPolicy,
 }
 
@@ -86,61 +99,18 @@ impl NoteCommands {
     /// the document ledger by `ledger`.
     pub fn new(events: Arc<dyn EventStore>, capacity: u64, ledger: LedgerPolicy) -> Self {
         Self {
-            events,
-            cache: Cache::new(capacity),
+            pipeline: Pipeline::cached(events, capacity, Retries::Within(CONTENTION_BUDGET)),
             ledger,
         }
     }
 
     /// The caller's live note as the log has it now (not as cached).
     pub async fn current(&self, id: NoteId, actor: UserId) -> Result<NoteData, CommandError> {
-        let loaded = self.catch_up(id, self.cache.get(&id)).await?;
+        let loaded = self.pipeline.current(id).await?;
         loaded
             .owned_by(actor)
             .cloned()
             .ok_or(CommandError::NoteNotFound)
-    }
-
-    /// Brings a (possibly cached) state up to date with the log.
-    async fn catch_up(
-        &self,
-        id: NoteId,
-        from: Option<Arc<Loaded>>,
-    ) -> Result<Arc<Loaded>, CommandError> {
-        let mut loaded = from.map_or_else(
-            || Loaded {
-                state: Note::Absent,
-                version: 0,
-                position: Position::START,
-                key: None,
-                erased: false,
-            },
-            |l| l.as_ref().clone(),
-        );
-        let recorded_events = self
-            .events
-            .read_stream(&id.stream(), loaded.version)
-            .await?;
-        if loaded.key.is_none() && !recorded_events.is_empty() {
-            loaded.key = self.events.note_keys(&[id]).await?.remove(&id);
-        }
-        for recorded in recorded_events {
-            let (event, erased) = shredding::decode_note(&recorded, loaded.key.as_ref())?;
-            loaded.erased |= erased;
-            loaded.state = note::evolve(loaded.state, &event);
-            loaded.version = recorded.stream_version;
-            loaded.position = recorded.position;
-        }
-        let loaded = Arc::new(loaded);
-        self.cache.insert(id, loaded.clone());
-        Ok(loaded)
-    }
-
-    async fn load(&self, id: NoteId, expected: Option<u64>) -> Result<Arc<Loaded>, CommandError> {
-        match self.cache.get(&id) {
-            Some(cached) if expected.is_none_or(|v| v <= cached.version) => Ok(cached),
-            cached => self.catch_up(id, cached).await,
-        }
     }
 
     /// Runs `command` on note `id`. With `expected`, the note must be at that
@@ -160,136 +130,117 @@ impl NoteCommands {
         metadata: Metadata,
         remember: Option<StoredReply>,
     ) -> Result<Outcome, CommandError> {
-        let creating = matches!(command.action, NoteAction::Create(_));
-        let mut loaded = self.load(id, expected).await?;
-        let started = Instant::now();
-        let mut backoff = Duration::from_millis(1);
-        loop {
-            let owned = loaded.owned_by(command.actor).is_some();
-            if loaded.erased {
-                // Sealed under a key that is gone: nothing may write to it
-                // again, or it would get a key of its own.
+        let run = NoteRun {
+            id,
+            expected,
+            creating: matches!(command.action, NoteAction::Create(_)),
+            command,
+            metadata,
+            remember,
+            ledger: self.ledger,
+        };
+        let head = self.pipeline.run(id, &run).await?;
+        Ok(Outcome {
+            id,
+            version: head.version,
+            position: head.position,
+        })
+    }
+}
+
+/// One note command on its way through the pipeline.
+struct NoteRun {
+    id: NoteId,
+    expected: Option<u64>,
+    creating: bool,
+    command: NoteCommand,
+    metadata: Metadata,
+    remember: Option<StoredReply>,
+    ledger: LedgerPolicy,
+}
+
+impl Run<Note> for NoteRun {
+    fn expected(&self) -> Option<u64> {
+        self.expected
+    }
+
+    fn command(&self) -> NoteCommand {
+        self.command.clone()
+    }
+
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn admit(&self, loaded: &Loaded<Note>) -> Result<(), CommandError> {
+        if loaded.erased {
+            // Sealed under a key that is gone: nothing may write to it
+            // again, or it would get a key of its own.
+            return Err(CommandError::NoteNotFound);
+        }
+        if let Some(expected) = self.expected {
+            if loaded.owned_by(self.command.actor).is_none() {
                 return Err(CommandError::NoteNotFound);
             }
-            if let Some(expected) = expected {
-                if !owned {
-                    return Err(CommandError::NoteNotFound);
-                }
-                if expected != loaded.version {
-                    return Err(CommandError::VersionMismatch {
-                        current: loaded.version,
-                    });
-                }
-            }
-            let events = note::decide(&loaded.state, command.clone())?;
-            if events.is_empty() {
-                return Ok(Outcome {
-                    id,
-                    version: loaded.version,
-                    position: loaded.position,
+            if expected != loaded.version {
+                return Err(CommandError::VersionMismatch {
+                    current: loaded.version,
                 });
-            }
-            let mut side_writes: Vec<SideWrite> = remember
-                .iter()
-                .cloned()
-                .map(SideWrite::RememberReply)
-                .collect();
-            if let Some(user_id) = metadata.actor {
-                side_writes.push(SideWrite::RequireOpenAccount { user_id });
-            }
-            side_writes.extend(
-                ledger_writes(&loaded.state, &events, id, self.ledger)
-                    .into_iter()
-                    .map(SideWrite::Ledger),
-            );
-            // A new note gets its data key (as does a note written before
-            // keys existed, at its next change); a purged one loses it.
-            let mut key = loaded.key.clone();
-            if key.is_none() {
-                let new = NoteKey::generate();
-                side_writes.push(SideWrite::CreateNoteKey {
-                    note: id,
-                    owner: command.actor,
-                    key: new.clone(),
-                });
-                key = Some(new);
-            }
-            let purged = events.iter().any(|e| matches!(e, NoteEvent::NotePurged));
-            if purged {
-                side_writes.push(SideWrite::DestroyNoteKey { note: id });
-            }
-            let append = Append {
-                stream: id.stream(),
-                expected_version: loaded.version,
-                events: events
-                    .iter()
-                    .map(|event| sealed(event, key.as_ref()))
-                    .collect::<Result<_, _>>()?,
-                metadata: metadata.clone(),
-                side_writes,
-            };
-            match self.events.append(append).await {
-                Ok(appended) => {
-                    let state = events.iter().fold(loaded.state.clone(), note::evolve);
-                    let (version, position) = (appended.version, appended.position);
-                    self.cache.insert(
-                        id,
-                        Arc::new(Loaded {
-                            state,
-                            version,
-                            position,
-                            key: key.filter(|_| !purged),
-                            erased: false,
-                        }),
-                    );
-                    return Ok(Outcome {
-                        id,
-                        version,
-                        position,
-                    });
-                }
-                Err(StoreError::Conflict { .. }) => {
-                    // Another writer got there first: our view was stale.
-                    let fresh = self.catch_up(id, Some(loaded)).await?;
-                    match expected {
-                        Some(_) => {
-                            return Err(CommandError::VersionMismatch {
-                                current: fresh.version,
-                            })
-                        }
-                        None if creating => return Err(DomainError::AlreadyExists.into()),
-                        // A command that does not depend on the version is
-                        // decided again on the fresh state.
-                        None if started.elapsed() < CONTENTION_BUDGET => {
-                            backoff = pause(backoff).await;
-                            loaded = fresh;
-                        }
-                        None => return Err(CommandError::WriteContention),
-                    }
-                }
-                Err(other) => return Err(other.into()),
             }
         }
+        Ok(())
     }
-}
 
-/// Sleeps a random part (half to all) of `backoff`, so that writers who
-/// collided do not collide again in step; returns the next, doubled backoff.
-async fn pause(backoff: Duration) -> Duration {
-    let nanos = u64::try_from(backoff.as_nanos()).unwrap_or(u64::MAX);
-    let jittered = rand::thread_rng().gen_range(nanos / 2..=nanos);
-    tokio::time::sleep(Duration::from_nanos(jittered)).await;
-    (backoff * 2).min(MAX_BACKOFF)
-}
-
-/// An event ready to append, its content sealed with the note's key (notes
-/// created before keys existed stay as they were written).
-fn sealed(event: &NoteEvent, key: Option<&NoteKey>) -> Result<NewEvent, StoreError> {
-    let mut new = codec::encode(event)?;
-    if let Some(key) = key {
-        shredding::seal(&mut new.payload, new.event_id, key)?;
+    fn refused(&self, error: DomainError) -> CommandError {
+        error.into()
     }
-    Ok(new)
+
+    fn writes(&self, loaded: &Loaded<Note>, events: &[NoteEvent]) -> Writes {
+        let mut side_writes: Vec<SideWrite> = self
+            .remember
+            .iter()
+            .cloned()
+            .map(SideWrite::RememberReply)
+            .collect();
+        if let Some(user_id) = self.metadata.actor {
+            side_writes.push(SideWrite::RequireOpenAccount { user_id });
+        }
+        side_writes.extend(
+            ledger_writes(&loaded.state, events, self.id, self.ledger)
+                .into_iter()
+                .map(SideWrite::Ledger),
+        );
+        // A new note gets its data key (as does a note written before
+        // keys existed, at its next change); a purged one loses it.
+        let mut key = loaded.key.clone();
+        if key.is_none() {
+            let new = NoteKey::generate();
+            side_writes.push(SideWrite::CreateNoteKey {
+                note: self.id,
+                owner: self.command.actor,
+                key: new.clone(),
+            });
+            key = Some(new);
+        }
+        if events.iter().any(Note::ends_key) {
+            side_writes.push(SideWrite::DestroyNoteKey { note: self.id });
+        }
+        Writes { side_writes, key }
+    }
+
+    fn lost_race(&self, fresh: &Loaded<Note>) -> Option<CommandError> {
+        if self.expected.is_some() {
+            Some(CommandError::VersionMismatch {
+                current: fresh.version,
+            })
+        } else if self.creating {
+            Some(DomainError::AlreadyExists.into())
+        } else {
+            // A command that does not depend on the version is decided
+            // again on the fresh state.
+            None
+        }
+    }
 }
 
 /// The ledger changes that go with `events`, decided on `state`.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::decider::Decider;
 use crate::document::{
     ContentDigest, Document, DocumentSpec, DocumentStatus, UploadFailure, MAX_DOCUMENTS,
 };
@@ -106,9 +107,10 @@ impl Note {
         }
     }
 
-    /// Rebuilds a note from its events, oldest first.
+    /// Rebuilds a note from its events, oldest first ([`Decider::fold`],
+    /// without the trait in scope).
     pub fn fold<'a>(events: impl IntoIterator<Item = &'a NoteEvent>) -> Self {
-        events.into_iter().fold(Self::Absent, evolve)
+        <Self as Decider>::fold(events)
     }
 }
 
@@ -373,8 +375,23 @@ pub enum NoteEvent {
     },
 }
 
+impl Decider for Note {
+    type Command = NoteCommand;
+    type Event = NoteEvent;
+    type Error = DomainError;
+
+    fn decide(&self, command: NoteCommand) -> Result<Vec<NoteEvent>, DomainError> {
+        decide(self, command)
+    }
+
+    fn evolve(self, event: &NoteEvent) -> Self {
+        evolve(self, event)
+    }
+}
+
 /// Applies the business rules: which events a command produces in this state.
-/// A command that would change nothing produces no events.
+/// A command that would change nothing produces no events. The same as
+/// [`Decider::decide`] on [`Note`].
 pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, DomainError> {
     let NoteCommand { actor, action } = command;
     let (note, action) = match (state, action) {
@@ -530,7 +547,8 @@ fn submit(
 }
 
 /// Applies one event to a state. Events are facts: this never fails, and an
-/// event that makes no sense in the state leaves it unchanged.
+/// event that makes no sense in the state leaves it unchanged. The same as
+/// [`Decider::evolve`] on [`Note`].
 pub fn evolve(state: Note, event: &NoteEvent) -> Note {
     let mut note = match (state, event) {
         (
@@ -637,6 +655,7 @@ pub fn evolve(state: Note, event: &NoteEvent) -> Note {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Scenario;
     use crate::values::Tags;
     use proptest::prelude::*;
 
@@ -663,19 +682,17 @@ mod tests {
         }
     }
 
-    /// Given these events, when the owner sends this action, then the result.
-    fn given(events: &[NoteEvent]) -> Note {
-        Note::fold(events)
+    /// The scenario of a note with these events.
+    fn given(events: &[NoteEvent]) -> Scenario<Note> {
+        Scenario::given(events)
     }
 
-    fn when(state: &Note, action: NoteAction) -> Result<Vec<NoteEvent>, DomainError> {
-        decide(
-            state,
-            NoteCommand {
-                actor: owner(),
-                action,
-            },
-        )
+    /// The owner's command to do `action`.
+    fn by_owner(action: NoteAction) -> NoteCommand {
+        NoteCommand {
+            actor: owner(),
+            action,
+        }
     }
 
     #[test]
@@ -687,154 +704,122 @@ mod tests {
             tags: Tags::default(),
             due_at: None,
         };
-        assert_eq!(
-            when(&given(&[]), NoteAction::Create(new.clone())),
-            Ok(vec![created(false)])
-        );
-        assert_eq!(
-            when(&given(&[created(false)]), NoteAction::Create(new)),
-            Err(DomainError::AlreadyExists)
-        );
+        given(&[])
+            .when(by_owner(NoteAction::Create(new.clone())))
+            .then([created(false)])
+            .when(by_owner(NoteAction::Create(new)))
+            .then_error(DomainError::AlreadyExists);
     }
 
     #[test]
     fn editing_records_only_what_changed() {
-        let state = given(&[created(false)]);
         let edit = NoteAction::Edit {
             title: Some(title("Lecture 1")),
             body: Body::parse("# Limits and series").ok(),
         };
-        assert_eq!(
-            when(&state, edit),
-            Ok(vec![NoteEvent::NoteEdited {
+        given(&[created(false)])
+            .when(by_owner(edit))
+            .then([NoteEvent::NoteEdited {
                 title: None,
-                body: Body::parse("# Limits and series").ok()
-            }])
-        );
+                body: Body::parse("# Limits and series").ok(),
+            }]);
     }
 
     #[test]
     fn commands_that_change_nothing_produce_no_events() {
-        let state = given(&[created(false), NoteEvent::NotePinned]);
-        assert_eq!(when(&state, NoteAction::Pin), Ok(vec![]));
-        assert_eq!(when(&state, NoteAction::Unarchive), Ok(vec![]));
-        assert_eq!(when(&state, NoteAction::ClearDue), Ok(vec![]));
-        assert_eq!(
-            when(
-                &state,
-                NoteAction::MoveToSubject(Subject::parse("Maths").ok())
-            ),
-            Ok(vec![])
-        );
-        assert_eq!(
-            when(
-                &state,
-                NoteAction::Edit {
-                    title: None,
-                    body: None
-                }
-            ),
-            Ok(vec![])
-        );
+        let pinned = given(&[created(false), NoteEvent::NotePinned]);
+        for action in [
+            NoteAction::Pin,
+            NoteAction::Unarchive,
+            NoteAction::ClearDue,
+            NoteAction::MoveToSubject(Subject::parse("Maths").ok()),
+            NoteAction::Edit {
+                title: None,
+                body: None,
+            },
+        ] {
+            pinned.when(by_owner(action)).then([]);
+        }
     }
 
     #[test]
     fn a_trashed_note_can_only_be_restored_or_purged() {
-        let state = given(&[created(false), NoteEvent::NoteTrashed]);
-        assert_eq!(when(&state, NoteAction::Pin), Err(DomainError::NoteTrashed));
-        assert_eq!(
-            when(&state, NoteAction::Trash),
-            Err(DomainError::NoteTrashed)
-        );
-        assert_eq!(
-            when(&state, NoteAction::Restore),
-            Ok(vec![NoteEvent::NoteRestored])
-        );
-        assert_eq!(
-            when(&state, NoteAction::Purge),
-            Ok(vec![NoteEvent::NotePurged])
-        );
+        let trashed = given(&[created(false), NoteEvent::NoteTrashed]);
+        trashed
+            .when(by_owner(NoteAction::Pin))
+            .then_error(DomainError::NoteTrashed);
+        trashed
+            .when(by_owner(NoteAction::Trash))
+            .then_error(DomainError::NoteTrashed);
+        trashed
+            .when(by_owner(NoteAction::Restore))
+            .then([NoteEvent::NoteRestored]);
+        trashed
+            .when(by_owner(NoteAction::Purge))
+            .then([NoteEvent::NotePurged]);
     }
 
     #[test]
     fn purge_only_from_trash_and_purged_is_final() {
-        let live = given(&[created(false)]);
-        assert_eq!(when(&live, NoteAction::Purge), Err(DomainError::NotInTrash));
+        given(&[created(false)])
+            .when(by_owner(NoteAction::Purge))
+            .then_error(DomainError::NotInTrash);
         let purged = given(&[
             created(false),
             NoteEvent::NoteTrashed,
             NoteEvent::NotePurged,
         ]);
-        assert_eq!(purged, Note::Purged);
-        assert_eq!(
-            when(&purged, NoteAction::Restore),
-            Err(DomainError::NotFound)
-        );
+        assert_eq!(purged.state(), &Note::Purged);
+        purged
+            .when(by_owner(NoteAction::Restore))
+            .then_error(DomainError::NotFound);
     }
 
     #[test]
     fn only_assignments_can_be_completed() {
-        let note = given(&[created(false)]);
-        assert_eq!(
-            when(&note, NoteAction::Complete),
-            Err(DomainError::NotAnAssignment)
-        );
-        let assignment = given(&[created(true)]);
-        assert_eq!(
-            when(&assignment, NoteAction::Complete),
-            Ok(vec![NoteEvent::AssignmentCompleted])
-        );
-        let done = given(&[created(true), NoteEvent::AssignmentCompleted]);
-        assert_eq!(when(&done, NoteAction::Complete), Ok(vec![]));
+        given(&[created(false)])
+            .when(by_owner(NoteAction::Complete))
+            .then_error(DomainError::NotAnAssignment);
+        given(&[created(true)])
+            .when(by_owner(NoteAction::Complete))
+            .then([NoteEvent::AssignmentCompleted])
+            .when(by_owner(NoteAction::Complete))
+            .then([]);
         let cleared = given(&[
             created(true),
             NoteEvent::AssignmentCompleted,
             NoteEvent::NoteDueDateCleared,
         ]);
-        assert_eq!(cleared.live().map(NoteData::done), Some(false));
+        assert_eq!(cleared.state().live().map(NoteData::done), Some(false));
     }
 
     #[test]
     fn share_links_open_once_and_revoke_once() {
         let id = uuid::Uuid::from_u128(9);
-        let state = given(&[created(false)]);
         let share = NoteAction::Share {
             share_id: id,
             expires_at: None,
         };
-        assert_eq!(
-            when(&state, share.clone()),
-            Ok(vec![NoteEvent::NoteShared {
-                share_id: id,
-                expires_at: None
-            }])
-        );
-        let shared = given(&[
-            created(false),
-            NoteEvent::NoteShared {
+        let note = given(&[created(false)]);
+        note.when(by_owner(share.clone()))
+            .then([NoteEvent::NoteShared {
                 share_id: id,
                 expires_at: None,
-            },
-        ]);
-        assert_eq!(
-            when(&shared, share),
-            Ok(vec![]),
-            "the same link twice is a no-op"
-        );
-        assert_eq!(
-            when(&shared, NoteAction::RevokeShare { share_id: id }),
-            Ok(vec![NoteEvent::NoteShareRevoked { share_id: id }])
-        );
-        assert_eq!(
-            when(&state, NoteAction::RevokeShare { share_id: id }),
-            Err(DomainError::ShareNotFound)
-        );
-        let trashed = given(&[created(false), NoteEvent::NoteTrashed]);
+            }])
+            // The same link twice is a no-op.
+            .when(by_owner(share))
+            .then([])
+            .when(by_owner(NoteAction::RevokeShare { share_id: id }))
+            .then([NoteEvent::NoteShareRevoked { share_id: id }]);
+        note.when(by_owner(NoteAction::RevokeShare { share_id: id }))
+            .then_error(DomainError::ShareNotFound);
         let other = NoteAction::Share {
             share_id: uuid::Uuid::from_u128(10),
             expires_at: None,
         };
-        assert_eq!(when(&trashed, other), Err(DomainError::NoteTrashed));
+        given(&[created(false), NoteEvent::NoteTrashed])
+            .when(by_owner(other))
+            .then_error(DomainError::NoteTrashed);
     }
 
     #[test]
@@ -844,12 +829,13 @@ mod tests {
             share_id: uuid::Uuid::from_u128(n),
             expires_at: None,
         }));
-        let full = given(&events);
         let one_more = NoteAction::Share {
             share_id: uuid::Uuid::from_u128(99),
             expires_at: None,
         };
-        assert_eq!(when(&full, one_more), Err(DomainError::TooManyShares));
+        given(&events)
+            .when(by_owner(one_more))
+            .then_error(DomainError::TooManyShares);
     }
 
     fn spec(size: u64) -> DocumentSpec {
@@ -871,50 +857,47 @@ mod tests {
     #[test]
     fn a_document_is_requested_attached_and_removed() {
         let doc = uuid::Uuid::from_u128(5);
-        let state = given(&[created(false)]);
         let request = NoteAction::RequestUpload {
             document_id: doc,
             spec: spec(1024),
         };
-        assert_eq!(when(&state, request.clone()), Ok(vec![requested(5)]));
-        let pending = given(&[created(false), requested(5)]);
-        assert_eq!(when(&pending, request), Ok(vec![]), "a repeat is a no-op");
         let sha256 = ContentDigest::from_bytes([7; 32]);
         let attach = NoteAction::AttachDocument {
             document_id: doc,
             sha256: sha256.clone(),
         };
-        assert_eq!(
-            when(&pending, attach.clone()),
-            Ok(vec![NoteEvent::DocumentAttached {
-                document_id: doc,
-                sha256: Some(sha256.clone()),
-            }])
-        );
-        let attached = given(&[
-            created(false),
-            requested(5),
-            NoteEvent::DocumentAttached {
-                document_id: doc,
-                sha256: Some(sha256),
-            },
-        ]);
-        assert_eq!(when(&attached, attach), Ok(vec![]));
         let fail = NoteAction::FailUpload {
             document_id: doc,
             reason: UploadFailure::Abandoned,
         };
-        assert_eq!(when(&attached, fail), Ok(vec![]), "too late to fail");
+        given(&[created(false)])
+            .when(by_owner(request.clone()))
+            .then([requested(5)])
+            // A repeat is a no-op.
+            .when(by_owner(request))
+            .then([])
+            .when(by_owner(attach.clone()))
+            .then([NoteEvent::DocumentAttached {
+                document_id: doc,
+                sha256: Some(sha256),
+            }])
+            .when(by_owner(attach))
+            .then([])
+            // Too late to fail.
+            .when(by_owner(fail))
+            .then([]);
         let removed = given(&[
             created(false),
             requested(5),
             NoteEvent::DocumentRemoved { document_id: doc },
         ]);
-        assert!(removed.live().is_some_and(|n| n.documents().is_empty()));
-        assert_eq!(
-            when(&removed, NoteAction::RemoveDocument { document_id: doc }),
-            Err(DomainError::DocumentNotFound)
-        );
+        assert!(removed
+            .state()
+            .live()
+            .is_some_and(|n| n.documents().is_empty()));
+        removed
+            .when(by_owner(NoteAction::RemoveDocument { document_id: doc }))
+            .then_error(DomainError::DocumentNotFound);
     }
 
     #[test]
@@ -925,32 +908,25 @@ mod tests {
             document_id: doc,
             at,
         };
-        let pending = given(&[created(true), requested(5)]);
-        assert_eq!(
-            when(&pending, submit.clone()),
-            Err(DomainError::UploadIncomplete)
-        );
+        given(&[created(true), requested(5)])
+            .when(by_owner(submit.clone()))
+            .then_error(DomainError::UploadIncomplete);
         let attached = NoteEvent::DocumentAttached {
             document_id: doc,
             sha256: None,
         };
-        let note = given(&[created(false), requested(5), attached.clone()]);
-        assert_eq!(
-            when(&note, submit.clone()),
-            Err(DomainError::NotAnAssignment)
-        );
-        let assignment = given(&[created(true), requested(5), attached.clone()]);
-        let submitted = NoteEvent::DocumentSubmitted {
-            document_id: doc,
-            submitted_at: at,
-        };
-        assert_eq!(
-            when(&assignment, submit.clone()),
-            Ok(vec![submitted.clone()])
-        );
-        let handed_in = given(&[created(true), requested(5), attached, submitted]);
-        assert_eq!(when(&handed_in, submit), Ok(vec![]));
+        given(&[created(false), requested(5), attached.clone()])
+            .when(by_owner(submit.clone()))
+            .then_error(DomainError::NotAnAssignment);
+        let handed_in = given(&[created(true), requested(5), attached])
+            .when(by_owner(submit.clone()))
+            .then([NoteEvent::DocumentSubmitted {
+                document_id: doc,
+                submitted_at: at,
+            }]);
+        handed_in.when(by_owner(submit)).then([]);
         let document = handed_in
+            .state()
             .live()
             .and_then(|n| n.documents().get(&doc).cloned());
         assert_eq!(document.and_then(|d| d.submitted_at), Some(at));
@@ -964,23 +940,32 @@ mod tests {
             document_id: uuid::Uuid::from_u128(999),
             spec: spec(1),
         };
-        assert_eq!(
-            when(&given(&events), request.clone()),
-            Err(DomainError::TooManyDocuments)
-        );
+        given(&events)
+            .when(by_owner(request.clone()))
+            .then_error(DomainError::TooManyDocuments);
         let trashed = given(&[created(false), requested(1), NoteEvent::NoteTrashed]);
-        assert_eq!(when(&trashed, request), Err(DomainError::NoteTrashed));
+        trashed
+            .when(by_owner(request))
+            .then_error(DomainError::NoteTrashed);
         let abandon = NoteAction::FailUpload {
             document_id: uuid::Uuid::from_u128(1),
             reason: UploadFailure::Abandoned,
         };
-        assert!(when(&trashed, abandon).is_ok_and(|e| e.len() == 1));
+        trashed
+            .when(by_owner(abandon))
+            .then([NoteEvent::DocumentUploadFailed {
+                document_id: uuid::Uuid::from_u128(1),
+                reason: UploadFailure::Abandoned,
+            }]);
     }
 
     #[test]
     fn restoring_brings_back_an_older_content_once() {
-        let v1 = given(&[created(false)]);
-        let old = v1.live().map(NoteData::content).expect("live");
+        let old = given(&[created(false)])
+            .state()
+            .live()
+            .map(NoteData::content)
+            .expect("live");
         let edited = given(&[
             created(false),
             NoteEvent::NoteEdited {
@@ -995,28 +980,29 @@ mod tests {
             from_version: 1,
             content: old.clone(),
         };
-        let restored = NoteEvent::NoteContentRestored {
-            from_version: 1,
-            content: old.clone(),
-        };
-        assert_eq!(when(&edited, restore.clone()), Ok(vec![restored.clone()]));
-        let after = evolve(edited, &restored);
-        assert_eq!(after.live().map(NoteData::content), Some(old));
-        assert_eq!(when(&after, restore), Ok(vec![]), "already current");
+        let after = edited
+            .when(by_owner(restore.clone()))
+            .then([NoteEvent::NoteContentRestored {
+                from_version: 1,
+                content: old.clone(),
+            }]);
+        assert_eq!(after.state().live().map(NoteData::content), Some(old));
+        // Already current.
+        after.when(by_owner(restore)).then([]);
     }
 
     #[test]
     fn someone_elses_note_looks_missing() {
-        let state = given(&[created(false)]);
         let command = NoteCommand {
             actor: stranger(),
             action: NoteAction::Pin,
         };
-        assert_eq!(decide(&state, command), Err(DomainError::NotFound));
-        assert_eq!(
-            when(&given(&[]), NoteAction::Pin),
-            Err(DomainError::NotFound)
-        );
+        given(&[created(false)])
+            .when(command)
+            .then_error(DomainError::NotFound);
+        given(&[])
+            .when(by_owner(NoteAction::Pin))
+            .then_error(DomainError::NotFound);
     }
 
     #[test]
@@ -1129,9 +1115,9 @@ mod tests {
             for (action, by_owner) in commands {
                 let actor = if by_owner { owner() } else { stranger() };
                 let actor = if matches!(action, NoteAction::Create(_)) { owner() } else { actor };
-                if let Ok(events) = decide(&state, NoteCommand { actor, action }) {
+                if let Ok(events) = state.decide(NoteCommand { actor, action }) {
                     for event in &events {
-                        state = evolve(state, event);
+                        state = state.evolve(event);
                         assert_invariants(&state);
                     }
                     log.extend(events);

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::decider::Decider;
 use crate::error::DomainError;
 use crate::values::{DisplayName, Username};
 
@@ -37,11 +38,6 @@ impl UserData {
 }
 
 impl User {
-    /// Rebuilds an account from its events, oldest first.
-    pub fn fold<'a>(events: impl IntoIterator<Item = &'a UserEvent>) -> Self {
-        events.into_iter().fold(Self::Absent, evolve)
-    }
-
     /// The active account, if there is one.
     pub fn active(&self) -> Option<&UserData> {
         match self {
@@ -84,51 +80,60 @@ pub enum UserEvent {
     UserDeleted,
 }
 
-/// Applies the rules for accounts.
-pub fn decide(state: &User, command: UserCommand) -> Result<Vec<UserEvent>, DomainError> {
-    match (state, command) {
-        (
-            User::Absent,
-            UserCommand::Register {
+impl Decider for User {
+    type Command = UserCommand;
+    type Event = UserEvent;
+    type Error = DomainError;
+
+    /// Applies the rules for accounts.
+    fn decide(&self, command: UserCommand) -> Result<Vec<UserEvent>, DomainError> {
+        match (self, command) {
+            (
+                User::Absent,
+                UserCommand::Register {
+                    username,
+                    display_name,
+                },
+            ) => Ok(vec![UserEvent::UserRegistered {
                 username,
                 display_name,
-            },
-        ) => Ok(vec![UserEvent::UserRegistered {
-            username,
-            display_name,
-        }]),
-        (User::Active(_) | User::Deleted, UserCommand::Register { .. }) => {
-            Err(DomainError::AlreadyExists)
-        }
-        (User::Active(_), UserCommand::ChangePassword) => Ok(vec![UserEvent::UserPasswordChanged]),
-        (User::Active(_), UserCommand::Delete) => Ok(vec![UserEvent::UserDeleted]),
-        (User::Absent | User::Deleted, UserCommand::ChangePassword | UserCommand::Delete) => {
-            Err(DomainError::NotFound)
+            }]),
+            (User::Active(_) | User::Deleted, UserCommand::Register { .. }) => {
+                Err(DomainError::AlreadyExists)
+            }
+            (User::Active(_), UserCommand::ChangePassword) => {
+                Ok(vec![UserEvent::UserPasswordChanged])
+            }
+            (User::Active(_), UserCommand::Delete) => Ok(vec![UserEvent::UserDeleted]),
+            (User::Absent | User::Deleted, UserCommand::ChangePassword | UserCommand::Delete) => {
+                Err(DomainError::NotFound)
+            }
         }
     }
-}
 
-/// Applies one event to an account.
-pub fn evolve(state: User, event: &UserEvent) -> User {
-    match (state, event) {
-        (
-            User::Absent,
-            UserEvent::UserRegistered {
-                username,
-                display_name,
-            },
-        ) => User::Active(UserData {
-            username: username.clone(),
-            display_name: display_name.clone(),
-        }),
-        (User::Active(_), UserEvent::UserDeleted) => User::Deleted,
-        (state, _) => state,
+    /// Applies one event to an account.
+    fn evolve(self, event: &UserEvent) -> Self {
+        match (self, event) {
+            (
+                User::Absent,
+                UserEvent::UserRegistered {
+                    username,
+                    display_name,
+                },
+            ) => User::Active(UserData {
+                username: username.clone(),
+                display_name: display_name.clone(),
+            }),
+            (User::Active(_), UserEvent::UserDeleted) => User::Deleted,
+            (state, _) => state,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Scenario;
     use proptest::prelude::*;
 
     fn registered() -> UserEvent {
@@ -145,34 +150,41 @@ mod tests {
         }
     }
 
+    fn given(events: &[UserEvent]) -> Scenario<User> {
+        Scenario::given(events)
+    }
+
     #[test]
     fn registering_opens_an_account_once() {
-        assert_eq!(decide(&User::Absent, register()), Ok(vec![registered()]));
-        let given = User::fold(&[registered()]);
-        assert_eq!(decide(&given, register()), Err(DomainError::AlreadyExists));
+        given(&[])
+            .when(register())
+            .then([registered()])
+            .when(register())
+            .then_error(DomainError::AlreadyExists);
     }
 
     #[test]
     fn a_deleted_account_accepts_nothing() {
-        let given = User::fold(&[registered(), UserEvent::UserDeleted]);
-        assert_eq!(given, User::Deleted);
-        assert_eq!(
-            decide(&given, UserCommand::ChangePassword),
-            Err(DomainError::NotFound)
-        );
-        assert_eq!(
-            decide(&given, UserCommand::Delete),
-            Err(DomainError::NotFound)
-        );
-        assert_eq!(decide(&given, register()), Err(DomainError::AlreadyExists));
+        let deleted = given(&[registered(), UserEvent::UserDeleted]);
+        assert_eq!(deleted.state(), &User::Deleted);
+        deleted
+            .when(UserCommand::ChangePassword)
+            .then_error(DomainError::NotFound);
+        deleted
+            .when(UserCommand::Delete)
+            .then_error(DomainError::NotFound);
+        deleted
+            .when(register())
+            .then_error(DomainError::AlreadyExists);
     }
 
     #[test]
     fn changing_a_password_is_recorded_without_the_secret() {
-        let given = User::fold(&[registered()]);
-        let events = decide(&given, UserCommand::ChangePassword).expect("allowed");
+        given(&[registered()])
+            .when(UserCommand::ChangePassword)
+            .then([UserEvent::UserPasswordChanged]);
         assert_eq!(
-            serde_json::to_string(&events).expect("serialises"),
+            serde_json::to_string(&[UserEvent::UserPasswordChanged]).expect("serialises"),
             r#"[{"type":"UserPasswordChanged"}]"#
         );
     }
@@ -184,8 +196,8 @@ mod tests {
             let mut log = Vec::new();
             for c in commands {
                 let command = match c { 0 => register(), 1 => UserCommand::ChangePassword, _ => UserCommand::Delete };
-                if let Ok(events) = decide(&state, command) {
-                    for e in &events { state = evolve(state, e); }
+                if let Ok(events) = state.decide(command) {
+                    for e in &events { state = state.evolve(e); }
                     log.extend(events);
                 }
             }

@@ -6,9 +6,12 @@
 //! - [`runner`]: [`Projector`], applying batches with their checkpoint,
 //!   parking a stream whose event keeps failing.
 //! - [`kinesis_feed`]: the projector fed by the relay's Kinesis stream.
+//! - [`rebuild`]: blue/green rebuilds, and the embedded server's switch to
+//!   a new build.
 
 pub mod kinesis_feed;
 pub mod projection;
+pub mod rebuild;
 pub mod runner;
 
 pub use runner::{Projector, ProjectorError};

@@ -84,11 +84,15 @@ impl From<TransferError> for QueryError {
 }
 
 impl QueryError {
-    /// The status, stable code and title of a read's own failure.
+    /// The status, stable code and title of this error.
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
-            Self::Rejected(_) => unreachable!("a rejection has its own problem document"),
+            Self::Rejected(rejection) => {
+                let problem = rejection.problem();
+                let status = S::from_u16(problem.status).unwrap_or(S::BAD_REQUEST);
+                (status, problem.code, problem.title)
+            }
             Self::NoteNotFound => (S::NOT_FOUND, "note_not_found", "Note not found"),
             Self::DocumentNotFound => (S::NOT_FOUND, "document_not_found", "Document not found"),
             Self::VersionNotFound => (S::NOT_FOUND, "version_not_found", "Version not found"),
@@ -174,6 +178,14 @@ impl IntoResponse for QueryError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rejection_keeps_its_own_status_and_is_never_internal() {
+        let error = QueryError::from(Rejection::Unauthorized);
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
 
     #[test]
     fn a_read_behind_the_projection_says_how_far_it_came() {

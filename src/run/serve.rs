@@ -22,7 +22,6 @@ use crate::config::{
     AuthConfig, DocumentConfig, EmbeddedConfig, HttpConfig, MetricsConfig, ProjectionConfig,
 };
 use crate::http_server::serve_until_signal;
-use crate::read_builds;
 
 /// The embedded backend's settings.
 #[derive(clap::Args, Debug)]
@@ -100,7 +99,7 @@ pub async fn run_serve(args: Args) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let idle = projection.projector_idle;
     let projecting = tokio::spawn(async move { projector.run_log_tail(idle, stopped).await });
-    let switching = tokio::spawn(read_builds::follow(
+    let switching = tokio::spawn(anote_projector::rebuild::follow_builds(
         dir.clone(),
         build_path,
         reads.clone(),

@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::profile::Profile;
-use super::stats::Recorder;
-use super::{lock, Visit};
+use crate::driver::{lock, Visit};
+use crate::profile::Profile;
+use crate::stats::Recorder;
 
 /// Where the requests go: writes to `write`, reads to `read` (the same base
 /// URL behind a load balancer that routes by method).

@@ -4,9 +4,9 @@
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::profile::Profile;
-use super::stats::{KindSummary, Percentiles, Recorder, SecondSummary};
-use super::student::Target;
+use crate::profile::Profile;
+use crate::stats::{KindSummary, Percentiles, Recorder, SecondSummary};
+use crate::student::Target;
 
 /// The groups of requests the targets speak of: reads (a client's GETs, not
 /// counting reads that wait for their own write, whose time is the

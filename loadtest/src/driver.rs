@@ -1,14 +1,5 @@
-//! `anote loadtest`: rehearses exam week against a running Anote. Virtual
-//! students arrive on a schedule fixed in advance by a load profile (an open
-//! model: a slow server does not slow the arrivals, so its latency shows in
-//! full), the latencies go into HDR histograms, and the run ends with a
-//! table, a JSON file of every figure and a self-contained HTML report.
-
-mod ceiling;
-mod profile;
-mod report;
-mod stats;
-mod student;
+//! The command: its arguments, and the run from enrolling the students to
+//! writing the reports, with arrivals started on the profile's clock.
 
 use std::future::Future;
 use std::io::{IsTerminal, Write};
@@ -17,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anote_metrics::RESIDENT_BYTES;
 use anyhow::Context;
 use clap::Args;
 use rand::rngs::StdRng;
@@ -25,10 +15,18 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use profile::Profile;
-use report::Report;
-use stats::Recorder;
-use student::{Campus, Target};
+use crate::ceiling;
+use crate::profile::Profile;
+use crate::report::Report;
+use crate::stats::Recorder;
+use crate::student::{Campus, Target};
+
+/// The name of the services' resident memory gauge in their `/metrics`.
+/// It must match `RESIDENT_BYTES` of the metric registry (`anote_metrics`,
+/// `infra/metrics/`), which the services export; the load tester reaches
+/// them over HTTP only, so it keeps its own copy. `tests/loadtest.rs` fails
+/// when the two differ (no memory is sampled).
+const RESIDENT_BYTES: &str = "anote_process_resident_bytes";
 
 /// What to run against whom.
 #[derive(Args, Debug)]
@@ -91,7 +89,7 @@ fn check_target(url: &str, allow_remote: bool) -> anyhow::Result<String> {
 }
 
 /// Whoever acts on an arrival when it is due.
-pub trait Visit: Send + Sync + 'static {
+pub(crate) trait Visit: Send + Sync + 'static {
     /// Makes the requests of one arrival, due at `due`.
     fn visit(self: Arc<Self>, due: Instant, rng: StdRng) -> impl Future<Output = ()> + Send;
 }
@@ -290,7 +288,7 @@ async fn drive<V: Visit>(
 
 /// Locks `mutex`; a panic elsewhere while it was held leaves nothing
 /// half-written here (counters and histograms), so the value is used as is.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -10,8 +10,8 @@ use axum::routing::get;
 use axum::Router;
 use tokio::time::Instant;
 
-use super::stats::Recorder;
-use super::{lock, Visit};
+use crate::driver::{lock, Visit};
+use crate::stats::Recorder;
 
 /// The fixed reply.
 fn body() -> String {
