@@ -39,6 +39,30 @@ pub const ORIGIN: &str = "http://anote.test";
 const PEER: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40_000);
 
+/// The media types `anote serve` accepts for documents by default.
+const DOCUMENT_TYPES: [&str; 20] = [
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "image/svg+xml",
+    "text/plain",
+    "text/markdown",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/rtf",
+    "application/zip",
+];
+
 /// What a [`TestApp`] runs with: the defaults of `anote serve`, to be
 /// changed before [`TestApp::with`].
 #[derive(Clone, Debug)]
@@ -74,16 +98,7 @@ impl Default for Settings {
             documents: DocumentPolicy {
                 max_bytes: 50 * 1024 * 1024,
                 quota_bytes: 1024 * 1024 * 1024,
-                types: [
-                    "application/pdf",
-                    "image/png",
-                    "image/jpeg",
-                    "text/plain",
-                    "text/markdown",
-                    "application/zip",
-                ]
-                .map(str::to_owned)
-                .to_vec(),
+                types: DOCUMENT_TYPES.map(str::to_owned).to_vec(),
                 upload_url_ttl: Duration::from_secs(900),
                 download_url_ttl: Duration::from_secs(300),
                 upload_grace: Duration::from_secs(600),
