@@ -13,10 +13,12 @@ source scripts/services.sh
 start_services
 
 # Earlier runs leave a schema per test behind; drop them (only names of the
-# form the tests make: a prefix, 32 hex digits, maybe _read, _read_next, _read_old or _rebuilt).
+# form the tests make, `t_` and 32 hex digits (anote_testkit::env::fresh_schema),
+# or a bench's or the fuzzer's prefix instead of `t`, maybe followed by _read,
+# _read_next, _read_old or _rebuilt).
 if command -v psql >/dev/null; then
   psql "$ANOTE_TEST_DATABASE_URL" -qAtc "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace
-      WHERE nspname ~ '^(test|e2e|proj|kfeed|kill|relay|bench|bench_relay|bench_reads|bench_rebuild|bench_lag|bench_docs|bench_replay|asof|fuzz)_[0-9a-f]{32}(_read|_read_next|_read_old|_rebuilt)?$'" \
+      WHERE nspname ~ '^(t|bench|bench_relay|bench_reads|bench_rebuild|bench_lag|bench_docs|bench_replay|fuzz)_[0-9a-f]{32}(_read|_read_next|_read_old|_rebuilt)?$'" \
     | psql "$ANOTE_TEST_DATABASE_URL" -q >/dev/null 2>&1 || log "could not drop old test schemas (continuing)"
 fi
 

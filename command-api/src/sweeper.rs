@@ -15,13 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::CommandError;
+use anote_blob::clock::{Clock, SystemClock};
 use anote_blob::{BlobKey, BlobStore};
 use anote_domain::document::UploadFailure;
 use anote_domain::note::{NoteAction, NoteCommand};
 use anote_domain::DomainError;
 use anote_store::documents::{DocumentLedger, LedgerEntry};
 use anote_store::event_store::Metadata;
-use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -45,6 +45,7 @@ pub struct Sweeper {
     notes: NoteCommands,
     ledger: Arc<dyn DocumentLedger>,
     store: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Sweeper {
@@ -59,14 +60,22 @@ impl Sweeper {
             notes,
             ledger,
             store,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// This sweeper, telling what expired by `clock` instead of the
+    /// system's time.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sweeps once. An entry that fails is logged and left for the next
     /// sweep; the others go on.
     pub async fn sweep(&self) -> Result<Swept, CommandError> {
         let mut swept = Swept::default();
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         for entry in self.ledger.abandoned(now, BATCH).await? {
             match self.abandon(&entry).await {
                 Ok(()) => swept.abandoned += 1,

@@ -12,7 +12,6 @@ use anote_domain::note::{NewNote, NoteAction, NoteCommand};
 use anote_domain::user::UserEvent;
 use anote_domain::values::{Body, DisplayName, Tags, Title, Username};
 use anote_domain::{NoteId, UserId};
-use anote_store::db::{PgDatabase, SqliteDatabase};
 use anote_store::event_store::codec::{self, note_events};
 use anote_store::event_store::{
     Append, EventStore, Metadata, PgEventStore, SideWrite, SqliteEventStore,
@@ -114,26 +113,13 @@ async fn erased_notes_take_no_command(events: Arc<dyn EventStore>) {
 
 #[tokio::test]
 async fn on_postgres() {
-    let url = std::env::var("ANOTE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let schema = format!("test_{}", Uuid::new_v4().simple());
-    let db = PgDatabase::connect(&url, Some(&schema), 4)
-        .await
-        .expect("PostgreSQL");
-    db.migrate(anote_store::migrations::postgres())
-        .await
-        .expect("migrates");
+    let db = anote_testkit::db::pg_event_log(&anote_testkit::env::fresh_schema(), 4).await;
     erased_notes_take_no_command(Arc::new(PgEventStore::new(db))).await;
 }
 
 #[tokio::test]
 async fn on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = SqliteDatabase::open(&dir.path().join("log.sqlite3"))
-        .await
-        .expect("opens");
-    db.migrate(anote_store::migrations::sqlite())
-        .await
-        .expect("migrates");
+    let db = anote_testkit::db::sqlite_event_log(&dir.path().join("log.sqlite3")).await;
     erased_notes_take_no_command(Arc::new(SqliteEventStore::new(db))).await;
 }

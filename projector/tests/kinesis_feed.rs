@@ -9,29 +9,20 @@ use anote_domain::note::{self, NewNote, Note, NoteAction, NoteCommand};
 use anote_domain::values::{Body, Tags, Title};
 use anote_domain::{NoteId, UserId};
 use anote_kinesis::feed::kinesis::{KinesisShards, Leases};
-use anote_kinesis::relay::kinesis::{create_stream, emulator_client, KinesisSink};
+use anote_kinesis::relay::kinesis::KinesisSink;
 use anote_kinesis::relay::{Relay, KINESIS_RELAY};
 use anote_projector::kinesis_feed::{FeedSettings, KinesisFeed};
 use anote_projector::Projector;
 use anote_read_store::{PgReadStore, ReadStore};
 use anote_store::db::PgDatabase;
 use anote_store::event_store::{codec, Append, EventStore, Metadata, PgEventStore, Position};
+use anote_testkit::db::{pg_event_log, pg_read_models};
+use anote_testkit::env::{fresh_schema, fresh_stream, kinesis_client};
 use aws_sdk_kinesis::Client;
 use tokio::sync::watch;
 use uuid::Uuid;
 
 const PROJECTOR: &str = "note_views";
-
-fn database_url() -> String {
-    std::env::var("ANOTE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn kinesis() -> Client {
-    let endpoint = std::env::var("ANOTE_TEST_KINESIS_ENDPOINT")
-        .unwrap_or_else(|_| "http://127.0.0.1:4568".to_owned());
-    emulator_client(&endpoint)
-}
 
 /// A log, read models, a fresh Kinesis stream, and a running relay.
 struct Pipeline {
@@ -46,25 +37,12 @@ struct Pipeline {
 
 impl Pipeline {
     async fn start(shards: i32) -> Self {
-        let schema = format!("kfeed_{}", Uuid::new_v4().simple());
-        let log = PgDatabase::connect(&database_url(), Some(&schema), 8)
-            .await
-            .expect("PostgreSQL");
-        log.migrate(anote_store::migrations::postgres())
-            .await
-            .expect("migrates");
-        let read = PgDatabase::connect(&database_url(), Some(&format!("{schema}_read")), 8)
-            .await
-            .expect("PostgreSQL");
-        read.migrate(anote_read_store::migrations::postgres())
-            .await
-            .expect("migrates");
+        let schema = fresh_schema();
+        let log = pg_event_log(&schema, 8).await;
+        let read = pg_read_models(&format!("{schema}_read"), 8).await;
         let events: Arc<dyn EventStore> = Arc::new(PgEventStore::new(log.clone()));
-        let client = kinesis();
-        let stream = format!("anote-feed-{}", Uuid::new_v4().simple());
-        create_stream(&client, &stream, shards)
-            .await
-            .expect("the Kinesis emulator answers");
+        let client = kinesis_client();
+        let stream = fresh_stream(&client, shards).await;
         let relay = Relay::new(
             KINESIS_RELAY,
             log.clone(),

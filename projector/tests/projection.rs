@@ -15,13 +15,10 @@ use anote_store::db::{PgDatabase, SqliteDatabase};
 use anote_store::event_store::{
     codec, Append, EventStore, Metadata, PgEventStore, Position, RecordedEvent, SqliteEventStore,
 };
+use anote_testkit::db::{pg_event_log, pg_read_models, settled, sqlite_read_models};
+use anote_testkit::env::fresh_schema;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
-
-fn database_url() -> String {
-    std::env::var("ANOTE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
 
 struct Backend {
     events: Arc<dyn EventStore>,
@@ -59,19 +56,9 @@ impl Raw {
 
 impl Backend {
     async fn postgres() -> Self {
-        let schema = format!("proj_{}", Uuid::new_v4().simple());
-        let log = PgDatabase::connect(&database_url(), Some(&schema), 8)
-            .await
-            .expect("PostgreSQL");
-        log.migrate(anote_store::migrations::postgres())
-            .await
-            .expect("migrates");
-        let read = PgDatabase::connect(&database_url(), Some(&format!("{schema}_read")), 8)
-            .await
-            .expect("PostgreSQL");
-        read.migrate(anote_read_store::migrations::postgres())
-            .await
-            .expect("migrates");
+        let schema = fresh_schema();
+        let log = pg_event_log(&schema, 8).await;
+        let read = pg_read_models(&format!("{schema}_read"), 8).await;
         Self {
             events: Arc::new(PgEventStore::new(log.clone())),
             reads: Arc::new(PgReadStore::new(read.clone())),
@@ -114,23 +101,14 @@ impl Backend {
     /// A read store of the same kind, empty, projecting the same log.
     async fn fresh_reads(&self, postgres: bool) -> Arc<dyn ReadStore> {
         if postgres {
-            let schema = format!("proj_{}_read", Uuid::new_v4().simple());
-            let read = PgDatabase::connect(&database_url(), Some(&schema), 8)
-                .await
-                .expect("PostgreSQL");
-            read.migrate(anote_read_store::migrations::postgres())
-                .await
-                .expect("migrates");
+            let read = pg_read_models(&format!("{}_read", fresh_schema()), 8).await;
             Arc::new(PgReadStore::new(read))
         } else {
             let dir = self._dir.as_ref().expect("sqlite has a folder");
             let path = dir
                 .path()
                 .join(format!("{}.sqlite3", Uuid::new_v4().simple()));
-            let read = SqliteDatabase::open(&path).await.expect("opens");
-            read.migrate(anote_read_store::migrations::sqlite())
-                .await
-                .expect("migrates");
+            let read = sqlite_read_models(&path).await;
             Arc::new(SqliteReadStore::new(read))
         }
     }
@@ -219,28 +197,6 @@ async fn random_log(events: &dyn EventStore, seed: u64) -> (UserId, HashMap<Note
         run(events, &mut state, id, owner, action).await;
     }
     (owner, state)
-}
-
-/// Waits until the log's newest event is readable: commit-safe reads hold
-/// back events while any older transaction of the database server is open
-/// (other tests write concurrently).
-async fn settled(events: &dyn EventStore) {
-    let newest = events.newest().await.expect("reads");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let visible = events
-            .read_all(Position::START, 100_000)
-            .await
-            .expect("reads");
-        if visible.iter().map(|e| e.position.seq()).max().unwrap_or(0) >= newest {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the newest event never became readable"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
 }
 
 /// Projects the whole log once it has settled.

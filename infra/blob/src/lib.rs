@@ -9,7 +9,9 @@
 //!   opens from [`BlobSettings`]) and the [`DocumentPolicy`] limits.
 //! - [`s3`]: S3 and its emulator.
 //! - [`local`]: a folder, with URLs signed by the service itself.
+//! - [`clock`]: the time the local store checks its URLs' expiry against.
 
+pub mod clock;
 pub mod local;
 pub mod s3;
 

@@ -13,6 +13,7 @@
 //! not have it are never served.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anote_domain::document::ContentDigest;
@@ -27,6 +28,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::clock::{Clock, SystemClock};
 use super::{BlobError, BlobKey, BlobStore, FileInfo, ObjectInfo, SignedRequest};
 use anote_tokens::TokenSigner;
 
@@ -106,6 +108,7 @@ pub struct LocalBlobs {
     root: PathBuf,
     base_url: String,
     signer: TokenSigner,
+    clock: Arc<dyn Clock>,
 }
 
 /// What is kept beside an object (or a multipart upload).
@@ -147,7 +150,20 @@ impl LocalBlobs {
             root: root.to_owned(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             signer,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// This store, its URLs' expiry given and checked by `clock` instead of
+    /// the system's time.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// When a URL signed now for `expires_in` expires.
+    fn expiry(&self, expires_in: Duration) -> OffsetDateTime {
+        self.clock.now() + expires_in
     }
 
     fn object_path(&self, key: &str) -> PathBuf {
@@ -190,7 +206,7 @@ impl LocalBlobs {
         }
         let query: UrlQuery =
             serde_urlencoded::from_str(signed).map_err(|_| TransferError::SignatureMismatch)?;
-        if query.expires <= OffsetDateTime::now_utc().unix_timestamp() {
+        if query.expires <= self.clock.now().unix_timestamp() {
             return Err(TransferError::UrlExpired);
         }
         Ok(query)
@@ -320,10 +336,6 @@ fn meta_path(object: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn expiry(expires_in: Duration) -> OffsetDateTime {
-    OffsetDateTime::now_utc() + expires_in
-}
-
 async fn remove_if_present(path: &Path) -> Result<(), BlobError> {
     match tokio::fs::remove_file(path).await {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
@@ -340,7 +352,7 @@ impl BlobStore for LocalBlobs {
         size: u64,
         expires_in: Duration,
     ) -> Result<SignedRequest, BlobError> {
-        let expires_at = expiry(expires_in);
+        let expires_at = self.expiry(expires_in);
         let disposition = super::content_disposition(file.file_name);
         let url = self.sign(
             "PUT",
@@ -380,7 +392,7 @@ impl BlobStore for LocalBlobs {
         size: u64,
         expires_in: Duration,
     ) -> Result<SignedRequest, BlobError> {
-        let expires_at = expiry(expires_in);
+        let expires_at = self.expiry(expires_in);
         let url = self.sign(
             "PUT",
             key,
@@ -483,7 +495,7 @@ impl BlobStore for LocalBlobs {
         sha256: Option<&str>,
         expires_in: Duration,
     ) -> Result<String, BlobError> {
-        let expires_at = expiry(expires_in);
+        let expires_at = self.expiry(expires_in);
         let mut pairs = vec![
             ("expires", expires_at.unix_timestamp().to_string()),
             ("type", file.content_type.to_owned()),
@@ -516,7 +528,7 @@ impl LocalBlobs {
         let query = self.check("PUT", request.key, request.query)?;
         let size = query.size.ok_or(TransferError::SignatureMismatch)?;
         // An upload that started in time may take a while, but not forever.
-        let left = query.expires - OffsetDateTime::now_utc().unix_timestamp();
+        let left = query.expires - self.clock.now().unix_timestamp();
         let deadline =
             Instant::now() + Duration::from_secs(left.unsigned_abs() + UPLOAD_SLACK_SECS);
         if request.content_length.is_some_and(|n| n != size) {

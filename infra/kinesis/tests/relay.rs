@@ -1,53 +1,27 @@
 //! The relay against a real PostgreSQL and a real Kinesis emulator (a fresh
 //! stream per test).
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anote_domain::{NoteId, StreamId};
 use anote_kinesis::relay::envelope::Envelope;
-use anote_kinesis::relay::kinesis::{create_stream, emulator_client, KinesisSink};
+use anote_kinesis::relay::kinesis::KinesisSink;
 use anote_kinesis::relay::Relay;
 use anote_store::db::PgDatabase;
 use anote_store::event_store::{
     Append, EventStore, Metadata, NewEvent, PgEventStore, Position, RecordedEvent,
 };
+use anote_testkit::db::{pg_event_log, settled};
+use anote_testkit::env::{fresh_schema, fresh_stream, kinesis_client};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-fn database_url() -> String {
-    std::env::var("ANOTE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A client of the emulator the test command starts.
-fn kinesis() -> Client {
-    let endpoint = std::env::var("ANOTE_TEST_KINESIS_ENDPOINT")
-        .unwrap_or_else(|_| "http://127.0.0.1:4568".to_owned());
-    emulator_client(&endpoint)
-}
-
-async fn fresh_stream(client: &Client, shards: i32) -> String {
-    let name = format!("anote-test-{}", Uuid::new_v4().simple());
-    create_stream(client, &name, shards)
-        .await
-        .expect("the Kinesis emulator answers (run the README's test command)");
-    name
-}
-
 async fn fresh_log() -> (PgDatabase, Arc<dyn EventStore>) {
-    let schema = format!("relay_{}", Uuid::new_v4().simple());
-    let db = PgDatabase::connect(&database_url(), Some(&schema), 8)
-        .await
-        .expect("PostgreSQL");
-    db.migrate(anote_store::migrations::postgres())
-        .await
-        .expect("migrates");
+    let db = pg_event_log(&fresh_schema(), 8).await;
     (db.clone(), Arc::new(PgEventStore::new(db)))
 }
 
@@ -130,7 +104,7 @@ async fn wait_for_checkpoint(relay: &Relay, target: Position) {
 /// that each arrives once, in its stream's order; returns how many records
 /// carried them.
 async fn publish_once_in_stream_order(aggregated: bool) -> usize {
-    let client = kinesis();
+    let client = kinesis_client();
     let name = fresh_stream(&client, 4).await;
     let (db, events) = fresh_log().await;
     let streams: Vec<StreamId> = (0..20).map(|_| NoteId::new().stream()).collect();
@@ -147,7 +121,7 @@ async fn publish_once_in_stream_order(aggregated: bool) -> usize {
         let relay = relay.clone();
         async move { relay.run(Duration::from_millis(10), stopped).await }
     });
-    wait_for_checkpoint(&relay, support::settled(events.as_ref()).await).await;
+    wait_for_checkpoint(&relay, settled(events.as_ref()).await).await;
     stop.send(true).expect("stops");
     running.await.expect("relay ran");
 
@@ -257,7 +231,7 @@ async fn aggregated_records_carry_every_event_in_stream_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_standby_takes_over_when_the_leader_stops() {
-    let client = kinesis();
+    let client = kinesis_client();
     let name = fresh_stream(&client, 2).await;
     let (db, events) = fresh_log().await;
     let sink = Arc::new(KinesisSink::new(client.clone(), &name));
@@ -270,7 +244,7 @@ async fn a_standby_takes_over_when_the_leader_stops() {
         let relay = leader.clone();
         async move { relay.run(Duration::from_millis(10), leader_stopped).await }
     });
-    wait_for_checkpoint(&leader, support::settled(events.as_ref()).await).await;
+    wait_for_checkpoint(&leader, settled(events.as_ref()).await).await;
 
     let standby = Relay::new("shared", db.clone(), events.clone(), sink, 64);
     let (stop_standby, standby_stopped) = watch::channel(false);
@@ -283,7 +257,7 @@ async fn a_standby_takes_over_when_the_leader_stops() {
 
     let more: Vec<StreamId> = (0..5).map(|_| NoteId::new().stream()).collect();
     fill(events.as_ref(), &more, 4).await;
-    wait_for_checkpoint(&standby, support::settled(events.as_ref()).await).await;
+    wait_for_checkpoint(&standby, settled(events.as_ref()).await).await;
     stop_standby.send(true).expect("stops");
     waiting.await.expect("standby ran");
 

@@ -14,12 +14,6 @@ use anote_read_store::{
 use anote_store::db::PgDatabase;
 use anote_store::event_store::Position;
 use anote_store::StoreError;
-use uuid::Uuid;
-
-fn database_url() -> String {
-    std::env::var("ANOTE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
 
 /// An empty batch that moves the checkpoint to `seq`, fenced by `generation`.
 fn batch(generation: Option<u64>, seq: u64) -> ProjectionBatch {
@@ -50,8 +44,8 @@ async fn blocked_batch(
 
 #[tokio::test]
 async fn postgres_swaps_schemas_and_refuses_batches_of_the_old_build() {
-    let url = database_url();
-    let live = format!("test_{}_read", Uuid::new_v4().simple());
+    let url = anote_testkit::env::database_url();
+    let live = format!("{}_read", anote_testkit::env::fresh_schema());
     let (next, old) = (format!("{live}_next"), format!("{live}_old"));
     let live_db = PgDatabase::connect(&url, Some(&live), 4)
         .await

@@ -1,8 +1,6 @@
 //! One contract for every event store: each test runs against PostgreSQL (a
 //! fresh schema of the test database) and against SQLite (a fresh file).
 
-mod support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,15 +18,11 @@ use anote_store::event_store::{
 };
 use anote_store::revocations::Revocation;
 use anote_store::StoreError;
+use anote_testkit::db::{pg_event_log, settled, sqlite_event_log};
+use anote_testkit::env::fresh_schema;
 use rand::Rng;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// The PostgreSQL server the tests use; the test command starts one if needed.
-fn database_url() -> String {
-    std::env::var("ANOTE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
 
 enum Backend {
     Postgres(PgDatabase),
@@ -40,24 +34,12 @@ enum Backend {
 
 impl Backend {
     async fn postgres() -> Self {
-        let schema = format!("test_{}", Uuid::new_v4().simple());
-        let db = PgDatabase::connect(&database_url(), Some(&schema), 40)
-            .await
-            .expect("PostgreSQL is reachable (run the README's test command)");
-        db.migrate(anote_store::migrations::postgres())
-            .await
-            .expect("migrations apply");
-        Self::Postgres(db)
+        Self::Postgres(pg_event_log(&fresh_schema(), 40).await)
     }
 
     async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = SqliteDatabase::open(&dir.path().join("test.sqlite3"))
-            .await
-            .expect("opens");
-        db.migrate(anote_store::migrations::sqlite())
-            .await
-            .expect("migrations apply");
+        let db = sqlite_event_log(&dir.path().join("test.sqlite3")).await;
         Self::Sqlite { db, _dir: dir }
     }
 
@@ -682,7 +664,7 @@ async fn the_verifier_finds_altered_and_removed_events(backend: Backend) {
         .append(append(&b, 1, vec![event(2)]))
         .await
         .expect("appends");
-    support::settled(&*store).await;
+    settled(&*store).await;
     let report = verify(&*store, None, 2).await.expect("verifies");
     assert_eq!(
         (report.events, report.streams, report.breaks.len()),
@@ -767,7 +749,7 @@ async fn the_verifier_notices_stripped_seals_and_goes_past_a_broken_payload(back
             "UPDATE events SET payload = {garbage} WHERE stream_id = '{garbled}' AND stream_version = 1"
         ))
         .await;
-    support::settled(&*store).await;
+    settled(&*store).await;
     let report = verify(&*store, None, 100)
         .await
         .expect("verifies to the end");

@@ -1,14 +1,15 @@
-//! End-to-end tests of what protects accounts across instances: login
+//! What protects accounts: through the real binary, across instances (login
 //! limits shared by every command API, and access tokens refused by every
-//! instance soon after their session ends or their account is deleted.
-
-mod support;
+//! instance soon after their session ends or their account is deleted); in
+//! process on [`TestApp`], the address limit behind a proxy and the refresh
+//! token's cookie.
 
 use std::time::{Duration, Instant};
 
+use anote_testkit::process::{body, Account, Backend, Server, Setup};
+use anote_testkit::{Reply, Settings, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{body, Account, Backend, Server, Setup};
 
 /// The logins allowed per username in a window (the default).
 const PER_USER: usize = 5;
@@ -130,52 +131,48 @@ async fn password_checks_of_a_password_change_are_limited(split: bool) {
     }
 }
 
-/// A command API alone, with extra settings.
-async fn command_server(split: bool, env: &[(&str, &str)]) -> Server {
-    if split {
-        let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-        return Server::start(Setup::Postgres(schema), None, env).await;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let setup = Setup::Embedded(dir.path().to_path_buf());
-    Server::start(setup, Some(dir), env).await
+/// A failed login as `user` through a proxy that says `X-Forwarded-For:
+/// forwarded`.
+async fn fail(server: &TestApp, user: &str, forwarded: &str) -> Reply {
+    server
+        .post("/v1/sessions")
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({ "username": user, "password": "wrong password!" }))
+        .send()
+        .await
 }
 
-async fn the_address_limit_counts_what_the_trusted_proxy_saw(split: bool) {
-    let fail = |server: &Server, user: &str, forwarded: &str| {
-        server
-            .http
-            .post(server.url("/v1/sessions"))
-            .header("x-forwarded-for", forwarded)
-            .json(&json!({ "username": user, "password": "wrong password!" }))
-            .send()
+#[tokio::test]
+async fn the_address_limit_counts_what_the_trusted_proxy_saw() {
+    let limited = |proxies: usize| {
+        let mut settings = Settings::default();
+        settings.auth.login_failures_per_address = 3;
+        settings.auth.trusted_proxy_hops = proxies;
+        TestApp::with(settings)
     };
-    let status = |r: reqwest::Result<reqwest::Response>| r.expect("login").status().as_u16();
-    let limit = [("ANOTE_LOGIN_FAILURES_PER_ADDRESS", "3")];
     // Behind one proxy: whatever the client puts in front of the address
     // the proxy saw, that address is counted.
-    let env = [limit[0], ("ANOTE_TRUSTED_PROXY_HOPS", "1")];
-    let proxied = command_server(split, &env).await;
+    let proxied = limited(1).await;
     for n in 0..3 {
         let forged = format!("198.51.100.{n}, 203.0.113.7");
-        assert_eq!(status(fail(&proxied, &format!("u{n}"), &forged).await), 401);
+        assert_eq!(fail(&proxied, &format!("u{n}"), &forged).await.status, 401);
     }
-    assert_eq!(status(fail(&proxied, "u9", "203.0.113.7").await), 429);
+    assert_eq!(fail(&proxied, "u9", "203.0.113.7").await.status, 429);
     assert_eq!(
-        status(fail(&proxied, "u9", "203.0.113.8").await),
+        fail(&proxied, "u9", "203.0.113.8").await.status,
         401,
         "another client"
     );
     // Without a trusted proxy the header is ignored: the peer is counted.
-    let direct = command_server(split, &limit).await;
+    let direct = limited(0).await;
     for n in 0..3 {
         let forwarded = format!("203.0.113.{n}");
         assert_eq!(
-            status(fail(&direct, &format!("u{n}"), &forwarded).await),
+            fail(&direct, &format!("u{n}"), &forwarded).await.status,
             401
         );
     }
-    assert_eq!(status(fail(&direct, "u9", "203.0.113.99").await), 429);
+    assert_eq!(fail(&direct, "u9", "203.0.113.99").await.status, 429);
 }
 
 /// How long until `path` answers 401 `token_revoked` to `account` on every
@@ -358,7 +355,7 @@ async fn a_missed_notice_is_healed_by_the_reload() {
         .expect("id");
     let ada = session(server).await;
     let schema = instances.backend.schema.clone().expect("split");
-    let pool = sqlx::PgPool::connect(&support::database_url())
+    let pool = sqlx::PgPool::connect(&anote_testkit::process::database_url())
         .await
         .expect("connects");
     sqlx::query(&format!(
@@ -382,9 +379,9 @@ struct SetCookie {
 }
 
 /// The `anote_refresh` cookie a reply sets, if any.
-fn refresh_cookie(r: &reqwest::Response) -> Option<SetCookie> {
+fn refresh_cookie(r: &Reply) -> Option<SetCookie> {
     let all: Vec<&str> = r
-        .headers()
+        .headers
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -411,14 +408,16 @@ fn assert_attributes(cookie: &SetCookie, max_age: u64, secure: bool) {
     assert_eq!(cookie.attributes, wanted);
 }
 
-async fn the_refresh_token_can_live_in_a_cookie(split: bool) {
+#[tokio::test]
+async fn the_refresh_token_can_live_in_a_cookie() {
     // Behind one trusted proxy, which says whether the client used HTTPS.
-    let b = Backend::of_with(split, &[("ANOTE_TRUSTED_PROXY_HOPS", "1")]).await;
-    let s = &b.writer;
+    let mut settings = Settings::default();
+    settings.auth.trusted_proxy_hops = 1;
+    let s = TestApp::with(settings).await;
     s.user("ada").await;
     const THIRTY_DAYS: u64 = 2_592_000;
     let login = |proto: Option<&'static str>| {
-        let mut request = s.http.post(s.url("/v1/sessions")).json(&json!({
+        let mut request = s.post("/v1/sessions").json(&json!({
             "username": "ada", "password": "correct horse battery", "refresh_cookie": true
         }));
         if let Some(proto) = proto {
@@ -427,106 +426,95 @@ async fn the_refresh_token_can_live_in_a_cookie(split: bool) {
         request.send()
     };
     let refresh_with = |cookie: Option<String>| {
-        let mut request = s.http.post(s.url("/v1/sessions/refresh")).json(&json!({}));
+        let mut request = s.post("/v1/sessions/refresh").json(&json!({}));
         if let Some(cookie) = cookie {
-            request = request.header("cookie", format!("theme=dark; anote_refresh={cookie}"));
+            request = request.header("cookie", &format!("theme=dark; anote_refresh={cookie}"));
         }
         request.send()
     };
 
     // The login sets the cookie and keeps the token out of the body.
-    let r = login(None).await.expect("login");
-    assert_eq!(r.status(), 200);
+    let r = login(None).await;
+    assert_eq!(r.status, 200);
     let first = refresh_cookie(&r).expect("a cookie");
     assert_attributes(&first, THIRTY_DAYS, false);
-    let tokens = body(r).await;
+    let tokens = r.json();
     assert!(tokens["access_token"].is_string());
     assert_eq!(tokens["token_type"], "Bearer");
     assert!(tokens.get("refresh_token").is_none(), "{tokens}");
     for (proto, secure) in [("https", true), ("http", false), ("https, http", false)] {
-        let r = login(Some(proto)).await.expect("login");
+        let r = login(Some(proto)).await;
         let cookie = refresh_cookie(&r).expect("a cookie");
         assert_attributes(&cookie, THIRTY_DAYS, secure);
     }
 
     // A refresh through the cookie sets the next one; the old one is done.
-    let r = refresh_with(Some(first.value.clone()))
-        .await
-        .expect("refresh");
-    assert_eq!(r.status(), 200);
+    let r = refresh_with(Some(first.value.clone())).await;
+    assert_eq!(r.status, 200);
     let second = refresh_cookie(&r).expect("the next cookie");
     assert_attributes(&second, THIRTY_DAYS, false);
     assert_ne!(second.value, first.value);
-    let tokens = body(r).await;
+    let tokens = r.json();
     assert!(tokens.get("refresh_token").is_none(), "{tokens}");
     let access = Account {
         access: tokens["access_token"].as_str().expect("token").to_owned(),
         refresh: String::new(),
     };
-    let r = refresh_with(Some(first.value)).await.expect("refresh");
-    assert_eq!(r.status(), 401, "the rotated cookie is refused");
+    let r = refresh_with(Some(first.value)).await;
+    assert_eq!(r.status, 401, "the rotated cookie is refused");
     assert!(refresh_cookie(&r).is_none());
-    assert_eq!(body(r).await["code"], "invalid_refresh_token");
-    let r = refresh_with(None).await.expect("refresh");
-    assert_eq!(r.status(), 401, "no cookie, no token");
-    assert_eq!(body(r).await["code"], "invalid_refresh_token");
+    assert_eq!(r.json()["code"], "invalid_refresh_token");
+    let r = refresh_with(None).await;
+    assert_eq!(r.status, 401, "no cookie, no token");
+    assert_eq!(r.json()["code"], "invalid_refresh_token");
 
     // A token in the body works as before, and sets no cookie.
     let r = s.login("ada", "correct horse battery").await;
     let body_token = r.1["refresh_token"].as_str().expect("a token in the body");
     let r = s
-        .http
-        .post(s.url("/v1/sessions/refresh"))
+        .post("/v1/sessions/refresh")
         .json(&json!({ "refresh_token": body_token }))
         .send()
-        .await
-        .expect("refresh");
-    assert_eq!(r.status(), 200);
+        .await;
+    assert_eq!(r.status, 200);
     assert!(refresh_cookie(&r).is_none());
-    assert!(body(r).await["refresh_token"].is_string());
+    assert!(r.json()["refresh_token"].is_string());
 
     // Logging out clears the cookie, and its token is revoked.
     let r = s
         .as_user(&access, Method::DELETE, "/v1/sessions")
         .send()
-        .await
-        .expect("logout");
-    assert_eq!(r.status(), 204);
+        .await;
+    assert_eq!(r.status, 204);
     let cleared = refresh_cookie(&r).expect("a clearing cookie");
     assert_eq!(cleared.value, "");
     assert_attributes(&cleared, 0, false);
-    let r = refresh_with(Some(second.value)).await.expect("refresh");
-    assert_eq!(r.status(), 401, "logged out");
+    let r = refresh_with(Some(second.value)).await;
+    assert_eq!(r.status, 401, "logged out");
 
     // Deleting the account clears it too.
-    let r = login(Some("https")).await.expect("login");
+    let r = login(Some("https")).await;
     let last = refresh_cookie(&r).expect("a cookie");
     let access = Account {
-        access: body(r).await["access_token"]
-            .as_str()
-            .expect("token")
-            .to_owned(),
+        access: r.json()["access_token"].as_str().expect("token").to_owned(),
         refresh: String::new(),
     };
     let r = s
         .as_user(&access, Method::DELETE, "/v1/account")
         .header("x-forwarded-proto", "https")
         .send()
-        .await
-        .expect("delete");
-    assert_eq!(r.status(), 204);
+        .await;
+    assert_eq!(r.status, 204);
     let cleared = refresh_cookie(&r).expect("a clearing cookie");
     assert_eq!(cleared.value, "");
     assert_attributes(&cleared, 0, true);
-    let r = refresh_with(Some(last.value)).await.expect("refresh");
-    assert_eq!(r.status(), 401, "the account is gone");
+    let r = refresh_with(Some(last.value)).await;
+    assert_eq!(r.status, 401, "the account is gone");
 }
 
-both_setups!(
+anote_testkit::both_setups!(
     split;
     concurrent_logins_are_limited_across_instances,
     revoked_tokens_are_refused_by_every_instance,
     password_checks_of_a_password_change_are_limited,
-    the_address_limit_counts_what_the_trusted_proxy_saw,
-    the_refresh_token_can_live_in_a_cookie,
 );

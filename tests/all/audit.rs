@@ -3,20 +3,18 @@
 //! and `export` writes lines a third party can check with the documented
 //! algorithm alone. (Tampering is in `infra/store/tests/event_store_contract.rs`.)
 
-mod support;
-
 use std::collections::HashMap;
 use std::process::Command;
 
+use anote_testkit::process::Backend;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::Backend;
 
 /// `anote audit <args>` against the backend's log; returns stdout.
 fn audit(b: &Backend, args: &[&str]) -> (bool, String) {
     let mut cmd = match (&b.schema, b.writer.data_dir()) {
-        (Some(schema), _) => support::postgres_command("audit", schema),
+        (Some(schema), _) => anote_testkit::process::postgres_command("audit", schema),
         (None, Some(dir)) => {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
             cmd.arg("audit").env("ANOTE_DATA_DIR", dir);
@@ -127,4 +125,4 @@ async fn verify_and_export_check_out(split: bool) {
     assert!(none.is_empty());
 }
 
-both_setups!(split; verify_and_export_check_out);
+anote_testkit::both_setups!(split; verify_and_export_check_out);

@@ -4,8 +4,6 @@
 //! position (or time) are built in a new schema or file, and the live ones
 //! stay as they are.
 
-mod support;
-
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,15 +12,16 @@ use std::time::Duration;
 use anote_domain::NoteId;
 use anote_read_store::{PgReadStore, ReadStore, SqliteReadStore};
 use anote_store::db::{PgDatabase, SqliteDatabase};
+use anote_testkit::env::fresh_schema;
+use anote_testkit::process::Backend;
 use reqwest::Method;
 use serde_json::json;
-use support::Backend;
 use uuid::Uuid;
 
 /// `anote replay` on the backend's log and read models.
 fn replay_command(b: &Backend) -> Command {
     match (&b.schema, b.writer.data_dir()) {
-        (Some(schema), _) => support::postgres_command("replay", schema),
+        (Some(schema), _) => anote_testkit::process::postgres_command("replay", schema),
         (None, Some(dir)) => {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
             cmd.arg("replay").env("ANOTE_DATA_DIR", dir);
@@ -51,7 +50,7 @@ async fn replayed(b: &Backend, into: &str) -> std::sync::Arc<dyn ReadStore> {
             std::sync::Arc::new(SqliteReadStore::new(db))
         }
         None => {
-            let db = PgDatabase::connect(&support::database_url(), Some(into), 2)
+            let db = PgDatabase::connect(&anote_testkit::process::database_url(), Some(into), 2)
                 .await
                 .expect("connects");
             std::sync::Arc::new(PgReadStore::new(db))
@@ -87,7 +86,7 @@ async fn read_models_as_of_a_past_point(split: bool) {
         )
         .await;
 
-    let into = format!("asof_{}", Uuid::new_v4().simple());
+    let into = fresh_schema();
     assert!(replay(&b, &then, &into));
     let note = NoteId::from_uuid(Uuid::parse_str(&id).expect("uuid"));
     let views = replayed(&b, &into)
@@ -110,7 +109,7 @@ async fn read_models_as_of_a_past_point(split: bool) {
         "the live read models are refused"
     );
 
-    let before = format!("asof_{}", Uuid::new_v4().simple());
+    let before = fresh_schema();
     assert!(replay(&b, "2000-01-01T00:00:00Z", &before));
     let none = replayed(&b, &before)
         .await
@@ -147,7 +146,7 @@ impl Traffic {
 /// position) until `stop`; returns each note's last body.
 async fn edit_until(
     b: Arc<Backend>,
-    ada: Arc<support::Account>,
+    ada: Arc<anote_testkit::process::Account>,
     notes: Vec<String>,
     stop: Arc<AtomicBool>,
     traffic: Arc<Mutex<Traffic>>,
@@ -174,7 +173,7 @@ async fn edit_until(
             if status != 200 {
                 continue;
             }
-            let reply = support::body(r).await;
+            let reply = anote_testkit::process::body(r).await;
             *version = reply["version"].as_u64().expect("version");
             *body = text;
             let position = reply["position"].as_str().expect("position");
@@ -192,7 +191,7 @@ async fn edit_until(
 /// Lists, searches and opens notes until `stop`.
 async fn read_until(
     b: Arc<Backend>,
-    ada: Arc<support::Account>,
+    ada: Arc<anote_testkit::process::Account>,
     note: String,
     stop: Arc<AtomicBool>,
     traffic: Arc<Mutex<Traffic>>,
@@ -325,10 +324,13 @@ async fn corrupt_title(b: &Backend, id: &str) {
     let sql = "UPDATE note_views SET title = 'Garbled' WHERE id = $1";
     match (&b.schema, b.writer.data_dir()) {
         (Some(schema), _) => {
-            let db =
-                PgDatabase::connect(&support::database_url(), Some(&format!("{schema}_read")), 1)
-                    .await
-                    .expect("connects");
+            let db = PgDatabase::connect(
+                &anote_testkit::process::database_url(),
+                Some(&format!("{schema}_read")),
+                1,
+            )
+            .await
+            .expect("connects");
             let done = sqlx::query(sql)
                 .bind(id)
                 .execute(db.pool())
@@ -357,7 +359,7 @@ async fn switched(b: &Backend) {
     loop {
         let done = match (&b.schema, b.writer.data_dir()) {
             (Some(schema), _) => {
-                let db = PgDatabase::connect(&support::database_url(), None, 1)
+                let db = PgDatabase::connect(&anote_testkit::process::database_url(), None, 1)
                     .await
                     .expect("connects");
                 let read = format!("{schema}_read");
@@ -393,4 +395,4 @@ async fn switched(b: &Backend) {
     }
 }
 
-both_setups!(split; rebuilding_loses_nothing_and_fails_no_request, read_models_as_of_a_past_point);
+anote_testkit::both_setups!(split; rebuilding_loses_nothing_and_fails_no_request, read_models_as_of_a_past_point);

@@ -5,16 +5,14 @@
 //! included), while the history still shows every change, its content
 //! erased.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use anote_testkit::process::{body, Backend};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use support::{body, Backend};
 use uuid::Uuid;
 
 /// Every value of every table of an SQLite file, as text.
@@ -125,7 +123,7 @@ async fn dump(b: &Backend) -> String {
                     "--schema",
                     &format!("{schema}_read"),
                 ])
-                .arg(support::database_url())
+                .arg(anote_testkit::process::database_url())
                 .output()
                 .expect("pg_dump runs");
             assert!(
@@ -200,7 +198,7 @@ async fn a_purged_note_is_gone_everywhere(split: bool) {
     if let Some(schema) = &b.schema {
         let output = std::process::Command::new("pg_dump")
             .args(["--data-only", "--schema", schema])
-            .arg(support::database_url())
+            .arg(anote_testkit::process::database_url())
             .output()
             .expect("pg_dump runs");
         let log = String::from_utf8_lossy(&output.stdout);
@@ -377,7 +375,7 @@ async fn log_dump(b: &Backend) -> String {
             let output = std::process::Command::new("pg_dump")
                 .args(["--data-only", "--schema", schema, "--table"])
                 .arg(format!("{schema}.events"))
-                .arg(support::database_url())
+                .arg(anote_testkit::process::database_url())
                 .output()
                 .expect("pg_dump runs");
             String::from_utf8_lossy(&output.stdout).into_owned()
@@ -403,7 +401,7 @@ async fn stored_fingerprints(b: &Backend) -> Vec<Vec<u8>> {
     let sql = "SELECT request_hash FROM idempotency_keys";
     match (&b.schema, b.writer.data_dir()) {
         (Some(schema), _) => {
-            let pool = sqlx::PgPool::connect(&support::database_url())
+            let pool = sqlx::PgPool::connect(&anote_testkit::process::database_url())
                 .await
                 .expect("connects");
             let rows = sqlx::query_scalar(&format!(
@@ -448,7 +446,7 @@ fn unkeyed_fingerprint(request: &Value) -> Vec<u8> {
     hash.finalize().to_vec()
 }
 
-both_setups!(
+anote_testkit::both_setups!(
     split;
     a_purged_note_is_gone_everywhere,
     deleting_an_account_erases_its_notes_and_its_names,

@@ -4,14 +4,12 @@
 //! off with 408, stalled headers close the connection, and one client
 //! address cannot hold more than its share of connections.
 
-mod support;
-
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+use anote_testkit::process::Backend;
 use reqwest::Method;
 use serde_json::json;
-use support::Backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -167,4 +165,4 @@ async fn slow_clients_do_not_deny_service(split: bool) {
     assert_eq!(r.status(), 201);
 }
 
-both_setups!(split; slow_clients_do_not_deny_service);
+anote_testkit::both_setups!(split; slow_clients_do_not_deny_service);

@@ -2,13 +2,10 @@
 //! on its own, and the split services (command API, projector, query API) on
 //! PostgreSQL as three processes.
 
-mod support;
-
-use anote_kinesis::relay::kinesis::{create_stream, emulator_client};
+use anote_testkit::env::{fresh_schema, fresh_stream, kinesis_client};
+use anote_testkit::process::{body, Backend, ProjectorProcess, Server, Setup};
 use reqwest::Method;
 use serde_json::json;
-use support::{body, Backend, ProjectorProcess, Server, Setup};
-use uuid::Uuid;
 
 async fn every_write_is_readable_at_once_with_its_position(split: bool) {
     let b = Backend::of(split).await;
@@ -642,20 +639,10 @@ async fn openapi_describes_the_reads(split: bool) {
     }
 }
 
-/// Creates a fresh stream on the Kinesis emulator.
-async fn fresh_kinesis_stream(shards: i32) -> String {
-    let name = format!("anote-e2e-{}", Uuid::new_v4().simple());
-    let client = emulator_client(&support::kinesis_endpoint());
-    create_stream(&client, &name, shards)
-        .await
-        .expect("the Kinesis emulator answers");
-    name
-}
-
 #[tokio::test]
 async fn through_kinesis_with_the_relay_and_projector_killed_mid_stream() {
-    let schema = format!("e2e_{}", Uuid::new_v4().simple());
-    let stream = fresh_kinesis_stream(4).await;
+    let schema = fresh_schema();
+    let stream = fresh_stream(&kinesis_client(), 4).await;
     let writer = Server::start(Setup::Postgres(schema.clone()), None, &[]).await;
     let reader = Server::start(Setup::QueryApi(schema.clone()), None, &[]).await;
     let mut relay = ProjectorProcess::with_kinesis("relay", &schema, &stream);
@@ -816,7 +803,7 @@ async fn text_is_held_to_the_same_rules_on_both_setups(split: bool) {
     }
 }
 
-both_setups!(
+anote_testkit::both_setups!(
     split;
     every_write_is_readable_at_once_with_its_position,
     reads_answer_clearly,

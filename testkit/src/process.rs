@@ -1,9 +1,8 @@
-//! Runs the real `anote` binary for end-to-end tests: embedded (`anote serve`
-//! on a temporary data folder) or split (`anote command-api`, `anote
-//! query-api` and `anote projector` on a fresh PostgreSQL schema).
-
-// Each test binary uses its own part of this module.
-#![allow(dead_code)]
+//! Runs the real `anote` binary: embedded (`anote serve` on a temporary data
+//! folder) or split (`anote command-api`, `anote query-api` and `anote
+//! projector` on a fresh PostgreSQL schema), for the tests that need a
+//! process: signals, the listener, Kinesis, the binary's flags, and the
+//! split services over PostgreSQL.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -13,7 +12,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{json, Value};
-use uuid::Uuid;
+
+pub use crate::env::{bucket_of, database_url, kinesis_endpoint, s3_client, s3_endpoint, s3_keys};
+use crate::env::{ensure_bucket, fresh_schema};
+pub use crate::Account;
+use crate::PASSWORD;
 
 /// Which setup a test runs against.
 #[derive(Clone, Debug)]
@@ -32,7 +35,7 @@ const TOKEN_SECRET: &str = "e2e-test-secret-e2e-test-secret-e2e";
 /// `anote <role>` on PostgreSQL: the event log in `schema`, the read models
 /// in `<schema>_read`.
 pub fn postgres_command(role: &str, schema: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
+    let mut cmd = Command::new(binary());
     cmd.arg(role)
         .env("ANOTE_DATABASE_URL", database_url())
         .env("ANOTE_DATABASE_SCHEMA", schema)
@@ -49,58 +52,30 @@ pub fn postgres_command(role: &str, schema: &str) -> Command {
     cmd
 }
 
+/// The `anote` binary of the integration test that runs: cargo builds it
+/// next to the folder of the test executables (`NEXTEST_BIN_EXE_anote` or
+/// `CARGO_BIN_EXE_anote` name it when set at run time).
+pub fn binary() -> PathBuf {
+    for var in ["NEXTEST_BIN_EXE_anote", "CARGO_BIN_EXE_anote"] {
+        if let Some(path) = std::env::var_os(var) {
+            return path.into();
+        }
+    }
+    let test = std::env::current_exe().expect("the test executable");
+    let deps = test.parent().expect("the folder of the test executables");
+    let profile = deps.parent().expect("the profile folder");
+    profile.join(format!("anote{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// The log filter of the processes the tests start: `ANOTE_TEST_CHILD_LOG`,
 /// or warnings only.
 pub fn child_log() -> String {
     std::env::var("ANOTE_TEST_CHILD_LOG").unwrap_or_else(|_| "warn".to_owned())
 }
 
-/// The S3 emulator the test command starts.
-pub fn s3_endpoint() -> String {
-    std::env::var("ANOTE_TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8014".to_owned())
-}
-
-/// The S3 emulator's access key and secret.
-pub fn s3_keys() -> (String, String) {
-    let var =
-        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    (
-        var("ANOTE_TEST_S3_ACCESS_KEY", "anote-test"),
-        var("ANOTE_TEST_S3_SECRET_KEY", "anote-test-secret"),
-    )
-}
-
-/// The bucket of a test's schema (bucket names take no underscores).
-pub fn bucket_of(schema: &str) -> String {
-    schema.replace('_', "-")
-}
-
-/// A client of the S3 emulator.
-pub fn s3_client() -> aws_sdk_s3::Client {
-    let (access, secret) = s3_keys();
-    anote_blob::s3::emulator_client(&s3_endpoint(), &access, &secret)
-}
-
-/// Creates the bucket of a test's schema, unless it exists.
-async fn ensure_bucket(schema: &str) {
-    let client = s3_client();
-    let bucket = bucket_of(schema);
-    if client.head_bucket().bucket(&bucket).send().await.is_err() {
-        anote_blob::s3::create_bucket(&client, &bucket)
-            .await
-            .expect("the S3 emulator creates the bucket");
-    }
-}
-
 /// A background `anote` process without an API (the projector or the
 /// relay) on a PostgreSQL schema, killed on drop.
 pub struct ProjectorProcess(Child);
-
-/// The Kinesis emulator the test command starts.
-pub fn kinesis_endpoint() -> String {
-    std::env::var("ANOTE_TEST_KINESIS_ENDPOINT")
-        .unwrap_or_else(|_| "http://127.0.0.1:4568".to_owned())
-}
 
 impl ProjectorProcess {
     /// Starts the projector of `schema`, tailing the event log.
@@ -195,11 +170,6 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-pub fn database_url() -> String {
-    std::env::var("ANOTE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
 impl Server {
     /// `anote serve` on a fresh data folder.
     pub async fn embedded() -> Self {
@@ -220,7 +190,7 @@ impl Server {
     /// variables.
     pub async fn of_with(postgres: bool, env: &[(&str, &str)]) -> Self {
         if postgres {
-            let schema = format!("e2e_{}", Uuid::new_v4().simple());
+            let schema = fresh_schema();
             Self::start(Setup::Postgres(schema), None, env).await
         } else {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -241,18 +211,18 @@ impl Server {
             last_port = port;
             let mut cmd = match &setup {
                 Setup::Embedded(dir) => {
-                    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
+                    let mut cmd = Command::new(binary());
                     cmd.arg("serve")
                         .env("ANOTE_DATA_DIR", dir)
                         .env("ANOTE_LOG", "warn");
                     cmd
                 }
                 Setup::Postgres(schema) => {
-                    ensure_bucket(schema).await;
+                    ensure_bucket(&bucket_of(schema)).await;
                     postgres_command("command-api", schema)
                 }
                 Setup::QueryApi(schema) => {
-                    ensure_bucket(schema).await;
+                    ensure_bucket(&bucket_of(schema)).await;
                     postgres_command("query-api", schema)
                 }
             };
@@ -347,13 +317,13 @@ impl Server {
         let r = self
             .http
             .post(self.url("/v1/accounts"))
-            .json(&json!({ "username": name, "password": "correct horse battery", "display_name": name }))
+            .json(&json!({ "username": name, "password": PASSWORD, "display_name": name }))
             .send()
             .await
             .expect("register");
         assert_eq!(r.status(), 201, "register {name}");
         assert!(body(r).await["id"].is_string());
-        let tokens = self.login(name, "correct horse battery").await;
+        let tokens = self.login(name, PASSWORD).await;
         assert_eq!(tokens.0, 200);
         Account {
             access: tokens.1["access_token"].as_str().expect("token").to_owned(),
@@ -409,15 +379,6 @@ impl Drop for Server {
     }
 }
 
-/// A logged-in account.
-#[derive(Clone, Debug)]
-pub struct Account {
-    /// The access token.
-    pub access: String,
-    /// The refresh token.
-    pub refresh: String,
-}
-
 /// The JSON body of a reply (`Null` when empty).
 pub async fn body(r: Response) -> Value {
     let bytes = r.bytes().await.expect("body");
@@ -458,7 +419,7 @@ impl Backend {
 
     /// The split services, both APIs with extra settings.
     pub async fn split_with(env: &[(&str, &str)]) -> Self {
-        let schema = format!("e2e_{}", Uuid::new_v4().simple());
+        let schema = fresh_schema();
         let writer = Server::start(Setup::Postgres(schema.clone()), None, env).await;
         let reader = Server::start(Setup::QueryApi(schema.clone()), None, env).await;
         let projector = ProjectorProcess::start(&schema);

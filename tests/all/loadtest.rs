@@ -3,12 +3,10 @@
 //! this machine (without `--allow-remote`) and an unknown profile are
 //! refused.
 
-mod support;
-
 use std::process::Command;
 
+use anote_testkit::process::Server;
 use serde_json::Value;
-use support::Server;
 
 /// `anote loadtest` with these arguments; returns whether it succeeded.
 fn loadtest(args: &[&str]) -> bool {
@@ -23,7 +21,7 @@ fn loadtest(args: &[&str]) -> bool {
 
 #[tokio::test]
 async fn a_short_run_reports_every_figure() {
-    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let metrics = format!("127.0.0.1:{}", anote_testkit::process::free_port());
     let server = Server::of_with(false, &[("ANOTE_METRICS_LISTEN", &metrics)]).await;
     let metrics = format!("http://{metrics}");
     let dir = tempfile::tempdir().expect("temp dir");

@@ -2,13 +2,11 @@
 //! its local blob store, and the split services with the S3 emulator. Bytes
 //! go through presigned URLs with a plain HTTP client, never through the API.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use anote_testkit::process::{body, bucket_of, s3_client, Account, Backend};
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
-use support::{body, bucket_of, s3_client, Account, Backend};
 
 const MIB: usize = 1024 * 1024;
 
@@ -306,160 +304,6 @@ async fn a_document_goes_up_down_out_in_and_away(split: bool) {
     assert_eq!(status, 404);
 }
 
-async fn limits_are_enforced_before_anything_is_signed(split: bool) {
-    let env = [
-        ("ANOTE_DOCUMENT_MAX_BYTES", "20971520"),
-        ("ANOTE_DOCUMENT_QUOTA_BYTES", "31457280"),
-    ];
-    let b = Backend::of_with(split, &env).await;
-    let ada = b.writer.user("ada").await;
-    let note = b
-        .writer
-        .note(&ada, json!({ "title": "Lab", "body": "" }))
-        .await;
-    let spec = |name: &str, kind: &str, size: usize| json!({ "file_name": name, "content_type": kind, "size": size });
-
-    let (status, problem) = request_upload(
-        &b,
-        &ada,
-        &note,
-        spec("big.pdf", "application/pdf", 20 * MIB + 1),
-    )
-    .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (413, Some("document_too_large"))
-    );
-    let (status, problem) = request_upload(
-        &b,
-        &ada,
-        &note,
-        spec("run.exe", "application/x-msdownload", 10),
-    )
-    .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (415, Some("content_type_not_allowed"))
-    );
-    let (status, problem) = request_upload(&b, &ada, &note, spec("", "application/pdf", 10)).await;
-    assert_eq!(
-        (status, problem["field"].as_str()),
-        (422, Some("file_name"))
-    );
-    let (status, _) = request_upload(&b, &ada, &note, spec("a.pdf", "pdf", 10)).await;
-    assert_eq!(status, 422);
-
-    // A pending upload counts against the quota.
-    let (status, first) = request_upload(
-        &b,
-        &ada,
-        &note,
-        spec("lie.pdf", "application/pdf", 20 * MIB),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (status, problem) = request_upload(
-        &b,
-        &ada,
-        &note,
-        spec("two.pdf", "application/pdf", 11 * MIB),
-    )
-    .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (507, Some("quota_exceeded"))
-    );
-
-    // A size lie: the first of three parts never arrives. Completing finds a
-    // smaller object, discards it and drops the document.
-    let parts = first["parts"].as_array().expect("a multipart upload");
-    assert_eq!(parts.len(), 3);
-    let data = bytes(20 * MIB, 2);
-    for part in &parts[1..] {
-        let n = part["number"].as_u64().expect("number") as usize;
-        let from = (n - 1) * 8 * MIB;
-        let size = part["size"].as_u64().expect("size") as usize;
-        assert_eq!(
-            put(
-                part["url"].as_str().expect("url"),
-                &part["headers"],
-                data[from..from + size].to_vec()
-            )
-            .await,
-            200
-        );
-    }
-    let doc = first["id"].as_str().expect("id");
-    let (status, problem) = complete(&b, &ada, &note, doc).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (422, Some("upload_mismatch")),
-        "{problem}"
-    );
-    assert!(!object_exists(&b, &note, doc).await, "the lie is deleted");
-    let (status, _) = complete(&b, &ada, &note, doc).await;
-    assert_eq!(status, 404, "the document is gone");
-    // Its bytes are free again.
-    let (status, second) = request_upload(
-        &b,
-        &ada,
-        &note,
-        spec("two.txt", "text/plain; charset=utf-8", 11),
-    )
-    .await;
-    assert_eq!(status, 201, "{second}");
-
-    // A single PUT of other bytes than declared is refused by the store
-    // (the length is signed), and completing finds nothing.
-    let short = put(
-        second["upload_url"].as_str().expect("url"),
-        &second["upload_headers"],
-        b"short".to_vec(),
-    )
-    .await;
-    assert!(
-        short == 403 || short == 422,
-        "a short upload is refused: {short}"
-    );
-    if let Some(dir) = b.writer.data_dir() {
-        let left = std::fs::read_dir(dir.join("blobs/tmp"))
-            .expect("tmp")
-            .count();
-        assert_eq!(left, 0, "a refused upload leaves no temporary file");
-    }
-    let doc = second["id"].as_str().expect("id");
-    let (status, problem) = complete(&b, &ada, &note, doc).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("upload_missing"))
-    );
-    // A completion before the upload is not fatal: upload, complete again.
-    upload(&second, b"eleven byte").await;
-    let (status, _) = complete(&b, &ada, &note, doc).await;
-    assert_eq!(status, 200);
-}
-
-async fn expired_upload_urls_are_refused(split: bool) {
-    let b = Backend::of_with(split, &[("ANOTE_UPLOAD_URL_TTL_SECS", "1")]).await;
-    let ada = b.writer.user("ada").await;
-    let note = b
-        .writer
-        .note(&ada, json!({ "title": "Lab", "body": "" }))
-        .await;
-    let spec = json!({ "file_name": "late.pdf", "content_type": "application/pdf", "size": 4 });
-    let (_, reply) = request_upload(&b, &ada, &note, spec).await;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let status = put(
-        reply["upload_url"].as_str().expect("url"),
-        &reply["upload_headers"],
-        b"late".to_vec(),
-    )
-    .await;
-    assert_eq!(status, 403);
-    let (status, _) = complete(&b, &ada, &note, reply["id"].as_str().expect("id")).await;
-    assert_eq!(status, 409);
-}
-
 async fn a_forty_mib_file_goes_up_in_parts(split: bool) {
     let b = Backend::of(split).await;
     let ada = b.writer.user("ada").await;
@@ -502,7 +346,11 @@ async fn a_forty_mib_file_goes_up_in_parts(split: bool) {
     assert_eq!(view["documents"][0]["sha256"], sha256_hex(&data).as_str());
 }
 
-async fn the_sweeper_removes_orphans_and_nothing_else(split: bool) {
+/// The split services' sweep (`anote sweep`) on S3; the embedded sweeper is
+/// tested in process ([`in_process`]).
+#[tokio::test]
+async fn the_sweeper_removes_orphans_and_nothing_else_on_s3() {
+    let split = true;
     let env = [
         ("ANOTE_UPLOAD_URL_TTL_SECS", "3"),
         ("ANOTE_UPLOAD_GRACE_SECS", "0"),
@@ -562,7 +410,7 @@ async fn the_sweeper_removes_orphans_and_nothing_else(split: bool) {
     // the split services `anote sweep` does it once; `anote serve` every second.
     tokio::time::sleep(Duration::from_secs(4)).await;
     if let Some(schema) = &b.schema {
-        let status = support::postgres_command("sweep", schema)
+        let status = anote_testkit::process::postgres_command("sweep", schema)
             .status()
             .expect("anote sweep");
         assert!(status.success());
@@ -708,13 +556,321 @@ async fn concurrent_requests_without_if_match_are_never_told_their_version_is_wr
     assert_eq!(versions, (2..22).collect::<Vec<u64>>(), "one event each");
 }
 
-both_setups!(
+anote_testkit::both_setups!(
     split;
     a_document_goes_up_down_out_in_and_away,
-    limits_are_enforced_before_anything_is_signed,
-    expired_upload_urls_are_refused,
     a_forty_mib_file_goes_up_in_parts,
-    the_sweeper_removes_orphans_and_nothing_else,
     a_handed_in_document_cannot_be_swapped,
     concurrent_requests_without_if_match_are_never_told_their_version_is_wrong,
 );
+
+/// The local store's rules in process on [`TestApp`], its clock moved
+/// instead of waiting for URLs to expire.
+mod in_process {
+    use std::time::Duration;
+
+    use anote_testkit::{Account, Reply, Settings, TestApp};
+    use reqwest::Method;
+    use serde_json::{json, Value};
+
+    use super::{bytes, MIB};
+
+    /// Asks to upload a document; returns the status and body.
+    async fn request_upload(app: &TestApp, who: &Account, note: &str, spec: Value) -> (u16, Value) {
+        let r = app
+            .as_user(who, Method::POST, &format!("/v1/notes/{note}/documents"))
+            .json(&spec)
+            .send()
+            .await;
+        (r.status, r.json())
+    }
+
+    /// PUTs `data` to a signed URL with its headers, as a browser would.
+    async fn put(app: &TestApp, url: &str, headers: &Value, data: Vec<u8>) -> u16 {
+        let mut call = app.call(Method::PUT, url).body(data);
+        for (name, value) in headers.as_object().into_iter().flatten() {
+            if !name.eq_ignore_ascii_case("content-length") {
+                call = call.header(name, value.as_str().expect("header value"));
+            }
+        }
+        call.send().await.status
+    }
+
+    /// Uploads `data` as a reply to `request_upload` says (one PUT or parts).
+    async fn upload(app: &TestApp, reply: &Value, data: &[u8]) {
+        if let Some(url) = reply["upload_url"].as_str() {
+            let status = put(app, url, &reply["upload_headers"], data.to_vec()).await;
+            assert_eq!(status, 200);
+            return;
+        }
+        let mut start = 0;
+        for part in reply["parts"].as_array().expect("parts") {
+            let size = part["size"].as_u64().expect("size") as usize;
+            let chunk = data[start..start + size].to_vec();
+            let url = part["url"].as_str().expect("url");
+            assert_eq!(put(app, url, &part["headers"], chunk).await, 200, "part");
+            start += size;
+        }
+        assert_eq!(start, data.len());
+    }
+
+    /// Completes an upload.
+    async fn complete(app: &TestApp, who: &Account, note: &str, doc: &str) -> Reply {
+        let path = format!("/v1/notes/{note}/documents/{doc}/complete");
+        app.as_user(who, Method::POST, &path).send().await
+    }
+
+    /// Requests, uploads and completes a document; returns its id.
+    async fn attach(app: &TestApp, who: &Account, note: &str, name: &str, data: &[u8]) -> String {
+        let spec =
+            json!({ "file_name": name, "content_type": "application/pdf", "size": data.len() });
+        let (status, reply) = request_upload(app, who, note, spec).await;
+        assert_eq!(status, 201, "{reply}");
+        upload(app, &reply, data).await;
+        let doc = reply["id"].as_str().expect("id").to_owned();
+        let done = complete(app, who, note, &doc).await;
+        assert_eq!(done.status, 200, "{}", done.json());
+        doc
+    }
+
+    /// Whether the object of a document is in the local store.
+    fn object_exists(app: &TestApp, note: &str, doc: &str) -> bool {
+        let key = format!("notes/{note}/documents/{doc}");
+        app.data_dir().join("blobs/objects").join(key).exists()
+    }
+
+    /// Follows a download redirect; returns the final reply.
+    async fn download(app: &TestApp, who: &Account, path: &str, position: &str) -> Reply {
+        let r = app
+            .as_user(who, Method::GET, path)
+            .header("anote-min-position", position)
+            .send()
+            .await;
+        assert_eq!(r.status, 302, "{path}");
+        assert_eq!(r.header("cache-control"), "no-store");
+        app.get(r.header("location")).send().await
+    }
+
+    #[tokio::test]
+    async fn limits_are_enforced_before_anything_is_signed() {
+        let mut settings = Settings::default();
+        settings.documents.max_bytes = 20 * MIB as u64;
+        settings.documents.quota_bytes = 30 * MIB as u64;
+        let app = TestApp::with(settings).await;
+        let ada = app.user("ada").await;
+        let note = app.note(&ada, json!({ "title": "Lab", "body": "" })).await;
+        let spec = |name: &str, kind: &str, size: usize| json!({ "file_name": name, "content_type": kind, "size": size });
+
+        let (status, problem) = request_upload(
+            &app,
+            &ada,
+            &note,
+            spec("big.pdf", "application/pdf", 20 * MIB + 1),
+        )
+        .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (413, Some("document_too_large"))
+        );
+        let (status, problem) = request_upload(
+            &app,
+            &ada,
+            &note,
+            spec("run.exe", "application/x-msdownload", 10),
+        )
+        .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (415, Some("content_type_not_allowed"))
+        );
+        let (status, problem) =
+            request_upload(&app, &ada, &note, spec("", "application/pdf", 10)).await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (422, Some("file_name"))
+        );
+        let (status, _) = request_upload(&app, &ada, &note, spec("a.pdf", "pdf", 10)).await;
+        assert_eq!(status, 422);
+
+        // A pending upload counts against the quota.
+        let (status, first) = request_upload(
+            &app,
+            &ada,
+            &note,
+            spec("lie.pdf", "application/pdf", 20 * MIB),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let (status, problem) = request_upload(
+            &app,
+            &ada,
+            &note,
+            spec("two.pdf", "application/pdf", 11 * MIB),
+        )
+        .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (507, Some("quota_exceeded"))
+        );
+
+        // A size lie: the first of three parts never arrives. Completing finds
+        // a smaller object, discards it and drops the document.
+        let parts = first["parts"].as_array().expect("a multipart upload");
+        assert_eq!(parts.len(), 3);
+        let data = bytes(20 * MIB, 2);
+        for part in &parts[1..] {
+            let n = part["number"].as_u64().expect("number") as usize;
+            let from = (n - 1) * 8 * MIB;
+            let size = part["size"].as_u64().expect("size") as usize;
+            let url = part["url"].as_str().expect("url");
+            let status = put(
+                &app,
+                url,
+                &part["headers"],
+                data[from..from + size].to_vec(),
+            )
+            .await;
+            assert_eq!(status, 200);
+        }
+        let doc = first["id"].as_str().expect("id");
+        let r = complete(&app, &ada, &note, doc).await;
+        assert_eq!((r.status, r.code()), (422, "upload_mismatch".to_owned()));
+        assert!(!object_exists(&app, &note, doc), "the lie is deleted");
+        assert_eq!(
+            complete(&app, &ada, &note, doc).await.status,
+            404,
+            "the document is gone"
+        );
+        // Its bytes are free again.
+        let (status, second) = request_upload(
+            &app,
+            &ada,
+            &note,
+            spec("two.txt", "text/plain; charset=utf-8", 11),
+        )
+        .await;
+        assert_eq!(status, 201, "{second}");
+
+        // A single PUT of other bytes than declared is refused by the store
+        // (the length is signed), and completing finds nothing.
+        let url = second["upload_url"].as_str().expect("url");
+        let short = put(&app, url, &second["upload_headers"], b"short".to_vec()).await;
+        assert!(
+            short == 403 || short == 422,
+            "a short upload is refused: {short}"
+        );
+        let left = std::fs::read_dir(app.data_dir().join("blobs/tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(left, 0, "a refused upload leaves no temporary file");
+        let doc = second["id"].as_str().expect("id");
+        let r = complete(&app, &ada, &note, doc).await;
+        assert_eq!((r.status, r.code()), (409, "upload_missing".to_owned()));
+        // A completion before the upload is not fatal: upload, complete again.
+        upload(&app, &second, b"eleven byte").await;
+        assert_eq!(complete(&app, &ada, &note, doc).await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn expired_upload_urls_are_refused() {
+        let mut settings = Settings::default();
+        settings.documents.upload_url_ttl = Duration::from_secs(1);
+        let app = TestApp::with(settings).await;
+        let ada = app.user("ada").await;
+        let note = app.note(&ada, json!({ "title": "Lab", "body": "" })).await;
+        let spec = json!({ "file_name": "late.pdf", "content_type": "application/pdf", "size": 4 });
+        let (_, reply) = request_upload(&app, &ada, &note, spec).await;
+        app.clock.advance(Duration::from_millis(2_500));
+        let url = reply["upload_url"].as_str().expect("url");
+        let status = put(&app, url, &reply["upload_headers"], b"late".to_vec()).await;
+        assert_eq!(status, 403);
+        let doc = reply["id"].as_str().expect("id");
+        assert_eq!(complete(&app, &ada, &note, doc).await.status, 409);
+    }
+
+    #[tokio::test]
+    async fn the_sweeper_removes_orphans_and_nothing_else() {
+        let mut settings = Settings::default();
+        settings.documents.upload_url_ttl = Duration::from_secs(3);
+        settings.documents.upload_grace = Duration::ZERO;
+        let app = TestApp::with(settings).await;
+        let ada = app.user("ada").await;
+        let note = app.note(&ada, json!({ "title": "Kept", "body": "" })).await;
+        let gone = app
+            .note(&ada, json!({ "title": "Purged", "body": "" }))
+            .await;
+        let spec = json!({ "file_name": "x.pdf", "content_type": "application/pdf", "size": 5 });
+        let kept = attach(&app, &ada, &note, "kept.pdf", b"kept!").await;
+        let removed = attach(&app, &ada, &note, "removed.pdf", b"gone!").await;
+        let purged = attach(&app, &ada, &gone, "purged.pdf", b"gone!").await;
+        // Created, upload requested, attached: version 3.
+        let trashed = app
+            .command(
+                &ada,
+                Method::POST,
+                &format!("/v1/notes/{gone}/trash"),
+                Some(3),
+                None,
+            )
+            .await;
+        let (_, never) = request_upload(&app, &ada, &note, spec.clone()).await;
+        let (_, unfinished) = request_upload(&app, &ada, &note, spec).await;
+        upload(&app, &unfinished, b"half!").await;
+        let (never, unfinished) = (
+            never["id"].as_str().expect("id"),
+            unfinished["id"].as_str().expect("id"),
+        );
+        let path = format!("/v1/notes/{note}/documents/{removed}");
+        app.command(&ada, Method::DELETE, &path, None, None).await;
+        let version = trashed["version"].as_u64();
+        app.command(
+            &ada,
+            Method::DELETE,
+            &format!("/v1/notes/{gone}"),
+            version,
+            None,
+        )
+        .await;
+        assert!(object_exists(&app, &note, unfinished));
+
+        // Past the upload URLs' expiry (3 s, no grace), one sweep.
+        app.clock.advance(Duration::from_secs(4));
+        app.sweep().await;
+        for (n, d) in [
+            (&note, removed.as_str()),
+            (&gone, purged.as_str()),
+            (&note, unfinished),
+        ] {
+            assert!(!object_exists(&app, n, d), "orphan left: {d}");
+        }
+        assert!(
+            object_exists(&app, &note, &kept),
+            "an attached document stays"
+        );
+
+        // The abandoned uploads left the note (events), freeing their bytes.
+        let changes = app
+            .command(
+                &ada,
+                Method::POST,
+                &format!("/v1/notes/{note}/shares"),
+                None,
+                Some(json!({})),
+            )
+            .await;
+        let at = changes["position"].as_str().expect("position");
+        let (_, view) = app.read(&ada, &format!("/v1/notes/{note}"), at).await;
+        let ids: Vec<&str> = view["documents"]
+            .as_array()
+            .expect("documents")
+            .iter()
+            .filter_map(|d| d["id"].as_str())
+            .collect();
+        assert_eq!(ids, vec![kept.as_str()], "{view}");
+        assert!(!ids.contains(&never));
+        let (_, usage) = app.read(&ada, "/v1/account/usage", at).await;
+        assert_eq!(usage["bytes"], 5);
+        let got = download(&app, &ada, &format!("/v1/documents/{kept}"), at).await;
+        assert_eq!(got.body.as_ref(), b"kept!");
+    }
+}

@@ -2,11 +2,9 @@
 //! serve` and on the split services: its history with line diffs, the note
 //! at a version or a time, and restoring an old version.
 
-mod support;
-
+use anote_testkit::process::{body, Account, Backend};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{body, Account, Backend};
 
 async fn get(b: &Backend, who: &Account, path: &str) -> (u16, Value) {
     let r = b
@@ -148,4 +146,4 @@ async fn history_time_travel_and_restore(split: bool) {
     assert_eq!(body(r).await["code"], "version_not_found");
 }
 
-both_setups!(split; history_time_travel_and_restore);
+anote_testkit::both_setups!(split; history_time_travel_and_restore);

@@ -1,29 +1,28 @@
-//! End-to-end tests of the command API through the real binary, against the
-//! embedded default (SQLite) and the split service (PostgreSQL).
+//! The command API's rules in process on [`TestApp`] (status codes, problem
+//! documents, ETag and If-Match, idempotency keys, ownership, sessions, CORS),
+//! and through the real binary, against the embedded default (SQLite) and
+//! the split service (PostgreSQL), what needs a process: a restart after
+//! SIGTERM, a SIGKILL mid-write, the metrics listener.
 
-mod support;
-
-use reqwest::{Method, StatusCode};
+use anote_testkit::process::{body, Server};
+use anote_testkit::{Settings, TestApp};
+use reqwest::Method;
 use serde_json::{json, Value};
-use support::{body, Server};
 
-async fn walkthrough_register_login_create_edit_and_conflict(postgres: bool) {
-    let s = Server::of(postgres).await;
+#[tokio::test]
+async fn walkthrough_register_login_create_edit_and_conflict() {
+    let s = TestApp::new().await;
     let ada = s.user("ada").await;
     let r = s
         .as_user(&ada, Method::POST, "/v1/notes")
         .json(&json!({ "title": "Limits", "body": "# Lecture 1", "subject": "Maths", "tags": ["Exam"] }))
         .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(r.headers()["etag"], "\"1\"");
-    let position = r.headers()["anote-position"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    let location = r.headers()["location"].to_str().expect("ascii").to_owned();
-    let created = body(r).await;
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("etag"), "\"1\"");
+    let position = r.header("anote-position").to_owned();
+    let location = r.header("location").to_owned();
+    let created = r.json();
     let id = created["id"].as_str().expect("id");
     assert_eq!(location, format!("/v1/notes/{id}"));
     assert_eq!(created["version"], 1);
@@ -39,33 +38,31 @@ async fn walkthrough_register_login_create_edit_and_conflict(postgres: bool) {
         }
         req.send()
     };
-    let r = edit(Some("\"1\""), "# Lecture 1, revised")
-        .await
-        .expect("edit");
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["etag"], "\"2\"");
-    let edited = body(r).await;
+    let r = edit(Some("\"1\""), "# Lecture 1, revised").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("etag"), "\"2\"");
+    let edited = r.json();
     assert_eq!(edited["version"], 2);
     assert_ne!(edited["position"], created["position"]);
 
-    let r = edit(Some("\"1\""), "a stale edit").await.expect("edit");
-    assert_eq!(r.status(), 412);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let problem = body(r).await;
+    let r = edit(Some("\"1\""), "a stale edit").await;
+    assert_eq!(r.status, 412);
+    assert_eq!(r.header("content-type"), "application/problem+json");
+    let problem = r.json();
     assert_eq!(
         (problem["code"].clone(), problem["current_version"].clone()),
         (json!("version_mismatch"), json!(2))
     );
 
-    let r = edit(None, "no precondition").await.expect("edit");
-    assert_eq!(r.status(), 428);
-    assert_eq!(body(r).await["code"], "precondition_required");
-    let r = edit(Some("seven"), "bad precondition").await.expect("edit");
-    assert_eq!(r.status(), 400);
+    let r = edit(None, "no precondition").await;
+    assert_eq!(r.status, 428);
+    assert_eq!(r.json()["code"], "precondition_required");
+    let r = edit(Some("seven"), "bad precondition").await;
+    assert_eq!(r.status, 400);
     // Nothing that failed was written.
-    let r = edit(Some("2"), "# Lecture 1, revised").await.expect("edit");
+    let r = edit(Some("2"), "# Lecture 1, revised").await;
     assert_eq!(
-        body(r).await["version"],
+        r.json()["version"],
         2,
         "an edit that changes nothing is a no-op"
     );
@@ -80,8 +77,9 @@ type Step = (
     Option<&'static str>,
 );
 
-async fn every_note_command_follows_the_rules(postgres: bool) {
-    let s = Server::of(postgres).await;
+#[tokio::test]
+async fn every_note_command_follows_the_rules() {
+    let s = TestApp::new().await;
     let ada = s.user("ada").await;
     let id = s
         .note(&ada, json!({ "title": "Essay", "body": "Draft" }))
@@ -148,12 +146,12 @@ async fn every_note_command_follows_the_rules(postgres: bool) {
     for (method, suffix, payload, status, code) in steps {
         let mut req = s
             .as_user(&ada, method.clone(), &format!("/v1/notes/{id}{suffix}"))
-            .header("if-match", format!("\"{version}\""));
+            .header("if-match", &format!("\"{version}\""));
         if let Some(p) = payload {
             req = req.json(&p);
         }
-        let r = req.send().await.expect("request");
-        let (got, reply) = (r.status().as_u16(), body(r).await);
+        let r = req.send().await;
+        let (got, reply) = (r.status, r.json());
         assert_eq!(got, status, "{method} {suffix}: {reply}");
         match code {
             Some(code) => assert_eq!(reply["code"], code),
@@ -166,8 +164,9 @@ async fn every_note_command_follows_the_rules(postgres: bool) {
     assert_eq!(version, 16);
 }
 
-async fn someone_elses_note_is_not_found(postgres: bool) {
-    let s = Server::of(postgres).await;
+#[tokio::test]
+async fn someone_elses_note_is_not_found() {
+    let s = TestApp::new().await;
     let ada = s.user("ada").await;
     let eve = s.user("eve").await;
     let id = s
@@ -177,8 +176,7 @@ async fn someone_elses_note_is_not_found(postgres: bool) {
         .as_user(&eve, Method::POST, &format!("/v1/notes/{id}/pin"))
         .header("if-match", "\"1\"")
         .send()
-        .await
-        .expect("pin");
+        .await;
     let missing = s
         .as_user(
             &eve,
@@ -187,38 +185,31 @@ async fn someone_elses_note_is_not_found(postgres: bool) {
         )
         .header("if-match", "\"1\"")
         .send()
-        .await
-        .expect("pin");
-    assert_eq!(
-        (theirs.status(), missing.status()),
-        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
-    );
-    assert_eq!(body(theirs).await["detail"], body(missing).await["detail"]);
+        .await;
+    assert_eq!((theirs.status, missing.status), (404, 404));
+    assert_eq!(theirs.json()["detail"], missing.json()["detail"]);
     let stale = s
         .as_user(&eve, Method::PATCH, &format!("/v1/notes/{id}"))
         .header("if-match", "\"9\"")
         .json(&json!({ "title": "mine now" }))
         .send()
-        .await
-        .expect("edit");
+        .await;
     assert_eq!(
-        stale.status(),
-        404,
+        stale.status, 404,
         "a stranger learns nothing, not even the version"
     );
     let anonymous = s
-        .http
-        .post(s.url("/v1/notes"))
+        .post("/v1/notes")
         .json(&json!({ "title": "t", "body": "b" }))
         .send()
-        .await
-        .expect("post");
-    assert_eq!(anonymous.status(), 401);
-    assert_eq!(body(anonymous).await["code"], "unauthorized");
+        .await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.json()["code"], "unauthorized");
 }
 
-async fn bad_input_is_a_clear_client_error(postgres: bool) {
-    let s = Server::of(postgres).await;
+#[tokio::test]
+async fn bad_input_is_a_clear_client_error() {
+    let s = TestApp::new().await;
     let ada = s.user("ada").await;
     let post = |body: String, content_type: &'static str| {
         s.as_user(&ada, Method::POST, "/v1/notes")
@@ -271,65 +262,62 @@ async fn bad_input_is_a_clear_client_error(postgres: bool) {
         ),
     ];
     for (r, status, code) in cases {
-        let r = r.expect("request");
-        assert_eq!(r.status().as_u16(), status);
-        assert_eq!(r.headers()["content-type"], "application/problem+json");
-        assert_eq!(body(r).await["code"], code);
+        assert_eq!(r.status, status);
+        assert_eq!(r.header("content-type"), "application/problem+json");
+        assert_eq!(r.json()["code"], code);
     }
     let r = s
         .as_user(&ada, Method::POST, "/v1/notes/not-a-uuid/pin")
         .header("if-match", "\"1\"")
         .send()
-        .await
-        .expect("pin");
-    assert_eq!(r.status(), 404);
-    let r = s.http.get(s.url("/v1/nowhere")).send().await.expect("get");
+        .await;
+    assert_eq!(r.status, 404);
+    let r = s.get("/v1/nowhere").send().await;
     assert_eq!(
-        (r.status().as_u16(), body(r).await["code"].clone()),
+        (r.status, r.json()["code"].clone()),
         (404, json!("route_not_found"))
     );
-    let r = s.http.put(s.url("/v1/notes")).send().await.expect("put");
+    let r = s.call(Method::PUT, "/v1/notes").send().await;
     assert_eq!(
-        (r.status().as_u16(), body(r).await["code"].clone()),
+        (r.status, r.json()["code"].clone()),
         (405, json!("method_not_allowed"))
     );
     let r = s
-        .http
-        .post(s.url("/v1/accounts"))
+        .post("/v1/accounts")
         .json(
             &json!({ "username": "a b", "password": "correct horse battery", "display_name": "x" }),
         )
         .send()
-        .await
-        .expect("register");
-    let problem = body(r).await;
+        .await;
+    let problem = r.json();
     assert_eq!(
         (problem["status"].clone(), problem["field"].clone()),
         (json!(422), json!("username"))
     );
 }
 
-async fn an_oversized_body_is_413(postgres: bool) {
-    // A small limit, so the whole body is sent before the server answers.
-    let setup = Server::of(postgres).await.setup.clone();
-    let s = Server::start(setup, None, &[("ANOTE_BODY_LIMIT_BYTES", "4096")]).await;
+#[tokio::test]
+async fn an_oversized_body_is_413() {
+    let mut settings = Settings::default();
+    settings.http.body_limit = 4096;
+    let s = TestApp::with(settings).await;
     let ada = s.user("ada").await;
     let r = s
         .as_user(&ada, Method::POST, "/v1/notes")
         .json(&json!({ "title": "t", "body": "b".repeat(8192) }))
         .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status(), 413);
-    assert_eq!(body(r).await["code"], "payload_too_large");
+        .await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["code"], "payload_too_large");
 }
 
-async fn accounts_and_sessions_work_end_to_end(postgres: bool) {
-    let s = Server::of(postgres).await;
+#[tokio::test]
+async fn accounts_and_sessions_work_end_to_end() {
+    let s = TestApp::new().await;
     let ada = s.user("ada").await;
-    let r = s.http.post(s.url("/v1/accounts")).json(&json!({ "username": "ADA", "password": "another password", "display_name": "Imposter" })).send().await.expect("register");
+    let r = s.post("/v1/accounts").json(&json!({ "username": "ADA", "password": "another password", "display_name": "Imposter" })).send().await;
     assert_eq!(
-        (r.status().as_u16(), body(r).await["code"].clone()),
+        (r.status, r.json()["code"].clone()),
         (409, json!("username_taken"))
     );
 
@@ -343,21 +331,14 @@ async fn accounts_and_sessions_work_end_to_end(postgres: bool) {
 
     // A refresh token works once.
     let refresh = |token: String| {
-        s.http
-            .post(s.url("/v1/sessions/refresh"))
+        s.post("/v1/sessions/refresh")
             .json(&json!({ "refresh_token": token }))
             .send()
     };
-    let r = refresh(ada.refresh.clone()).await.expect("refresh");
-    assert_eq!(r.status(), 200);
-    let rotated = body(r).await;
-    assert_eq!(
-        refresh(ada.refresh.clone())
-            .await
-            .expect("refresh")
-            .status(),
-        401
-    );
+    let r = refresh(ada.refresh.clone()).await;
+    assert_eq!(r.status, 200);
+    let rotated = r.json();
+    assert_eq!(refresh(ada.refresh.clone()).await.status, 401);
     let rotated_refresh = rotated["refresh_token"].as_str().expect("token").to_owned();
 
     // Changing the password revokes the other sessions, not this one.
@@ -368,23 +349,21 @@ async fn accounts_and_sessions_work_end_to_end(postgres: bool) {
             &json!({ "current_password": "nope nope nope", "new_password": "brand new password" }),
         )
         .send()
-        .await
-        .expect("change");
+        .await;
     assert_eq!(
-        (r.status().as_u16(), body(r).await["code"].clone()),
+        (r.status, r.json()["code"].clone()),
         (403, json!("wrong_password"))
     );
-    let r = s.as_user(&ada, Method::PUT, "/v1/account/password").json(&json!({ "current_password": "correct horse battery", "new_password": "brand new password" })).send().await.expect("change");
-    assert_eq!(r.status(), 204);
+    let r = s.as_user(&ada, Method::PUT, "/v1/account/password").json(&json!({ "current_password": "correct horse battery", "new_password": "brand new password" })).send().await;
+    assert_eq!(r.status, 204);
     let other_refresh = other["refresh_token"].as_str().expect("token").to_owned();
-    assert_eq!(refresh(other_refresh).await.expect("refresh").status(), 401);
-    let r = refresh(rotated_refresh).await.expect("refresh");
+    assert_eq!(refresh(other_refresh).await.status, 401);
+    let r = refresh(rotated_refresh).await;
     assert_eq!(
-        r.status(),
-        200,
+        r.status, 200,
         "the session that changed the password lives on"
     );
-    let current_refresh = body(r).await["refresh_token"]
+    let current_refresh = r.json()["refresh_token"]
         .as_str()
         .expect("token")
         .to_owned();
@@ -395,66 +374,49 @@ async fn accounts_and_sessions_work_end_to_end(postgres: bool) {
     let fresh = s.login("ada", "brand new password").await.1;
     let fresh_access = fresh["access_token"].as_str().expect("token");
     let r = s
-        .http
-        .delete(s.url("/v1/sessions"))
-        .bearer_auth(fresh_access)
+        .call(Method::DELETE, "/v1/sessions")
+        .bearer(fresh_access)
         .send()
-        .await
-        .expect("logout");
-    assert_eq!(r.status(), 204);
+        .await;
+    assert_eq!(r.status, 204);
     let fresh_refresh = fresh["refresh_token"].as_str().expect("token").to_owned();
-    assert_eq!(refresh(fresh_refresh).await.expect("refresh").status(), 401);
+    assert_eq!(refresh(fresh_refresh).await.status, 401);
 
     // Deleting the account forgets the password, revokes sessions and frees the name.
-    let r = s
-        .as_user(&ada, Method::DELETE, "/v1/account")
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(r.status(), 204);
+    let r = s.as_user(&ada, Method::DELETE, "/v1/account").send().await;
+    assert_eq!(r.status, 204);
     assert_eq!(s.login("ada", "brand new password").await.0, 401);
+    assert_eq!(refresh(current_refresh).await.status, 401);
+    let r = s.as_user(&ada, Method::DELETE, "/v1/account").send().await;
     assert_eq!(
-        refresh(current_refresh).await.expect("refresh").status(),
-        401
-    );
-    let r = s
-        .as_user(&ada, Method::DELETE, "/v1/account")
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(
-        (r.status().as_u16(), body(r).await["code"].clone()),
+        (r.status, r.json()["code"].clone()),
         (401, json!("token_revoked")),
         "the deleted account's token is refused"
     );
     s.user("ada").await;
 }
 
-async fn failed_logins_are_rate_limited(postgres: bool) {
-    let s = Server::of(postgres).await;
+#[tokio::test]
+async fn failed_logins_are_rate_limited() {
+    let s = TestApp::new().await;
     s.user("ada").await;
     for _ in 0..5 {
         assert_eq!(s.login("ada", "wrong password!").await.0, 401);
     }
     let r = s
-        .http
-        .post(s.url("/v1/sessions"))
+        .post("/v1/sessions")
         .json(&json!({ "username": "ADA", "password": "correct horse battery" }))
         .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), 429, "even the right password waits");
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("seconds");
+        .await;
+    assert_eq!(r.status, 429, "even the right password waits");
+    let retry: u64 = r.header("retry-after").parse().expect("seconds");
     assert!(retry > 0 && retry <= 900);
-    assert_eq!(body(r).await["code"], "too_many_login_attempts");
+    assert_eq!(r.json()["code"], "too_many_login_attempts");
 }
 
-async fn an_idempotency_key_replays_the_first_reply(postgres: bool) {
-    let s = Server::of(postgres).await;
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_reply() {
+    let s = TestApp::new().await;
     let ada = s.user("ada").await;
     let create = |title: &str, key: &str| {
         s.as_user(&ada, Method::POST, "/v1/notes")
@@ -462,16 +424,16 @@ async fn an_idempotency_key_replays_the_first_reply(postgres: bool) {
             .json(&json!({ "title": title, "body": "b" }))
             .send()
     };
-    let first = create("Once", "key-1").await.expect("create");
-    assert_eq!(first.status(), 201);
-    let first = body(first).await;
-    let again = create("Once", "key-1").await.expect("create");
-    assert_eq!(again.status(), 201);
-    assert_eq!(again.headers()["idempotent-replayed"], "true");
-    assert_eq!(body(again).await, first);
-    let other = create("Twice?", "key-1").await.expect("create");
+    let first = create("Once", "key-1").await;
+    assert_eq!(first.status, 201);
+    let first = first.json();
+    let again = create("Once", "key-1").await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotent-replayed"), "true");
+    assert_eq!(again.json(), first);
+    let other = create("Twice?", "key-1").await;
     assert_eq!(
-        (other.status().as_u16(), body(other).await["code"].clone()),
+        (other.status, other.json()["code"].clone()),
         (422, json!("idempotency_key_reused"))
     );
     let id = first["id"].as_str().expect("id");
@@ -482,9 +444,9 @@ async fn an_idempotency_key_replays_the_first_reply(postgres: bool) {
             .header("idempotency-key", key)
             .send()
     };
-    let pinned = body(pin("key-2").await.expect("pin")).await;
+    let pinned = pin("key-2").await.json();
     assert_eq!(pinned["version"], 2);
-    assert_eq!(body(pin("key-2").await.expect("pin")).await, pinned);
+    assert_eq!(pin("key-2").await.json(), pinned);
     // Keys belong to their user.
     let eve = s.user("eve").await;
     let r = s
@@ -492,9 +454,8 @@ async fn an_idempotency_key_replays_the_first_reply(postgres: bool) {
         .header("idempotency-key", "key-1")
         .json(&json!({ "title": "Once", "body": "b" }))
         .send()
-        .await
-        .expect("create");
-    assert_ne!(body(r).await["id"], first["id"]);
+        .await;
+    assert_ne!(r.json()["id"], first["id"]);
 }
 
 async fn data_survives_a_restart_and_sigterm_is_graceful(postgres: bool) {
@@ -520,7 +481,7 @@ async fn data_survives_a_restart_and_sigterm_is_graceful(postgres: bool) {
 }
 
 async fn openapi_describes_every_route(postgres: bool) {
-    let metrics_port = support::free_port();
+    let metrics_port = anote_testkit::process::free_port();
     let metrics_listen = format!("127.0.0.1:{metrics_port}");
     let s = Server::of_with(postgres, &[("ANOTE_METRICS_LISTEN", &metrics_listen)]).await;
     let doc = body(
@@ -576,8 +537,9 @@ async fn openapi_describes_every_route(postgres: bool) {
     assert!(text.contains(r#"anote_http_request_duration_seconds_count{route="/openapi.json"} 1"#));
 }
 
-async fn of_16_concurrent_edits_of_one_version_exactly_one_wins(postgres: bool) {
-    let s = Server::of(postgres).await;
+#[tokio::test]
+async fn of_16_concurrent_edits_of_one_version_exactly_one_wins() {
+    let s = TestApp::new().await;
     let ada = s.user("ada").await;
     let id = s
         .note(&ada, json!({ "title": "Shared", "body": "v1" }))
@@ -592,9 +554,8 @@ async fn of_16_concurrent_edits_of_one_version_exactly_one_wins(postgres: bool) 
         .collect();
     let mut statuses = Vec::new();
     for r in futures_util::future::join_all(edits).await {
-        let r = r.expect("edit");
-        let status = r.status().as_u16();
-        let reply = body(r).await;
+        let status = r.status;
+        let reply = r.json();
         if status == 412 {
             assert_eq!(reply["current_version"], 2);
         }
@@ -614,17 +575,16 @@ async fn of_16_concurrent_edits_of_one_version_exactly_one_wins(postgres: bool) 
         .as_user(&ada, Method::POST, &format!("/v1/notes/{id}/pin"))
         .header("if-match", "\"2\"")
         .send()
-        .await
-        .expect("pin");
-    assert_eq!(body(next).await["version"], 3, "versions stayed contiguous");
+        .await;
+    assert_eq!(next.json()["version"], 3, "versions stayed contiguous");
 }
 
-async fn of_16_concurrent_registrations_of_one_username_one_wins(postgres: bool) {
-    let s = Server::of(postgres).await;
+#[tokio::test]
+async fn of_16_concurrent_registrations_of_one_username_one_wins() {
+    let s = TestApp::new().await;
     let attempts: Vec<_> = (0..16)
         .map(|i| {
-            s.http
-                .post(s.url("/v1/accounts"))
+            s.post("/v1/accounts")
                 .json(&json!({ "username": "grace", "password": format!("password number {i}"), "display_name": "G" }))
                 .send()
         })
@@ -635,10 +595,9 @@ async fn of_16_concurrent_registrations_of_one_username_one_wins(postgres: bool)
         .into_iter()
         .enumerate()
     {
-        let r = r.expect("register");
-        match r.status().as_u16() {
+        match r.status {
             201 => created.push(i),
-            409 => assert_eq!(body(r).await["code"], "username_taken"),
+            409 => assert_eq!(r.json()["code"], "username_taken"),
             other => panic!("unexpected status {other}"),
         }
     }
@@ -699,17 +658,13 @@ async fn acknowledged_commands_survive_a_kill(postgres: bool) {
     }
 }
 
-async fn cors_allows_only_the_configured_origins(postgres: bool) {
-    let setup = Server::of(postgres).await.setup.clone();
-    let s = Server::start(
-        setup,
-        None,
-        &[("ANOTE_CORS_ORIGINS", "https://app.anote.test")],
-    )
-    .await;
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let mut settings = Settings::default();
+    settings.http.cors_origins = vec!["https://app.anote.test".to_owned()];
+    let s = TestApp::with(settings).await;
     let preflight = |origin: &'static str| {
-        s.http
-            .request(Method::OPTIONS, s.url("/v1/notes"))
+        s.call(Method::OPTIONS, "/v1/notes")
             .header("origin", origin)
             .header("access-control-request-method", "POST")
             .header(
@@ -718,49 +673,28 @@ async fn cors_allows_only_the_configured_origins(postgres: bool) {
             )
             .send()
     };
-    let allowed = preflight("https://app.anote.test")
-        .await
-        .expect("preflight");
+    let allowed = preflight("https://app.anote.test").await;
     assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
+        allowed.header("access-control-allow-origin"),
         "https://app.anote.test"
     );
-    let denied = preflight("https://evil.test").await.expect("preflight");
-    assert!(denied
-        .headers()
-        .get("access-control-allow-origin")
-        .is_none());
+    let denied = preflight("https://evil.test").await;
+    assert!(denied.headers.get("access-control-allow-origin").is_none());
     let r = s
-        .http
-        .get(s.url("/healthz"))
+        .get("/healthz")
         .header("origin", "https://app.anote.test")
         .send()
-        .await
-        .expect("get");
-    let exposed = r.headers()["access-control-expose-headers"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+        .await;
+    let exposed = r.header("access-control-expose-headers").to_owned();
     assert!(
         exposed.contains("etag") && exposed.contains("anote-position"),
         "{exposed}"
     );
 }
 
-both_setups!(
+anote_testkit::both_setups!(
     postgres;
-    walkthrough_register_login_create_edit_and_conflict,
-    every_note_command_follows_the_rules,
-    someone_elses_note_is_not_found,
-    bad_input_is_a_clear_client_error,
-    an_oversized_body_is_413,
-    accounts_and_sessions_work_end_to_end,
-    failed_logins_are_rate_limited,
-    an_idempotency_key_replays_the_first_reply,
     data_survives_a_restart_and_sigterm_is_graceful,
     openapi_describes_every_route,
-    of_16_concurrent_edits_of_one_version_exactly_one_wins,
-    of_16_concurrent_registrations_of_one_username_one_wins,
     acknowledged_commands_survive_a_kill,
-    cors_allows_only_the_configured_origins,
 );

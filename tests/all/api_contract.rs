@@ -2,13 +2,12 @@
 //! parameter goes, what an error reply is, what a body must be, what a read
 //! waits for, what caches may keep, and where the metrics are.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use anote_testkit::process::{body, Backend, Server};
+use anote_testkit::{Settings, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{body, Backend, Server};
 
 /// Every operation of a document, as (path, method, operation).
 fn operations(doc: &Value) -> Vec<(String, String, Value)> {
@@ -21,6 +20,7 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
     all
 }
 
+/// The document `server` serves.
 async fn document(server: &Server) -> Value {
     body(
         server
@@ -33,12 +33,16 @@ async fn document(server: &Server) -> Value {
     .await
 }
 
-async fn the_document_says_where_parameters_go_and_what_errors_are(split: bool) {
-    let b = Backend::of(split).await;
-    let mut docs = vec![document(&b.writer).await];
-    if let Some(reader) = &b.reader {
-        docs.push(document(reader).await);
-    }
+#[tokio::test]
+async fn the_document_says_where_parameters_go_and_what_errors_are() {
+    let b = TestApp::new().await;
+    // The document `anote serve` serves, then each split service's own: the
+    // query API's comes last.
+    let docs: Vec<Value> = vec![
+        b.get("/openapi.json").send().await.json(),
+        serde_json::to_value(anote_command_api::openapi::document()).expect("JSON"),
+        serde_json::to_value(anote_query_api::openapi::document()).expect("JSON"),
+    ];
     let mut queries = 0;
     for doc in &docs {
         for (path, method, operation) in operations(doc) {
@@ -92,9 +96,10 @@ async fn the_document_says_where_parameters_go_and_what_errors_are(split: bool) 
     );
 }
 
-async fn a_body_that_is_not_an_object_is_refused(split: bool) {
-    let b = Backend::of(split).await;
-    let ada = b.writer.user("ada").await;
+#[tokio::test]
+async fn a_body_that_is_not_an_object_is_refused() {
+    let b = TestApp::new().await;
+    let ada = b.user("ada").await;
     let (id, _) = b
         .create_note(&ada, json!({ "title": "T", "body": "B" }))
         .await;
@@ -110,20 +115,18 @@ async fn a_body_that_is_not_an_object_is_refused(split: bool) {
         ),
     ] {
         let r = b
-            .writer
             .as_user(&ada, Method::POST, &path)
             .header("content-type", "application/json")
             .body(payload)
             .send()
-            .await
-            .expect("post");
-        assert_eq!(r.status(), 422, "{path} {payload}");
+            .await;
+        assert_eq!(r.status, 422, "{path} {payload}");
         assert_eq!(
-            r.headers()["content-type"],
+            r.header("content-type"),
             "application/problem+json",
             "{path}"
         );
-        assert_eq!(body(r).await["code"], "invalid_body", "{path} {payload}");
+        assert_eq!(r.json()["code"], "invalid_body", "{path} {payload}");
     }
     // Nothing was opened: the next share link is the note's first.
     let opened = b
@@ -136,22 +139,23 @@ async fn a_body_that_is_not_an_object_is_refused(split: bool) {
         )
         .await;
     let r = b
-        .reader()
         .as_user(&ada, Method::GET, &format!("/v1/notes/{id}/shares"))
         .header(
             "anote-min-position",
             opened["position"].as_str().expect("p"),
         )
         .send()
-        .await
-        .expect("shares");
-    assert_eq!(body(r).await["items"].as_array().map(Vec::len), Some(1));
+        .await;
+    assert_eq!(r.json()["items"].as_array().map(Vec::len), Some(1));
 }
 
-async fn a_position_the_log_never_had_is_refused_at_once(split: bool) {
+#[tokio::test]
+async fn a_position_the_log_never_had_is_refused_at_once() {
     // Long enough that waiting for it could not pass unnoticed.
-    let b = Backend::of_with(split, &[("ANOTE_MIN_POSITION_TIMEOUT_MS", "8000")]).await;
-    let ada = b.writer.user("ada").await;
+    let mut settings = Settings::default();
+    settings.query.min_position_timeout = Duration::from_secs(8);
+    let b = TestApp::with(settings).await;
+    let ada = b.user("ada").await;
     let (id, position) = b
         .create_note(&ada, json!({ "title": "T", "body": "B" }))
         .await;
@@ -170,16 +174,14 @@ async fn a_position_the_log_never_had_is_refused_at_once(split: bool) {
         ] {
             let started = Instant::now();
             let r = b
-                .reader()
                 .as_user(&ada, Method::GET, &path)
                 .header("anote-min-position", &unreachable)
                 .send()
-                .await
-                .expect("read");
-            let status = r.status();
-            let problem = body(r).await;
+                .await;
+            let status = r.status;
+            let problem = r.json();
             assert_eq!(
-                (status.as_u16(), problem["code"].as_str()),
+                (status, problem["code"].as_str()),
                 (400, Some("unreachable_min_position")),
                 "{path} {unreachable}"
             );
@@ -189,13 +191,14 @@ async fn a_position_the_log_never_had_is_refused_at_once(split: bool) {
             );
         }
     }
-    let (status, note) = b.read(&ada, &id, &position).await;
+    let (status, note) = b.read(&ada, &format!("/v1/notes/{id}"), &position).await;
     assert_eq!((status, note["title"].as_str()), (200, Some("T")));
 }
 
-async fn the_share_page_is_not_kept_by_caches(split: bool) {
-    let b = Backend::of(split).await;
-    let ada = b.writer.user("ada").await;
+#[tokio::test]
+async fn the_share_page_is_not_kept_by_caches() {
+    let b = TestApp::new().await;
+    let ada = b.user("ada").await;
     let (id, _) = b
         .create_note(&ada, json!({ "title": "Shared", "body": "B" }))
         .await;
@@ -210,28 +213,21 @@ async fn the_share_page_is_not_kept_by_caches(split: bool) {
         .await;
     let token = share["token"].as_str().expect("token");
     let position = share["position"].as_str().expect("position");
-    let reader = b.reader();
+    let reader = &b;
     let r = reader
-        .http
-        .get(reader.url(&format!("/v1/shared/{token}")))
+        .get(&format!("/v1/shared/{token}"))
         .header("anote-min-position", position)
         .send()
-        .await
-        .expect("shared");
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["cache-control"], "no-store");
-    let r = reader
-        .http
-        .get(reader.url("/v1/shared/not-a-token"))
-        .send()
-        .await
-        .expect("shared");
-    assert_eq!(r.status(), 404);
-    assert_eq!(r.headers()["cache-control"], "no-store");
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), "no-store");
+    let r = reader.get("/v1/shared/not-a-token").send().await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("cache-control"), "no-store");
 }
 
 async fn metrics_are_served_only_on_their_own_listener(split: bool) {
-    let port = support::free_port();
+    let port = anote_testkit::process::free_port();
     let listen = format!("127.0.0.1:{port}");
     let b = Backend::of_with(split, &[]).await;
     let with_metrics = Server::of_with(split, &[("ANOTE_METRICS_LISTEN", &listen)]).await;
@@ -335,12 +331,8 @@ async fn the_printed_document_is_the_served_one() {
     assert_eq!(printed["info"]["title"], "Anote");
 }
 
-both_setups!(
+anote_testkit::both_setups!(
     split;
     cloudwatch_metric_lines_report_what_the_alarms_watch,
-    the_document_says_where_parameters_go_and_what_errors_are,
-    a_body_that_is_not_an_object_is_refused,
-    a_position_the_log_never_had_is_refused_at_once,
-    the_share_page_is_not_kept_by_caches,
     metrics_are_served_only_on_their_own_listener,
 );

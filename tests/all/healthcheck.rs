@@ -1,12 +1,10 @@
 //! `anote healthcheck` against a running server and against a closed port:
 //! what a container's `HEALTHCHECK` sees.
 
-mod support;
-
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::{free_port, Server};
+use anote_testkit::process::{free_port, Server};
 
 /// Runs `anote healthcheck` with only `env` of the health-check settings;
 /// returns its output and how long it took.

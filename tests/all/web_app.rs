@@ -4,10 +4,8 @@
 //! and compressed, unknown assets and API paths refused as before, and the
 //! security headers on the pages.
 
-mod support;
-
+use anote_testkit::process::{body, Backend, Server};
 use reqwest::{Method, Response};
-use support::{body, Backend, Server};
 
 /// A response's header as text ("" when absent).
 fn header(r: &Response, name: &str) -> String {
@@ -53,7 +51,7 @@ fn assert_security_headers(r: &Response, store: Option<&str>) {
 async fn the_app_is_served_at_the_root_and_at_deep_links(split: bool) {
     let b = Backend::of(split).await;
     let server = b.reader();
-    let store = split.then(support::s3_endpoint);
+    let store = split.then(anote_testkit::process::s3_endpoint);
     let root = get(server, "/", &[]).await;
     assert_eq!(root.status(), 200);
     assert_eq!(header(&root, "content-type"), "text/html; charset=utf-8");
@@ -159,7 +157,7 @@ async fn the_api_paths_keep_their_problem_documents(split: bool) {
     }
 }
 
-both_setups!(
+anote_testkit::both_setups!(
     split;
     the_app_is_served_at_the_root_and_at_deep_links,
     assets_are_cached_for_a_year_and_compressed,

@@ -2,45 +2,27 @@
 //! (real processes, reading Kinesis) are killed with SIGKILL and restarted;
 //! afterwards every read model equals a rebuild from the log.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anote_domain::NoteId;
-use anote_kinesis::relay::kinesis::{create_stream, emulator_client};
 use anote_projector::Projector;
 use anote_read_store::{PgReadStore, ReadStore};
 use anote_store::db::PgDatabase;
 use anote_store::event_store::{PgEventStore, Position};
+use anote_testkit::env::{database_url, fresh_schema, fresh_stream, kinesis_client};
+use anote_testkit::process::{body, ProjectorProcess, Server, Setup};
 use reqwest::Method;
 use serde_json::json;
-use support::{body, ProjectorProcess, Server, Setup};
-use uuid::Uuid;
 
 const NOTES: usize = 100;
 const EDITS: usize = 9_904;
 const WRITERS: usize = 8;
 
-fn database_url() -> String {
-    std::env::var("ANOTE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// Creates a fresh stream on the Kinesis emulator.
-async fn fresh_kinesis_stream(shards: i32) -> String {
-    let name = format!("anote-kill-{}", Uuid::new_v4().simple());
-    let client = emulator_client(&support::kinesis_endpoint());
-    create_stream(&client, &name, shards)
-        .await
-        .expect("the Kinesis emulator answers");
-    name
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_commands_survive_killed_relays_and_projectors() {
-    let schema = format!("kill_{}", Uuid::new_v4().simple());
-    let stream = fresh_kinesis_stream(4).await;
+    let schema = fresh_schema();
+    let stream = fresh_stream(&kinesis_client(), 4).await;
     let writer = Arc::new(Server::start(Setup::Postgres(schema.clone()), None, &[]).await);
     let mut relay = ProjectorProcess::with_kinesis("relay", &schema, &stream);
     let mut projector = ProjectorProcess::with_kinesis("projector", &schema, &stream);
