@@ -346,6 +346,169 @@ async fn a_forty_mib_file_goes_up_in_parts(split: bool) {
     assert_eq!(view["documents"][0]["sha256"], sha256_hex(&data).as_str());
 }
 
+/// The limits on S3 (the local store's run in process, [`in_process`]): the
+/// store itself refuses a size lie and a short upload, whose lengths are
+/// signed into the presigned URLs.
+#[tokio::test]
+async fn limits_are_enforced_on_s3_before_anything_is_signed() {
+    let split = true;
+    let env = [
+        ("ANOTE_DOCUMENT_MAX_BYTES", "20971520"),
+        ("ANOTE_DOCUMENT_QUOTA_BYTES", "31457280"),
+    ];
+    let b = Backend::of_with(split, &env).await;
+    let ada = b.writer.user("ada").await;
+    let note = b
+        .writer
+        .note(&ada, json!({ "title": "Lab", "body": "" }))
+        .await;
+    let spec = |name: &str, kind: &str, size: usize| json!({ "file_name": name, "content_type": kind, "size": size });
+
+    let (status, problem) = request_upload(
+        &b,
+        &ada,
+        &note,
+        spec("big.pdf", "application/pdf", 20 * MIB + 1),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (413, Some("document_too_large"))
+    );
+    let (status, problem) = request_upload(
+        &b,
+        &ada,
+        &note,
+        spec("run.exe", "application/x-msdownload", 10),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (415, Some("content_type_not_allowed"))
+    );
+    let (status, problem) = request_upload(&b, &ada, &note, spec("", "application/pdf", 10)).await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (422, Some("file_name"))
+    );
+    let (status, _) = request_upload(&b, &ada, &note, spec("a.pdf", "pdf", 10)).await;
+    assert_eq!(status, 422);
+
+    // A pending upload counts against the quota.
+    let (status, first) = request_upload(
+        &b,
+        &ada,
+        &note,
+        spec("lie.pdf", "application/pdf", 20 * MIB),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, problem) = request_upload(
+        &b,
+        &ada,
+        &note,
+        spec("two.pdf", "application/pdf", 11 * MIB),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (507, Some("quota_exceeded"))
+    );
+
+    // A size lie: the first of three parts never arrives. Completing finds a
+    // smaller object, discards it and drops the document.
+    let parts = first["parts"].as_array().expect("a multipart upload");
+    assert_eq!(parts.len(), 3);
+    let data = bytes(20 * MIB, 2);
+    for part in &parts[1..] {
+        let n = part["number"].as_u64().expect("number") as usize;
+        let from = (n - 1) * 8 * MIB;
+        let size = part["size"].as_u64().expect("size") as usize;
+        assert_eq!(
+            put(
+                part["url"].as_str().expect("url"),
+                &part["headers"],
+                data[from..from + size].to_vec()
+            )
+            .await,
+            200
+        );
+    }
+    let doc = first["id"].as_str().expect("id");
+    let (status, problem) = complete(&b, &ada, &note, doc).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("upload_mismatch")),
+        "{problem}"
+    );
+    assert!(!object_exists(&b, &note, doc).await, "the lie is deleted");
+    let (status, _) = complete(&b, &ada, &note, doc).await;
+    assert_eq!(status, 404, "the document is gone");
+    // Its bytes are free again.
+    let (status, second) = request_upload(
+        &b,
+        &ada,
+        &note,
+        spec("two.txt", "text/plain; charset=utf-8", 11),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+
+    // A single PUT of other bytes than declared is refused by the store
+    // (the length is signed), and completing finds nothing.
+    let short = put(
+        second["upload_url"].as_str().expect("url"),
+        &second["upload_headers"],
+        b"short".to_vec(),
+    )
+    .await;
+    assert!(
+        short == 403 || short == 422,
+        "a short upload is refused: {short}"
+    );
+    if let Some(dir) = b.writer.data_dir() {
+        let left = std::fs::read_dir(dir.join("blobs/tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(left, 0, "a refused upload leaves no temporary file");
+    }
+    let doc = second["id"].as_str().expect("id");
+    let (status, problem) = complete(&b, &ada, &note, doc).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("upload_missing"))
+    );
+    // A completion before the upload is not fatal: upload, complete again.
+    upload(&second, b"eleven byte").await;
+    let (status, _) = complete(&b, &ada, &note, doc).await;
+    assert_eq!(status, 200);
+}
+
+/// S3 refuses a presigned upload URL past its expiry: the emulator's clock
+/// is real, so this waits for it (the local store's case moves a clock).
+#[tokio::test]
+async fn expired_upload_urls_are_refused_by_s3() {
+    let split = true;
+    let b = Backend::of_with(split, &[("ANOTE_UPLOAD_URL_TTL_SECS", "1")]).await;
+    let ada = b.writer.user("ada").await;
+    let note = b
+        .writer
+        .note(&ada, json!({ "title": "Lab", "body": "" }))
+        .await;
+    let spec = json!({ "file_name": "late.pdf", "content_type": "application/pdf", "size": 4 });
+    let (_, reply) = request_upload(&b, &ada, &note, spec).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let status = put(
+        reply["upload_url"].as_str().expect("url"),
+        &reply["upload_headers"],
+        b"late".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = complete(&b, &ada, &note, reply["id"].as_str().expect("id")).await;
+    assert_eq!(status, 409);
+}
+
 /// The split services' sweep (`anote sweep`) on S3; the embedded sweeper is
 /// tested in process ([`in_process`]).
 #[tokio::test]
