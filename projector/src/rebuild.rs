@@ -17,8 +17,8 @@ use anote_read_store::builds::{
     current_build, make_current, new_build, open_build, remove_old_builds,
 };
 use anote_read_store::{
-    drop_schema, Applied, PgReadStore, ReadStore, RebuildLock, SwitchLock, SwitchableReads,
-    NOTE_VIEWS,
+    drop_schema, Applied, PgReadStore, ProjectionStore, ReadStore, RebuildLock, SwitchLock,
+    SwitchableReads, NOTE_VIEWS,
 };
 use anote_store::db::PgDatabase;
 use anote_store::event_store::{EventStore, Position};
@@ -62,7 +62,7 @@ pub fn scratch_schemas(live: &str) -> [String; 2] {
 
 /// The note-view projector building `store`, which is not live yet, from
 /// `log`.
-pub fn builder(log: Arc<dyn EventStore>, store: Arc<dyn ReadStore>) -> Projector {
+pub fn builder(log: Arc<dyn EventStore>, store: Arc<dyn ProjectionStore>) -> Projector {
     Projector::new(NOTE_VIEWS, log, store, BATCH).building()
 }
 

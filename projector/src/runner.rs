@@ -9,7 +9,7 @@ use anote_domain::note::NoteEvent;
 use anote_domain::{NoteId, UserId};
 use anote_metrics as metrics;
 use anote_read_store::{
-    Applied, NoteView, ParkedStream, ProjectionBatch, ReadStore, ShardProgress, ShareChange,
+    Applied, NoteView, ParkedStream, ProjectionBatch, ProjectionStore, ShardProgress, ShareChange,
 };
 use anote_store::event_store::shredding::{self, NoteKey};
 use anote_store::event_store::{EventStore, Position, RecordedEvent};
@@ -54,7 +54,7 @@ impl ProjectorError {
 pub struct Projector {
     name: String,
     events: Arc<dyn EventStore>,
-    store: Arc<dyn ReadStore>,
+    store: Arc<dyn ProjectionStore>,
     batch_size: usize,
     notices: Option<broadcast::Sender<Applied>>,
     /// Whether batches are fenced by the read models' generation.
@@ -157,7 +157,7 @@ impl Projector {
     pub fn new(
         name: &str,
         events: Arc<dyn EventStore>,
-        store: Arc<dyn ReadStore>,
+        store: Arc<dyn ProjectionStore>,
         batch_size: usize,
     ) -> Self {
         Self {

@@ -10,7 +10,7 @@ use anote_domain::{NoteId, UserId};
 use anote_projector::rebuild::{follow_builds, rebuild_embedded};
 use anote_projector::Projector;
 use anote_read_store::builds::embedded_read_models;
-use anote_read_store::{ReadStore, SwitchableReads, NOTE_VIEWS};
+use anote_read_store::{NoteReads, SwitchableReads, NOTE_VIEWS};
 use anote_store::event_store::{codec, Append, EventStore, Metadata};
 use anote_store::Storage;
 use tokio::sync::{broadcast, watch};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::error::QueryError;
 use anote_http::MIN_POSITION_HEADER;
-use anote_read_store::{Applied, ReadStore, NOTE_VIEWS};
+use anote_read_store::{Applied, NoteReads, NOTE_VIEWS};
 use anote_store::event_store::Position;
 use axum::http::HeaderMap;
 use tokio::sync::{broadcast, watch};
@@ -34,7 +34,7 @@ impl Checkpoint {
     /// Follows projector `projector`'s checkpoint in `reads`, read again on
     /// each of `notices`, until every copy of the result is dropped.
     pub fn follow(
-        reads: Arc<dyn ReadStore>,
+        reads: Arc<dyn NoteReads>,
         projector: &'static str,
         mut notices: broadcast::Receiver<Applied>,
     ) -> Self {

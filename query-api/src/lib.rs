@@ -32,7 +32,7 @@ use anote_blob::{Blobs, DocumentPolicy};
 use anote_domain::UserId;
 use anote_http::extract::Authenticator;
 use anote_http::{readiness, service_routes, HttpSettings};
-use anote_read_store::{Applied, ReadStore, NOTE_VIEWS};
+use anote_read_store::{Applied, NoteReads, NOTE_VIEWS};
 use anote_store::event_store::EventStore;
 use anote_store::revocations::Revocations;
 use anote_tokens::TokenSigner;
@@ -48,7 +48,7 @@ use consistency::Checkpoint;
 /// What a query service is made of, besides what it starts itself.
 pub struct QueryParts {
     /// The read models.
-    pub reads: Arc<dyn ReadStore>,
+    pub reads: Arc<dyn NoteReads>,
     /// The event log, for history and time travel.
     pub events: Arc<dyn EventStore>,
     /// Checks access tokens (the command API's, without calling it).
@@ -79,7 +79,7 @@ pub struct QuerySettings {
 /// checkpoint always followed.
 #[derive(Clone)]
 pub struct QueryState {
-    reads: Arc<dyn ReadStore>,
+    reads: Arc<dyn NoteReads>,
     events: Arc<dyn EventStore>,
     signer: TokenSigner,
     revocations: Revocations,

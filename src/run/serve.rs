@@ -10,7 +10,7 @@ use anote_http::{readiness, service_routes};
 use anote_projector::Projector;
 use anote_query_api::{QueryParts, QueryState};
 use anote_read_store::builds::embedded_read_models;
-use anote_read_store::{ReadStore, SwitchableReads, NOTE_VIEWS};
+use anote_read_store::{ReadModels, SwitchableReads, NOTE_VIEWS};
 use anote_store::revocations::Revocations;
 use anote_store::Storage;
 use anote_tokens::TokenSigner;

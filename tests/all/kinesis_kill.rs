@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anote_domain::NoteId;
 use anote_projector::Projector;
-use anote_read_store::{PgReadStore, ReadStore};
+use anote_read_store::{PgReadStore, ProjectionStore, ReadModels};
 use anote_store::db::PgDatabase;
 use anote_store::event_store::{PgEventStore, Position};
 use anote_testkit::env::{database_url, fresh_schema, fresh_stream, kinesis_client};

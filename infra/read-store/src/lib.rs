@@ -2,7 +2,9 @@
 //! batches with their checkpoint, read by the query API.
 //!
 //! # Layout
-//! - this file: the [`ReadStore`] port and the rows it deals in.
+//! - this file: the port and the rows it deals in: [`ProjectionStore`]
+//!   (what the projector writes), [`NoteReads`] (what the query API reads),
+//!   both on [`ReadModels`] (checkpoints, health); [`ReadStore`] is both.
 //! - `postgres`, `sqlite`: the port on each backend (their SQL differs in
 //!   full-text search, lists of ids, tags and in how a batch is locked).
 //! - `sql`: the statements that are the same on both.
@@ -534,12 +536,27 @@ pub fn fts5_query(text: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-/// The read models.
+/// What every side of the read models shares: the projectors' checkpoints,
+/// the database's health, a clean shutdown.
 #[async_trait]
-pub trait ReadStore: Send + Sync {
+pub trait ReadModels: Send + Sync {
     /// How far the named projector has applied the log.
     async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError>;
 
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Leaves the database's files clean at shutdown: an embedded database
+    /// empties its write-ahead log into the database file.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// What a projector writes, and reads back to write: note views in
+/// batches with its checkpoint, and the streams it parked.
+#[async_trait]
+pub trait ProjectionStore: ReadModels {
     /// The stored views of these notes (purged ones included), for a projector.
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError>;
 
@@ -556,7 +573,12 @@ pub trait ReadStore: Send + Sync {
     /// The parked streams, oldest first; only those among `streams` when
     /// given.
     async fn parked(&self, streams: Option<&[String]>) -> Result<Vec<ParkedStream>, StoreError>;
+}
 
+/// What the query API reads: one owner's notes, lists, links and
+/// documents, and the public view behind a share link.
+#[async_trait]
+pub trait NoteReads: ReadModels {
     /// One live (not purged) note of this owner.
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError>;
 
@@ -621,16 +643,14 @@ pub trait ReadStore: Send + Sync {
 
     /// How much the owner stores.
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError>;
-
-    /// Whether the database answers.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Leaves the database's files clean at shutdown: an embedded database
-    /// empties its write-ahead log into the database file.
-    async fn close(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
 }
+
+/// Both sides of the read models: what each backend implements, and what a
+/// process that projects and serves holds. The projector takes it as a
+/// [`ProjectionStore`], the query API as [`NoteReads`].
+pub trait ReadStore: ProjectionStore + NoteReads {}
+
+impl<T: ProjectionStore + NoteReads + ?Sized> ReadStore for T {}
 
 #[cfg(test)]
 mod tests {

@@ -12,9 +12,9 @@ use super::sql::{
 };
 use super::{
     document_from_row, parked_from_row, share_link_from_row, status_name, Applied, Count,
-    DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteSort, NoteView, ParkedStream,
-    ProjectionBatch, ReadStore, SearchHit, ShardProgress, ShareChange, ShareLink, SortKey, Usage,
-    NOTE_COLUMNS,
+    DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteReads, NoteSort, NoteView,
+    ParkedStream, ProjectionBatch, ProjectionStore, ReadModels, SearchHit, ShardProgress,
+    ShareChange, ShareLink, SortKey, Usage, NOTE_COLUMNS,
 };
 use anote_store::db::{from_i64, micros, to_i64, PgDatabase, Time};
 use anote_store::error::StoreError;
@@ -113,7 +113,7 @@ async fn replace_documents(
 }
 
 #[async_trait]
-impl ReadStore for PgReadStore {
+impl ReadModels for PgReadStore {
     async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError> {
         let row = sqlx::query(CHECKPOINT)
             .bind(projector)
@@ -127,6 +127,14 @@ impl ReadStore for PgReadStore {
         })
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(PING).execute(self.db.pool()).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProjectionStore for PgReadStore {
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
         // One array of ids (SQLite: one by one).
         let ids: Vec<Uuid> = ids.iter().map(|id| id.uuid()).collect();
@@ -279,7 +287,10 @@ impl ReadStore for PgReadStore {
         .await?;
         rows.iter().map(parked_from_row).collect()
     }
+}
 
+#[async_trait]
+impl NoteReads for PgReadStore {
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
         let row = sqlx::query(&sql::note())
             .bind(id.uuid())
@@ -474,11 +485,6 @@ impl ReadStore for PgReadStore {
             documents: from_i64(row.try_get("documents")?)?,
             bytes: from_i64(row.try_get("bytes")?)?,
         })
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(PING).execute(self.db.pool()).await?;
-        Ok(())
     }
 }
 

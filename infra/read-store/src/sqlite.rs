@@ -11,9 +11,9 @@ use super::sql::{
 };
 use super::{
     document_from_row, documents_from_json, fts5_query, parked_from_row, qualified_columns,
-    share_link_from_row, status_name, Count, DocumentEntry, ListCursor, NoteFilter, NoteSort,
-    NoteView, ParkedStream, ProjectionBatch, ReadStore, SearchHit, ShareChange, ShareLink, SortKey,
-    Usage, NOTE_COLUMNS,
+    share_link_from_row, status_name, Count, DocumentEntry, ListCursor, NoteFilter, NoteReads,
+    NoteSort, NoteView, ParkedStream, ProjectionBatch, ProjectionStore, ReadModels, SearchHit,
+    ShareChange, ShareLink, SortKey, Usage, NOTE_COLUMNS,
 };
 use anote_store::db::{from_i64, micros, to_i64, SqliteDatabase, Time};
 use anote_store::error::StoreError;
@@ -95,7 +95,7 @@ async fn replace_documents(
 }
 
 #[async_trait]
-impl ReadStore for SqliteReadStore {
+impl ReadModels for SqliteReadStore {
     async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError> {
         let row = sqlx::query(CHECKPOINT)
             .bind(projector)
@@ -109,6 +109,19 @@ impl ReadStore for SqliteReadStore {
         })
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(PING).execute(self.db.reader()).await?;
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.db.truncate_wal().await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProjectionStore for SqliteReadStore {
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
         // One by one (PostgreSQL: one array of ids).
         let mut views = Vec::with_capacity(ids.len());
@@ -255,7 +268,10 @@ impl ReadStore for SqliteReadStore {
         .await?;
         rows.iter().map(parked_from_row).collect()
     }
+}
 
+#[async_trait]
+impl NoteReads for SqliteReadStore {
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
         let row = sqlx::query(&sql::note())
             .bind(id.uuid())
@@ -452,16 +468,6 @@ impl ReadStore for SqliteReadStore {
             documents: from_i64(row.try_get("documents")?)?,
             bytes: from_i64(row.try_get("bytes")?)?,
         })
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(PING).execute(self.db.reader()).await?;
-        Ok(())
-    }
-
-    async fn close(&self) -> Result<(), StoreError> {
-        self.db.truncate_wal().await;
-        Ok(())
     }
 }
 

@@ -15,8 +15,8 @@ use tokio::sync::{OwnedRwLockWriteGuard, RwLock as ApplyLock};
 use uuid::Uuid;
 
 use super::{
-    Count, DocumentEntry, ListCursor, NoteFilter, NoteView, ParkedStream, ProjectionBatch,
-    ReadStore, SearchHit, ShareLink, Usage,
+    Count, DocumentEntry, ListCursor, NoteFilter, NoteReads, NoteView, ParkedStream,
+    ProjectionBatch, ProjectionStore, ReadModels, ReadStore, SearchHit, ShareLink, Usage,
 };
 use anote_store::error::StoreError;
 use anote_store::event_store::Position;
@@ -93,11 +93,22 @@ impl SwitchGuard<'_> {
 }
 
 #[async_trait]
-impl ReadStore for SwitchableReads {
+impl ReadModels for SwitchableReads {
     async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError> {
         self.current().checkpoint(projector).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.current().ping().await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.current().close().await
+    }
+}
+
+#[async_trait]
+impl ProjectionStore for SwitchableReads {
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
         self.current().views(ids).await
     }
@@ -121,7 +132,10 @@ impl ReadStore for SwitchableReads {
     async fn parked(&self, streams: Option<&[String]>) -> Result<Vec<ParkedStream>, StoreError> {
         self.current().parked(streams).await
     }
+}
 
+#[async_trait]
+impl NoteReads for SwitchableReads {
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
         self.current().note(owner, id).await
     }
@@ -193,13 +207,5 @@ impl ReadStore for SwitchableReads {
 
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
         self.current().usage(owner).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.current().ping().await
-    }
-
-    async fn close(&self) -> Result<(), StoreError> {
-        self.current().close().await
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anote_read_store::builds::{current_build, make_current, open_build, remove_old_builds};
 use anote_read_store::{
-    drop_schema, PgReadStore, ProjectionBatch, ReadStore, SwitchLock, SwitchableReads,
+    drop_schema, PgReadStore, ProjectionBatch, ProjectionStore, ReadStore, SwitchLock,
+    SwitchableReads,
 };
 use anote_store::db::PgDatabase;
 use anote_store::event_store::Position;
