@@ -95,6 +95,27 @@ install_debian() { # packages…
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
+# Runs a command while holding the install lock of folder $1, so that two
+# runs started together do not install into it at the same time.
+with_install_lock() { # dir, command…
+  mkdir -p "$1"
+  (flock 9 && "${@:2}") 9>"$1/.install.lock"
+}
+
+install_kinesis_local() { # dir
+  [ -f "$1/node_modules/kinesis-local/main.js" ] && return 0
+  log "installing kinesis-local 0.6.2 into $1"
+  npm install --prefix "$1" --no-save --no-audit --no-fund kinesis-local@0.6.2 >/dev/null
+}
+
+install_s3s_fs() { # dir
+  [ -x "$1/bin/s3s-fs" ] && return 0
+  log "installing s3s-fs 0.14.1 into $1 (a few minutes, once)"
+  # Its own target folder, so the project's build cache is not disturbed.
+  CARGO_TARGET_DIR="$1/build" cargo install s3s-fs@0.14.1 --features binary --locked --root "$1" --quiet
+  rm -rf "$1/build"
+}
+
 start_kinesis_emulator() {
   local dir=${ANOTE_EMULATOR_DIR:-${HOME:-/tmp}/.cache/anote/emulators}
   local pkg="$dir/node_modules/kinesis-local"
@@ -103,11 +124,7 @@ start_kinesis_emulator() {
   local port=${ANOTE_TEST_KINESIS_PORT:-$(node -e "$free_port")}
   local tls_port
   tls_port=$(node -e "$free_port")
-  if [ ! -f "$pkg/main.js" ]; then
-    log "installing kinesis-local 0.6.2 into $dir"
-    mkdir -p "$dir"
-    npm install --prefix "$dir" --no-save --no-audit --no-fund kinesis-local@0.6.2 >/dev/null
-  fi
+  [ -f "$pkg/main.js" ] || with_install_lock "$dir" install_kinesis_local "$dir"
   # kinesis-local binds every interface; keep it on loopback.
   cat >"$dir/loopback.js" <<'JS'
 const net = require('net');
@@ -141,12 +158,7 @@ JS
 start_s3_emulator() {
   local dir=${ANOTE_EMULATOR_DIR:-${HOME:-/tmp}/.cache/anote/emulators}
   local bin="$dir/bin/s3s-fs"
-  if [ ! -x "$bin" ]; then
-    log "installing s3s-fs 0.14.1 into $dir (a few minutes, once)"
-    # Its own target folder, so the project's build cache is not disturbed.
-    CARGO_TARGET_DIR="$dir/build" cargo install s3s-fs@0.14.1 --features binary --locked --root "$dir" --quiet
-    rm -rf "$dir/build"
-  fi
+  [ -x "$bin" ] || with_install_lock "$dir" install_s3s_fs "$dir"
   local port=${ANOTE_TEST_S3_PORT:-$(free_port)}
   S3_DATA_DIR=$(mktemp -d /tmp/anote-s3.XXXXXX)
   log "starting the S3 emulator on 127.0.0.1:$port"
