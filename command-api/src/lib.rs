@@ -35,7 +35,7 @@ use std::time::Duration;
 use anote_blob::{Blobs, DocumentPolicy};
 use anote_domain::UserId;
 use anote_http::extract::Authenticator;
-use anote_http::{readiness, service_routes, HttpSettings};
+use anote_http::{readiness, service_routes, HttpSettings, ReadinessCheck};
 use anote_store::revocations::Revocations;
 use anote_store::Storage;
 use anote_tokens::TokenSigner;
@@ -142,18 +142,26 @@ impl Authenticator for AppState {
 /// The command API: its routes, health, readiness, metrics, OpenAPI and the
 /// shared layers (CORS, body limit, timeout, access log).
 pub fn router(state: AppState, http: &HttpSettings) -> Router {
+    let service = service_routes(openapi::document(), vec![readiness_check(&state)]);
+    let transfers = transfer_routes(&state.blobs);
+    anote_http::finish_with_transfers(routes(state).merge(service), transfers, None, http)
+}
+
+/// The command API's readiness: its event log answers.
+pub fn readiness_check(state: &AppState) -> ReadinessCheck {
     let events = state.storage.events.clone();
-    let checks = vec![readiness(move || {
+    readiness(move || {
         let events = events.clone();
         async move { events.ping().await }
-    })];
-    let service = service_routes(openapi::document(), checks);
-    let transfers = state
-        .blobs
+    })
+}
+
+/// The upload route of a local document store (none for S3).
+pub fn transfer_routes(blobs: &Blobs) -> Router {
+    blobs
         .local()
         .map(|local| transfers::routes(local.clone()))
-        .unwrap_or_default();
-    anote_http::finish_with_transfers(routes(state).merge(service), transfers, None, http)
+        .unwrap_or_default()
 }
 
 /// The `/v1` write routes, without the shared layers.

@@ -31,7 +31,7 @@ use std::time::Duration;
 use anote_blob::{Blobs, DocumentPolicy};
 use anote_domain::UserId;
 use anote_http::extract::Authenticator;
-use anote_http::{readiness, service_routes, HttpSettings};
+use anote_http::{readiness, service_routes, HttpSettings, ReadinessCheck};
 use anote_read_store::{Applied, NoteReads, NOTE_VIEWS};
 use anote_store::event_store::EventStore;
 use anote_store::revocations::Revocations;
@@ -154,16 +154,24 @@ pub fn routes(state: QueryState) -> Router {
 /// The query API: its routes, health, readiness, metrics, OpenAPI and the
 /// shared layers, and `pages` (the web app) for every other `GET`.
 pub fn router(state: QueryState, http: &HttpSettings, pages: Option<Router>) -> Router {
+    let service = service_routes(openapi::document(), vec![readiness_check(&state)]);
+    let transfers = transfer_routes(&state.blobs);
+    anote_http::finish_with_transfers(routes(state).merge(service), transfers, pages, http)
+}
+
+/// The query API's readiness: its read models answer.
+pub fn readiness_check(state: &QueryState) -> ReadinessCheck {
     let reads = state.reads.clone();
-    let checks = vec![readiness(move || {
+    readiness(move || {
         let reads = reads.clone();
         async move { reads.ping().await }
-    })];
-    let service = service_routes(openapi::document(), checks);
-    let transfers = state
-        .blobs
+    })
+}
+
+/// The download route of a local document store (none for S3).
+pub fn transfer_routes(blobs: &Blobs) -> Router {
+    blobs
         .local()
         .map(|local| transfers::routes(local.clone()))
-        .unwrap_or_default();
-    anote_http::finish_with_transfers(routes(state).merge(service), transfers, pages, http)
+        .unwrap_or_default()
 }

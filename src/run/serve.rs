@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anote_blob::Blobs;
 use anote_command_api::sweeper::Sweeper;
 use anote_command_api::AppState;
-use anote_http::{readiness, service_routes};
+use anote_http::service_routes;
 use anote_projector::Projector;
 use anote_query_api::{QueryParts, QueryState};
 use anote_read_store::builds::embedded_read_models;
@@ -119,7 +119,7 @@ pub async fn run_serve(args: Args) -> anyhow::Result<()> {
     )?;
     let sweeper = Sweeper::new(command.notes.clone(), ledger, blobs.store.clone());
     let sweeping = tokio::spawn(sweeper.run(documents.sweep_interval, stop.subscribe()));
-    let app = embedded_router(command, query, &blobs, &events, &reads, &http).await?;
+    let app = embedded_router(command, query, &blobs, &http).await?;
     let served = serve_until_signal(app, &http).await;
     let _ = stop.send(true);
     projecting.await.context("the projector task failed")?;
@@ -137,29 +137,15 @@ async fn embedded_router(
     command: AppState,
     query: QueryState,
     blobs: &Blobs,
-    events: &Arc<dyn anote_store::event_store::EventStore>,
-    reads: &Arc<SwitchableReads>,
     http: &HttpConfig,
 ) -> anyhow::Result<axum::Router> {
-    let (events, reads) = (events.clone(), reads.clone());
     let checks = vec![
-        readiness(move || {
-            let events = events.clone();
-            async move { events.ping().await }
-        }),
-        readiness(move || {
-            let reads = reads.clone();
-            async move { reads.ping().await }
-        }),
+        anote_command_api::readiness_check(&command),
+        anote_query_api::readiness_check(&query),
     ];
     let service = service_routes(crate::openapi::document(), checks);
-    let transfers = blobs
-        .local()
-        .map(|local| {
-            anote_command_api::transfers::routes(local.clone())
-                .merge(anote_query_api::transfers::routes(local.clone()))
-        })
-        .unwrap_or_default();
+    let transfers =
+        anote_command_api::transfer_routes(blobs).merge(anote_query_api::transfer_routes(blobs));
     let app = anote_command_api::routes(command)
         .merge(anote_query_api::routes(query))
         .merge(service);

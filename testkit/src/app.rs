@@ -13,7 +13,7 @@ use anote_blob::local::LocalBlobs;
 use anote_blob::{Blobs, DocumentPolicy};
 use anote_command_api::sweeper::{Sweeper, Swept};
 use anote_command_api::{AppState, AuthSettings};
-use anote_http::{readiness, service_routes, HttpSettings};
+use anote_http::{service_routes, HttpSettings};
 use anote_projector::Projector;
 use anote_query_api::{QueryParts, QuerySettings, QueryState};
 use anote_read_store::builds::embedded_read_models;
@@ -192,7 +192,7 @@ impl TestApp {
             blobs.store.clone(),
         )
         .with_clock(clock.clone());
-        let router = router(command, query, &blobs, &storage, &reads, &settings.http);
+        let router = router(command, query, &blobs, &settings.http);
         Self {
             router,
             storage,
@@ -333,31 +333,16 @@ impl Drop for TestApp {
 /// Both APIs' routes with the service routes and the local store's
 /// transfer routes, behind the layers of `anote serve` (without the web
 /// app's pages).
-fn router(
-    command: AppState,
-    query: QueryState,
-    blobs: &Blobs,
-    storage: &Storage,
-    reads: &Arc<dyn ReadStore>,
-    http: &HttpSettings,
-) -> Router {
-    let (events, reads) = (storage.events.clone(), reads.clone());
+fn router(command: AppState, query: QueryState, blobs: &Blobs, http: &HttpSettings) -> Router {
     let checks = vec![
-        readiness(move || {
-            let events = events.clone();
-            async move { events.ping().await }
-        }),
-        readiness(move || {
-            let reads = reads.clone();
-            async move { reads.ping().await }
-        }),
+        anote_command_api::readiness_check(&command),
+        anote_query_api::readiness_check(&query),
     ];
     let mut document = anote_command_api::openapi::document();
     document.merge(anote_query_api::openapi::document());
     document.info.title = "Anote".to_owned();
-    let local = blobs.local().expect("a local store");
-    let transfers = anote_command_api::transfers::routes(local.clone())
-        .merge(anote_query_api::transfers::routes(local.clone()));
+    let transfers =
+        anote_command_api::transfer_routes(blobs).merge(anote_query_api::transfer_routes(blobs));
     let app = anote_command_api::routes(command)
         .merge(anote_query_api::routes(query))
         .merge(service_routes(document, checks));
