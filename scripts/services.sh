@@ -104,6 +104,7 @@ with_install_lock() { # dir, command…
 
 install_kinesis_local() { # dir
   [ -f "$1/node_modules/kinesis-local/main.js" ] && return 0
+  command -v node >/dev/null && command -v npm >/dev/null || { log "installing Node.js"; install_debian nodejs npm; }
   log "installing kinesis-local 0.6.2 into $1"
   npm install --prefix "$1" --no-save --no-audit --no-fund kinesis-local@0.6.2 >/dev/null
 }
@@ -116,17 +117,11 @@ install_s3s_fs() { # dir
   rm -rf "$1/build"
 }
 
-start_kinesis_emulator() {
-  local dir=${ANOTE_EMULATOR_DIR:-${HOME:-/tmp}/.cache/anote/emulators}
-  local pkg="$dir/node_modules/kinesis-local"
-  command -v node >/dev/null && command -v npm >/dev/null || { log "installing Node.js"; install_debian nodejs npm; }
-  local free_port="const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })"
-  local port=${ANOTE_TEST_KINESIS_PORT:-$(node -e "$free_port")}
-  local tls_port
-  tls_port=$(node -e "$free_port")
-  [ -f "$pkg/main.js" ] || with_install_lock "$dir" install_kinesis_local "$dir"
-  # kinesis-local binds every interface; keep it on loopback.
-  cat >"$dir/loopback.js" <<'JS'
+# kinesis-local binds every interface; this module, preloaded (`node -r`),
+# keeps it on loopback.
+write_loopback_preload() { # dir
+  mkdir -p "$1"
+  cat >"$1/loopback.js" <<'JS'
 const net = require('net');
 const listen = net.Server.prototype.listen;
 net.Server.prototype.listen = function (...args) {
@@ -138,6 +133,18 @@ net.Server.prototype.listen = function (...args) {
   return listen.apply(this, args);
 };
 JS
+}
+
+start_kinesis_emulator() {
+  local dir=${ANOTE_EMULATOR_DIR:-${HOME:-/tmp}/.cache/anote/emulators}
+  local pkg="$dir/node_modules/kinesis-local"
+  command -v node >/dev/null && command -v npm >/dev/null || { log "installing Node.js"; install_debian nodejs npm; }
+  local free_port="const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })"
+  local port=${ANOTE_TEST_KINESIS_PORT:-$(node -e "$free_port")}
+  local tls_port
+  tls_port=$(node -e "$free_port")
+  [ -f "$pkg/main.js" ] || with_install_lock "$dir" install_kinesis_local "$dir"
+  write_loopback_preload "$dir"
   log "starting the Kinesis emulator on 127.0.0.1:$port"
   KINESIS_MOCK_CERT_PATH="$pkg/server.json" KINESIS_MOCK_PLAIN_PORT=$port KINESIS_MOCK_TLS_PORT=$tls_port \
     CREATE_STREAM_DURATION=0ms DELETE_STREAM_DURATION=0ms REGISTER_STREAM_CONSUMER_DURATION=0ms \
@@ -190,9 +197,21 @@ ensure_postgres() {
 }
 
 # PostgreSQL, the Kinesis emulator and the S3 emulator, each started unless
-# one is named or answering already.
+# one is named or answering already. The emulators are installed either way:
+# the fault tests start their own (ANOTE_EMULATOR_DIR tells them where), and
+# PostgreSQL's server binaries are looked up for the same reason.
 start_services() {
   ensure_postgres
+  export ANOTE_EMULATOR_DIR=${ANOTE_EMULATOR_DIR:-${HOME:-/tmp}/.cache/anote/emulators}
+  [ -f "$ANOTE_EMULATOR_DIR/node_modules/kinesis-local/main.js" ] ||
+    with_install_lock "$ANOTE_EMULATOR_DIR" install_kinesis_local "$ANOTE_EMULATOR_DIR"
+  [ -x "$ANOTE_EMULATOR_DIR/bin/s3s-fs" ] ||
+    with_install_lock "$ANOTE_EMULATOR_DIR" install_s3s_fs "$ANOTE_EMULATOR_DIR"
+  write_loopback_preload "$ANOTE_EMULATOR_DIR"
+  if [ -z "$(pg_bin_dir)" ]; then
+    log "installing PostgreSQL's server binaries (Debian package)"
+    install_debian postgresql
+  fi
 
   if [ -n "${ANOTE_TEST_KINESIS_ENDPOINT:-}" ]; then
     log "using the Kinesis emulator at $ANOTE_TEST_KINESIS_ENDPOINT"

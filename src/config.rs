@@ -9,6 +9,7 @@ use anote_blob::{BlobSettings, DocumentPolicy};
 use anote_command_api::AuthSettings;
 use anote_http::HttpSettings;
 use anote_query_api::QuerySettings;
+use anote_store::db::PoolSettings;
 use anote_tokens::Secret;
 use rand::RngCore;
 
@@ -204,9 +205,27 @@ pub struct PostgresConfig {
     /// Connections in the pool.
     #[arg(long, env = "ANOTE_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection before it is
+    /// answered 503 `store_unavailable` (well inside the request timeout).
+    #[arg(long, env = "ANOTE_DATABASE_ACQUIRE_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
+    pub database_acquire_timeout: Duration,
+    /// How long the server lets one statement run (`statement_timeout`);
+    /// 0 for no limit.
+    #[arg(long, env = "ANOTE_DATABASE_STATEMENT_TIMEOUT_MS", default_value = "5000", value_parser = millis)]
+    pub database_statement_timeout: Duration,
 }
 
 impl PostgresConfig {
+    /// The services' pools: this size, these waits.
+    pub fn pool(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.database_max_connections,
+            acquire_timeout: self.database_acquire_timeout,
+            statement_timeout: Some(self.database_statement_timeout)
+                .filter(|limit| !limit.is_zero()),
+        }
+    }
+
     /// The event-log database's URL, with its password.
     pub fn url(&self) -> Result<Secret<String>, String> {
         with_password(&self.database_url, self.database_password.as_ref())

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anote_blob::local::TransferError;
 use anote_blob::BlobError;
 use anote_domain::{DomainError, ValidationError};
-use anote_http::problem::retry_after;
+use anote_http::problem::{retry_after, BACKEND_RETRY_AFTER};
 use anote_http::{Problem, Rejection};
 use anote_store::StoreError;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -269,6 +269,11 @@ impl CommandError {
                 "blob_store_unavailable",
                 "Document store unavailable",
             ),
+            Self::Store(e) if e.is_unavailable() => (
+                S::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "Storage unavailable",
+            ),
             Self::Transfer(_) | Self::Store(_) | Self::Internal(_) => {
                 (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")
             }
@@ -305,6 +310,8 @@ impl CommandError {
                 .map(|etag| vec![(header::ETAG, etag)])
                 .unwrap_or_default(),
             Self::WriteContention => vec![retry_after(Duration::from_secs(1))],
+            Self::Store(e) if e.is_unavailable() => vec![retry_after(BACKEND_RETRY_AFTER)],
+            Self::BlobStoreUnavailable(_) => vec![retry_after(BACKEND_RETRY_AFTER)],
             _ => Vec::new(),
         }
     }

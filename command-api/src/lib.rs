@@ -150,7 +150,7 @@ pub fn router(state: AppState, http: &HttpSettings) -> Router {
 /// The command API's readiness: its event log answers.
 pub fn readiness_check(state: &AppState) -> ReadinessCheck {
     let events = state.storage.events.clone();
-    readiness(move || {
+    readiness("the event log", move || {
         let events = events.clone();
         async move { events.ping().await }
     })

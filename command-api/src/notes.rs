@@ -3,7 +3,7 @@
 
 use anote_domain::note::{NewNote, Note, NoteAction, NoteCommand};
 use anote_domain::values::{Body, DueAt, Subject, Tags, Title};
-use anote_domain::NoteId;
+use anote_domain::{DomainError, NoteId};
 use anote_http::POSITION_HEADER;
 use anote_store::event_store::codec::note_events;
 use anote_store::event_store::{Metadata, StoredReply};
@@ -139,7 +139,10 @@ impl From<Outcome> for NoteReply {
 }
 
 /// Runs one note command for the caller: replays a remembered reply for a
-/// known `Idempotency-Key`, otherwise decides and appends.
+/// known `Idempotency-Key`, otherwise decides and appends. A command that
+/// loses its race (a version mismatch, a key in use) looks for the reply
+/// again: the winner may have been an earlier attempt of the same request,
+/// whose reply the client never got, and it gets that reply, not a 412.
 async fn run(
     app: &AppState,
     caller: Caller,
@@ -168,26 +171,17 @@ async fn run(
                 action_name(&action),
                 &serde_json::to_vec(&request).unwrap_or_default(),
             );
-            if let Some(stored) = app.storage.events.find_reply(caller.user, &key).await? {
-                if stored.request_hash != request_hash {
-                    return Err(CommandError::IdempotencyKeyReused);
-                }
-                let body = serde_json::from_value(stored.body)
-                    .map_err(|e| CommandError::Internal(format!("stored reply: {e}")))?;
-                let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-                return Ok(Reply {
-                    status,
-                    body,
-                    replayed: true,
-                });
-            }
-            Some(StoredReply {
+            let stored = StoredReply {
                 user_id: caller.user,
                 key,
                 request_hash,
                 status: status.as_u16(),
                 body: serde_json::json!({ "id": id.uuid() }),
-            })
+            };
+            if let Some(reply) = replay(app, &stored).await? {
+                return Ok(reply);
+            }
+            Some(stored)
         }
     };
     let command = NoteCommand {
@@ -195,15 +189,49 @@ async fn run(
         action,
     };
     let metadata = Metadata::for_request(Some(caller.user), caller.request_id);
-    let outcome = app
+    match app
         .notes
-        .execute(id, expected, command, metadata, remember)
-        .await?;
-    Ok(Reply {
-        status,
-        body: outcome.into(),
-        replayed: false,
-    })
+        .execute(id, expected, command, metadata, remember.clone())
+        .await
+    {
+        Ok(outcome) => Ok(Reply {
+            status,
+            body: outcome.into(),
+            replayed: false,
+        }),
+        Err(
+            lost @ (CommandError::VersionMismatch { .. }
+            | CommandError::IdempotencyKeyInUse
+            | CommandError::Rule(DomainError::AlreadyExists)),
+        ) => match &remember {
+            Some(stored) => replay(app, stored).await?.ok_or(lost),
+            None => Err(lost),
+        },
+        Err(other) => Err(other),
+    }
+}
+
+/// The reply remembered for `request`'s user and key, if there is one;
+/// `idempotency_key_reused` when the key was used for another request.
+async fn replay(app: &AppState, request: &StoredReply) -> Result<Option<Reply>, CommandError> {
+    let Some(stored) = app
+        .storage
+        .events
+        .find_reply(request.user_id, &request.key)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if stored.request_hash != request.request_hash {
+        return Err(CommandError::IdempotencyKeyReused);
+    }
+    let body = serde_json::from_value(stored.body)
+        .map_err(|e| CommandError::Internal(format!("stored reply: {e}")))?;
+    Ok(Some(Reply {
+        status: StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
+        body,
+        replayed: true,
+    }))
 }
 
 /// The fingerprint of an idempotent request, stored to refuse its key for

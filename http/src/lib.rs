@@ -12,6 +12,7 @@
 //!   note paths, request ids, client addresses.
 //! - [`middleware`]: request ids and spans, the access log, the body budget,
 //!   the timeout, load shedding, unknown routes.
+//! - [`readiness`]: named checks of the backends, for `/readyz`.
 //! - [`openapi`]: security scheme and shared problem responses for the
 //!   OpenAPI documents.
 
@@ -19,9 +20,11 @@ pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
+pub mod readiness;
 
 pub use openapi::{BearerAuth, ProblemResponses};
 pub use problem::{Problem, Rejection};
+pub use readiness::{readiness, NotReady, ReadinessCheck};
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -29,8 +32,6 @@ use axum::{Json, Router};
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -173,26 +174,6 @@ pub fn metrics_router() -> Router {
         .route("/healthz", axum::routing::get(healthz))
 }
 
-/// Why a readiness check failed.
-pub type NotReady = Box<dyn std::error::Error + Send + Sync>;
-
-/// A readiness check: resolves once its dependency has answered.
-pub type ReadinessCheck =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), NotReady>> + Send>> + Send + Sync>;
-
-/// A readiness check that calls `ping` (a backend's round trip) each time.
-pub fn readiness<F, Fut, E>(ping: F) -> ReadinessCheck
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), E>> + Send + 'static,
-    E: Into<NotReady>,
-{
-    Arc::new(move || {
-        let pinged = ping();
-        Box::pin(async move { pinged.await.map_err(Into::into) })
-    })
-}
-
 /// The routes every API service has: `/openapi.json` (this document),
 /// `/healthz` and `/readyz` (every check passes). `/metrics` is not among
 /// them: it is served on its own listener.
@@ -202,22 +183,22 @@ pub fn service_routes(doc: utoipa::openapi::OpenApi, checks: Vec<ReadinessCheck>
         let doc = doc.clone();
         async move { Json(doc.as_ref().clone()) }
     };
-    let ready = move || {
-        let checks = checks.clone();
-        async move {
-            for check in checks {
-                check().await.map_err(|e| {
-                    tracing::warn!(error = %e, "a backend is not reachable");
-                    Rejection::NotReady
-                })?;
-            }
-            Ok::<_, Rejection>(Json(serde_json::json!({ "status": "ready" })))
-        }
-    };
     Router::new()
         .route("/openapi.json", axum::routing::get(openapi))
         .route("/healthz", axum::routing::get(healthz))
-        .route("/readyz", axum::routing::get(ready))
+        .merge(readiness_route(checks))
+}
+
+/// `/readyz`: ready when every check passes, else 503 `not_ready` naming
+/// each backend that failed (an API's, or on the metrics listener of a
+/// service without an API: the relay, the projector).
+pub fn readiness_route(checks: Vec<ReadinessCheck>) -> Router {
+    let checks = Arc::new(checks);
+    let ready = move || {
+        let checks = checks.clone();
+        async move { readiness::ready(&checks).await }
+    };
+    Router::new().route("/readyz", axum::routing::get(ready))
 }
 
 /// Liveness: the process answers.

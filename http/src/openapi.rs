@@ -102,6 +102,7 @@ fn errors_of(operation: &Operation) -> BTreeMap<u16, Vec<&'static str>> {
     }
     add(503, "overloaded");
     add(503, "request_timeout");
+    add(503, "store_unavailable");
     for codes in errors.values_mut() {
         codes.dedup();
     }

@@ -85,6 +85,10 @@ impl Problem {
     }
 }
 
+/// How long clients are told to wait (`Retry-After`) when a backend a
+/// request needs (the database, the document store) is unavailable.
+pub const BACKEND_RETRY_AFTER: Duration = Duration::from_secs(2);
+
 /// `Retry-After` for a reply the client should try again after `after`
 /// (at least a second).
 pub fn retry_after(after: Duration) -> (HeaderName, HeaderValue) {
@@ -139,9 +143,9 @@ pub enum Rejection {
     /// Too many requests are being served; this one was shed.
     #[error("the server is busy")]
     Overloaded,
-    /// A backend the service needs cannot be reached.
-    #[error("the service is not ready")]
-    NotReady,
+    /// A backend the service needs cannot be reached (which, and why).
+    #[error("not ready: {0}")]
+    NotReady(String),
 }
 
 impl From<JsonRejection> for Rejection {
@@ -199,7 +203,7 @@ impl Rejection {
                 "Request timed out",
             ),
             Self::Overloaded => (S::SERVICE_UNAVAILABLE, "overloaded", "Server busy"),
-            Self::NotReady => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
+            Self::NotReady(_) => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
         };
         Problem::new(status, code, title).detail(self)
     }
@@ -210,6 +214,7 @@ impl Rejection {
             Self::Timeout | Self::Overloaded => {
                 vec![retry_after(Duration::from_secs(1))]
             }
+            Self::NotReady(_) => vec![retry_after(BACKEND_RETRY_AFTER)],
             Self::Unauthorized => {
                 vec![(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))]
             }

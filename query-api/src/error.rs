@@ -8,7 +8,7 @@ use std::time::Duration;
 use anote_blob::local::TransferError;
 use anote_blob::BlobError;
 use anote_domain::ValidationError;
-use anote_http::problem::retry_after;
+use anote_http::problem::{retry_after, BACKEND_RETRY_AFTER};
 use anote_http::{Problem, Rejection, PROJECTION_POSITION_HEADER};
 use anote_store::StoreError;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -125,6 +125,11 @@ impl QueryError {
                 "blob_store_unavailable",
                 "Document store unavailable",
             ),
+            Self::Store(e) if e.is_unavailable() => (
+                S::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "Storage unavailable",
+            ),
             Self::Transfer(_) | Self::Store(_) | Self::Internal(_) => {
                 (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")
             }
@@ -161,6 +166,8 @@ impl QueryError {
                 }
                 headers
             }
+            Self::Store(e) if e.is_unavailable() => vec![retry_after(BACKEND_RETRY_AFTER)],
+            Self::BlobStoreUnavailable(_) => vec![retry_after(BACKEND_RETRY_AFTER)],
             _ => Vec::new(),
         }
     }

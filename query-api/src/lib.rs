@@ -162,7 +162,7 @@ pub fn router(state: QueryState, http: &HttpSettings, pages: Option<Router>) -> 
 /// The query API's readiness: its read models answer.
 pub fn readiness_check(state: &QueryState) -> ReadinessCheck {
     let reads = state.reads.clone();
-    readiness(move || {
+    readiness("the read models", move || {
         let reads = reads.clone();
         async move { reads.ping().await }
     })

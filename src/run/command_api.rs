@@ -25,7 +25,7 @@ pub struct Args {
 
 /// Runs the command API until SIGTERM or SIGINT.
 pub async fn run_command_api(args: Args) -> anyhow::Result<()> {
-    serve_metrics(&args.metrics, "command-api").await?;
+    serve_metrics(&args.metrics, "command-api", axum::Router::new()).await?;
     let signer = TokenSigner::new(args.auth.signing_key().map_err(anyhow::Error::msg)?);
     let db = connect(&args.postgres).await?;
     let storage = Storage::postgres(db.clone(), true).await?;

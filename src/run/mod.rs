@@ -23,8 +23,10 @@ use std::sync::Arc;
 use anote_blob::Blobs;
 use anote_command_api::note_commands::NoteCommands;
 use anote_command_api::sweeper::Sweeper;
+use anote_http::ReadinessCheck;
 use anote_store::accounts::AccountStore;
 use anote_store::db::PgDatabase;
+use anote_store::event_store::EventStore;
 use anote_store::revocations::Revocations;
 use anote_store::Storage;
 use anote_tokens::{Secret, TokenSigner};
@@ -40,10 +42,10 @@ async fn connect(postgres: &PostgresConfig) -> anyhow::Result<PgDatabase> {
     let url = postgres
         .url()
         .map_err(|e| anyhow::anyhow!("ANOTE_DATABASE_URL: {e}"))?;
-    PgDatabase::connect(
+    PgDatabase::connect_with(
         url.expose(),
         postgres.database_schema.as_deref(),
-        postgres.database_max_connections,
+        &postgres.pool(),
     )
     .await
     .context("connecting to PostgreSQL (ANOTE_DATABASE_URL)")
@@ -60,18 +62,41 @@ async fn connect_reads(
     let url = reads
         .url(&log)
         .map_err(|e| anyhow::anyhow!("ANOTE_READ_DATABASE_URL: {e}"))?;
-    PgDatabase::connect(
+    PgDatabase::connect_with(
         url.expose(),
         Some(&reads.read_database_schema),
-        postgres.database_max_connections,
+        &postgres.pool(),
     )
     .await
     .context("connecting to the read-model database (ANOTE_READ_DATABASE_URL)")
 }
 
-/// Serves `/metrics` and `/healthz` in the background, if an address is
-/// set, and prints CloudWatch metric lines for `service`, if an interval is.
-async fn serve_metrics(config: &MetricsConfig, service: &'static str) -> anyhow::Result<()> {
+/// Readiness of the event log: one round trip.
+fn log_ready(events: &Arc<dyn EventStore>) -> ReadinessCheck {
+    let events = events.clone();
+    anote_http::readiness("the event log", move || {
+        let events = events.clone();
+        async move { events.ping().await }
+    })
+}
+
+/// Readiness of the Kinesis stream `stream`: its summary.
+fn kinesis_ready(client: &aws_sdk_kinesis::Client, stream: &str) -> ReadinessCheck {
+    let (client, stream) = (client.clone(), stream.to_owned());
+    anote_http::readiness("Kinesis", move || {
+        let (client, stream) = (client.clone(), stream.clone());
+        async move { anote_kinesis::relay::kinesis::ping(&client, &stream).await }
+    })
+}
+
+/// Serves `/metrics`, `/healthz` and `routes` (a service without an API:
+/// its `/readyz`) in the background, if an address is set, and prints
+/// CloudWatch metric lines for `service`, if an interval is.
+async fn serve_metrics(
+    config: &MetricsConfig,
+    service: &'static str,
+    routes: axum::Router,
+) -> anyhow::Result<()> {
     if !config.emf_interval.is_zero() {
         let reporter = anote_metrics::emf::Reporter {
             namespace: config.emf_namespace.clone(),
@@ -90,7 +115,9 @@ async fn serve_metrics(config: &MetricsConfig, service: &'static str) -> anyhow:
             .with_context(|| format!("listening for metrics on {address}"))?;
         tracing::info!(%address, "serving metrics");
         tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, anote_http::metrics_router()).await {
+            if let Err(err) =
+                axum::serve(listener, anote_http::metrics_router().merge(routes)).await
+            {
                 tracing::error!(error = %err, "the metrics server stopped");
             }
         });

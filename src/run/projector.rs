@@ -34,13 +34,26 @@ pub struct Args {
 /// Runs the projector until SIGTERM or SIGINT: from Kinesis with shard
 /// leases shared by the instances, or from the log's tail without a stream.
 pub async fn run_projector(args: Args) -> anyhow::Result<()> {
-    serve_metrics(&args.metrics, "projector").await?;
     let log = connect(&args.postgres).await?;
     let storage = Storage::postgres(log.clone(), true).await?;
     let read_db = connect_reads(&args.postgres, &args.reads).await?;
     let reads = postgres_read_models(read_db.clone(), true).await?;
+    let reads_ping = reads.clone();
+    let mut checks = vec![
+        super::log_ready(&storage.events),
+        anote_http::readiness("the read models", move || {
+            let reads = reads_ping.clone();
+            async move { reads.ping().await }
+        }),
+    ];
     let projector = Projector::new(NOTE_VIEWS, storage.events, reads, anote_projector::BATCH);
     let Some(stream) = args.kinesis.kinesis_stream.as_deref() else {
+        serve_metrics(
+            &args.metrics,
+            "projector",
+            anote_http::readiness_route(checks),
+        )
+        .await?;
         tracing::info!("projecting from the event log");
         projector
             .run_log_tail(args.projection.projector_idle, stop_on_signal())
@@ -48,6 +61,13 @@ pub async fn run_projector(args: Args) -> anyhow::Result<()> {
         return Ok(());
     };
     let client = relay_kinesis::client(args.kinesis.kinesis_endpoint.as_deref()).await;
+    checks.push(super::kinesis_ready(&client, stream));
+    serve_metrics(
+        &args.metrics,
+        "projector",
+        anote_http::readiness_route(checks),
+    )
+    .await?;
     let owner = instance_name();
     let leases = Leases::new(read_db, stream, &owner, args.kinesis.lease_ttl);
     let settings = FeedSettings {

@@ -39,7 +39,7 @@ pub struct Args {
 /// Runs the query API until SIGTERM or SIGINT; the projectors' notices
 /// reach it through PostgreSQL's `LISTEN`.
 pub async fn run_query_api(args: Args) -> anyhow::Result<()> {
-    serve_metrics(&args.metrics, "query-api").await?;
+    serve_metrics(&args.metrics, "query-api", axum::Router::new()).await?;
     let signer = TokenSigner::new(args.auth.signing_key().map_err(anyhow::Error::msg)?);
     let blobs = api_blobs(&args.documents, &args.http, &signer).await?;
     let read_db = connect_reads(&args.postgres, &args.reads).await?;

@@ -30,7 +30,6 @@ pub struct Args {
 /// Runs the relay (leader or hot standby) and the sweeper until SIGTERM
 /// or SIGINT.
 pub async fn run_relay(args: Args) -> anyhow::Result<()> {
-    serve_metrics(&args.metrics, "relay").await?;
     let db = connect(&args.postgres).await?;
     let storage = Storage::postgres(db.clone(), true).await?;
     let sweeping = match sweeper(&storage, &args.documents).await? {
@@ -48,6 +47,11 @@ pub async fn run_relay(args: Args) -> anyhow::Result<()> {
         .as_deref()
         .context("the relay needs ANOTE_KINESIS_STREAM")?;
     let client = relay_kinesis::client(args.kinesis.kinesis_endpoint.as_deref()).await;
+    let checks = vec![
+        super::log_ready(&storage.events),
+        super::kinesis_ready(&client, stream),
+    ];
+    serve_metrics(&args.metrics, "relay", anote_http::readiness_route(checks)).await?;
     let sink = Arc::new(KinesisSink::new(client, stream));
     let relay = Relay::new(
         KINESIS_RELAY,

@@ -42,7 +42,7 @@ pub struct Args {
 
 /// Runs the embedded backend until SIGTERM or SIGINT.
 pub async fn run_serve(args: Args) -> anyhow::Result<()> {
-    serve_metrics(&args.metrics, "serve").await?;
+    serve_metrics(&args.metrics, "serve", axum::Router::new()).await?;
     let Args {
         embedded,
         http,

@@ -1,11 +1,16 @@
-//! Migrated databases for the event log and the read models, and a wait
-//! for the log to settle.
+//! Migrated databases for the event log and the read models, a wait for
+//! the log to settle, and the split services' read models beside a rebuild
+//! from the log.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anote_domain::NoteId;
+use anote_projector::Projector;
+use anote_read_store::{NoteView, PgReadStore, ProjectionStore, ReadModels};
 use anote_store::db::{PgDatabase, SqliteDatabase};
-use anote_store::event_store::{EventStore, Position};
+use anote_store::event_store::{EventStore, PgEventStore, Position};
 
 use crate::env::database_url;
 
@@ -71,4 +76,45 @@ pub async fn settled(events: &dyn EventStore) -> Position {
         assert!(Instant::now() < deadline, "the log never settled");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The split services' read models of `schema` in the database at `url`,
+/// once their projector has reached `last`, next to the same notes rebuilt
+/// from the log into fresh tables (`<schema>_rebuilt`); both sorted by id.
+/// A test asserts they are equal: the read models are what the log says.
+pub async fn live_and_rebuilt_views(
+    url: &str,
+    schema: &str,
+    notes: &[NoteId],
+    last: Position,
+    within: Duration,
+) -> (Vec<NoteView>, Vec<NoteView>) {
+    let connect = |schema: String| async move {
+        PgDatabase::connect(url, Some(&schema), 4)
+            .await
+            .expect("PostgreSQL answers")
+    };
+    let live = PgReadStore::new(connect(format!("{schema}_read")).await);
+    let deadline = Instant::now() + within;
+    while live.checkpoint("note_views").await.expect("reads") < last {
+        assert!(Instant::now() < deadline, "the projector never caught up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rebuilt_db = connect(format!("{schema}_rebuilt")).await;
+    rebuilt_db
+        .migrate(anote_read_store::migrations::postgres())
+        .await
+        .expect("migrates");
+    let rebuilt = Arc::new(PgReadStore::new(rebuilt_db));
+    let log = Arc::new(PgEventStore::new(connect(schema.to_owned()).await));
+    let rebuild = Projector::new("rebuild", log, rebuilt.clone(), 1_000);
+    let mut after = Position::START;
+    while let Some(next) = rebuild.step(after).await.expect("rebuilds") {
+        after = next;
+    }
+    let mut expected = rebuilt.views(notes).await.expect("reads");
+    let mut actual = live.views(notes).await.expect("reads");
+    expected.sort_by_key(|v| v.id);
+    actual.sort_by_key(|v| v.id);
+    (actual, expected)
 }

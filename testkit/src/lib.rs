@@ -13,6 +13,8 @@
 //! - [`app`]: [`TestApp`], both APIs in process on a temporary embedded
 //!   store, with a clock the tests move; requests go through
 //!   `tower::ServiceExt::oneshot`.
+//! - [`faults`]: what the fault tests break and mend: a PostgreSQL cluster,
+//!   the emulators and a stalling TCP proxy of a test's own.
 //! - [`process`]: `anote serve`, the split services and the background
 //!   roles started as processes, for what needs a process (signals, the
 //!   listener, Kinesis, the binary's flags).
@@ -20,6 +22,7 @@
 pub mod app;
 pub mod db;
 pub mod env;
+pub mod faults;
 pub mod process;
 
 pub use app::{Call, Reply, Settings, TestApp};

@@ -80,28 +80,39 @@ pub struct ProjectorProcess(Child);
 impl ProjectorProcess {
     /// Starts the projector of `schema`, tailing the event log.
     pub fn start(schema: &str) -> Self {
-        Self::spawn("projector", schema, None)
+        Self::spawn("projector", schema, &[])
     }
 
     /// Starts `anote <role>` (`projector` or `relay`) of `schema` on the
     /// Kinesis stream `stream` of the emulator.
     pub fn with_kinesis(role: &str, schema: &str, stream: &str) -> Self {
-        Self::spawn(role, schema, Some(stream))
+        let endpoint = kinesis_endpoint();
+        Self::spawn(
+            role,
+            schema,
+            &[
+                ("ANOTE_KINESIS_STREAM", stream),
+                ("ANOTE_KINESIS_ENDPOINT", &endpoint),
+                ("ANOTE_LEASE_TTL_MS", "1500"),
+            ],
+        )
     }
 
-    fn spawn(role: &str, schema: &str, stream: Option<&str>) -> Self {
-        let mut cmd = postgres_command(role, schema);
-        if let Some(stream) = stream {
-            cmd.env("ANOTE_KINESIS_STREAM", stream)
-                .env("ANOTE_KINESIS_ENDPOINT", kinesis_endpoint())
-                .env("ANOTE_LEASE_TTL_MS", "1500");
-        }
-        let child = cmd
+    /// Starts `anote <role>` of `schema` with extra environment variables
+    /// (which win over the test command's services).
+    pub fn spawn(role: &str, schema: &str, env: &[(&str, &str)]) -> Self {
+        let child = postgres_command(role, schema)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("anote starts");
         Self(child)
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
     }
 
     /// Kills it with SIGKILL.
@@ -264,6 +275,11 @@ impl Server {
             assert!(Instant::now() < deadline, "anote did not become ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Stops the process with SIGTERM and returns whether it exited cleanly.

@@ -579,6 +579,41 @@ async fn of_16_concurrent_edits_of_one_version_exactly_one_wins() {
     assert_eq!(next.json()["version"], 3, "versions stayed contiguous");
 }
 
+/// A client that lost a reply sends the same request again, maybe while the
+/// first is still in flight: every copy gets the first one's reply, none a
+/// 412 for the version the first one wrote, and the note changes once.
+#[tokio::test]
+async fn copies_of_one_idempotent_edit_sent_at_once_all_get_its_reply() {
+    let s = TestApp::new().await;
+    let ada = s.user("ada").await;
+    let id = s
+        .note(&ada, json!({ "title": "Shared", "body": "v1" }))
+        .await;
+    let copies: Vec<_> = (0..16)
+        .map(|_| {
+            s.as_user(&ada, Method::PATCH, &format!("/v1/notes/{id}"))
+                .header("if-match", "\"1\"")
+                .header("idempotency-key", "lost-reply")
+                .json(&json!({ "body": "v2" }))
+                .send()
+        })
+        .collect();
+    let replies: Vec<_> = futures_util::future::join_all(copies)
+        .await
+        .into_iter()
+        .map(|r| (r.status, r.json()))
+        .collect();
+    let first = replies[0].clone();
+    assert_eq!((first.0, first.1["version"].clone()), (200, json!(2)));
+    assert!(replies.iter().all(|r| *r == first), "{replies:?}");
+    let next = s
+        .as_user(&ada, Method::POST, &format!("/v1/notes/{id}/pin"))
+        .header("if-match", "\"2\"")
+        .send()
+        .await;
+    assert_eq!(next.json()["version"], 3, "the edit was written once");
+}
+
 #[tokio::test]
 async fn of_16_concurrent_registrations_of_one_username_one_wins() {
     let s = TestApp::new().await;

@@ -3,13 +3,11 @@
 //! afterwards every read model equals a rebuild from the log.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anote_domain::NoteId;
-use anote_projector::Projector;
-use anote_read_store::{PgReadStore, ProjectionStore, ReadModels};
-use anote_store::db::PgDatabase;
-use anote_store::event_store::{PgEventStore, Position};
+use anote_store::event_store::Position;
+use anote_testkit::db::live_and_rebuilt_views;
 use anote_testkit::env::{database_url, fresh_schema, fresh_stream, kinesis_client};
 use anote_testkit::process::{body, ProjectorProcess, Server, Setup};
 use reqwest::Method;
@@ -77,47 +75,20 @@ async fn ten_thousand_commands_survive_killed_relays_and_projectors() {
         last = last.max(position);
     }
 
-    // The projector (through Kinesis) reaches the end of the log.
-    let live_db = PgDatabase::connect(&database_url(), Some(&format!("{schema}_read")), 4)
-        .await
-        .expect("PostgreSQL");
-    let live = PgReadStore::new(live_db);
-    let deadline = Instant::now() + Duration::from_secs(240);
-    while live.checkpoint("note_views").await.expect("reads") < last {
-        assert!(Instant::now() < deadline, "the projector never caught up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    // A rebuild from the log into fresh tables gives the same read models.
-    let log = PgDatabase::connect(&database_url(), Some(&schema), 4)
-        .await
-        .expect("PostgreSQL");
-    let rebuilt_db = PgDatabase::connect(&database_url(), Some(&format!("{schema}_rebuilt")), 4)
-        .await
-        .expect("PostgreSQL");
-    rebuilt_db
-        .migrate(anote_read_store::migrations::postgres())
-        .await
-        .expect("migrates");
-    let rebuilt = Arc::new(PgReadStore::new(rebuilt_db));
-    let rebuild = Projector::new(
-        "rebuild",
-        Arc::new(PgEventStore::new(log)),
-        rebuilt.clone(),
-        1_000,
-    );
-    let mut after = Position::START;
-    while let Some(next) = rebuild.step(after).await.expect("rebuilds") {
-        after = next;
-    }
+    // The projector (through Kinesis) reaches the end of the log, and a
+    // rebuild from the log into fresh tables gives the same read models.
     let ids: Vec<NoteId> = notes
         .iter()
         .map(|id| NoteId::from_uuid(id.parse().expect("uuid")))
         .collect();
-    let mut expected = rebuilt.views(&ids).await.expect("reads");
-    let mut actual = live.views(&ids).await.expect("reads");
-    expected.sort_by_key(|v| v.id);
-    actual.sort_by_key(|v| v.id);
+    let (actual, expected) = live_and_rebuilt_views(
+        &database_url(),
+        &schema,
+        &ids,
+        last,
+        Duration::from_secs(240),
+    )
+    .await;
     assert_eq!(actual.len(), NOTES);
     assert_eq!(
         actual, expected,

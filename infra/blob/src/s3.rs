@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -16,12 +18,33 @@ use time::OffsetDateTime;
 
 use super::{BlobError, BlobKey, BlobStore, FileInfo, ObjectInfo, SignedRequest};
 
-/// Builds an S3 client from the usual AWS settings (region, credentials),
-/// talking to `endpoint` instead of AWS when given (an emulator, addressed
-/// by path). Checksums are left to the protocol's own checks, so that
-/// presigned requests carry only the headers the client is told about.
+/// How long an S3 call of the server may take: 2 s to connect, 3 s per
+/// attempt, 8 s in all, so that a request that needs the store is answered
+/// 503 `blob_store_unavailable` inside the request timeout. The SDK's
+/// standard mode retries each call (3 attempts, exponential back-off with
+/// jitter); all of the server's calls may be repeated: heads, deletes and
+/// lists are idempotent, completing a multipart upload twice gives the same
+/// object, and an upload created twice leaves one unused, which the
+/// bucket's lifecycle rule aborts.
+fn limits() -> (TimeoutConfig, RetryConfig) {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build();
+    (timeouts, RetryConfig::standard().with_max_attempts(3))
+}
+
+/// Builds an S3 client from the usual AWS settings (region, credentials)
+/// with this service's [`limits`], talking to `endpoint` instead of AWS when
+/// given (an emulator, addressed by path). Checksums are left to the
+/// protocol's own checks, so that presigned requests carry only the headers
+/// the client is told about.
 pub async fn client(endpoint: Option<&str>) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let (timeouts, retries) = limits();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(retries);
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }

@@ -39,6 +39,10 @@ pub enum StoreError {
     /// Stored data that cannot be read back.
     #[error("corrupt data in the store: {0}")]
     Corrupt(String),
+    /// A service the store reads through (Kinesis) failed or could not be
+    /// reached; trying again later may succeed.
+    #[error("{0} unavailable: {1}")]
+    Unavailable(&'static str, String),
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -51,6 +55,30 @@ impl StoreError {
     /// Turns a stored JSON or id problem into a `Corrupt` error.
     pub fn corrupt(what: impl std::fmt::Display) -> Self {
         Self::Corrupt(what.to_string())
+    }
+
+    /// Whether the database is away, overloaded or refusing for the moment
+    /// (no connection in time, a connection lost or its conversation cut
+    /// off, a server shutting down or
+    /// starting, a statement cancelled by its timeout, a lock or
+    /// serialization conflict, SQLite busy): the same request can succeed
+    /// later, so clients get 503 with `Retry-After`, not 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(..) => true,
+            Self::Database(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Self::Database(sqlx::Error::Database(db)) => {
+                db.code().is_some_and(|c| unavailable_code(&c))
+            }
+            _ => false,
+        }
     }
 
     /// Whether the error is about the data read or written, so the same data
@@ -82,6 +110,23 @@ fn data_code(code: &str) -> bool {
         .is_ok_and(|c| matches!(c & 0xff, 18 | 19 | 20 | 25))
 }
 
+/// Whether a database error code says the server cannot serve now: on
+/// PostgreSQL class 08 (connection exception), 53 (insufficient resources,
+/// such as too many connections), 57P01–57P03 (shutting down, crashed,
+/// starting), 57014 (cancelled by `statement_timeout`), 55P03 (lock not
+/// available), 40001 and 40P01 (serialization failure, deadlock); on SQLite
+/// 5 and 6 (busy, locked).
+fn unavailable_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return matches!(code.get(..2), Some("08" | "53"))
+            || matches!(
+                code,
+                "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "40001" | "40P01"
+            );
+    }
+    code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 /// The name of the unique constraint that was violated, if that is the error
 /// (PostgreSQL names the constraint; SQLite names the table and columns).
 fn unique_violation(err: &sqlx::Error) -> Option<String> {
@@ -105,5 +150,25 @@ pub(crate) fn append_error(err: sqlx::Error, stream: &StreamId, expected: u64) -
             expected,
         },
         _ => StoreError::Database(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_that_say_the_database_cannot_serve_now_are_told_from_data_faults() {
+        for code in [
+            "08006", "53300", "57P01", "57P03", "57014", "40001", "40P01", "5", "517", "6",
+        ] {
+            assert!(unavailable_code(code), "{code}");
+            assert!(!data_code(code), "{code}");
+        }
+        for code in ["23505", "22001", "42P01", "19", "2067", "1"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!StoreError::corrupt("x").is_unavailable());
     }
 }

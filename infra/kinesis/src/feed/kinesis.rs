@@ -41,7 +41,7 @@ pub struct KinesisShards {
 }
 
 fn sdk_error(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("Kinesis: {err}"))
+    StoreError::Unavailable("Kinesis", err.to_string())
 }
 
 impl KinesisShards {

@@ -1,6 +1,10 @@
 //! The record sink on an AWS Kinesis data stream.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_sdk_kinesis::Client;
@@ -11,10 +15,29 @@ use super::{OutRecord, PutResult, RecordSink, RelayError};
 /// The error code Kinesis gives a record refused for the shard's limits.
 const THROTTLED: &str = "ProvisionedThroughputExceededException";
 
-/// Builds a Kinesis client from the usual AWS settings (region, credentials),
-/// talking to `endpoint` instead of AWS when given (an emulator).
+/// How long a Kinesis call may take: 2 s to connect, 10 s per attempt (a
+/// `GetRecords` of up to 10 MiB), 30 s in all. Every call is retried by the
+/// SDK's standard mode (3 attempts, exponential back-off with jitter,
+/// throttling included); `PutRecords` is safe to retry because the relay
+/// publishes at least once and the feed drops what it has applied, and the
+/// relay backs off further per shard on top of it.
+fn limits() -> (TimeoutConfig, RetryConfig) {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build();
+    (timeouts, RetryConfig::standard().with_max_attempts(3))
+}
+
+/// Builds a Kinesis client from the usual AWS settings (region, credentials)
+/// with this service's [`limits`], talking to `endpoint` instead of AWS when
+/// given (an emulator).
 pub async fn client(endpoint: Option<&str>) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let (timeouts, retries) = limits();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(retries);
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
@@ -63,6 +86,18 @@ pub async fn create_stream(client: &Client, name: &str, shards: i32) -> Result<(
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// One round trip to Kinesis: the summary of stream `name` (a readiness
+/// check of the relay and the projector).
+pub async fn ping(client: &Client, name: &str) -> Result<(), RelayError> {
+    client
+        .describe_stream_summary()
+        .stream_name(name)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| RelayError::Sink(aws_sdk_kinesis::error::DisplayErrorContext(e).to_string()))
 }
 
 /// Puts records on one Kinesis stream.

@@ -7,7 +7,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 
-pub use postgres::PgDatabase;
+pub use postgres::{PgDatabase, PoolSettings};
 pub use sql::Time;
 pub use sqlite::SqliteDatabase;
 pub use sqlite::{from_micros, micros};
