@@ -80,16 +80,22 @@ pub struct ProjectorProcess(Child);
 impl ProjectorProcess {
     /// Starts the projector of `schema`, tailing the event log.
     pub fn start(schema: &str) -> Self {
-        Self::spawn("projector", schema, None)
+        Self::spawn("projector", schema, None, &[])
     }
 
     /// Starts `anote <role>` (`projector` or `relay`) of `schema` on the
     /// Kinesis stream `stream` of the emulator.
     pub fn with_kinesis(role: &str, schema: &str, stream: &str) -> Self {
-        Self::spawn(role, schema, Some(stream))
+        Self::spawn(role, schema, Some(stream), &[])
     }
 
-    fn spawn(role: &str, schema: &str, stream: Option<&str>) -> Self {
+    /// Starts `anote <role>` of `schema` on the Kinesis stream `stream`
+    /// of the emulator, with extra environment variables.
+    pub fn with_kinesis_and(role: &str, schema: &str, stream: &str, env: &[(&str, &str)]) -> Self {
+        Self::spawn(role, schema, Some(stream), env)
+    }
+
+    fn spawn(role: &str, schema: &str, stream: Option<&str>, env: &[(&str, &str)]) -> Self {
         let mut cmd = postgres_command(role, schema);
         if let Some(stream) = stream {
             cmd.env("ANOTE_KINESIS_STREAM", stream)
@@ -97,6 +103,7 @@ impl ProjectorProcess {
                 .env("ANOTE_LEASE_TTL_MS", "1500");
         }
         let child = cmd
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -9,22 +9,22 @@ use std::collections::HashMap;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use anote_testkit::process::Backend;
+use anote_testkit::process::{Backend, ProjectorProcess};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// `anote audit <args>` against the backend's log; returns stdout.
 fn audit(b: &Backend, args: &[&str]) -> (bool, String) {
-    let output = audit_output(b, args, &[]);
+    let output = audit_output(b, args);
     (
         output.status.success(),
         String::from_utf8(output.stdout).expect("UTF-8"),
     )
 }
 
-/// `anote audit <args>` against the backend's log, with extra variables.
-fn audit_output(b: &Backend, args: &[&str], env: &[(&str, &str)]) -> Output {
+/// `anote audit <args>` against the backend's log.
+fn audit_output(b: &Backend, args: &[&str]) -> Output {
     let mut cmd = match (&b.schema, b.writer.data_dir()) {
         (Some(schema), _) => anote_testkit::process::postgres_command("audit", schema),
         (None, Some(dir)) => {
@@ -34,10 +34,7 @@ fn audit_output(b: &Backend, args: &[&str], env: &[(&str, &str)]) -> Output {
         }
         (None, None) => unreachable!("a backend is embedded or split"),
     };
-    cmd.args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("anote audit runs")
+    cmd.args(args).output().expect("anote audit runs")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -170,10 +167,10 @@ fn printed(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).expect("the anchor as JSON")
 }
 
-/// `verify --against` with `env`: the report's anchor part, and whether
-/// the command passed.
-fn verified_against(b: &Backend, against: &str, env: &[(&str, &str)]) -> (bool, Value) {
-    let output = audit_output(b, &["verify", "--against", against], env);
+/// `verify --against`: the report's anchor part, and whether the command
+/// passed.
+fn verified_against(b: &Backend, against: &str) -> (bool, Value) {
+    let output = audit_output(b, &["verify", "--against", against]);
     let report: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("a JSON report: {}", String::from_utf8_lossy(&output.stderr)));
     assert_eq!(report["breaks"], json!([]), "{report}");
@@ -187,7 +184,7 @@ async fn an_anchor_file_is_written_once_and_the_log_verifies_against_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("anchor.json");
     let file = file.to_str().expect("UTF-8 path");
-    let anchor = printed(&audit_output(&b, &["anchor", "--to", file], &[]));
+    let anchor = printed(&audit_output(&b, &["anchor", "--to", file]));
     assert!(anchor["events"].as_u64() >= Some(4), "{anchor}");
     assert_eq!(
         anchor["digest"].as_str().map(str::len),
@@ -198,7 +195,7 @@ async fn an_anchor_file_is_written_once_and_the_log_verifies_against_it() {
         serde_json::from_slice(&std::fs::read(file).expect("the anchor file")).expect("JSON");
     assert_eq!(stored, anchor);
 
-    let again = audit_output(&b, &["anchor", "--to", file], &[]);
+    let again = audit_output(&b, &["anchor", "--to", file]);
     assert!(!again.status.success());
     let refusal = String::from_utf8_lossy(&again.stderr);
     assert!(refusal.contains("never overwritten"), "{refusal}");
@@ -208,14 +205,14 @@ async fn an_anchor_file_is_written_once_and_the_log_verifies_against_it() {
 
     // The log grows: it still holds what the anchor saw.
     edited_note(&b, "grace").await;
-    let (ok, check) = verified_against(&b, file, &[]);
+    let (ok, check) = verified_against(&b, file);
     assert!(ok, "{check}");
     assert_eq!(check["verdict"], "matches", "{check}");
     assert_eq!(check["anchored"], check["current"], "{check}");
 
     // A folder gets a new file per anchor.
     let folder = dir.path().to_str().expect("UTF-8 path");
-    let second = printed(&audit_output(&b, &["anchor", "--to", folder], &[]));
+    let second = printed(&audit_output(&b, &["anchor", "--to", folder]));
     let name = format!("anchor-{}-", second["position"].as_str().expect("position"));
     let files: Vec<String> = std::fs::read_dir(dir.path())
         .expect("lists")
@@ -225,58 +222,67 @@ async fn an_anchor_file_is_written_once_and_the_log_verifies_against_it() {
     assert!(files.iter().any(|f| f.starts_with(&name)), "{files:?}");
 }
 
+/// The anchors in `bucket` of the S3 emulator under `prefix`, by key.
+async fn anchors_in(bucket: &str, prefix: &str) -> Vec<(String, Value)> {
+    let s3 = anote_testkit::env::s3_client();
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("lists");
+    let mut anchors = Vec::new();
+    for key in listed.contents().iter().filter_map(|o| o.key()) {
+        let got = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("gets");
+        let bytes = got.body.collect().await.expect("reads").into_bytes();
+        let anchor = serde_json::from_slice(&bytes).expect("an anchor");
+        anchors.push((key.to_owned(), anchor));
+    }
+    anchors
+}
+
+// The split services' processes reach the S3 emulator with the test
+// command's credentials (`postgres_command`), `anote audit` included.
 #[tokio::test]
 async fn anchors_go_to_s3_and_verify_from_there() {
     let b = Backend::split().await;
     edited_note(&b, "ada").await;
     let bucket = anote_testkit::env::fresh_bucket().await;
-    let (access, secret) = anote_testkit::env::s3_keys();
-    let endpoint = anote_testkit::env::s3_endpoint();
-    let env = [
-        ("ANOTE_S3_ENDPOINT", endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", access.as_str()),
-        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ];
     // On PostgreSQL, other tests' open transactions may hold the newest
     // events back for a moment.
     let deadline = Instant::now() + Duration::from_secs(10);
     let to = format!("s3://{bucket}/anchors/test/");
     let anchor = loop {
-        let anchor = printed(&audit_output(&b, &["anchor", "--to", &to], &env));
+        let anchor = printed(&audit_output(&b, &["anchor", "--to", &to]));
         if anchor["events"].as_u64() >= Some(4) || Instant::now() > deadline {
             break anchor;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(anchor["events"].as_u64() >= Some(4), "{anchor}");
-    let listed = anote_testkit::env::s3_client()
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix("anchors/test/")
-        .send()
-        .await
-        .expect("lists");
-    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     let name = format!(
         "anchors/test/anchor-{}-",
         anchor["position"].as_str().expect("position")
     );
-    let key = keys
+    let stored = anchors_in(&bucket, "anchors/test/").await;
+    let (key, _) = stored
         .iter()
-        .rev()
-        .find(|k| k.starts_with(&name))
-        .unwrap_or_else(|| panic!("{name}… in {keys:?}"));
-    let url = format!("s3://{bucket}/{key}");
-    let (ok, check) = verified_against(&b, &url, &env);
+        .find(|(key, stored)| key.starts_with(&name) && *stored == anchor)
+        .unwrap_or_else(|| panic!("{name}… in {stored:?}"));
+    let (ok, check) = verified_against(&b, &format!("s3://{bucket}/{key}"));
     assert!(ok, "{check}");
     assert_eq!(check["verdict"], "matches", "{check}");
 
     let missing = audit_output(
         &b,
         &["verify", "--against", &format!("s3://{bucket}/none.json")],
-        &env,
     );
     assert!(!missing.status.success());
     assert!(
@@ -284,6 +290,44 @@ async fn anchors_go_to_s3_and_verify_from_there() {
         "{}",
         String::from_utf8_lossy(&missing.stderr)
     );
+}
+
+#[tokio::test]
+async fn the_relay_anchors_to_s3_on_its_schedule() {
+    let b = Backend::split().await;
+    let schema = b.schema.clone().expect("split");
+    edited_note(&b, "ada").await;
+    let kinesis = anote_testkit::env::kinesis_client();
+    let stream = anote_testkit::env::fresh_stream(&kinesis, 1).await;
+    let bucket = anote_testkit::env::fresh_bucket().await;
+    let to = format!("s3://{bucket}/anchors");
+    let _relay = ProjectorProcess::with_kinesis_and(
+        "relay",
+        &schema,
+        &stream,
+        &[
+            ("ANOTE_AUDIT_ANCHOR_TO", &to),
+            ("ANOTE_AUDIT_ANCHOR_INTERVAL", "100ms"),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let key = loop {
+        let stored = anchors_in(&bucket, "anchors/").await;
+        if let Some((key, _)) = stored
+            .iter()
+            .find(|(_, anchor)| anchor["events"].as_u64() >= Some(4))
+        {
+            break key.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no anchor of the note in {to}: {stored:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (ok, check) = verified_against(&b, &format!("s3://{bucket}/{key}"));
+    assert!(ok, "{check}");
+    assert_eq!(check["verdict"], "matches", "{check}");
 }
 
 #[tokio::test]
@@ -333,7 +377,7 @@ async fn anote_serve_anchors_on_its_schedule() {
         .map(|e| e.expect("entry").path().to_string_lossy().into_owned())
         .find(|p| p.starts_with(&file))
         .expect("the newest anchor's file");
-    let (ok, check) = verified_against(&b, &path, &[]);
+    let (ok, check) = verified_against(&b, &path);
     assert!(ok, "{check}");
     assert_eq!(check["verdict"], "matches", "{check}");
 }
