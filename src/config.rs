@@ -13,6 +13,8 @@ use anote_store::db::PoolSettings;
 use anote_tokens::Secret;
 use rand::RngCore;
 
+use crate::anchors::{Anchors, Location};
+
 /// The longest duration a setting takes: a year. Timers cannot add much
 /// more to the clock without overflowing it.
 const LONGEST: Duration = Duration::from_secs(365 * 24 * 60 * 60);
@@ -35,6 +37,34 @@ fn seconds(s: &str) -> Result<Duration, String> {
 fn millis(s: &str) -> Result<Duration, String> {
     let millis = s.parse::<u64>().map_err(|e| format!("milliseconds: {e}"))?;
     at_most_a_year(Duration::from_millis(millis))
+}
+
+/// Parses a duration written as a number and a unit (`500ms`, `90s`,
+/// `15m`, `1h`, `7d`), at most a year.
+fn human_duration(s: &str) -> Result<Duration, String> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or("a number and a unit: ms, s, m, h or d (such as 1h)")?;
+    let (number, unit) = s.split_at(split);
+    let number = number
+        .parse::<u64>()
+        .map_err(|e| format!("a number and a unit (such as 1h): {e}"))?;
+    let unit = match unit.trim() {
+        "ms" => Duration::from_millis(1),
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(60 * 60),
+        "d" => Duration::from_secs(24 * 60 * 60),
+        other => return Err(format!("unknown unit {other:?}: ms, s, m, h or d")),
+    };
+    let duration = u32::try_from(number)
+        .ok()
+        .and_then(|n| unit.checked_mul(n))
+        .ok_or_else(|| format!("at most {} seconds (a year)", LONGEST.as_secs()))?;
+    if duration.is_zero() {
+        return Err("more than nothing".to_owned());
+    }
+    at_most_a_year(duration)
 }
 
 /// How an HTTP service listens and guards its routes.
@@ -425,6 +455,48 @@ impl DocumentConfig {
     }
 }
 
+/// Audit anchors made on a schedule (`anote relay`, `anote serve`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct AnchorConfig {
+    /// Where to write an audit anchor every interval: a folder, or
+    /// `s3://bucket/prefix` (a bucket with Object Lock); unset, none is made.
+    #[arg(long, env = "ANOTE_AUDIT_ANCHOR_TO")]
+    pub audit_anchor_to: Option<Location>,
+    /// Time between two anchors, such as `1h` or `15m`.
+    #[arg(long, env = "ANOTE_AUDIT_ANCHOR_INTERVAL", default_value = "1h", value_parser = human_duration)]
+    pub audit_anchor_interval: Duration,
+    /// How long an anchor put to S3 stays locked.
+    #[command(flatten)]
+    pub retention: AnchorRetention,
+}
+
+/// How long an anchor put to S3 stays locked.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AnchorRetention {
+    /// Days an anchor put to S3 is locked (compliance mode: nobody can
+    /// delete or overwrite it before then).
+    #[arg(long = "retention-days", env = "ANOTE_AUDIT_ANCHOR_RETENTION_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    pub retention_days: u64,
+}
+
+impl AnchorRetention {
+    /// The retention as a duration.
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.retention_days * 24 * 60 * 60)
+    }
+}
+
+impl AnchorConfig {
+    /// The anchors to write, if a location is set; S3 objects are reached
+    /// through `s3_endpoint` when given.
+    pub async fn anchors(&self, s3_endpoint: Option<&str>) -> Option<(Anchors, Duration)> {
+        let location = self.audit_anchor_to.clone()?;
+        let anchors = Anchors::open(location, self.retention.duration(), s3_endpoint).await;
+        Some((anchors, self.audit_anchor_interval))
+    }
+}
+
 /// How logs are written.
 #[derive(clap::Args, Clone, Debug)]
 pub struct LogConfig {
@@ -488,6 +560,19 @@ mod tests {
         assert_eq!(with_password(&url, None).expect("kept"), url);
         let bad = Secret::new("not a url".to_owned());
         assert!(with_password(&bad, Some(&password)).is_err());
+    }
+
+    #[test]
+    fn anchor_intervals_take_a_unit() {
+        assert_eq!(human_duration("1h"), Ok(Duration::from_secs(3_600)));
+        assert_eq!(human_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(human_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(human_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(human_duration("60").is_err());
+        assert!(human_duration("0s").is_err());
+        assert!(human_duration("1y").is_err());
+        assert!(human_duration("366d").is_err_and(|e| e.contains("a year")));
+        assert!(human_duration("99999999999h").is_err());
     }
 
     #[test]

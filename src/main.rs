@@ -9,10 +9,13 @@
 //!   `query-api`, `projector`, `relay`, `sweep`, `migrate`).
 //! - [`http_server`]: serving a router until a signal, draining requests.
 //! - [`replay`], [`rebuild`], [`parked`], [`audit`],
-//!   [`log_target`], [`progress`]: the operators' tools on the log.
+//!   [`log_target`], [`progress`]: the operators' tools on the log;
+//!   [`anchors`]: where audit anchors are written and read, and the
+//!   schedule the relay and `anote serve` make them on.
 //! - [`openapi`], [`pages`], [`healthcheck`]: the API document, the web app,
 //!   the container's health check.
 
+mod anchors;
 mod audit;
 mod config;
 mod healthcheck;
@@ -63,7 +66,8 @@ enum Service {
     Projector(run::projector::Args),
     /// Run the relay: publish the PostgreSQL event log to Kinesis. One relay
     /// leads; others wait as hot standbys. It also sweeps orphaned document
-    /// objects every ANOTE_SWEEP_INTERVAL_SECS.
+    /// objects every ANOTE_SWEEP_INTERVAL_SECS, and writes an audit anchor
+    /// every ANOTE_AUDIT_ANCHOR_INTERVAL when ANOTE_AUDIT_ANCHOR_TO is set.
     Relay(run::relay::Args),
     /// Rebuild the read models from the log and switch to them without
     /// downtime; or, with `--until`, build them as of a past point into a
@@ -72,7 +76,8 @@ enum Service {
     /// Rehearse exam week: load a running Anote with virtual students and
     /// report throughput, latency and projection lag.
     Loadtest(anote_loadtest::LoadTest),
-    /// Check the event log's hash chains, or export it with its hashes.
+    /// Check the event log's hash chains (and compare it with an anchor),
+    /// anchor it outside the database, or export it with its hashes.
     Audit {
         #[command(subcommand)]
         action: audit::Action,

@@ -318,6 +318,36 @@ def test_documents_bucket_is_private_and_encrypted(deployment):
     assert tls_denied, f"{bucket}: no statement denies requests without TLS"
 
 
+def test_audit_anchor_bucket_locks_what_the_relay_puts(deployment):
+    s3 = deployment.client("s3")
+    data = deployment.nested_outputs("Data")
+    bucket = data["AuditAnchorBucketName"]
+    # ministack's CloudFormation leaves Object Lock off whatever the
+    # template asks for: the template itself is checked for it.
+    template = load_template("data.yaml")
+    properties = template["Resources"]["AuditAnchorBucket"]["Properties"]
+    assert properties["ObjectLockEnabled"] is True
+    assert properties["ObjectLockConfiguration"]["ObjectLockEnabled"] == "Enabled"
+    retention = properties["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert (retention["Mode"], retention["Days"]) == ("COMPLIANCE", {"Ref": "AuditAnchorRetentionDays"})
+    assert template["Parameters"]["AuditAnchorRetentionDays"]["Default"] == 365
+    assert template["Resources"]["AuditAnchorBucket"]["DeletionPolicy"] == "Retain"
+    assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled", f"{bucket} is not versioned"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.get(k) is True for k in (
+        "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets",
+    )), f"{bucket}: {block}"
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert any(
+        s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+        for s in policy["Statement"]
+    ), f"{bucket}: no statement denies requests without TLS"
+    relay = deployment.client("ecs").describe_task_definition(taskDefinition=f"anote-{deployment.env}-relay")
+    environment = {e["name"]: e["value"] for e in relay["taskDefinition"]["containerDefinitions"][0]["environment"]}
+    assert environment.get("ANOTE_AUDIT_ANCHOR_TO") == f"s3://{bucket}/anchors", environment
+    assert environment.get("ANOTE_AUDIT_ANCHOR_RETENTION_DAYS") == "365", environment
+
+
 # ---- alarms -------------------------------------------------------------------------------
 
 

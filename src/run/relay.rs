@@ -1,4 +1,5 @@
-//! `anote relay`: the PostgreSQL event log onto Kinesis, and the sweeper.
+//! `anote relay`: the PostgreSQL event log onto Kinesis, the sweeper, and
+//! the audit anchors on their schedule.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use anyhow::Context;
 
 use super::{connect, serve_metrics, stop_on_signal, sweeper};
 use crate::config::{
-    DocumentConfig, KinesisConfig, MetricsConfig, PostgresConfig, ProjectionConfig,
+    AnchorConfig, DocumentConfig, KinesisConfig, MetricsConfig, PostgresConfig, ProjectionConfig,
 };
 
 /// The relay's settings.
@@ -25,10 +26,13 @@ pub struct Args {
     metrics: MetricsConfig,
     #[command(flatten)]
     documents: DocumentConfig,
+    #[command(flatten)]
+    anchors: AnchorConfig,
 }
 
-/// Runs the relay (leader or hot standby) and the sweeper until SIGTERM
-/// or SIGINT.
+/// Runs the relay (leader or hot standby), the sweeper and the audit
+/// anchors until SIGTERM or SIGINT. Every instance anchors, the standby
+/// too: an anchor is a fact about the log, and one more does no harm.
 pub async fn run_relay(args: Args) -> anyhow::Result<()> {
     let db = connect(&args.postgres).await?;
     let storage = Storage::postgres(db.clone(), true).await?;
@@ -41,6 +45,18 @@ pub async fn run_relay(args: Args) -> anyhow::Result<()> {
             None
         }
     };
+    let anchoring = args
+        .anchors
+        .anchors(args.documents.s3_endpoint.as_deref())
+        .await
+        .map(|(anchors, interval)| {
+            tokio::spawn(crate::anchors::run(
+                storage.events.clone(),
+                anchors,
+                interval,
+                stop_on_signal(),
+            ))
+        });
     let stream = args
         .kinesis
         .kinesis_stream
@@ -70,6 +86,9 @@ pub async fn run_relay(args: Args) -> anyhow::Result<()> {
         .await;
     if let Some(sweeping) = sweeping {
         sweeping.await.context("the sweeper failed")?;
+    }
+    if let Some(anchoring) = anchoring {
+        anchoring.await.context("the anchoring task failed")?;
     }
     Ok(())
 }

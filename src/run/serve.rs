@@ -19,7 +19,8 @@ use tokio::sync::{broadcast, watch};
 
 use super::serve_metrics;
 use crate::config::{
-    AuthConfig, DocumentConfig, EmbeddedConfig, HttpConfig, MetricsConfig, ProjectionConfig,
+    AnchorConfig, AuthConfig, DocumentConfig, EmbeddedConfig, HttpConfig, MetricsConfig,
+    ProjectionConfig,
 };
 use crate::http_server::serve_until_signal;
 
@@ -38,6 +39,8 @@ pub struct Args {
     documents: DocumentConfig,
     #[command(flatten)]
     metrics: MetricsConfig,
+    #[command(flatten)]
+    anchors: AnchorConfig,
 }
 
 /// Runs the embedded backend until SIGTERM or SIGINT.
@@ -50,6 +53,7 @@ pub async fn run_serve(args: Args) -> anyhow::Result<()> {
         projection,
         documents,
         metrics: _,
+        anchors,
     } = args;
     let dir = &embedded.data_dir;
     let storage = Storage::embedded(dir)
@@ -107,6 +111,18 @@ pub async fn run_serve(args: Args) -> anyhow::Result<()> {
         notices,
         stop.subscribe(),
     ));
+    let anchoring =
+        anchors
+            .anchors(documents.s3_endpoint.as_deref())
+            .await
+            .map(|(anchors, interval)| {
+                tokio::spawn(crate::anchors::run(
+                    storage.events.clone(),
+                    anchors,
+                    interval,
+                    stop.subscribe(),
+                ))
+            });
     let events = storage.events.clone();
     let ledger = storage.documents.clone();
     let command = AppState::new(
@@ -125,6 +141,9 @@ pub async fn run_serve(args: Args) -> anyhow::Result<()> {
     projecting.await.context("the projector task failed")?;
     switching.await.context("the read-model switcher failed")?;
     sweeping.await.context("the sweeper failed")?;
+    if let Some(anchoring) = anchoring {
+        anchoring.await.context("the anchoring task failed")?;
+    }
     // Nothing writes any more: what was erased leaves the write-ahead logs.
     events.close().await.context("closing the event log")?;
     reads.close().await.context("closing the read models")?;

@@ -86,16 +86,20 @@ impl ProjectorProcess {
     /// Starts `anote <role>` (`projector` or `relay`) of `schema` on the
     /// Kinesis stream `stream` of the emulator.
     pub fn with_kinesis(role: &str, schema: &str, stream: &str) -> Self {
+        Self::with_kinesis_and(role, schema, stream, &[])
+    }
+
+    /// Starts `anote <role>` of `schema` on the Kinesis stream `stream`
+    /// of the emulator, with extra environment variables.
+    pub fn with_kinesis_and(role: &str, schema: &str, stream: &str, env: &[(&str, &str)]) -> Self {
         let endpoint = kinesis_endpoint();
-        Self::spawn(
-            role,
-            schema,
-            &[
-                ("ANOTE_KINESIS_STREAM", stream),
-                ("ANOTE_KINESIS_ENDPOINT", &endpoint),
-                ("ANOTE_LEASE_TTL_MS", "1500"),
-            ],
-        )
+        let mut all = vec![
+            ("ANOTE_KINESIS_STREAM", stream),
+            ("ANOTE_KINESIS_ENDPOINT", endpoint.as_str()),
+            ("ANOTE_LEASE_TTL_MS", "1500"),
+        ];
+        all.extend_from_slice(env);
+        Self::spawn(role, schema, &all)
     }
 
     /// Starts `anote <role>` of `schema` with extra environment variables

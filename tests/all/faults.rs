@@ -241,10 +241,12 @@ struct Written {
     last: Option<Position>,
 }
 
-/// Writes until `stop`: creates a note, edits it five times, again.
+/// Writes until `stop`: creates a note, reads it back (read-your-writes,
+/// with `Anote-Min-Position`), edits it five times, again.
 async fn writer(
     log: Arc<Log>,
     command: Arc<Server>,
+    query: Arc<Server>,
     who: Account,
     n: usize,
     stop: Arc<AtomicBool>,
@@ -261,6 +263,14 @@ async fn writer(
         let created = until_acked(&log, &command, &who, "create", create).await;
         let id = created["id"].as_str().expect("id").to_owned();
         let mut version = created["version"].as_u64().expect("version");
+        let own = http
+            .get(query.url(&format!("/v1/notes/{id}")))
+            .bearer_auth(&who.access)
+            .header(
+                "anote-min-position",
+                created["position"].as_str().expect("position"),
+            );
+        send(&log, "read own write", own).await;
         let mut text = String::new();
         for edit in 0..5 {
             text = format!("writer {n} note {round} edit {edit}");
@@ -385,6 +395,17 @@ impl Fault {
         }
     }
 
+    /// The codes of which clients must have seen at least one 503 while
+    /// the fault lasted.
+    fn seen_codes(self) -> &'static [&'static str] {
+        match self {
+            Self::DatabaseStopped | Self::DatabaseCrashed => &["store_unavailable"],
+            Self::DatabaseStalled => &["store_unavailable", "request_timeout"],
+            Self::KinesisStopped => &["projection_behind"],
+            Self::S3Stopped => &["blob_store_unavailable"],
+        }
+    }
+
     /// The backend `/readyz` must name while the fault lasts, if any.
     fn named_by_readiness(self) -> Option<&'static str> {
         match self {
@@ -466,6 +487,7 @@ async fn ride_out(fault: Fault) {
             tokio::spawn(writer(
                 log.clone(),
                 stack.command.clone(),
+                stack.query.clone(),
                 who.clone(),
                 n,
                 stop.clone(),
@@ -548,6 +570,12 @@ async fn ride_out(fault: Fault) {
         .iter()
         .filter(|a| a.status == Some(StatusCode::SERVICE_UNAVAILABLE) && a.what != "readyz")
         .count();
+    for code in fault.seen_codes() {
+        assert!(
+            answers.iter().any(|a| a.code.as_deref() == Some(code)),
+            "{fault:?}: no client was answered {code}"
+        );
+    }
     let not_ready = log
         .not_ready
         .lock()

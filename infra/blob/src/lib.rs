@@ -7,7 +7,7 @@
 //! # Layout
 //! - this file: the [`BlobStore`] port, [`Blobs`] (the store a service
 //!   opens from [`BlobSettings`]) and the [`DocumentPolicy`] limits.
-//! - [`s3`]: S3 and its emulator.
+//! - [`s3`]: S3 and its emulator; the locked objects of the audit anchors.
 //! - [`local`]: a folder, with URLs signed by the service itself.
 //! - [`clock`]: the time the local store checks its URLs' expiry against.
 

@@ -1,6 +1,7 @@
 //! Document bytes in an S3 bucket. Uploads and downloads use presigned URLs;
 //! the server itself only creates and completes multipart uploads, reads
-//! object heads and deletes.
+//! object heads and deletes. Also the write-once, locked objects of the
+//! audit anchors ([`put_locked`], [`get`]).
 
 use std::time::Duration;
 
@@ -84,6 +85,49 @@ pub async fn create_bucket(client: &Client, name: &str) -> Result<(), BlobError>
         .await
         .map_err(backend)?;
     Ok(())
+}
+
+/// Puts `body` (JSON) at `key` of `bucket` once: refused when an object
+/// has that key (`If-None-Match: *`), and locked in compliance mode until
+/// `retain_until` (the bucket must have Object Lock on), so that nobody,
+/// its owner included, can delete or overwrite it before then. The body
+/// carries its `Content-MD5`, which Object Lock requires.
+pub async fn put_locked(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    retain_until: OffsetDateTime,
+) -> Result<(), BlobError> {
+    use aws_sdk_s3::primitives::{ByteStream, DateTime};
+    use aws_sdk_s3::types::ObjectLockMode;
+    use base64::Engine as _;
+    use md5::Md5;
+    let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/json")
+        .content_md5(md5)
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(DateTime::from_secs(retain_until.unix_timestamp()))
+        .if_none_match("*")
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// The bytes of the object at `key` of `bucket`, or `None` when there is
+/// none.
+pub async fn get(client: &Client, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
+    match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(got) => Ok(Some(got.body.collect().await.map_err(backend)?.to_vec())),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(backend(e)),
+    }
 }
 
 fn backend<E: std::error::Error + 'static>(e: E) -> BlobError {

@@ -11,7 +11,8 @@
 //!   `postgres.rs` and `sqlite.rs` keep those that differ, saying why.
 //! - [`migrations`]: the event log's migrations, per backend.
 //! - [`event_store`]: the log port (append with side writes, read a stream,
-//!   tail the log in commit order), its codec, audit chain and note keys.
+//!   tail the log in commit order), its codec, audit chain, audit anchors
+//!   and note keys.
 //! - [`accounts`]: credentials, sessions, refresh tokens, login limits.
 //! - [`documents`]: which document objects exist and the bytes each user holds.
 //! - [`revocations`]: revoked sessions, kept in memory and followed.

@@ -10,7 +10,8 @@ use anote_store::accounts::LoginSlot;
 use anote_store::accounts::{AccountStore, NewSession, PgAccountStore, SqliteAccountStore};
 use anote_store::db::{PgDatabase, SqliteDatabase};
 use anote_store::documents::{DocumentLedger, LedgerWrite, PgDocumentLedger, SqliteDocumentLedger};
-use anote_store::event_store::audit::verify;
+use anote_store::event_store::anchor::{self, Verdict};
+use anote_store::event_store::audit::{chain, content_of, hex, verify, Hash};
 use anote_store::event_store::shredding::NoteKey;
 use anote_store::event_store::{
     Append, Appended, EventStore, Metadata, NewEvent, PgEventStore, Position, SideWrite,
@@ -63,6 +64,14 @@ impl Backend {
                 .map(|r| r.rows_affected()),
         };
         assert_eq!(rows.expect("tampers"), 1, "{sql}");
+    }
+
+    /// A SQL literal of `bytes`.
+    fn bytes(&self, bytes: &Hash) -> String {
+        match self {
+            Self::Postgres(_) => format!("'\\x{}'::bytea", hex(bytes)),
+            Self::Sqlite { .. } => format!("X'{}'", hex(bytes)),
+        }
     }
 
     fn ledger(&self) -> Arc<dyn DocumentLedger> {
@@ -776,6 +785,108 @@ async fn the_verifier_notices_stripped_seals_and_goes_past_a_broken_payload(back
     assert_eq!(only.breaks.len(), 1, "{only:?}");
 }
 
+/// Anchors see what the chains cannot: the log growing is fine; a stream
+/// rewritten with consistent hashes, a whole stream removed, and the log's
+/// last events removed each break the anchor made before.
+async fn anchors_notice_rewritten_deleted_and_truncated_logs(backend: Backend) {
+    let store = backend.events();
+    let (a, b, c, d) = (stream(), stream(), stream(), stream());
+    for (s, expected, events) in [
+        (&a, 0, vec![event(1), event(2), event(3)]),
+        (&c, 0, vec![event(1)]),
+        (&b, 0, vec![event(1), event(2)]),
+        (&a, 3, vec![event(4)]),
+    ] {
+        store
+            .append(append(s, expected, events))
+            .await
+            .expect("appends");
+    }
+    let last = settled(&*store).await;
+    let now = OffsetDateTime::now_utc();
+    let first = anchor::anchor(&*store, 2, now).await.expect("anchors");
+    assert_eq!(
+        (first.position, first.events, first.streams, first.unsealed),
+        (last, 7, 3, 0)
+    );
+
+    // (d) The log grows: still the same log at the anchor's position.
+    store
+        .append(append(&d, 0, vec![event(1)]))
+        .await
+        .expect("appends");
+    store
+        .append(append(&b, 2, vec![event(3)]))
+        .await
+        .expect("appends");
+    settled(&*store).await;
+    let grown = anchor::check(&*store, &first, 2).await.expect("checks");
+    assert_eq!(grown.verdict, Verdict::Matches, "{grown:?}");
+    assert_eq!(grown.current, grown.anchored);
+
+    // (c) Stream a rewritten from version 2 on, each hash recomputed so
+    // that the chain still verifies.
+    let mut prev = store.read_stream(&a, 0).await.expect("reads")[0]
+        .seal
+        .expect("sealed")
+        .hash;
+    for mut event in store.read_stream(&a, 1).await.expect("reads") {
+        event.payload = serde_json::json!({ "n": 100 + event.stream_version });
+        let (digest, _) = content_of(&event).expect("hashes");
+        let hash = chain(&prev, &digest);
+        backend
+            .tamper(&format!(
+                "UPDATE events SET payload = '{}', prev_hash = {}, hash = {}
+                 WHERE stream_id = '{a}' AND stream_version = {}",
+                event.payload,
+                backend.bytes(&prev),
+                backend.bytes(&hash),
+                event.stream_version
+            ))
+            .await;
+        prev = hash;
+    }
+    let report = verify(&*store, None, 2).await.expect("verifies");
+    assert!(report.breaks.is_empty(), "the chains verify: {report:?}");
+    let rewritten = anchor::check(&*store, &first, 2).await.expect("checks");
+    assert_eq!(rewritten.verdict, Verdict::Rewritten, "{rewritten:?}");
+    assert_eq!(
+        (rewritten.current.events, rewritten.current.streams),
+        (7, 3)
+    );
+    assert_ne!(rewritten.current.digest, rewritten.anchored.digest);
+
+    // (b) A whole stream removed.
+    let second = anchor::anchor(&*store, 2, now).await.expect("anchors");
+    assert_eq!((second.events, second.streams), (9, 4));
+    backend
+        .tamper(&format!("DELETE FROM events WHERE stream_id = '{c}'"))
+        .await;
+    let deleted = anchor::check(&*store, &second, 2).await.expect("checks");
+    assert_eq!(deleted.verdict, Verdict::DeletedStream, "{deleted:?}");
+    assert_eq!((deleted.current.events, deleted.current.streams), (8, 3));
+
+    // (a) The log's last event removed: it no longer reaches the anchor.
+    let third = anchor::anchor(&*store, 2, now).await.expect("anchors");
+    backend
+        .tamper(&format!(
+            "DELETE FROM events WHERE stream_id = '{b}' AND stream_version = 3"
+        ))
+        .await;
+    let truncated = anchor::check(&*store, &third, 2).await.expect("checks");
+    assert_eq!(truncated.verdict, Verdict::DeletedTail, "{truncated:?}");
+    assert!(!truncated.reaches);
+    assert_eq!(
+        (truncated.anchored.events, truncated.current.events),
+        (8, 7)
+    );
+    assert!(verify(&*store, None, 2)
+        .await
+        .expect("verifies")
+        .breaks
+        .is_empty());
+}
+
 async fn of_150_concurrent_login_attempts_at_most_the_limit_are_reserved(backend: Backend) {
     let accounts = backend.accounts();
     let window = Duration::from_secs(900);
@@ -1024,6 +1135,7 @@ contract!(
     of_16_concurrent_reservations_only_those_within_the_quota_succeed,
     the_verifier_finds_altered_and_removed_events,
     the_verifier_notices_stripped_seals_and_goes_past_a_broken_payload,
+    anchors_notice_rewritten_deleted_and_truncated_logs,
     of_150_concurrent_login_attempts_at_most_the_limit_are_reserved,
     a_closed_account_appends_nothing,
     a_key_created_while_its_owner_is_deleted_goes_with_the_account,

@@ -21,6 +21,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use super::anchor::AnchorCheck;
 use super::{EventStore, Position, RecordedEvent};
 use crate::error::StoreError;
 
@@ -169,6 +170,17 @@ pub struct Report {
     pub unsealed: u64,
     /// The first broken event of each broken stream, in log order.
     pub breaks: Vec<Break>,
+    /// The log checked against an anchor, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<AnchorCheck>,
+}
+
+impl Report {
+    /// Whether every chain verified and the log matches the anchor, if
+    /// one was given.
+    pub fn passed(&self) -> bool {
+        self.breaks.is_empty() && self.anchor.as_ref().is_none_or(AnchorCheck::matches)
+    }
 }
 
 /// Where a stream's chain stands while it is being checked.
@@ -315,7 +327,8 @@ pub struct ExportLine {
     pub hash: Option<String>,
 }
 
-fn hex(hash: &Hash) -> String {
+/// A hash in lowercase hexadecimal.
+pub fn hex(hash: &Hash) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -1,6 +1,7 @@
 //! The event log port: append to a stream with an expected version, read a
 //! stream, and follow the whole log in commit-safe order.
 
+pub mod anchor;
 pub mod audit;
 pub mod codec;
 mod postgres;
