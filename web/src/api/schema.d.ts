@@ -1342,7 +1342,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1451,7 +1451,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1503,7 +1503,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description projection_behind, overloaded, request_timeout */
+            /** @description projection_behind, overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1588,7 +1588,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1642,7 +1642,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description projection_behind, overloaded, request_timeout */
+            /** @description projection_behind, overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1702,7 +1702,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description projection_behind, overloaded, request_timeout */
+            /** @description projection_behind, overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1758,7 +1758,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description projection_behind, overloaded, request_timeout */
+            /** @description projection_behind, overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1829,7 +1829,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description projection_behind, overloaded, request_timeout */
+            /** @description projection_behind, overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2012,7 +2012,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2173,7 +2173,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2288,7 +2288,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2371,7 +2371,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2454,7 +2454,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2570,7 +2570,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2647,7 +2647,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2713,7 +2713,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2790,7 +2790,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2906,7 +2906,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2989,7 +2989,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3050,7 +3050,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3133,7 +3133,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3216,7 +3216,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3299,7 +3299,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3361,7 +3361,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description projection_behind, overloaded, request_timeout */
+            /** @description projection_behind, overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3477,7 +3477,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3546,7 +3546,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3662,7 +3662,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3778,7 +3778,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3861,7 +3861,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3944,7 +3944,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4027,7 +4027,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4104,7 +4104,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4172,7 +4172,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description projection_behind, overloaded, request_timeout */
+            /** @description projection_behind, overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4270,7 +4270,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4306,7 +4306,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4398,7 +4398,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4456,7 +4456,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description projection_behind, overloaded, request_timeout */
+            /** @description projection_behind, overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4495,7 +4495,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description overloaded, request_timeout */
+            /** @description overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4547,7 +4547,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description projection_behind, overloaded, request_timeout */
+            /** @description projection_behind, overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4599,7 +4599,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description projection_behind, overloaded, request_timeout */
+            /** @description projection_behind, overloaded, request_timeout, store_unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
