@@ -190,6 +190,19 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Starts [`run`] in the background when `config` names a location (S3
+/// objects reached through `s3_endpoint` when given): the relay's and
+/// `anote serve`'s scheduled anchors.
+pub async fn start(
+    config: &crate::config::AnchorConfig,
+    events: Arc<dyn EventStore>,
+    s3_endpoint: Option<&str>,
+    stop: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let (anchors, interval) = config.anchors(s3_endpoint).await?;
+    Some(tokio::spawn(run(events, anchors, interval, stop)))
+}
+
 /// Makes an anchor every `interval` until `stop` turns true, reading only
 /// the events added since the last one; a tick that finds no new event
 /// writes nothing. A failure is logged and retried at the next tick.

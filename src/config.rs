@@ -67,6 +67,16 @@ fn human_duration(s: &str) -> Result<Duration, String> {
     at_most_a_year(duration)
 }
 
+/// Parses a statement timeout in milliseconds: at most what PostgreSQL's
+/// `statement_timeout` holds (2³¹ − 1 ms, about 24 days).
+fn statement_millis(s: &str) -> Result<Duration, String> {
+    let limit = millis(s)?;
+    if limit.as_millis() > i32::MAX as u128 {
+        return Err(format!("at most {} milliseconds", i32::MAX));
+    }
+    Ok(limit)
+}
+
 /// How an HTTP service listens and guards its routes.
 #[derive(clap::Args, Clone, Debug)]
 pub struct HttpConfig {
@@ -241,7 +251,7 @@ pub struct PostgresConfig {
     pub database_acquire_timeout: Duration,
     /// How long the server lets one statement run (`statement_timeout`);
     /// 0 for no limit.
-    #[arg(long, env = "ANOTE_DATABASE_STATEMENT_TIMEOUT_MS", default_value = "5000", value_parser = millis)]
+    #[arg(long, env = "ANOTE_DATABASE_STATEMENT_TIMEOUT_MS", default_value = "5000", value_parser = statement_millis)]
     pub database_statement_timeout: Duration,
 }
 
@@ -525,6 +535,15 @@ mod tests {
     fn secrets_never_print() {
         let s: Secret<String> = "hunter2hunter2".parse().unwrap_or_else(|e| match e {});
         assert_eq!(format!("{s:?}"), "<redacted>");
+    }
+
+    #[test]
+    fn statement_timeouts_are_what_postgresql_can_hold() {
+        assert_eq!(statement_millis("0"), Ok(Duration::ZERO));
+        assert_eq!(statement_millis("5000"), Ok(Duration::from_secs(5)));
+        assert!(statement_millis("2147483647").is_ok());
+        assert!(statement_millis("2147483648").is_err());
+        assert!(statement_millis("-1").is_err());
     }
 
     #[test]

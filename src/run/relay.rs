@@ -45,18 +45,13 @@ pub async fn run_relay(args: Args) -> anyhow::Result<()> {
             None
         }
     };
-    let anchoring = args
-        .anchors
-        .anchors(args.documents.s3_endpoint.as_deref())
-        .await
-        .map(|(anchors, interval)| {
-            tokio::spawn(crate::anchors::run(
-                storage.events.clone(),
-                anchors,
-                interval,
-                stop_on_signal(),
-            ))
-        });
+    let anchoring = crate::anchors::start(
+        &args.anchors,
+        storage.events.clone(),
+        args.documents.s3_endpoint.as_deref(),
+        stop_on_signal(),
+    )
+    .await;
     let stream = args
         .kinesis
         .kinesis_stream

@@ -111,18 +111,13 @@ pub async fn run_serve(args: Args) -> anyhow::Result<()> {
         notices,
         stop.subscribe(),
     ));
-    let anchoring =
-        anchors
-            .anchors(documents.s3_endpoint.as_deref())
-            .await
-            .map(|(anchors, interval)| {
-                tokio::spawn(crate::anchors::run(
-                    storage.events.clone(),
-                    anchors,
-                    interval,
-                    stop.subscribe(),
-                ))
-            });
+    let anchoring = crate::anchors::start(
+        &anchors,
+        storage.events.clone(),
+        documents.s3_endpoint.as_deref(),
+        stop.subscribe(),
+    )
+    .await;
     let events = storage.events.clone();
     let ledger = storage.documents.clone();
     let command = AppState::new(

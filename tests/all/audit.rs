@@ -66,25 +66,8 @@ fn expected_hash(line: &Value, prev: &str) -> String {
 
 async fn verify_and_export_check_out(split: bool) {
     let b = Backend::of(split).await;
-    let ada = b.writer.user("ada").await;
-    let id = b
-        .writer
-        .note(
-            &ada,
-            json!({ "title": "Übung „Grenzwerte“ 📐", "body": "v1\tÆ\n\"quoted\" \\ back", "tags": ["Exam"] }),
-        )
-        .await;
-    for version in 1..=3 {
-        let edit = json!({ "body": format!("v{}", version + 1) });
-        b.command(
-            &ada,
-            Method::PATCH,
-            &format!("/v1/notes/{id}"),
-            Some(version),
-            Some(edit),
-        )
-        .await;
-    }
+    let fields = json!({ "title": "Übung „Grenzwerte“ 📐", "body": "v1\tÆ\n\"quoted\" \\ back", "tags": ["Exam"] });
+    let id = edited_note(&b, "ada", fields, 3).await;
 
     // Verification reads in commit order: on PostgreSQL, other tests' open
     // transactions may hold the newest events back for a moment.
@@ -135,15 +118,12 @@ async fn verify_and_export_check_out(split: bool) {
 
 anote_testkit::both_setups!(split; verify_and_export_check_out);
 
-/// A new user's note with a few edits (four events with the user's);
-/// returns its id.
-async fn edited_note(b: &Backend, user: &str) -> String {
+/// A new user's note of `fields` with `edits` edits of its body; returns
+/// its id.
+async fn edited_note(b: &Backend, user: &str, fields: Value, edits: u64) -> String {
     let ada = b.writer.user(user).await;
-    let id = b
-        .writer
-        .note(&ada, json!({ "title": "Anchored", "body": "v1" }))
-        .await;
-    for version in 1..=2 {
+    let id = b.writer.note(&ada, fields).await;
+    for version in 1..=edits {
         let edit = json!({ "body": format!("v{}", version + 1) });
         b.command(
             &ada,
@@ -155,6 +135,11 @@ async fn edited_note(b: &Backend, user: &str) -> String {
         .await;
     }
     id
+}
+
+/// The fields of the note the anchor tests write.
+fn anchored() -> Value {
+    json!({ "title": "Anchored", "body": "v1" })
 }
 
 /// The anchor `anote audit anchor` printed.
@@ -180,7 +165,7 @@ fn verified_against(b: &Backend, against: &str) -> (bool, Value) {
 #[tokio::test]
 async fn an_anchor_file_is_written_once_and_the_log_verifies_against_it() {
     let b = Backend::embedded().await;
-    edited_note(&b, "ada").await;
+    edited_note(&b, "ada", anchored(), 2).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("anchor.json");
     let file = file.to_str().expect("UTF-8 path");
@@ -204,7 +189,7 @@ async fn an_anchor_file_is_written_once_and_the_log_verifies_against_it() {
     assert_eq!(still, anchor, "the first anchor is kept");
 
     // The log grows: it still holds what the anchor saw.
-    edited_note(&b, "grace").await;
+    edited_note(&b, "grace", anchored(), 2).await;
     let (ok, check) = verified_against(&b, file);
     assert!(ok, "{check}");
     assert_eq!(check["verdict"], "matches", "{check}");
@@ -253,7 +238,7 @@ async fn anchors_in(bucket: &str, prefix: &str) -> Vec<(String, Value)> {
 #[tokio::test]
 async fn anchors_go_to_s3_and_verify_from_there() {
     let b = Backend::split().await;
-    edited_note(&b, "ada").await;
+    edited_note(&b, "ada", anchored(), 2).await;
     let bucket = anote_testkit::env::fresh_bucket().await;
     // On PostgreSQL, other tests' open transactions may hold the newest
     // events back for a moment.
@@ -296,7 +281,7 @@ async fn anchors_go_to_s3_and_verify_from_there() {
 async fn the_relay_anchors_to_s3_on_its_schedule() {
     let b = Backend::split().await;
     let schema = b.schema.clone().expect("split");
-    edited_note(&b, "ada").await;
+    edited_note(&b, "ada", anchored(), 2).await;
     let kinesis = anote_testkit::env::kinesis_client();
     let stream = anote_testkit::env::fresh_stream(&kinesis, 1).await;
     let bucket = anote_testkit::env::fresh_bucket().await;
@@ -342,7 +327,7 @@ async fn anote_serve_anchors_on_its_schedule() {
         ],
     )
     .await;
-    edited_note(&b, "ada").await;
+    edited_note(&b, "ada", anchored(), 2).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let newest = loop {
         // Anchors only: not a temporary file being written.
