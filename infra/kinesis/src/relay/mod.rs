@@ -93,7 +93,8 @@ pub trait RecordSink: Send + Sync {
     }
 }
 
-/// Back-off with full jitter: a random pause up to `base · 2^attempt`, capped.
+/// Back-off with jitter: a random pause between half and all of
+/// `base · 2^attempt`, capped.
 fn backoff(attempt: u32) -> Duration {
     let ceiling = Duration::from_millis(50).saturating_mul(2u32.saturating_pow(attempt.min(10)));
     let ceiling = ceiling.min(Duration::from_secs(5));
