@@ -20,11 +20,15 @@ use tokio::sync::watch;
 
 use crate::process::free_port;
 
+/// Whether the tests run as root (asked once).
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    })
 }
 
 /// Runs `program` as the `postgres` user when the tests run as root

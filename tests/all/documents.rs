@@ -44,8 +44,8 @@ async fn put(url: &str, headers: &Value, data: Vec<u8>) -> u16 {
 }
 
 /// Like [`put`], `None` when the store closed the connection before taking
-/// the body (a refusal too).
-async fn try_put(url: &str, headers: &Value, data: Vec<u8>) -> Option<u16> {
+/// the body (a refusal too), or could not be reached.
+pub(crate) async fn try_put(url: &str, headers: &Value, data: Vec<u8>) -> Option<u16> {
     let client = Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

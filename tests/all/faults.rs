@@ -29,6 +29,8 @@ use anote_testkit::process::{body, free_port, Account, ProjectorProcess, Server,
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
+use crate::documents::try_put;
+
 /// How long each fault lasts.
 const OUTAGE: Duration = Duration::from_secs(20);
 /// The services' request timeout (their default).
@@ -447,15 +449,9 @@ async fn documents(
         };
         let doc = reply["id"].as_str().expect("id").to_owned();
         if let Some(url) = reply["upload_url"].as_str() {
-            let mut put = http.put(url).body(data.clone());
-            for (name, value) in reply["upload_headers"].as_object().into_iter().flatten() {
-                if !name.eq_ignore_ascii_case("content-length") {
-                    put = put.header(name, value.as_str().unwrap_or_default());
-                }
-            }
             // While the store is away this fails between the client and
             // S3, not at Anote.
-            let _ = put.send().await;
+            try_put(url, &reply["upload_headers"], data.clone()).await;
         }
         let complete = http
             .post(command.url(&format!("/v1/notes/{note}/documents/{doc}/complete")))
