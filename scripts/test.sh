@@ -18,7 +18,7 @@ start_services
 # _read_next, _read_old or _rebuilt).
 if command -v psql >/dev/null; then
   psql "$ANOTE_TEST_DATABASE_URL" -qAtc "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace
-      WHERE nspname ~ '^(t|bench|bench_relay|bench_reads|bench_rebuild|bench_lag|bench_docs|bench_replay|fuzz)_[0-9a-f]{32}(_read|_read_next|_read_old|_rebuilt)?$'" \
+      WHERE nspname ~ '^(t|bench|bench_relay|bench_reads|bench_rebuild|bench_lag|bench_docs|bench_replay|bench_others|fuzz)_[0-9a-f]{32}(_read|_read_next|_read_old|_rebuilt)?$'" \
     | psql "$ANOTE_TEST_DATABASE_URL" -q >/dev/null 2>&1 || log "could not drop old test schemas (continuing)"
 fi
 

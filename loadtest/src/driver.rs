@@ -17,16 +17,13 @@ use tokio::time::Instant;
 
 use crate::ceiling;
 use crate::profile::Profile;
+// The names the services' metric registry exports, and this process's own
+// CPU time read the same way.
+use anote_metrics::{cpu_seconds, CPU_SECONDS, RESIDENT_BYTES};
+
 use crate::report::Report;
 use crate::stats::Recorder;
 use crate::student::{Campus, Target};
-
-/// The name of the services' resident memory gauge in their `/metrics`.
-/// It must match `RESIDENT_BYTES` of the metric registry (`anote_metrics`,
-/// `infra/metrics/`), which the services export; the load tester reaches
-/// them over HTTP only, so it keeps its own copy. `tests/loadtest.rs` fails
-/// when the two differ (no memory is sampled).
-const RESIDENT_BYTES: &str = "anote_process_resident_bytes";
 
 /// What to run against whom.
 #[derive(Args, Debug)]
@@ -131,7 +128,7 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
                 .iter()
                 .map(|m| check_target(m, args.allow_remote))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let sampling = tokio::spawn(sample_memory(http, metrics, recorder.clone(), started));
+            let sampling = tokio::spawn(sample_services(http, metrics, recorder.clone(), started));
             drive(
                 &profile,
                 Arc::new(campus),
@@ -189,10 +186,10 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the services' resident memory from the `/metrics` of their metrics
-/// listeners every second (the sum over them) until aborted; nothing when
-/// none is given.
-async fn sample_memory(
+/// Every second until aborted: the services' resident memory and CPU time
+/// from the `/metrics` of their metrics listeners (the sum over them), and
+/// the load tester's own CPU time; nothing when no listener is given.
+async fn sample_services(
     http: reqwest::Client,
     bases: Vec<String>,
     recorder: Arc<Mutex<Recorder>>,
@@ -204,20 +201,30 @@ async fn sample_memory(
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
         ticker.tick().await;
-        let mut total = Some(0);
+        let mut total = Some((0, 0.0));
         for base in &bases {
             let text = match http.get(format!("{base}/metrics")).send().await {
                 Ok(r) => r.text().await.unwrap_or_default(),
                 Err(_) => String::new(),
             };
-            let resident = text
-                .lines()
-                .find_map(|l| l.strip_prefix(RESIDENT_BYTES)?.trim().parse::<u64>().ok());
+            let gauge = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            };
+            let resident = gauge(RESIDENT_BYTES).map(|b| b as u64);
+            let cpu = gauge(CPU_SECONDS);
             // A service that did not answer makes the sum meaningless.
-            total = total.zip(resident).map(|(t, r)| t + r);
+            total = total
+                .zip(resident.zip(cpu))
+                .map(|((t, c), (r, u))| (t + r, c + u));
         }
-        if let Some(total) = total {
-            lock(&recorder).resident(started.elapsed(), total);
+        let at = started.elapsed();
+        if let Some((resident, cpu)) = total {
+            let mut recorder = lock(&recorder);
+            recorder.resident(at, resident);
+            if let Some(tester) = cpu_seconds() {
+                recorder.cpu(at, cpu, tester);
+            }
         }
     }
 }

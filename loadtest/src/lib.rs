@@ -15,6 +15,7 @@
 //! - `ceiling`: a bare axum handler in this process, loaded instead of Anote.
 //! - `stats`: what was measured: latency histograms (HDR), statuses and projection lag, per kind and per second.
 //! - `report`: the terminal table, the JSON report and the HTML page with charts.
+//! - `vocabulary`: the words notes are written and searched with, by Zipf's law.
 
 mod ceiling;
 mod driver;
@@ -22,5 +23,6 @@ mod profile;
 mod report;
 mod stats;
 mod student;
+pub mod vocabulary;
 
 pub use driver::{run, LoadTest};

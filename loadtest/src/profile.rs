@@ -35,6 +35,10 @@ pub struct Profile {
     /// Share of reads among the requests, in percent.
     #[serde(default = "default_read_percent")]
     pub read_percent: u8,
+    /// Share of searches among the reads, in percent (default: the exam
+    /// mix's own, 15).
+    #[serde(default)]
+    pub search_percent: Option<u8>,
     /// The stages, in order.
     #[serde(rename = "stage")]
     pub stages: Vec<Stage>,
@@ -75,6 +79,7 @@ impl Profile {
             name: name.to_owned(),
             students: default_students(),
             read_percent: default_read_percent(),
+            search_percent: None,
             stages,
         })
     }
@@ -99,6 +104,10 @@ impl Profile {
         anyhow::ensure!(!self.stages.is_empty(), "a profile needs a stage");
         anyhow::ensure!(self.students > 0, "a profile needs students");
         anyhow::ensure!(self.read_percent <= 100, "read_percent is at most 100");
+        anyhow::ensure!(
+            self.search_percent.is_none_or(|p| p <= 100),
+            "search_percent is at most 100"
+        );
         for s in &self.stages {
             let rates = [s.rate, s.to.unwrap_or(s.rate)];
             anyhow::ensure!(
@@ -218,6 +227,7 @@ mod tests {
             name: "ramp".into(),
             students: 1,
             read_percent: 90,
+            search_percent: None,
             stages: vec![Stage {
                 name: "up".into(),
                 seconds: 10.0,

@@ -5,39 +5,10 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use crate::profile::Profile;
-use crate::stats::{KindSummary, Percentiles, Recorder, SecondSummary};
+use crate::stats::{
+    KindSummary, Percentiles, Recorder, SecondSummary, StageSummary, GROUPS, TARGETS_MS,
+};
 use crate::student::Target;
-
-/// The groups of requests the targets speak of: reads (a client's GETs, not
-/// counting reads that wait for their own write, whose time is the
-/// projection lag) and writes (every other request to Anote).
-const GROUPS: [(&str, &[&str]); 2] = [
-    (
-        "reads",
-        &[
-            "list notes",
-            "open note",
-            "search",
-            "upcoming assignments",
-            "open shared note",
-            "fetch after 412",
-        ],
-    ),
-    (
-        "writes",
-        &[
-            "edit note",
-            "edit note (retry)",
-            "create note",
-            "create assignment",
-            "share note",
-            "request upload",
-            "upload bytes",
-            "complete upload",
-            "log in",
-        ],
-    ),
-];
 
 /// Every figure of a run.
 #[derive(Debug, Serialize)]
@@ -59,6 +30,8 @@ pub struct Report {
     pub client_dropped: u64,
     /// The most resident memory the services reported (MiB), if they did.
     pub server_resident_max_mib: Option<f64>,
+    /// Per stage of the profile.
+    pub stages: Vec<StageSummary>,
     /// Per second.
     pub timeline: Vec<SecondSummary>,
 }
@@ -75,6 +48,7 @@ impl Report {
             projection_lag: recorder.lag_summary(),
             client_dropped: recorder.client_dropped,
             server_resident_max_mib: recorder.resident_max(),
+            stages: recorder.stages(profile),
             timeline: recorder.timeline(),
         }
     }
@@ -102,6 +76,7 @@ impl Report {
                 l.max_ms
             ));
         }
+        out.push_str(&self.stage_table());
         let lag = &self.projection_lag;
         out.push_str(&format!(
             "\nprojection lag (acknowledged → visible, {} writes): p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n",
@@ -118,6 +93,36 @@ impl Report {
                 self.client_dropped
             ));
         }
+        out
+    }
+
+    /// The figures per stage: whether each held the targets, and what a
+    /// request cost the services and the load tester in CPU time.
+    fn stage_table(&self) -> String {
+        let (read_p99, write_p99, lag_p99) = TARGETS_MS;
+        let mut out = String::from(
+            "\n| stage | target/s | answered/s | errors | reads p99 ms | writes p99 ms | lag p99 ms | within targets | services CPU ms/req | tester CPU ms/req |\n\
+             |---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n"
+        );
+        let ms = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.3}"));
+        for s in &self.stages {
+            out.push_str(&format!(
+                "| {} | {:.0} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {} |\n",
+                s.name,
+                s.target_rate,
+                s.throughput,
+                s.errors,
+                s.reads.p99_ms,
+                s.writes.p99_ms,
+                s.lag.p99_ms,
+                if s.within_targets { "yes" } else { "no" },
+                ms(s.services_cpu_ms_per_request),
+                ms(s.tester_cpu_ms_per_request),
+            ));
+        }
+        out.push_str(&format!(
+            "(targets: reads p99 < {read_p99} ms, writes p99 < {write_p99} ms, lag p99 < {lag_p99} ms, no errors)\n"
+        ));
         out
     }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::profile::Profile;
+
 /// A latency histogram in microseconds, up to two minutes, to 3 digits.
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
@@ -17,6 +19,41 @@ fn micros(d: Duration) -> u64 {
         .unwrap_or(u64::MAX)
         .clamp(1, 120_000_000)
 }
+
+/// The groups of requests the targets speak of: reads (a client's GETs, not
+/// counting reads that wait for their own write, whose time is the
+/// projection lag) and writes (every other request to Anote).
+pub const GROUPS: [(&str, &[&str]); 2] = [
+    (
+        "reads",
+        &[
+            "list notes",
+            "open note",
+            "search",
+            "upcoming assignments",
+            "open shared note",
+            "fetch after 412",
+        ],
+    ),
+    (
+        "writes",
+        &[
+            "edit note",
+            "edit note (retry)",
+            "create note",
+            "create assignment",
+            "share note",
+            "request upload",
+            "upload bytes",
+            "complete upload",
+            "log in",
+        ],
+    ),
+];
+
+/// The exam-week targets a stage is held to: reads' and writes' p99 and the
+/// projection lag's p99, in milliseconds, and no errors.
+pub const TARGETS_MS: (f64, f64, f64) = (50.0, 100.0, 1_000.0);
 
 /// Whether a status counts as an error. A 412 is the expected answer to an
 /// edit that raced with another one (the client fetches and retries).
@@ -37,7 +74,12 @@ struct Second {
     errors: u64,
     latency: Histogram<u64>,
     lag: Histogram<u64>,
+    /// Latency of the reads and of the writes (see [`GROUPS`]).
+    groups: [Histogram<u64>; 2],
     resident_mib: Option<f64>,
+    /// CPU time the services (their sum) and the load tester had used by
+    /// this second, in seconds, if sampled.
+    cpu: Option<(f64, f64)>,
 }
 
 impl Second {
@@ -48,7 +90,9 @@ impl Second {
             errors: 0,
             latency: histogram(),
             lag: histogram(),
+            groups: [histogram(), histogram()],
             resident_mib: None,
+            cpu: None,
         }
     }
 }
@@ -106,6 +150,31 @@ pub struct KindSummary {
     /// Latency from the scheduled start (for the first request of an
     /// arrival) or from its own start (for follow-ups).
     pub latency: Percentiles,
+}
+
+/// The figures of one stage of the profile.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageSummary {
+    /// The stage's name.
+    pub name: String,
+    /// Arrivals per second it asked for (at its start).
+    pub target_rate: f64,
+    /// Requests answered per second.
+    pub throughput: f64,
+    /// Errors (not 2xx/3xx, not an expected 412).
+    pub errors: u64,
+    /// The reads' latency (see [`GROUPS`]).
+    pub reads: Percentiles,
+    /// The writes' latency.
+    pub writes: Percentiles,
+    /// Projection lag of the writes acknowledged in it.
+    pub lag: Percentiles,
+    /// Whether it held [`TARGETS_MS`] with no errors.
+    pub within_targets: bool,
+    /// CPU time of the services per request answered, if they tell it.
+    pub services_cpu_ms_per_request: Option<f64>,
+    /// CPU time of the load tester per request answered.
+    pub tester_cpu_ms_per_request: Option<f64>,
 }
 
 /// The figures of one second.
@@ -174,6 +243,82 @@ impl Recorder {
         second.requests += 1;
         second.errors += u64::from(is_error(status));
         second.latency.saturating_record(us);
+        if let Some(group) = GROUPS.iter().position(|(_, kinds)| kinds.contains(&name)) {
+            second.groups[group].saturating_record(us);
+        }
+    }
+
+    /// Records the CPU time (seconds) the services and the load tester had
+    /// used `at` into the run.
+    pub fn cpu(&mut self, at: Duration, services: f64, tester: f64) {
+        self.second(at).cpu = Some((services, tester));
+    }
+
+    /// Figures per stage of `profile`: whether each held the targets, and
+    /// the CPU time per request it cost.
+    pub fn stages(&self, profile: &Profile) -> Vec<StageSummary> {
+        let mut start = 0.0;
+        profile
+            .stages
+            .iter()
+            .map(|stage| {
+                let (from, to) = (start as usize, (start + stage.seconds) as usize);
+                start += stage.seconds;
+                let seconds = self
+                    .seconds
+                    .get(from..to.min(self.seconds.len()))
+                    .unwrap_or(&[]);
+                self.stage(&stage.name, stage.rate, seconds)
+            })
+            .collect()
+    }
+
+    fn stage(&self, name: &str, rate: f64, seconds: &[Second]) -> StageSummary {
+        let (mut reads, mut writes, mut lag) = (histogram(), histogram(), histogram());
+        let (mut requests, mut errors) = (0, 0);
+        for s in seconds {
+            let _ = reads.add(&s.groups[0]);
+            let _ = writes.add(&s.groups[1]);
+            let _ = lag.add(&s.lag);
+            requests += s.requests;
+            errors += s.errors;
+        }
+        // CPU between the stage's first and last samples, over the requests
+        // answered in the seconds after the first sample up to the last.
+        let sampled: Vec<(usize, (f64, f64))> = seconds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.cpu.map(|c| (i, c)))
+            .collect();
+        let cpu_ms = match (sampled.first(), sampled.last()) {
+            (Some(&(i, first)), Some(&(j, last))) if j > i => {
+                let answered: u64 = seconds[i + 1..=j].iter().map(|s| s.requests).sum();
+                let per = |used: f64| used * 1_000.0 / answered.max(1) as f64;
+                Some((per(last.0 - first.0), per(last.1 - first.1)))
+            }
+            _ => None,
+        };
+        let (reads, writes, lag) = (
+            Percentiles::of(&reads),
+            Percentiles::of(&writes),
+            Percentiles::of(&lag),
+        );
+        let (read_p99, write_p99, lag_p99) = TARGETS_MS;
+        StageSummary {
+            name: name.to_owned(),
+            target_rate: rate,
+            throughput: requests as f64 / seconds.len().max(1) as f64,
+            errors,
+            within_targets: errors == 0
+                && reads.p99_ms < read_p99
+                && writes.p99_ms < write_p99
+                && lag.p99_ms < lag_p99,
+            reads,
+            writes,
+            lag,
+            services_cpu_ms_per_request: cpu_ms.map(|c| c.0),
+            tester_cpu_ms_per_request: cpu_ms.map(|c| c.1),
+        }
     }
 
     /// Records that a write acknowledged `at` into the run showed in the

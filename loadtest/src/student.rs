@@ -1,7 +1,7 @@
 //! The virtual students: who they are, and what one of them does when a
 //! request is due — the Anote-specific part of the load test.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 use rand::rngs::StdRng;
@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use crate::driver::{lock, Visit};
 use crate::profile::Profile;
 use crate::stats::Recorder;
+use crate::vocabulary::Vocabulary;
 
 /// Where the requests go: writes to `write`, reads to `read` (the same base
 /// URL behind a load balancer that routes by method).
@@ -85,12 +86,24 @@ const WRITES: [(Op, u32); 6] = [
 ];
 
 impl Op {
-    /// An operation drawn from the mix: `read_percent` reads.
-    pub fn draw(rng: &mut impl Rng, read_percent: u8) -> Self {
-        let table: &[(Op, u32)] = if rng.gen_range(0..100) < u32::from(read_percent) {
-            &READS
-        } else {
-            &WRITES
+    /// An operation drawn from the mix: `read_percent` reads, and of
+    /// those `search_percent` searches when given (else the mix's share).
+    pub fn draw(rng: &mut impl Rng, read_percent: u8, search_percent: Option<u8>) -> Self {
+        let reading = rng.gen_range(0..100) < u32::from(read_percent);
+        let others: Vec<(Op, u32)>;
+        let table: &[(Op, u32)] = match (reading, search_percent) {
+            (false, _) => &WRITES,
+            (true, None) => &READS,
+            (true, Some(share)) => {
+                if rng.gen_range(0..100) < u32::from(share) {
+                    return Op::Search;
+                }
+                others = READS
+                    .into_iter()
+                    .filter(|(op, _)| *op != Op::Search)
+                    .collect();
+                &others
+            }
         };
         let total: u32 = table.iter().map(|(_, w)| w).sum();
         let mut pick = rng.gen_range(0..total);
@@ -104,21 +117,8 @@ impl Op {
     }
 }
 
-/// Words the notes are written with (and searched for).
-const WORDS: [&str; 12] = [
-    "derivative",
-    "integral",
-    "photosynthesis",
-    "mitochondria",
-    "revolution",
-    "sonnet",
-    "entropy",
-    "algorithm",
-    "equilibrium",
-    "metaphor",
-    "vector",
-    "enzyme",
-];
+/// The words notes are written with and searched for.
+static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(Vocabulary::campus);
 
 const PASSWORD: &str = "exam-week-load-test";
 
@@ -132,6 +132,7 @@ pub struct Campus {
     recorder: Arc<Mutex<Recorder>>,
     started: Instant,
     read_percent: u8,
+    search_percent: Option<u8>,
 }
 
 impl Campus {
@@ -163,6 +164,7 @@ impl Campus {
             recorder,
             started: Instant::now(),
             read_percent: profile.read_percent,
+            search_percent: profile.search_percent,
         })
     }
 
@@ -252,7 +254,7 @@ impl Campus {
                 .await;
             }
             Op::Search => {
-                let word = WORDS[rng.gen_range(0..WORDS.len())];
+                let word = VOCABULARY.search_term(rng);
                 self.call(
                     "search",
                     self.get(&format!("/v1/search?q={word}"), Some(&token)),
@@ -437,7 +439,7 @@ impl Campus {
 impl Visit for Campus {
     /// A random student does something from the profile's mix.
     async fn visit(self: Arc<Self>, due: Instant, mut rng: StdRng) {
-        let op = Op::draw(&mut rng, self.read_percent);
+        let op = Op::draw(&mut rng, self.read_percent, self.search_percent);
         let student = rng.gen_range(0..self.students.len());
         self.act(student, op, due, &mut rng).await;
     }
@@ -466,11 +468,9 @@ fn text(v: &Value, field: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no {field} in {v}"))
 }
 
+/// A lecture's notes: about a hundred words, as a student types them.
 fn body_text(rng: &mut impl Rng) -> String {
-    let words: Vec<&str> = (0..40)
-        .map(|_| WORDS[rng.gen_range(0..WORDS.len())])
-        .collect();
-    format!("# Lecture notes\n\n{}\n", words.join(" "))
+    format!("# Lecture notes\n\n{}\n", VOCABULARY.text(rng, 100))
 }
 
 fn note_fields(rng: &mut impl Rng, due_at: Option<OffsetDateTime>) -> Value {
@@ -547,12 +547,22 @@ mod tests {
     fn the_mix_follows_the_read_share() {
         let mut rng = StdRng::seed_from_u64(7);
         let reads = (0..10_000)
-            .map(|_| Op::draw(&mut rng, 90))
+            .map(|_| Op::draw(&mut rng, 90, None))
             .filter(|drawn| READS.iter().any(|(op, _)| op == drawn))
             .count();
         assert!((8_850..=9_150).contains(&reads), "{reads}");
         assert!((0..1_000)
-            .map(|_| Op::draw(&mut rng, 0))
+            .map(|_| Op::draw(&mut rng, 0, None))
             .all(|drawn| WRITES.iter().any(|(op, _)| *op == drawn)));
+    }
+
+    #[test]
+    fn the_search_share_can_be_set() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let searches = (0..10_000)
+            .map(|_| Op::draw(&mut rng, 100, Some(80)))
+            .filter(|drawn| *drawn == Op::Search)
+            .count();
+        assert!((7_800..=8_200).contains(&searches), "{searches}");
     }
 }

@@ -47,7 +47,10 @@ impl Raw {
                 sqlx::query(sql).execute(db.pool()).await.map(drop)
             }
             (Self::Sqlite { log: db, .. }, true) | (Self::Sqlite { read: db, .. }, false) => {
-                sqlx::query(sql).execute(db.writer()).await.map(drop)
+                sqlx::query(sql)
+                    .execute(&mut *db.writer().await.expect("the writer"))
+                    .await
+                    .map(drop)
             }
         };
         done.unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -774,7 +777,7 @@ async fn a_failing_stream_is_parked_and_the_rest_goes_on(postgres: bool) {
             "SELECT payload FROM events WHERE stream_id = ? AND stream_version = 1",
         )
         .bind(garbled.stream().as_str())
-        .fetch_one(log.writer())
+        .fetch_one(&mut *log.writer().await.expect("the writer"))
         .await
         .expect("reads"),
     };

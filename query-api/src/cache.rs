@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anote_domain::{NoteId, UserId};
-use anote_read_store::{Applied, NoteView};
+use anote_read_store::Applied;
 use anote_store::event_store::Position;
 use axum::body::Bytes;
 use moka::sync::Cache;
@@ -44,11 +44,20 @@ impl Key {
     }
 }
 
+/// A note's reply, serialised once for every read that finds it cached.
+#[derive(Clone, Debug)]
+pub struct NoteJson {
+    /// The note's version (its `ETag`).
+    pub version: u64,
+    /// The reply's JSON body.
+    pub body: Bytes,
+}
+
 /// A cached value.
 #[derive(Clone, Debug)]
 pub enum Entry {
-    /// A note view, or its absence.
-    Note(Option<Box<NoteView>>),
+    /// A note's reply, or the note's absence.
+    Note(Option<NoteJson>),
     /// A list page, serialised.
     Page(Bytes),
 }
@@ -58,13 +67,7 @@ impl Entry {
     fn weight(&self) -> u32 {
         let bytes = match self {
             Self::Note(None) => 0,
-            Self::Note(Some(view)) => {
-                view.title.len()
-                    + view.body.len()
-                    + view.snippet.len()
-                    + view.tags.iter().map(String::len).sum::<usize>()
-                    + view.documents.len() * 128
-            }
+            Self::Note(Some(note)) => note.body.len(),
             Self::Page(page) => page.len(),
         };
         u32::try_from(bytes + 256).unwrap_or(u32::MAX)

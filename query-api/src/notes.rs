@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::cache::{Cached, Entry, Key};
+use crate::cache::{Cached, Entry, Key, NoteJson};
 use crate::consistency::{wait_for_min_position, MinPositionHeader};
 use crate::documents::DocumentBody;
 use crate::history::{self, AsOf, PastNote};
@@ -117,22 +117,30 @@ pub async fn get_note(
         return Ok(Json(NoteOrPast::Past(past)).into_response());
     }
     let key = Key::Note(auth.user, id);
-    let view = match state.cache.get(&key, wanted).map(|c| c.value.clone()) {
-        Some(Entry::Note(view)) => view.map(|v| *v),
+    let note = match state.cache.get(&key, wanted).map(|c| c.value.clone()) {
+        Some(Entry::Note(note)) => note,
         _ => {
             let started = state.cache.generation();
             let as_of = state.checkpoint.seen();
-            let view = state.reads.note(auth.user, id).await?;
+            let note = match state.reads.note(auth.user, id).await? {
+                Some(view) => Some(NoteJson {
+                    version: view.version,
+                    body: serde_json::to_vec(&NoteOrPast::Current(NoteBody::from_view(view, true)))
+                        .map_err(|e| QueryError::Internal(e.to_string()))?
+                        .into(),
+                }),
+                None => None,
+            };
             let cached = Cached {
-                value: Entry::Note(view.clone().map(Box::new)),
+                value: Entry::Note(note.clone()),
                 as_of,
             };
             state.cache.insert(key, cached, started);
-            view
+            note
         }
     };
-    let view = view.ok_or(QueryError::NoteNotFound)?;
-    let etag = format!("\"{}\"", view.version);
+    let note = note.ok_or(QueryError::NoteNotFound)?;
+    let etag = format!("\"{}\"", note.version);
     let etag_value =
         HeaderValue::from_str(&etag).map_err(|e| QueryError::Internal(e.to_string()))?;
     let unchanged = headers
@@ -145,7 +153,7 @@ pub async fn get_note(
     let mut response = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        Json(NoteOrPast::Current(NoteBody::from_view(view, true))).into_response()
+        json_bytes(note.body)
     };
     response.headers_mut().insert(header::ETAG, etag_value);
     Ok(response)

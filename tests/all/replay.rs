@@ -344,7 +344,7 @@ async fn corrupt_title(b: &Backend, id: &str) {
                 .expect("opens");
             let done = sqlx::query(&sql.replace("$1", "?"))
                 .bind(id)
-                .execute(db.writer())
+                .execute(&mut *db.writer().await.expect("the writer"))
                 .await
                 .expect("updates");
             assert_eq!(done.rows_affected(), 1);

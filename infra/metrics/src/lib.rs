@@ -121,14 +121,34 @@ fn resident_bytes() -> Option<u64> {
     Some(kib * 1_024)
 }
 
+/// The name of the process's CPU time counter (user and system, seconds).
+pub const CPU_SECONDS: &str = "anote_process_cpu_seconds_total";
+
+/// The CPU time this process has used, user and system, in seconds, where
+/// the system tells it (Linux: `/proc/self/stat`, in ticks of 1/100 s).
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, in parentheses, may hold spaces: count after it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // Fields 14 (utime) and 15 (stime) of proc(5); the first after the name is 3.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 /// Everything recorded so far, in the Prometheus text format, after the
-/// process's resident memory.
+/// process's resident memory and CPU time.
 pub fn render() -> String {
     let mut out = String::new();
     if let Some(bytes) = resident_bytes() {
         let _ = writeln!(
             out,
             "# HELP {RESIDENT_BYTES} Resident memory of the process.\n# TYPE {RESIDENT_BYTES} gauge\n{RESIDENT_BYTES} {bytes}"
+        );
+    }
+    if let Some(seconds) = cpu_seconds() {
+        let _ = writeln!(
+            out,
+            "# HELP {CPU_SECONDS} CPU time of the process, user and system.\n# TYPE {CPU_SECONDS} counter\n{CPU_SECONDS} {seconds}"
         );
     }
     with_registry(|r| {
@@ -246,6 +266,7 @@ mod tests {
         let text = render();
         #[cfg(target_os = "linux")]
         assert!(text.contains("\nanote_process_resident_bytes "));
+        assert!(text.contains("\nanote_process_cpu_seconds_total "));
         assert!(text.contains("# TYPE test_things_total counter"));
         assert!(text.contains("test_things_total{kind=\"a\\\"b\"} 3"));
         assert!(text.contains("test_lag_events 42"));

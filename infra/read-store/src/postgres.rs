@@ -1,5 +1,7 @@
 //! Read models in PostgreSQL (their own schema, or their own database).
 
+use std::sync::LazyLock;
+
 use anote_domain::{NoteId, UserId};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -49,6 +51,23 @@ impl PgReadStore {
         Self { db }
     }
 }
+
+/// A search: `$1` the owner, `$2` the words, `$3` the limit. The text
+/// vector holds the owner's lexeme too (migration `0010_search_by_owner.sql`),
+/// so the index yields this owner's matches only; a query without words
+/// matches nothing, as on SQLite.
+static SEARCH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {NOTE_COLUMNS}, ts_rank(search, q)::float8 AS rank,
+                ts_headline('simple', body, q,
+                    'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5') AS highlight
+         FROM note_views, websearch_to_tsquery('simple', $2) AS q
+         WHERE owner_id = $1 AND NOT purged AND NOT trashed AND numnode(q) > 0
+           AND search @@ (q && ('''~' || $1::text || '''')::tsquery)
+         ORDER BY rank DESC, updated_at DESC, id DESC
+         LIMIT $3"
+    )
+});
 
 fn decode(row: &PgRow) -> Result<NoteView, StoreError> {
     Ok(NoteView {
@@ -136,7 +155,7 @@ impl ReadModels for PgReadStore {
 #[async_trait]
 impl ProjectionStore for PgReadStore {
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
-        // One array of ids (SQLite: one by one).
+        // One array of ids (SQLite: a JSON array).
         let ids: Vec<Uuid> = ids.iter().map(|id| id.uuid()).collect();
         let rows = sqlx::query(&format!(
             "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = ANY($1)"
@@ -364,20 +383,12 @@ impl NoteReads for PgReadStore {
         limit: u32,
     ) -> Result<Vec<SearchHit>, StoreError> {
         // PostgreSQL's full-text search (SQLite: FTS5).
-        let rows = sqlx::query(&format!(
-            "SELECT {NOTE_COLUMNS}, ts_rank(search, q)::float8 AS rank,
-                    ts_headline('simple', body, q,
-                        'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5') AS highlight
-             FROM note_views, websearch_to_tsquery('simple', $2) AS q
-             WHERE owner_id = $1 AND NOT purged AND NOT trashed AND search @@ q
-             ORDER BY rank DESC, updated_at DESC, id DESC
-             LIMIT $3"
-        ))
-        .bind(owner.uuid())
-        .bind(query)
-        .bind(i64::from(limit))
-        .fetch_all(self.db.pool())
-        .await?;
+        let rows = sqlx::query(&SEARCH)
+            .bind(owner.uuid())
+            .bind(query)
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(SearchHit {
@@ -592,4 +603,108 @@ async fn save_shard_progress(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SEARCH;
+    use anote_store::db::PgDatabase;
+    use anote_testkit::env::{database_url, fresh_schema};
+    use serde_json::Value;
+    use uuid::Uuid;
+
+    /// The most rows any step of `plan` produced or threw away.
+    fn most_rows(plan: &Value) -> u64 {
+        let own = [
+            "Actual Rows",
+            "Rows Removed by Filter",
+            "Rows Removed by Index Recheck",
+        ]
+        .iter()
+        .filter_map(|k| plan[k].as_u64())
+        .max()
+        .unwrap_or(0);
+        let children = plan["Plans"]
+            .as_array()
+            .map_or(0, |steps| steps.iter().map(most_rows).max().unwrap_or(0));
+        own.max(children)
+    }
+
+    #[tokio::test]
+    async fn a_search_touches_only_the_searching_students_notes() {
+        let schema = fresh_schema();
+        let db = PgDatabase::connect(&database_url(), Some(&schema), 1)
+            .await
+            .expect("PostgreSQL answers (run the README's test command)");
+        db.migrate(crate::migrations::postgres())
+            .await
+            .expect("migrates");
+        // Every note has the word; 5 are the student's, 3,000 belong to 10
+        // other students.
+        let student = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO note_views (id, owner_id, title, body, snippet, tags, pinned, archived,
+                 trashed, purged, done, version, created_at, updated_at)
+             SELECT gen_random_uuid(),
+                    CASE WHEN n <= 5 THEN $1 ELSE md5((n % 10)::text)::uuid END,
+                    'notes', 'series convergence ' || n, '', '{}', false, false, false, false,
+                    false, 1, now(), now()
+             FROM generate_series(1, 3005) AS n",
+        )
+        .bind(student)
+        .execute(db.pool())
+        .await
+        .expect("fills");
+        sqlx::query("ANALYZE note_views")
+            .execute(db.pool())
+            .await
+            .expect("analyzes");
+        // The plan a prepared statement gets after a few runs (generic) and
+        // the one for these values (custom); with the owner's indexes, and
+        // without them, where only the text index can spare reading every note.
+        for mode in ["force_generic_plan", "force_custom_plan"] {
+            for owner_indexes in [true, false] {
+                let mut tx = db.pool().begin().await.expect("begins");
+                if !owner_indexes {
+                    // Every index but the text index and the key, until the rollback.
+                    sqlx::query(
+                        "DO $$ DECLARE i text; BEGIN
+                             FOR i IN SELECT indexname FROM pg_indexes
+                                 WHERE schemaname = current_schema() AND tablename = 'note_views'
+                                   AND indexname NOT IN ('note_views_pkey', 'note_views_search')
+                             LOOP EXECUTE format('DROP INDEX %I', i); END LOOP;
+                         END $$",
+                    )
+                    .execute(&mut *tx)
+                    .await
+                    .expect("drops the indexes");
+                    // And no reading of the whole table, as a small one would be.
+                    sqlx::query("SET LOCAL enable_seqscan = off")
+                        .execute(&mut *tx)
+                        .await
+                        .expect("turns sequential scans off");
+                }
+                sqlx::query(&format!("SET LOCAL plan_cache_mode = {mode}"))
+                    .execute(&mut *tx)
+                    .await
+                    .expect("sets the plan mode");
+                let (plan,): (Value,) =
+                    sqlx::query_as(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", *SEARCH))
+                        .bind(student)
+                        .bind("convergence")
+                        .bind(20_i64)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .expect("explains");
+                let plan = &plan[0]["Plan"];
+                let case = format!("{mode}, owner indexes {owner_indexes}");
+                assert_eq!(plan["Actual Rows"], 5, "{case}: {plan:#}");
+                assert!(most_rows(plan) <= 5, "{case}: {plan:#}");
+            }
+        }
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(db.pool())
+            .await
+            .expect("drops the schema");
+    }
 }

@@ -1,8 +1,11 @@
 //! Read models in SQLite, for the embedded default (a file of their own).
 
+use std::sync::LazyLock;
+
 use anote_domain::{NoteId, UserId};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
+use sqlx::Connection as _;
 use sqlx::Row;
 
 use super::sql::{
@@ -34,6 +37,44 @@ impl SqliteReadStore {
         Self { db }
     }
 }
+
+/// The shared upsert, with the rowid a new view takes: the next in its
+/// owner's range (migration `0008_search_by_owner.sql` says why). An update
+/// keeps the row's rowid.
+static UPSERT_VIEW_IN_OWNER_RANGE: LazyLock<String> = LazyLock::new(|| {
+    const NEXT_IN_RANGE: &str = "(SELECT coalesce(
+            (SELECT v.rowid FROM note_views v
+             WHERE v.rowid BETWEEN o.number << 32 AND (o.number << 32) + 4294967295
+             ORDER BY v.rowid DESC LIMIT 1),
+            o.number << 32) + 1
+         FROM note_owners o WHERE o.owner_id = $2)";
+    UPSERT_VIEW
+        .replacen(
+            "INSERT INTO note_views (",
+            "INSERT INTO note_views (rowid, ",
+            1,
+        )
+        .replacen("VALUES (", &format!("VALUES ({NEXT_IN_RANGE}, "), 1)
+});
+
+/// A search: `$1` the FTS5 query, `$2` the owner, `$3` the limit. The
+/// index is asked for the owner's rowid range only (see
+/// `UPSERT_VIEW_IN_OWNER_RANGE`), so it seeks past other owners' entries.
+static SEARCH: LazyLock<String> = LazyLock::new(|| {
+    let columns = qualified_columns("v");
+    format!(
+        "SELECT {columns}, -bm25(note_search, 4.0, 1.0) AS rank,
+                snippet(note_search, 1, '<mark>', '</mark>', '…', 20) AS highlight
+         FROM note_owners o
+         JOIN note_search ON note_search.rowid BETWEEN o.number << 32
+                                                   AND (o.number << 32) + 4294967295
+         JOIN note_views v ON v.rowid = note_search.rowid
+         WHERE o.owner_id = $2 AND note_search MATCH $1
+           AND v.owner_id = $2 AND NOT v.purged AND NOT v.trashed
+         ORDER BY rank DESC, v.updated_at DESC, v.id DESC
+         LIMIT $3"
+    )
+});
 
 fn decode(row: &SqliteRow) -> Result<NoteView, StoreError> {
     let tags: String = row.try_get("tags")?;
@@ -99,7 +140,7 @@ impl ReadModels for SqliteReadStore {
     async fn checkpoint(&self, projector: &str) -> Result<Position, StoreError> {
         let row = sqlx::query(CHECKPOINT)
             .bind(projector)
-            .fetch_optional(self.db.reader())
+            .fetch_optional(&mut *self.db.reader().await?)
             .await?;
         row.map_or(Ok(Position::START), |row| {
             Ok(Position::new(
@@ -110,7 +151,9 @@ impl ReadModels for SqliteReadStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(PING).execute(self.db.reader()).await?;
+        sqlx::query(PING)
+            .execute(&mut *self.db.reader().await?)
+            .await?;
         Ok(())
     }
 
@@ -123,20 +166,21 @@ impl ReadModels for SqliteReadStore {
 #[async_trait]
 impl ProjectionStore for SqliteReadStore {
     async fn views(&self, ids: &[NoteId]) -> Result<Vec<NoteView>, StoreError> {
-        // One by one (PostgreSQL: one array of ids).
-        let mut views = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = sqlx::query(&format!(
-                "SELECT {NOTE_COLUMNS} FROM note_views WHERE id = $1"
-            ))
-            .bind(id.uuid())
-            .fetch_optional(self.db.reader())
-            .await?;
-            if let Some(row) = row {
-                views.push(decode(&row)?);
-            }
-        }
-        Ok(views)
+        // Through the writer's connection, which only the projector uses, so
+        // that it never waits behind client reads; ids as a JSON array of hex
+        // (PostgreSQL: an array of uuids).
+        let ids: Vec<String> = ids
+            .iter()
+            .map(|id| id.uuid().simple().to_string())
+            .collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTE_COLUMNS} FROM note_views
+             WHERE id IN (SELECT unhex(value) FROM json_each($1))"
+        ))
+        .bind(Json(ids))
+        .fetch_all(&mut *self.db.writer().await?)
+        .await?;
+        rows.iter().map(decode).collect()
     }
 
     /// A file is one build, always generation 0: switching between builds
@@ -151,9 +195,14 @@ impl ProjectionStore for SqliteReadStore {
                 "the embedded read store does not read Kinesis",
             ));
         }
-        let mut tx = self.db.writer().begin().await?;
+        let mut writer = self.db.writer().await?;
+        let mut tx = writer.begin().await?;
         for view in &batch.upserts {
-            let stored = sqlx::query(UPSERT_VIEW)
+            sqlx::query("INSERT INTO note_owners (owner_id) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind(view.owner.uuid())
+                .execute(&mut *tx)
+                .await?;
+            let stored = sqlx::query(&UPSERT_VIEW_IN_OWNER_RANGE)
                 .bind(view.id.uuid())
                 .bind(view.owner.uuid())
                 .bind(&view.title)
@@ -245,6 +294,8 @@ impl ProjectionStore for SqliteReadStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        // Emptying the write-ahead log needs the writer.
+        drop(writer);
         if erasing {
             // Old log frames still hold the erased content.
             self.db.truncate_wal().await;
@@ -264,7 +315,7 @@ impl ProjectionStore for SqliteReadStore {
              ORDER BY parked_at, stream_id",
         )
         .bind(streams)
-        .fetch_all(self.db.reader())
+        .fetch_all(&mut *self.db.reader().await?)
         .await?;
         rows.iter().map(parked_from_row).collect()
     }
@@ -276,7 +327,7 @@ impl NoteReads for SqliteReadStore {
         let row = sqlx::query(&sql::note())
             .bind(id.uuid())
             .bind(owner.uuid())
-            .fetch_optional(self.db.reader())
+            .fetch_optional(&mut *self.db.reader().await?)
             .await?;
         row.as_ref().map(decode).transpose()
     }
@@ -332,7 +383,7 @@ impl NoteReads for SqliteReadStore {
         let rows = query
             .bind(after.map(|c| c.id.uuid()))
             .bind(i64::from(limit))
-            .fetch_all(self.db.reader())
+            .fetch_all(&mut *self.db.reader().await?)
             .await?;
         rows.iter().map(decode).collect()
     }
@@ -347,20 +398,12 @@ impl NoteReads for SqliteReadStore {
             return Ok(Vec::new());
         };
         // FTS5 (PostgreSQL: its own full-text search).
-        let columns = qualified_columns("v");
-        let rows = sqlx::query(&format!(
-            "SELECT {columns}, -bm25(note_search, 4.0, 1.0) AS rank,
-                    snippet(note_search, 1, '<mark>', '</mark>', '…', 20) AS highlight
-             FROM note_search JOIN note_views v ON v.rowid = note_search.rowid
-             WHERE note_search MATCH $1 AND v.owner_id = $2 AND NOT v.purged AND NOT v.trashed
-             ORDER BY rank DESC, v.updated_at DESC, v.id DESC
-             LIMIT $3"
-        ))
-        .bind(matching)
-        .bind(owner.uuid())
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?;
+        let rows = sqlx::query(&SEARCH)
+            .bind(matching)
+            .bind(owner.uuid())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.db.reader().await?)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(SearchHit {
@@ -392,7 +435,7 @@ impl NoteReads for SqliteReadStore {
         let rows = sqlx::query(&sql::upcoming())
             .bind(owner.uuid())
             .bind(i64::from(limit))
-            .fetch_all(self.db.reader())
+            .fetch_all(&mut *self.db.reader().await?)
             .await?;
         rows.iter().map(decode).collect()
     }
@@ -408,7 +451,7 @@ impl NoteReads for SqliteReadStore {
             .bind(to_i64(since.tx())?)
             .bind(to_i64(since.seq())?)
             .bind(i64::from(limit))
-            .fetch_all(self.db.reader())
+            .fetch_all(&mut *self.db.reader().await?)
             .await?;
         rows.iter().map(decode).collect()
     }
@@ -417,7 +460,7 @@ impl NoteReads for SqliteReadStore {
         let rows = sqlx::query(SHARE_LINKS)
             .bind(owner.uuid())
             .bind(note.uuid())
-            .fetch_all(self.db.reader())
+            .fetch_all(&mut *self.db.reader().await?)
             .await?;
         rows.iter().map(share_link_from_row).collect()
     }
@@ -430,7 +473,7 @@ impl NoteReads for SqliteReadStore {
         let row = sqlx::query(&sql::shared_note())
             .bind(share_id)
             .bind(Time(now))
-            .fetch_optional(self.db.reader())
+            .fetch_optional(&mut *self.db.reader().await?)
             .await?;
         row.as_ref().map(decode).transpose()
     }
@@ -439,7 +482,7 @@ impl NoteReads for SqliteReadStore {
         let row = sqlx::query(&sql::document())
             .bind(id)
             .bind(owner.uuid())
-            .fetch_optional(self.db.reader())
+            .fetch_optional(&mut *self.db.reader().await?)
             .await?;
         row.as_ref().map(document_from_row).transpose()
     }
@@ -454,7 +497,7 @@ impl NoteReads for SqliteReadStore {
             .bind(owner.uuid())
             .bind(after)
             .bind(i64::from(limit))
-            .fetch_all(self.db.reader())
+            .fetch_all(&mut *self.db.reader().await?)
             .await?;
         rows.iter().map(document_from_row).collect()
     }
@@ -462,7 +505,7 @@ impl NoteReads for SqliteReadStore {
     async fn usage(&self, owner: UserId) -> Result<Usage, StoreError> {
         let row = sqlx::query(USAGE)
             .bind(owner.uuid())
-            .fetch_one(self.db.reader())
+            .fetch_one(&mut *self.db.reader().await?)
             .await?;
         Ok(Usage {
             documents: from_i64(row.try_get("documents")?)?,
@@ -479,7 +522,7 @@ async fn counts(
 ) -> Result<Vec<Count>, StoreError> {
     let rows = sqlx::query(sql)
         .bind(owner.uuid())
-        .fetch_all(store.db.reader())
+        .fetch_all(&mut *store.db.reader().await?)
         .await?;
     rows.iter()
         .map(|row| {
@@ -489,4 +532,149 @@ async fn counts(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::migrations;
+    use anote_store::db::SqliteDatabase;
+
+    fn view(owner: UserId, title: &str) -> NoteView {
+        let now = OffsetDateTime::now_utc();
+        NoteView {
+            id: NoteId::new(),
+            owner,
+            title: title.to_owned(),
+            body: "chapter on convergence".to_owned(),
+            snippet: String::new(),
+            subject: None,
+            tags: Vec::new(),
+            pinned: false,
+            archived: false,
+            trashed: false,
+            purged: false,
+            due_at: None,
+            done: false,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            changed: Position::new(0, 1),
+            documents: Vec::new(),
+        }
+    }
+
+    async fn apply(store: &SqliteReadStore, views: Vec<NoteView>) {
+        let batch = ProjectionBatch {
+            upserts: views,
+            checkpoint: Position::new(0, 1),
+            ..ProjectionBatch::default()
+        };
+        store.apply("p", &batch).await.expect("applies");
+    }
+
+    /// The owner number each view's rowid says, by title.
+    async fn ranges(db: &SqliteDatabase) -> Vec<(String, i64, i64)> {
+        sqlx::query_as(
+            "SELECT v.title, v.rowid >> 32, o.number FROM note_views v
+             JOIN note_owners o ON o.owner_id = v.owner_id ORDER BY v.title",
+        )
+        .fetch_all(&mut *db.reader().await.expect("a reader"))
+        .await
+        .expect("reads")
+    }
+
+    #[tokio::test]
+    async fn each_owners_notes_lie_in_their_own_range_and_searches_ask_for_it() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let db = SqliteDatabase::open_rebuildable(&dir.path().join("r.db"))
+            .await
+            .expect("opens");
+        db.migrate(migrations::sqlite()).await.expect("migrates");
+        let store = SqliteReadStore::new(db.clone());
+        let (ada, eve) = (UserId::new(), UserId::new());
+        apply(
+            &store,
+            vec![view(ada, "a1"), view(eve, "e1"), view(ada, "a2")],
+        )
+        .await;
+        apply(&store, vec![view(eve, "e2")]).await;
+        for (title, range, number) in ranges(&db).await {
+            assert_eq!(range, number, "{title}");
+        }
+        let found = store
+            .search(ada, "convergence", 10)
+            .await
+            .expect("searches");
+        let mut titles: Vec<&str> = found.iter().map(|h| h.view.title.as_str()).collect();
+        titles.sort_unstable();
+        assert_eq!(titles, ["a1", "a2"]);
+
+        // The plan: the owner's number first, then the index with the
+        // text and a rowid range (FTS5 writes them as M, > and <).
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {}", *SEARCH))
+                .bind("\"convergence\"")
+                .bind(ada.uuid())
+                .bind(10_i64)
+                .fetch_all(&mut *db.reader().await.expect("a reader"))
+                .await
+                .expect("explains");
+        let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+        assert!(steps[0].starts_with("SEARCH o USING"), "{steps:?}");
+        let index = steps[1]
+            .strip_prefix("SCAN note_search VIRTUAL TABLE INDEX 0:")
+            .unwrap_or_else(|| panic!("{steps:?}"));
+        assert!(
+            index.contains('M') && index.contains('>') && index.contains('<'),
+            "{steps:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn views_stored_before_owners_had_ranges_move_into_them() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let db = SqliteDatabase::open_rebuildable(&dir.path().join("r.db"))
+            .await
+            .expect("opens");
+        let mut before = migrations::sqlite();
+        before.migrations = Cow::Owned(
+            before
+                .migrations
+                .iter()
+                .filter(|m| m.version < 8)
+                .cloned()
+                .collect(),
+        );
+        db.migrate(before).await.expect("migrates to 7");
+        let (ada, eve) = (UserId::new(), UserId::new());
+        for (owner, title) in [(ada, "a1"), (eve, "e1"), (ada, "a2")] {
+            sqlx::query(
+                "INSERT INTO note_views (id, owner_id, title, body, snippet, tags, pinned,
+                     archived, trashed, purged, done, version, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'chapter on convergence', '', '[]', 0, 0, 0, 0, 0, 1, 0, 0)",
+            )
+            .bind(NoteId::new().uuid())
+            .bind(owner.uuid())
+            .bind(title)
+            .execute(&mut *db.writer().await.expect("the writer"))
+            .await
+            .expect("stores an old view");
+        }
+        db.migrate(migrations::sqlite()).await.expect("migrates");
+        let store = SqliteReadStore::new(db.clone());
+        apply(&store, vec![view(ada, "a3")]).await;
+        for (title, range, number) in ranges(&db).await {
+            assert_eq!(range, number, "{title}");
+        }
+        let found = store
+            .search(ada, "convergence", 10)
+            .await
+            .expect("searches");
+        assert_eq!(found.len(), 3);
+        let found = store.search(eve, "chapter", 10).await.expect("searches");
+        assert_eq!(found.len(), 1);
+    }
 }

@@ -22,6 +22,7 @@ use anote_store::StoreError;
 use anote_testkit::db::{pg_event_log, settled, sqlite_event_log};
 use anote_testkit::env::fresh_schema;
 use rand::Rng;
+use sqlx::Connection as _;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -59,7 +60,7 @@ impl Backend {
                 .await
                 .map(|r| r.rows_affected()),
             Self::Sqlite { db, .. } => sqlx::query(sql)
-                .execute(db.writer())
+                .execute(&mut *db.writer().await.expect("the writer"))
                 .await
                 .map(|r| r.rows_affected()),
         };
@@ -99,7 +100,8 @@ impl Backend {
                 Ok(appended)
             }
             Self::Sqlite { db, .. } => {
-                let mut tx = db.writer().begin().await?;
+                let mut writer = db.writer().await?;
+                let mut tx = writer.begin().await?;
                 let appended = SqliteEventStore::append_in(&mut tx, append).await?;
                 tokio::time::sleep(pause).await;
                 tx.commit().await?;

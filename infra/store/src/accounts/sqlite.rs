@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anote_domain::UserId;
 use async_trait::async_trait;
+use sqlx::Connection as _;
 use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -42,7 +43,7 @@ impl AccountStore for SqliteAccountStore {
     ) -> Result<Option<Credentials>, StoreError> {
         let row = sqlx::query(CREDENTIALS_BY_USERNAME)
             .bind(username)
-            .fetch_optional(self.db.reader())
+            .fetch_optional(&mut *self.db.reader().await?)
             .await?;
         credentials(row)
     }
@@ -50,7 +51,7 @@ impl AccountStore for SqliteAccountStore {
     async fn credentials_by_user(&self, user: UserId) -> Result<Option<Credentials>, StoreError> {
         let row = sqlx::query(CREDENTIALS_BY_USER)
             .bind(user.uuid())
-            .fetch_optional(self.db.reader())
+            .fetch_optional(&mut *self.db.reader().await?)
             .await?;
         credentials(row)
     }
@@ -62,7 +63,7 @@ impl AccountStore for SqliteAccountStore {
             .bind(&session.refresh_hash)
             .bind(Time(session.created_at))
             .bind(Time(session.expires_at))
-            .execute(self.db.writer())
+            .execute(&mut *self.db.writer().await?)
             .await?;
         Ok(())
     }
@@ -79,7 +80,7 @@ impl AccountStore for SqliteAccountStore {
             .bind(new_hash)
             .bind(Time(now))
             .bind(Time(expires_at))
-            .fetch_optional(self.db.writer())
+            .fetch_optional(&mut *self.db.writer().await?)
             .await?;
         session_owner(row)
     }
@@ -91,7 +92,8 @@ impl AccountStore for SqliteAccountStore {
         now: OffsetDateTime,
         tokens_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.writer().begin().await?;
+        let mut writer = self.db.writer().await?;
+        let mut tx = writer.begin().await?;
         sqlx::query(REVOKE_SESSION)
             .bind(session_id)
             .bind(user.uuid())
@@ -115,14 +117,14 @@ impl AccountStore for SqliteAccountStore {
             .bind(Time(now))
             .bind(Time(now - window))
             .bind(i64::from(limit))
-            .fetch_optional(self.db.writer())
+            .fetch_optional(&mut *self.db.writer().await?)
             .await?;
         if let Some(Time(start)) = reserved {
             return Ok(LoginSlot::Reserved(start));
         }
         let start: Option<Time> = sqlx::query_scalar(LOGIN_WINDOW)
             .bind(key)
-            .fetch_optional(self.db.writer())
+            .fetch_optional(&mut *self.db.writer().await?)
             .await?;
         let start = start.map(|Time(start)| start);
         Ok(LoginSlot::Refused(super::window_left(start, window, now)))
@@ -136,7 +138,7 @@ impl AccountStore for SqliteAccountStore {
         sqlx::query(RELEASE_LOGIN_ATTEMPT)
             .bind(key)
             .bind(Time(window_start))
-            .execute(self.db.writer())
+            .execute(&mut *self.db.writer().await?)
             .await?;
         Ok(())
     }
@@ -144,7 +146,7 @@ impl AccountStore for SqliteAccountStore {
     async fn forget_login_attempts(&self, before: OffsetDateTime) -> Result<(), StoreError> {
         sqlx::query(FORGET_LOGIN_ATTEMPTS)
             .bind(Time(before))
-            .execute(self.db.writer())
+            .execute(&mut *self.db.writer().await?)
             .await?;
         Ok(())
     }
@@ -157,7 +159,7 @@ impl AccountStore for SqliteAccountStore {
         sqlx::query(TOKEN_REVOCATIONS)
             .bind(Time(now))
             .bind(user.map(|u| u.uuid()))
-            .fetch_all(self.db.reader())
+            .fetch_all(&mut *self.db.reader().await?)
             .await?
             .iter()
             .map(revocation)

@@ -9,8 +9,8 @@ mod sqlite;
 
 pub use postgres::{PgDatabase, PoolSettings};
 pub use sql::Time;
-pub use sqlite::SqliteDatabase;
 pub use sqlite::{from_micros, micros};
+pub use sqlite::{Lent, SqliteDatabase};
 
 use crate::error::StoreError;
 

@@ -34,7 +34,7 @@ impl SqliteDocumentLedger {
             .bind(state)
             .bind(Time(now))
             .bind(i64::from(limit))
-            .fetch_all(self.db.reader())
+            .fetch_all(&mut *self.db.reader().await?)
             .await?
             .iter()
             .map(entry)
@@ -151,7 +151,7 @@ impl DocumentLedger for SqliteDocumentLedger {
     async fn forget(&self, document: Uuid) -> Result<(), StoreError> {
         sqlx::query(FORGET)
             .bind(document)
-            .execute(self.db.writer())
+            .execute(&mut *self.db.writer().await?)
             .await?;
         Ok(())
     }
@@ -159,7 +159,7 @@ impl DocumentLedger for SqliteDocumentLedger {
     async fn usage(&self, owner: UserId) -> Result<u64, StoreError> {
         let bytes: Option<i64> = sqlx::query_scalar(USAGE)
             .bind(owner.uuid())
-            .fetch_optional(self.db.reader())
+            .fetch_optional(&mut *self.db.reader().await?)
             .await?;
         from_i64(bytes.unwrap_or(0))
     }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use anote_domain::{NoteId, StreamId, UserId};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
+use sqlx::Connection as _;
 use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
@@ -302,9 +303,12 @@ impl EventStore for SqliteEventStore {
         events = append.events.len(),
     ))]
     async fn append(&self, append: Append) -> Result<Appended, StoreError> {
-        let mut tx = self.db.writer().begin().await?;
+        let mut writer = self.db.writer().await?;
+        let mut tx = writer.begin().await?;
         let appended = Self::append_in(&mut tx, &append).await?;
         tx.commit().await?;
+        // Emptying the write-ahead log needs the writer.
+        drop(writer);
         if append.side_writes.iter().any(erases) {
             // The erased rows are zeroed in the file; old log frames that
             // held them go too.
@@ -322,7 +326,7 @@ impl EventStore for SqliteEventStore {
         let rows = sqlx::query(&sql)
             .bind(stream.as_str())
             .bind(to_i64(after_version)?)
-            .fetch_all(self.db.reader())
+            .fetch_all(&mut *self.db.reader().await?)
             .await?;
         rows.iter().map(decode_row).collect()
     }
@@ -334,7 +338,7 @@ impl EventStore for SqliteEventStore {
              WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1",
         )
         .bind(stream.as_str())
-        .fetch_optional(self.db.reader())
+        .fetch_optional(&mut *self.db.reader().await?)
         .await?;
         row.map(|row| {
             Ok(StreamHead {
@@ -356,7 +360,7 @@ impl EventStore for SqliteEventStore {
         let rows = sqlx::query(&sql)
             .bind(to_i64(after.seq())?)
             .bind(to_i64(limit as u64)?)
-            .fetch_all(self.db.reader())
+            .fetch_all(&mut *self.db.reader().await?)
             .await?;
         rows.iter().map(decode_row).collect()
     }
@@ -368,7 +372,7 @@ impl EventStore for SqliteEventStore {
             let key: Option<Vec<u8>> =
                 sqlx::query_scalar("SELECT key FROM note_keys WHERE note_id = $1")
                     .bind(note.uuid())
-                    .fetch_optional(self.db.reader())
+                    .fetch_optional(&mut *self.db.reader().await?)
                     .await?;
             if let Some(key) = key {
                 keys.insert(*note, NoteKey::from_stored(key)?);
@@ -380,7 +384,7 @@ impl EventStore for SqliteEventStore {
     async fn user_key(&self, user: UserId) -> Result<Option<NoteKey>, StoreError> {
         let key: Option<Vec<u8>> = sqlx::query_scalar(USER_KEY)
             .bind(user.uuid())
-            .fetch_optional(self.db.reader())
+            .fetch_optional(&mut *self.db.reader().await?)
             .await?;
         key.map(NoteKey::from_stored).transpose()
     }
@@ -389,7 +393,7 @@ impl EventStore for SqliteEventStore {
         let row = sqlx::query(FIND_REPLY)
             .bind(user.uuid())
             .bind(key)
-            .fetch_optional(self.db.reader())
+            .fetch_optional(&mut *self.db.reader().await?)
             .await?;
         row.map(|row| {
             let body: String = row.try_get("body")?;
@@ -407,14 +411,14 @@ impl EventStore for SqliteEventStore {
 
     async fn newest(&self) -> Result<u64, StoreError> {
         let newest: i64 = sqlx::query_scalar(NEWEST)
-            .fetch_one(self.db.reader())
+            .fetch_one(&mut *self.db.reader().await?)
             .await?;
         from_i64(newest)
     }
 
     async fn unsealed_through(&self) -> Result<u64, StoreError> {
         let through: Option<i64> = sqlx::query_scalar(UNSEALED_THROUGH)
-            .fetch_one(self.db.reader())
+            .fetch_one(&mut *self.db.reader().await?)
             .await?;
         from_i64(through.unwrap_or(0))
     }
@@ -430,13 +434,15 @@ impl EventStore for SqliteEventStore {
         let found: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position = $1)")
                 .bind(seq)
-                .fetch_one(self.db.reader())
+                .fetch_one(&mut *self.db.reader().await?)
                 .await?;
         Ok(found)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(PING).execute(self.db.reader()).await?;
+        sqlx::query(PING)
+            .execute(&mut *self.db.reader().await?)
+            .await?;
         Ok(())
     }
 
