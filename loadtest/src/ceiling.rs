@@ -13,6 +13,9 @@ use tokio::time::Instant;
 use crate::driver::{lock, Visit};
 use crate::stats::Recorder;
 
+/// The name of the ceiling's one kind of request in the report.
+pub const KIND: &str = "bare axum, 1 KiB JSON";
+
 /// The fixed reply.
 fn body() -> String {
     let filler = "x".repeat(1_000);
@@ -62,11 +65,6 @@ impl Visit for Ceiling {
             Err(_) => None,
         };
         let now = Instant::now();
-        lock(&self.recorder).request(
-            "bare axum, 1 KiB JSON",
-            now - self.started,
-            status,
-            now - due,
-        );
+        lock(&self.recorder).request(KIND, now - self.started, status, now - due);
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! `cargo bench -p anote-read-store --bench others` (PostgreSQL at
 //! `ANOTE_TEST_DATABASE_URL`; `ANOTE_BENCH_OTHERS`, `ANOTE_BENCH_READS`
-//! reads of each kind, default 500).
+//! reads of each kind, default 500; `ANOTE_BENCH_BACKENDS`, default
+//! `sqlite,postgres`).
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::path::Path;
@@ -202,7 +203,13 @@ async fn main() {
     let folder = std::env::temp_dir().join(format!("anote-bench-others-{}", Uuid::new_v4()));
     std::fs::create_dir_all(&folder).expect("a temporary folder");
     let mut rows = Vec::new();
+    let backends = std::env::var("ANOTE_BENCH_BACKENDS")
+        .unwrap_or_else(|_| "sqlite,postgres".to_owned())
+        .to_lowercase();
     for backend in ["SQLite", "PostgreSQL"] {
+        if !backends.contains(&backend.to_lowercase()) {
+            continue;
+        }
         let mut by_size = Vec::new();
         for others in [1_000, many] {
             eprintln!("{backend}: {others} notes of others");

@@ -60,17 +60,33 @@ static UPSERT_VIEW_IN_OWNER_RANGE: LazyLock<String> = LazyLock::new(|| {
 /// A search: `$1` the FTS5 query, `$2` the owner, `$3` the limit. The
 /// index is asked for the owner's rowid range only (see
 /// `UPSERT_VIEW_IN_OWNER_RANGE`), so it seeks past other owners' entries.
+/// The rank counts the query's words in the title (weight 4) and the body
+/// (weight 1), each saturating as BM25's term frequency does, from
+/// `highlight()` marks; FTS5's `bm25()` is not used because it counts every
+/// matching note of every owner for its document frequencies (PostgreSQL's
+/// `ts_rank` has none either).
 static SEARCH: LazyLock<String> = LazyLock::new(|| {
     let columns = qualified_columns("v");
     format!(
-        "SELECT {columns}, -bm25(note_search, 4.0, 1.0) AS rank,
-                snippet(note_search, 1, '<mark>', '</mark>', '…', 20) AS highlight
-         FROM note_owners o
-         JOIN note_search ON note_search.rowid BETWEEN o.number << 32
-                                                   AND (o.number << 32) + 4294967295
-         JOIN note_views v ON v.rowid = note_search.rowid
-         WHERE o.owner_id = $2 AND note_search MATCH $1
-           AND v.owner_id = $2 AND NOT v.purged AND NOT v.trashed
+        "WITH hits AS (
+             SELECT note_search.rowid AS hit,
+                    highlight(note_search, 0, char(1), '') AS marked_title,
+                    highlight(note_search, 1, char(1), '') AS marked_body,
+                    snippet(note_search, 1, '<mark>', '</mark>', '…', 20) AS highlight
+             FROM note_owners o
+             JOIN note_search ON note_search.rowid BETWEEN o.number << 32
+                                                       AND (o.number << 32) + 4294967295
+             WHERE o.owner_id = $2 AND note_search MATCH $1
+         ), counted AS (
+             SELECT hit, highlight,
+                    length(marked_title) - length(replace(marked_title, char(1), '')) AS in_title,
+                    length(marked_body) - length(replace(marked_body, char(1), '')) AS in_body
+             FROM hits
+         )
+         SELECT {columns}, 4.0 * in_title / (in_title + 1.2) + 1.0 * in_body / (in_body + 1.2) AS rank,
+                h.highlight
+         FROM counted h JOIN note_views v ON v.rowid = h.hit
+         WHERE v.owner_id = $2 AND NOT v.purged AND NOT v.trashed
          ORDER BY rank DESC, v.updated_at DESC, v.id DESC
          LIMIT $3"
     )
@@ -575,15 +591,22 @@ mod tests {
         store.apply("p", &batch).await.expect("applies");
     }
 
-    /// The owner number each view's rowid says, by title.
-    async fn ranges(db: &SqliteDatabase) -> Vec<(String, i64, i64)> {
-        sqlx::query_as(
+    /// Checks that every view's rowid lies in its owner's range.
+    async fn each_view_is_in_its_owners_range(db: &SqliteDatabase) {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT v.title, v.rowid >> 32, o.number FROM note_views v
              JOIN note_owners o ON o.owner_id = v.owner_id ORDER BY v.title",
         )
         .fetch_all(&mut *db.reader().await.expect("a reader"))
         .await
-        .expect("reads")
+        .expect("reads");
+        for (title, range, number) in rows {
+            assert_eq!(range, number, "{title}");
+        }
+    }
+
+    async fn search(store: &SqliteReadStore, owner: UserId, words: &str) -> Vec<SearchHit> {
+        store.search(owner, words, 10).await.expect("searches")
     }
 
     #[tokio::test]
@@ -601,13 +624,8 @@ mod tests {
         )
         .await;
         apply(&store, vec![view(eve, "e2")]).await;
-        for (title, range, number) in ranges(&db).await {
-            assert_eq!(range, number, "{title}");
-        }
-        let found = store
-            .search(ada, "convergence", 10)
-            .await
-            .expect("searches");
+        each_view_is_in_its_owners_range(&db).await;
+        let found = search(&store, ada, "convergence").await;
         let mut titles: Vec<&str> = found.iter().map(|h| h.view.title.as_str()).collect();
         titles.sort_unstable();
         assert_eq!(titles, ["a1", "a2"]);
@@ -666,15 +684,37 @@ mod tests {
         db.migrate(migrations::sqlite()).await.expect("migrates");
         let store = SqliteReadStore::new(db.clone());
         apply(&store, vec![view(ada, "a3")]).await;
-        for (title, range, number) in ranges(&db).await {
-            assert_eq!(range, number, "{title}");
-        }
-        let found = store
-            .search(ada, "convergence", 10)
+        each_view_is_in_its_owners_range(&db).await;
+        assert_eq!(search(&store, ada, "convergence").await.len(), 3);
+        assert_eq!(search(&store, eve, "chapter").await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_projector_does_not_wait_for_the_readers() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let db = SqliteDatabase::open_rebuildable(&dir.path().join("r.db"))
             .await
-            .expect("searches");
-        assert_eq!(found.len(), 3);
-        let found = store.search(eve, "chapter", 10).await.expect("searches");
-        assert_eq!(found.len(), 1);
+            .expect("opens");
+        db.migrate(migrations::sqlite()).await.expect("migrates");
+        let store = SqliteReadStore::new(db.clone());
+        let first = view(UserId::new(), "a1");
+        apply(&store, vec![first.clone()]).await;
+        // Client reads hold every read connection.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(db.reader().await.expect("a reader"));
+        }
+        let projecting = async {
+            let stored = store.views(&[first.id]).await.expect("reads the views");
+            let mut next = stored[0].clone();
+            next.version = 2;
+            apply(&store, vec![next]).await;
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), projecting)
+            .await
+            .expect("the projector goes on while the readers are busy");
+        drop(held);
+        let found = store.views(&[first.id]).await.expect("reads");
+        assert_eq!(found[0].version, 2);
     }
 }
