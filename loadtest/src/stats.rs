@@ -465,4 +465,45 @@ mod tests {
         assert!((r.lag_summary().p99_ms - 12.0).abs() < 0.1);
         assert_eq!(r.totals(), (4, 2));
     }
+
+    #[test]
+    fn stages_are_held_to_the_targets_and_charged_their_cpu() {
+        let profile = Profile {
+            name: "two".into(),
+            students: 1,
+            read_percent: 90,
+            search_percent: None,
+            stages: ["calm", "rush"]
+                .iter()
+                .map(|name| crate::profile::Stage {
+                    name: (*name).into(),
+                    seconds: 2.0,
+                    rate: 10.0,
+                    to: None,
+                })
+                .collect(),
+        };
+        let mut r = Recorder::new();
+        let ms = Duration::from_millis;
+        for at in [100, 1_100, 1_200] {
+            r.request("open note", ms(at), Some(200), ms(5));
+        }
+        r.request("edit note", ms(1_300), Some(412), ms(20));
+        r.request("open note", ms(2_100), Some(200), ms(80));
+        r.request("edit note", ms(3_100), Some(500), ms(20));
+        // 0.1 s of the services' CPU and 0.02 s of the tester's over the
+        // three requests answered after the first sample (seconds 1 to 1).
+        r.cpu(ms(0), 1.0, 0.5);
+        r.cpu(ms(1_000), 1.1, 0.52);
+        let stages = r.stages(&profile);
+        let (calm, rush) = (&stages[0], &stages[1]);
+        assert!(calm.within_targets, "{calm:?}");
+        assert_eq!((calm.errors, calm.throughput), (0, 2.0));
+        assert_eq!(calm.writes.count, 1);
+        let cpu = calm.services_cpu_ms_per_request.expect("sampled");
+        assert!((cpu - 100.0 / 3.0).abs() < 0.01, "{cpu}");
+        assert!(!rush.within_targets, "slow reads and an error: {rush:?}");
+        assert_eq!(rush.errors, 1);
+        assert_eq!(rush.services_cpu_ms_per_request, None);
+    }
 }

@@ -605,18 +605,24 @@ mod tests {
         }
     }
 
-    async fn search(store: &SqliteReadStore, owner: UserId, words: &str) -> Vec<SearchHit> {
-        store.search(owner, words, 10).await.expect("searches")
-    }
-
-    #[tokio::test]
-    async fn each_owners_notes_lie_in_their_own_range_and_searches_ask_for_it() {
+    /// Read models in a temporary folder (kept while the first is held).
+    async fn migrated() -> (tempfile::TempDir, SqliteDatabase, SqliteReadStore) {
         let dir = tempfile::tempdir().expect("a folder");
         let db = SqliteDatabase::open_rebuildable(&dir.path().join("r.db"))
             .await
             .expect("opens");
         db.migrate(migrations::sqlite()).await.expect("migrates");
         let store = SqliteReadStore::new(db.clone());
+        (dir, db, store)
+    }
+
+    async fn search(store: &SqliteReadStore, owner: UserId, words: &str) -> Vec<SearchHit> {
+        store.search(owner, words, 10).await.expect("searches")
+    }
+
+    #[tokio::test]
+    async fn each_owners_notes_lie_in_their_own_range_and_searches_ask_for_it() {
+        let (_dir, db, store) = migrated().await;
         let (ada, eve) = (UserId::new(), UserId::new());
         apply(
             &store,
@@ -691,12 +697,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_projector_does_not_wait_for_the_readers() {
-        let dir = tempfile::tempdir().expect("a folder");
-        let db = SqliteDatabase::open_rebuildable(&dir.path().join("r.db"))
-            .await
-            .expect("opens");
-        db.migrate(migrations::sqlite()).await.expect("migrates");
-        let store = SqliteReadStore::new(db.clone());
+        let (_dir, db, store) = migrated().await;
         let first = view(UserId::new(), "a1");
         apply(&store, vec![first.clone()]).await;
         // Client reads hold every read connection.

@@ -63,7 +63,7 @@ impl Connections {
         let conn = self.lock().pop().ok_or(sqlx::Error::PoolClosed)?;
         Ok(Lent {
             conn: Some(conn),
-            idle: self.idle.clone(),
+            home: self.clone(),
             _permit: permit,
         })
     }
@@ -81,7 +81,7 @@ impl Connections {
 /// `&mut *conn` where sqlx wants an executor.
 pub struct Lent {
     conn: Option<SqliteConnection>,
-    idle: Arc<Mutex<Vec<SqliteConnection>>>,
+    home: Connections,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -106,10 +106,7 @@ impl DerefMut for Lent {
 impl Drop for Lent {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.idle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(conn);
+            self.home.lock().push(conn);
         }
     }
 }
