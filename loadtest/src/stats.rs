@@ -67,6 +67,8 @@ pub fn is_error(status: Option<u16>) -> bool {
 struct Kind {
     latency: Histogram<u64>,
     statuses: BTreeMap<String, u64>,
+    /// Its place in [`GROUPS`], looked up once.
+    group: Option<usize>,
 }
 
 /// One second of the run.
@@ -237,15 +239,17 @@ impl Recorder {
         let kind = self.kinds.entry(name).or_insert_with(|| Kind {
             latency: histogram(),
             statuses: BTreeMap::new(),
+            group: GROUPS.iter().position(|(_, kinds)| kinds.contains(&name)),
         });
         kind.latency.saturating_record(us);
         let label = status.map_or("transport".to_owned(), |s| s.to_string());
         *kind.statuses.entry(label).or_default() += 1;
+        let group = kind.group;
         let second = self.second(at);
         second.requests += 1;
         second.errors += u64::from(is_error(status));
         second.latency.saturating_record(us);
-        if let Some(group) = GROUPS.iter().position(|(_, kinds)| kinds.contains(&name)) {
+        if let Some(group) = group {
             second.groups[group].saturating_record(us);
         }
     }

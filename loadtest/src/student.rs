@@ -90,28 +90,27 @@ impl Op {
     /// those `search_percent` searches when given (else the mix's share).
     pub fn draw(rng: &mut impl Rng, read_percent: u8, search_percent: Option<u8>) -> Self {
         let reading = rng.gen_range(0..100) < u32::from(read_percent);
-        let others: Vec<(Op, u32)>;
-        let table: &[(Op, u32)] = match (reading, search_percent) {
-            (false, _) => &WRITES,
-            (true, None) => &READS,
-            (true, Some(share)) => {
-                if rng.gen_range(0..100) < u32::from(share) {
-                    return Op::Search;
-                }
-                others = READS
-                    .into_iter()
-                    .filter(|(op, _)| *op != Op::Search)
-                    .collect();
-                &others
+        let table: &[(Op, u32)] = if reading { &READS } else { &WRITES };
+        // With its own share, a search is drawn first and the rest of the
+        // reads by their weights without it.
+        let set_share = reading && search_percent.is_some();
+        if set_share && rng.gen_range(0..100) < u32::from(search_percent.unwrap_or(0)) {
+            return Op::Search;
+        }
+        let weight = |(op, w): &(Op, u32)| {
+            if set_share && *op == Op::Search {
+                0
+            } else {
+                *w
             }
         };
-        let total: u32 = table.iter().map(|(_, w)| w).sum();
+        let total: u32 = table.iter().map(weight).sum();
         let mut pick = rng.gen_range(0..total);
-        for (op, weight) in table {
-            if pick < *weight {
-                return *op;
+        for entry in table {
+            if pick < weight(entry) {
+                return entry.0;
             }
-            pick -= weight;
+            pick -= weight(entry);
         }
         table[0].0
     }

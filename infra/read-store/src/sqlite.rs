@@ -213,11 +213,16 @@ impl ProjectionStore for SqliteReadStore {
         }
         let mut writer = self.db.writer().await?;
         let mut tx = writer.begin().await?;
-        for view in &batch.upserts {
+        // Each owner numbered once a batch, before their views take rowids.
+        let owners: std::collections::BTreeSet<Uuid> =
+            batch.upserts.iter().map(|v| v.owner.uuid()).collect();
+        for owner in owners {
             sqlx::query("INSERT INTO note_owners (owner_id) VALUES ($1) ON CONFLICT DO NOTHING")
-                .bind(view.owner.uuid())
+                .bind(owner)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for view in &batch.upserts {
             let stored = sqlx::query(&UPSERT_VIEW_IN_OWNER_RANGE)
                 .bind(view.id.uuid())
                 .bind(view.owner.uuid())
