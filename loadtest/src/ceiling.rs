@@ -65,6 +65,6 @@ impl Visit for Ceiling {
             Err(_) => None,
         };
         let now = Instant::now();
-        lock(&self.recorder).request(KIND, now - self.started, status, now - due);
+        lock(&self.recorder).request(KIND, now - self.started, status, None, now - due);
     }
 }

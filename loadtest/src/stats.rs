@@ -227,12 +227,14 @@ impl Recorder {
     }
 
     /// Records a request of kind `name` answered `at` into the run with
-    /// `status` (`None`: no answer) after `latency`.
+    /// `status` (`None`: no answer) and, for a refusal, its problem `code`
+    /// after `latency`.
     pub fn request(
         &mut self,
         name: &'static str,
         at: Duration,
         status: Option<u16>,
+        code: Option<&str>,
         latency: Duration,
     ) {
         let us = micros(latency);
@@ -242,7 +244,11 @@ impl Recorder {
             group: GROUPS.iter().position(|(_, kinds)| kinds.contains(&name)),
         });
         kind.latency.saturating_record(us);
-        let label = status.map_or("transport".to_owned(), |s| s.to_string());
+        let label = match (status, code) {
+            (None, _) => "transport".to_owned(),
+            (Some(status), None) => status.to_string(),
+            (Some(status), Some(code)) => format!("{status} {code}"),
+        };
         *kind.statuses.entry(label).or_default() += 1;
         let group = kind.group;
         let second = self.second(at);
@@ -447,10 +453,10 @@ mod tests {
     fn requests_are_summed_by_kind_and_second() {
         let mut r = Recorder::new();
         let ms = Duration::from_millis;
-        r.request("open", ms(100), Some(200), ms(2));
-        r.request("open", ms(1_500), Some(503), ms(40));
-        r.request("edit", ms(1_600), Some(412), ms(5));
-        r.request("edit", ms(1_700), None, ms(30_000));
+        r.request("open", ms(100), Some(200), None, ms(2));
+        r.request("open", ms(1_500), Some(503), Some("overloaded"), ms(40));
+        r.request("edit", ms(1_600), Some(412), None, ms(5));
+        r.request("edit", ms(1_700), None, None, ms(30_000));
         r.lag(ms(1_650), ms(12));
         let kinds = r.kinds(2.0, &[("reads", &["open"])]);
         let open = &kinds[1];
@@ -462,6 +468,7 @@ mod tests {
         let all = kinds.last().expect("a total");
         assert_eq!((all.requests, all.errors, all.throughput), (4, 2, 2.0));
         assert_eq!(all.statuses.get("transport"), Some(&1));
+        assert_eq!(all.statuses.get("503 overloaded"), Some(&1));
         let timeline = r.timeline();
         assert_eq!(timeline.len(), 2);
         assert_eq!((timeline[1].throughput, timeline[1].errors), (3, 2));
@@ -490,11 +497,11 @@ mod tests {
         let mut r = Recorder::new();
         let ms = Duration::from_millis;
         for at in [100, 1_100, 1_200] {
-            r.request("open note", ms(at), Some(200), ms(5));
+            r.request("open note", ms(at), Some(200), None, ms(5));
         }
-        r.request("edit note", ms(1_300), Some(412), ms(20));
-        r.request("open note", ms(2_100), Some(200), ms(80));
-        r.request("edit note", ms(3_100), Some(500), ms(20));
+        r.request("edit note", ms(1_300), Some(412), None, ms(20));
+        r.request("open note", ms(2_100), Some(200), None, ms(80));
+        r.request("edit note", ms(3_100), Some(500), None, ms(20));
         // 0.1 s of the services' CPU and 0.02 s of the tester's over the
         // three requests answered after the first sample (seconds 1 to 1).
         r.cpu(ms(0), 1.0, 0.5);

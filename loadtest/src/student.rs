@@ -176,9 +176,9 @@ impl Campus {
         lock(&self.students[n])
     }
 
-    fn record(&self, name: &'static str, status: Option<u16>, since: Instant) {
+    fn record(&self, name: &'static str, status: Option<u16>, code: Option<&str>, since: Instant) {
         let now = Instant::now();
-        lock(&self.recorder).request(name, now - self.started, status, now - since);
+        lock(&self.recorder).request(name, now - self.started, status, code, now - since);
     }
 
     /// Sends a request, records it as `name` timed from `since`, and returns
@@ -194,15 +194,23 @@ impl Campus {
                 let status = r.status().as_u16();
                 let success = r.status().is_success();
                 // Read to the end, so that the connection is used again.
-                let bytes = r.bytes().await.ok();
-                let body = bytes
-                    .filter(|_| success)
+                let body: Option<Value> = r
+                    .bytes()
+                    .await
+                    .ok()
                     .and_then(|b| serde_json::from_slice(&b).ok());
-                self.record(name, Some(status), since);
-                (Some(status), body)
+                if success {
+                    self.record(name, Some(status), None, since);
+                    (Some(status), body)
+                } else {
+                    // A refusal is told by its problem code where it has one.
+                    let code = body.as_ref().and_then(|b| b["code"].as_str());
+                    self.record(name, Some(status), code, since);
+                    (Some(status), None)
+                }
             }
             Err(_) => {
-                self.record(name, None, since);
+                self.record(name, None, None, since);
                 (None, None)
             }
         }

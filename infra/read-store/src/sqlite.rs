@@ -4,9 +4,7 @@ use std::sync::LazyLock;
 
 use anote_domain::{NoteId, UserId};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Connection as _;
-use sqlx::Row;
+use sqlx::Row as _;
 
 use super::sql::{
     self, CHECKPOINT, INSERT_DOCUMENT, OPEN_SHARE, PARK, PING, REVOKE_SHARE, SAVE_CHECKPOINT,
@@ -18,10 +16,11 @@ use super::{
     NoteSort, NoteView, ParkedStream, ProjectionBatch, ProjectionStore, ReadModels, SearchHit,
     ShareChange, ShareLink, SortKey, Usage, NOTE_COLUMNS,
 };
-use anote_store::db::{from_i64, micros, to_i64, SqliteDatabase, Time};
+use anote_store::db::{direct, from_i64, from_micros, micros, to_i64, SqliteDatabase};
 use anote_store::error::StoreError;
 use anote_store::event_store::Position;
-use sqlx::types::Json;
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, TransactionBehavior};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -92,63 +91,208 @@ static SEARCH: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-fn decode(row: &SqliteRow) -> Result<NoteView, StoreError> {
-    let tags: String = row.try_get("tags")?;
+/// A note view from the first columns of a row (`NOTE_COLUMNS`, in order).
+fn decode(row: &Row<'_>) -> Result<NoteView, StoreError> {
+    let tags: String = row.get(6)?;
+    let documents: String = row.get(18)?;
     Ok(NoteView {
-        id: NoteId::from_uuid(row.try_get("id")?),
-        owner: UserId::from_uuid(row.try_get("owner_id")?),
-        title: row.try_get("title")?,
-        body: row.try_get("body")?,
-        snippet: row.try_get("snippet")?,
-        subject: row.try_get("subject")?,
+        id: NoteId::from_uuid(row.get(0)?),
+        owner: UserId::from_uuid(row.get(1)?),
+        title: row.get(2)?,
+        body: row.get(3)?,
+        snippet: row.get(4)?,
+        subject: row.get(5)?,
         tags: serde_json::from_str(&tags).map_err(StoreError::corrupt)?,
-        pinned: row.try_get("pinned")?,
-        archived: row.try_get("archived")?,
-        trashed: row.try_get("trashed")?,
-        purged: row.try_get("purged")?,
-        due_at: row.try_get::<Option<Time>, _>("due_at")?.map(|t| t.0),
-        done: row.try_get("done")?,
-        version: from_i64(row.try_get("version")?)?,
-        created_at: row.try_get::<Time, _>("created_at")?.0,
-        updated_at: row.try_get::<Time, _>("updated_at")?.0,
-        changed: Position::new(
-            from_i64(row.try_get("changed_tx")?)?,
-            from_i64(row.try_get("changed_seq")?)?,
-        ),
-        documents: documents_from_json(row.try_get("documents")?)?,
+        pinned: row.get(7)?,
+        archived: row.get(8)?,
+        trashed: row.get(9)?,
+        purged: row.get(10)?,
+        due_at: row
+            .get::<_, Option<i64>>(11)?
+            .map(from_micros)
+            .transpose()?,
+        done: row.get(12)?,
+        version: from_i64(row.get(13)?)?,
+        created_at: from_micros(row.get(14)?)?,
+        updated_at: from_micros(row.get(15)?)?,
+        changed: Position::new(from_i64(row.get(16)?)?, from_i64(row.get(17)?)?),
+        documents: documents_from_json(&documents)?,
     })
 }
 
+/// The views of a JSON array of ids in hex (PostgreSQL: an array of uuids).
+static VIEWS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {NOTE_COLUMNS} FROM note_views
+         WHERE id IN (SELECT unhex(value) FROM json_each($1))"
+    )
+});
+
 /// Rewrites the document rows of a view that was just stored.
-async fn replace_documents(
-    conn: &mut sqlx::SqliteConnection,
-    view: &NoteView,
-) -> Result<(), StoreError> {
+fn replace_documents(conn: &Connection, view: &NoteView) -> Result<(), StoreError> {
     // View by view (PostgreSQL: one array of ids).
-    sqlx::query("DELETE FROM document_views WHERE note_id = $1")
-        .bind(view.id.uuid())
-        .execute(&mut *conn)
-        .await?;
+    direct::execute(
+        conn,
+        "DELETE FROM document_views WHERE note_id = $1",
+        &[&view.id.uuid()],
+    )?;
     let documents = if view.purged {
         &[][..]
     } else {
         &view.documents
     };
     for document in documents {
-        sqlx::query(INSERT_DOCUMENT)
-            .bind(document.id)
-            .bind(view.id.uuid())
-            .bind(view.owner.uuid())
-            .bind(&document.file_name)
-            .bind(&document.content_type)
-            .bind(to_i64(document.size)?)
-            .bind(status_name(document.status))
-            .bind(document.submitted_at.map(Time))
-            .bind(&document.sha256)
-            .execute(&mut *conn)
-            .await?;
+        direct::execute(
+            conn,
+            INSERT_DOCUMENT,
+            &[
+                &document.id,
+                &view.id.uuid(),
+                &view.owner.uuid(),
+                &document.file_name,
+                &document.content_type,
+                &to_i64(document.size)?,
+                &status_name(document.status),
+                &document.submitted_at.map(micros),
+                &document.sha256,
+            ],
+        )?;
     }
     Ok(())
+}
+
+/// Stores a view in its owner's range, and its document rows when it was
+/// stored (not older than the stored one).
+fn upsert_view(conn: &Connection, view: &NoteView) -> Result<(), StoreError> {
+    // Tags and documents as JSON arrays (PostgreSQL: `text[]` and JSON).
+    let tags = serde_json::to_string(&view.tags).map_err(StoreError::corrupt)?;
+    let documents = serde_json::to_string(&view.documents).map_err(StoreError::corrupt)?;
+    let stored: Option<Uuid> = direct::optional(
+        conn,
+        &UPSERT_VIEW_IN_OWNER_RANGE,
+        &[
+            &view.id.uuid(),
+            &view.owner.uuid(),
+            &view.title,
+            &view.body,
+            &view.snippet,
+            &view.subject,
+            &tags,
+            &view.pinned,
+            &view.archived,
+            &view.trashed,
+            &view.purged,
+            &view.due_at.map(micros),
+            &view.done,
+            &to_i64(view.version)?,
+            &micros(view.created_at),
+            &micros(view.updated_at),
+            &to_i64(view.changed.tx())?,
+            &to_i64(view.changed.seq())?,
+            &documents,
+        ],
+    )?;
+    if stored.is_some() {
+        replace_documents(conn, view)?;
+    }
+    Ok(())
+}
+
+/// Applies a batch in one transaction; whether it erased something.
+fn apply_batch(
+    conn: &mut Connection,
+    projector: &str,
+    batch: &ProjectionBatch,
+) -> Result<bool, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Each owner numbered once a batch, before their views take rowids.
+    let owners: std::collections::BTreeSet<Uuid> =
+        batch.upserts.iter().map(|v| v.owner.uuid()).collect();
+    for owner in owners {
+        direct::execute(
+            &tx,
+            "INSERT INTO note_owners (owner_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&owner],
+        )?;
+    }
+    for view in &batch.upserts {
+        upsert_view(&tx, view)?;
+    }
+    // Owner by owner (PostgreSQL: one array; tags are `text[]` there).
+    for owner in &batch.erased_owners {
+        for sql in [
+            "UPDATE note_views SET purged = 1, title = '', body = '', snippet = '',
+                 subject = NULL, tags = '[]', documents = '[]' WHERE owner_id = $1",
+            "DELETE FROM document_views WHERE owner_id = $1",
+            "DELETE FROM share_links WHERE owner_id = $1",
+        ] {
+            direct::execute(&tx, sql, &[&owner.uuid()])?;
+        }
+    }
+    let erasing = batch.upserts.iter().any(|v| v.purged) || !batch.erased_owners.is_empty();
+    if erasing {
+        // The full-text index keeps the terms of replaced rows until its
+        // segments merge: merge them now, so a purged note's words are
+        // gone from the file too.
+        direct::execute(
+            &tx,
+            "INSERT INTO note_search (note_search) VALUES ('optimize')",
+            &[],
+        )?;
+    }
+    for change in &batch.shares {
+        match change {
+            ShareChange::Opened(link) => {
+                direct::execute(
+                    &tx,
+                    OPEN_SHARE,
+                    &[
+                        &link.id,
+                        &link.note_id.uuid(),
+                        &link.owner.uuid(),
+                        &link.expires_at.map(micros),
+                        &micros(link.created_at),
+                    ],
+                )?;
+            }
+            ShareChange::Revoked(id) => {
+                direct::execute(&tx, REVOKE_SHARE, &[id])?;
+            }
+        }
+    }
+    for parked in &batch.parked {
+        direct::execute(
+            &tx,
+            PARK,
+            &[
+                &parked.stream_id,
+                &to_i64(parked.position.tx())?,
+                &to_i64(parked.position.seq())?,
+                &to_i64(parked.stream_version)?,
+                &parked.error,
+                &micros(parked.parked_at),
+            ],
+        )?;
+    }
+    // Stream by stream (PostgreSQL: one array).
+    for stream in &batch.unparked {
+        direct::execute(
+            &tx,
+            "DELETE FROM parked_streams WHERE stream_id = $1",
+            &[stream],
+        )?;
+    }
+    direct::execute(
+        &tx,
+        SAVE_CHECKPOINT,
+        &[
+            &projector,
+            &to_i64(batch.checkpoint.tx())?,
+            &to_i64(batch.checkpoint.seq())?,
+        ],
+    )?;
+    tx.commit()?;
+    Ok(erasing)
 }
 
 #[async_trait]
@@ -189,14 +333,10 @@ impl ProjectionStore for SqliteReadStore {
             .iter()
             .map(|id| id.uuid().simple().to_string())
             .collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {NOTE_COLUMNS} FROM note_views
-             WHERE id IN (SELECT unhex(value) FROM json_each($1))"
-        ))
-        .bind(Json(ids))
-        .fetch_all(&mut *self.db.writer().await?)
-        .await?;
-        rows.iter().map(decode).collect()
+        let ids = serde_json::to_string(&ids).map_err(StoreError::corrupt)?;
+        self.db
+            .write_in_place(move |conn| direct::rows(conn, &VIEWS, &[&ids], decode))
+            .await
     }
 
     /// A file is one build, always generation 0: switching between builds
@@ -211,112 +351,11 @@ impl ProjectionStore for SqliteReadStore {
                 "the embedded read store does not read Kinesis",
             ));
         }
-        let mut writer = self.db.writer().await?;
-        let mut tx = writer.begin().await?;
-        // Each owner numbered once a batch, before their views take rowids.
-        let owners: std::collections::BTreeSet<Uuid> =
-            batch.upserts.iter().map(|v| v.owner.uuid()).collect();
-        for owner in owners {
-            sqlx::query("INSERT INTO note_owners (owner_id) VALUES ($1) ON CONFLICT DO NOTHING")
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for view in &batch.upserts {
-            let stored = sqlx::query(&UPSERT_VIEW_IN_OWNER_RANGE)
-                .bind(view.id.uuid())
-                .bind(view.owner.uuid())
-                .bind(&view.title)
-                .bind(&view.body)
-                .bind(&view.snippet)
-                .bind(&view.subject)
-                // A JSON array (PostgreSQL: `text[]`).
-                .bind(Json(&view.tags))
-                .bind(view.pinned)
-                .bind(view.archived)
-                .bind(view.trashed)
-                .bind(view.purged)
-                .bind(view.due_at.map(Time))
-                .bind(view.done)
-                .bind(to_i64(view.version)?)
-                .bind(Time(view.created_at))
-                .bind(Time(view.updated_at))
-                .bind(to_i64(view.changed.tx())?)
-                .bind(to_i64(view.changed.seq())?)
-                .bind(Json(&view.documents))
-                .fetch_optional(&mut *tx)
-                .await?;
-            if stored.is_some() {
-                replace_documents(&mut tx, view).await?;
-            }
-        }
-        // Owner by owner (PostgreSQL: one array; tags are `text[]` there).
-        for owner in &batch.erased_owners {
-            for sql in [
-                "UPDATE note_views SET purged = 1, title = '', body = '', snippet = '',
-                     subject = NULL, tags = '[]', documents = '[]' WHERE owner_id = $1",
-                "DELETE FROM document_views WHERE owner_id = $1",
-                "DELETE FROM share_links WHERE owner_id = $1",
-            ] {
-                sqlx::query(sql)
-                    .bind(owner.uuid())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        let erasing = batch.upserts.iter().any(|v| v.purged) || !batch.erased_owners.is_empty();
-        if erasing {
-            // The full-text index keeps the terms of replaced rows until its
-            // segments merge: merge them now, so a purged note's words are
-            // gone from the file too.
-            sqlx::query("INSERT INTO note_search (note_search) VALUES ('optimize')")
-                .execute(&mut *tx)
-                .await?;
-        }
-        for change in &batch.shares {
-            match change {
-                ShareChange::Opened(link) => {
-                    sqlx::query(OPEN_SHARE)
-                        .bind(link.id)
-                        .bind(link.note_id.uuid())
-                        .bind(link.owner.uuid())
-                        .bind(link.expires_at.map(Time))
-                        .bind(Time(link.created_at))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                ShareChange::Revoked(id) => {
-                    sqlx::query(REVOKE_SHARE).bind(id).execute(&mut *tx).await?;
-                }
-            }
-        }
-        for parked in &batch.parked {
-            sqlx::query(PARK)
-                .bind(&parked.stream_id)
-                .bind(to_i64(parked.position.tx())?)
-                .bind(to_i64(parked.position.seq())?)
-                .bind(to_i64(parked.stream_version)?)
-                .bind(&parked.error)
-                .bind(micros(parked.parked_at))
-                .execute(&mut *tx)
-                .await?;
-        }
-        // Stream by stream (PostgreSQL: one array).
-        for stream in &batch.unparked {
-            sqlx::query("DELETE FROM parked_streams WHERE stream_id = $1")
-                .bind(stream)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(SAVE_CHECKPOINT)
-            .bind(projector)
-            .bind(to_i64(batch.checkpoint.tx())?)
-            .bind(to_i64(batch.checkpoint.seq())?)
-            .execute(&mut *tx)
+        let (projector, batch) = (projector.to_owned(), batch.clone());
+        let erasing = self
+            .db
+            .write_in_place(move |conn| apply_batch(conn, &projector, &batch))
             .await?;
-        tx.commit().await?;
-        // Emptying the write-ahead log needs the writer.
-        drop(writer);
         if erasing {
             // Old log frames still hold the erased content.
             self.db.truncate_wal().await;
@@ -345,12 +384,11 @@ impl ProjectionStore for SqliteReadStore {
 #[async_trait]
 impl NoteReads for SqliteReadStore {
     async fn note(&self, owner: UserId, id: NoteId) -> Result<Option<NoteView>, StoreError> {
-        let row = sqlx::query(&sql::note())
-            .bind(id.uuid())
-            .bind(owner.uuid())
-            .fetch_optional(&mut *self.db.reader().await?)
-            .await?;
-        row.as_ref().map(decode).transpose()
+        self.db
+            .read_in_place(|conn| {
+                direct::first_row(conn, &sql::note(), &[&id.uuid(), &owner.uuid()], decode)
+            })
+            .await
     }
 
     async fn list(
@@ -387,26 +425,33 @@ impl NoteReads for SqliteReadStore {
              ORDER BY {key} {order}, id {order}
              LIMIT $11"
         );
-        let query = sqlx::query(&query)
-            .bind(owner.uuid())
-            .bind(&filter.subject)
-            .bind(&filter.tag)
-            .bind(filter.pinned)
-            .bind(filter.archived)
-            .bind(filter.trashed)
-            .bind(filter.due_before.map(Time))
-            .bind(filter.due_after.map(Time));
-        let query = match after.as_ref().map(|c| &c.key) {
-            Some(SortKey::Time(t)) => query.bind(Some(Time(*t))),
-            Some(SortKey::Text(text)) => query.bind(Some(text.clone())),
-            None => query.bind(None::<Time>),
+        let cursor = match after.as_ref().map(|c| &c.key) {
+            Some(SortKey::Time(t)) => Value::Integer(micros(*t)),
+            Some(SortKey::Text(text)) => Value::Text(text.clone()),
+            None => Value::Null,
         };
-        let rows = query
-            .bind(after.map(|c| c.id.uuid()))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.db.reader().await?)
-            .await?;
-        rows.iter().map(decode).collect()
+        self.db
+            .read_in_place(|conn| {
+                direct::rows(
+                    conn,
+                    &query,
+                    &[
+                        &owner.uuid(),
+                        &filter.subject,
+                        &filter.tag,
+                        &filter.pinned,
+                        &filter.archived,
+                        &filter.trashed,
+                        &filter.due_before.map(micros),
+                        &filter.due_after.map(micros),
+                        &cursor,
+                        &after.map(|c| c.id.uuid()),
+                        &i64::from(limit),
+                    ],
+                    decode,
+                )
+            })
+            .await
     }
 
     async fn search(
@@ -419,21 +464,22 @@ impl NoteReads for SqliteReadStore {
             return Ok(Vec::new());
         };
         // FTS5 (PostgreSQL: its own full-text search).
-        let rows = sqlx::query(&SEARCH)
-            .bind(matching)
-            .bind(owner.uuid())
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.db.reader().await?)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SearchHit {
-                    view: decode(row)?,
-                    rank: row.try_get("rank")?,
-                    highlight: row.try_get("highlight")?,
-                })
+        self.db
+            .read_in_place(|conn| {
+                direct::rows(
+                    conn,
+                    &SEARCH,
+                    &[&matching, &owner.uuid(), &i64::from(limit)],
+                    |row| {
+                        Ok(SearchHit {
+                            view: decode(row)?,
+                            rank: row.get(19)?,
+                            highlight: row.get(20)?,
+                        })
+                    },
+                )
             })
-            .collect()
+            .await
     }
 
     async fn subjects(&self, owner: UserId) -> Result<Vec<Count>, StoreError> {
@@ -453,12 +499,16 @@ impl NoteReads for SqliteReadStore {
     }
 
     async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError> {
-        let rows = sqlx::query(&sql::upcoming())
-            .bind(owner.uuid())
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.db.reader().await?)
-            .await?;
-        rows.iter().map(decode).collect()
+        self.db
+            .read_in_place(|conn| {
+                direct::rows(
+                    conn,
+                    &sql::upcoming(),
+                    &[&owner.uuid(), &i64::from(limit)],
+                    decode,
+                )
+            })
+            .await
     }
 
     async fn changes(
@@ -467,14 +517,17 @@ impl NoteReads for SqliteReadStore {
         since: Position,
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError> {
-        let rows = sqlx::query(&sql::changes())
-            .bind(owner.uuid())
-            .bind(to_i64(since.tx())?)
-            .bind(to_i64(since.seq())?)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.db.reader().await?)
-            .await?;
-        rows.iter().map(decode).collect()
+        let (tx, seq) = (to_i64(since.tx())?, to_i64(since.seq())?);
+        self.db
+            .read_in_place(|conn| {
+                direct::rows(
+                    conn,
+                    &sql::changes(),
+                    &[&owner.uuid(), &tx, &seq, &i64::from(limit)],
+                    decode,
+                )
+            })
+            .await
     }
 
     async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError> {
@@ -491,12 +544,16 @@ impl NoteReads for SqliteReadStore {
         share_id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Option<NoteView>, StoreError> {
-        let row = sqlx::query(&sql::shared_note())
-            .bind(share_id)
-            .bind(Time(now))
-            .fetch_optional(&mut *self.db.reader().await?)
-            .await?;
-        row.as_ref().map(decode).transpose()
+        self.db
+            .read_in_place(|conn| {
+                direct::first_row(
+                    conn,
+                    &sql::shared_note(),
+                    &[&share_id, &micros(now)],
+                    decode,
+                )
+            })
+            .await
     }
 
     async fn document(&self, owner: UserId, id: Uuid) -> Result<Option<DocumentEntry>, StoreError> {

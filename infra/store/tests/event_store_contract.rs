@@ -22,7 +22,6 @@ use anote_store::StoreError;
 use anote_testkit::db::{pg_event_log, settled, sqlite_event_log};
 use anote_testkit::env::fresh_schema;
 use rand::Rng;
-use sqlx::Connection as _;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -100,12 +99,15 @@ impl Backend {
                 Ok(appended)
             }
             Self::Sqlite { db, .. } => {
-                let mut writer = db.writer().await?;
-                let mut tx = writer.begin().await?;
-                let appended = SqliteEventStore::append_in(&mut tx, append).await?;
-                tokio::time::sleep(pause).await;
-                tx.commit().await?;
-                Ok(appended)
+                let append = append.clone();
+                db.write_in_place(move |conn| {
+                    let tx = conn.transaction()?;
+                    let appended = SqliteEventStore::append_in(&tx, &append)?;
+                    std::thread::sleep(pause);
+                    tx.commit()?;
+                    Ok(appended)
+                })
+                .await
             }
         }
     }

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use anote_domain::UserId;
 use async_trait::async_trait;
-use sqlx::Connection as _;
-use sqlx::SqliteConnection;
+use rusqlite::TransactionBehavior;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -18,7 +17,7 @@ use super::{
     credentials, revocation, session_owner, AccountStore, Credentials, LoginSlot, NewSession,
     SessionOwner,
 };
-use crate::db::{SqliteDatabase, Time};
+use crate::db::{direct, micros, SqliteDatabase, Time};
 use crate::error::StoreError;
 use crate::revocations::Revocation;
 
@@ -92,17 +91,19 @@ impl AccountStore for SqliteAccountStore {
         now: OffsetDateTime,
         tokens_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut writer = self.db.writer().await?;
-        let mut tx = writer.begin().await?;
-        sqlx::query(REVOKE_SESSION)
-            .bind(session_id)
-            .bind(user.uuid())
-            .bind(Time(now))
-            .execute(&mut *tx)
-            .await?;
-        revoke_tokens(&mut tx, user, Some(session_id), tokens_until, now).await?;
-        tx.commit().await?;
-        Ok(())
+        self.db
+            .write_in_place(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                direct::execute(
+                    &tx,
+                    REVOKE_SESSION,
+                    &[&session_id, &user.uuid(), &micros(now)],
+                )?;
+                revoke_tokens(&tx, user, Some(session_id), tokens_until, now)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await
     }
 
     async fn reserve_login_attempt(
@@ -170,23 +171,23 @@ impl AccountStore for SqliteAccountStore {
 /// Refuses the access tokens of one session (or, without one, of the whole
 /// account) until `until` and forgets revocations no longer needed at `now`,
 /// in the caller's transaction.
-pub(crate) async fn revoke_tokens(
-    conn: &mut SqliteConnection,
+pub(crate) fn revoke_tokens(
+    conn: &rusqlite::Connection,
     user: UserId,
     session: Option<Uuid>,
     until: OffsetDateTime,
     now: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(REVOKE_TOKENS)
-        .bind(user.uuid())
-        .bind(session)
-        .bind(Time(until))
-        .execute(&mut *conn)
-        .await?;
+) -> Result<(), StoreError> {
+    direct::execute(
+        conn,
+        REVOKE_TOKENS,
+        &[&user.uuid(), &session, &micros(until)],
+    )?;
     // The caller's clock (PostgreSQL uses the database's).
-    sqlx::query("DELETE FROM token_revocations WHERE expires_at < $1")
-        .bind(Time(now))
-        .execute(conn)
-        .await?;
+    direct::execute(
+        conn,
+        "DELETE FROM token_revocations WHERE expires_at < $1",
+        &[&micros(now)],
+    )?;
     Ok(())
 }

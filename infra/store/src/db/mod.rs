@@ -3,6 +3,7 @@
 //! log's (see [`crate::migrations`]) or the read models' (their own crate).
 //! Statements written once for both bind times as [`Time`].
 
+pub mod direct;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -10,7 +11,7 @@ mod sqlite;
 pub use postgres::{PgDatabase, PoolSettings};
 pub use sql::Time;
 pub use sqlite::{from_micros, micros};
-pub use sqlite::{Lent, SqliteDatabase};
+pub use sqlite::{Lent, Reader, SqliteDatabase, Writer};
 
 use crate::error::StoreError;
 

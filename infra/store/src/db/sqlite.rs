@@ -1,12 +1,18 @@
 //! The SQLite database of the embedded default: a file in the data folder,
-//! in WAL mode, with one writer connection and several readers.
+//! in WAL mode, with one writer and several readers. Each is a pair: a sqlx
+//! connection, and a connection of its own for the hot statements run in
+//! place (appends and the projector's batches on a blocking thread, reads
+//! on the caller's), since sqlx runs every statement on its connection's
+//! thread and each crossing costs two thread switches. A checkpointer
+//! thread copies the write-ahead log into the file.
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use rusqlite::OpenFlags;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqliteConnection};
 use time::OffsetDateTime;
@@ -15,19 +21,21 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::error::StoreError;
 use sqlx::migrate::Migrator;
 
-/// How much of a database file each connection maps into memory (256 MiB;
-/// the pages are shared with the operating system's cache).
-const MMAP_BYTES: &str = "268435456";
-
 /// How long a caller waits for a connection before it is told the
 /// database is busy (a passing condition: `StoreError::is_unavailable`).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often the write-ahead log is copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// How many read-only connections are kept open.
+const READERS: usize = 4;
+
 /// The embedded database.
 #[derive(Clone, Debug)]
 pub struct SqliteDatabase {
-    writer: Connections,
-    reader: Connections,
+    writer: Connections<Writer>,
+    reader: Connections<Reader>,
 }
 
 /// Connections kept open and lent one caller at a time.
@@ -37,25 +45,30 @@ pub struct SqliteDatabase {
 /// which doubled the cost of each short read. A lent connection whose
 /// caller gave up mid-query finishes that query on its own thread before
 /// it runs the next one, so it is never left half-way.
-#[derive(Clone, Debug)]
-struct Connections {
-    idle: Arc<Mutex<Vec<SqliteConnection>>>,
+#[derive(Debug)]
+struct Connections<C> {
+    idle: Arc<Mutex<Vec<C>>>,
     permits: Arc<Semaphore>,
 }
 
-impl Connections {
-    async fn open(options: &SqliteConnectOptions, count: usize) -> Result<Self, StoreError> {
-        let mut idle = Vec::with_capacity(count);
-        for _ in 0..count {
-            idle.push(options.connect().await?);
+impl<C> Clone for Connections<C> {
+    fn clone(&self) -> Self {
+        Self {
+            idle: self.idle.clone(),
+            permits: self.permits.clone(),
         }
-        Ok(Self {
+    }
+}
+
+impl<C> Connections<C> {
+    fn new(idle: Vec<C>) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(idle.len())),
             idle: Arc::new(Mutex::new(idle)),
-            permits: Arc::new(Semaphore::new(count)),
-        })
+        }
     }
 
-    async fn lend(&self) -> Result<Lent, StoreError> {
+    async fn lend(&self) -> Result<Lent<C>, StoreError> {
         let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
@@ -68,7 +81,7 @@ impl Connections {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SqliteConnection>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<C>> {
         // A panic while the list was held cannot leave it inconsistent.
         self.idle
             .lock()
@@ -76,34 +89,85 @@ impl Connections {
     }
 }
 
-/// A connection lent by [`SqliteDatabase::reader`] or
-/// [`SqliteDatabase::writer`]; it goes back when dropped. Use it as
-/// `&mut *conn` where sqlx wants an executor.
-pub struct Lent {
-    conn: Option<SqliteConnection>,
-    home: Connections,
-    _permit: OwnedSemaphorePermit,
+/// A reader: a read-only sqlx connection, and one of its own for the reads
+/// run in place ([`SqliteDatabase::read_in_place`]).
+#[derive(Debug)]
+pub struct Reader {
+    sqlx: SqliteConnection,
+    in_place: rusqlite::Connection,
 }
 
-impl Deref for Lent {
+/// The writer: a sqlx connection for most writes, and a connection of its
+/// own for the transactions run in place ([`SqliteDatabase::write_in_place`]).
+/// Lent together, so that one of them at most is writing.
+#[derive(Debug)]
+pub struct Writer {
+    sqlx: SqliteConnection,
+    in_place: rusqlite::Connection,
+}
+
+impl Deref for Reader {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
-        self.conn
-            .as_ref()
-            .expect("a lent connection is there until dropped")
+        &self.sqlx
     }
 }
 
-impl DerefMut for Lent {
+impl DerefMut for Reader {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.sqlx
+    }
+}
+
+impl Deref for Writer {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.sqlx
+    }
+}
+
+impl DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.sqlx
+    }
+}
+
+/// A connection lent by [`SqliteDatabase::reader`] or
+/// [`SqliteDatabase::writer`]; it goes back when dropped. Use it as
+/// `&mut *conn` where sqlx wants an executor.
+pub struct Lent<C> {
+    conn: Option<C>,
+    home: Connections<C>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<C> Lent<C> {
+    fn held(&mut self) -> &mut C {
         self.conn
             .as_mut()
             .expect("a lent connection is there until dropped")
     }
 }
 
-impl Drop for Lent {
+impl<C: DerefMut<Target = SqliteConnection>> Deref for Lent<C> {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.conn
+            .as_deref()
+            .expect("a lent connection is there until dropped")
+    }
+}
+
+impl<C: DerefMut<Target = SqliteConnection>> DerefMut for Lent<C> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.held()
+    }
+}
+
+impl<C> Drop for Lent<C> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             self.home.lock().push(conn);
@@ -137,16 +201,57 @@ impl SqliteDatabase {
             // Deleted and overwritten content (a purged note) is zeroed in
             // the file, not left in free pages.
             .pragma("secure_delete", "ON")
-            // Reads map the file instead of copying its pages: every commit
-            // empties each connection's page cache (WAL mode), and a search
-            // after a projector commit would otherwise read its pages again.
-            .pragma("mmap_size", MMAP_BYTES)
+            // Not mapped (`mmap_size`): in WAL mode a connection drops its
+            // whole mapping at the first read after any commit, and the
+            // unmapping and the page faults after it cost more than copying
+            // the few pages a read touches.
+            // Checkpoints are the checkpointer's, never a commit's.
+            .pragma("wal_autocheckpoint", "0")
             .foreign_keys(true);
         // One writer: transactions queue for it instead of failing with BUSY,
         // and the row order of the log is its commit order.
-        let writer = Connections::open(&options, 1).await?;
-        let reader = Connections::open(&options.read_only(true), 4).await?;
-        Ok(Self { writer, reader })
+        let writer = Writer {
+            sqlx: options.connect().await?,
+            in_place: in_place(path, OpenFlags::SQLITE_OPEN_READ_WRITE, synchronous)?,
+        };
+        let read_only = options.read_only(true);
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(Reader {
+                sqlx: read_only.connect().await?,
+                in_place: in_place(path, OpenFlags::SQLITE_OPEN_READ_ONLY, synchronous)?,
+            });
+        }
+        let writer = Connections::new(vec![writer]);
+        start_checkpointer(path, synchronous, Arc::downgrade(&writer.idle))?;
+        Ok(Self {
+            writer,
+            reader: Connections::new(readers),
+        })
+    }
+
+    /// Runs `read` on a reader's in-place connection, on the caller's
+    /// thread: a read of mapped pages is work like any other, shorter than
+    /// two crossings to a connection's thread and back.
+    pub async fn read_in_place<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        read(&self.reader().await?.held().in_place)
+    }
+
+    /// Runs `transaction` on the writer's in-place connection, on a thread
+    /// that may block, once no one else holds the writer. `transaction`
+    /// begins and commits (or rolls back) itself.
+    pub async fn write_in_place<T, F>(&self, transaction: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let mut writer = self.writer().await?;
+        tokio::task::spawn_blocking(move || transaction(&mut writer.held().in_place))
+            .await
+            .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))?
     }
 
     /// Applies the migrations of `migrator` that have not run yet, leaving
@@ -186,14 +291,62 @@ impl SqliteDatabase {
     }
 
     /// The single writer connection, once no one else holds it.
-    pub async fn writer(&self) -> Result<Lent, StoreError> {
+    pub async fn writer(&self) -> Result<Lent<Writer>, StoreError> {
         self.writer.lend().await
     }
 
     /// One of the read-only connections.
-    pub async fn reader(&self) -> Result<Lent, StoreError> {
+    pub async fn reader(&self) -> Result<Lent<Reader>, StoreError> {
         self.reader.lend().await
     }
+}
+
+/// Opens an in-place connection to the database at `path` (created and
+/// migrated through sqlx), with the settings of its sqlx twin.
+fn in_place(
+    path: &Path,
+    flags: OpenFlags,
+    synchronous: SqliteSynchronous,
+) -> Result<rusqlite::Connection, StoreError> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {}; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON;
+         PRAGMA foreign_keys = ON;
+         PRAGMA wal_autocheckpoint = 0;",
+        match synchronous {
+            SqliteSynchronous::Full => "FULL",
+            _ => "NORMAL",
+        }
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Copies the write-ahead log into the database file every
+/// [`CHECKPOINT_EVERY`], on a thread and a connection of its own, until the
+/// database's writer is dropped. A commit never does it: a checkpoint syncs
+/// the file (at times for hundreds of milliseconds), and every writer queued
+/// behind that commit would wait as long. The checkpoint is passive, so it
+/// runs beside the writer and the readers.
+fn start_checkpointer<T: Send + Sync + 'static>(
+    path: &Path,
+    synchronous: SqliteSynchronous,
+    writer: Weak<T>,
+) -> Result<(), StoreError> {
+    let conn = in_place(path, OpenFlags::SQLITE_OPEN_READ_WRITE, synchronous)?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpointer".to_owned())
+        .spawn(move || {
+            while writer.strong_count() > 0 {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %err, "could not checkpoint the write-ahead log");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+    Ok(())
 }
 
 /// Microseconds since the Unix epoch, as SQLite stores times.
@@ -204,4 +357,37 @@ pub fn micros(at: OffsetDateTime) -> i64 {
 /// The time that `micros` stored.
 pub fn from_micros(us: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).map_err(StoreError::corrupt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_checkpointer_copies_commits_into_the_file() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        let path = dir.path().join("anote.db");
+        let db = SqliteDatabase::open(&path).await?;
+        let size = || std::fs::metadata(&path).map_or(0, |m| m.len());
+        let before = size();
+        db.write_in_place(|conn| {
+            Ok(conn.execute_batch(
+                "CREATE TABLE t (b BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+                 INSERT INTO t SELECT randomblob(1000) FROM n;",
+            )?)
+        })
+        .await?;
+        // Commits never checkpoint; only the checkpointer grows the file.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while size() < before + 1_000_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the file stayed at {} bytes",
+                size()
+            );
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+        }
+        Ok(())
+    }
 }

@@ -2,13 +2,13 @@
 
 use anote_domain::UserId;
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
+use rusqlite::Connection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::sql::{ATTACH, FORGET, FORGET_USAGE, PAST_DUE, RELEASE_OWNER, USAGE};
 use super::{entry, DocumentLedger, LedgerEntry, LedgerWrite};
-use crate::db::{from_i64, to_i64, SqliteDatabase, Time};
+use crate::db::{direct, from_i64, micros, to_i64, SqliteDatabase, Time};
 use crate::error::StoreError;
 
 /// The ledger tables beside the SQLite event log.
@@ -44,10 +44,7 @@ impl SqliteDocumentLedger {
 
 /// Applies a ledger write inside the append's transaction (on the one writer
 /// connection, so reservations are checked one after the other).
-pub(crate) async fn apply(
-    conn: &mut SqliteConnection,
-    write: &LedgerWrite,
-) -> Result<(), StoreError> {
+pub(crate) fn apply(conn: &Connection, write: &LedgerWrite) -> Result<(), StoreError> {
     match write {
         LedgerWrite::Reserve {
             document,
@@ -63,68 +60,56 @@ pub(crate) async fn apply(
             }
             // Two statements on the one writer (PostgreSQL: one, locking
             // the usage row).
-            let reserved: Option<i64> = sqlx::query_scalar(
+            let reserved: Option<i64> = direct::optional(
+                conn,
                 "INSERT INTO document_usage (owner_id, bytes) VALUES ($1, $2)
                  ON CONFLICT (owner_id) DO UPDATE SET bytes = bytes + excluded.bytes
                  WHERE bytes + excluded.bytes <= $3
                  RETURNING bytes",
-            )
-            .bind(owner.uuid())
-            .bind(to_i64(*size)?)
-            .bind(to_i64(*quota)?)
-            .fetch_optional(&mut *conn)
-            .await?;
+                &[&owner.uuid(), &to_i64(*size)?, &to_i64(*quota)?],
+            )?;
             if reserved.is_none() {
                 return Err(StoreError::QuotaExceeded);
             }
-            sqlx::query(
+            direct::execute(
+                conn,
                 "INSERT INTO document_objects
                      (document_id, note_id, owner_id, size, multipart_upload, state, abandon_after)
                  VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
-            )
-            .bind(document)
-            .bind(note.uuid())
-            .bind(owner.uuid())
-            .bind(to_i64(*size)?)
-            .bind(multipart_upload)
-            .bind(Time(*abandon_after))
-            .execute(&mut *conn)
-            .await?;
+                &[
+                    document,
+                    &note.uuid(),
+                    &owner.uuid(),
+                    &to_i64(*size)?,
+                    multipart_upload,
+                    &micros(*abandon_after),
+                ],
+            )?;
         }
         LedgerWrite::Attach { document } => {
-            sqlx::query(ATTACH)
-                .bind(document)
-                .execute(&mut *conn)
-                .await?;
+            direct::execute(conn, ATTACH, &[document])?;
         }
         LedgerWrite::ReleaseOwner { owner } => {
-            sqlx::query(RELEASE_OWNER)
-                .bind(owner.uuid())
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query(FORGET_USAGE)
-                .bind(owner.uuid())
-                .execute(&mut *conn)
-                .await?;
+            direct::execute(conn, RELEASE_OWNER, &[&owner.uuid()])?;
+            direct::execute(conn, FORGET_USAGE, &[&owner.uuid()])?;
         }
         LedgerWrite::Release { owner, documents } => {
             // Document by document (PostgreSQL: one statement on an array).
             let mut freed = 0;
             for document in documents {
-                let size: Option<i64> = sqlx::query_scalar(
+                let size: Option<i64> = direct::optional(
+                    conn,
                     "UPDATE document_objects SET state = 'released'
                      WHERE document_id = $1 AND state <> 'released' RETURNING size",
-                )
-                .bind(document)
-                .fetch_optional(&mut *conn)
-                .await?;
+                    &[document],
+                )?;
                 freed += size.unwrap_or(0);
             }
-            sqlx::query("UPDATE document_usage SET bytes = bytes - $1 WHERE owner_id = $2")
-                .bind(freed)
-                .bind(owner.uuid())
-                .execute(&mut *conn)
-                .await?;
+            direct::execute(
+                conn,
+                "UPDATE document_usage SET bytes = bytes - $1 WHERE owner_id = $2",
+                &[&freed, &owner.uuid()],
+            )?;
         }
     }
     Ok(())

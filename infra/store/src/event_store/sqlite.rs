@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use anote_domain::{NoteId, StreamId, UserId};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Connection as _;
-use sqlx::{Row, SqliteConnection};
+use std::sync::LazyLock;
+
+use rusqlite::{Connection, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::shredding::NoteKey;
@@ -24,7 +24,7 @@ use super::{
     RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
 use crate::accounts;
-use crate::db::{from_i64, to_i64, SqliteDatabase, Time};
+use crate::db::{direct, from_i64, from_micros, micros, to_i64, SqliteDatabase};
 use crate::documents;
 use crate::error::{append_error, StoreError};
 
@@ -40,32 +40,32 @@ impl SqliteEventStore {
         Self { db }
     }
 
-    /// Appends inside a transaction the caller controls, so that other writes
-    /// can commit or fail together with the events.
-    pub async fn append_in(
-        conn: &mut SqliteConnection,
-        append: &Append,
-    ) -> Result<Appended, StoreError> {
+    /// Appends inside a transaction the caller controls (begun on the
+    /// writer's in-place connection, see [`SqliteDatabase::write_in_place`]),
+    /// so that other writes can commit or fail together with the events.
+    pub fn append_in(conn: &Connection, append: &Append) -> Result<Appended, StoreError> {
         check_append(append)?;
-        let fail = |e| append_error(e, &append.stream, append.expected_version);
+        let fail = |e: StoreError| match e {
+            StoreError::Database(e) => append_error(e, &append.stream, append.expected_version),
+            other => other,
+        };
         if let Some(user) = append.required_account() {
             // One writer at a time: the account cannot close before commit.
-            let open: bool = sqlx::query_scalar(ACCOUNT_OPEN)
-                .bind(user.uuid())
-                .fetch_one(&mut *conn)
-                .await?;
+            let open: bool = direct::one(conn, ACCOUNT_OPEN, &[&user.uuid()])?;
             if !open {
                 return Err(StoreError::AccountClosed);
             }
         }
         // Checked, sealed and inserted event by event on the one writer
         // (PostgreSQL: one statement that chains the seals itself).
-        let current: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1",
-        )
-        .bind(append.stream.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
+        let (current, previous): (i64, Option<Vec<u8>>) = direct::first_row(
+            conn,
+            "SELECT stream_version, hash FROM events WHERE stream_id = $1
+             ORDER BY stream_version DESC LIMIT 1",
+            &[&append.stream.as_str()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?
+        .unwrap_or((0, None));
         if current != to_i64(append.expected_version)? {
             return Err(StoreError::Conflict {
                 stream: append.stream.clone(),
@@ -74,14 +74,6 @@ impl SqliteEventStore {
         }
         let metadata = serde_json::to_string(&append.metadata).map_err(StoreError::corrupt)?;
         let recorded_at = audit::recording_time(OffsetDateTime::now_utc());
-        let previous: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT hash FROM events WHERE stream_id = $1 AND stream_version = $2",
-        )
-        .bind(append.stream.as_str())
-        .bind(current)
-        .fetch_optional(&mut *conn)
-        .await?
-        .flatten();
         let mut prev = previous
             .and_then(|h| audit::Hash::try_from(h).ok())
             .unwrap_or(audit::GENESIS);
@@ -91,23 +83,24 @@ impl SqliteEventStore {
             version += 1;
             let digest = audit::Hash::try_from(digest).unwrap_or(audit::GENESIS);
             let hash = audit::chain(&prev, &digest);
-            position = sqlx::query_scalar(
+            position = direct::one(
+                conn,
                 "INSERT INTO events (event_id, stream_id, stream_version, event_type,
                      schema_version, payload, metadata, recorded_at, prev_hash, hash)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING position",
+                &[
+                    &event.event_id,
+                    &append.stream.as_str(),
+                    &to_i64(version)?,
+                    &event.event_type,
+                    &i64::from(event.schema_version),
+                    &event.payload.to_string(),
+                    &metadata,
+                    &micros(recorded_at),
+                    &prev.as_slice(),
+                    &hash.as_slice(),
+                ],
             )
-            .bind(event.event_id)
-            .bind(append.stream.as_str())
-            .bind(to_i64(version)?)
-            .bind(&event.event_type)
-            .bind(i64::from(event.schema_version))
-            .bind(event.payload.to_string())
-            .bind(&metadata)
-            .bind(Time(recorded_at))
-            .bind(prev.as_slice())
-            .bind(hash.as_slice())
-            .fetch_one(&mut *conn)
-            .await
             .map_err(fail)?;
             prev = hash;
         }
@@ -116,81 +109,50 @@ impl SqliteEventStore {
             position: Position::new(0, from_i64(position)?),
         };
         for write in &append.side_writes {
-            apply_side_write(&mut *conn, write, recorded_at, appended, append).await?;
+            apply_side_write(conn, write, recorded_at, appended).map_err(fail)?;
         }
         Ok(appended)
     }
 }
 
-async fn apply_side_write(
-    conn: &mut SqliteConnection,
+/// Runs one side write of `append`, in its transaction.
+fn apply_side_write(
+    conn: &Connection,
     write: &SideWrite,
     now: OffsetDateTime,
     appended: Appended,
-    append: &Append,
 ) -> Result<(), StoreError> {
-    let fail = |e| append_error(e, &append.stream, append.expected_version);
     match write {
-        SideWrite::Ledger(write) => documents::apply_sqlite(conn, write).await?,
+        SideWrite::Ledger(write) => documents::apply_sqlite(conn, write)?,
         SideWrite::CreateNoteKey { note, owner, key } => {
             // No row lock (PostgreSQL's `FOR KEY SHARE`): one writer.
-            let created = sqlx::query(
+            let created = direct::execute(
+                conn,
                 "INSERT INTO note_keys (note_id, owner_id, key) SELECT $1, $2, $3
                  WHERE EXISTS (SELECT 1 FROM credentials WHERE user_id = $2)",
-            )
-            .bind(note.uuid())
-            .bind(owner.uuid())
-            .bind(key.expose())
-            .execute(&mut *conn)
-            .await
-            .map_err(fail)?;
-            if created.rows_affected() == 0 {
+                &[&note.uuid(), &owner.uuid(), &key.expose()],
+            )?;
+            if created == 0 {
                 return Err(StoreError::AccountClosed);
             }
         }
         SideWrite::DestroyOwnerKeys { owner } => {
-            sqlx::query(DESTROY_OWNER_KEYS)
-                .bind(owner.uuid())
-                .execute(&mut *conn)
-                .await
-                .map_err(fail)?;
+            direct::execute(conn, DESTROY_OWNER_KEYS, &[&owner.uuid()])?;
         }
         SideWrite::DestroyNoteKey { note } => {
-            sqlx::query(DESTROY_NOTE_KEY)
-                .bind(note.uuid())
-                .execute(&mut *conn)
-                .await
-                .map_err(fail)?;
+            direct::execute(conn, DESTROY_NOTE_KEY, &[&note.uuid()])?;
         }
         SideWrite::ClaimUsername { username, user_id } => {
-            sqlx::query(CLAIM_USERNAME)
-                .bind(username)
-                .bind(user_id.uuid())
-                .execute(conn)
-                .await
-                .map_err(fail)?;
+            direct::execute(conn, CLAIM_USERNAME, &[username, &user_id.uuid()])?;
         }
         SideWrite::ReleaseUsername { user_id } => {
-            sqlx::query(RELEASE_USERNAME)
-                .bind(user_id.uuid())
-                .execute(conn)
-                .await
-                .map_err(fail)?;
+            direct::execute(conn, RELEASE_USERNAME, &[&user_id.uuid()])?;
         }
         SideWrite::SetPasswordHash { user_id, hash } => {
-            sqlx::query(SET_PASSWORD_HASH)
-                .bind(user_id.uuid())
-                .bind(hash)
-                .execute(conn)
-                .await
-                .map_err(fail)?;
+            direct::execute(conn, SET_PASSWORD_HASH, &[&user_id.uuid(), hash])?;
         }
         SideWrite::DeleteCredentials { user_id } => {
-            sqlx::query(DELETE_CREDENTIALS)
-                .bind(user_id.uuid())
-                .execute(conn)
-                .await
-                .map_err(fail)?;
+            direct::execute(conn, DELETE_CREDENTIALS, &[&user_id.uuid()])?;
         }
         SideWrite::RevokeSessions {
             user_id,
@@ -199,59 +161,43 @@ async fn apply_side_write(
         } => {
             // Session by session (PostgreSQL: one statement); `IS NOT` is
             // SQLite's `IS DISTINCT FROM`.
-            let revoked: Vec<uuid::Uuid> = sqlx::query_scalar(
+            let revoked: Vec<uuid::Uuid> = direct::column(
+                conn,
                 "UPDATE sessions SET revoked_at = $1
                  WHERE user_id = $2 AND revoked_at IS NULL AND id IS NOT $3 RETURNING id",
-            )
-            .bind(Time(now))
-            .bind(user_id.uuid())
-            .bind(except)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(fail)?;
+                &[&micros(now), &user_id.uuid(), except],
+            )?;
             for session in revoked {
-                accounts::sqlite_revoke_tokens(conn, *user_id, Some(session), *tokens_until, now)
-                    .await
-                    .map_err(fail)?;
+                accounts::sqlite_revoke_tokens(conn, *user_id, Some(session), *tokens_until, now)?;
             }
         }
         SideWrite::RevokeAccountTokens { user_id, until } => {
-            accounts::sqlite_revoke_tokens(conn, *user_id, None, *until, now)
-                .await
-                .map_err(fail)?;
+            accounts::sqlite_revoke_tokens(conn, *user_id, None, *until, now)?;
         }
         // Checked before the events are inserted.
         SideWrite::RequireOpenAccount { .. } => {}
         SideWrite::CreateUserKey { user_id, key } => {
-            sqlx::query(CREATE_USER_KEY)
-                .bind(user_id.uuid())
-                .bind(key.expose())
-                .execute(conn)
-                .await
-                .map_err(fail)?;
+            direct::execute(conn, CREATE_USER_KEY, &[&user_id.uuid(), &key.expose()])?;
         }
         SideWrite::DestroyUserKey { user_id } => {
-            sqlx::query(DESTROY_USER_KEY)
-                .bind(user_id.uuid())
-                .execute(conn)
-                .await
-                .map_err(fail)?;
+            direct::execute(conn, DESTROY_USER_KEY, &[&user_id.uuid()])?;
         }
         SideWrite::RememberReply(reply) => {
             // The body is text and `created_at` the append's time (see the
             // PostgreSQL store).
-            sqlx::query(
+            direct::execute(
+                conn,
                 "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(reply.user_id.uuid())
-            .bind(&reply.key)
-            .bind(&reply.request_hash)
-            .bind(i64::from(reply.status))
-            .bind(reply_with_outcome(reply, appended).to_string())
-            .bind(Time(now))
-            .execute(conn)
-            .await.map_err(fail)?;
+                &[
+                    &reply.user_id.uuid(),
+                    &reply.key,
+                    &reply.request_hash,
+                    &i64::from(reply.status),
+                    &reply_with_outcome(reply, appended).to_string(),
+                    &micros(now),
+                ],
+            )?;
         }
     }
     Ok(())
@@ -274,26 +220,35 @@ fn erases(write: &SideWrite) -> bool {
 const SELECT_EVENT: &str = "SELECT position, event_id, stream_id, stream_version, event_type,
     schema_version, payload, metadata, recorded_at, prev_hash, hash FROM events";
 
-fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
-    let payload: String = row.try_get("payload")?;
-    let metadata: String = row.try_get("metadata")?;
+/// An event from a row of [`SELECT_EVENT`]'s columns, in their order.
+fn decode_row(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
+    let payload: String = row.get(6)?;
+    let metadata: String = row.get(7)?;
     Ok(RecordedEvent {
-        position: Position::new(0, from_i64(row.try_get("position")?)?),
-        event_id: row.try_get("event_id")?,
-        stream_id: StreamId::from_stored(row.try_get("stream_id")?),
-        stream_version: from_i64(row.try_get("stream_version")?)?,
-        event_type: row.try_get("event_type")?,
-        schema_version: u32::try_from(row.try_get::<i64, _>("schema_version")?)
-            .map_err(StoreError::corrupt)?,
+        position: Position::new(0, from_i64(row.get(0)?)?),
+        event_id: row.get(1)?,
+        stream_id: StreamId::from_stored(row.get(2)?),
+        stream_version: from_i64(row.get(3)?)?,
+        event_type: row.get(4)?,
+        schema_version: u32::try_from(row.get::<_, i64>(5)?).map_err(StoreError::corrupt)?,
         // Text that is not JSON (the file was damaged) is kept as a string,
         // so that whoever reads it names this event: the codec refuses it
         // and `audit verify` reports it, then both go on.
         payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
         metadata: serde_json::from_str::<Metadata>(&metadata).map_err(StoreError::corrupt)?,
-        recorded_at: row.try_get::<Time, _>("recorded_at")?.0,
-        seal: audit::seal_of(row.try_get("prev_hash")?, row.try_get("hash")?)?,
+        recorded_at: from_micros(row.get(8)?)?,
+        seal: audit::seal_of(row.get(9)?, row.get(10)?)?,
     })
 }
+
+/// A stream's events after a version: `$1` stream, `$2` version.
+static READ_STREAM: LazyLock<String> = LazyLock::new(|| format!("{SELECT_EVENT} {STREAM_EVENTS}"));
+
+/// The log after a position: `$1` position, `$2` limit. The row order is
+/// the commit order (PostgreSQL: by xid8, below the oldest running
+/// transaction).
+static READ_ALL: LazyLock<String> =
+    LazyLock::new(|| format!("{SELECT_EVENT} WHERE position > $1 ORDER BY position LIMIT $2"));
 
 #[async_trait]
 impl EventStore for SqliteEventStore {
@@ -303,13 +258,17 @@ impl EventStore for SqliteEventStore {
         events = append.events.len(),
     ))]
     async fn append(&self, append: Append) -> Result<Appended, StoreError> {
-        let mut writer = self.db.writer().await?;
-        let mut tx = writer.begin().await?;
-        let appended = Self::append_in(&mut tx, &append).await?;
-        tx.commit().await?;
-        // Emptying the write-ahead log needs the writer.
-        drop(writer);
-        if append.side_writes.iter().any(erases) {
+        let erasing = append.side_writes.iter().any(erases);
+        let appended = self
+            .db
+            .write_in_place(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let appended = Self::append_in(&tx, &append)?;
+                tx.commit()?;
+                Ok(appended)
+            })
+            .await?;
+        if erasing {
             // The erased rows are zeroed in the file; old log frames that
             // held them go too.
             self.db.truncate_wal().await;
@@ -322,31 +281,32 @@ impl EventStore for SqliteEventStore {
         stream: &StreamId,
         after_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!("{SELECT_EVENT} {STREAM_EVENTS}");
-        let rows = sqlx::query(&sql)
-            .bind(stream.as_str())
-            .bind(to_i64(after_version)?)
-            .fetch_all(&mut *self.db.reader().await?)
-            .await?;
-        rows.iter().map(decode_row).collect()
+        let after = to_i64(after_version)?;
+        self.db
+            .read_in_place(|conn| {
+                direct::rows(conn, &READ_STREAM, &[&stream.as_str(), &after], decode_row)
+            })
+            .await
     }
 
     async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
         // The row alone (PostgreSQL: with the transaction's xid8).
-        let row = sqlx::query(
-            "SELECT stream_version, position FROM events
-             WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1",
-        )
-        .bind(stream.as_str())
-        .fetch_optional(&mut *self.db.reader().await?)
-        .await?;
-        row.map(|row| {
-            Ok(StreamHead {
-                version: from_i64(row.try_get("stream_version")?)?,
-                position: Position::new(0, from_i64(row.try_get("position")?)?),
+        self.db
+            .read_in_place(|conn| {
+                direct::first_row(
+                    conn,
+                    "SELECT stream_version, position FROM events
+                     WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1",
+                    &[&stream.as_str()],
+                    |row| {
+                        Ok(StreamHead {
+                            version: from_i64(row.get(0)?)?,
+                            position: Position::new(0, from_i64(row.get(1)?)?),
+                        })
+                    },
+                )
             })
-        })
-        .transpose()
+            .await
     }
 
     async fn read_all(
@@ -354,15 +314,10 @@ impl EventStore for SqliteEventStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        // The row order is the commit order (PostgreSQL: by xid8, below the
-        // oldest running transaction).
-        let sql = format!("{SELECT_EVENT} WHERE position > $1 ORDER BY position LIMIT $2");
-        let rows = sqlx::query(&sql)
-            .bind(to_i64(after.seq())?)
-            .bind(to_i64(limit as u64)?)
-            .fetch_all(&mut *self.db.reader().await?)
-            .await?;
-        rows.iter().map(decode_row).collect()
+        let (after, limit) = (to_i64(after.seq())?, to_i64(limit as u64)?);
+        self.db
+            .read_in_place(|conn| direct::rows(conn, &READ_ALL, &[&after, &limit], decode_row))
+            .await
     }
 
     async fn note_keys(&self, notes: &[NoteId]) -> Result<HashMap<NoteId, NoteKey>, StoreError> {
@@ -390,23 +345,21 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn find_reply(&self, user: UserId, key: &str) -> Result<Option<StoredReply>, StoreError> {
-        let row = sqlx::query(FIND_REPLY)
-            .bind(user.uuid())
-            .bind(key)
-            .fetch_optional(&mut *self.db.reader().await?)
-            .await?;
-        row.map(|row| {
-            let body: String = row.try_get("body")?;
-            Ok(StoredReply {
-                user_id: user,
-                key: key.to_owned(),
-                request_hash: row.try_get("request_hash")?,
-                status: u16::try_from(row.try_get::<i64, _>("status")?)
-                    .map_err(StoreError::corrupt)?,
-                body: serde_json::from_str(&body).map_err(StoreError::corrupt)?,
+        self.db
+            .read_in_place(|conn| {
+                direct::first_row(conn, FIND_REPLY, &[&user.uuid(), &key], |row| {
+                    let body: String = row.get(2)?;
+                    Ok(StoredReply {
+                        user_id: user,
+                        key: key.to_owned(),
+                        request_hash: row.get(0)?,
+                        status: u16::try_from(row.get::<_, i64>(1)?)
+                            .map_err(StoreError::corrupt)?,
+                        body: serde_json::from_str(&body).map_err(StoreError::corrupt)?,
+                    })
+                })
             })
-        })
-        .transpose()
+            .await
     }
 
     async fn newest(&self) -> Result<u64, StoreError> {
@@ -431,12 +384,15 @@ impl EventStore for SqliteEventStore {
         if position.tx() != 0 {
             return Ok(false);
         }
-        let found: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE position = $1)")
-                .bind(seq)
-                .fetch_one(&mut *self.db.reader().await?)
-                .await?;
-        Ok(found)
+        self.db
+            .read_in_place(|conn| {
+                direct::one(
+                    conn,
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE position = $1)",
+                    &[&seq],
+                )
+            })
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
