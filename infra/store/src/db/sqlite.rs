@@ -204,8 +204,8 @@ impl SqliteDatabase {
             // Not mapped (`mmap_size`): in WAL mode a connection drops its
             // whole mapping at the first read after any commit, and the
             // unmapping and the page faults after it cost more than copying
-            // the few pages a read touches.
-            // Checkpoints are the checkpointer's, never a commit's.
+            // the few pages a read touches. Checkpoints are the
+            // checkpointer's, never a commit's.
             .pragma("wal_autocheckpoint", "0")
             .foreign_keys(true);
         // One writer: transactions queue for it instead of failing with BUSY,
@@ -231,8 +231,9 @@ impl SqliteDatabase {
     }
 
     /// Runs `read` on a reader's in-place connection, on the caller's
-    /// thread: a read of mapped pages is work like any other, shorter than
-    /// two crossings to a connection's thread and back.
+    /// thread: reading a few pages the operating system has cached is work
+    /// like any other, shorter than two crossings to a connection's thread
+    /// and back.
     pub async fn read_in_place<T>(
         &self,
         read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,

@@ -5,11 +5,10 @@
 //! commit-safe order.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use anote_domain::{NoteId, StreamId, UserId};
 use async_trait::async_trait;
-use std::sync::LazyLock;
-
 use rusqlite::{Connection, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
