@@ -250,9 +250,14 @@ impl SqliteDatabase {
         F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let mut writer = self.writer().await?;
-        tokio::task::spawn_blocking(move || transaction(&mut writer.held().in_place))
-            .await
-            .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))?
+        match tokio::task::spawn_blocking(move || transaction(&mut writer.held().in_place)).await {
+            Ok(done) => done,
+            // A panic is the caller's, as if the transaction had run here
+            // (its rollback already ran as the thread unwound).
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down.
+            Err(e) => Err(StoreError::Database(sqlx::Error::Protocol(e.to_string()))),
+        }
     }
 
     /// Applies the migrations of `migrator` that have not run yet, leaving
@@ -389,6 +394,35 @@ mod tests {
             );
             tokio::time::sleep(CHECKPOINT_EVERY).await;
         }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_transaction_that_panics_writes_nothing_and_gives_the_writer_back(
+    ) -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        let db = SqliteDatabase::open(&dir.path().join("anote.db")).await?;
+        db.write_in_place(|conn| Ok(conn.execute_batch("CREATE TABLE t (a INTEGER)")?))
+            .await?;
+        let panicking = db.clone();
+        let outcome = tokio::spawn(async move {
+            panicking
+                .write_in_place(|conn| -> Result<(), StoreError> {
+                    let tx = conn.transaction()?;
+                    tx.execute_batch("INSERT INTO t VALUES (1)")?;
+                    panic!("halfway")
+                })
+                .await
+        })
+        .await;
+        assert!(
+            outcome.is_err_and(|e| e.is_panic()),
+            "the panic reached its caller"
+        );
+        let rows: i64 = db
+            .write_in_place(|conn| Ok(conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await?;
+        assert_eq!(rows, 0);
         Ok(())
     }
 }
