@@ -9,6 +9,7 @@
 #                                         PostgreSQL, documents on the S3 emulator
 #   scripts/loadtest.sh ceiling [args…]   a bare axum handler inside the load
 #                                         tester, loaded with the same profile
+# ANOTE_BIN=path runs that binary instead of building this checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
@@ -17,9 +18,15 @@ setup=${1:?"usage: scripts/loadtest.sh embedded|split|ceiling [anote loadtest ar
 shift
 [ $# -gt 0 ] || set -- --profile exam-spike
 
-log "building anote (release)"
-cargo build --release --locked --bin anote
-bin=${CARGO_TARGET_DIR:-target}/release/anote
+# ANOTE_BIN runs a binary built before (to compare two builds) instead of
+# building this checkout.
+if [ -n "${ANOTE_BIN:-}" ]; then
+  bin=$ANOTE_BIN
+else
+  log "building anote (release)"
+  cargo build --release --locked --bin anote
+  bin=${CARGO_TARGET_DIR:-target}/release/anote
+fi
 
 export ANOTE_LOG=${ANOTE_LOG:-warn}
 # The load tester is one address standing for a whole campus, as the load

@@ -26,6 +26,7 @@ pub mod passwords;
 mod pipeline;
 pub mod refresh_cookie;
 pub mod shares;
+mod stream_locks;
 pub mod sweeper;
 pub mod transfers;
 

@@ -42,6 +42,8 @@ impl PasswordHasher {
         })
     }
 
+    /// Runs `work` on a blocking thread when a permit is free, and records
+    /// the CPU time it took in [`anote_metrics::HASHING_CPU`].
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
@@ -51,9 +53,21 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(|e| CommandError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| CommandError::Internal(e.to_string()))
+        tokio::task::spawn_blocking(|| {
+            let before = anote_metrics::thread_cpu_time();
+            let done = work();
+            if let Some((before, after)) = before.zip(anote_metrics::thread_cpu_time()) {
+                anote_metrics::observe(
+                    anote_metrics::HASHING_CPU,
+                    "CPU time of each password hash or check.",
+                    &[],
+                    after.saturating_sub(before),
+                );
+            }
+            done
+        })
+        .await
+        .map_err(|e| CommandError::Internal(e.to_string()))
     }
 
     /// The PHC string of a new hash of `password`.
@@ -106,5 +120,27 @@ mod tests {
             .verify("decoy password that matches nothing", None)
             .await
             .expect("verifies"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_cpu_time_of_each_hash_is_counted() {
+        let hasher = PasswordHasher::new(1).expect("decoy hashes");
+        let hashes = |text: &str| {
+            let count = format!("{}_count ", anote_metrics::HASHING_CPU);
+            let sum = format!("{}_sum ", anote_metrics::HASHING_CPU);
+            let value = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name)?.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            (value(&count), value(&sum))
+        };
+        let (count, sum) = hashes(&anote_metrics::render());
+        hasher.verify("a password", None).await.expect("verifies");
+        let (count_after, sum_after) = hashes(&anote_metrics::render());
+        assert_eq!(count_after, count + 1.0);
+        // argon2id at 19 MiB and two passes takes milliseconds of CPU.
+        assert!(sum_after - sum > 0.001, "{sum} → {sum_after}");
     }
 }

@@ -26,12 +26,17 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::CommandError;
+use crate::stream_locks::StreamLocks;
 
 /// The first pause between two attempts of a contended command.
 const FIRST_BACKOFF: Duration = Duration::from_millis(1);
 
 /// The longest pause between two attempts of a contended command.
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Locks shared by the aggregates of one kind: far more than the commands
+/// in flight, so that unrelated aggregates seldom share one.
+const LOCK_STRIPES: usize = 1024;
 
 /// An aggregate as its stream holds it: where the stream is, and how its
 /// events are sealed with the stream's data key and opened again.
@@ -148,13 +153,15 @@ pub enum Retries {
 
 /// Runs commands on one kind of aggregate against the log, optionally
 /// keeping recent states in memory (keyed by aggregate, tagged with their
-/// version). A cached state may be behind another instance's writes; the
-/// append's optimistic lock finds that out, and the stream is then read on
-/// from there.
+/// version). Commands on one aggregate run one at a time in this process. A
+/// cached state may be behind another instance's writes; the append's
+/// optimistic lock finds that out, and the stream is then read on from
+/// there.
 #[derive(Clone)]
 pub struct Pipeline<A: Stored> {
     events: Arc<dyn EventStore>,
     cache: Option<Cache<A::Id, Arc<Loaded<A>>>>,
+    locks: Arc<StreamLocks>,
     retries: Retries,
 }
 
@@ -164,6 +171,7 @@ impl<A: Stored> Pipeline<A> {
         Self {
             events,
             cache: Some(Cache::new(capacity)),
+            locks: Arc::new(StreamLocks::new(LOCK_STRIPES)),
             retries,
         }
     }
@@ -173,6 +181,7 @@ impl<A: Stored> Pipeline<A> {
         Self {
             events,
             cache: None,
+            locks: Arc::new(StreamLocks::new(LOCK_STRIPES)),
             retries,
         }
     }
@@ -224,13 +233,15 @@ impl<A: Stored> Pipeline<A> {
         }
     }
 
-    /// Runs a command on aggregate `id`: decides it on the loaded state,
-    /// and appends its events with their side writes at that state's
-    /// version. A command that changes nothing appends nothing. When another
-    /// writer got in first, the state is caught up, and the command is
-    /// answered by [`Run::lost_race`] or decided again as [`Retries`] allow,
-    /// then answered with the retryable `write_contention`. Returns the
-    /// stream's version and last position afterwards.
+    /// Runs a command on aggregate `id` once no other command of this
+    /// process is running on it: decides it on the loaded state, and
+    /// appends its events with their side writes at that state's version. A
+    /// command that changes nothing appends nothing. When another writer
+    /// (another process, or an append outside this pipeline) got in first,
+    /// the state is caught up, and the command is answered by
+    /// [`Run::lost_race`] or decided again as [`Retries`] allow, then
+    /// answered with the retryable `write_contention`. Returns the stream's
+    /// version and last position afterwards.
     #[tracing::instrument(name = "command", skip_all, fields(
         stream = %A::stream(id),
         expected = ?run.expected(),
@@ -238,6 +249,7 @@ impl<A: Stored> Pipeline<A> {
         version = tracing::field::Empty,
     ))]
     pub async fn run(&self, id: A::Id, run: &impl Run<A>) -> Result<StreamHead, CommandError> {
+        let _turn = self.locks.lock(&id).await;
         let mut loaded = self.load(id, run.expected()).await?;
         let started = Instant::now();
         let mut backoff = FIRST_BACKOFF;

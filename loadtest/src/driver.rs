@@ -19,10 +19,10 @@ use crate::ceiling;
 use crate::profile::Profile;
 // The names the services' metric registry exports, and this process's own
 // CPU time read the same way.
-use anote_metrics::{cpu_seconds, CPU_SECONDS, RESIDENT_BYTES};
+use anote_metrics::{cpu_seconds, CPU_SECONDS, HASHING_CPU, RESIDENT_BYTES};
 
 use crate::report::Report;
-use crate::stats::Recorder;
+use crate::stats::{CpuUsed, Recorder};
 use crate::student::{Campus, Target};
 
 /// What to run against whom.
@@ -186,9 +186,10 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every second until aborted: the services' resident memory and CPU time
-/// from the `/metrics` of their metrics listeners (the sum over them), and
-/// the load tester's own CPU time; nothing when no listener is given.
+/// Every second until aborted: the services' resident memory, CPU time and
+/// the part of it spent on password hashing, from the `/metrics` of their
+/// metrics listeners (the sum over them), and the load tester's own CPU
+/// time; nothing when no listener is given.
 async fn sample_services(
     http: reqwest::Client,
     bases: Vec<String>,
@@ -202,6 +203,7 @@ async fn sample_services(
     loop {
         ticker.tick().await;
         let mut total = Some((0, 0.0));
+        let mut hashing = 0.0;
         for base in &bases {
             let text = match http.get(format!("{base}/metrics")).send().await {
                 Ok(r) => r.text().await.unwrap_or_default(),
@@ -213,6 +215,8 @@ async fn sample_services(
             };
             let resident = gauge(RESIDENT_BYTES).map(|b| b as u64);
             let cpu = gauge(CPU_SECONDS);
+            // Only a service that checks passwords has hashed any.
+            hashing += gauge(&format!("{HASHING_CPU}_sum")).unwrap_or(0.0);
             // A service that did not answer makes the sum meaningless.
             total = total
                 .zip(resident.zip(cpu))
@@ -223,7 +227,14 @@ async fn sample_services(
             let mut recorder = lock(&recorder);
             recorder.resident(at, resident);
             if let Some(tester) = cpu_seconds() {
-                recorder.cpu(at, cpu, tester);
+                recorder.cpu(
+                    at,
+                    CpuUsed {
+                        services: cpu,
+                        hashing,
+                        tester,
+                    },
+                );
             }
         }
     }

@@ -101,13 +101,13 @@ impl Report {
     fn stage_table(&self) -> String {
         let (read_p99, write_p99, lag_p99) = TARGETS_MS;
         let mut out = String::from(
-            "\n| stage | target/s | answered/s | errors | reads p99 ms | writes p99 ms | lag p99 ms | within targets | services CPU ms/req | tester CPU ms/req |\n\
-             |---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n"
+            "\n| stage | target/s | answered/s | errors | reads p99 ms | writes p99 ms | lag p99 ms | within targets | services CPU ms/req | of it hashing | tester CPU ms/req |\n\
+             |---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n"
         );
         let ms = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.3}"));
         for s in &self.stages {
             out.push_str(&format!(
-                "| {} | {:.0} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {} |\n",
+                "| {} | {:.0} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} |\n",
                 s.name,
                 s.target_rate,
                 s.throughput,
@@ -117,6 +117,7 @@ impl Report {
                 s.lag.p99_ms,
                 if s.within_targets { "yes" } else { "no" },
                 ms(s.services_cpu_ms_per_request),
+                ms(s.hashing_cpu_ms_per_request),
                 ms(s.tester_cpu_ms_per_request),
             ));
         }

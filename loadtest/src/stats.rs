@@ -72,6 +72,18 @@ struct Kind {
 }
 
 /// One second of the run.
+/// CPU time used since the processes started, in seconds (or, summed over
+/// a stage, in milliseconds per request).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CpuUsed {
+    /// By the services, their sum.
+    pub services: f64,
+    /// The part of `services` spent hashing and checking passwords.
+    pub hashing: f64,
+    /// By the load tester.
+    pub tester: f64,
+}
+
 struct Second {
     target_rate: f64,
     requests: u64,
@@ -81,9 +93,8 @@ struct Second {
     /// Latency of the reads and of the writes (see [`GROUPS`]).
     groups: [Histogram<u64>; 2],
     resident_mib: Option<f64>,
-    /// CPU time the services (their sum) and the load tester had used by
-    /// this second, in seconds, if sampled.
-    cpu: Option<(f64, f64)>,
+    /// CPU time used by this second, if sampled.
+    cpu: Option<CpuUsed>,
 }
 
 impl Second {
@@ -177,6 +188,8 @@ pub struct StageSummary {
     pub within_targets: bool,
     /// CPU time of the services per request answered, if they tell it.
     pub services_cpu_ms_per_request: Option<f64>,
+    /// The part of it spent hashing and checking passwords (logins).
+    pub hashing_cpu_ms_per_request: Option<f64>,
     /// CPU time of the load tester per request answered.
     pub tester_cpu_ms_per_request: Option<f64>,
 }
@@ -260,10 +273,9 @@ impl Recorder {
         }
     }
 
-    /// Records the CPU time (seconds) the services and the load tester had
-    /// used `at` into the run.
-    pub fn cpu(&mut self, at: Duration, services: f64, tester: f64) {
-        self.second(at).cpu = Some((services, tester));
+    /// Records the CPU time used by `at` into the run.
+    pub fn cpu(&mut self, at: Duration, used: CpuUsed) {
+        self.second(at).cpu = Some(used);
     }
 
     /// Figures per stage of `profile`: whether each held the targets, and
@@ -297,7 +309,7 @@ impl Recorder {
         }
         // CPU between the stage's first and last samples, over the requests
         // answered in the seconds after the first sample up to the last.
-        let sampled: Vec<(usize, (f64, f64))> = seconds
+        let sampled: Vec<(usize, CpuUsed)> = seconds
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.cpu.map(|c| (i, c)))
@@ -306,7 +318,11 @@ impl Recorder {
             (Some(&(i, first)), Some(&(j, last))) if j > i => {
                 let answered: u64 = seconds[i + 1..=j].iter().map(|s| s.requests).sum();
                 let per = |used: f64| used * 1_000.0 / answered.max(1) as f64;
-                Some((per(last.0 - first.0), per(last.1 - first.1)))
+                Some(CpuUsed {
+                    services: per(last.services - first.services),
+                    hashing: per(last.hashing - first.hashing),
+                    tester: per(last.tester - first.tester),
+                })
             }
             _ => None,
         };
@@ -328,8 +344,9 @@ impl Recorder {
             reads,
             writes,
             lag,
-            services_cpu_ms_per_request: cpu_ms.map(|c| c.0),
-            tester_cpu_ms_per_request: cpu_ms.map(|c| c.1),
+            services_cpu_ms_per_request: cpu_ms.map(|c| c.services),
+            hashing_cpu_ms_per_request: cpu_ms.map(|c| c.hashing),
+            tester_cpu_ms_per_request: cpu_ms.map(|c| c.tester),
         }
     }
 
@@ -502,10 +519,16 @@ mod tests {
         r.request("edit note", ms(1_300), Some(412), None, ms(20));
         r.request("open note", ms(2_100), Some(200), None, ms(80));
         r.request("edit note", ms(3_100), Some(500), None, ms(20));
-        // 0.1 s of the services' CPU and 0.02 s of the tester's over the
-        // three requests answered after the first sample (seconds 1 to 1).
-        r.cpu(ms(0), 1.0, 0.5);
-        r.cpu(ms(1_000), 1.1, 0.52);
+        // 0.1 s of the services' CPU (0.03 s of it hashing) and 0.02 s of
+        // the tester's over the three requests answered after the first
+        // sample (seconds 1 to 1).
+        let used = |services, hashing, tester| CpuUsed {
+            services,
+            hashing,
+            tester,
+        };
+        r.cpu(ms(0), used(1.0, 0.2, 0.5));
+        r.cpu(ms(1_000), used(1.1, 0.23, 0.52));
         let stages = r.stages(&profile);
         let (calm, rush) = (&stages[0], &stages[1]);
         assert!(calm.within_targets, "{calm:?}");
@@ -513,6 +536,8 @@ mod tests {
         assert_eq!(calm.writes.count, 1);
         let cpu = calm.services_cpu_ms_per_request.expect("sampled");
         assert!((cpu - 100.0 / 3.0).abs() < 0.01, "{cpu}");
+        let hashing = calm.hashing_cpu_ms_per_request.expect("sampled");
+        assert!((hashing - 10.0).abs() < 0.01, "{hashing}");
         assert!(!rush.within_targets, "slow reads and an error: {rush:?}");
         assert_eq!(rush.errors, 1);
         assert_eq!(rush.services_cpu_ms_per_request, None);

@@ -135,6 +135,18 @@ pub fn cpu_seconds() -> Option<f64> {
     Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
+/// The CPU time the calling thread has used, where the system tells it
+/// (Linux: `/proc/thread-self/schedstat`, in nanoseconds).
+pub fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// The histogram of the CPU time each password hash or check took: its sum
+/// is what logins cost the process.
+pub const HASHING_CPU: &str = "anote_password_hashing_cpu_seconds";
+
 /// Everything recorded so far, in the Prometheus text format, after the
 /// process's resident memory and CPU time.
 pub fn render() -> String {
@@ -273,5 +285,22 @@ mod tests {
         assert!(text.contains("test_latency_seconds_bucket{route=\"/x\",le=\"0.0025\"} 0"));
         assert!(text.contains("test_latency_seconds_bucket{route=\"/x\",le=\"0.005\"} 1"));
         assert!(text.contains("test_latency_seconds_count{route=\"/x\"} 1"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_s_cpu_time_grows_with_its_work() {
+        let before = thread_cpu_time().expect("the system tells it");
+        let mut x = 0_u64;
+        while thread_cpu_time().expect("still") < before + Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let idle = thread_cpu_time().expect("still");
+        std::thread::sleep(Duration::from_millis(50));
+        let slept = thread_cpu_time().expect("still") - idle;
+        assert!(
+            slept < Duration::from_millis(20),
+            "sleeping costs no CPU: {slept:?}"
+        );
     }
 }

@@ -3,10 +3,14 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgPool};
 
 use crate::error::StoreError;
 use sqlx::migrate::Migrator;
+
+/// How long a pooled connection may sit idle before it is pinged when next
+/// taken out of the pool.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(10);
 
 /// The size and limits of a connection pool.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +86,18 @@ impl PgDatabase {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
+            // sqlx pings a connection when it goes back to the pool; a
+            // second ping when it is taken out is only worth its round trip
+            // after the connection sat idle long enough to have been cut.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self { pool })

@@ -1,7 +1,8 @@
 //! The event log on PostgreSQL.
 //!
-//! An append without side writes is one `INSERT … SELECT FROM UNNEST` statement
-//! (one round trip), guarded by the stream's current version and backed by the
+//! An append without side writes is one `INSERT … SELECT` statement (one
+//! round trip; its events as arrays, or as values when there is one),
+//! guarded by the stream's current version and backed by the
 //! `UNIQUE (stream_id, stream_version)` constraint. Readers of the whole log
 //! follow `(tx_id, position)` below the oldest running transaction.
 
@@ -20,8 +21,8 @@ use super::sql::{
     SET_PASSWORD_HASH, STREAM_EVENTS, UNSEALED_THROUGH, USER_KEY,
 };
 use super::{
-    audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, Position,
-    RecordedEvent, SideWrite, StoredReply, StreamHead,
+    audit, check_append, reply_with_outcome, Append, Appended, EventStore, Metadata, NewEvent,
+    Position, RecordedEvent, SideWrite, StoredReply, StreamHead,
 };
 use crate::accounts;
 use crate::db::{from_i64, to_i64, PgDatabase};
@@ -81,37 +82,61 @@ WHERE (SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1)
   AND ($10::uuid IS NULL OR EXISTS (SELECT 1 FROM credentials WHERE user_id = $10))
 RETURNING position, tx_id::text AS tx, stream_version";
 
+/// [`INSERT_EVENTS`] for an append of one event (most are), with the
+/// event's fields as values instead of arrays: no arrays to unnest and no
+/// recursion, and one look at the stream's last event for both its version
+/// and its hash.
+const INSERT_EVENT: &str = "
+INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload,
+                    metadata, recorded_at, prev_hash, hash)
+SELECT $3, $1, $2 + 1, $4, $5, $6::jsonb, $7::jsonb, $8, head.hash, sha256(head.hash || $9)
+FROM (SELECT COALESCE(last.version, 0) AS version,
+             COALESCE(last.hash, decode(repeat('00', 32), 'hex')) AS hash
+      FROM (SELECT 1) AS one
+      LEFT JOIN (SELECT stream_version AS version, hash FROM events WHERE stream_id = $1
+                 ORDER BY stream_version DESC LIMIT 1) AS last ON true) AS head
+WHERE head.version = $2
+  AND ($10::uuid IS NULL OR EXISTS (SELECT 1 FROM credentials WHERE user_id = $10))
+RETURNING position, tx_id::text AS tx, stream_version";
+
 async fn insert_events(conn: &mut PgConnection, append: &Append) -> Result<Appended, StoreError> {
-    let expected = to_i64(append.expected_version)?;
-    let ids: Vec<_> = append.events.iter().map(|e| e.event_id).collect();
-    let types: Vec<_> = append
-        .events
-        .iter()
-        .map(|e| e.event_type.as_str())
-        .collect();
-    let versions: Vec<i32> = append
-        .events
-        .iter()
-        .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
-        .collect();
-    let payloads: Vec<String> = append
-        .events
-        .iter()
-        .map(|e| e.payload.to_string())
-        .collect();
+    let schema_version = |e: &NewEvent| i32::try_from(e.schema_version).unwrap_or(i32::MAX);
     let metadata = serde_json::to_string(&append.metadata).map_err(StoreError::corrupt)?;
     let recorded_at = audit::recording_time(OffsetDateTime::now_utc());
-    let digests = append.digests(recorded_at)?;
-    let rows = sqlx::query(INSERT_EVENTS)
-        .bind(append.stream.as_str())
-        .bind(expected)
-        .bind(&ids)
-        .bind(&types)
-        .bind(&versions)
-        .bind(&payloads)
-        .bind(metadata)
-        .bind(recorded_at)
-        .bind(&digests)
+    let mut digests = append.digests(recorded_at)?;
+    let query = match append.events.as_slice() {
+        [event] => sqlx::query(INSERT_EVENT)
+            .bind(append.stream.as_str())
+            .bind(to_i64(append.expected_version)?)
+            .bind(event.event_id)
+            .bind(event.event_type.as_str())
+            .bind(schema_version(event))
+            .bind(event.payload.to_string())
+            .bind(metadata)
+            .bind(recorded_at)
+            .bind(digests.pop()),
+        events => sqlx::query(INSERT_EVENTS)
+            .bind(append.stream.as_str())
+            .bind(to_i64(append.expected_version)?)
+            .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.iter().map(schema_version).collect::<Vec<_>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.payload.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(metadata)
+            .bind(recorded_at)
+            .bind(digests),
+    };
+    let rows = query
         .bind(append.required_account().map(|user| user.uuid()))
         .fetch_all(&mut *conn)
         .await
