@@ -139,7 +139,8 @@ mod tests {
         let (count, sum) = hashes(&anote_metrics::render());
         hasher.verify("a password", None).await.expect("verifies");
         let (count_after, sum_after) = hashes(&anote_metrics::render());
-        assert_eq!(count_after, count + 1.0);
+        // At least this one (other tests in this process may hash too).
+        assert!(count_after >= count + 1.0, "{count} → {count_after}");
         // argon2id at 19 MiB and two passes takes milliseconds of CPU.
         assert!(sum_after - sum > 0.001, "{sum} → {sum_after}");
     }
