@@ -501,4 +501,33 @@ mod tests {
         );
         assert_eq!(run.attempts.load(Ordering::SeqCst), 1);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn commands_on_one_aggregate_in_one_process_take_turns_instead_of_racing() {
+        let (_dir, events, id) = registered().await;
+        let pipeline = Pipeline::<User>::cached(events.clone(), 10, Retries::Times(0));
+        pipeline.current(id).await.expect("cached");
+        // Each gives up at a lost race: without turns, all would decide on
+        // the cached version 1 and all but one would lose.
+        let runs: Vec<_> = (0..16)
+            .map(|_| {
+                let (pipeline, run) = (
+                    pipeline.clone(),
+                    ChangePassword {
+                        give_up: true,
+                        ..change_password(id, None)
+                    },
+                );
+                tokio::spawn(async move { pipeline.run(id, &run).await })
+            })
+            .collect();
+        let mut versions = Vec::new();
+        for run in runs {
+            versions.push(run.await.expect("ran").expect("never lost a race").version);
+        }
+        versions.sort_unstable();
+        assert_eq!(versions, (2..18).collect::<Vec<u64>>());
+        let log = events.read_stream(&id.stream(), 0).await.expect("reads");
+        assert_eq!(log.len(), 17);
+    }
 }
