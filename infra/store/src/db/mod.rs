@@ -11,7 +11,7 @@ mod sqlite;
 pub use postgres::{PgDatabase, PoolSettings};
 pub use sql::Time;
 pub use sqlite::{from_micros, micros};
-pub use sqlite::{Lent, Reader, SqliteDatabase, Writer};
+pub use sqlite::{Lent, SqliteDatabase};
 
 use crate::error::StoreError;
 

@@ -34,8 +34,8 @@ const READERS: usize = 4;
 /// The embedded database.
 #[derive(Clone, Debug)]
 pub struct SqliteDatabase {
-    writer: Connections<Writer>,
-    reader: Connections<Reader>,
+    writer: Connections,
+    reader: Connections,
 }
 
 /// Connections kept open and lent one caller at a time.
@@ -45,30 +45,21 @@ pub struct SqliteDatabase {
 /// which doubled the cost of each short read. A lent connection whose
 /// caller gave up mid-query finishes that query on its own thread before
 /// it runs the next one, so it is never left half-way.
-#[derive(Debug)]
-struct Connections<C> {
-    idle: Arc<Mutex<Vec<C>>>,
+#[derive(Clone, Debug)]
+struct Connections {
+    idle: Arc<Mutex<Vec<Paired>>>,
     permits: Arc<Semaphore>,
 }
 
-impl<C> Clone for Connections<C> {
-    fn clone(&self) -> Self {
-        Self {
-            idle: self.idle.clone(),
-            permits: self.permits.clone(),
-        }
-    }
-}
-
-impl<C> Connections<C> {
-    fn new(idle: Vec<C>) -> Self {
+impl Connections {
+    fn new(idle: Vec<Paired>) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(idle.len())),
             idle: Arc::new(Mutex::new(idle)),
         }
     }
 
-    async fn lend(&self) -> Result<Lent<C>, StoreError> {
+    async fn lend(&self) -> Result<Lent, StoreError> {
         let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
@@ -81,7 +72,7 @@ impl<C> Connections<C> {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<C>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Paired>> {
         // A panic while the list was held cannot leave it inconsistent.
         self.idle
             .lock()
@@ -89,85 +80,52 @@ impl<C> Connections<C> {
     }
 }
 
-/// A reader: a read-only sqlx connection, and one of its own for the reads
-/// run in place ([`SqliteDatabase::read_in_place`]).
+/// A reader or the writer: a sqlx connection, and one of its own to the
+/// same file for the statements run in place
+/// ([`SqliteDatabase::read_in_place`], [`SqliteDatabase::write_in_place`]).
+/// Lent together, so that the single writer stays single.
 #[derive(Debug)]
-pub struct Reader {
+struct Paired {
     sqlx: SqliteConnection,
     in_place: rusqlite::Connection,
-}
-
-/// The writer: a sqlx connection for most writes, and a connection of its
-/// own for the transactions run in place ([`SqliteDatabase::write_in_place`]).
-/// Lent together, so that one of them at most is writing.
-#[derive(Debug)]
-pub struct Writer {
-    sqlx: SqliteConnection,
-    in_place: rusqlite::Connection,
-}
-
-impl Deref for Reader {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.sqlx
-    }
-}
-
-impl DerefMut for Reader {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.sqlx
-    }
-}
-
-impl Deref for Writer {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.sqlx
-    }
-}
-
-impl DerefMut for Writer {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.sqlx
-    }
 }
 
 /// A connection lent by [`SqliteDatabase::reader`] or
 /// [`SqliteDatabase::writer`]; it goes back when dropped. Use it as
 /// `&mut *conn` where sqlx wants an executor.
-pub struct Lent<C> {
-    conn: Option<C>,
-    home: Connections<C>,
+pub struct Lent {
+    conn: Option<Paired>,
+    home: Connections,
     _permit: OwnedSemaphorePermit,
 }
 
-impl<C> Lent<C> {
-    fn held(&mut self) -> &mut C {
+impl Lent {
+    fn held(&mut self) -> &mut Paired {
         self.conn
             .as_mut()
             .expect("a lent connection is there until dropped")
     }
 }
 
-impl<C: DerefMut<Target = SqliteConnection>> Deref for Lent<C> {
+impl Deref for Lent {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
-        self.conn
-            .as_deref()
+        &self
+            .conn
+            .as_ref()
             .expect("a lent connection is there until dropped")
+            .sqlx
     }
 }
 
-impl<C: DerefMut<Target = SqliteConnection>> DerefMut for Lent<C> {
+impl DerefMut for Lent {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.held()
+        &mut self.held().sqlx
     }
 }
 
-impl<C> Drop for Lent<C> {
+impl Drop for Lent {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             self.home.lock().push(conn);
@@ -210,14 +168,14 @@ impl SqliteDatabase {
             .foreign_keys(true);
         // One writer: transactions queue for it instead of failing with BUSY,
         // and the row order of the log is its commit order.
-        let writer = Writer {
+        let writer = Paired {
             sqlx: options.connect().await?,
             in_place: in_place(path, OpenFlags::SQLITE_OPEN_READ_WRITE, synchronous)?,
         };
         let read_only = options.read_only(true);
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            readers.push(Reader {
+            readers.push(Paired {
                 sqlx: read_only.connect().await?,
                 in_place: in_place(path, OpenFlags::SQLITE_OPEN_READ_ONLY, synchronous)?,
             });
@@ -297,12 +255,12 @@ impl SqliteDatabase {
     }
 
     /// The single writer connection, once no one else holds it.
-    pub async fn writer(&self) -> Result<Lent<Writer>, StoreError> {
+    pub async fn writer(&self) -> Result<Lent, StoreError> {
         self.writer.lend().await
     }
 
     /// One of the read-only connections.
-    pub async fn reader(&self) -> Result<Lent<Reader>, StoreError> {
+    pub async fn reader(&self) -> Result<Lent, StoreError> {
         self.reader.lend().await
     }
 }
