@@ -51,6 +51,18 @@ pub trait Authenticator {
     fn is_revoked(&self, user: UserId, session: Uuid) -> bool;
 }
 
+/// A state shared behind an [`Arc`] (cloned per request for one count)
+/// authenticates as the state itself.
+impl<T: Authenticator> Authenticator for std::sync::Arc<T> {
+    fn signer(&self) -> &TokenSigner {
+        T::signer(self)
+    }
+
+    fn is_revoked(&self, user: UserId, session: Uuid) -> bool {
+        T::is_revoked(self, user, session)
+    }
+}
+
 /// The caller, proven by a bearer access token that is signed, unexpired
 /// and not revoked (see [`Authenticator`]).
 #[derive(Clone, Copy, Debug)]

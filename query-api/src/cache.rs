@@ -1,12 +1,16 @@
 //! The query API's cache of note views and list pages (moka).
 //!
-//! Entries are dropped when a projector announces a change for their owner
-//! (PostgreSQL NOTIFY, or in-process in the embedded default), and live at
-//! most `ttl` in any case: that is the bound on staleness if a notice is
-//! lost. Each entry remembers the projector checkpoint it was read at, so a
+//! Entries stop being served when a projector announces a change for their
+//! owner (PostgreSQL NOTIFY, or in-process in the embedded default), and
+//! live at most `ttl` in any case: that is the bound on staleness if a
+//! notice is lost. A notice costs the same however many entries the cache
+//! holds: it counts up its owners' generations (one counter of
+//! [`STRIPES`], chosen by the owner), and an entry is served only while its
+//! owner's counter still reads what it read when the entry's read began. Each entry remembers the projector checkpoint it was read at, so a
 //! read that asks for `Anote-Min-Position` is served from the cache only
 //! when the entry is at least that new.
 
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,13 +78,27 @@ impl Entry {
     }
 }
 
+/// Generation counters, each shared by the owners whose hash picks it:
+/// enough that a change of one student rarely makes another's entries
+/// read again.
+pub const STRIPES: usize = 8_192;
+
+/// A stored entry and the generation of its owner's counter when the read
+/// that found it began.
+#[derive(Clone)]
+struct Stored {
+    generation: u64,
+    cached: Arc<Cached<Entry>>,
+}
+
 /// The cache, shared by the handlers.
 #[derive(Clone)]
 pub struct ReadCache {
-    entries: Cache<Key, Arc<Cached<Entry>>>,
-    /// Counts invalidations, so a read that raced with one does not store
-    /// what it read.
-    generation: Arc<AtomicU64>,
+    entries: Cache<Key, Stored>,
+    /// Counts each stripe's invalidations, so a read that raced with one
+    /// does not store what it read, and an older entry is not served.
+    generations: Arc<[AtomicU64]>,
+    hasher: RandomState,
 }
 
 impl ReadCache {
@@ -90,45 +108,65 @@ impl ReadCache {
         Self {
             entries: Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(|_, cached: &Arc<Cached<Entry>>| cached.value.weight())
+                .weigher(|_, stored: &Stored| stored.cached.value.weight())
                 .time_to_live(ttl)
-                .support_invalidation_closures()
                 .build(),
-            generation: Arc::new(AtomicU64::new(0)),
+            generations: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            hasher: RandomState::new(),
         }
     }
 
-    /// The entry for `key`, if it is at least as new as `wanted`.
+    fn counter(&self, owner: UserId) -> &AtomicU64 {
+        // The remainder is below `STRIPES`, so it fits.
+        let stripe = self.hasher.hash_one(owner) % STRIPES as u64;
+        &self.generations[usize::try_from(stripe).unwrap_or_default()]
+    }
+
+    /// The entry for `key`, if no change of its owner was announced since
+    /// its read began and it is at least as new as `wanted`.
     pub fn get(&self, key: &Key, wanted: Option<Position>) -> Option<Arc<Cached<Entry>>> {
         self.entries
             .get(key)
+            .filter(|stored| stored.generation == self.generation(key.owner()))
+            .map(|stored| stored.cached)
             .filter(|c| wanted.is_none_or(|w| c.as_of >= w))
     }
 
-    /// The generation to pass to `insert` for a read that starts now.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+    /// The generation to pass to `insert` for a read of `owner`'s that
+    /// starts now.
+    pub fn generation(&self, owner: UserId) -> u64 {
+        self.counter(owner).load(Ordering::SeqCst)
     }
 
-    /// Stores what a read found, unless an invalidation happened since the
-    /// read started (it might have read the older state).
+    /// Stores what a read found, unless a change of its owner was announced
+    /// since the read started (it might have read the older state). One
+    /// announced while it is stored makes it unseen all the same.
     pub fn insert(&self, key: Key, value: Cached<Entry>, started_at: u64) {
-        if self.generation() == started_at {
-            self.entries.insert(key, Arc::new(value));
+        if self.generation(key.owner()) == started_at {
+            self.entries.insert(
+                key,
+                Stored {
+                    generation: started_at,
+                    cached: Arc::new(value),
+                },
+            );
         }
     }
 
-    /// Drops what a notice says may have changed.
+    /// Stops serving what a notice says may have changed: its owners'
+    /// entries, or all of them. Left unseen, they go as the cache evicts.
     pub fn invalidate(&self, notice: &Applied) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
         match &notice.owners {
-            None => self.entries.invalidate_all(),
+            None => {
+                for counter in self.generations.iter() {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                self.entries.invalidate_all();
+            }
             Some(owners) => {
-                let owners = owners.clone();
-                // Cannot fail: the cache supports invalidation closures.
-                let _ = self.entries.invalidate_entries_if(move |key, _| {
-                    owners.binary_search(&key.owner()).is_ok()
-                });
+                for owner in owners {
+                    self.counter(*owner).fetch_add(1, Ordering::SeqCst);
+                }
             }
         }
     }
@@ -168,26 +206,34 @@ mod tests {
     #[test]
     fn a_notice_drops_only_its_owners_entries() {
         let cache = ReadCache::new(100_000, Duration::from_secs(60));
-        let (ada, eve) = (UserId::new(), UserId::new());
+        let ada = UserId::new();
+        // Another stripe's owner (one in 8,192 shares ada's).
+        let eve = std::iter::repeat_with(UserId::new)
+            .find(|eve| !std::ptr::eq(cache.counter(*eve), cache.counter(ada)))
+            .unwrap_or_else(UserId::new);
         for owner in [ada, eve] {
             let (key, value) = page(owner);
-            cache.insert(key, value, cache.generation());
+            cache.insert(key, value, cache.generation(owner));
         }
         let notice = Applied {
             checkpoint: Position::new(0, 8),
             owners: Some(vec![ada]),
         };
         cache.invalidate(&notice);
-        cache.entries.run_pending_tasks();
         assert!(cache.get(&page(ada).0, None).is_none());
         assert!(cache.get(&page(eve).0, None).is_some());
+        // A read of ada's that begins now is stored and served again.
+        let (key, value) = page(ada);
+        cache.insert(key.clone(), value, cache.generation(ada));
+        assert!(cache.get(&key, None).is_some());
     }
 
     #[test]
     fn entries_older_than_the_wanted_position_are_not_served() {
         let cache = ReadCache::new(100_000, Duration::from_secs(60));
-        let (key, value) = page(UserId::new());
-        cache.insert(key.clone(), value, cache.generation());
+        let owner = UserId::new();
+        let (key, value) = page(owner);
+        cache.insert(key.clone(), value, cache.generation(owner));
         assert!(cache.get(&key, Some(Position::new(0, 7))).is_some());
         assert!(cache.get(&key, Some(Position::new(0, 8))).is_none());
     }
@@ -196,13 +242,29 @@ mod tests {
     fn a_read_that_raced_with_an_invalidation_is_not_stored() {
         let cache = ReadCache::new(100_000, Duration::from_secs(60));
         let owner = UserId::new();
-        let started = cache.generation();
-        cache.invalidate(&Applied {
-            checkpoint: Position::START,
-            owners: None,
-        });
+        for owners in [None, Some(vec![owner])] {
+            let started = cache.generation(owner);
+            cache.invalidate(&Applied {
+                checkpoint: Position::START,
+                owners,
+            });
+            let (key, value) = page(owner);
+            cache.insert(key.clone(), value, started);
+            assert!(cache.get(&key, None).is_none());
+        }
+    }
+
+    #[test]
+    fn an_entry_stored_before_a_change_is_not_served_after_it() {
+        let cache = ReadCache::new(100_000, Duration::from_secs(60));
+        let owner = UserId::new();
         let (key, value) = page(owner);
-        cache.insert(key.clone(), value, started);
+        cache.insert(key.clone(), value, cache.generation(owner));
+        assert!(cache.get(&key, None).is_some());
+        cache.invalidate(&Applied {
+            checkpoint: Position::new(0, 8),
+            owners: Some(vec![UserId::new(), owner]),
+        });
         assert!(cache.get(&key, None).is_none());
     }
 }

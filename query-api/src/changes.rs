@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -61,7 +62,7 @@ const NOW: &str = "now";
 #[utoipa::path(get, path = "/v1/changes", tag = "sync", params(ChangesParams, MinPositionHeader),
     responses((status = 200, body = Changes), (status = 400, body = Problem)), security(("bearer" = [])))]
 pub async fn changes(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     QueryParams(params): QueryParams<ChangesParams>,
     headers: HeaderMap,

@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -101,7 +102,7 @@ pub struct DocumentQuery {
     responses((status = 200, body = DocumentPage), (status = 400, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     headers: HeaderMap,
     QueryParams(query): QueryParams<DocumentQuery>,
@@ -147,7 +148,7 @@ pub struct DownloadLink {
         (status = 404, body = Problem, description = "document_not_found (also while its upload is pending)")),
     security(("bearer" = [])))]
 pub async fn download(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -176,7 +177,7 @@ pub async fn download(
     responses((status = 302, description = "`Location` is the download URL"),
         (status = 404, body = Problem, description = "shared_note_not_found, document_not_found")))]
 pub async fn shared_download(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     Path((token, id)): Path<(String, String)>,
 ) -> Result<Response, QueryError> {
     let share_id = state
@@ -251,7 +252,7 @@ pub struct UsageBody {
 #[utoipa::path(get, path = "/v1/account/usage", tag = "documents", params(MinPositionHeader),
     responses((status = 200, body = UsageBody)), security(("bearer" = [])))]
 pub async fn usage(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     headers: HeaderMap,
 ) -> Result<Json<UsageBody>, QueryError> {

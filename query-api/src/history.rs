@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use similar::TextDiff;
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -116,7 +117,7 @@ fn body(state: &Note) -> &str {
     responses((status = 200, body = History), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn history(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     NotePath(id): NotePath,
     QueryParams(query): QueryParams<HistoryQuery>,

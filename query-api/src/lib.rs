@@ -148,7 +148,8 @@ pub fn routes(state: QueryState) -> Router {
             get(documents::shared_download),
         )
         .route("/v1/account/usage", get(documents::usage))
-        .with_state(state)
+        // Shared, not cloned field by field for each request.
+        .with_state(Arc::new(state))
 }
 
 /// The query API: its routes, health, readiness, metrics, OpenAPI and the

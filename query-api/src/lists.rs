@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::consistency::{wait_for_min_position, MinPositionHeader};
@@ -66,7 +67,7 @@ pub struct SearchResults {
         (status = 422, body = Problem, description = "validation_failed: q holds characters no note can hold")),
     security(("bearer" = [])))]
 pub async fn search(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     QueryParams(params): QueryParams<SearchParams>,
     headers: HeaderMap,
@@ -121,7 +122,7 @@ fn name_counts(counts: Vec<Count>) -> Json<NameCounts> {
 #[utoipa::path(get, path = "/v1/subjects", tag = "notes", params(MinPositionHeader),
     responses((status = 200, body = NameCounts)), security(("bearer" = [])))]
 pub async fn subjects(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     headers: HeaderMap,
 ) -> Result<Json<NameCounts>, QueryError> {
@@ -133,7 +134,7 @@ pub async fn subjects(
 #[utoipa::path(get, path = "/v1/tags", tag = "notes", params(MinPositionHeader),
     responses((status = 200, body = NameCounts)), security(("bearer" = [])))]
 pub async fn tags(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     headers: HeaderMap,
 ) -> Result<Json<NameCounts>, QueryError> {
@@ -162,7 +163,7 @@ pub struct Assignments {
 #[utoipa::path(get, path = "/v1/assignments/upcoming", tag = "notes", params(UpcomingParams, MinPositionHeader),
     responses((status = 200, body = Assignments), (status = 400, body = Problem)), security(("bearer" = [])))]
 pub async fn upcoming(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     QueryParams(params): QueryParams<UpcomingParams>,
     headers: HeaderMap,

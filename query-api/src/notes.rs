@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -103,7 +104,7 @@ pub enum NoteOrPast {
         (status = 503, body = Problem, description = "projection_behind: Anote-Min-Position not reached in time; Retry-After and Anote-Projection-Position set")),
     security(("bearer" = [])))]
 pub async fn get_note(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     NotePath(id): NotePath,
     QueryParams(as_of): QueryParams<AsOf>,
@@ -120,7 +121,7 @@ pub async fn get_note(
     let note = match state.cache.get(&key, wanted).map(|c| c.value.clone()) {
         Some(Entry::Note(note)) => note,
         _ => {
-            let started = state.cache.generation();
+            let started = state.cache.generation(auth.user);
             let as_of = state.checkpoint.seen();
             let note = match state.reads.note(auth.user, id).await? {
                 Some(view) => Some(NoteJson {
@@ -211,7 +212,7 @@ pub struct NotePage {
         (status = 503, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_notes(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     QueryParams(params): QueryParams<ListParams>,
     RawQuery(raw_query): RawQuery,
@@ -258,7 +259,7 @@ pub async fn list_notes(
     if let Some(Entry::Page(page)) = state.cache.get(&key, wanted).map(|c| c.value.clone()) {
         return Ok(json_bytes(page));
     }
-    let started = state.cache.generation();
+    let started = state.cache.generation(auth.user);
     let as_of = state.checkpoint.seen();
     // One more than asked tells whether another page follows.
     let mut views = state

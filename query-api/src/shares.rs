@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -50,7 +51,7 @@ pub struct Shares {
 #[utoipa::path(get, path = "/v1/notes/{id}/shares", tag = "shares", params(("id" = Uuid, Path), MinPositionHeader),
     responses((status = 200, body = Shares), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn list(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     auth: Auth,
     NotePath(id): NotePath,
     headers: HeaderMap,
@@ -110,7 +111,7 @@ pub struct SharedNote {
     responses((status = 200, body = SharedNote, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 404, body = Problem, description = "shared_note_not_found", headers(("Cache-Control" = String, description = "no-store")))))]
 pub async fn shared(
-    State(state): State<QueryState>,
+    State(state): State<Arc<QueryState>>,
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> impl IntoResponse {
