@@ -6,9 +6,10 @@
 //! notice is lost. A notice costs the same however many entries the cache
 //! holds: it counts up its owners' generations (one counter of
 //! [`STRIPES`], chosen by the owner), and an entry is served only while its
-//! owner's counter still reads what it read when the entry's read began. Each entry remembers the projector checkpoint it was read at, so a
-//! read that asks for `Anote-Min-Position` is served from the cache only
-//! when the entry is at least that new.
+//! owner's counter still reads what it read when the entry's read began.
+//! Each entry remembers the projector checkpoint it was read at, so a read
+//! that asks for `Anote-Min-Position` is served from the cache only when
+//! the entry is at least that new.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
