@@ -204,6 +204,14 @@ mod tests {
         )
     }
 
+    /// A new owner's page, stored in `cache` as a read beginning now would.
+    fn stored_page(cache: &ReadCache) -> Key {
+        let owner = UserId::new();
+        let (key, value) = page(owner);
+        cache.insert(key.clone(), value, cache.generation(owner));
+        key
+    }
+
     #[test]
     fn a_notice_drops_only_its_owners_entries() {
         let cache = ReadCache::new(100_000, Duration::from_secs(60));
@@ -232,9 +240,7 @@ mod tests {
     #[test]
     fn entries_older_than_the_wanted_position_are_not_served() {
         let cache = ReadCache::new(100_000, Duration::from_secs(60));
-        let owner = UserId::new();
-        let (key, value) = page(owner);
-        cache.insert(key.clone(), value, cache.generation(owner));
+        let key = stored_page(&cache);
         assert!(cache.get(&key, Some(Position::new(0, 7))).is_some());
         assert!(cache.get(&key, Some(Position::new(0, 8))).is_none());
     }
@@ -258,13 +264,11 @@ mod tests {
     #[test]
     fn an_entry_stored_before_a_change_is_not_served_after_it() {
         let cache = ReadCache::new(100_000, Duration::from_secs(60));
-        let owner = UserId::new();
-        let (key, value) = page(owner);
-        cache.insert(key.clone(), value, cache.generation(owner));
+        let key = stored_page(&cache);
         assert!(cache.get(&key, None).is_some());
         cache.invalidate(&Applied {
             checkpoint: Position::new(0, 8),
-            owners: Some(vec![UserId::new(), owner]),
+            owners: Some(vec![UserId::new(), key.owner()]),
         });
         assert!(cache.get(&key, None).is_none());
     }
