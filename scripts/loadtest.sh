@@ -9,7 +9,8 @@
 #                                         PostgreSQL, documents on the S3 emulator
 #   scripts/loadtest.sh ceiling [args…]   a bare axum handler inside the load
 #                                         tester, loaded with the same profile
-# ANOTE_BIN=path runs that binary instead of building this checkout.
+# ANOTE_BIN=path runs that binary (one built before, to compare two builds)
+# instead of building this checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
@@ -18,8 +19,6 @@ setup=${1:?"usage: scripts/loadtest.sh embedded|split|ceiling [anote loadtest ar
 shift
 [ $# -gt 0 ] || set -- --profile exam-spike
 
-# ANOTE_BIN runs a binary built before (to compare two builds) instead of
-# building this checkout.
 if [ -n "${ANOTE_BIN:-}" ]; then
   bin=$ANOTE_BIN
 else

@@ -71,7 +71,6 @@ struct Kind {
     group: Option<usize>,
 }
 
-/// One second of the run.
 /// CPU time used since the processes started, in seconds (or, summed over
 /// a stage, in milliseconds per request).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,6 +83,7 @@ pub struct CpuUsed {
     pub tester: f64,
 }
 
+/// One second of the run.
 struct Second {
     target_rate: f64,
     requests: u64,
