@@ -8,7 +8,7 @@ use std::time::Duration;
 use anote_blob::{BlobSettings, DocumentPolicy};
 use anote_command_api::AuthSettings;
 use anote_http::HttpSettings;
-use anote_query_api::QuerySettings;
+use anote_query_api::{QuerySettings, StreamSettings};
 use anote_store::db::PoolSettings;
 use anote_tokens::Secret;
 use rand::RngCore;
@@ -337,6 +337,17 @@ pub struct ProjectionConfig {
     /// Milliseconds a caught-up projector waits before looking at the log again.
     #[arg(long, env = "ANOTE_PROJECTOR_IDLE_MS", default_value = "10", value_parser = millis)]
     pub projector_idle: Duration,
+    /// Change streams (`/v1/changes/stream`) an account may hold open.
+    #[arg(long, env = "ANOTE_STREAMS_PER_USER", default_value_t = StreamSettings::DEFAULT.per_user)]
+    pub streams_per_user: usize,
+    /// Change streams this process holds open at most (each takes a
+    /// connection, so a file descriptor).
+    #[arg(long, env = "ANOTE_MAX_STREAMS", default_value_t = StreamSettings::DEFAULT.total)]
+    pub max_streams: usize,
+    /// Milliseconds an idle change stream waits before a heartbeat (below
+    /// the load balancer's idle timeout).
+    #[arg(long, env = "ANOTE_STREAM_HEARTBEAT_MS", default_value = "15000", value_parser = millis)]
+    pub stream_heartbeat: Duration,
 }
 
 impl ProjectionConfig {
@@ -346,6 +357,11 @@ impl ProjectionConfig {
             min_position_timeout: self.min_position_timeout,
             cache_max_bytes: self.cache_max_bytes,
             cache_ttl: self.cache_ttl,
+            streams: StreamSettings {
+                per_user: self.streams_per_user,
+                total: self.max_streams,
+                heartbeat: self.stream_heartbeat,
+            },
         }
     }
 }

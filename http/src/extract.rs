@@ -71,6 +71,8 @@ pub struct Auth {
     pub user: UserId,
     /// The session the token belongs to.
     pub session: Uuid,
+    /// When the token expires, in seconds since the Unix epoch.
+    pub expires: i64,
 }
 
 impl<S> FromRequestParts<S> for Auth
@@ -96,6 +98,7 @@ where
         Ok(Self {
             user: claims.sub,
             session: claims.sid,
+            expires: claims.exp,
         })
     }
 }

@@ -15,8 +15,8 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::ceiling;
 use crate::profile::Profile;
+use crate::{ceiling, streams};
 // The names the services' metric registry exports, and this process's own
 // CPU time read the same way.
 use anote_metrics::{cpu_seconds, CPU_SECONDS, HASHING_CPU, RESIDENT_BYTES};
@@ -67,6 +67,19 @@ pub struct LoadTest {
     /// dropped by the client.
     #[arg(long, default_value_t = 20_000)]
     max_in_flight: usize,
+    /// Instead of a profile: hold this many change streams open and report
+    /// their memory, their idle CPU and the delay of a change to them.
+    #[arg(long, conflicts_with = "ceiling")]
+    streams: Option<usize>,
+    /// Streams per account (at most the service's `ANOTE_STREAMS_PER_USER`).
+    #[arg(long, default_value_t = 8, requires = "streams")]
+    streams_per_account: usize,
+    /// Notes created, one at a time, to time their way to the streams.
+    #[arg(long, default_value_t = 500, requires = "streams")]
+    stream_changes: usize,
+    /// Seconds every stream idles while the services' CPU is measured.
+    #[arg(long, default_value_t = 30, requires = "streams")]
+    stream_idle_secs: u64,
 }
 
 /// Refuses a target outside loopback unless `allow_remote`.
@@ -93,6 +106,9 @@ pub(crate) trait Visit: Send + Sync + 'static {
 
 /// Runs the load test to the end of its profile and writes the reports.
 pub async fn run(args: LoadTest) -> anyhow::Result<()> {
+    if let Some(streams) = args.streams {
+        return run_streams(&args, streams).await;
+    }
     let mut profile = Profile::load(&args.profile, args.baseline)?;
     profile.students = args.students.unwrap_or(profile.students).max(1);
     profile.read_percent = args.read_percent.unwrap_or(profile.read_percent).min(100);
@@ -186,6 +202,28 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The streams benchmark against `--target` (and `--read-target`).
+async fn run_streams(args: &LoadTest, streams: usize) -> anyhow::Result<()> {
+    let target = args.target.as_deref().context("--streams needs --target")?;
+    let write = check_target(target, args.allow_remote)?;
+    let read = match &args.read_target {
+        Some(r) => check_target(r, args.allow_remote)?,
+        None => write.clone(),
+    };
+    let metrics = args
+        .metrics
+        .iter()
+        .map(|m| check_target(m, args.allow_remote))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let plan = streams::Plan {
+        streams,
+        per_account: args.streams_per_account,
+        changes: args.stream_changes,
+        idle: Duration::from_secs(args.stream_idle_secs),
+    };
+    streams::run(&Target { write, read }, &metrics, plan, &args.out).await
+}
+
 /// Every second until aborted: the services' resident memory, CPU time and
 /// the part of it spent on password hashing, from the `/metrics` of their
 /// metrics listeners (the sum over them), and the load tester's own CPU
@@ -205,22 +243,13 @@ async fn sample_services(
         let mut total = Some((0, 0.0));
         let mut hashing = 0.0;
         for base in &bases {
-            let text = match http.get(format!("{base}/metrics")).send().await {
-                Ok(r) => r.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            };
-            let gauge = |name: &str| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-            };
-            let resident = gauge(RESIDENT_BYTES).map(|b| b as u64);
-            let cpu = gauge(CPU_SECONDS);
+            let scraped = scrape(&http, base).await;
             // Only a service that checks passwords has hashed any.
-            hashing += gauge(&format!("{HASHING_CPU}_sum")).unwrap_or(0.0);
+            hashing += scraped.as_ref().map_or(0.0, |s| s.hashing);
             // A service that did not answer makes the sum meaningless.
             total = total
-                .zip(resident.zip(cpu))
-                .map(|((t, c), (r, u))| (t + r, c + u));
+                .zip(scraped)
+                .map(|((t, c), s)| (t + s.resident, c + s.cpu));
         }
         let at = started.elapsed();
         if let Some((resident, cpu)) = total {
@@ -238,6 +267,39 @@ async fn sample_services(
             }
         }
     }
+}
+
+/// What a service's `/metrics` says of its process.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scraped {
+    /// Resident memory, in bytes.
+    pub resident: u64,
+    /// CPU time used, in seconds.
+    pub cpu: f64,
+    /// Of it, password hashing (0 for a service that checks no passwords).
+    pub hashing: f64,
+}
+
+/// Reads the metrics listener at `base`; `None` when it does not answer or
+/// lacks the process's figures.
+pub(crate) async fn scrape(http: &reqwest::Client, base: &str) -> Option<Scraped> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    Some(Scraped {
+        resident: gauge(RESIDENT_BYTES)? as u64,
+        cpu: gauge(CPU_SECONDS)?,
+        hashing: gauge(&format!("{HASHING_CPU}_sum")).unwrap_or(0.0),
+    })
 }
 
 /// Logs the start of the run and starts the progress line; returns the

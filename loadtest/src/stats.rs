@@ -10,11 +10,12 @@ use serde::Serialize;
 use crate::profile::Profile;
 
 /// A latency histogram in microseconds, up to two minutes, to 3 digits.
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
 }
 
-fn micros(d: Duration) -> u64 {
+/// A duration in whole microseconds, within the histograms' bounds.
+pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros())
         .unwrap_or(u64::MAX)
         .clamp(1, 120_000_000)
@@ -137,7 +138,8 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(h: &Histogram<u64>) -> Self {
+    /// The percentiles of `h`.
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
         let ms = |us: u64| us as f64 / 1_000.0;
         Self {
             count: h.len(),

@@ -452,7 +452,8 @@ impl Visit for Campus {
     }
 }
 
-fn bearer(req: RequestBuilder, token: &str) -> RequestBuilder {
+/// The request with `token` as its bearer token.
+pub(crate) fn bearer(req: RequestBuilder, token: &str) -> RequestBuilder {
     req.header("authorization", format!("Bearer {token}"))
 }
 
@@ -461,14 +462,16 @@ async fn send(req: RequestBuilder) -> anyhow::Result<Response> {
     Ok(req.send().await?)
 }
 
-async fn ok_json(r: Response, what: &str) -> anyhow::Result<Value> {
+/// The reply's JSON body, or an error naming `what` unless it succeeded.
+pub(crate) async fn ok_json(r: Response, what: &str) -> anyhow::Result<Value> {
     let status = r.status();
     let body: Value = r.json().await.unwrap_or(Value::Null);
     anyhow::ensure!(status.is_success(), "{what}: {status} {body}");
     Ok(body)
 }
 
-fn text(v: &Value, field: &str) -> anyhow::Result<String> {
+/// The string `field` of `v`.
+pub(crate) fn text(v: &Value, field: &str) -> anyhow::Result<String> {
     v[field]
         .as_str()
         .map(str::to_owned)
@@ -493,13 +496,12 @@ fn note_fields(rng: &mut impl Rng, due_at: Option<OffsetDateTime>) -> Value {
     fields
 }
 
-/// Registers a student, logs in, writes three notes (one an assignment)
-/// and shares the first; returns the student and the share link's token.
-async fn enrol_one(
+/// Registers `username` and logs in; returns the access token.
+pub(crate) async fn sign_up(
     http: &reqwest::Client,
     target: &Target,
-    username: String,
-) -> anyhow::Result<(Student, String)> {
+    username: &str,
+) -> anyhow::Result<String> {
     let account = json!({ "username": username, "password": PASSWORD, "display_name": username });
     let r = send(
         http.post(format!("{}/v1/accounts", target.write))
@@ -513,7 +515,17 @@ async fn enrol_one(
             .json(&login),
     )
     .await?;
-    let token = text(&ok_json(r, "logging in").await?, "access_token")?;
+    text(&ok_json(r, "logging in").await?, "access_token")
+}
+
+/// Registers a student, logs in, writes three notes (one an assignment)
+/// and shares the first; returns the student and the share link's token.
+async fn enrol_one(
+    http: &reqwest::Client,
+    target: &Target,
+    username: String,
+) -> anyhow::Result<(Student, String)> {
+    let token = sign_up(http, target, &username).await?;
     let mut rng = StdRng::from_entropy();
     let mut notes = Vec::new();
     for k in 0..3 {

@@ -175,6 +175,7 @@ async fn main() {
                 min_position_timeout: Duration::from_secs(2),
                 cache_max_bytes,
                 cache_ttl: Duration::from_secs(60),
+                streams: anote_query_api::StreamSettings::DEFAULT,
             },
         };
         QueryState::start(parts, &notices)

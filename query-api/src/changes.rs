@@ -4,6 +4,7 @@
 use crate::error::QueryError;
 use anote_http::extract::{Auth, QueryParams};
 use anote_http::{Problem, Rejection};
+use anote_read_store::NoteView;
 use anote_store::event_store::Position;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -44,6 +45,17 @@ pub struct Change {
     pub note: Option<NoteBody>,
 }
 
+impl Change {
+    /// The change a view of the feed stands for.
+    pub fn of(view: NoteView) -> Self {
+        Self {
+            id: view.id.uuid(),
+            deleted: view.purged,
+            note: (!view.purged).then(|| NoteBody::from_view(view, true)),
+        }
+    }
+}
+
 /// A page of changes, oldest change first.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Changes {
@@ -58,6 +70,19 @@ pub struct Changes {
 /// The cursor of the feed's current end.
 const NOW: &str = "now";
 
+/// The position a `since` cursor names: the beginning when absent, `None`
+/// for `now` (the read models' current position).
+pub fn parse_since(since: Option<&str>) -> Result<Option<Position>, QueryError> {
+    match since {
+        None => Ok(Some(Position::START)),
+        Some(NOW) => Ok(None),
+        Some(cursor) => cursor
+            .parse()
+            .map(Some)
+            .map_err(|_| Rejection::InvalidQuery("unknown cursor".to_owned()).into()),
+    }
+}
+
 /// What changed for the caller since a cursor.
 #[utoipa::path(get, path = "/v1/changes", tag = "sync", params(ChangesParams, MinPositionHeader),
     responses((status = 200, body = Changes), (status = 400, body = Problem)), security(("bearer" = [])))]
@@ -71,15 +96,7 @@ pub async fn changes(
     if !(1..=500).contains(&limit) {
         return Err(Rejection::InvalidQuery("limit must be 1 to 500".to_owned()).into());
     }
-    let since = match params.since.as_deref() {
-        None => Some(Position::START),
-        Some(NOW) => None,
-        Some(cursor) => Some(
-            cursor
-                .parse()
-                .map_err(|_| Rejection::InvalidQuery("unknown cursor".to_owned()))?,
-        ),
-    };
+    let since = parse_since(params.since.as_deref())?;
     wait_for_min_position(&state, &headers).await?;
     // Every change up to the checkpoint is in the notes the device has read.
     let Some(since) = since else {
@@ -93,14 +110,7 @@ pub async fn changes(
     let has_more = views.len() > limit as usize;
     views.truncate(limit as usize);
     let next_cursor = views.last().map_or(since, |v| v.changed).to_string();
-    let items = views
-        .into_iter()
-        .map(|view| Change {
-            id: view.id.uuid(),
-            deleted: view.purged,
-            note: (!view.purged).then(|| NoteBody::from_view(view, true)),
-        })
-        .collect();
+    let items = views.into_iter().map(Change::of).collect();
     Ok(Json(Changes {
         items,
         next_cursor,

@@ -7,6 +7,7 @@
 //! - this file: [`QueryState`], the routes.
 //! - [`notes`], [`lists`], [`history`], [`shares`], [`documents`],
 //!   [`changes`]: the handlers.
+//! - [`streams`]: `/v1/changes/stream`, the changes feed as it happens.
 //! - [`cache`]: recent note views and list pages, and their invalidation.
 //! - [`consistency`]: `Anote-Min-Position`, waiting on the checkpoint.
 //! - [`error`]: [`QueryError`] and its problem documents.
@@ -23,6 +24,7 @@ pub mod lists;
 pub mod notes;
 pub mod openapi;
 pub mod shares;
+pub mod streams;
 pub mod transfers;
 
 use std::sync::Arc;
@@ -44,6 +46,7 @@ use uuid::Uuid;
 pub use crate::error::QueryError;
 use cache::ReadCache;
 use consistency::Checkpoint;
+pub use streams::{StreamSettings, Streams};
 
 /// What a query service is made of, besides what it starts itself.
 pub struct QueryParts {
@@ -72,6 +75,8 @@ pub struct QuerySettings {
     pub cache_max_bytes: u64,
     /// How long a cached entry lives at most.
     pub cache_ttl: Duration,
+    /// The change streams' limits and heartbeat.
+    pub streams: StreamSettings,
 }
 
 /// Everything the handlers share. Built only by [`QueryState::start`], so
@@ -86,18 +91,22 @@ pub struct QueryState {
     min_position_timeout: Duration,
     checkpoint: Checkpoint,
     cache: ReadCache,
+    streams: Streams,
     blobs: Blobs,
     documents: Arc<DocumentPolicy>,
 }
 
 impl QueryState {
     /// The state of a query service, with its followers started: the
-    /// cache's invalidation and the note views' checkpoint, both driven by
+    /// cache's invalidation, the change streams' wake-ups and the note
+    /// views' checkpoint, all driven by
     /// `notices` (the projector's, in process, or PostgreSQL's `LISTEN`).
     /// They run until the sender is gone.
     pub fn start(parts: QueryParts, notices: &broadcast::Sender<Applied>) -> Self {
         let cache = ReadCache::new(parts.settings.cache_max_bytes, parts.settings.cache_ttl);
         cache.follow(notices.subscribe());
+        let streams = Streams::new(parts.settings.streams);
+        streams.follow(notices.subscribe());
         let checkpoint = Checkpoint::follow(parts.reads.clone(), NOTE_VIEWS, notices.subscribe());
         Self {
             reads: parts.reads,
@@ -107,9 +116,15 @@ impl QueryState {
             min_position_timeout: parts.settings.min_position_timeout,
             checkpoint,
             cache,
+            streams,
             blobs: parts.blobs,
             documents: Arc::new(parts.documents),
         }
+    }
+
+    /// The open change streams ([`Streams::close`] ends them at shutdown).
+    pub fn streams(&self) -> &Streams {
+        &self.streams
     }
 
     /// Where document bytes live.
@@ -141,6 +156,7 @@ pub fn routes(state: QueryState) -> Router {
         .route("/v1/notes/{id}/shares", get(shares::list))
         .route("/v1/shared/{token}", get(shares::shared))
         .route("/v1/changes", get(changes::changes))
+        .route("/v1/changes/stream", get(streams::stream))
         .route("/v1/documents", get(documents::list))
         .route("/v1/documents/{id}", get(documents::download))
         .route(

@@ -4,7 +4,7 @@ use anote_http::problem::Problem;
 use anote_http::{BearerAuth, ProblemResponses};
 use utoipa::OpenApi;
 
-use crate::{changes, documents, history, lists, notes, shares};
+use crate::{changes, documents, history, lists, notes, shares, streams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,6 +12,7 @@ use crate::{changes, documents, history, lists, notes, shares};
     paths(
         notes::get_note, notes::list_notes, lists::search, lists::subjects, lists::tags,
         lists::upcoming, shares::list, shares::shared, changes::changes,
+        streams::stream,
         documents::list, documents::download, documents::shared_download, documents::usage,
         history::history,
     ),

@@ -24,6 +24,7 @@ use anote_blob::Blobs;
 use anote_command_api::note_commands::NoteCommands;
 use anote_command_api::sweeper::Sweeper;
 use anote_http::ReadinessCheck;
+use anote_query_api::Streams;
 use anote_store::accounts::AccountStore;
 use anote_store::db::PgDatabase;
 use anote_store::event_store::EventStore;
@@ -176,6 +177,15 @@ async fn follow_revocations(
             .follow_postgres(db, auth.revocation_poll, stop_on_signal()),
     );
     Ok(revocations)
+}
+
+/// Ends the query API's change streams on SIGTERM or SIGINT: they never
+/// end by themselves, and the graceful shutdown waits for every reply.
+fn close_streams_on_signal(streams: Streams) {
+    tokio::spawn(async move {
+        crate::http_server::shutdown_signal().await;
+        streams.close();
+    });
 }
 
 /// A flag that turns true on SIGTERM or SIGINT.

@@ -58,6 +58,7 @@ pub async fn run_query_api(args: Args) -> anyhow::Result<()> {
         settings: args.projection.query_settings(),
     };
     let state = QueryState::start(parts, &notices);
+    super::close_streams_on_signal(state.streams().clone());
     tokio::spawn(listen_applied(read_db, notices));
     let pages = crate::pages::pages(state.blobs()).await?;
     let router = anote_query_api::router(state, &args.http.settings(), Some(pages));

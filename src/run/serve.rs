@@ -93,6 +93,7 @@ pub async fn run_serve(args: Args) -> anyhow::Result<()> {
         },
         &notices,
     );
+    super::close_streams_on_signal(query.streams().clone());
     let projector = Projector::new(
         NOTE_VIEWS,
         storage.events.clone(),

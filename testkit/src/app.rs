@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::Events;
 use anote_blob::clock::ManualClock;
 use anote_blob::local::LocalBlobs;
 use anote_blob::{Blobs, DocumentPolicy};
@@ -15,7 +16,7 @@ use anote_command_api::sweeper::{Sweeper, Swept};
 use anote_command_api::{AppState, AuthSettings};
 use anote_http::{service_routes, HttpSettings};
 use anote_projector::Projector;
-use anote_query_api::{QueryParts, QuerySettings, QueryState};
+use anote_query_api::{QueryParts, QuerySettings, QueryState, StreamSettings};
 use anote_read_store::builds::embedded_read_models;
 use anote_read_store::{ReadStore, NOTE_VIEWS};
 use anote_store::revocations::Revocations;
@@ -107,6 +108,7 @@ impl Default for Settings {
                 min_position_timeout: Duration::from_secs(2),
                 cache_max_bytes: 64 * 1024 * 1024,
                 cache_ttl: Duration::from_secs(5),
+                streams: StreamSettings::DEFAULT,
             },
         }
     }
@@ -391,6 +393,21 @@ impl Call<'_> {
 
     /// Sends the request through the router and reads the whole reply.
     pub async fn send(self) -> Reply {
+        let (parts, body) = self.respond().await.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("the reply's body");
+        Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+impl Call<'_> {
+    /// Sends the request through the router; the reply's body is still to come.
+    async fn respond(self) -> axum::response::Response {
         let mut request = self.request.body(self.body).expect("a request");
         if let Some(length) = http_body_length(&request) {
             request
@@ -399,21 +416,63 @@ impl Call<'_> {
                 .or_insert(HeaderValue::from(length));
         }
         request.extensions_mut().insert(ConnectInfo(self.peer));
-        let response = self
-            .app
+        self.app
             .router
             .clone()
             .oneshot(request)
             .await
-            .expect("the router answers");
+            .expect("the router answers")
+    }
+
+    /// Sends the request and reads its reply as Server-Sent Events, as
+    /// they come; a reply that is not a stream is read whole.
+    pub async fn open(self) -> Opened {
+        let response = self.respond().await;
+        let streaming = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|kind| kind == "text/event-stream");
         let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .expect("the reply's body");
-        Reply {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
+        if !streaming {
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .expect("the reply's body");
+            return Opened::Refused(Reply {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+            });
+        }
+        Opened::Stream(Events::of(body.into_data_stream()))
+    }
+}
+
+/// What [`Call::open`] got.
+pub enum Opened {
+    /// A stream of events.
+    Stream(Events),
+    /// A reply that is not a stream (a problem document, say).
+    Refused(Reply),
+}
+
+impl Opened {
+    /// The stream, which it must be.
+    pub fn stream(self) -> Events {
+        match self {
+            Self::Stream(events) => events,
+            Self::Refused(reply) => panic!(
+                "not a stream: {} {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            ),
+        }
+    }
+
+    /// The refusal, which it must be.
+    pub fn refused(self) -> Reply {
+        match self {
+            Self::Stream(_) => panic!("a stream was opened"),
+            Self::Refused(reply) => reply,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`app`]: [`TestApp`], both APIs in process on a temporary embedded
 //!   store, with a clock the tests move; requests go through
 //!   `tower::ServiceExt::oneshot`.
+//! - [`events`]: [`Events`], a reply's Server-Sent Events as they come.
 //! - [`faults`]: what the fault tests break and mend: a PostgreSQL cluster,
 //!   the emulators and a stalling TCP proxy of a test's own.
 //! - [`process`]: `anote serve`, the split services and the background
@@ -22,10 +23,12 @@
 pub mod app;
 pub mod db;
 pub mod env;
+pub mod events;
 pub mod faults;
 pub mod process;
 
-pub use app::{Call, Reply, Settings, TestApp};
+pub use app::{Call, Opened, Reply, Settings, TestApp};
+pub use events::Events;
 
 /// A logged-in account.
 #[derive(Clone, Debug)]

@@ -306,6 +306,11 @@ impl Server {
     /// Stops this server with SIGTERM and starts another on the same storage.
     pub async fn restart(mut self) -> Self {
         assert!(self.terminate(), "clean shutdown");
+        self.start_again().await
+    }
+
+    /// Starts another server on the storage of this stopped one.
+    pub async fn start_again(mut self) -> Self {
         let data = self._data.take();
         Self::start(self.setup.clone(), data, &[]).await
     }

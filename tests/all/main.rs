@@ -18,4 +18,5 @@ mod replay;
 mod sessions;
 mod shredding;
 mod slow_clients;
+mod streams;
 mod web_app;

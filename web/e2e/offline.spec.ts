@@ -17,14 +17,22 @@ test("offline: the app says so, keeps the edit and sends it when back online", a
   await expect.poll(async () => (await api.getNote(note.id)).body).toBe("Before the tunnel.\nIn the tunnel.");
 });
 
-test("another device's change shows within seconds without a reload", async ({ page, account, api }) => {
+test("another device's change arrives on the live stream without a reload or polling", async ({ page, account, api }) => {
   const note = await api.createNote({ title: "Shared between tabs", body: "one" });
   await api.getNote(note.id, note.position);
+  const path = (url: string) => new URL(url).pathname;
+  const streaming = page.waitForResponse((r) => path(r.url()) === "/v1/changes/stream" && r.status() === 200);
+  const polls: string[] = [];
+  page.on("request", (r) => {
+    if (path(r.url()) === "/v1/changes") polls.push(r.url());
+  });
   await signIn(page, account);
+  await streaming;
   const list = page.getByRole("list", { name: "Notes" });
   await expect(list.getByRole("link", { name: "Shared between tabs" })).toBeVisible();
 
   const edited = await api.editNote(note.id, note.version, { title: "Renamed elsewhere" });
   await api.getNote(note.id, edited.position);
   await expect(list.getByRole("link", { name: "Renamed elsewhere" })).toBeVisible({ timeout: 15_000 });
+  expect(polls, "the stream, not the polled feed, brought the change").toEqual([]);
 });

@@ -1,8 +1,10 @@
-// Keeps the signed-in app in step with the server: polls the changes feed so
-// edits made on another device appear without a reload, and knows whether the
+// Keeps the signed-in app in step with the server: follows the live changes
+// stream (or, where the server offers none, polls the changes feed) so edits
+// made on another device appear without a reload, and knows whether the
 // server can be reached (the app says so, and retries when it is back).
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { api, ApiError, call, type Schemas } from "./api/client";
+import { followChanges, type StreamEvent } from "./changesStream";
 import { useSession } from "./session";
 
 /** One entry of the changes feed: a note in its latest state, or a purged one. */
@@ -22,8 +24,11 @@ interface SyncValue {
   report(outcome: "offline" | "online" | "changed"): void;
 }
 
-/** How often the changes feed is asked while the page is visible. */
+/** How often the changes feed is asked while the page is visible, when there is no stream. */
 export const POLL_INTERVAL_MS = 4000;
+
+/** The longest wait before a stream that ended or failed is opened again. */
+const MAX_RECONNECT_MS = 30_000;
 
 const SyncContext = createContext<SyncValue | null>(null);
 
@@ -48,7 +53,7 @@ async function readFeed(since: string): Promise<{ items: NoteChange[]; cursor: s
   }
 }
 
-/** Polls the changes feed for the signed-in user and tracks whether the server is reachable. */
+/** Follows the changes of the signed-in user and tracks whether the server is reachable. */
 export function SyncProvider({ children }: { children: ReactNode }) {
   const { user } = useSession();
   const [online, setOnline] = useState(() => navigator.onLine);
@@ -71,19 +76,25 @@ export function SyncProvider({ children }: { children: ReactNode }) {
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let running = false;
+    let live = true;
+    let connection: AbortController | undefined;
+    let nudge: () => void = () => {};
+
+    const deliver = (items: NoteChange[]) => {
+      if (items.length === 0 || stopped) return;
+      listeners.current.forEach((listener) => listener(items));
+      setRevision((r) => r + 1);
+    };
 
     const poll = async () => {
-      if (running || stopped) return;
+      if (live || running || stopped) return;
       running = true;
       clearTimeout(timer);
       try {
         const { items, cursor } = await readFeed(localStorage.getItem(key) ?? "now");
         localStorage.setItem(key, cursor);
         setOnline(true);
-        if (items.length > 0 && !stopped) {
-          listeners.current.forEach((listener) => listener(items));
-          setRevision((r) => r + 1);
-        }
+        deliver(items);
       } catch (cause) {
         if (cause instanceof ApiError && cause.status === 0) setOnline(false);
         if (cause instanceof ApiError && cause.code === "invalid_query") localStorage.removeItem(key);
@@ -93,17 +104,56 @@ export function SyncProvider({ children }: { children: ReactNode }) {
       }
     };
 
-    const wake = () => void poll();
+    // Follows the stream from the stored cursor; when it ends or fails, opens
+    // it again after a wait that grows with each failure (cut short when the
+    // device comes back online). A server without streams, or one that holds
+    // as many of this account's as it may, is polled instead.
+    const follow = async () => {
+      let failures = 0;
+      while (!stopped) {
+        connection = new AbortController();
+        const onEvent = (event: StreamEvent) => {
+          localStorage.setItem(key, event.id);
+          failures = 0;
+          setOnline(true);
+          if (event.type === "change") deliver([event.change]);
+        };
+        try {
+          await followChanges(localStorage.getItem(key) ?? "now", connection.signal, onEvent);
+        } catch (cause) {
+          if (stopped) return;
+          failures += 1;
+          if (cause instanceof ApiError && cause.status === 0) setOnline(false);
+          if (cause instanceof ApiError && cause.code === "invalid_query") localStorage.removeItem(key);
+          if (cause instanceof ApiError && [404, 405, 429, 501].includes(cause.status)) {
+            live = false;
+            void poll();
+            return;
+          }
+        }
+        const wait = Math.min(MAX_RECONNECT_MS, 1000 * 2 ** Math.min(failures, 5));
+        await new Promise<void>((resume) => {
+          nudge = resume;
+          timer = setTimeout(resume, failures === 0 ? 0 : wait);
+        });
+      }
+    };
+
+    const wake = () => {
+      if (live) nudge();
+      else void poll();
+    };
     const goOffline = () => setOnline(false);
     addEventListener("online", wake);
     addEventListener("offline", goOffline);
     addEventListener("focus", wake);
     document.addEventListener("visibilitychange", wake);
-    // A device without a cursor takes the feed's end at once, as its notes load.
-    timer = setTimeout(poll, localStorage.getItem(key) ? 1000 : 0);
+    void follow();
     return () => {
       stopped = true;
       clearTimeout(timer);
+      connection?.abort();
+      nudge();
       removeEventListener("online", wake);
       removeEventListener("offline", goOffline);
       removeEventListener("focus", wake);

@@ -112,6 +112,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/changes/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's changes as they happen, as Server-Sent Events.
+         * @description Events: `change` (data: a `Change`, id: the cursor after it), once
+         *     `ready` when the backlog is sent (id: the cursor), and a comment line
+         *     every heartbeat. The stream ends when the access token expires or is
+         *     revoked, and when the service restarts: reconnect with `Last-Event-ID`.
+         */
+        get: operations["stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/documents": {
         parameters: {
             query?: never;
@@ -1703,6 +1726,74 @@ export interface operations {
                 };
             };
             /** @description projection_behind, overloaded, request_timeout, store_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    stream: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A cursor of the changes feed: from the beginning if absent; `now`
+                 *     for only what changes from here on. `Last-Event-ID`, when sent,
+                 *     takes its place.
+                 */
+                since?: string;
+            };
+            header?: {
+                /**
+                 * @description The id of the last event received (a cursor of the changes feed):
+                 *     the stream resumes after it.
+                 */
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events: `change` (data: a Change), `ready`, heartbeats */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This account holds as many streams as it may (`too_many_streams`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This service holds as many streams as it may (`streams_full`) */
             503: {
                 headers: {
                     [name: string]: unknown;
