@@ -1,5 +1,6 @@
-//! Which event log an offline command (`anote audit`, `anote replay`) works
-//! on: PostgreSQL when `ANOTE_DATABASE_URL` is set, else the embedded data
+//! Which event log (and accounts, and live read models) an offline command
+//! (`anote audit`, `anote replay`, `anote parked`, `anote export`) works on:
+//! PostgreSQL when `ANOTE_DATABASE_URL` is set, else the embedded data
 //! folder.
 
 use std::path::PathBuf;
@@ -7,7 +8,9 @@ use std::sync::Arc;
 
 use anote_tokens::Secret;
 
-use crate::config::with_password;
+use crate::config::{with_password, ReadDatabaseConfig};
+use anote_read_store::{builds, PgReadStore, ReadStore};
+use anote_store::accounts::{AccountStore, PgAccountStore, SqliteAccountStore};
 use anote_store::db::{PgDatabase, SqliteDatabase};
 use anote_store::event_store::{EventStore, PgEventStore, SqliteEventStore};
 use anyhow::Context;
@@ -56,5 +59,41 @@ pub async fn open(target: &Target) -> anyhow::Result<Arc<dyn EventStore>> {
             anyhow::ensure!(path.exists(), "no event log at {}", path.display());
             Arc::new(SqliteEventStore::new(SqliteDatabase::open(&path).await?))
         }
+    })
+}
+
+/// The accounts beside the event log `target` names.
+pub async fn accounts(target: &Target) -> anyhow::Result<Arc<dyn AccountStore>> {
+    Ok(match target.postgres()? {
+        Some(url) => {
+            let db = PgDatabase::connect(url.expose(), target.database_schema.as_deref(), 2)
+                .await
+                .context("connecting to PostgreSQL (ANOTE_DATABASE_URL)")?;
+            Arc::new(PgAccountStore::new(db))
+        }
+        None => {
+            let path = target.data_dir.join("anote.sqlite3");
+            anyhow::ensure!(path.exists(), "no event log at {}", path.display());
+            Arc::new(SqliteAccountStore::new(SqliteDatabase::open(&path).await?))
+        }
+    })
+}
+
+/// The live read models of `target`: on PostgreSQL in `reads`' database and
+/// schema, else the data folder's.
+pub async fn read_models(
+    target: &Target,
+    reads: &ReadDatabaseConfig,
+) -> anyhow::Result<Arc<dyn ReadStore>> {
+    Ok(match target.postgres()? {
+        Some(log_url) => {
+            let url = reads.url(&log_url).map_err(anyhow::Error::msg)?;
+            let db = PgDatabase::connect(url.expose(), Some(&reads.read_database_schema), 4)
+                .await
+                .context("connecting to the read-model database")?;
+            db.migrate(anote_read_store::migrations::postgres()).await?;
+            Arc::new(PgReadStore::new(db))
+        }
+        None => builds::embedded_read_models(&target.data_dir).await?.0,
     })
 }

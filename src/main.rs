@@ -18,6 +18,7 @@
 mod anchors;
 mod audit;
 mod config;
+mod export;
 mod healthcheck;
 mod http_server;
 mod log_target;
@@ -82,6 +83,9 @@ enum Service {
         #[command(subcommand)]
         action: audit::Action,
     },
+    /// Write an account's notes and documents as a zip (what
+    /// `GET /v1/account/export` sends), for an operator.
+    Export(export::Export),
     /// List the streams the projector parked (one of their events keeps
     /// failing), or project them again.
     Parked(parked::Parked),
@@ -113,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         Service::Replay(args) => replay::run(args).await,
         Service::Loadtest(args) => anote_loadtest::run(args).await,
         Service::Parked(args) => exit_with(parked::run(args).await?),
+        Service::Export(args) => export::run(args).await,
         Service::Audit { action } => exit_with(audit::run(action).await?),
         Service::Healthcheck(args) => healthcheck::run(args).await,
         Service::Openapi => openapi::print(),

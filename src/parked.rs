@@ -3,17 +3,12 @@
 //! request, on PostgreSQL (`ANOTE_DATABASE_URL`) or the embedded data folder.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use crate::config::ReadDatabaseConfig;
 use anote_projector::{Projector, ProjectorError};
-use anote_read_store::builds;
-use anote_read_store::{PgReadStore, ReadStore};
-use anote_store::db::PgDatabase;
-use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::log_target::{open, Target};
+use crate::log_target::{open, read_models, Target};
 
 use anote_read_store::NOTE_VIEWS;
 
@@ -47,31 +42,12 @@ enum Action {
     },
 }
 
-/// The live read models `parked` names.
-async fn read_models(parked: &Parked) -> anyhow::Result<Arc<dyn ReadStore>> {
-    Ok(match parked.target.postgres()? {
-        Some(log_url) => {
-            let url = parked.reads.url(&log_url).map_err(anyhow::Error::msg)?;
-            let db = PgDatabase::connect(url.expose(), Some(&parked.reads.read_database_schema), 4)
-                .await
-                .context("connecting to the read-model database")?;
-            db.migrate(anote_read_store::migrations::postgres()).await?;
-            Arc::new(PgReadStore::new(db))
-        }
-        None => {
-            builds::embedded_read_models(&parked.target.data_dir)
-                .await?
-                .0
-        }
-    })
-}
-
 /// Runs the action; returns whether every retried stream was unparked.
 pub async fn run(parked: Parked) -> anyhow::Result<bool> {
     let projector = Projector::new(
         NOTE_VIEWS,
         open(&parked.target).await?,
-        read_models(&parked).await?,
+        read_models(&parked.target, &parked.reads).await?,
         anote_projector::BATCH,
     );
     let mut out = std::io::stdout().lock();

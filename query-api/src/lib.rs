@@ -8,6 +8,7 @@
 //! - [`notes`], [`lists`], [`history`], [`shares`], [`documents`],
 //!   [`changes`]: the handlers.
 //! - [`streams`]: `/v1/changes/stream`, the changes feed as it happens.
+//! - [`export`]: `/v1/account/export`, the account's notes as a zip.
 //! - [`cache`]: recent note views and list pages, and their invalidation.
 //! - [`consistency`]: `Anote-Min-Position`, waiting on the checkpoint.
 //! - [`error`]: [`QueryError`] and its problem documents.
@@ -19,6 +20,7 @@ pub mod changes;
 pub mod consistency;
 pub mod documents;
 pub mod error;
+pub mod export;
 pub mod history;
 pub mod lists;
 pub mod notes;
@@ -92,6 +94,7 @@ pub struct QueryState {
     checkpoint: Checkpoint,
     cache: ReadCache,
     streams: Streams,
+    exports: Arc<tokio::sync::Semaphore>,
     blobs: Blobs,
     documents: Arc<DocumentPolicy>,
 }
@@ -117,6 +120,7 @@ impl QueryState {
             checkpoint,
             cache,
             streams,
+            exports: export::places(),
             blobs: parts.blobs,
             documents: Arc::new(parts.documents),
         }
@@ -164,6 +168,7 @@ pub fn routes(state: QueryState) -> Router {
             get(documents::shared_download),
         )
         .route("/v1/account/usage", get(documents::usage))
+        .route("/v1/account/export", get(export::export))
         // Shared, not cloned field by field for each request.
         .with_state(Arc::new(state))
 }

@@ -4,7 +4,7 @@ use anote_http::problem::Problem;
 use anote_http::{BearerAuth, ProblemResponses};
 use utoipa::OpenApi;
 
-use crate::{changes, documents, history, lists, notes, shares, streams};
+use crate::{changes, documents, export, history, lists, notes, shares, streams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,7 +13,7 @@ use crate::{changes, documents, history, lists, notes, shares, streams};
         notes::get_note, notes::list_notes, lists::search, lists::subjects, lists::tags,
         lists::upcoming, shares::list, shares::shared, changes::changes,
         streams::stream,
-        documents::list, documents::download, documents::shared_download, documents::usage,
+        documents::list, documents::download, documents::shared_download, documents::usage, export::export,
         history::history,
     ),
     components(schemas(Problem)),

@@ -481,6 +481,20 @@ impl Backend {
         }
     }
 
+    /// `anote <role>`, an operator's command, on this backend's storage (its
+    /// PostgreSQL schemas and bucket, or the data folder).
+    pub fn tool(&self, role: &str) -> Command {
+        match (&self.schema, self.writer.data_dir()) {
+            (Some(schema), _) => postgres_command(role, schema),
+            (None, Some(dir)) => {
+                let mut cmd = Command::new(binary());
+                cmd.arg(role).env("ANOTE_DATA_DIR", dir);
+                cmd
+            }
+            (None, None) => unreachable!("a backend is embedded or split"),
+        }
+    }
+
     /// The process answering reads.
     pub fn reader(&self) -> &Server {
         self.reader.as_ref().unwrap_or(&self.writer)

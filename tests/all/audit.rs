@@ -6,7 +6,7 @@
 //! `infra/store/tests/event_store_contract.rs`.)
 
 use std::collections::HashMap;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use anote_testkit::process::{Backend, ProjectorProcess};
@@ -25,16 +25,10 @@ fn audit(b: &Backend, args: &[&str]) -> (bool, String) {
 
 /// `anote audit <args>` against the backend's log.
 fn audit_output(b: &Backend, args: &[&str]) -> Output {
-    let mut cmd = match (&b.schema, b.writer.data_dir()) {
-        (Some(schema), _) => anote_testkit::process::postgres_command("audit", schema),
-        (None, Some(dir)) => {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_anote"));
-            cmd.arg("audit").env("ANOTE_DATA_DIR", dir);
-            cmd
-        }
-        (None, None) => unreachable!("a backend is embedded or split"),
-    };
-    cmd.args(args).output().expect("anote audit runs")
+    b.tool("audit")
+        .args(args)
+        .output()
+        .expect("anote audit runs")
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 const MIB: usize = 1024 * 1024;
 
 /// Deterministic bytes that differ from position to position.
-fn bytes(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
@@ -90,7 +90,7 @@ async fn complete(b: &Backend, who: &Account, note: &str, doc: &str) -> (u16, Va
 
 /// Requests, uploads and completes a document; returns its id and the
 /// completion's position.
-async fn attach(
+pub(crate) async fn attach(
     b: &Backend,
     who: &Account,
     note: &str,
@@ -629,7 +629,7 @@ async fn the_sweeper_removes_orphans_and_nothing_else_on_s3() {
 }
 
 /// The SHA-256 of `data` in lower-case hexadecimal.
-fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(data)
         .iter()

@@ -8,6 +8,7 @@ mod api_contract;
 mod audit;
 mod command_api;
 mod documents;
+mod export;
 mod faults;
 mod healthcheck;
 mod history;

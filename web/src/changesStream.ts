@@ -48,7 +48,8 @@ function parseBlock(block: string): StreamEvent | null {
 
 /**
  * Follows the stream from `since` until it ends (the server restarted, the
- * token expired) or `signal` aborts it, calling `onEvent` for each event.
+ * token expired) or `signal` aborts it (then it returns quietly), calling
+ * `onEvent` for each event.
  * Throws `ApiError`: status 0 when the server could not be reached, or the
  * problem the server answered instead of a stream.
  */
@@ -65,6 +66,7 @@ export async function followChanges(
       signal,
     }));
   } catch {
+    if (signal.aborted) return;
     throw new ApiError(0, { detail: "The server could not be reached." });
   }
   if (!response.ok || !response.body) {

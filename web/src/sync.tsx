@@ -104,13 +104,26 @@ export function SyncProvider({ children }: { children: ReactNode }) {
       }
     };
 
-    // Follows the stream from the stored cursor; when it ends or fails, opens
-    // it again after a wait that grows with each failure (cut short when the
-    // device comes back online). A server without streams, or one that holds
-    // as many of this account's as it may, is polled instead.
+    // Waits until `nudge` is called or, unless `ms` is null, `ms` have passed.
+    const pause = (ms: number | null) =>
+      new Promise<void>((resume) => {
+        nudge = resume;
+        if (ms !== null) timer = setTimeout(resume, ms);
+      });
+
+    // Follows the stream from the stored cursor while the page is visible
+    // (a hidden tab holds no connection: browsers allow a few per server);
+    // when it ends or fails, opens it again after a wait that grows with each
+    // failure (cut short when the device comes back online or the page is
+    // shown). A server without streams, or one that holds as many of this
+    // account's as it may, is polled instead.
     const follow = async () => {
       let failures = 0;
       while (!stopped) {
+        if (document.visibilityState === "hidden") {
+          await pause(null);
+          continue;
+        }
         connection = new AbortController();
         const onEvent = (event: StreamEvent) => {
           localStorage.setItem(key, event.id);
@@ -131,17 +144,15 @@ export function SyncProvider({ children }: { children: ReactNode }) {
             return;
           }
         }
-        const wait = Math.min(MAX_RECONNECT_MS, 1000 * 2 ** Math.min(failures, 5));
-        await new Promise<void>((resume) => {
-          nudge = resume;
-          timer = setTimeout(resume, failures === 0 ? 0 : wait);
-        });
+        if (connection.signal.aborted) continue;
+        await pause(failures === 0 ? 0 : Math.min(MAX_RECONNECT_MS, 1000 * 2 ** Math.min(failures, 5)));
       }
     };
 
     const wake = () => {
-      if (live) nudge();
-      else void poll();
+      if (!live) void poll();
+      else if (document.visibilityState === "hidden") connection?.abort();
+      else nudge();
     };
     const goOffline = () => setOnline(false);
     addEventListener("online", wake);

@@ -2,7 +2,8 @@
 //! bytes themselves through short-lived presigned URLs; the API servers only
 //! sign, check (`head`, `sha256`) and delete. An object is written once: a
 //! second upload to its key is refused, so the bytes checked and attached
-//! are the bytes every download gets.
+//! are the bytes every download gets. An account's export reads the bytes
+//! itself (`read`).
 //!
 //! # Layout
 //! - this file: the [`BlobStore`] port, [`Blobs`] (the store a service
@@ -22,6 +23,10 @@ use std::time::Duration;
 
 use anote_domain::NoteId;
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::TryStreamExt;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -99,6 +104,9 @@ impl From<std::io::Error> for BlobError {
     }
 }
 
+/// An object's bytes, in chunks as the store gives them.
+pub type BlobBytes = BoxStream<'static, Result<Bytes, BlobError>>;
+
 /// A store of document bytes.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -135,8 +143,20 @@ pub trait BlobStore: Send + Sync {
     /// The object's size and type, or `None` when there is none.
     async fn head(&self, key: &BlobKey) -> Result<Option<ObjectInfo>, BlobError>;
 
+    /// The object's bytes as they come, or `None` when there is none.
+    async fn read(&self, key: &BlobKey) -> Result<Option<BlobBytes>, BlobError>;
+
     /// The SHA-256 of the object's bytes, or `None` when there is none.
-    async fn sha256(&self, key: &BlobKey) -> Result<Option<[u8; 32]>, BlobError>;
+    async fn sha256(&self, key: &BlobKey) -> Result<Option<[u8; 32]>, BlobError> {
+        let Some(mut bytes) = self.read(key).await? else {
+            return Ok(None);
+        };
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = bytes.try_next().await? {
+            hasher.update(&chunk);
+        }
+        Ok(Some(hasher.finalize().into()))
+    }
 
     /// A `GET` URL that downloads the object as an attachment named as in
     /// `file`; with `sha256`, a store that serves the bytes itself refuses

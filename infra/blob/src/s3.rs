@@ -14,10 +14,10 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 use time::OffsetDateTime;
 
-use super::{BlobError, BlobKey, BlobStore, FileInfo, ObjectInfo, SignedRequest};
+use super::{BlobBytes, BlobError, BlobKey, BlobStore, FileInfo, ObjectInfo, SignedRequest};
 
 /// How long an S3 call of the server may take: 2 s to connect, 3 s per
 /// attempt, 8 s in all, so that a request that needs the store is answered
@@ -337,7 +337,7 @@ impl BlobStore for S3Blobs {
         }
     }
 
-    async fn sha256(&self, key: &BlobKey) -> Result<Option<[u8; 32]>, BlobError> {
+    async fn read(&self, key: &BlobKey) -> Result<Option<BlobBytes>, BlobError> {
         let got = match self
             .client
             .get_object()
@@ -350,12 +350,11 @@ impl BlobStore for S3Blobs {
             Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(backend(e)),
         };
-        let mut body = got.body;
-        let mut hasher = Sha256::new();
-        while let Some(chunk) = body.try_next().await.map_err(backend)? {
-            hasher.update(&chunk);
-        }
-        Ok(Some(hasher.finalize().into()))
+        let chunks = futures_util::stream::try_unfold(got.body, |mut body| async move {
+            let chunk = body.try_next().await.map_err(backend)?;
+            Ok(chunk.map(|chunk| (chunk, body)))
+        });
+        Ok(Some(Box::pin(chunks)))
     }
 
     async fn presign_get(
