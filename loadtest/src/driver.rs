@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::profile::Profile;
-use crate::{ceiling, streams};
+use crate::{ceiling, export, streams};
 // The names the services' metric registry exports, and this process's own
 // CPU time read the same way.
 use anote_metrics::{cpu_seconds, CPU_SECONDS, HASHING_CPU, RESIDENT_BYTES};
@@ -80,6 +80,14 @@ pub struct LoadTest {
     /// Seconds every stream idles while the services' CPU is measured.
     #[arg(long, default_value_t = 30, requires = "streams")]
     stream_idle_secs: u64,
+    /// Instead of a profile: give one student this many notes and
+    /// `--export-mib` of documents, export them, and report the time and
+    /// the services' memory while the archive is written.
+    #[arg(long, conflicts_with_all = ["ceiling", "streams"])]
+    export: Option<usize>,
+    /// MiB of documents of the exported student.
+    #[arg(long, default_value_t = 1024, requires = "export")]
+    export_mib: u64,
 }
 
 /// Refuses a target outside loopback unless `allow_remote`.
@@ -108,6 +116,14 @@ pub(crate) trait Visit: Send + Sync + 'static {
 pub async fn run(args: LoadTest) -> anyhow::Result<()> {
     if let Some(streams) = args.streams {
         return run_streams(&args, streams).await;
+    }
+    if let Some(notes) = args.export {
+        let (target, metrics) = targets(&args)?;
+        let plan = export::Plan {
+            notes,
+            mib: args.export_mib,
+        };
+        return export::run(&target, &metrics, plan).await;
     }
     let mut profile = Profile::load(&args.profile, args.baseline)?;
     profile.students = args.students.unwrap_or(profile.students).max(1);
@@ -202,9 +218,9 @@ pub async fn run(args: LoadTest) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The streams benchmark against `--target` (and `--read-target`).
-async fn run_streams(args: &LoadTest, streams: usize) -> anyhow::Result<()> {
-    let target = args.target.as_deref().context("--streams needs --target")?;
+/// `--target` and `--read-target`, and the metrics listeners, checked.
+fn targets(args: &LoadTest) -> anyhow::Result<(Target, Vec<String>)> {
+    let target = args.target.as_deref().context("this needs --target")?;
     let write = check_target(target, args.allow_remote)?;
     let read = match &args.read_target {
         Some(r) => check_target(r, args.allow_remote)?,
@@ -215,13 +231,19 @@ async fn run_streams(args: &LoadTest, streams: usize) -> anyhow::Result<()> {
         .iter()
         .map(|m| check_target(m, args.allow_remote))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((Target { write, read }, metrics))
+}
+
+/// The streams benchmark against `--target` (and `--read-target`).
+async fn run_streams(args: &LoadTest, streams: usize) -> anyhow::Result<()> {
+    let (target, metrics) = targets(args)?;
     let plan = streams::Plan {
         streams,
         per_account: args.streams_per_account,
         changes: args.stream_changes,
         idle: Duration::from_secs(args.stream_idle_secs),
     };
-    streams::run(&Target { write, read }, &metrics, plan, &args.out).await
+    streams::run(&target, &metrics, plan, &args.out).await
 }
 
 /// Every second until aborted: the services' resident memory, CPU time and

@@ -16,11 +16,13 @@
 //! - `stats`: what was measured: latency histograms (HDR), statuses and projection lag, per kind and per second.
 //! - `report`: the terminal table, the JSON report and the HTML page with charts.
 //! - `vocabulary`: the words notes are written and searched with, by Zipf's law.
+//! - `export`: `--export N`, an account's export: its time and the services' memory.
 //! - `streams`: `--streams N`, the live changes streams' cost and delay.
 //! - `sse`: Server-Sent Events read from a byte stream (also the tests').
 
 mod ceiling;
 mod driver;
+mod export;
 mod profile;
 mod report;
 pub mod sse;

@@ -123,8 +123,10 @@ pub(crate) async fn run(
             while let Ok(Some(chunk)) = response.chunk().await {
                 for event in parser.push(&chunk) {
                     match event.event.as_str() {
-                        "ready" if permit.take().is_some() => {
+                        "ready" if permit.is_some() => {
+                            // Counted before its place is given back.
                             opened.fetch_add(1, Ordering::Relaxed);
+                            permit = None;
                         }
                         "change" => {
                             let seen = Instant::now();
@@ -136,6 +138,10 @@ pub(crate) async fn run(
                         _ => {}
                     }
                 }
+            }
+            // Ended before it was ready: as good as refused.
+            if permit.is_some() {
+                refused.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }

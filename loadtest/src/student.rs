@@ -483,7 +483,8 @@ fn body_text(rng: &mut impl Rng) -> String {
     format!("# Lecture notes\n\n{}\n", VOCABULARY.text(rng, 100))
 }
 
-fn note_fields(rng: &mut impl Rng, due_at: Option<OffsetDateTime>) -> Value {
+/// A note of a subject drawn at random, due at `due_at` if given.
+pub(crate) fn note_fields(rng: &mut impl Rng, due_at: Option<OffsetDateTime>) -> Value {
     let subject = ["Maths", "Biology", "History", "Literature"][rng.gen_range(0..4)];
     let mut fields =
         json!({ "title": format!("{subject} notes"), "body": body_text(rng), "subject": subject });

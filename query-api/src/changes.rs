@@ -98,11 +98,11 @@ pub async fn changes(
     }
     let since = parse_since(params.since.as_deref())?;
     wait_for_min_position(&state, &headers).await?;
-    // Every change up to the checkpoint is in the notes the device has read.
+    // Every change before the feed's end is in the notes the device has read.
     let Some(since) = since else {
         return Ok(Json(Changes {
             items: Vec::new(),
-            next_cursor: state.checkpoint.seen().to_string(),
+            next_cursor: state.reads.changes_now().await?.to_string(),
             has_more: false,
         }));
     };

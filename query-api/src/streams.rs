@@ -273,7 +273,10 @@ pub async fn stream(
         Err(refused) => return Ok(refusal(refused)),
     };
     // A cursor read after the listener exists: nothing after it is missed.
-    let cursor = since.unwrap_or_else(|| state.checkpoint.seen());
+    let cursor = match since {
+        Some(since) => since,
+        None => state.reads.changes_now().await?,
+    };
     let left = auth.expires - OffsetDateTime::now_utc().unix_timestamp();
     let feed = Feed {
         heartbeat: state.streams.shared.settings.heartbeat,

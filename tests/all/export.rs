@@ -71,15 +71,17 @@ async fn an_account_exports_every_note_and_document(split: bool) {
     .await;
     b.create_note(&eve, json!({ "title": "Eve's", "body": "secret" }))
         .await;
-    let slides = bytes(300_000, 7);
-    let (doc, _) = attach(&b, &ada, &week1, "slides.pdf", &slides).await;
-    // Written after "Week 1" changed last: its name is the one that yields.
-    let (twin, position) = b
+    // The notes are written in the order of their last change: the twin,
+    // stored before "Week 1" changes last, takes the name first.
+    let (twin, stored) = b
         .create_note(
             &ada,
             json!({ "title": "week 1", "body": "", "subject": "maths" }),
         )
         .await;
+    assert_eq!(b.read(&ada, &twin, &stored).await.0, 200);
+    let slides = bytes(300_000, 7);
+    let (doc, position) = attach(&b, &ada, &week1, "slides.pdf", &slides).await;
 
     let r = b
         .reader()
@@ -114,9 +116,9 @@ async fn an_account_exports_every_note_and_document(split: bool) {
     assert_eq!(
         zip.names(),
         [
-            "Maths/Week 1.md",
-            "Maths/Week 1 files/slides.pdf",
-            "maths/week 1 (2).md",
+            "Maths/Week 1 (2).md",
+            "Maths/Week 1 (2) files/slides.pdf",
+            "maths/week 1.md",
             "No subject/Colon- -quoted- - slash --- end.md",
             "No subject/Old.md",
             "manifest.json",
@@ -126,7 +128,7 @@ async fn an_account_exports_every_note_and_document(split: bool) {
         .collect()
     );
 
-    let week_file = zip.text("Maths/Week 1.md");
+    let week_file = zip.text("Maths/Week 1 (2).md");
     let (front, body) = week_file
         .strip_prefix("---\n")
         .and_then(|rest| rest.split_once("\n---\n\n"))
@@ -161,19 +163,19 @@ async fn an_account_exports_every_note_and_document(split: bool) {
     );
     assert!(zip.text("No subject/Old.md").contains("\ntrashed: true\n"));
 
-    assert_eq!(zip.file("Maths/Week 1 files/slides.pdf"), slides);
+    assert_eq!(zip.file("Maths/Week 1 (2) files/slides.pdf"), slides);
     let week_entry = manifest["notes"]
         .as_array()
         .expect("notes")
         .iter()
         .find(|n| n["id"] == week1.as_str())
         .expect("week 1");
-    assert_eq!(week_entry["path"], "Maths/Week 1.md");
+    assert_eq!(week_entry["path"], "Maths/Week 1 (2).md");
     assert_eq!(week_entry["tags"], json!(["exam", "week-1"]));
     assert_eq!(
         week_entry["documents"],
         json!([{
-            "id": doc, "path": "Maths/Week 1 files/slides.pdf", "file_name": "slides.pdf",
+            "id": doc, "path": "Maths/Week 1 (2) files/slides.pdf", "file_name": "slides.pdf",
             "content_type": "application/pdf", "size": slides.len(), "sha256": sha256_hex(&slides),
         }])
     );
@@ -197,8 +199,8 @@ async fn an_account_exports_every_note_and_document(split: bool) {
     );
     let mut by_tool = Archive::new(std::fs::read(&file).expect("the file"));
     assert_eq!(by_tool.names(), zip.names());
-    assert_eq!(by_tool.file("Maths/Week 1 files/slides.pdf"), slides);
-    assert_eq!(by_tool.text("Maths/Week 1.md"), week_file);
+    assert_eq!(by_tool.file("Maths/Week 1 (2) files/slides.pdf"), slides);
+    assert_eq!(by_tool.text("Maths/Week 1 (2).md"), week_file);
     let again = b
         .tool("export")
         .args(["--user", "nobody", "--out"])

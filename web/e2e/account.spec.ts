@@ -78,3 +78,22 @@ test("a student changes the password, then deletes the account", async ({ page, 
   await page.reload();
   await expect(page.getByRole("button", { name: "Sign in" })).toBeVisible();
 });
+
+test("a student downloads every note as a zip", async ({ page, account, api }) => {
+  const note = await api.createNote({ title: "Exam plan", body: "Revise chapter 3.", subject: "Maths" });
+  await api.getNote(note.id, note.position);
+  await signIn(page, account);
+  await page.goto("/account");
+  const downloading = page.waitForEvent("download");
+  await page.getByRole("button", { name: "Download my notes (.zip)" }).click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toMatch(/^anote-export-\d{4}-\d{2}-\d{2}\.zip$/);
+  const stream = await download.createReadStream();
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  const archive = Buffer.concat(chunks);
+  expect(archive.subarray(0, 2).toString()).toBe("PK");
+  // Entry names are stored as they are: the note's file and the manifest.
+  expect(archive.includes("Maths/Exam plan.md")).toBe(true);
+  expect(archive.includes("manifest.json")).toBe(true);
+});

@@ -21,6 +21,8 @@ mod postgres_switch;
 mod sql;
 mod sqlite;
 mod switchable;
+#[cfg(test)]
+mod test_views;
 
 use anote_domain::document::DocumentStatus;
 use anote_domain::{NoteId, StreamId, UserId};
@@ -97,8 +99,11 @@ pub struct NoteView {
     pub created_at: OffsetDateTime,
     /// When its last event was recorded.
     pub updated_at: OffsetDateTime,
-    /// The log position of its last event, for the changes feed (set by
-    /// the projector that applied it).
+    /// Where the view is in the changes feed, set when it is stored: the
+    /// log position of its last event on SQLite (one projector writes, in
+    /// log order); on PostgreSQL the read-model transaction that stored it
+    /// and its place in it, because projectors of different shards commit
+    /// out of log order (see [`NoteReads::changes`]).
     pub changed: Position,
     /// Its documents, pending and attached, in the order they were added.
     pub documents: Vec<DocumentView>,
@@ -611,13 +616,19 @@ pub trait NoteReads: ReadModels {
     async fn upcoming(&self, owner: UserId, limit: u32) -> Result<Vec<NoteView>, StoreError>;
 
     /// The owner's notes (purged tombstones included) changed after
-    /// position `since`, in the order of their last change.
+    /// cursor `since`, in the order of their last change. A change is
+    /// listed only once no change before it can still be committed, so a
+    /// client that goes on from the last one it got never skips one.
     async fn changes(
         &self,
         owner: UserId,
         since: Position,
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError>;
+
+    /// The cursor of the changes feed's end now: every change after it is
+    /// still to be listed (a device that has just read its notes starts here).
+    async fn changes_now(&self) -> Result<Position, StoreError>;
 
     /// The live share links of the owner's note, oldest first.
     async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError>;

@@ -52,6 +52,16 @@ impl PgReadStore {
     }
 }
 
+/// The oldest transaction still running anywhere in the cluster (or the
+/// next to start): every transaction before it has ended.
+const OLDEST_RUNNING: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+/// The changes feed: views stored by a transaction before the oldest one
+/// still running (xid8 ordering: see `apply`; SQLite has one writer).
+static CHANGES: LazyLock<String> = LazyLock::new(|| {
+    sql::changes("AND changed_tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+});
+
 /// A search: `$1` the owner, `$2` the words, `$3` the limit. The text
 /// vector holds the owner's lexeme too (migration `0010_search_by_owner.sql`),
 /// so the index yields this owner's matches only; a query without words
@@ -194,8 +204,16 @@ impl ProjectionStore for PgReadStore {
                 return Err(StoreError::Switched);
             }
         }
+        // The changes feed goes by this transaction, not by the log: the
+        // projectors of two shards commit their batches out of log order,
+        // and a device past a later change would never see an earlier one
+        // that committed after it. `CHANGES` lists a transaction's views
+        // once every transaction before it has ended.
+        let feed_tx: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+            .fetch_one(&mut *tx)
+            .await?;
         let mut stored_views = Vec::new();
-        for view in &batch.upserts {
+        for (place, view) in (1_i64..).zip(&batch.upserts) {
             let stored = sqlx::query(UPSERT_VIEW)
                 .bind(view.id.uuid())
                 .bind(view.owner.uuid())
@@ -214,8 +232,8 @@ impl ProjectionStore for PgReadStore {
                 .bind(to_i64(view.version)?)
                 .bind(Time(view.created_at))
                 .bind(Time(view.updated_at))
-                .bind(to_i64(view.changed.tx())?)
-                .bind(to_i64(view.changed.seq())?)
+                .bind(feed_tx)
+                .bind(place)
                 .bind(Json(&view.documents))
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -431,7 +449,7 @@ impl NoteReads for PgReadStore {
         since: Position,
         limit: u32,
     ) -> Result<Vec<NoteView>, StoreError> {
-        let rows = sqlx::query(&sql::changes())
+        let rows = sqlx::query(&CHANGES)
             .bind(owner.uuid())
             .bind(to_i64(since.tx())?)
             .bind(to_i64(since.seq())?)
@@ -439,6 +457,13 @@ impl NoteReads for PgReadStore {
             .fetch_all(self.db.pool())
             .await?;
         rows.iter().map(decode).collect()
+    }
+
+    async fn changes_now(&self) -> Result<Position, StoreError> {
+        let xmin: i64 = sqlx::query_scalar(OLDEST_RUNNING)
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(Position::new(from_i64(xmin)?, 0))
     }
 
     async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError> {
@@ -607,11 +632,65 @@ async fn save_shard_progress(
 
 #[cfg(test)]
 mod tests {
-    use super::SEARCH;
+    use std::time::{Duration, Instant};
+
+    use super::{PgReadStore, SEARCH};
+    use crate::test_views::view;
+    use crate::{NoteReads, ProjectionBatch, ProjectionStore};
+    use anote_domain::UserId;
     use anote_store::db::PgDatabase;
     use anote_testkit::env::{database_url, fresh_schema};
     use serde_json::Value;
     use uuid::Uuid;
+
+    #[tokio::test]
+    async fn a_change_is_listed_only_once_no_earlier_transaction_can_commit() {
+        let schema = fresh_schema();
+        let db = PgDatabase::connect(&database_url(), Some(&schema), 2)
+            .await
+            .expect("PostgreSQL answers (run the README's test command)");
+        db.migrate(crate::migrations::postgres())
+            .await
+            .expect("migrates");
+        let store = PgReadStore::new(db.clone());
+        let owner = UserId::new();
+        // A transaction that began first and is still running, as another
+        // shard's projector batch would be.
+        let mut earlier = db.pool().begin().await.expect("begins");
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&mut *earlier)
+            .await
+            .expect("takes an id");
+        let start = store.changes_now().await.expect("the feed's end");
+        let batch = ProjectionBatch {
+            upserts: vec![view(owner, "later")],
+            ..ProjectionBatch::default()
+        };
+        store.apply("p", &batch).await.expect("applies");
+        let listed = store.changes(owner, start, 10).await.expect("reads");
+        assert!(
+            listed.is_empty(),
+            "listed before the earlier transaction ended"
+        );
+        earlier.commit().await.expect("commits");
+        // Other tests' transactions hold the horizon back for moments.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listed = loop {
+            let listed = store.changes(owner, start, 10).await.expect("reads");
+            if !listed.is_empty() || Instant::now() > deadline {
+                break listed;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let titles: Vec<&str> = listed.iter().map(|v| v.title.as_str()).collect();
+        assert_eq!(titles, ["later"]);
+        assert!(store
+            .changes(owner, listed[0].changed, 10)
+            .await
+            .expect("reads")
+            .is_empty());
+        assert!(store.changes_now().await.expect("the end") > start);
+    }
 
     /// The most rows any step of `plan` produced or threw away.
     fn most_rows(plan: &Value) -> u64 {

@@ -83,12 +83,13 @@ pub(crate) fn upcoming() -> String {
     )
 }
 
-/// An owner's notes changed after a position: `$1` owner, `$2` tx, `$3`
-/// seq, `$4` limit.
-pub(crate) fn changes() -> String {
+/// An owner's notes changed after a cursor: `$1` owner, `$2` tx, `$3`
+/// seq, `$4` limit; `horizon` adds the backend's condition that no earlier
+/// change can still commit (none on SQLite, where one writer commits in order).
+pub(crate) fn changes(horizon: &str) -> String {
     format!(
         "SELECT {NOTE_COLUMNS} FROM note_views
-         WHERE owner_id = $1 AND (changed_tx, changed_seq) > ($2, $3)
+         WHERE owner_id = $1 AND (changed_tx, changed_seq) > ($2, $3) {horizon}
          ORDER BY changed_tx, changed_seq LIMIT $4"
     )
 }

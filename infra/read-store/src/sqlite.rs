@@ -522,12 +522,17 @@ impl NoteReads for SqliteReadStore {
             .read_in_place(|conn| {
                 direct::rows(
                     conn,
-                    &sql::changes(),
+                    &sql::changes(""),
                     &[&owner.uuid(), &tx, &seq, &i64::from(limit)],
                     decode,
                 )
             })
             .await
+    }
+
+    async fn changes_now(&self) -> Result<Position, StoreError> {
+        // One projector writes views in log order: its checkpoint is the end.
+        self.checkpoint(crate::NOTE_VIEWS).await
     }
 
     async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError> {
@@ -618,31 +623,8 @@ mod tests {
 
     use super::*;
     use crate::migrations;
+    use crate::test_views::view;
     use anote_store::db::SqliteDatabase;
-
-    fn view(owner: UserId, title: &str) -> NoteView {
-        let now = OffsetDateTime::now_utc();
-        NoteView {
-            id: NoteId::new(),
-            owner,
-            title: title.to_owned(),
-            body: "chapter on convergence".to_owned(),
-            snippet: String::new(),
-            subject: None,
-            tags: Vec::new(),
-            pinned: false,
-            archived: false,
-            trashed: false,
-            purged: false,
-            due_at: None,
-            done: false,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            changed: Position::new(0, 1),
-            documents: Vec::new(),
-        }
-    }
 
     async fn apply(store: &SqliteReadStore, views: Vec<NoteView>) {
         let batch = ProjectionBatch {

@@ -180,6 +180,10 @@ impl NoteReads for SwitchableReads {
         self.current().changes(owner, since, limit).await
     }
 
+    async fn changes_now(&self) -> Result<Position, StoreError> {
+        self.current().changes_now().await
+    }
+
     async fn share_links(&self, owner: UserId, note: NoteId) -> Result<Vec<ShareLink>, StoreError> {
         self.current().share_links(owner, note).await
     }

@@ -78,6 +78,7 @@ pub async fn export(
         let out = Pipe {
             chunks: chunks.clone(),
             buffer: Vec::with_capacity(CHUNK),
+            handle: handle.clone(),
         };
         match archive::write_archive(&handle, &*reads, &*store, auth.user, out) {
             Ok(manifest) => tracing::info!(notes = manifest.notes.len(), "an account was exported"),
@@ -110,11 +111,16 @@ pub async fn export(
 
 /// The zip writer's output: bytes gathered into chunks and sent to the
 /// reply, waiting while the client is slower than the writer (so at most a
-/// few chunks are in memory); a client that went away fails the write.
+/// few chunks are in memory); a client that went away, or took nothing for
+/// [`STALLED`], fails the write and gives its export's place back.
 struct Pipe {
     chunks: mpsc::Sender<Result<Bytes, std::io::Error>>,
     buffer: Vec<u8>,
+    handle: Handle,
 }
+
+/// How long a client may take no bytes of its export.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Pipe {
     fn send(&mut self) -> std::io::Result<()> {
@@ -125,9 +131,20 @@ impl Pipe {
             &mut self.buffer,
             Vec::with_capacity(CHUNK),
         ));
-        self.chunks.blocking_send(Ok(chunk)).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
-        })
+        let sent = self
+            .handle
+            .block_on(tokio::time::timeout(STALLED, self.chunks.send(Ok(chunk))));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the client went away",
+            )),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took nothing for a minute",
+            )),
+        }
     }
 }
 

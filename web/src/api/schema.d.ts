@@ -27,6 +27,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/account/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's notes and documents as a zip.
+         * @description Every note (trashed and archived ones too, each marked in its front
+         *     matter) as `<subject>/<title>.md`, notes without a subject in `No
+         *     subject/`; attached documents in `<subject>/<title> files/`;
+         *     `manifest.json` lists them all with their ids, dates and digests. A
+         *     failure midway cuts the reply off, so a partial archive is never taken
+         *     for a whole one.
+         */
+        get: operations["export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/account/password": {
         parameters: {
             query?: never;
@@ -1366,6 +1391,59 @@ export interface operations {
                 };
             };
             /** @description overloaded, request_timeout, store_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Answer only once the read models include this position from a
+                 *     command reply (waiting up to `ANOTE_MIN_POSITION_TIMEOUT_MS`).
+                 */
+                "Anote-Min-Position"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A zip archive (streamed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": number[];
+                };
+            };
+            /** @description invalid_min_position, unreachable_min_position */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many exports are being written (`exports_busy`) */
             503: {
                 headers: {
                     [name: string]: unknown;

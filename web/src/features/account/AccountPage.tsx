@@ -12,7 +12,8 @@ const PASSWORD_LENGTH = { min: 10, max: 128 };
 
 /**
  * The account screen (`/account`): change the password, see the storage used,
- * and delete the account after typing the username, which signs out.
+ * download every note as a zip, and delete the account after typing the
+ * username, which signs out.
  */
 export function AccountPage() {
   const { user } = useSession();
@@ -27,6 +28,7 @@ export function AccountPage() {
       )}
       <ChangePassword username={user?.username ?? ""} />
       <Storage />
+      <ExportNotes />
       <DeleteAccount username={user?.username ?? ""} />
     </div>
   );
@@ -138,6 +140,41 @@ function Storage() {
     <section className="account-section" aria-labelledby={headingId}>
       <h2 id={headingId}>Storage</h2>
       <UsageMeter />
+    </section>
+  );
+}
+
+/** Downloads every note and document as a zip (`GET /v1/account/export`). */
+function ExportNotes() {
+  const headingId = useId();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function download() {
+    setBusy(true);
+    setError(null);
+    try {
+      const archive = await call(() => api.GET("/v1/account/export", { parseAs: "blob" }));
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(archive as Blob);
+      link.download = `anote-export-${new Date().toISOString().slice(0, 10)}.zip`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    } catch (problem) {
+      setError(`The notes were not exported. ${describeProblem(problem)}`);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section className="account-section" aria-labelledby={headingId}>
+      <h2 id={headingId}>Export</h2>
+      <p>Every note as a Markdown file, in a folder per subject, with its documents beside it.</p>
+      <button type="button" onClick={() => void download()} disabled={busy}>
+        {busy ? "Preparing the archive…" : "Download my notes (.zip)"}
+      </button>
+      {error && <p role="alert">{error}</p>}
     </section>
   );
 }
