@@ -106,7 +106,12 @@ pub async fn changes(
             has_more: false,
         }));
     };
-    let mut views = state.reads.changes(auth.user, since, limit + 1).await?;
+    // A change held back now is listed on the device's next ask.
+    let mut views = state
+        .reads
+        .changes(auth.user, since, limit + 1)
+        .await?
+        .views;
     let has_more = views.len() > limit as usize;
     views.truncate(limit as usize);
     let next_cursor = views.last().map_or(since, |v| v.changed).to_string();

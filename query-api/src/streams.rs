@@ -287,6 +287,8 @@ pub async fn stream(
         listener,
         pending: VecDeque::new(),
         behind: true,
+        held: None,
+        sent: Instant::now(),
         ready: false,
     };
     let events = futures_util::stream::unfold(feed, |mut feed| async move {
@@ -334,13 +336,39 @@ struct Feed {
     pending: VecDeque<Event>,
     /// The read models may hold changes after the cursor.
     behind: bool,
+    /// A change is held back behind a transaction still running: the
+    /// read models are asked again after this long.
+    held: Option<Duration>,
+    /// When the stream last sent anything (the heartbeat counts from it).
+    sent: Instant,
     /// The `ready` event was sent.
     ready: bool,
+}
+
+/// The first wait before a held-back change is asked for again; it doubles
+/// up to [`HELD_AT_MOST`] while the change stays held back.
+const HELD_FIRST: Duration = Duration::from_millis(20);
+
+/// The longest wait before a held-back change is asked for again.
+const HELD_AT_MOST: Duration = Duration::from_secs(1);
+
+/// What ended a stream's wait.
+enum Woken {
+    /// A notice named the owner, or a held-back change is due again.
+    Read,
+    /// Nothing was sent for a heartbeat.
+    Heartbeat,
 }
 
 impl Feed {
     /// The next event, or `None` when the stream ends.
     async fn next(&mut self) -> Option<Event> {
+        let event = self.wait_for_next().await?;
+        self.sent = Instant::now();
+        Some(event)
+    }
+
+    async fn wait_for_next(&mut self) -> Option<Event> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some(event);
@@ -364,23 +392,25 @@ impl Feed {
                 );
             }
             let changed = self.listener.changed.as_mut()?;
+            let held = self.held.unwrap_or(Duration::MAX);
             let woken = tokio::select! {
                 biased;
                 _ = self.listener.closing.wait_for(|closing| *closing) => return None,
                 () = tokio::time::sleep_until(self.expires) => return None,
                 woken = changed.changed() => {
                     woken.ok()?;
-                    true
+                    Woken::Read
                 }
-                () = tokio::time::sleep(self.heartbeat) => false,
+                () = tokio::time::sleep(held), if self.held.is_some() => Woken::Read,
+                () = tokio::time::sleep_until(self.sent + self.heartbeat) => Woken::Heartbeat,
             };
             if self.revoked() {
                 return None;
             }
-            if !woken {
-                return Some(Event::default().comment(""));
+            match woken {
+                Woken::Read => self.behind = true,
+                Woken::Heartbeat => return Some(Event::default().comment("")),
             }
-            self.behind = true;
         }
     }
 
@@ -391,13 +421,18 @@ impl Feed {
 
     /// Reads the next page of changes after the cursor into `pending`.
     async fn read(&mut self) -> Result<(), QueryError> {
-        let views = self
+        let page = self
             .state
             .reads
             .changes(self.auth.user, self.cursor, PAGE)
             .await?;
-        self.behind = views.len() == PAGE as usize;
-        for view in views {
+        self.behind = page.views.len() == PAGE as usize;
+        // No notice comes when the transaction holding a change back ends.
+        self.held = page.held_back.then(|| {
+            self.held
+                .map_or(HELD_FIRST, |held| (held * 2).min(HELD_AT_MOST))
+        });
+        for view in page.views {
             self.cursor = view.changed;
             let data = serde_json::to_string(&Change::of(view))
                 .map_err(|err| QueryError::Internal(err.to_string()))?;

@@ -109,6 +109,16 @@ pub struct NoteView {
     pub documents: Vec<DocumentView>,
 }
 
+/// A page of the changes feed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangesPage {
+    /// The changed notes, in feed order.
+    pub views: Vec<NoteView>,
+    /// A change after them is stored but waits for a transaction that began
+    /// before it to end (PostgreSQL): asking again shortly lists it.
+    pub held_back: bool,
+}
+
 /// A document as a note view lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentView {
@@ -618,13 +628,14 @@ pub trait NoteReads: ReadModels {
     /// The owner's notes (purged tombstones included) changed after
     /// cursor `since`, in the order of their last change. A change is
     /// listed only once no change before it can still be committed, so a
-    /// client that goes on from the last one it got never skips one.
+    /// client that goes on from the last one it got never skips one; the
+    /// page says when a stored change was held back for that reason.
     async fn changes(
         &self,
         owner: UserId,
         since: Position,
         limit: u32,
-    ) -> Result<Vec<NoteView>, StoreError>;
+    ) -> Result<ChangesPage, StoreError>;
 
     /// The cursor of the changes feed's end now: every change after it is
     /// still to be listed (a device that has just read its notes starts here).

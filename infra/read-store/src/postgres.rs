@@ -13,8 +13,8 @@ use super::sql::{
     SHARE_LINKS, SUBJECTS, UPSERT_VIEW, USAGE,
 };
 use super::{
-    document_from_row, parked_from_row, share_link_from_row, status_name, Applied, Count,
-    DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteReads, NoteSort, NoteView,
+    document_from_row, parked_from_row, share_link_from_row, status_name, Applied, ChangesPage,
+    Count, DocumentEntry, DocumentView, ListCursor, NoteFilter, NoteReads, NoteSort, NoteView,
     ParkedStream, ProjectionBatch, ProjectionStore, ReadModels, SearchHit, ShardProgress,
     ShareChange, ShareLink, SortKey, Usage, NOTE_COLUMNS,
 };
@@ -56,10 +56,11 @@ impl PgReadStore {
 /// next to start): every transaction before it has ended.
 const OLDEST_RUNNING: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
-/// The changes feed: views stored by a transaction before the oldest one
-/// still running (xid8 ordering: see `apply`; SQLite has one writer).
+/// The changes feed, with the oldest transaction still running: only the
+/// views stored before it are listed (xid8 ordering: see `apply`; SQLite
+/// has one writer).
 static CHANGES: LazyLock<String> = LazyLock::new(|| {
-    sql::changes("AND changed_tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    sql::changes(", pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon")
 });
 
 /// A search: `$1` the owner, `$2` the words, `$3` the limit. The text
@@ -448,7 +449,7 @@ impl NoteReads for PgReadStore {
         owner: UserId,
         since: Position,
         limit: u32,
-    ) -> Result<Vec<NoteView>, StoreError> {
+    ) -> Result<ChangesPage, StoreError> {
         let rows = sqlx::query(&CHANGES)
             .bind(owner.uuid())
             .bind(to_i64(since.tx())?)
@@ -456,7 +457,23 @@ impl NoteReads for PgReadStore {
             .bind(i64::from(limit))
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(decode).collect()
+        let mut views = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let horizon = from_i64(row.try_get("horizon")?)?;
+            let view = decode(row)?;
+            // Rows go by transaction: the ones held back come last.
+            if view.changed.tx() >= horizon {
+                return Ok(ChangesPage {
+                    views,
+                    held_back: true,
+                });
+            }
+            views.push(view);
+        }
+        Ok(ChangesPage {
+            views,
+            held_back: false,
+        })
     }
 
     async fn changes_now(&self) -> Result<Position, StoreError> {
@@ -667,28 +684,29 @@ mod tests {
             ..ProjectionBatch::default()
         };
         store.apply("p", &batch).await.expect("applies");
-        let listed = store.changes(owner, start, 10).await.expect("reads");
-        assert!(
-            listed.is_empty(),
-            "listed before the earlier transaction ended"
+        let held = store.changes(owner, start, 10).await.expect("reads");
+        assert_eq!(
+            (held.views.len(), held.held_back),
+            (0, true),
+            "held back while the earlier transaction runs"
         );
         earlier.commit().await.expect("commits");
         // Other tests' transactions hold the horizon back for moments.
         let deadline = Instant::now() + Duration::from_secs(10);
         let listed = loop {
-            let listed = store.changes(owner, start, 10).await.expect("reads");
-            if !listed.is_empty() || Instant::now() > deadline {
-                break listed;
+            let page = store.changes(owner, start, 10).await.expect("reads");
+            if !page.held_back || Instant::now() > deadline {
+                break page.views;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let titles: Vec<&str> = listed.iter().map(|v| v.title.as_str()).collect();
         assert_eq!(titles, ["later"]);
-        assert!(store
+        let after = store
             .changes(owner, listed[0].changed, 10)
             .await
-            .expect("reads")
-            .is_empty());
+            .expect("reads");
+        assert!(after.views.is_empty());
         assert!(store.changes_now().await.expect("the end") > start);
     }
 

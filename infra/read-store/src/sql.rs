@@ -84,12 +84,13 @@ pub(crate) fn upcoming() -> String {
 }
 
 /// An owner's notes changed after a cursor: `$1` owner, `$2` tx, `$3`
-/// seq, `$4` limit; `horizon` adds the backend's condition that no earlier
-/// change can still commit (none on SQLite, where one writer commits in order).
-pub(crate) fn changes(horizon: &str) -> String {
+/// seq, `$4` limit; `extra` adds the backend's columns (PostgreSQL: the
+/// horizon of what may be listed; none on SQLite, where one writer commits
+/// in feed order).
+pub(crate) fn changes(extra: &str) -> String {
     format!(
-        "SELECT {NOTE_COLUMNS} FROM note_views
-         WHERE owner_id = $1 AND (changed_tx, changed_seq) > ($2, $3) {horizon}
+        "SELECT {NOTE_COLUMNS}{extra} FROM note_views
+         WHERE owner_id = $1 AND (changed_tx, changed_seq) > ($2, $3)
          ORDER BY changed_tx, changed_seq LIMIT $4"
     )
 }

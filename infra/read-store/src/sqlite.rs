@@ -12,9 +12,9 @@ use super::sql::{
 };
 use super::{
     document_from_row, documents_from_json, fts5_query, parked_from_row, qualified_columns,
-    share_link_from_row, status_name, Count, DocumentEntry, ListCursor, NoteFilter, NoteReads,
-    NoteSort, NoteView, ParkedStream, ProjectionBatch, ProjectionStore, ReadModels, SearchHit,
-    ShareChange, ShareLink, SortKey, Usage, NOTE_COLUMNS,
+    share_link_from_row, status_name, ChangesPage, Count, DocumentEntry, ListCursor, NoteFilter,
+    NoteReads, NoteSort, NoteView, ParkedStream, ProjectionBatch, ProjectionStore, ReadModels,
+    SearchHit, ShareChange, ShareLink, SortKey, Usage, NOTE_COLUMNS,
 };
 use anote_store::db::{direct, from_i64, from_micros, micros, to_i64, SqliteDatabase};
 use anote_store::error::StoreError;
@@ -516,9 +516,10 @@ impl NoteReads for SqliteReadStore {
         owner: UserId,
         since: Position,
         limit: u32,
-    ) -> Result<Vec<NoteView>, StoreError> {
+    ) -> Result<ChangesPage, StoreError> {
         let (tx, seq) = (to_i64(since.tx())?, to_i64(since.seq())?);
-        self.db
+        let views = self
+            .db
             .read_in_place(|conn| {
                 direct::rows(
                     conn,
@@ -527,7 +528,12 @@ impl NoteReads for SqliteReadStore {
                     decode,
                 )
             })
-            .await
+            .await?;
+        // One writer commits in feed order: nothing is ever held back.
+        Ok(ChangesPage {
+            views,
+            held_back: false,
+        })
     }
 
     async fn changes_now(&self) -> Result<Position, StoreError> {

@@ -15,7 +15,7 @@ use tokio::sync::{OwnedRwLockWriteGuard, RwLock as ApplyLock};
 use uuid::Uuid;
 
 use super::{
-    Count, DocumentEntry, ListCursor, NoteFilter, NoteReads, NoteView, ParkedStream,
+    ChangesPage, Count, DocumentEntry, ListCursor, NoteFilter, NoteReads, NoteView, ParkedStream,
     ProjectionBatch, ProjectionStore, ReadModels, ReadStore, SearchHit, ShareLink, Usage,
 };
 use anote_store::error::StoreError;
@@ -176,7 +176,7 @@ impl NoteReads for SwitchableReads {
         owner: UserId,
         since: Position,
         limit: u32,
-    ) -> Result<Vec<NoteView>, StoreError> {
+    ) -> Result<ChangesPage, StoreError> {
         self.current().changes(owner, since, limit).await
     }
 

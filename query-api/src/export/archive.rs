@@ -34,6 +34,13 @@ pub const FORMAT: &str = "anote-export";
 /// Notes read from the read models at a time.
 const PAGE: u32 = 200;
 
+/// How long an export waits, a time, for a held-back change.
+const HOLD_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How many times at most: a transaction left open elsewhere must not
+/// stall an export for more than ten seconds.
+const HOLD_LIMIT: u32 = 500;
+
 /// Why an export stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -143,10 +150,19 @@ pub fn write_archive(
     let mut names = Names::default();
     let mut seen = HashSet::new();
     let mut cursor = Position::START;
+    let mut held = 0;
     loop {
-        let views = handle.block_on(reads.changes(owner, cursor, PAGE))?;
-        let last_page = views.len() < PAGE as usize;
-        for view in views {
+        let page = handle.block_on(reads.changes(owner, cursor, PAGE))?;
+        // A note stored but held back behind a transaction still running
+        // is waited for (briefly: transactions end in milliseconds).
+        let waited_enough = held >= HOLD_LIMIT;
+        if page.held_back && page.views.is_empty() && !waited_enough {
+            held += 1;
+            std::thread::sleep(HOLD_PAUSE);
+            continue;
+        }
+        let last_page = page.views.len() < PAGE as usize && (!page.held_back || waited_enough);
+        for view in page.views {
             cursor = view.changed;
             // A note changed while the export runs comes again: once is enough.
             if view.purged || !seen.insert(view.id) {
