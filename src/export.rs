@@ -53,7 +53,8 @@ pub async fn run(export: Export) -> anyhow::Result<()> {
     // Only URLs are signed with the key, and this command makes none.
     let signer = TokenSigner::new(Secret::new(uuid::Uuid::new_v4().as_bytes().to_vec()));
     let store = Blobs::open(&settings, signer).await?.store;
-    let out: Box<dyn Write + Send> = if export.out.as_os_str() == "-" {
+    let to_file = export.out.as_os_str() != "-";
+    let out: Box<dyn Write + Send> = if !to_file {
         Box::new(std::io::stdout())
     } else {
         let file = std::fs::File::create_new(&export.out)
@@ -61,9 +62,19 @@ pub async fn run(export: Export) -> anyhow::Result<()> {
         Box::new(std::io::BufWriter::new(file))
     };
     let handle = tokio::runtime::Handle::current();
-    let manifest =
+    let written =
         tokio::task::spawn_blocking(move || write_archive(&handle, &*reads, &*store, owner, out))
-            .await??;
+            .await?;
+    let manifest = match written {
+        Ok(manifest) => manifest,
+        Err(err) => {
+            // A partial archive is never left to be taken for a whole one.
+            if to_file {
+                let _ = std::fs::remove_file(&export.out);
+            }
+            return Err(err.into());
+        }
+    };
     let documents: usize = manifest.notes.iter().map(|n| n.documents.len()).sum();
     writeln!(
         std::io::stderr(),

@@ -45,37 +45,41 @@ impl Target {
     }
 }
 
-/// Opens the event log `target` names.
-pub async fn open(target: &Target) -> anyhow::Result<Arc<dyn EventStore>> {
+/// The database of the event log `target` names.
+enum LogDatabase {
+    Postgres(PgDatabase),
+    Sqlite(SqliteDatabase),
+}
+
+/// Connects to (or opens) the database of the event log `target` names.
+async fn log_database(target: &Target) -> anyhow::Result<LogDatabase> {
     Ok(match target.postgres()? {
-        Some(url) => {
-            let db = PgDatabase::connect(url.expose(), target.database_schema.as_deref(), 4)
+        Some(url) => LogDatabase::Postgres(
+            PgDatabase::connect(url.expose(), target.database_schema.as_deref(), 4)
                 .await
-                .context("connecting to PostgreSQL (ANOTE_DATABASE_URL)")?;
-            Arc::new(PgEventStore::new(db))
-        }
+                .context("connecting to PostgreSQL (ANOTE_DATABASE_URL)")?,
+        ),
         None => {
             let path = target.data_dir.join("anote.sqlite3");
             anyhow::ensure!(path.exists(), "no event log at {}", path.display());
-            Arc::new(SqliteEventStore::new(SqliteDatabase::open(&path).await?))
+            LogDatabase::Sqlite(SqliteDatabase::open(&path).await?)
         }
+    })
+}
+
+/// Opens the event log `target` names.
+pub async fn open(target: &Target) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(match log_database(target).await? {
+        LogDatabase::Postgres(db) => Arc::new(PgEventStore::new(db)),
+        LogDatabase::Sqlite(db) => Arc::new(SqliteEventStore::new(db)),
     })
 }
 
 /// The accounts beside the event log `target` names.
 pub async fn accounts(target: &Target) -> anyhow::Result<Arc<dyn AccountStore>> {
-    Ok(match target.postgres()? {
-        Some(url) => {
-            let db = PgDatabase::connect(url.expose(), target.database_schema.as_deref(), 2)
-                .await
-                .context("connecting to PostgreSQL (ANOTE_DATABASE_URL)")?;
-            Arc::new(PgAccountStore::new(db))
-        }
-        None => {
-            let path = target.data_dir.join("anote.sqlite3");
-            anyhow::ensure!(path.exists(), "no event log at {}", path.display());
-            Arc::new(SqliteAccountStore::new(SqliteDatabase::open(&path).await?))
-        }
+    Ok(match log_database(target).await? {
+        LogDatabase::Postgres(db) => Arc::new(PgAccountStore::new(db)),
+        LogDatabase::Sqlite(db) => Arc::new(SqliteAccountStore::new(db)),
     })
 }
 

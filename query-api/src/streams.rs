@@ -62,6 +62,13 @@ impl StreamSettings {
 /// Changes read from the read models at a time.
 const PAGE: u32 = 100;
 
+/// The most bytes of changes a stream holds before sending them (a note's
+/// body may be large; a slow client must not pin a page of them).
+const PENDING_BYTES: usize = 256 * 1024;
+
+/// Streams reading the read models at once, in a process.
+const READING_AT_ONCE: usize = 16;
+
 /// How long a client waits before reconnecting, told in the stream.
 const RECONNECT: Duration = Duration::from_secs(2);
 
@@ -75,6 +82,7 @@ struct Shared {
     settings: StreamSettings,
     open: Mutex<Open>,
     closing: watch::Sender<bool>,
+    reading: tokio::sync::Semaphore,
 }
 
 /// The owners with open streams: each stream holds a receiver of its
@@ -102,6 +110,7 @@ impl Streams {
                 settings,
                 open: Mutex::default(),
                 closing: watch::channel(false).0,
+                reading: tokio::sync::Semaphore::new(READING_AT_ONCE),
             }),
         }
     }
@@ -374,6 +383,10 @@ impl Feed {
                 return Some(event);
             }
             if self.behind {
+                // A stream catching up stops as a waiting one does.
+                if self.ending() {
+                    return None;
+                }
                 if let Err(err) = self.read().await {
                     tracing::warn!(error = %err, "a change stream could not read its changes");
                     return None;
@@ -419,23 +432,39 @@ impl Feed {
         self.state.is_revoked(self.auth.user, self.auth.session)
     }
 
-    /// Reads the next page of changes after the cursor into `pending`.
+    /// Whether the stream must end: the process is closing, the token
+    /// expired or was revoked.
+    fn ending(&self) -> bool {
+        *self.listener.closing.borrow() || Instant::now() >= self.expires || self.revoked()
+    }
+
+    /// Reads the next page of changes after the cursor into `pending`, at
+    /// most [`PENDING_BYTES`] of them (the rest is read once they are sent).
     async fn read(&mut self) -> Result<(), QueryError> {
-        let page = self
-            .state
-            .reads
-            .changes(self.auth.user, self.cursor, PAGE)
-            .await?;
+        let page = {
+            // A notice for everyone wakes every stream: they read a few at a time.
+            let _turn = self.state.streams.shared.reading.acquire().await;
+            self.state
+                .reads
+                .changes(self.auth.user, self.cursor, PAGE)
+                .await?
+        };
         self.behind = page.views.len() == PAGE as usize;
         // No notice comes when the transaction holding a change back ends.
         self.held = page.held_back.then(|| {
             self.held
                 .map_or(HELD_FIRST, |held| (held * 2).min(HELD_AT_MOST))
         });
+        let mut bytes = 0;
         for view in page.views {
+            if bytes >= PENDING_BYTES {
+                self.behind = true;
+                break;
+            }
             self.cursor = view.changed;
             let data = serde_json::to_string(&Change::of(view))
                 .map_err(|err| QueryError::Internal(err.to_string()))?;
+            bytes += data.len();
             self.pending.push_back(
                 Event::default()
                     .event("change")

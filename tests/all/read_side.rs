@@ -560,7 +560,7 @@ async fn a_second_device_syncs_with_the_changes_feed(split: bool) {
     assert_eq!(item(&ids[1])["note"]["title"], "renamed");
     assert_eq!(item(&ids[1])["note"]["version"], edited["version"]);
     assert_eq!(item(&ids[2])["deleted"], true);
-    assert!(items[1].get("note").is_none());
+    assert!(item(&ids[2]).get("note").is_none());
     let bad = r
         .as_user(&ada, Method::GET, "/v1/changes?since=yesterday")
         .send()

@@ -58,20 +58,22 @@ export async function followChanges(
   signal: AbortSignal,
   onEvent: (event: StreamEvent) => void,
 ): Promise<void> {
-  let response: Response;
+  let result;
   try {
-    ({ response } = await api.GET("/v1/changes/stream", {
+    result = await api.GET("/v1/changes/stream", {
       params: { query: { since } },
       parseAs: "stream",
       signal,
-    }));
+    });
   } catch {
     if (signal.aborted) return;
     throw new ApiError(0, { detail: "The server could not be reached." });
   }
+  const { response, error } = result;
   if (!response.ok || !response.body) {
-    const problem = await response.json().catch(() => ({}));
-    throw new ApiError(response.status, problem);
+    // openapi-fetch has read a refusal's problem document already.
+    const problem = typeof error === "object" && error !== null ? error : {};
+    throw new ApiError(response.status, problem as ApiError["problem"]);
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   const parser = new SseParser();

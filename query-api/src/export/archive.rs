@@ -23,7 +23,9 @@ use tokio::runtime::Handle;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use super::markdown::{note_file, safe_name, split_extension, timestamp, Names, NO_SUBJECT};
+use super::markdown::{
+    note_file, safe_extension, safe_name, split_extension, timestamp, Names, NO_SUBJECT,
+};
 
 /// The manifest's name in the archive.
 pub const MANIFEST: &str = "manifest.json";
@@ -37,16 +39,19 @@ const PAGE: u32 = 200;
 /// How long an export waits, a time, for a held-back change.
 const HOLD_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// How many times at most: a transaction left open elsewhere must not
-/// stall an export for more than ten seconds.
+/// How many times at most: a transaction left open elsewhere fails the
+/// export after ten seconds rather than stalling it, or leaving a note out.
 const HOLD_LIMIT: u32 = 500;
 
 /// Why an export stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// The read models failed.
-    #[error("reading the notes failed")]
+    #[error("reading the notes failed: {0}")]
     Store(#[from] StoreError),
+    /// A stored note stayed held back behind a transaction that did not end.
+    #[error("a note stayed held back behind a transaction that did not end")]
+    HeldBack,
     /// The document store failed, or lost an object.
     #[error("reading a document failed: {0}")]
     Blob(String),
@@ -155,13 +160,16 @@ pub fn write_archive(
         let page = handle.block_on(reads.changes(owner, cursor, PAGE))?;
         // A note stored but held back behind a transaction still running
         // is waited for (briefly: transactions end in milliseconds).
-        let waited_enough = held >= HOLD_LIMIT;
-        if page.held_back && page.views.is_empty() && !waited_enough {
+        if page.held_back && page.views.is_empty() {
+            if held == HOLD_LIMIT {
+                return Err(ExportError::HeldBack);
+            }
             held += 1;
             std::thread::sleep(HOLD_PAUSE);
             continue;
         }
-        let last_page = page.views.len() < PAGE as usize && (!page.held_back || waited_enough);
+        let last_page = page.views.len() < PAGE as usize && !page.held_back;
+        held = 0;
         for view in page.views {
             cursor = view.changed;
             // A note changed while the export runs comes again: once is enough.
@@ -201,7 +209,7 @@ fn write_note<W: Write>(
     let stem = safe_name(&view.title, "Untitled");
     let path = names.claim(&folder, &stem, ".md");
     // The documents' folder is named after the note's file, suffix and all.
-    let documents_folder = format!("{} files", path.trim_end_matches(".md"));
+    let documents_folder = format!("{} files", path.strip_suffix(".md").unwrap_or(&path));
     zip.start_file(path.as_str(), deflated())?;
     zip.write_all(note_file(&view).as_bytes())?;
     let mut documents = Vec::new();
@@ -211,8 +219,8 @@ fn write_note<W: Write>(
         .filter(|d| d.status == DocumentStatus::Attached)
     {
         let (name, extension) = split_extension(&document.file_name);
-        let name = safe_name(name, "document");
-        let doc_path = names.claim(&documents_folder, &name, extension);
+        let (name, extension) = (safe_name(name, "document"), safe_extension(extension));
+        let doc_path = names.claim(&documents_folder, &name, &extension);
         let options = SimpleFileOptions::default()
             .compression_method(CompressionMethod::Stored)
             .large_file(document.size >= u64::from(u32::MAX));

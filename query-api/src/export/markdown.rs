@@ -79,6 +79,21 @@ pub fn safe_name(text: &str, fallback: &str) -> String {
     }
 }
 
+/// A file's extension (with its dot) as it may stay in a name: a dot and
+/// at most 10 ASCII letters and digits; anything else is dropped.
+pub fn safe_extension(extension: &str) -> String {
+    match extension.strip_prefix('.') {
+        Some(rest)
+            if !rest.is_empty()
+                && rest.len() <= 10
+                && rest.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            extension.to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
 /// The names already given in an archive, compared without case (as
 /// Windows and macOS do).
 #[derive(Default)]
@@ -132,5 +147,9 @@ mod tests {
             ("slides.final", ".pdf")
         );
         assert_eq!(split_extension(".env"), (".env", ""));
+        assert_eq!(safe_extension(".pdf"), ".pdf");
+        assert_eq!(safe_extension(".x:y?"), "");
+        assert_eq!(safe_extension(&format!(".{}", "a".repeat(11))), "");
+        assert_eq!(safe_extension(""), "");
     }
 }

@@ -80,14 +80,17 @@ pub async fn export(
             buffer: Vec::with_capacity(CHUNK),
             handle: handle.clone(),
         };
-        match archive::write_archive(&handle, &*reads, &*store, auth.user, out) {
+        let written = archive::write_archive(&handle, &*reads, &*store, auth.user, out);
+        drop(place);
+        match written {
             Ok(manifest) => tracing::info!(notes = manifest.notes.len(), "an account was exported"),
             Err(err) => {
                 tracing::warn!(error = %err, "an export stopped");
-                let _ = chunks.blocking_send(Err(std::io::Error::other(err.to_string())));
+                // Cuts the reply off; a client that took nothing for a
+                // minute has no room for it, and the reply ends anyway.
+                let _ = chunks.try_send(Err(std::io::Error::other(err.to_string())));
             }
         }
-        drop(place);
     });
     let stream = futures_util::stream::unfold(body, |mut body| async move {
         body.recv().await.map(|chunk| (chunk, body))
