@@ -21,7 +21,7 @@ use std::time::Duration;
 use anote_domain::UserId;
 use anote_http::extract::{Auth, Authenticator, QueryParams};
 use anote_http::problem::retry_after;
-use anote_http::{Problem, Rejection};
+use anote_http::Problem;
 use anote_read_store::Applied;
 use anote_store::event_store::Position;
 use axum::extract::State;
@@ -32,7 +32,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::changes::{parse_since, Change};
 use crate::error::QueryError;
@@ -245,9 +245,34 @@ pub struct StreamParams {
 #[into_params(parameter_in = Header)]
 pub struct LastEventIdHeader {
     /// The id of the last event received (a cursor of the changes feed):
-    /// the stream resumes after it.
-    #[param(rename = "Last-Event-ID")]
+    /// the stream resumes after it. One that is no id of the stream is
+    /// passed over for `since`.
+    #[param(rename = "Last-Event-ID", nullable = false)]
     pub last_event_id: Option<String>,
+}
+
+/// One event of the stream, as a client's Server-Sent Events reader gives
+/// it (heartbeats are comment lines, not events).
+#[derive(Debug, ToSchema)]
+pub struct StreamEvent {
+    /// What the event is.
+    pub event: StreamEventKind,
+    /// The cursor after it: send it back as `Last-Event-ID` (or `since`).
+    pub id: String,
+    /// For `change`, a `Change` as JSON; empty for `ready`.
+    pub data: String,
+    /// Milliseconds a client waits before it reconnects (sent with `ready`).
+    pub retry: Option<u64>,
+}
+
+/// The kinds of event of the stream.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum StreamEventKind {
+    /// A note changed (its latest state) or was purged.
+    Change,
+    /// The backlog since the cursor was sent; what follows is live.
+    Ready,
 }
 
 /// The caller's changes as they happen, as Server-Sent Events.
@@ -258,7 +283,7 @@ pub struct LastEventIdHeader {
 /// revoked, and when the service restarts: reconnect with `Last-Event-ID`.
 #[utoipa::path(get, path = "/v1/changes/stream", tag = "sync", params(StreamParams, LastEventIdHeader),
     responses(
-        (status = 200, description = "Server-Sent Events: `change` (data: a Change), `ready`, heartbeats", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events: `change` (data: a Change), `ready`, heartbeats", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, body = Problem),
         (status = 429, description = "This account holds as many streams as it may (`too_many_streams`)", body = Problem),
         (status = 503, description = "This service holds as many streams as it may (`streams_full`)", body = Problem)),
@@ -269,14 +294,18 @@ pub async fn stream(
     QueryParams(params): QueryParams<StreamParams>,
     headers: HeaderMap,
 ) -> Result<Response, QueryError> {
-    let resumed = match headers.get("last-event-id") {
-        Some(id) => Some(
-            id.to_str()
-                .map_err(|_| Rejection::InvalidQuery("unknown Last-Event-ID".to_owned()))?,
-        ),
-        None => None,
+    let since = parse_since(params.since.as_deref())?;
+    // The last id the client got wins; one that is no id of this stream
+    // (a browser's reconnect cannot be told otherwise) is passed over for
+    // `since`: changes may come twice, none is missed.
+    let since = match headers
+        .get("last-event-id")
+        .and_then(|id| id.to_str().ok())
+        .and_then(|id| id.parse::<Position>().ok())
+    {
+        Some(resumed) => Some(resumed),
+        None => since,
     };
-    let since = parse_since(resumed.or(params.since.as_deref()))?;
     let listener = match state.streams.admit(auth.user) {
         Ok(listener) => listener,
         Err(refused) => return Ok(refusal(refused)),

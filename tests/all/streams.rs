@@ -99,6 +99,10 @@ async fn a_stream_sends_the_backlog_then_each_change_of_its_owner_only() {
         (after_trash.as_str(), Some(second.as_str()))
     );
     assert_eq!(ready(&mut resumed).await, after_trash);
+
+    // An id that is none of the stream's is passed over for `since`.
+    let mut unknown = open(&app, &ada, "0-0", Some("not-a-cursor")).await;
+    assert_eq!(change(&mut unknown).await.1["id"], first.as_str());
 }
 
 #[tokio::test]
@@ -140,8 +144,8 @@ async fn cursors_accounts_and_limits_are_checked_with_clear_errors() {
         ("since=1-2-3", None),
         ("since=99999999999999999999-0", None),
         ("since=now&limit=5", None),
-        ("", Some("not-a-cursor")),
-        ("", Some("")),
+        // A bad cursor is refused even beside a good Last-Event-ID.
+        ("since=yesterday", Some("0-1")),
     ] {
         let mut call = app.as_user(&ada, Method::GET, &format!("/v1/changes/stream?{query}"));
         if let Some(id) = last_id {

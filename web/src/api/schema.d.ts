@@ -1266,6 +1266,28 @@ export interface components {
             /** @description Oldest first. */
             items: components["schemas"]["ShareBody"][];
         };
+        /**
+         * @description One event of the stream, as a client's Server-Sent Events reader gives
+         *     it (heartbeats are comment lines, not events).
+         */
+        StreamEvent: {
+            /** @description For `change`, a `Change` as JSON; empty for `ready`. */
+            data: string;
+            /** @description What the event is. */
+            event: components["schemas"]["StreamEventKind"];
+            /** @description The cursor after it: send it back as `Last-Event-ID` (or `since`). */
+            id: string;
+            /**
+             * Format: int64
+             * @description Milliseconds a client waits before it reconnects (sent with `ready`).
+             */
+            retry?: number | null;
+        };
+        /**
+         * @description The kinds of event of the stream.
+         * @enum {string}
+         */
+        StreamEventKind: "change" | "ready";
         /** @description One part of a multipart upload. */
         UploadPart: {
             /** @description Headers to send with these values. */
@@ -1827,9 +1849,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The id of the last event received (a cursor of the changes feed):
-                 *     the stream resumes after it.
+                 *     the stream resumes after it. One that is no id of the stream is
+                 *     passed over for `since`.
                  */
-                "Last-Event-ID"?: string | null;
+                "Last-Event-ID"?: string;
             };
             path?: never;
             cookie?: never;
@@ -1842,7 +1865,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["StreamEvent"];
                 };
             };
             400: {
