@@ -226,13 +226,15 @@ async function measureLighthouse(url, account) {
   }
   try {
     const page = context.pages()[0] ?? (await context.newPage());
-    // A device that has been used before: its first read of the changes feed is done.
-    const feedRead = page
-      .waitForResponse((r) => new URL(r.url()).pathname === "/v1/changes" && r.ok(), { timeout: 30_000 })
+    // A device that has been used before: it follows the changes stream
+    // (held open, so the network never goes idle: the load event and the
+    // stream's answer mark the end of the visit).
+    const following = page
+      .waitForResponse((r) => new URL(r.url()).pathname === "/v1/changes/stream" && r.ok(), { timeout: 30_000 })
       .catch(() => undefined);
     await signIn(page, url, account);
-    await feedRead;
-    await page.waitForLoadState("networkidle");
+    await following;
+    await page.waitForLoadState("load");
     await page.goto("about:blank");
     process.env.CHROME_PATH = CHROMIUM;
     // Lighthouse's default: a mid-range phone on a slow 4G network (simulated).
