@@ -47,6 +47,15 @@ pub enum QueryError {
         /// How far they have come.
         reached: String,
     },
+    /// The account holds as many change streams as it may.
+    #[error("this account holds as many change streams as it may; close one, or read /v1/changes")]
+    TooManyStreams,
+    /// The process holds as many change streams as it may.
+    #[error("this service holds as many change streams as it may; retry later")]
+    StreamsFull,
+    /// The process writes as many exports as it may at once.
+    #[error("as many exports as this service writes at once are being written; retry shortly")]
+    ExportsBusy,
     /// A download URL of the local store was refused.
     #[error(transparent)]
     Transfer(TransferError),
@@ -112,6 +121,13 @@ impl QueryError {
                 "projection_behind",
                 "Read models behind",
             ),
+            Self::TooManyStreams => (S::TOO_MANY_REQUESTS, "too_many_streams", "Too many streams"),
+            Self::StreamsFull => (
+                S::SERVICE_UNAVAILABLE,
+                "streams_full",
+                "No room for a stream",
+            ),
+            Self::ExportsBusy => (S::SERVICE_UNAVAILABLE, "exports_busy", "Exports busy"),
             Self::Transfer(TransferError::SignatureMismatch) => (
                 S::FORBIDDEN,
                 "signature_mismatch",
@@ -138,7 +154,11 @@ impl QueryError {
 
     /// Whether this is the service's own failure: logged, never detailed.
     fn is_internal(&self) -> bool {
-        self.parts().0.is_server_error() && !matches!(self, Self::ProjectionBehind { .. })
+        self.parts().0.is_server_error()
+            && !matches!(
+                self,
+                Self::ProjectionBehind { .. } | Self::StreamsFull | Self::ExportsBusy
+            )
     }
 
     /// The problem document for this error.
@@ -166,6 +186,8 @@ impl QueryError {
                 }
                 headers
             }
+            Self::TooManyStreams | Self::StreamsFull => vec![retry_after(Duration::from_secs(5))],
+            Self::ExportsBusy => vec![retry_after(Duration::from_secs(10))],
             Self::Store(e) if e.is_unavailable() => vec![retry_after(BACKEND_RETRY_AFTER)],
             Self::BlobStoreUnavailable(_) => vec![retry_after(BACKEND_RETRY_AFTER)],
             _ => Vec::new(),

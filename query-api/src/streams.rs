@@ -20,12 +20,11 @@ use std::time::Duration;
 
 use anote_domain::UserId;
 use anote_http::extract::{Auth, Authenticator, QueryParams};
-use anote_http::problem::retry_after;
 use anote_http::Problem;
 use anote_read_store::Applied;
 use anote_store::event_store::Position;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -133,16 +132,6 @@ impl Streams {
     /// Ends every stream (the process is shutting down) and opens no more.
     pub fn close(&self) {
         self.shared.closing.send_replace(true);
-    }
-
-    /// The streams open now.
-    pub fn len(&self) -> usize {
-        self.lock().total
-    }
-
-    /// Whether no stream is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self) -> MutexGuard<'_, Open> {
@@ -306,10 +295,7 @@ pub async fn stream(
         Some(resumed) => Some(resumed),
         None => since,
     };
-    let listener = match state.streams.admit(auth.user) {
-        Ok(listener) => listener,
-        Err(refused) => return Ok(refusal(refused)),
-    };
+    let listener = state.streams.admit(auth.user)?;
     // A cursor read after the listener exists: nothing after it is missed.
     let cursor = match since {
         Some(since) => since,
@@ -317,7 +303,6 @@ pub async fn stream(
     };
     let left = auth.expires - OffsetDateTime::now_utc().unix_timestamp();
     let feed = Feed {
-        heartbeat: state.streams.shared.settings.heartbeat,
         expires: Instant::now() + Duration::from_secs(u64::try_from(left).unwrap_or(0)),
         state,
         auth,
@@ -341,25 +326,13 @@ pub async fn stream(
     Ok(response)
 }
 
-/// The problem reply for a stream that was not opened.
-fn refusal(refused: Refused) -> Response {
-    let (status, code, title, detail) = match refused {
-        Refused::PerUser => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_streams",
-            "Too many streams",
-            "this account holds as many change streams as it may; close one, or read /v1/changes",
-        ),
-        Refused::Full => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "streams_full",
-            "No room for a stream",
-            "this service holds as many change streams as it may; retry later",
-        ),
-    };
-    Problem::new(status, code, title)
-        .detail(detail)
-        .respond(&[retry_after(Duration::from_secs(5))])
+impl From<Refused> for QueryError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::PerUser => Self::TooManyStreams,
+            Refused::Full => Self::StreamsFull,
+        }
+    }
 }
 
 /// One stream: where it is in its owner's changes and what it has yet to
@@ -369,7 +342,6 @@ struct Feed {
     auth: Auth,
     cursor: Position,
     listener: Listener,
-    heartbeat: Duration,
     expires: Instant,
     pending: VecDeque<Event>,
     /// The read models may hold changes after the cursor.
@@ -435,6 +407,7 @@ impl Feed {
             }
             let changed = self.listener.changed.as_mut()?;
             let held = self.held.unwrap_or(Duration::MAX);
+            let heartbeat = self.state.streams.shared.settings.heartbeat;
             let woken = tokio::select! {
                 biased;
                 _ = self.listener.closing.wait_for(|closing| *closing) => return None,
@@ -444,7 +417,7 @@ impl Feed {
                     Woken::Read
                 }
                 () = tokio::time::sleep(held), if self.held.is_some() => Woken::Read,
-                () = tokio::time::sleep_until(self.sent + self.heartbeat) => Woken::Heartbeat,
+                () = tokio::time::sleep_until(self.sent + heartbeat) => Woken::Heartbeat,
             };
             if self.revoked() {
                 return None;
@@ -527,7 +500,7 @@ mod tests {
         let _third = streams.admit(eve).expect("eve's");
         assert_eq!(streams.admit(bob).err(), Some(Refused::Full));
         drop(first);
-        assert_eq!(streams.len(), 2);
+        assert_eq!(streams.lock().total, 2);
         assert!(streams.admit(ada).is_ok(), "ada's place came back");
     }
 
@@ -537,7 +510,7 @@ mod tests {
         let ada = UserId::new();
         drop(streams.admit(ada).expect("admitted"));
         assert!(streams.lock().owners.is_empty());
-        assert!(streams.is_empty());
+        assert_eq!(streams.lock().total, 0);
     }
 
     #[tokio::test]

@@ -16,11 +16,10 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anote_http::extract::Auth;
-use anote_http::problem::retry_after;
 use anote_http::Problem;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 use tokio::runtime::Handle;
@@ -61,15 +60,11 @@ pub async fn export(
     headers: HeaderMap,
 ) -> Result<Response, QueryError> {
     wait_for_min_position(&state, &headers).await?;
-    let Ok(place) = state.exports.clone().try_acquire_owned() else {
-        return Ok(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "exports_busy",
-            "Exports busy",
-        )
-        .detail("as many exports as this service writes at once are being written; retry shortly")
-        .respond(&[retry_after(std::time::Duration::from_secs(10))]));
-    };
+    let place = state
+        .exports
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| QueryError::ExportsBusy)?;
     let (chunks, body) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let reads = state.reads.clone();
     let store = state.blobs.store.clone();
