@@ -14,6 +14,8 @@ use anote_store::StoreError;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::import::archive::ArchiveError;
+
 /// Why a command was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -110,6 +112,12 @@ pub enum CommandError {
     /// The document store failed.
     #[error("the document store is not available")]
     BlobStoreUnavailable(#[source] BlobError),
+    /// An import's upload is not an archive it can read.
+    #[error(transparent)]
+    InvalidArchive(ArchiveError),
+    /// The process runs as many imports as it may at once.
+    #[error("as many imports as this service runs at once are running; retry shortly")]
+    ImportsBusy,
     /// The event log or account tables failed.
     #[error("the store failed")]
     Store(#[source] StoreError),
@@ -269,6 +277,12 @@ impl CommandError {
                 "blob_store_unavailable",
                 "Document store unavailable",
             ),
+            Self::InvalidArchive(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_archive",
+                "Not an archive that can be imported",
+            ),
+            Self::ImportsBusy => (S::SERVICE_UNAVAILABLE, "imports_busy", "Imports busy"),
             Self::Store(e) if e.is_unavailable() => (
                 S::SERVICE_UNAVAILABLE,
                 "store_unavailable",
@@ -282,7 +296,8 @@ impl CommandError {
 
     /// Whether this is the service's own failure: logged, never detailed.
     fn is_internal(&self) -> bool {
-        self.parts().0.is_server_error() && !matches!(self, Self::WriteContention)
+        self.parts().0.is_server_error()
+            && !matches!(self, Self::WriteContention | Self::ImportsBusy)
     }
 
     /// The problem document for this error.
@@ -310,6 +325,7 @@ impl CommandError {
                 .map(|etag| vec![(header::ETAG, etag)])
                 .unwrap_or_default(),
             Self::WriteContention => vec![retry_after(Duration::from_secs(1))],
+            Self::ImportsBusy => vec![retry_after(Duration::from_secs(10))],
             Self::Store(e) if e.is_unavailable() => vec![retry_after(BACKEND_RETRY_AFTER)],
             Self::BlobStoreUnavailable(_) => vec![retry_after(BACKEND_RETRY_AFTER)],
             _ => Vec::new(),

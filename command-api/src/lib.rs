@@ -10,6 +10,7 @@
 //! - [`extract`]: `If-Match`, `Idempotency-Key`, the caller of a command.
 //! - [`error`]: [`CommandError`] and its problem documents.
 //! - [`transfers`]: the local document store's upload and download URLs.
+//! - [`import`]: an archive of Markdown files as notes.
 //! - [`passwords`], [`login_limiter`], [`refresh_cookie`]: sign-in pieces.
 //! - [`sweeper`]: abandons uploads never completed.
 //! - [`openapi`]: the service's OpenAPI document.
@@ -18,6 +19,7 @@ pub mod accounts;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod import;
 pub mod login_limiter;
 pub mod note_commands;
 pub mod notes;
@@ -42,6 +44,7 @@ use anote_store::Storage;
 use anote_tokens::TokenSigner;
 use axum::routing::{delete, patch, post, put};
 use axum::Router;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 pub use crate::error::CommandError;
@@ -87,6 +90,8 @@ pub struct AppState {
     pub blobs: Blobs,
     /// Document limits and URL lifetimes.
     pub documents: Arc<DocumentPolicy>,
+    /// The places of the imports running at once.
+    pub imports: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -117,6 +122,7 @@ impl AppState {
             auth: Arc::new(auth),
             blobs,
             documents: Arc::new(documents),
+            imports: import::places(),
         })
     }
 }
@@ -144,7 +150,7 @@ impl Authenticator for AppState {
 /// shared layers (CORS, body limit, timeout, access log).
 pub fn router(state: AppState, http: &HttpSettings) -> Router {
     let service = service_routes(openapi::document(), vec![readiness_check(&state)]);
-    let transfers = transfer_routes(&state.blobs);
+    let transfers = transfer_routes(&state);
     anote_http::finish_with_transfers(routes(state).merge(service), transfers, None, http)
 }
 
@@ -157,12 +163,16 @@ pub fn readiness_check(state: &AppState) -> ReadinessCheck {
     })
 }
 
-/// The upload route of a local document store (none for S3).
-pub fn transfer_routes(blobs: &Blobs) -> Router {
-    blobs
+/// The routes that take large bodies, outside the API's body limit and
+/// request timeout: the import, and the upload route of a local document
+/// store (none for S3).
+pub fn transfer_routes(state: &AppState) -> Router {
+    let uploads = state
+        .blobs
         .local()
         .map(|local| transfers::routes(local.clone()))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    uploads.merge(import::routes(state.clone()))
 }
 
 /// The `/v1` write routes, without the shared layers.

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anote_domain::note::{Note, NoteAction, NoteCommand, NoteData, NoteEvent};
+use anote_domain::note::{ImportedNote, Note, NoteAction, NoteCommand, NoteData, NoteEvent};
 use anote_domain::{DomainError, NoteId, StreamId, UserId};
 use anote_store::documents::LedgerWrite;
 use anote_store::event_store::shredding::{self, NoteKey};
@@ -133,7 +133,10 @@ impl NoteCommands {
         let run = NoteRun {
             id,
             expected,
-            creating: matches!(command.action, NoteAction::Create(_)),
+            creating: matches!(
+                command.action,
+                NoteAction::Create(_) | NoteAction::Import(_)
+            ),
             command,
             metadata,
             remember,
@@ -250,6 +253,13 @@ fn ledger_writes(
     note: NoteId,
     policy: LedgerPolicy,
 ) -> Vec<LedgerWrite> {
+    if let [NoteEvent::NoteImported {
+        owner,
+        note: imported,
+    }] = events
+    {
+        return imported_ledger_writes(*owner, imported, note, policy);
+    }
     let Some(data) = state.live() else {
         return Vec::new();
     };
@@ -278,6 +288,36 @@ fn ledger_writes(
                 Some(release(data.documents().keys().copied().collect()))
             }
             _ => None,
+        })
+        .collect()
+}
+
+/// An imported note's documents are reserved (within the quota) and
+/// attached at once: their bytes are already stored and checked.
+fn imported_ledger_writes(
+    owner: UserId,
+    imported: &ImportedNote,
+    note: NoteId,
+    policy: LedgerPolicy,
+) -> Vec<LedgerWrite> {
+    imported
+        .documents
+        .iter()
+        .flat_map(|document| {
+            [
+                LedgerWrite::Reserve {
+                    document: document.document_id,
+                    note,
+                    owner,
+                    size: document.spec.size,
+                    quota: policy.quota,
+                    multipart_upload: None,
+                    abandon_after: OffsetDateTime::now_utc() + policy.abandon_after,
+                },
+                LedgerWrite::Attach {
+                    document: document.document_id,
+                },
+            ]
         })
         .collect()
 }

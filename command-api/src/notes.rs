@@ -260,6 +260,7 @@ fn request_fingerprint(
 fn action_name(action: &NoteAction) -> &'static str {
     match action {
         NoteAction::Create(_) => "create",
+        NoteAction::Import(_) => "import",
         NoteAction::Edit { .. } => "edit",
         NoteAction::SetTags(_) => "tags",
         NoteAction::MoveToSubject(_) => "subject",

@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 
 use anote_http::problem;
 
-use crate::{accounts, documents, notes, shares};
+use crate::{accounts, documents, import, notes, shares};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use crate::{accounts, documents, notes, shares};
         notes::restore_version,
         shares::create, shares::revoke,
         documents::request_upload, documents::complete, documents::remove, documents::submit,
+        import::import,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth, &ProblemResponses)

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::decider::Decider;
@@ -129,6 +130,50 @@ pub struct NewNote {
     pub due_at: Option<DueAt>,
 }
 
+/// A note brought in whole from an archive of another service (or of an
+/// export): its content, flags, dates and attached documents, as one event,
+/// so that it keeps the dates it had there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedNote {
+    /// The title.
+    pub title: Title,
+    /// The Markdown body.
+    pub body: Body,
+    /// The subject, if any.
+    pub subject: Option<Subject>,
+    /// The tags.
+    pub tags: Tags,
+    /// The due date, for an assignment.
+    pub due_at: Option<DueAt>,
+    /// Whether the assignment is done (ignored without a due date).
+    pub done: bool,
+    /// Whether it is pinned.
+    pub pinned: bool,
+    /// Whether it is archived.
+    pub archived: bool,
+    /// Whether it is in the trash.
+    pub trashed: bool,
+    /// When it was created, as the archive says.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed, as the archive says.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Its documents, already stored and checked.
+    pub documents: Vec<ImportedDocument>,
+}
+
+/// A document of an imported note, its bytes already in the blob store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedDocument {
+    /// The document's id (its storage key is derived from it).
+    pub document_id: Uuid,
+    /// Its name, type and size.
+    pub spec: DocumentSpec,
+    /// The digest of its bytes.
+    pub sha256: ContentDigest,
+}
+
 /// The content of a note, apart from its flags, dates and documents.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoteContent {
@@ -159,6 +204,8 @@ impl NoteData {
 pub enum NoteAction {
     /// Create the note.
     Create(NewNote),
+    /// Create the note from an archive, with its flags, dates and documents.
+    Import(ImportedNote),
     /// Change the title and/or the body.
     Edit {
         /// The new title, if it changes.
@@ -274,6 +321,14 @@ pub enum NoteEvent {
         tags: Tags,
         /// Its due date.
         due_at: Option<DueAt>,
+    },
+    /// The note was created from an archive, whole.
+    NoteImported {
+        /// Its owner.
+        owner: UserId,
+        /// What the archive held.
+        #[serde(flatten)]
+        note: ImportedNote,
     },
     /// The title and/or body changed; only changed fields are present.
     NoteEdited {
@@ -405,6 +460,7 @@ pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, Doma
                 due_at: new.due_at,
             }]);
         }
+        (Note::Absent, NoteAction::Import(note)) => return import(actor, note),
         (Note::Live(note), action) if note.owner == actor => (note, action),
         // Someone else's note is indistinguishable from a missing one.
         _ => return Err(DomainError::NotFound),
@@ -421,7 +477,7 @@ pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, Doma
         return Err(DomainError::NoteTrashed);
     }
     let event = match action {
-        NoteAction::Create(_) => return Err(DomainError::AlreadyExists),
+        NoteAction::Create(_) | NoteAction::Import(_) => return Err(DomainError::AlreadyExists),
         NoteAction::Edit { title, body } => {
             let title = title.filter(|t| *t != note.title);
             let body = body.filter(|b| *b != note.body);
@@ -503,6 +559,21 @@ pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, Doma
     Ok(event.into_iter().collect())
 }
 
+/// The event of an import: at most [`MAX_DOCUMENTS`] documents, each id once;
+/// a note without a due date is not done.
+fn import(owner: UserId, mut note: ImportedNote) -> Result<Vec<NoteEvent>, DomainError> {
+    if note.documents.len() > MAX_DOCUMENTS {
+        return Err(DomainError::TooManyDocuments);
+    }
+    let ids: std::collections::BTreeSet<Uuid> =
+        note.documents.iter().map(|d| d.document_id).collect();
+    if ids.len() != note.documents.len() {
+        return Err(DomainError::AlreadyExists);
+    }
+    note.done &= note.due_at.is_some();
+    Ok(vec![NoteEvent::NoteImported { owner, note }])
+}
+
 /// The document with this id, or `DocumentNotFound`.
 fn document(note: &NoteData, id: Uuid) -> Result<&Document, DomainError> {
     note.documents.get(&id).ok_or(DomainError::DocumentNotFound)
@@ -577,12 +648,39 @@ pub fn evolve(state: Note, event: &NoteEvent) -> Note {
                 documents: BTreeMap::new(),
             })
         }
+        (Note::Absent, NoteEvent::NoteImported { owner, note }) => {
+            return Note::Live(NoteData {
+                owner: *owner,
+                title: note.title.clone(),
+                body: note.body.clone(),
+                subject: note.subject.clone(),
+                tags: note.tags.clone(),
+                pinned: note.pinned,
+                archived: note.archived,
+                trashed: note.trashed,
+                due_at: note.due_at,
+                done: note.done && note.due_at.is_some(),
+                shares: BTreeMap::new(),
+                documents: note
+                    .documents
+                    .iter()
+                    .map(|d| {
+                        let document = Document {
+                            spec: d.spec.clone(),
+                            status: DocumentStatus::Attached,
+                            submitted_at: None,
+                        };
+                        (d.document_id, document)
+                    })
+                    .collect(),
+            })
+        }
         (Note::Live(_), NoteEvent::NotePurged) => return Note::Purged,
         (Note::Live(note), _) => note,
         (other, _) => return other,
     };
     match event {
-        NoteEvent::NoteCreated { .. } | NoteEvent::NotePurged => {}
+        NoteEvent::NoteCreated { .. } | NoteEvent::NoteImported { .. } | NoteEvent::NotePurged => {}
         NoteEvent::NoteEdited { title, body } => {
             if let Some(title) = title {
                 note.title = title.clone();
@@ -693,6 +791,60 @@ mod tests {
             actor: owner(),
             action,
         }
+    }
+
+    fn imported(documents: usize) -> ImportedNote {
+        let document = |i: usize| ImportedDocument {
+            document_id: uuid::Uuid::from_u128(100 + i as u128),
+            spec: DocumentSpec {
+                file_name: crate::document::FileName::parse("a.pdf").expect("name"),
+                content_type: crate::document::ContentType::parse("application/pdf").expect("type"),
+                size: 10,
+                multipart_upload: None,
+            },
+            sha256: ContentDigest::from_bytes([7; 32]),
+        };
+        ImportedNote {
+            title: title("Lecture 1"),
+            body: Body::parse("# Limits").expect("valid body"),
+            subject: None,
+            tags: Tags::default(),
+            due_at: None,
+            done: true,
+            pinned: true,
+            archived: false,
+            trashed: true,
+            created_at: time::macros::datetime!(2026-01-01 08:00 UTC),
+            updated_at: time::macros::datetime!(2026-02-01 08:00 UTC),
+            documents: (0..documents).map(document).collect(),
+        }
+    }
+
+    #[test]
+    fn an_import_creates_the_note_whole_once() {
+        let mut expected = imported(2);
+        expected.done = false; // not an assignment
+        given(&[])
+            .when(by_owner(NoteAction::Import(imported(2))))
+            .then([NoteEvent::NoteImported {
+                owner: owner(),
+                note: expected.clone(),
+            }])
+            .when(by_owner(NoteAction::Import(imported(2))))
+            .then_error(DomainError::AlreadyExists);
+        let state = Note::fold(&[NoteEvent::NoteImported {
+            owner: owner(),
+            note: expected,
+        }]);
+        let note = state.live().expect("live");
+        assert!(note.pinned() && note.trashed() && !note.done());
+        assert!(note
+            .documents()
+            .values()
+            .all(|d| d.status == DocumentStatus::Attached));
+        given(&[])
+            .when(by_owner(NoteAction::Import(imported(MAX_DOCUMENTS + 1))))
+            .then_error(DomainError::TooManyDocuments);
     }
 
     #[test]

@@ -74,6 +74,38 @@ pub fn project(
             changed: Position::START,
             documents: Vec::new(),
         },
+        (None, NoteEvent::NoteImported { owner, note }) => NoteView {
+            id,
+            owner: *owner,
+            title: note.title.to_string(),
+            body: note.body.to_string(),
+            snippet: snippet(note.body.as_str()),
+            subject: note.subject.as_ref().map(ToString::to_string),
+            tags: note.tags.iter().map(ToString::to_string).collect(),
+            pinned: note.pinned,
+            archived: note.archived,
+            trashed: note.trashed,
+            purged: false,
+            due_at: note.due_at.map(|d| d.instant()),
+            done: note.done && note.due_at.is_some(),
+            version,
+            created_at: note.created_at,
+            updated_at: note.updated_at,
+            changed: Position::START,
+            documents: note
+                .documents
+                .iter()
+                .map(|d| DocumentView {
+                    id: d.document_id,
+                    file_name: d.spec.file_name.to_string(),
+                    content_type: d.spec.content_type.to_string(),
+                    size: d.spec.size,
+                    status: DocumentStatus::Attached,
+                    submitted_at: None,
+                    sha256: Some(d.sha256.to_string()),
+                })
+                .collect(),
+        },
         // An event of a stream whose creation was never seen: the log is
         // inconsistent with the view; keep the version moving only.
         (None, _) => return Step::Gap { have },
@@ -83,6 +115,8 @@ pub fn project(
     next.updated_at = at;
     match event {
         NoteEvent::NoteCreated { .. } => {}
+        // The archive's dates, not the import's.
+        NoteEvent::NoteImported { note, .. } => next.updated_at = note.updated_at,
         NoteEvent::NoteEdited { title, body } => {
             if let Some(title) = title {
                 next.title = title.to_string();
@@ -205,6 +239,37 @@ mod tests {
 
     fn at(s: i64) -> OffsetDateTime {
         OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s)
+    }
+
+    #[test]
+    fn an_imported_note_keeps_the_archives_dates_and_flags() {
+        let event = NoteEvent::NoteImported {
+            owner: UserId::from_uuid(uuid::Uuid::from_u128(1)),
+            note: anote_domain::note::ImportedNote {
+                title: Title::parse("Old").expect("title"),
+                body: Body::parse("text").expect("body"),
+                subject: None,
+                tags: Tags::default(),
+                due_at: None,
+                done: false,
+                pinned: true,
+                archived: true,
+                trashed: false,
+                created_at: at(10),
+                updated_at: at(20),
+                documents: Vec::new(),
+            },
+        };
+        let id = NoteId::from_uuid(uuid::Uuid::from_u128(2));
+        let view = applied(project(None, id, &event, 1, at(1000)));
+        assert_eq!((view.created_at, view.updated_at), (at(10), at(20)));
+        assert!(view.pinned && view.archived && !view.trashed);
+        let edited = NoteEvent::NoteEdited {
+            title: None,
+            body: Body::parse("more").ok(),
+        };
+        let next = applied(project(Some(&view), id, &edited, 2, at(2000)));
+        assert_eq!((next.created_at, next.updated_at), (at(10), at(2000)));
     }
 
     fn created() -> NoteEvent {

@@ -99,7 +99,7 @@ async fn owned_stream(
         // (notes written before sealing keep theirs: they stay hidden).
         Some(first) if purged && !first.erased => Err(QueryError::NoteNotFound),
         Some(NoteRecord {
-            event: NoteEvent::NoteCreated { owner, .. },
+            event: NoteEvent::NoteCreated { owner, .. } | NoteEvent::NoteImported { owner, .. },
             ..
         }) if *owner == auth.user => Ok(events),
         _ => Err(QueryError::NoteNotFound),

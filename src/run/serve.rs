@@ -160,7 +160,7 @@ async fn embedded_router(
     ];
     let service = service_routes(crate::openapi::document(), checks);
     let transfers =
-        anote_command_api::transfer_routes(blobs).merge(anote_query_api::transfer_routes(blobs));
+        anote_command_api::transfer_routes(&command).merge(anote_query_api::transfer_routes(blobs));
     let app = anote_command_api::routes(command)
         .merge(anote_query_api::routes(query))
         .merge(service);

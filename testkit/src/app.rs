@@ -344,7 +344,7 @@ fn router(command: AppState, query: QueryState, blobs: &Blobs, http: &HttpSettin
     document.merge(anote_query_api::openapi::document());
     document.info.title = "Anote".to_owned();
     let transfers =
-        anote_command_api::transfer_routes(blobs).merge(anote_query_api::transfer_routes(blobs));
+        anote_command_api::transfer_routes(&command).merge(anote_query_api::transfer_routes(blobs));
     let app = anote_command_api::routes(command)
         .merge(anote_query_api::routes(query))
         .merge(service_routes(document, checks));

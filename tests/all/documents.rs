@@ -108,7 +108,7 @@ pub(crate) async fn attach(
 }
 
 /// Follows a download redirect by hand; returns the final response.
-async fn download(
+pub(crate) async fn download(
     b: &Backend,
     who: Option<&Account>,
     path: &str,

@@ -133,7 +133,7 @@ async fn an_account_exports_every_note_and_document(split: bool) {
         .strip_prefix("---\n")
         .and_then(|rest| rest.split_once("\n---\n\n"))
         .expect("front matter, then the body");
-    assert_eq!(body, "# Limits\n\nε-δ.\n");
+    assert_eq!(body, "# Limits\n\nε-δ.", "the body as it is");
     let lines: Vec<&str> = front.lines().collect();
     assert_eq!(
         &lines[..6],
@@ -158,7 +158,7 @@ async fn an_account_exports_every_note_and_document(split: bool) {
         "{odd_file}"
     );
     assert!(
-        odd_file.ends_with("\n---\n\n---\ntitle: forged\n---\n"),
+        odd_file.ends_with("\n---\n\n---\ntitle: forged\n---"),
         "{odd_file}"
     );
     assert!(zip.text("No subject/Old.md").contains("\ntrashed: true\n"));

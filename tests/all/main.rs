@@ -12,6 +12,7 @@ mod export;
 mod faults;
 mod healthcheck;
 mod history;
+mod import;
 mod kinesis_kill;
 mod loadtest;
 mod read_side;

@@ -3,7 +3,7 @@
 //! sign, check (`head`, `sha256`) and delete. An object is written once: a
 //! second upload to its key is refused, so the bytes checked and attached
 //! are the bytes every download gets. An account's export reads the bytes
-//! itself (`read`).
+//! itself (`read`), and an import writes them (`put`).
 //!
 //! # Layout
 //! - this file: the [`BlobStore`] port, [`Blobs`] (the store a service
@@ -139,6 +139,11 @@ pub trait BlobStore: Send + Sync {
 
     /// Drops a multipart upload and its parts (no error if it is gone).
     async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<(), BlobError>;
+
+    /// Stores `bytes` under `key`, written by the service itself (an
+    /// import's documents, whose keys are derived from their digests), unless
+    /// an object is already there: that one is kept, never replaced.
+    async fn put(&self, key: &BlobKey, file: FileInfo<'_>, bytes: Bytes) -> Result<(), BlobError>;
 
     /// The object's size and type, or `None` when there is none.
     async fn head(&self, key: &BlobKey) -> Result<Option<ObjectInfo>, BlobError>;

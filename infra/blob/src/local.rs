@@ -466,6 +466,24 @@ impl BlobStore for LocalBlobs {
         }
     }
 
+    async fn put(&self, key: &BlobKey, file: FileInfo<'_>, bytes: Bytes) -> Result<(), BlobError> {
+        let object = self.object_path(key.as_str());
+        if tokio::fs::try_exists(&object).await? {
+            return Ok(());
+        }
+        let (mut temp, path) = self.temp_file()?;
+        temp.write_all(&bytes).await?;
+        temp.sync_all().await?;
+        if let Some(parent) = object.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        write_meta(&meta_path(&object), file).await?;
+        match path.persist_noclobber(&object) {
+            Err(e) if e.error.kind() != std::io::ErrorKind::AlreadyExists => Err(e.error.into()),
+            _ => Ok(()),
+        }
+    }
+
     async fn head(&self, key: &BlobKey) -> Result<Option<ObjectInfo>, BlobError> {
         let object = self.object_path(key.as_str());
         let size = match tokio::fs::metadata(&object).await {

@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{Config, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
+use bytes::Bytes;
 use sha2::Digest;
 use time::OffsetDateTime;
 
@@ -35,6 +37,10 @@ fn limits() -> (TimeoutConfig, RetryConfig) {
         .build();
     (timeouts, RetryConfig::standard().with_max_attempts(3))
 }
+
+/// How long one attempt at a `PUT` of a document the service writes itself
+/// (an import's) may take: its bytes may be tens of megabytes.
+const PUT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Builds an S3 client from the usual AWS settings (region, credentials)
 /// with this service's [`limits`], talking to `endpoint` instead of AWS when
@@ -99,7 +105,7 @@ pub async fn put_locked(
     body: Vec<u8>,
     retain_until: OffsetDateTime,
 ) -> Result<(), BlobError> {
-    use aws_sdk_s3::primitives::{ByteStream, DateTime};
+    use aws_sdk_s3::primitives::DateTime;
     use aws_sdk_s3::types::ObjectLockMode;
     use base64::Engine as _;
     use md5::Md5;
@@ -312,6 +318,38 @@ impl BlobStore for S3Blobs {
         {
             Ok(_) => Ok(()),
             Err(e) if is_missing(&e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn put(&self, key: &BlobKey, file: FileInfo<'_>, bytes: Bytes) -> Result<(), BlobError> {
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(file.content_type)
+            .content_disposition(super::content_disposition(file.file_name))
+            .if_none_match("*")
+            .body(ByteStream::from(bytes))
+            .customize()
+            // A document may be tens of megabytes: more than one attempt's
+            // few seconds of the API's calls.
+            .config_override(
+                Config::builder().timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(2))
+                        .operation_attempt_timeout(PUT_TIMEOUT)
+                        .operation_timeout(PUT_TIMEOUT * 2)
+                        .build(),
+                ),
+            )
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            // The object is there already (412): it is kept.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(()),
             Err(e) => Err(backend(e)),
         }
     }

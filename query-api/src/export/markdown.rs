@@ -33,11 +33,9 @@ pub fn note_file(view: &NoteView) -> String {
     field(&mut out, "created", &quoted(&timestamp(view.created_at)));
     field(&mut out, "updated", &quoted(&timestamp(view.updated_at)));
     field(&mut out, "id", &quoted(&view.id.uuid().to_string()));
+    // The body exactly as it is (an import reads it back to the byte).
     out.push_str("---\n\n");
     out.push_str(&view.body);
-    if !view.body.is_empty() && !view.body.ends_with('\n') {
-        out.push('\n');
-    }
     out
 }
 
