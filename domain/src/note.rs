@@ -467,7 +467,9 @@ pub fn decide(state: &Note, command: NoteCommand) -> Result<Vec<NoteEvent>, Doma
     };
     let allowed_in_trash = matches!(
         action,
-        NoteAction::Restore
+        NoteAction::Create(_)
+            | NoteAction::Import(_)
+            | NoteAction::Restore
             | NoteAction::Purge
             | NoteAction::RevokeShare { .. }
             | NoteAction::RemoveDocument { .. }

@@ -317,6 +317,52 @@ async fn bad_files_are_refused_one_by_one_and_the_rest_imported() {
     assert_eq!(r.status(), 401);
 }
 
+#[tokio::test]
+async fn documents_past_the_quota_are_refused_before_they_are_stored() {
+    let b = Backend::of_with(false, &[("ANOTE_DOCUMENT_QUOTA_BYTES", "5000")]).await;
+    let dee = b.writer.user("dee").await;
+    let archive = zip_of(&[
+        ("Lab.md", b"Results", true),
+        ("Lab files/a.txt", &bytes(3000, 1), true),
+        ("Lab files/b.txt", &bytes(3000, 2), true),
+    ]);
+    let (status, report) = import(&b, &dee, archive).await;
+    assert_eq!(status, 200, "{report}");
+    let mut got = statuses(&report);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("Lab files/a.txt", "imported", ""),
+            ("Lab files/b.txt", "refused", "quota_exceeded"),
+            ("Lab.md", "imported", ""),
+        ]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+    );
+    let data = b.writer.data_dir().expect("a data folder");
+    let objects = walk(&data.join("blobs").join("objects"));
+    assert_eq!(objects, 1, "the refused document was never stored");
+}
+
+/// How many files (not counting their `.meta`) a folder holds, deep.
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        walk(&path)
+                    } else {
+                        usize::from(path.extension().is_none_or(|x| x != "meta"))
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 anote_testkit::both_setups!(
     split;
     an_export_imported_into_a_new_account_gives_the_same_notes,

@@ -181,7 +181,8 @@ impl Importer {
         let mut note = parsed.note;
         let mut stored = Vec::new();
         for document in &planned.documents {
-            match self.store_document(archive, id, document) {
+            let pending = note.documents.iter().map(|d| d.spec.size).sum();
+            match self.store_document(archive, id, document, pending) {
                 Ok(imported)
                     if note
                         .documents
@@ -291,11 +292,15 @@ impl Importer {
 
     /// Checks a document and stores its bytes under a key derived from the
     /// note, its name and its digest.
+    /// Documents that would not fit in the quota (with `pending` bytes of
+    /// this note's documents not yet counted) are refused before they are
+    /// stored.
     fn store_document(
         &self,
         archive: &mut Archive,
         note: NoteId,
         document: &PlannedDocument,
+        pending: u64,
     ) -> Result<ImportedDocument, FileProblem> {
         let policy = &self.app.documents;
         let declared = document.declared.as_ref();
@@ -315,6 +320,13 @@ impl Importer {
         let source = format!("{}\n{}", file_name.as_str(), sha256.as_str());
         let document_id = Uuid::new_v5(&note.uuid(), source.as_bytes());
         let size = bytes.len() as u64;
+        let used = self
+            .handle
+            .block_on(self.app.storage.documents.usage(self.owner))
+            .map_err(|e| problem_of(&CommandError::from(e)))?;
+        if used + pending + size > policy.quota_bytes {
+            return Err(problem_of(&CommandError::QuotaExceeded));
+        }
         let file = FileInfo {
             file_name: file_name.as_str(),
             content_type: content_type.as_str(),

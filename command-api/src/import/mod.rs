@@ -33,7 +33,7 @@ use std::time::Duration;
 use anote_http::{Problem, Rejection};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -51,6 +51,13 @@ use crate::AppState;
 
 /// The largest archive an import takes.
 pub const MAX_ARCHIVE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// The media types an upload may be sent as (or none).
+const ZIP_TYPES: [&str; 3] = [
+    "application/zip",
+    "application/x-zip-compressed",
+    "application/octet-stream",
+];
 
 /// The most entries an archive may hold.
 pub const MAX_ENTRIES: usize = 100_000;
@@ -135,7 +142,8 @@ pub struct ImportReport {
 
 /// Import notes from a zip.
 ///
-/// The body is the archive (`application/zip`, at most 2 GiB). Markdown
+/// The body is the archive (`application/zip`, or sent without a type; at
+/// most 2 GiB). Markdown
 /// files become notes: title, subject, tags, due date, flags and dates from
 /// their front matter; without one, the title from the file name and the
 /// subject from the folders. Other files become documents of the note whose
@@ -147,15 +155,26 @@ pub struct ImportReport {
     request_body(content = Vec<u8>, content_type = "application/zip", description = "A zip archive"),
     responses(
         (status = 200, description = "Every file and what became of it", body = ImportReport),
+        (status = 400, description = "The upload broke off (`invalid_body`)", body = Problem),
+        (status = 408, description = "The upload paused for a minute (`body_timeout`)", body = Problem),
         (status = 413, description = "The archive is larger than 2 GiB (`payload_too_large`)", body = Problem),
+        (status = 415, description = "A body that is not a zip (`unsupported_media_type`)", body = Problem),
         (status = 422, description = "Not a zip archive, or too many entries (`invalid_archive`)", body = Problem),
         (status = 503, description = "Too many imports are running (`imports_busy`)", body = Problem)),
     security(("bearer" = [])))]
 pub async fn import(
     State(app): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, CommandError> {
+    let zip = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| ZIP_TYPES.contains(&v.split(';').next().unwrap_or_default().trim()));
+    if !zip {
+        return Err(Rejection::UnsupportedMediaType.into());
+    }
     let place = app
         .imports
         .clone()
