@@ -112,6 +112,9 @@ pub enum CommandError {
     /// The document store failed.
     #[error("the document store is not available")]
     BlobStoreUnavailable(#[source] BlobError),
+    /// An import's upload is sent as something other than a zip.
+    #[error("send the archive as application/zip")]
+    NotAZip,
     /// An import's upload is not an archive it can read.
     #[error(transparent)]
     InvalidArchive(ArchiveError),
@@ -276,6 +279,11 @@ impl CommandError {
                 S::SERVICE_UNAVAILABLE,
                 "blob_store_unavailable",
                 "Document store unavailable",
+            ),
+            Self::NotAZip => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
             ),
             Self::InvalidArchive(_) => (
                 S::UNPROCESSABLE_ENTITY,

@@ -15,15 +15,19 @@ read sees every write before it), no cursor and no `at` beside a `version`;
 requests meant to be invalid keep whatever was generated.
 """
 
+import io
 import os
 import random
 import uuid
+import zipfile
 
 import requests
 import schemathesis
 
 COMMAND_URL = os.environ["ANOTE_FUZZ_COMMAND_URL"]
 PASSWORD = "fuzz correct horse battery"
+# The server's default ANOTE_DOCUMENT_MAX_BYTES.
+DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
 # The newest account's note, and the newest position a command replied
 # with: an event the log has.
 known_note = None
@@ -39,6 +43,25 @@ def note_position(position):
 
     if key(position) > key(known_position):
         known_position = position
+
+
+@schemathesis.serializer("application/zip")
+def zip_of_generated(ctx, value):
+    """An import's archive: a zip whose Markdown files hold the generated
+    bytes (so the front matter and body parsers see them), or, for bytes of
+    an odd length and for values that are not bytes (a request meant to be
+    invalid), the value as it is (not an archive)."""
+    if not isinstance(value, bytes):
+        return str(value).encode("utf-8", "surrogatepass")  # not a zip: refused
+    data = value
+    if len(data) % 2:
+        return data
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("Fuzz/note.md", data)
+        archive.writestr("Fuzz/front.md", b"---\n" + data + b"\n---\nbody")
+        archive.writestr("Fuzz/note files/doc.txt", data)
+    return out.getvalue()
 
 
 @schemathesis.auth(refresh_interval=60)
@@ -91,6 +114,11 @@ def before_call(context, case, kwargs):
         del case.query["at"]
     if known_note and case.path_parameters and "id" in case.path_parameters and random.random() < 0.5:
         case.path_parameters["id"] = known_note
+    # A document's size is limited by the server's settings (50 MiB by
+    # default), which the document cannot state.
+    body = case.body if isinstance(case.body, dict) else None
+    if case.path.endswith("/documents") and body and isinstance(body.get("size"), int):
+        body["size"] = min(body["size"], DOCUMENT_MAX_BYTES)
 
 
 @schemathesis.hook

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use anote_domain::note::ImportedNote;
+use anote_domain::text::{self, Lines};
 use anote_domain::values::{Body, DueAt, Subject, Tags, Title};
 use anote_domain::ValidationError;
 use time::format_description::well_known::Rfc3339;
@@ -77,7 +78,13 @@ pub fn parse_note(bytes: &[u8], at: FileContext<'_>) -> Result<ParsedNote, FileP
 
     let title = match fields.text("title")? {
         Some(title) => title,
-        None => at.stem.chars().take(200).collect(),
+        // A name the file system took may hold what a title may not.
+        None => at
+            .stem
+            .chars()
+            .filter(|c| text::is_allowed(*c, Lines::One))
+            .take(200)
+            .collect(),
     };
     let subject = match fields.text("subject")? {
         Some(subject) => Some(subject),
@@ -367,6 +374,8 @@ mod tests {
             .note
             .subject
             .is_none());
+        let named = parse_note(b"", at(&[], "\u{202e}txt\u{7}")).expect("cleaned");
+        assert_eq!(named.note.title.as_str(), "txt");
     }
 
     #[test]

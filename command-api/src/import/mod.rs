@@ -86,6 +86,11 @@ pub fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The bytes of a zip archive, as the request body of an import.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ZipBytes(pub Vec<u8>);
+
 /// What became of one file of the archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -152,7 +157,7 @@ pub struct ImportReport {
 /// streamed, a file at a time; a file that is refused is listed with its
 /// reason and the others are imported.
 #[utoipa::path(post, path = "/v1/account/import", tag = "account",
-    request_body(content = Vec<u8>, content_type = "application/zip", description = "A zip archive"),
+    request_body(content = ZipBytes, content_type = "application/zip", description = "A zip archive"),
     responses(
         (status = 200, description = "Every file and what became of it", body = ImportReport),
         (status = 400, description = "The upload broke off (`invalid_body`)", body = Problem),
@@ -173,7 +178,7 @@ pub async fn import(
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| ZIP_TYPES.contains(&v.split(';').next().unwrap_or_default().trim()));
     if !zip {
-        return Err(Rejection::UnsupportedMediaType.into());
+        return Err(CommandError::NotAZip);
     }
     let place = app
         .imports
