@@ -1,6 +1,7 @@
 /// <reference types="vitest/config" />
 import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
+import { serviceWorker } from "./plugins/serviceWorker.ts";
 
 /** Where `npm run dev` and `npm run preview` send API requests. */
 const anoteUrl = process.env.ANOTE_URL ?? "http://127.0.0.1:8080";
@@ -10,7 +11,7 @@ const proxy = {
 };
 
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), serviceWorker()],
   build: {
     outDir: "dist",
     emptyOutDir: true,

@@ -124,6 +124,15 @@ async function expectAccessible(page: Page, what: string): Promise<void> {
   expect(severe, `axe-core on ${what}`).toEqual([]);
 }
 
+/**
+ * Waits until the service worker is active and controls `page`: by then it
+ * has kept the app's files for use offline.
+ */
+export async function controlledByServiceWorker(page: Page): Promise<void> {
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+}
+
 /** The search box of the shell (a `searchbox` or a `textbox`, named "Search notes"). */
 export function searchBox(page: Page) {
   const search = page.getByRole("search");

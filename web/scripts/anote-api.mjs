@@ -23,6 +23,11 @@
  * @typedef {{ id: string, version: number, position: string }} Written
  */
 
+/**
+ * One change of a note's history (the fields the tests read).
+ * @typedef {{ type: string, version: number, changes: Record<string, unknown> }} HistoryChange
+ */
+
 let counter = 0;
 
 /**
@@ -116,6 +121,23 @@ export class Api {
    */
   getNote(id, after) {
     return call(this.baseURL, "GET", `/v1/notes/${id}`, this.token, undefined, minPosition(after));
+  }
+
+  /**
+   * Every change of a note, oldest first (read from the log: exact at once), page by page.
+   * @param {string} id
+   * @returns {Promise<HistoryChange[]>}
+   */
+  async history(id) {
+    /** @type {HistoryChange[]} */
+    const changes = [];
+    for (let after = 0; ; ) {
+      /** @type {{ items: HistoryChange[], next?: number | null }} */
+      const page = await call(this.baseURL, "GET", `/v1/notes/${id}/history?limit=200&after=${after}`, this.token);
+      changes.push(...page.items);
+      if (page.next == null) return changes;
+      after = page.next;
+    }
   }
 
   /**

@@ -164,7 +164,9 @@ async function measureLongList(url, account) {
     });
     await signIn(page, url, account);
     const items = page.getByRole("list", { name: "Notes" }).getByRole("listitem");
-    // Count from a fresh load of the notes screen (the session comes back through the refresh cookie).
+    // The list the sign-in opened has loaded (its answers would count otherwise); count from a
+    // fresh load of the notes screen (the session comes back through the refresh cookie).
+    await items.first().waitFor();
     listRequests.length = 0;
     fetched = 0;
     feedNotes = 0;

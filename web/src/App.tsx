@@ -32,11 +32,12 @@ function Routes() {
   useEffect(() => {
     if (shared || session.status === "loading" || session.status === "unreachable") return;
     const signedOutHere = wasSignedIn.current;
-    wasSignedIn.current = session.status === "signedIn";
+    const signedIn = session.status === "signedIn" || session.status === "offline";
+    wasSignedIn.current = signedIn;
     if (session.status === "signedOut" && !authPage) {
       const plain = signedOutHere || (pathname === "/" && !search);
       navigate(plain ? "/signin" : `/signin?next=${encodeURIComponent(pathname + search)}`, { replace: true });
-    } else if (session.status === "signedIn" && authPage) {
+    } else if (signedIn && authPage) {
       navigate(safeNext(new URLSearchParams(search).get("next")), { replace: true });
     }
   }, [shared, session.status, authPage, pathname, search, navigate]);

@@ -3,6 +3,7 @@ import { render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it } from "vitest";
 import { api } from "./api/client";
+import { databaseName, openDatabase } from "./offline/db";
 import { SessionProvider, useSession } from "./session";
 import { fakeServer } from "./test/fakeServer";
 
@@ -89,5 +90,52 @@ describe("SessionProvider", () => {
     await userEvent.click(screen.getByRole("button", { name: "sign out" }));
     await waitFor(() => expect(screen.getByText("signedOut")).toBeInTheDocument());
     expect(server.requests("DELETE", "/v1/sessions")[0].headers.get("Authorization")).toBe("Bearer token");
+  });
+
+  it("opens the account this device remembers when the server cannot be reached, and confirms it once back", async () => {
+    localStorage.setItem("anote.account", JSON.stringify({ username: "ada" }));
+    let reachable = false;
+    server.on("POST", "/v1/sessions/refresh", () => {
+      if (!reachable) throw new TypeError("Failed to fetch");
+      return { body: { access_token: "token", expires_in: 900, token_type: "Bearer" } };
+    });
+    render(
+      <SessionProvider>
+        <WhoAmI />
+      </SessionProvider>,
+    );
+    expect(await screen.findByText("offline")).toBeInTheDocument();
+    reachable = true;
+    dispatchEvent(new Event("online"));
+    expect(await screen.findByText("signedIn")).toBeInTheDocument();
+  });
+
+  it("cannot open anything offline without a remembered account", async () => {
+    server.on("POST", "/v1/sessions/refresh", () => {
+      throw new TypeError("Failed to fetch");
+    });
+    render(
+      <SessionProvider>
+        <WhoAmI />
+      </SessionProvider>,
+    );
+    expect(await screen.findByText("unreachable")).toBeInTheDocument();
+  });
+
+  it("signing out deletes what this device kept of the account", async () => {
+    localStorage.setItem("anote.account", JSON.stringify({ username: "ada" }));
+    server.on("DELETE", "/v1/sessions", { status: 204 });
+    (await openDatabase("ada"))?.close();
+    render(
+      <SessionProvider>
+        <WhoAmI />
+      </SessionProvider>,
+    );
+    await screen.findByText("signedIn");
+    await userEvent.click(screen.getByRole("button", { name: "sign out" }));
+    await waitFor(async () => {
+      const names = (await indexedDB.databases()).map((db) => db.name);
+      expect(names).not.toContain(databaseName("ada"));
+    });
   });
 });

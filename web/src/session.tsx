@@ -1,10 +1,14 @@
 // The signed-in session. The access token lives in this module's memory only;
 // the refresh token is an HttpOnly cookie the server sets on sign-in, so a
 // reload gets a new access token through `POST /v1/sessions/refresh`. Refreshes
-// are serialised across tabs (the cookie rotates on every use).
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+// are serialised across tabs (the cookie rotates on every use). A reload
+// that cannot reach the server opens the app of the account this device last
+// signed in (offline: what it kept), and confirms the session when the server
+// answers again. Signing out forgets what this device kept of the account.
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { clearDraftBackups } from "./editor/draftBackup";
 import { api, ApiError, call, setTokenSource, type Schemas } from "./api/client";
+import { deleteDatabase } from "./offline/db";
 
 /** Who is signed in. */
 export interface Account {
@@ -12,8 +16,11 @@ export interface Account {
   username: string;
 }
 
-/** Where the session stands. */
-export type SessionStatus = "loading" | "signedIn" | "signedOut" | "unreachable";
+/**
+ * Where the session stands: `offline` is the account this device last signed
+ * in, not confirmed yet because the server cannot be reached.
+ */
+export type SessionStatus = "loading" | "signedIn" | "signedOut" | "unreachable" | "offline";
 
 /** What `useSession()` gives. */
 export interface Session {
@@ -34,6 +41,9 @@ export interface Session {
 
 /** The tokens of a sign-in or refresh (the refresh token itself stays in the cookie). */
 type TokenReply = Pick<Schemas["SessionReply"], "access_token" | "expires_in">;
+
+/** How often a session not confirmed for want of a server is tried again (and when the browser is back online). */
+const OFFLINE_RETRY_MS = 30_000;
 
 const ACCOUNT_KEY = "anote.account";
 const ROTATED_KEY = "anote.refreshed";
@@ -129,17 +139,35 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setStatus("signedOut");
   }, []);
 
+  // The status as the last render saw it: trying again while offline keeps the app on the screen.
+  const statusNow = useRef(status);
+  statusNow.current = status;
+
   const restore = useCallback(() => {
-    setStatus("loading");
+    if (statusNow.current !== "offline") setStatus("loading");
     refresh().then(
       (ok) => {
         if (!ok) return end();
         setUser(storedAccount() ?? { username: "" });
         setStatus("signedIn");
       },
-      () => setStatus("unreachable"),
+      () => {
+        const account = storedAccount();
+        if (account) setUser((known) => (known?.username === account.username ? known : account));
+        setStatus(account ? "offline" : "unreachable");
+      },
     );
   }, [end]);
+
+  useEffect(() => {
+    if (status !== "offline") return;
+    const timer = setInterval(restore, OFFLINE_RETRY_MS);
+    addEventListener("online", restore);
+    return () => {
+      clearInterval(timer);
+      removeEventListener("online", restore);
+    };
+  }, [status, restore]);
 
   useEffect(() => {
     onExpired = end;
@@ -176,22 +204,23 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     [signIn],
   );
 
+  /** Forgets this device's copy of the account (kept drafts, notes, outbox) and ends the session everywhere. */
+  const leave = useCallback(() => {
+    const account = storedAccount();
+    clearDraftBackups();
+    end();
+    channel?.postMessage("signed-out");
+    if (account) void deleteDatabase(account.username);
+  }, [end]);
+
   const signOut = useCallback(async () => {
     await api.DELETE("/v1/sessions", { credentials: "same-origin" }).catch(() => undefined);
-    clearDraftBackups();
-    end();
-    channel?.postMessage("signed-out");
-  }, [end]);
-
-  const forget = useCallback(() => {
-    clearDraftBackups();
-    end();
-    channel?.postMessage("signed-out");
-  }, [end]);
+    leave();
+  }, [leave]);
 
   const session = useMemo<Session>(
-    () => ({ status, user, signIn, signUp, signOut, forget, retry: restore }),
-    [status, user, signIn, signUp, signOut, forget, restore],
+    () => ({ status, user, signIn, signUp, signOut, forget: leave, retry: restore }),
+    [status, user, signIn, signUp, signOut, leave, restore],
   );
   return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
 }

@@ -1,10 +1,25 @@
 // Keeps the signed-in app in step with the server: follows the live changes
 // stream (or, where the server offers none, polls the changes feed) so edits
-// made on another device appear without a reload, and knows whether the
-// server can be reached (the app says so, and retries when it is back).
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import { api, ApiError, call, type Schemas } from "./api/client";
+// made on another device appear without a reload, knows whether the server
+// can be reached (the app says so, and retries when it is back), and holds
+// this device's offline store: the notes kept for reading offline (the feed's
+// news go into it) and the outbox of changes waiting to be sent, which goes
+// out when the server answers again.
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  useSyncExternalStore,
+  type ReactNode,
+} from "react";
+import { api, ApiError, call, type Note, type Schemas } from "./api/client";
 import { followChanges, type StreamEvent } from "./changesStream";
+import { OfflineStore } from "./offline/store";
+import type { OutboxState } from "./offline/outbox";
 import { useSession } from "./session";
 
 /** One entry of the changes feed: a note in its latest state, or a purged one. */
@@ -22,7 +37,17 @@ interface SyncValue {
   subscribe(listener: Listener): () => void;
   /** Tells the app a request failed (offline) or worked (online) and that notes may have changed. */
   report(outcome: "offline" | "online" | "changed"): void;
+  /** The signed-in user's offline store (kept notes, outbox); null until it is open. */
+  offline: OfflineStore | null;
+  /** The offline store, once it is open. */
+  whenOffline(): Promise<OfflineStore>;
+  /** What the outbox holds: waiting changes, held ones, when the app last synced. */
+  outbox: OutboxState;
 }
+
+/** What the outbox holds before the store is open. */
+const NOTHING_WAITING: OutboxState = { waiting: 0, held: [], blocked: null, unkept: false, lastSynced: null };
+const noStore = () => () => {};
 
 /** How often the changes feed is asked while the page is visible, when there is no stream. */
 export const POLL_INTERVAL_MS = 4000;
@@ -53,17 +78,59 @@ async function readFeed(since: string): Promise<{ items: NoteChange[]; cursor: s
   }
 }
 
-/** Follows the changes of the signed-in user and tracks whether the server is reachable. */
+/** Follows the changes of the signed-in user, tracks whether the server is reachable and sends the outbox. */
 export function SyncProvider({ children }: { children: ReactNode }) {
-  const { user } = useSession();
-  const [online, setOnline] = useState(() => navigator.onLine);
+  const { user, status } = useSession();
+  const username = user?.username ?? null;
+  // Until the server confirms the session (a reload while offline), nothing is sent or followed.
+  const confirmed = status === "signedIn";
+  const [online, setOnline] = useState(() => navigator.onLine && status !== "offline");
   const [revision, setRevision] = useState(0);
   const listeners = useRef(new Set<Listener>());
+  const offline = useOfflineStore(username);
+  const store = offline.store;
+  // The callbacks and the stream read the store through this, so they need not start again when it opens.
+  const storeRef = useRef(store);
+  storeRef.current = store;
+  const outbox = useSyncExternalStore(
+    store?.outbox.watch ?? noStore,
+    store?.outbox.getState ?? (() => NOTHING_WAITING),
+  );
 
-  const report = useCallback((outcome: "offline" | "online" | "changed") => {
-    if (outcome === "changed") setRevision((r) => r + 1);
-    else setOnline(outcome === "online");
-  }, []);
+  const report = useCallback(
+    (outcome: "offline" | "online" | "changed") => {
+      if (outcome === "changed") setRevision((r) => r + 1);
+      else setOnline(outcome === "online");
+      if (outcome === "online") {
+        storeRef.current?.outbox.kick();
+        storeRef.current?.outbox.markSynced();
+      }
+    },
+    [],
+  );
+
+  // The outbox sends while the session is confirmed; what it confirms may change counts and lists.
+  useEffect(() => {
+    if (!store) return;
+    store.outbox.setOpen(confirmed);
+    const kick = () => store.outbox.kick();
+    addEventListener("online", kick);
+    const unlisten = store.outbox.listen((event) => {
+      if (event.type !== "sent") return;
+      setOnline(true);
+      const { kind } = event.queued.command;
+      if (kind !== "edit" && kind !== "due") setRevision((r) => r + 1);
+    });
+    return () => {
+      store.outbox.setOpen(false);
+      removeEventListener("online", kick);
+      unlisten();
+    };
+  }, [store, confirmed]);
+
+  useEffect(() => {
+    if (status === "offline") setOnline(false);
+  }, [status]);
 
   const subscribe = useCallback((listener: Listener) => {
     listeners.current.add(listener);
@@ -71,8 +138,8 @@ export function SyncProvider({ children }: { children: ReactNode }) {
   }, []);
 
   useEffect(() => {
-    if (!user) return;
-    const key = cursorKey(user.username);
+    if (username === null || !confirmed) return;
+    const key = cursorKey(username);
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let running = false;
@@ -82,8 +149,14 @@ export function SyncProvider({ children }: { children: ReactNode }) {
 
     const deliver = (items: NoteChange[]) => {
       if (items.length === 0 || stopped) return;
+      void keepChanges(storeRef.current, items);
       listeners.current.forEach((listener) => listener(items));
       setRevision((r) => r + 1);
+    };
+    const answered = () => {
+      setOnline(true);
+      storeRef.current?.outbox.kick();
+      storeRef.current?.outbox.markSynced();
     };
 
     const poll = async () => {
@@ -93,7 +166,7 @@ export function SyncProvider({ children }: { children: ReactNode }) {
       try {
         const { items, cursor } = await readFeed(localStorage.getItem(key) ?? "now");
         localStorage.setItem(key, cursor);
-        setOnline(true);
+        answered();
         deliver(items);
       } catch (cause) {
         if (cause instanceof ApiError && cause.status === 0) setOnline(false);
@@ -128,7 +201,7 @@ export function SyncProvider({ children }: { children: ReactNode }) {
         const onEvent = (event: StreamEvent) => {
           localStorage.setItem(key, event.id);
           failures = 0;
-          setOnline(true);
+          answered();
           if (event.type === "change") deliver([event.change]);
         };
         try {
@@ -170,13 +243,60 @@ export function SyncProvider({ children }: { children: ReactNode }) {
       removeEventListener("focus", wake);
       document.removeEventListener("visibilitychange", wake);
     };
-  }, [user]);
+  }, [username, confirmed]);
 
-  const value = useMemo(() => ({ online, revision, subscribe, report }), [online, revision, subscribe, report]);
+  const { whenOpen } = offline;
+  const value = useMemo(
+    () => ({ online, revision, subscribe, report, offline: store, whenOffline: whenOpen, outbox }),
+    [online, revision, subscribe, report, store, whenOpen, outbox],
+  );
   return <SyncContext.Provider value={value}>{children}</SyncContext.Provider>;
 }
 
-/** The sync state: online, revision, subscribe, report. */
+/** Opens the offline store of `username` (closed when the user changes or the app goes). */
+function useOfflineStore(username: string | null) {
+  const [store, setStore] = useState<OfflineStore | null>(null);
+  const opening = useRef(pendingStore());
+
+  useEffect(() => {
+    if (username === null) return;
+    let current = true;
+    let opened: OfflineStore | null = null;
+    void OfflineStore.open(username).then((store) => {
+      if (!current) return store.close();
+      opened = store;
+      setStore(store);
+      opening.current.open(store);
+    });
+    return () => {
+      current = false;
+      opened?.close();
+      setStore(null);
+      opening.current = pendingStore();
+    };
+  }, [username]);
+
+  // The same function for the app's whole life: it answers for the user signed in when called.
+  const whenOpen = useCallback(() => opening.current.promise, []);
+  return { store, whenOpen };
+}
+
+/** A store still to be opened: its promise, and the function that settles it. */
+function pendingStore() {
+  let open: (store: OfflineStore) => void = () => {};
+  const promise = new Promise<OfflineStore>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+/** Keeps the notes of a batch of changes on this device (and forgets the purged ones). */
+async function keepChanges(store: OfflineStore | null, changes: NoteChange[]): Promise<void> {
+  if (!store) return;
+  const notes = changes.flatMap((change) => (change.note ? [change.note as Note] : []));
+  await store.cache.keep(notes);
+  for (const change of changes) if (change.deleted) await store.cache.forget(change.id);
+}
+
+/** The sync state: online, revision, subscribe, report, the offline store and its outbox. */
 export function useSync(): SyncValue {
   const sync = useContext(SyncContext);
   if (!sync) throw new Error("useSync() outside SyncProvider");
@@ -189,14 +309,4 @@ export function useNoteChanges(onChanges: Listener): void {
   const latest = useRef(onChanges);
   latest.current = onChanges;
   useEffect(() => subscribe((changes) => latest.current(changes)), [subscribe]);
-}
-
-/** The banner that says the app is offline (a live status region). */
-export function OfflineStatus() {
-  const { online } = useSync();
-  return (
-    <div role="status" className={online ? "visually-hidden" : "offline-banner"}>
-      {online ? "" : "You are offline. Changes will be sent when you are back online."}
-    </div>
-  );
 }

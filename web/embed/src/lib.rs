@@ -4,7 +4,9 @@
 //! - `/assets/<file>` (hashed names): cached for a year, `immutable`; an
 //!   unknown one is 404 (never the app, which a browser would then try to
 //!   run as a script or style).
-//! - the other files of the build (`/favicon.svg`, …): `no-cache`.
+//! - the other files of the build (`/favicon.svg`, the service worker
+//!   `/sw.js`, `/manifest.webmanifest`, …): `no-cache`, so a new build's
+//!   worker is found at once.
 //! - any other path (`/`, `/notes/<id>`, `/s/<token>`, …): `index.html`,
 //!   `no-cache`, so deep links load the app and a new build is seen at once.
 //!
@@ -361,6 +363,25 @@ mod tests {
             assert!(WebApp::with_files(TEST_FILES, Some(bad)).is_err(), "{bad}");
         }
         assert!(WebApp::with_files(TEST_FILES, Some("http://127.0.0.1:9000")).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_service_worker_and_the_manifest_are_served_to_install_the_app() {
+        let app = WebApp::new(None).expect("no origin").router();
+        for (path, content_type) in [
+            ("/sw.js", "text/javascript; charset=utf-8"),
+            ("/manifest.webmanifest", "application/manifest+json"),
+            ("/icons/icon-192.png", "image/png"),
+            ("/icons/icon-512.png", "image/png"),
+            ("/icons/icon-maskable-512.png", "image/png"),
+        ] {
+            let request = Request::get(path).body(Body::empty()).expect("request");
+            let response = app.clone().oneshot(request).await.expect("answers");
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            assert_eq!(header(&response, "content-type"), content_type, "{path}");
+            // A worker kept for long by the HTTP cache would keep an old build alive.
+            assert_eq!(header(&response, "cache-control"), "no-cache", "{path}");
+        }
     }
 
     #[test]

@@ -79,21 +79,33 @@ export class ApiError extends Error {
   readonly code: string;
   /** The whole problem body, when the server sent one. */
   readonly problem: Partial<Problem> & Record<string, unknown>;
+  /** How many seconds the server asked to wait before trying again (`Retry-After`), if it said. */
+  readonly retryAfter: number | null;
 
-  constructor(status: number, problem: Partial<Problem> & Record<string, unknown>) {
+  constructor(status: number, problem: Partial<Problem> & Record<string, unknown>, retryAfter: number | null = null) {
     super(String(problem.detail ?? problem.title ?? `Request failed (${status})`));
     this.name = "ApiError";
     this.status = status;
     this.code = String(problem.code ?? (status === 0 ? "network" : "unknown"));
     this.problem = problem;
+    this.retryAfter = retryAfter;
   }
+}
+
+/** The seconds a `Retry-After` header asks for (a number of seconds or a date), or null. */
+export function retryAfterSeconds(header: string | null, now = Date.now()): number | null {
+  if (!header) return null;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 /** The data of a successful openapi-fetch result; throws `ApiError` for a problem reply. */
 export function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
   if (result.error !== undefined || !result.response.ok) {
     const problem = typeof result.error === "object" && result.error !== null ? result.error : {};
-    throw new ApiError(result.response.status, problem as ApiError["problem"]);
+    const retryAfter = retryAfterSeconds(result.response.headers.get("Retry-After"));
+    throw new ApiError(result.response.status, problem as ApiError["problem"], retryAfter);
   }
   return result.data as T;
 }

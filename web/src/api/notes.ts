@@ -1,5 +1,7 @@
 // The note commands the screens send, each with the version it is based on
-// (`If-Match`), so a change made elsewhere meanwhile is a 412, never lost.
+// (`If-Match`), so a change made elsewhere meanwhile is a 412, never lost;
+// and, given a `key`, with an `Idempotency-Key`, so that sending it again
+// after a lost reply gets the first reply instead of doing it twice.
 import { api, call, ifMatch, type Note, type Schemas } from "./client";
 
 /** What every command answers: the note's new version and the log position of the change. */
@@ -12,40 +14,56 @@ export interface Written {
 /** The commands that flip one of a note's flags. */
 export type NoteAction = "pin" | "unpin" | "archive" | "unarchive" | "complete" | "reopen" | "trash" | "restore";
 
+/** The fields a new note starts with. */
+export interface NewNote {
+  title: string;
+  body: string;
+  subject?: string;
+}
+
+/** The request options of a command on the note `id` at `version`, with its idempotency key if given. */
+function commandOptions(id: string, version: number, key?: string) {
+  return {
+    params: { path: { id }, header: { "If-Match": ifMatch(version) } },
+    ...(key ? { headers: { "Idempotency-Key": key } } : {}),
+  };
+}
+
+/** Creates a note; `key` makes a repeat answer with the same note. */
+export function createNote(note: NewNote, key: string): Promise<Written> {
+  return call(() => api.POST("/v1/notes", { body: note, headers: { "Idempotency-Key": key } }));
+}
+
 /** Flips a flag of the note at `version`. */
-export function noteAction(id: string, version: number, action: NoteAction): Promise<Written> {
+export function noteAction(id: string, version: number, action: NoteAction, key?: string): Promise<Written> {
   // Every flag route has the same shape; the pin route stands for them all in the types.
   const path = `/v1/notes/{id}/${action}` as "/v1/notes/{id}/pin";
-  return call(() => api.POST(path, { params: { path: { id }, header: { "If-Match": ifMatch(version) } } }));
+  return call(() => api.POST(path, commandOptions(id, version, key)));
 }
 
 /** Changes the title and/or body of the note at `version`. */
-export function editNote(id: string, version: number, patch: { title?: string; body?: string }): Promise<Written> {
-  return call(() =>
-    api.PATCH("/v1/notes/{id}", { params: { path: { id }, header: { "If-Match": ifMatch(version) } }, body: patch }),
-  );
+export function editNote(
+  id: string,
+  version: number,
+  patch: { title?: string; body?: string },
+  key?: string,
+): Promise<Written> {
+  return call(() => api.PATCH("/v1/notes/{id}", { ...commandOptions(id, version, key), body: patch }));
 }
 
 /** Moves the note to a subject (null: none). */
-export function setSubject(id: string, version: number, subject: string | null): Promise<Written> {
-  return call(() =>
-    api.PUT("/v1/notes/{id}/subject", {
-      params: { path: { id }, header: { "If-Match": ifMatch(version) } },
-      body: { subject },
-    }),
-  );
+export function setSubject(id: string, version: number, subject: string | null, key?: string): Promise<Written> {
+  return call(() => api.PUT("/v1/notes/{id}/subject", { ...commandOptions(id, version, key), body: { subject } }));
 }
 
 /** Replaces the note's tags. */
-export function setTags(id: string, version: number, tags: string[]): Promise<Written> {
-  return call(() =>
-    api.PUT("/v1/notes/{id}/tags", { params: { path: { id }, header: { "If-Match": ifMatch(version) } }, body: { tags } }),
-  );
+export function setTags(id: string, version: number, tags: string[], key?: string): Promise<Written> {
+  return call(() => api.PUT("/v1/notes/{id}/tags", { ...commandOptions(id, version, key), body: { tags } }));
 }
 
 /** Sets (an RFC 3339 instant) or clears (null) the note's due date. */
-export function setDue(id: string, version: number, dueAt: string | null): Promise<Written> {
-  const options = { params: { path: { id }, header: { "If-Match": ifMatch(version) } } };
+export function setDue(id: string, version: number, dueAt: string | null, key?: string): Promise<Written> {
+  const options = commandOptions(id, version, key);
   return call(() =>
     dueAt === null
       ? api.DELETE("/v1/notes/{id}/due", options)

@@ -52,6 +52,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/account/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import notes from a zip.
+         * @description The body is the archive (`application/zip`, or sent without a type; at
+         *     most 2 GiB). Markdown
+         *     files become notes: title, subject, tags, due date, flags and dates from
+         *     their front matter; without one, the title from the file name and the
+         *     subject from the folders. Other files become documents of the note whose
+         *     `<name> files` folder holds them (or that the export's manifest names).
+         *     Importing the same archive again creates nothing new. The reply is
+         *     streamed, a file at a time; a file that is refused is listed with its
+         *     reason and the others are imported.
+         */
+        post: operations["import"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/account/password": {
         parameters: {
             query?: never;
@@ -885,6 +913,11 @@ export interface components {
             /** @description The new title. */
             title?: string | null;
         };
+        /**
+         * @description What became of one file of the archive.
+         * @enum {string}
+         */
+        FileStatus: "imported" | "exists" | "refused" | "skipped";
         /** @description A page of a note's history. */
         History: {
             /** @description Oldest first. */
@@ -925,6 +958,55 @@ export interface components {
              * @description The note's version after the change.
              */
             version: number;
+        };
+        /** @description The report of an import: every file, then the counts of notes. */
+        ImportReport: {
+            /**
+             * Format: int64
+             * @description Notes already there.
+             */
+            existing: number;
+            /**
+             * @description Every file of the archive but folders and the export's manifest, as
+             *     it was done.
+             */
+            files: components["schemas"]["ImportedFile"][];
+            /**
+             * Format: int64
+             * @description Notes created.
+             */
+            imported: number;
+            /**
+             * @description The log position of the last note created: send it as
+             *     `Anote-Min-Position` to read the imported notes.
+             */
+            position?: string | null;
+            /**
+             * Format: int64
+             * @description Notes refused.
+             */
+            refused: number;
+        };
+        /** @description One file of the archive and what became of it. */
+        ImportedFile: {
+            /**
+             * @description Why it was refused or skipped: a stable code (`unsafe_path`,
+             *     `zip_bomb`, `too_large`, `not_utf8`, `invalid_front_matter`,
+             *     `validation_failed`, `content_type_not_allowed`, `quota_exceeded`,
+             *     `not_a_note`, `hidden`, …).
+             */
+            code?: string | null;
+            /** @description What was wrong, for people. */
+            detail?: string | null;
+            /**
+             * Format: uuid
+             * @description The note it became, or whose document it became.
+             */
+            note_id?: string | null;
+            /** @description Its path in the archive. */
+            path: string;
+            /** @description What became of it. */
+            status: components["schemas"]["FileStatus"];
         };
         /** @description A login. */
         LoginRequest: {
@@ -1370,6 +1452,11 @@ export interface components {
              */
             quota_bytes: number;
         };
+        /**
+         * Format: binary
+         * @description The bytes of a zip archive, as the request body of an import.
+         */
+        ZipBytes: string;
     };
     responses: never;
     parameters: never;
@@ -1466,6 +1553,94 @@ export interface operations {
                 };
             };
             /** @description Too many exports are being written (`exports_busy`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    import: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A zip archive */
+        requestBody: {
+            content: {
+                "application/zip": components["schemas"]["ZipBytes"];
+            };
+        };
+        responses: {
+            /** @description Every file and what became of it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportReport"];
+                };
+            };
+            /** @description The upload broke off (`invalid_body`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The upload paused for a minute (`body_timeout`) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The archive is larger than 2 GiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A body that is not a zip (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not a zip archive, or too many entries (`invalid_archive`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many imports are running (`imports_busy`) */
             503: {
                 headers: {
                     [name: string]: unknown;

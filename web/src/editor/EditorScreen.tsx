@@ -1,16 +1,22 @@
 // The note editor at `/notes/:id`: title, Markdown body with a live preview,
 // subject, tags and due date, saved a second after typing stops; the note's
-// flags; and the documents, share and history panels.
+// flags; and the documents, share and history panels. When the server cannot
+// be reached, it opens the copy kept on this device (and says so); a note
+// created offline has a local id until the server has it, then its address
+// becomes the server's.
 import { lazy, Suspense, useCallback, useDeferredValue, useEffect, useMemo, useState, type KeyboardEvent } from "react";
 import { ApiError, type Note } from "../api/client";
 import { getNote } from "../api/notes";
 import { Markdown } from "../markdown";
+import { isLocalId } from "../offline/commands";
+import type { OfflineStore } from "../offline/store";
 import { useRouter } from "../router";
-import { useNoteChanges, type NoteChange } from "../sync";
+import { useNoteChanges, useSync, type NoteChange } from "../sync";
 import { ConfirmDialog } from "../ui/ConfirmDialog";
 import { Loading } from "../ui/Loading";
 import { useTitle } from "../ui/useTitle";
 import { ConflictView } from "./ConflictView";
+import { readDraftBackup, writeDraftBackup } from "./draftBackup";
 import type { Fields } from "./fields";
 import { useNoteEditor, type SaveStatus } from "./useNoteEditor";
 
@@ -20,27 +26,74 @@ const DocumentsPanel = lazy(() =>
 const SharesPanel = lazy(() => import("../features/shares/SharesPanel").then((m) => ({ default: m.SharesPanel })));
 const HistoryPanel = lazy(() => import("../features/history/HistoryPanel").then((m) => ({ default: m.HistoryPanel })));
 
+/** A note to edit, and whether it is the copy kept on this device. */
+interface Loaded {
+  note: Note;
+  kept: boolean;
+}
+
+/**
+ * The note `id` from the server (kept on this device for later), or, when
+ * the server cannot be reached, the copy this device kept.
+ */
+async function loadNote(store: OfflineStore, id: string): Promise<Loaded> {
+  const kept = async () => {
+    const note = await store.savedNote(id);
+    if (!note) throw new Error(isLocalId(id) ? "This note does not exist, or it was deleted." : OFFLINE_UNKNOWN);
+    return { note, kept: true };
+  };
+  if (isLocalId(id)) return kept();
+  try {
+    const note = await getNote(id);
+    void store.cache.keep([note]);
+    return { note, kept: false };
+  } catch (cause) {
+    if (!(cause instanceof ApiError)) throw cause;
+    if (cause.status === 0) return kept();
+    throw new Error(
+      cause.status === 404 ? "This note does not exist, or it was deleted." : "The note could not be loaded. Please try again.",
+    );
+  }
+}
+
+const OFFLINE_UNKNOWN = "You are offline, and this note was not kept on this device: it opens once you are back online.";
+
 /** The editor screen: loads the note, then edits it. */
 export default function EditorScreen({ id }: { id: string }) {
-  const [note, setNote] = useState<Note | null>(null);
+  const { offline, report } = useSync();
+  const { navigate } = useRouter();
+  const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
+    if (!offline) return;
+    const serverId = offline.outbox.resolveId(id);
+    if (serverId !== id) return navigate(`/notes/${serverId}`, { replace: true });
     let current = true;
-    getNote(id).then(
-      (loaded) => current && setNote(loaded),
-      (cause) =>
-        current &&
-        setError(
-          cause instanceof ApiError && cause.status === 404
-            ? "This note does not exist, or it was deleted."
-            : "The note could not be loaded. Please try again.",
-        ),
+    loadNote(offline, id).then(
+      (loaded) => {
+        if (!current) return;
+        setLoaded(loaded);
+        if (!isLocalId(id)) report(loaded.kept ? "offline" : "online");
+      },
+      (cause: Error) => current && setError(cause.message),
     );
     return () => {
       current = false;
     };
-  }, [id]);
+  }, [id, offline, navigate, report]);
+
+  // A note created here moves to its server address once everything typed in it was sent.
+  useEffect(() => {
+    if (!offline || !isLocalId(id)) return;
+    return offline.outbox.listen(() => {
+      const serverId = offline.outbox.resolveId(id);
+      if (serverId === id || offline.outbox.pending(serverId).length > 0) return;
+      writeDraftBackup(serverId, readDraftBackup(id));
+      writeDraftBackup(id, null);
+      navigate(`/notes/${serverId}`, { replace: true });
+    });
+  }, [id, offline, navigate]);
 
   if (error) {
     return (
@@ -50,8 +103,8 @@ export default function EditorScreen({ id }: { id: string }) {
       </>
     );
   }
-  if (!note) return <Loading label="Loading the note…" />;
-  return <NoteEditor initial={note} />;
+  if (!loaded) return <Loading label="Loading the note…" />;
+  return <NoteEditor initial={loaded.note} kept={loaded.kept} />;
 }
 
 const statusText: Record<SaveStatus, string> = {
@@ -80,9 +133,10 @@ function moveBetweenTabs(event: KeyboardEvent<HTMLDivElement>) {
   tabs[to[event.key]].focus();
 }
 
-/** The editor of a loaded note. */
-export function NoteEditor({ initial }: { initial: Note }) {
+/** The editor of a loaded note (`kept`: the copy this device kept, opened offline). */
+export function NoteEditor({ initial, kept = false }: { initial: Note; kept?: boolean }) {
   const { navigate } = useRouter();
+  const { online } = useSync();
   const { model, edit, resolve, receive, refresh, act, purge, markGone } = useNoteEditor(initial);
   const { note, draft, conflict } = model;
   const [confirmPurge, setConfirmPurge] = useState(false);
@@ -158,6 +212,11 @@ export function NoteEditor({ initial }: { initial: Note }) {
           </>
         )}
       </div>
+      {kept && !online && (
+        <p className="offline-copy">
+          Offline copy: the note as this device kept it. Your changes are kept here and sent when you are back online.
+        </p>
+      )}
       {note.trashed && <p className="hint">This note is in the trash. Restore it to change it.</p>}
       {note.archived && !note.trashed && <p className="hint">This note is archived.</p>}
       {model.error && (
@@ -205,30 +264,36 @@ export function NoteEditor({ initial }: { initial: Note }) {
           <Markdown source={preview} />
         </section>
       </div>
-      <div className="tabs" role="tablist" aria-label="More about this note" onKeyDown={moveBetweenTabs}>
-        {panelNames.map((name, index) => (
-          <button
-            key={name}
-            type="button"
-            role="tab"
-            id={`tab-${name}`}
-            aria-selected={panel === name}
-            aria-controls={panel === name ? `panel-${name}` : undefined}
-            tabIndex={panel === name || (!panel && index === 0) ? 0 : -1}
-            onClick={() => setPanel(panel === name ? null : name)}
-          >
-            {name}
-          </button>
-        ))}
-      </div>
-      {panel && (
-        <div className="tab-panel" role="tabpanel" id={`panel-${panel}`} aria-labelledby={`tab-${panel}`}>
-          <Suspense fallback={<Loading />}>
-            {panel === "Documents" && <DocumentsPanel note={current} onChanged={() => void refresh()} />}
-            {panel === "Share" && <SharesPanel note={current} onChanged={() => void refresh()} />}
-            {panel === "History" && <HistoryPanel note={current} onRestored={() => void refresh()} />}
-          </Suspense>
-        </div>
+      {isLocalId(note.id) ? (
+        <p className="hint">Documents, sharing and history come once the server has this note.</p>
+      ) : (
+        <>
+          <div className="tabs" role="tablist" aria-label="More about this note" onKeyDown={moveBetweenTabs}>
+            {panelNames.map((name, index) => (
+              <button
+                key={name}
+                type="button"
+                role="tab"
+                id={`tab-${name}`}
+                aria-selected={panel === name}
+                aria-controls={panel === name ? `panel-${name}` : undefined}
+                tabIndex={panel === name || (!panel && index === 0) ? 0 : -1}
+                onClick={() => setPanel(panel === name ? null : name)}
+              >
+                {name}
+              </button>
+            ))}
+          </div>
+          {panel && (
+            <div className="tab-panel" role="tabpanel" id={`panel-${panel}`} aria-labelledby={`tab-${panel}`}>
+              <Suspense fallback={<Loading />}>
+                {panel === "Documents" && <DocumentsPanel note={current} onChanged={() => void refresh()} />}
+                {panel === "Share" && <SharesPanel note={current} onChanged={() => void refresh()} />}
+                {panel === "History" && <HistoryPanel note={current} onRestored={() => void refresh()} />}
+              </Suspense>
+            </div>
+          )}
+        </>
       )}
       <ConfirmDialog
         open={confirmPurge}

@@ -1,22 +1,19 @@
 // The editor's state and its conversation with the server. Every change is
-// based on a version (`If-Match`); the commands and the news from elsewhere
-// (the changes feed, a panel's own write) are handled one at a time in order.
-// A change made elsewhere to a field this editor also changed is a conflict to
-// resolve by the student; anything else is merged in without losing typing.
+// based on a version (`If-Match`) and goes through the outbox, which keeps it
+// on this device until the server confirms it (offline, it waits there and a
+// reload finds it again). The commands and the news from elsewhere (the
+// changes feed, a panel's own write) are handled one at a time in order;
+// news of a note whose changes are still on their way wait until they
+// arrived. A change made elsewhere to a field this editor also changed is a
+// conflict to resolve by the student (also when the outbox finds it later,
+// sending what was typed offline); anything else is merged in without
+// losing typing.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, type Note } from "../api/client";
-import {
-  editNote,
-  getNote,
-  getNoteAt,
-  noteAction,
-  purgeNote,
-  setDue,
-  setSubject,
-  setTags,
-  type NoteAction,
-  type Written,
-} from "../api/notes";
+import { getNote, getNoteAt, purgeNote, type NoteAction, type Written } from "../api/notes";
+import { applyToFields, applyToNote, flagsAfter, type Command, type QueuedCommand } from "../offline/commands";
+import type { Outcome } from "../offline/outbox";
+import type { OfflineStore } from "../offline/store";
 import { useSync } from "../sync";
 import { readDraftBackup, writeDraftBackup } from "./draftBackup";
 import {
@@ -32,9 +29,6 @@ import {
 
 /** How long after the last keystroke the editor saves. */
 export const AUTOSAVE_DELAY_MS = 1000;
-
-/** How often a save that could not reach the server is tried again. */
-export const OFFLINE_RETRY_MS = 5000;
 
 /** Where saving stands. */
 export type SaveStatus = "saved" | "saving" | "unsaved" | "offline" | "error";
@@ -69,11 +63,13 @@ export type Resolution = { keep: "mine" } | { keep: "theirs" } | { keep: "merged
 
 /** The editor of one note: its model and what can be done to it. */
 export function useNoteEditor(initial: Note) {
-  const { report } = useSync();
-  const [model, setModel] = useState<EditorModel>(() => initialModel(initial));
+  const { report, offline, whenOffline } = useSync();
+  const [model, setModel] = useState<EditorModel>(() => initialModel(initial, offline?.outbox.pending(initial.id) ?? []));
   const current = useRef(model);
   const queue = useRef<Promise<unknown>>(Promise.resolve());
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  // The newest news from elsewhere that arrived while changes of this note were on their way.
+  const deferred = useRef<Note | null>(null);
   const id = initial.id;
 
   const update = useCallback((change: Partial<EditorModel>) => {
@@ -109,91 +105,118 @@ export function useNoteEditor(initial: Note) {
     [id, rebase],
   );
 
-  /** Sends one command on the current version; a stale version is resynced and tried once more. */
-  const command = useCallback(
-    async (send: (version: number) => Promise<Written>): Promise<Written | null> => {
-      try {
-        return await send(current.current.version);
-      } catch (cause) {
-        if (!(cause instanceof ApiError) || cause.status !== 412) throw cause;
-        const conflicted = await resync(Number(cause.problem.current_version));
-        return conflicted ? null : send(current.current.version);
+  /**
+   * Hands the changed fields to the outbox, one command each, on top of what
+   * it already holds for this note. Resolves `sent` when the server has them,
+   * `queued` when they wait for it, `held` when one waits for the student.
+   */
+  const sendChanges = useCallback(
+    async (store: OfflineStore): Promise<Outcome> => {
+      const sending = current.current.draft;
+      const pending = pendingFields(current.current.base, store.outbox.pending(id));
+      const changed = (name: keyof Fields) => !sameField(name, sending[name], pending[name]);
+      const commands: Command[] = [];
+      const text = (["title", "body"] as const).filter(changed);
+      if (text.length > 0) commands.push({ kind: "edit", patch: Object.fromEntries(text.map((n) => [n, sending[n]])) });
+      if (changed("subject")) commands.push({ kind: "subject", subject: sending.subject.trim() || null });
+      if (changed("tags")) commands.push({ kind: "tags", tags: parseTags(sending.tags) });
+      if (changed("due")) commands.push({ kind: "due", dueAt: dueInstant(sending.due) });
+      let outcome: Outcome = "sent";
+      for (const command of commands) {
+        outcome = await store.outbox.submit(id, command, current.current.version);
+        if (outcome === "held") break;
       }
+      return outcome;
     },
-    [resync],
+    [id],
   );
 
-  /** Sends the changed fields, one command each; returns false when a conflict stopped it. */
-  const sendChanges = useCallback(async (): Promise<boolean> => {
-    const sending = current.current.draft;
-    const changed = (name: keyof Fields) => !sameField(name, sending[name], current.current.base[name]);
-    const accept = (reply: Written | null, names: (keyof Fields)[]) => {
-      if (!reply) return false;
-      const base = { ...current.current.base };
-      for (const name of names) base[name] = sending[name];
-      update({ base, version: reply.version });
+  /**
+   * Settles a conflict the outbox found (a text edit refused because the note
+   * moved on): reads the note as it is now and takes it in; unless that is a
+   * conflict to show, the held edit goes again with this editor's text on the
+   * newer version. A refusal for another reason is shown. False when the held
+   * command still waits (for the student, or for the server to be reachable).
+   */
+  const settleHeld = useCallback(
+    async (store: OfflineStore, held: QueuedCommand): Promise<boolean> => {
+      if (held.held?.reason !== "conflict") {
+        update({ status: "error", error: describeError(new ApiError(held.held?.status ?? 0, { ...held.held })) });
+        return false;
+      }
+      const now = held.held.currentVersion ?? 0;
+      if (now > current.current.version) await resync(now);
+      if (current.current.conflict) {
+        update({ status: "unsaved" });
+        return false;
+      }
+      const m = current.current;
+      const patch = Object.fromEntries(TEXT_FIELDS.filter((n) => m.draft[n] !== m.base[n]).map((n) => [n, m.draft[n]]));
+      await store.outbox.settle(id, m.version, patch);
       return true;
-    };
-    if (changed("title") || changed("body")) {
-      const names = (["title", "body"] as const).filter(changed);
-      const patch = Object.fromEntries(names.map((name) => [name, sending[name]]));
-      const reply = await command((v) => editNote(id, v, patch));
-      if (!accept(reply, [...names])) return false;
-    }
-    let catalogue = false;
-    if (changed("subject")) {
-      const subject = sending.subject.trim() || null;
-      if (!accept(await command((v) => setSubject(id, v, subject)), ["subject"])) return false;
-      catalogue = true;
-    }
-    if (changed("tags")) {
-      const tags = parseTags(sending.tags);
-      if (!accept(await command((v) => setTags(id, v, tags)), ["tags"])) return false;
-      catalogue = true;
-    }
-    if (changed("due")) {
-      const due = dueInstant(sending.due);
-      if (!accept(await command((v) => setDue(id, v, due)), ["due"])) return false;
-    }
-    if (catalogue) report("changed");
-    return true;
-  }, [command, id, report, update]);
+    },
+    [id, resync, update],
+  );
 
   const schedule = useCallback((delay: number, save: () => void) => {
     clearTimeout(timer.current);
     timer.current = setTimeout(save, delay);
   }, []);
 
+  /** Takes in a newer view of the note: its flags at once, its fields merged with the draft. */
+  const takeIn = useCallback(
+    (note: Note) => {
+      if (note.version <= current.current.version) return;
+      update({ note: { ...note } });
+      rebase(fieldsOf(note), note.version);
+    },
+    [rebase, update],
+  );
+
+  /** Takes in the news that waited for this note's changes, once none is on its way any more. */
+  const takeDeferred = useCallback(
+    (store: OfflineStore) => {
+      const news = deferred.current;
+      if (!news || store.outbox.pending(id).length > 0) return;
+      deferred.current = null;
+      takeIn(news);
+    },
+    [id, takeIn],
+  );
+
   /** Saves what was typed now (and again later if typing went on meanwhile). */
   const flush = useCallback((): Promise<void> => {
     clearTimeout(timer.current);
     return enqueue(async () => {
-      const m = current.current;
-      if (m.conflict || m.gone) return;
-      if (sameFields(m.draft, m.base)) {
-        if (m.status !== "saved") update({ status: "saved", error: null });
-        return;
-      }
-      update({ status: "saving", error: null });
+      if (current.current.conflict || current.current.gone) return;
+      const store = await whenOffline();
       try {
-        const done = await sendChanges();
-        report("online");
-        if (!done) return update({ status: "unsaved" });
-        const now = current.current;
-        const settled = sameFields(now.draft, now.base);
-        update({ status: settled ? "saved" : "unsaved" });
-        if (!settled) schedule(AUTOSAVE_DELAY_MS, () => void flush());
+        const held = store.outbox.pending(id).find((q) => q.held);
+        if (held && !(await settleHeld(store, held))) return;
+        const m = current.current;
+        if (sameFields(m.draft, pendingFields(m.base, store.outbox.pending(id)))) {
+          update({ status: statusNow(m, store, id), error: null });
+          return takeDeferred(store);
+        }
+        update({ status: "saving", error: null });
+        const outcome = await sendChanges(store);
+        if (outcome === "queued") {
+          if (store.outbox.getState().blocked === "offline") report("offline");
+          return update({ status: "offline" });
+        }
+        if (outcome === "held") return update({ status: "unsaved" });
+        update({ status: statusNow(current.current, store, id) });
+        if (current.current.status === "unsaved") schedule(AUTOSAVE_DELAY_MS, () => void flush());
       } catch (cause) {
         if (cause instanceof ApiError && cause.status === 0) {
           report("offline");
           update({ status: "offline" });
-          schedule(OFFLINE_RETRY_MS, () => void flush());
         } else {
           update({ status: "error", error: describeError(cause) });
         }
       }
     });
-  }, [enqueue, report, schedule, sendChanges, update]);
+  }, [enqueue, id, report, schedule, sendChanges, settleHeld, takeDeferred, update, whenOffline]);
 
   /** Records typing in one field; the save follows after a pause. */
   const edit = useCallback(
@@ -223,15 +246,22 @@ export function useNoteEditor(initial: Note) {
     [enqueue, flush, update],
   );
 
-  /** Takes in a newer view of the note (from the changes feed or after a panel's write). */
+  /**
+   * Takes in a newer view of the note (from the changes feed or after a
+   * panel's write); while changes of this note are on their way, it waits for
+   * them (it may be one of them coming back).
+   */
   const receive = useCallback(
     (note: Note) =>
       enqueue(async () => {
         if (note.version <= current.current.version) return;
-        update({ note: { ...note } });
-        rebase(fieldsOf(note), note.version);
+        if (offline && offline.outbox.pending(id).length > 0) {
+          if (!deferred.current || deferred.current.version < note.version) deferred.current = note;
+          return;
+        }
+        takeIn(note);
       }),
-    [enqueue, rebase, update],
+    [enqueue, id, offline, takeIn],
   );
 
   /** After a panel changed the note (documents, shares, a restored version): read it again. */
@@ -243,21 +273,18 @@ export function useNoteEditor(initial: Note) {
     }
   }, [id, receive, update]);
 
-  /** Pins, archives, completes, trashes, … the note (after saving what was typed). */
+  /** Pins, archives, completes, trashes, … the note (after saving what was typed); shown at once. */
   const act = useCallback(
     (action: NoteAction) =>
-      flush().then(() => enqueue(async () => {
-        try {
-          const reply = await command((v) => noteAction(id, v, action));
-          if (!reply) return;
-          const m = current.current;
-          update({ version: reply.version, note: { ...m.note, ...flagsAfter(action), version: reply.version } });
-          report("changed");
-        } catch (cause) {
-          update({ error: describeError(cause) });
-        }
-      })),
-    [command, enqueue, flush, id, report, update],
+      flush().then(() =>
+        enqueue(async () => {
+          const store = await whenOffline();
+          update({ note: { ...current.current.note, ...flagsAfter(action) } });
+          const outcome = await store.outbox.submit(id, { kind: "action", action }, current.current.version);
+          if (outcome === "queued" && store.outbox.getState().blocked === "offline") report("offline");
+        }),
+      ),
+    [enqueue, flush, id, report, update, whenOffline],
   );
 
   /** Deletes the note (from the trash) for good. */
@@ -280,6 +307,44 @@ export function useNoteEditor(initial: Note) {
   /** The note was purged elsewhere. */
   const markGone = useCallback(() => update({ gone: true }), [update]);
 
+  /** Takes in a command the server confirmed: the fields it set are the base now, at the version it made. */
+  const confirmed = useCallback(
+    (store: OfflineStore, queued: QueuedCommand, written: Written) => {
+      const m = current.current;
+      // An older version is known already; the same one is a command that changed nothing.
+      if (written.version < m.version) return;
+      const note = { ...applyToNote(m.note, queued.command, queued.queuedAt), id: written.id, version: written.version };
+      const next = { ...m, note, version: written.version, base: applyToFields(m.base, queued.command) };
+      update({ note, version: next.version, base: next.base, status: m.conflict ? m.status : statusNow(next, store, id) });
+      takeDeferred(store);
+    },
+    [id, takeDeferred, update],
+  );
+
+  /** Undoes in the draft what a refused command the student discarded would have set. */
+  const discarded = useCallback(
+    (store: OfflineStore, queued: QueuedCommand) => {
+      const m = current.current;
+      const undone = { ...m, draft: { ...m.draft } };
+      const set = applyToFields(m.base, queued.command);
+      for (const name of FIELD_NAMES) if (!sameField(name, set[name], m.base[name])) undone.draft[name] = m.base[name];
+      update({ draft: undone.draft, error: null, status: statusNow(undone, store, id) });
+    },
+    [id, update],
+  );
+
+  // What the outbox confirms moves this editor's version on; what it finds
+  // refused or conflicting is settled as soon as it can be.
+  useEffect(() => {
+    if (!offline) return;
+    return offline.outbox.listen((event) => {
+      if (event.queued.noteId !== offline.outbox.resolveId(id)) return;
+      if (event.type === "held") void flush();
+      else if (event.type === "discarded") discarded(offline, event.queued);
+      else confirmed(offline, event.queued, event.written);
+    });
+  }, [offline, id, flush, confirmed, discarded]);
+
   // What the server has not confirmed is kept in this browser until it is.
   // (During a conflict `base` is still what the draft was typed on, so a
   // reload finds the conflict again.)
@@ -288,16 +353,19 @@ export function useNoteEditor(initial: Note) {
     writeDraftBackup(id, sameFields(draft, base) ? null : { version, base, draft });
   }, [id, version, base, draft]);
 
-  // A draft restored from an earlier visit is saved (or its conflict shown) at once.
+  // Once the outbox is there, what an earlier visit left (a kept draft, or
+  // changes still in the outbox) is saved, or its conflict shown, at once;
+  // the status says what still waits. (Typing meanwhile waits for its pause.)
+  const leftByEarlierVisit = useRef(model.status === "unsaved");
   useEffect(() => {
-    if (current.current.status === "unsaved") void flush();
-  }, [flush]);
+    if (offline && (leftByEarlierVisit.current || offline.outbox.pending(id).length > 0)) void flush();
+  }, [offline, id, flush]);
 
   // Leaving the editor saves what is still unsaved (closing the page needs no
   // warning: the kept draft is saved on the next visit); back online, it saves at once.
   useEffect(() => {
     const backOnline = () => {
-      if (current.current.status === "offline") void flush();
+      if (current.current.status === "offline" || current.current.status === "unsaved") void flush();
     };
     addEventListener("online", backOnline);
     return () => {
@@ -308,6 +376,18 @@ export function useNoteEditor(initial: Note) {
   }, [flush]);
 
   return { model, edit, resolve, receive, refresh, act, purge, markGone };
+}
+
+/** The fields once the outbox has sent what it holds for the note. */
+function pendingFields(base: Fields, pending: QueuedCommand[]): Fields {
+  return pending.reduce((fields, queued) => applyToFields(fields, queued.command), base);
+}
+
+/** Where saving stands: all confirmed, all with the outbox (sending or waiting for the network), or typed since. */
+function statusNow(m: EditorModel, store: OfflineStore, id: string): SaveStatus {
+  if (sameFields(m.draft, m.base)) return "saved";
+  if (!sameFields(m.draft, pendingFields(m.base, store.outbox.pending(id)))) return "unsaved";
+  return store.outbox.getState().blocked === null ? "saving" : "offline";
 }
 
 /**
@@ -331,9 +411,10 @@ function rebased(m: EditorModel, theirs: Fields, version: number): Partial<Edito
 /**
  * The editor's first state: the note as loaded, with what an earlier visit
  * typed and never saved put back on top of it (rebased if the note changed
- * meanwhile, so a text changed on both sides is a conflict).
+ * meanwhile, so a text changed on both sides is a conflict), or else with
+ * the changes the outbox still holds for it.
  */
-function initialModel(note: Note): EditorModel {
+function initialModel(note: Note, pending: QueuedCommand[]): EditorModel {
   const fields = fieldsOf(note);
   const model: EditorModel = {
     note,
@@ -346,31 +427,13 @@ function initialModel(note: Note): EditorModel {
     gone: false,
   };
   const backup = readDraftBackup(note.id);
-  if (!backup || backup.version > note.version || sameFields(backup.draft, fields)) return model;
+  if (!backup || backup.version > note.version) {
+    const draft = pendingFields(fields, pending);
+    return sameFields(draft, fields) ? model : { ...model, draft, status: "unsaved" };
+  }
+  if (sameFields(backup.draft, fields)) return model;
   const restored = { ...model, version: backup.version, base: backup.base, draft: backup.draft, status: "unsaved" as const };
   return note.version > backup.version ? { ...restored, ...rebased(restored, fields, note.version) } : restored;
-}
-
-/** The note's flags after an action. */
-function flagsAfter(action: NoteAction): Partial<Note> {
-  switch (action) {
-    case "pin":
-      return { pinned: true };
-    case "unpin":
-      return { pinned: false };
-    case "archive":
-      return { archived: true };
-    case "unarchive":
-      return { archived: false };
-    case "complete":
-      return { done: true };
-    case "reopen":
-      return { done: false };
-    case "trash":
-      return { trashed: true };
-    case "restore":
-      return { trashed: false };
-  }
 }
 
 /** An error of a command, in words. */

@@ -34,7 +34,7 @@ export function NotesScreen({ view }: { view: NotesView }) {
     subject: params.get("subject"),
     tag: params.get("tag"),
   };
-  const { notes, loading, done, error, loadMore } = useNotePages(query);
+  const { notes, loading, done, error, kept, loadMore } = useNotePages(query);
   const heading = query.subject ?? (query.tag ? `#${query.tag}` : headings[view]);
   useTitle(heading);
 
@@ -62,6 +62,7 @@ export function NotesScreen({ view }: { view: NotesView }) {
         </label>
       </div>
       {view === "trash" && <p className="hint">Open a note in the trash to restore it or delete it forever.</p>}
+      {kept && <p className="offline-copy">Offline copy: the notes kept on this device, with your changes not sent yet.</p>}
       <ul className="note-list" aria-label="Notes" aria-busy={loading}>
         {notes.map((note) => (
           <li key={note.id}>

@@ -63,6 +63,17 @@ export function belongsTo(note: Note, query: NotesQuery): boolean {
   }
 }
 
+/** The notes of `notes` the list shows, in its order (for the copy kept on this device). */
+export function keptList(notes: Note[], query: NotesQuery): Note[] {
+  const by: Record<NoteSort, (a: Note, b: Note) => number> = {
+    updated: (a, b) => b.updated_at.localeCompare(a.updated_at),
+    created: (a, b) => b.created_at.localeCompare(a.created_at),
+    title: (a, b) => a.title.toLowerCase().localeCompare(b.title.toLowerCase()),
+    due: (a, b) => (a.due_at ?? "").localeCompare(b.due_at ?? ""),
+  };
+  return notes.filter((note) => belongsTo(note, query)).sort(by[query.sort]);
+}
+
 /** Pinned notes first (in the everyday list), each group in the order it came. */
 export function pinnedFirst(notes: Note[], view: NotesView): Note[] {
   if (view !== "notes") return notes;

@@ -1,6 +1,7 @@
-// Creating a note: one request (safe to repeat: it carries an idempotency key), then the editor.
+// Creating a note: a command of the outbox (safe to repeat: it carries an
+// idempotency key), then the editor. Offline, the note opens at once under a
+// local id and is created when the server can be reached.
 import { useState } from "react";
-import { api, call } from "../api/client";
 import { useRouter, useSearchParams } from "../router";
 import { useSync } from "../sync";
 
@@ -8,24 +9,16 @@ import { useSync } from "../sync";
 export function useCreateNote() {
   const { navigate } = useRouter();
   const params = useSearchParams();
-  const { report } = useSync();
+  const { whenOffline } = useSync();
   const [busy, setBusy] = useState(false);
 
   const create = async () => {
     setBusy(true);
     const subject = params.get("subject");
-    const key = crypto.randomUUID();
     try {
-      const reply = await call(() =>
-        api.POST("/v1/notes", {
-          body: { title: "", body: "", ...(subject ? { subject } : {}) },
-          headers: { "Idempotency-Key": key },
-        }),
-      );
-      report("changed");
-      navigate(`/notes/${reply.id}`);
-    } catch {
-      report("offline");
+      const { outbox } = await whenOffline();
+      const id = await outbox.create({ title: "", body: "", ...(subject ? { subject } : {}) });
+      navigate(`/notes/${id}`);
     } finally {
       setBusy(false);
     }

@@ -1,9 +1,12 @@
 // Pages through a list of notes by the API's cursors, never more than the
 // reader asked for, and keeps the loaded notes in step with the changes feed.
+// What it loads is kept on this device; when the server cannot be reached,
+// the list is that kept copy (with the changes waiting to be sent), until
+// the server answers again.
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api, call, type Note } from "../api/client";
-import { useNoteChanges, type NoteChange } from "../sync";
-import { belongsTo, listQueries, pinnedFirst, type NotesQuery } from "./filters";
+import { api, ApiError, call, type Note } from "../api/client";
+import { useNoteChanges, useSync, type NoteChange } from "../sync";
+import { belongsTo, keptList, listQueries, pinnedFirst, type NotesQuery } from "./filters";
 
 /** Notes per page. */
 export const PAGE_SIZE = 50;
@@ -16,9 +19,11 @@ interface PagingState {
   done: boolean;
   loading: boolean;
   error: string | null;
+  /** The list is the copy kept on this device (the server could not be reached). */
+  kept: boolean;
 }
 
-const fresh: PagingState = { notes: [], source: 0, cursor: null, done: false, loading: false, error: null };
+const fresh: PagingState = { notes: [], source: 0, cursor: null, done: false, loading: false, error: null, kept: false };
 
 /** The loaded notes of a view, with `loadMore()` for the next page. */
 export function useNotePages(query: NotesQuery) {
@@ -27,6 +32,7 @@ export function useNotePages(query: NotesQuery) {
   stateRef.current = state;
   const queryKey = JSON.stringify(query);
   const generation = useRef(0);
+  const { online, whenOffline, report } = useSync();
 
   const loadMore = useCallback(async () => {
     const start = stateRef.current;
@@ -47,6 +53,8 @@ export function useNotePages(query: NotesQuery) {
         else [source, cursor] = [source + 1, null];
         if (cursor) break;
       }
+      void whenOffline().then((store) => store.cache.keep(found));
+      report("online");
       if (mine !== generation.current) return;
       setState((s) => ({
         notes: [...s.notes, ...found.filter((n) => !s.notes.some((m) => m.id === n.id))],
@@ -55,19 +63,32 @@ export function useNotePages(query: NotesQuery) {
         done: source >= queries.length,
         loading: false,
         error: null,
+        kept: false,
       }));
-    } catch {
+    } catch (cause) {
+      const unreachable = cause instanceof ApiError && cause.status === 0;
+      const kept = unreachable ? keptList(await (await whenOffline()).notes(), JSON.parse(queryKey)) : null;
       if (mine !== generation.current) return;
-      setState((s) => ({ ...s, loading: false, error: "The notes could not be loaded." }));
+      if (kept) {
+        setState({ ...fresh, notes: kept, done: true, kept: true });
+        report("offline");
+      } else setState((s) => ({ ...s, loading: false, error: "The notes could not be loaded." }));
     }
-  }, [queryKey]);
+  }, [queryKey, whenOffline, report]);
 
-  useEffect(() => {
+  const reload = useCallback(() => {
     generation.current += 1;
     stateRef.current = fresh;
     setState(fresh);
     void loadMore();
   }, [loadMore]);
+
+  useEffect(reload, [reload]);
+
+  // The kept copy gives way to the server's list as soon as the server answers.
+  useEffect(() => {
+    if (online && stateRef.current.kept) reload();
+  }, [online, reload]);
 
   useNoteChanges(
     useCallback(

@@ -2,8 +2,8 @@
 // note", the notebook sidebar, and the main landmark.
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { Link, useRouter } from "../router";
-import { OfflineStatus } from "../sync";
 import { Sidebar } from "./Sidebar";
+import { SyncStatus } from "./SyncStatus";
 import { useCreateNote } from "../notes/useCreateNote";
 
 /** The banner, sidebar and main area around `children`. */
@@ -47,7 +47,7 @@ export function Shell({ children }: { children: ReactNode }) {
       </header>
       <Sidebar />
       <main id="main" className="main" tabIndex={-1}>
-        <OfflineStatus />
+        <SyncStatus />
         {children}
       </main>
     </div>

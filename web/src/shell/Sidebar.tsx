@@ -1,10 +1,13 @@
 // The notebook: the views, the subjects and tags with their counts (each a
-// filter of the notes list), the account and signing out.
+// filter of the notes list), the account and signing out (which asks first
+// when changes made here have not been sent yet: signing out forgets them).
 import { useEffect, useState } from "react";
 import { api, call, type Schemas } from "../api/client";
 import { Link, useRouter } from "../router";
 import { useSession } from "../session";
 import { useSync } from "../sync";
+import { ConfirmDialog } from "../ui/ConfirmDialog";
+import { waitingText } from "./SyncStatus";
 
 type NameCount = Schemas["NameCount"];
 
@@ -20,6 +23,8 @@ const views = [
 export function Sidebar() {
   const { pathname, search } = useRouter();
   const { signOut } = useSession();
+  const { waiting } = useSync().outbox;
+  const [confirming, setConfirming] = useState(false);
   const { subjects, tags } = useCatalogue();
   const here = pathname + search;
 
@@ -37,10 +42,24 @@ export function Sidebar() {
       <FilterGroup title="Subjects" param="subject" items={subjects} here={here} />
       <FilterGroup title="Tags" param="tag" items={tags} here={here} />
       <div className="account-actions">
-        <button type="button" onClick={() => void signOut()}>
+        <button type="button" onClick={() => (waiting > 0 ? setConfirming(true) : void signOut())}>
           Sign out
         </button>
       </div>
+      <ConfirmDialog
+        open={confirming}
+        title="Sign out before your changes are sent?"
+        confirmLabel="Sign out and discard them"
+        onCancel={() => setConfirming(false)}
+        onConfirm={() => {
+          setConfirming(false);
+          void signOut();
+        }}
+      >
+        <p>
+          {waitingText(waiting)} Signing out removes them and the notes kept for offline use from this device.
+        </p>
+      </ConfirmDialog>
     </nav>
   );
 }

@@ -5,6 +5,7 @@ import { useSession } from "../../session";
 import { useTitle } from "../../ui/useTitle";
 import { UsageMeter } from "../documents/UsageMeter";
 import { describeProblem } from "../problems";
+import { ImportNotes } from "./ImportNotes";
 import "./AccountPage.css";
 
 /** The password rule of the API (`PUT /v1/account/password`). */
@@ -12,8 +13,8 @@ const PASSWORD_LENGTH = { min: 10, max: 128 };
 
 /**
  * The account screen (`/account`): change the password, see the storage used,
- * download every note as a zip, and delete the account after typing the
- * username, which signs out.
+ * download every note as a zip, import a zip of Markdown files, and delete the
+ * account after typing the username, which signs out.
  */
 export function AccountPage() {
   const { user } = useSession();
@@ -29,6 +30,7 @@ export function AccountPage() {
       <ChangePassword username={user?.username ?? ""} />
       <Storage />
       <ExportNotes />
+      <ImportNotes />
       <DeleteAccount username={user?.username ?? ""} />
     </div>
   );

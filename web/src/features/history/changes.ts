@@ -7,6 +7,7 @@ export type Change = Schemas["HistoryChange"];
 
 const KINDS: Record<string, string> = {
   NoteCreated: "Created",
+  NoteImported: "Imported",
   NoteEdited: "Edited",
   NoteTagsSet: "Tags changed",
   NoteMovedToSubject: "Subject changed",
@@ -54,7 +55,7 @@ export function detailsOf(change: Change): string[] {
   }
   const content = (change.type === "NoteContentRestored" ? fields.content : fields) as Fields | undefined;
   // A new note lists what it was created with; a later change also says what it cleared.
-  const showEmpty = change.type !== "NoteCreated";
+  const showEmpty = change.type !== "NoteCreated" && change.type !== "NoteImported";
   const add = (label: string, value: string | null) => {
     if (value) lines.push(`${label}: ${value}`);
     else if (showEmpty) lines.push(`${label}: (none)`);
@@ -68,6 +69,12 @@ export function detailsOf(change: Change): string[] {
   }
   const fileName = text((fields.spec as Fields | undefined)?.file_name);
   if (fileName) lines.push(`File: ${fileName}`);
+  if (change.type === "NoteImported" && Array.isArray(fields.documents)) {
+    for (const document of fields.documents as Fields[]) {
+      const name = text((document.spec as Fields | undefined)?.file_name);
+      if (name) lines.push(`File: ${name}`);
+    }
+  }
   return lines;
 }
 
