@@ -11,6 +11,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{Config, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -162,6 +163,19 @@ impl S3Blobs {
             bucket: bucket.to_owned(),
         }
     }
+
+    /// A `PUT` of a new object at `key`, named and typed as `file`. It
+    /// carries `If-None-Match: *` (signed, in a presigned URL, so the
+    /// client must send it): S3 refuses the `PUT` once the object exists.
+    fn put_new(&self, key: &BlobKey, file: FileInfo<'_>) -> PutObjectFluentBuilder {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(file.content_type)
+            .content_disposition(super::content_disposition(file.file_name))
+            .if_none_match("*")
+    }
 }
 
 fn presigning(expires_in: Duration) -> Result<PresigningConfig, BlobError> {
@@ -193,16 +207,8 @@ impl BlobStore for S3Blobs {
         expires_in: Duration,
     ) -> Result<SignedRequest, BlobError> {
         let request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .content_type(file.content_type)
-            .content_disposition(super::content_disposition(file.file_name))
+            .put_new(key, file)
             .content_length(length(size)?)
-            // Signed, so the client must send it: S3 refuses the PUT once
-            // the object exists.
-            .if_none_match("*")
             .presigned(presigning(expires_in)?)
             .await
             .map_err(backend)?;
@@ -324,13 +330,7 @@ impl BlobStore for S3Blobs {
 
     async fn put(&self, key: &BlobKey, file: FileInfo<'_>, bytes: Bytes) -> Result<(), BlobError> {
         let sent = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .content_type(file.content_type)
-            .content_disposition(super::content_disposition(file.file_name))
-            .if_none_match("*")
+            .put_new(key, file)
             .body(ByteStream::from(bytes))
             .customize()
             // A document may be tens of megabytes: more than one attempt's
