@@ -14,6 +14,10 @@
 #   on a free port of 127.0.0.1 with a throwaway data folder, unless
 #   ANOTE_TEST_S3_ENDPOINT names a running one (with ANOTE_TEST_S3_ACCESS_KEY
 #   and ANOTE_TEST_S3_SECRET_KEY).
+# - AWS's KPL aggregation module for Python (aws-kinesis-agg, for the Kinesis
+#   interoperability test): installed from PyPI into a virtualenv in the same
+#   folder, made again when its requirements change; ANOTE_TEST_KPL_PYTHON
+#   names its Python.
 # It also gives the scripts `background` (a process stopped when the script
 # ends), `wait_ready` (a server's /readyz) and `aws_call` (a signed request
 # to an emulator).
@@ -107,6 +111,17 @@ install_kinesis_local() { # dir
   command -v node >/dev/null && command -v npm >/dev/null || { log "installing Node.js"; install_debian nodejs npm; }
   log "installing kinesis-local 0.6.2 into $1"
   npm install --prefix "$1" --no-save --no-audit --no-fund kinesis-local@0.6.2 >/dev/null
+}
+
+# The requirements of the KPL module's virtualenv.
+kpl_requirements=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/infra/kinesis/tests/kpl/requirements.txt
+
+install_kpl_agg() { # virtualenv dir
+  cmp -s "$kpl_requirements" "$1/.anote-requirements" && return 0
+  log "installing aws-kinesis-agg into $1"
+  python3 -m venv "$1" 2>/dev/null || { install_debian python3-venv; python3 -m venv "$1"; }
+  "$1/bin/pip" install --quiet --disable-pip-version-check -r "$kpl_requirements"
+  cp "$kpl_requirements" "$1/.anote-requirements"
 }
 
 install_s3s_fs() { # dir
@@ -208,6 +223,11 @@ start_services() {
   [ -x "$ANOTE_EMULATOR_DIR/bin/s3s-fs" ] ||
     with_install_lock "$ANOTE_EMULATOR_DIR" install_s3s_fs "$ANOTE_EMULATOR_DIR"
   write_loopback_preload "$ANOTE_EMULATOR_DIR"
+  if [ -z "${ANOTE_TEST_KPL_PYTHON:-}" ]; then
+    cmp -s "$kpl_requirements" "$ANOTE_EMULATOR_DIR/kpl-agg/.anote-requirements" ||
+      with_install_lock "$ANOTE_EMULATOR_DIR" install_kpl_agg "$ANOTE_EMULATOR_DIR/kpl-agg"
+    export ANOTE_TEST_KPL_PYTHON=$ANOTE_EMULATOR_DIR/kpl-agg/bin/python
+  fi
   if [ -z "$(pg_bin_dir)" ]; then
     log "installing PostgreSQL's server binaries (Debian package)"
     install_debian postgresql

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anote_blob::{BlobSettings, DocumentPolicy};
 use anote_command_api::AuthSettings;
 use anote_http::HttpSettings;
+use anote_kinesis::relay::aggregation::Packing;
 use anote_query_api::{QuerySettings, StreamSettings};
 use anote_store::db::PoolSettings;
 use anote_tokens::Secret;
@@ -311,10 +312,12 @@ pub struct KinesisConfig {
     /// Events the relay reads from the log per batch.
     #[arg(long, env = "ANOTE_RELAY_BATCH", default_value_t = 2_000)]
     pub relay_batch: usize,
-    /// Pack the events bound for one shard into shared records (`true`), or
-    /// send one record per event (`false`).
-    #[arg(long, env = "ANOTE_RELAY_AGGREGATE", default_value_t = true, action = clap::ArgAction::Set)]
-    pub relay_aggregate: bool,
+    /// How the relay puts events into records: `kpl` packs the events bound
+    /// for one shard into KPL aggregated records, `json` into JSON arrays
+    /// (the format of earlier releases, for projectors that read only
+    /// that), `single` sends one record per event.
+    #[arg(long, env = "ANOTE_RELAY_PACKING", default_value_t = Packing::Kpl)]
+    pub relay_packing: Packing,
     /// Milliseconds a projector's shard lease lasts without renewal; a dead
     /// instance's shards are taken over after this long.
     #[arg(long, env = "ANOTE_LEASE_TTL_MS", default_value = "10000", value_parser = millis)]

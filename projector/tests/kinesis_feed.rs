@@ -9,6 +9,8 @@ use anote_domain::note::{self, NewNote, Note, NoteAction, NoteCommand};
 use anote_domain::values::{Body, Tags, Title};
 use anote_domain::{NoteId, UserId};
 use anote_kinesis::feed::kinesis::{KinesisShards, Leases};
+use anote_kinesis::record::kpl;
+use anote_kinesis::relay::aggregation::Packing;
 use anote_kinesis::relay::kinesis::KinesisSink;
 use anote_kinesis::relay::{Relay, KINESIS_RELAY};
 use anote_projector::kinesis_feed::{FeedSettings, KinesisFeed};
@@ -49,7 +51,8 @@ impl Pipeline {
             events.clone(),
             Arc::new(KinesisSink::new(client.clone(), &stream)),
             500,
-        );
+        )
+        .with_packing(Packing::Kpl);
         let (stop_relay, relay_stopped) = watch::channel(false);
         tokio::spawn(async move { relay.run(Duration::from_millis(10), relay_stopped).await });
         Self {
@@ -198,7 +201,17 @@ async fn every_event_reaches_the_read_models_through_kinesis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_record_that_does_not_decode_stops_nothing() {
     let pipeline = Pipeline::start(1).await;
-    for garbage in [&b"not an envelope"[..], &b"\xf3\x89\x9a\xc2\x00\x01"[..]] {
+    let mut damaged = kpl::Aggregate::default();
+    damaged.push("garbage", b"{}".to_vec());
+    damaged.push("garbage", b"{}".to_vec());
+    let mut damaged = damaged.into_bytes();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    for garbage in [
+        &b"not an envelope"[..],
+        &b"\xf3\x89\x9a\xc2\x00\x01"[..],
+        &damaged[..],
+    ] {
         pipeline
             .client
             .put_record()

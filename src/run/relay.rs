@@ -70,12 +70,8 @@ pub async fn run_relay(args: Args) -> anyhow::Result<()> {
         storage.events,
         sink,
         args.kinesis.relay_batch,
-    );
-    let relay = if args.kinesis.relay_aggregate {
-        relay.with_aggregation()
-    } else {
-        relay
-    };
+    )
+    .with_packing(args.kinesis.relay_packing);
     relay
         .run(args.projection.projector_idle, stop_on_signal())
         .await;

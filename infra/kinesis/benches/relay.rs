@@ -1,6 +1,7 @@
 //! Relay benchmark: events/s published to the Kinesis emulator with one
-//! record per event, and with the events of a shard packed into shared
-//! records, measured in the same run.
+//! record per event, with the events of a shard packed into a JSON array
+//! (earlier releases), and packed into a KPL aggregated record (the
+//! default), measured in the same run.
 //!
 //! `cargo bench -p anote-kinesis --bench relay` (PostgreSQL at
 //! `ANOTE_TEST_DATABASE_URL`, the emulator at `ANOTE_TEST_KINESIS_ENDPOINT`;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anote_domain::NoteId;
+use anote_kinesis::relay::aggregation::Packing;
 use anote_kinesis::relay::kinesis::{create_stream, emulator_client, KinesisSink};
 use anote_kinesis::relay::Relay;
 use anote_store::db::PgDatabase;
@@ -64,7 +66,7 @@ async fn fresh_log(
     (db, store, last, schema)
 }
 
-async fn run(url: &str, client: &Client, events: usize, aggregated: bool) -> Duration {
+async fn run(url: &str, client: &Client, events: usize, packing: Packing) -> Duration {
     let (db, store, last, schema) = fresh_log(url, events).await;
     let stream = fresh_stream(client).await;
     let relay = Relay::new(
@@ -73,12 +75,8 @@ async fn run(url: &str, client: &Client, events: usize, aggregated: bool) -> Dur
         store,
         Arc::new(KinesisSink::new(client.clone(), &stream)),
         2_000,
-    );
-    let relay = if aggregated {
-        relay.with_aggregation()
-    } else {
-        relay
-    };
+    )
+    .with_packing(packing);
     let (stop, stopped) = watch::channel(false);
     let started = Instant::now();
     let running = tokio::spawn({
@@ -108,8 +106,12 @@ async fn main() {
     let client = emulator_client(&env("ANOTE_TEST_KINESIS_ENDPOINT", "http://127.0.0.1:4568"));
     println!("| records            | events | seconds | events/s |");
     println!("|--------------------|-------:|--------:|---------:|");
-    for (label, aggregated) in [("one per event", false), ("packed per shard", true)] {
-        let took = run(&url, &client, events, aggregated).await;
+    for (label, packing) in [
+        ("one per event", Packing::Single),
+        ("JSON array", Packing::JsonArray),
+        ("KPL aggregated", Packing::Kpl),
+    ] {
+        let took = run(&url, &client, events, packing).await;
         println!(
             "| {label:<18} | {events:>6} | {:>7.2} | {:>8.0} |",
             took.as_secs_f64(),

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anote_domain::{NoteId, StreamId};
-use anote_kinesis::relay::envelope::Envelope;
+use anote_kinesis::record::{self, RecordFormat};
+use anote_kinesis::relay::aggregation::Packing;
 use anote_kinesis::relay::kinesis::KinesisSink;
 use anote_kinesis::relay::Relay;
 use anote_store::db::PgDatabase;
@@ -46,8 +47,17 @@ async fn fill(events: &dyn EventStore, streams: &[StreamId], per_stream: u64) {
     }
 }
 
-/// Every record of every shard, in shard order.
+/// The events of every record of every shard, in shard order.
 async fn read_stream(client: &Client, name: &str) -> Vec<Vec<RecordedEvent>> {
+    read_records(client, name)
+        .await
+        .into_iter()
+        .map(|shard| shard.into_iter().flat_map(|(_, events)| events).collect())
+        .collect()
+}
+
+/// Every record of every shard, decoded, in shard order.
+async fn read_records(client: &Client, name: &str) -> Vec<Vec<(RecordFormat, Vec<RecordedEvent>)>> {
     let shards = client
         .list_shards()
         .stream_name(name)
@@ -66,7 +76,7 @@ async fn read_stream(client: &Client, name: &str) -> Vec<Vec<RecordedEvent>> {
             .expect("iterator")
             .shard_iterator()
             .map(str::to_owned);
-        let mut events = Vec::new();
+        let mut records = Vec::new();
         while let Some(it) = iterator {
             let page = client
                 .get_records()
@@ -75,9 +85,8 @@ async fn read_stream(client: &Client, name: &str) -> Vec<Vec<RecordedEvent>> {
                 .send()
                 .await
                 .expect("records");
-            for record in page.records() {
-                events
-                    .extend(Envelope::events_of_record(record.data().as_ref()).expect("envelopes"));
+            for data in page.records() {
+                records.push(record::events_of_record(data.data().as_ref()).expect("decodes"));
             }
             let caught_up =
                 page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
@@ -87,7 +96,7 @@ async fn read_stream(client: &Client, name: &str) -> Vec<Vec<RecordedEvent>> {
                 page.next_shard_iterator().map(str::to_owned)
             };
         }
-        out.push(events);
+        out.push(records);
     }
     out
 }
@@ -100,22 +109,17 @@ async fn wait_for_checkpoint(relay: &Relay, target: Position) {
     }
 }
 
-/// Publishes 200 events of 20 streams to a fresh 4-shard stream and checks
-/// that each arrives once, in its stream's order; returns how many records
-/// carried them.
-async fn publish_once_in_stream_order(aggregated: bool) -> usize {
+/// Publishes 200 events of 20 streams to a fresh 4-shard stream, packed as
+/// `packing` says, and checks that each arrives once, in its stream's
+/// order; returns the shapes of the records that carried them.
+async fn publish_once_in_stream_order(packing: Packing) -> Vec<RecordFormat> {
     let client = kinesis_client();
     let name = fresh_stream(&client, 4).await;
     let (db, events) = fresh_log().await;
     let streams: Vec<StreamId> = (0..20).map(|_| NoteId::new().stream()).collect();
     fill(events.as_ref(), &streams, 10).await;
     let sink = Arc::new(KinesisSink::new(client.clone(), &name));
-    let relay = Relay::new("test", db, events.clone(), sink, 64);
-    let relay = if aggregated {
-        relay.with_aggregation()
-    } else {
-        relay
-    };
+    let relay = Relay::new("test", db, events.clone(), sink, 64).with_packing(packing);
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn({
         let relay = relay.clone();
@@ -125,7 +129,11 @@ async fn publish_once_in_stream_order(aggregated: bool) -> usize {
     stop.send(true).expect("stops");
     running.await.expect("relay ran");
 
-    let shards = read_stream(&client, &name).await;
+    let records = read_records(&client, &name).await;
+    let shards: Vec<Vec<RecordedEvent>> = records
+        .iter()
+        .map(|shard| shard.iter().flat_map(|(_, e)| e.clone()).collect())
+        .collect();
     let published: Vec<&RecordedEvent> = shards.iter().flatten().collect();
     let ids: HashSet<Uuid> = published.iter().map(|e| e.event_id).collect();
     assert_eq!(
@@ -166,67 +174,51 @@ async fn publish_once_in_stream_order(aggregated: bool) -> usize {
         used > 1,
         "partition keys spread the streams over the shards"
     );
-    let listed = client
-        .list_shards()
-        .stream_name(&name)
-        .send()
-        .await
-        .expect("lists");
-    let mut records = 0;
-    for shard in listed.shards() {
-        records += records_in(&client, &name, shard.shard_id()).await;
-    }
     records
-}
-
-/// How many records (not events) a shard holds.
-async fn records_in(client: &Client, name: &str, shard: &str) -> usize {
-    let mut iterator = client
-        .get_shard_iterator()
-        .stream_name(name)
-        .shard_id(shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .expect("iterator")
-        .shard_iterator()
-        .map(str::to_owned);
-    let mut count = 0;
-    while let Some(it) = iterator {
-        let page = client
-            .get_records()
-            .shard_iterator(it)
-            .limit(1000)
-            .send()
-            .await
-            .expect("records");
-        count += page.records().len();
-        let caught_up = page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
-        iterator = if caught_up {
-            None
-        } else {
-            page.next_shard_iterator().map(str::to_owned)
-        };
-    }
-    count
+        .into_iter()
+        .flatten()
+        .map(|(format, _)| format)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_event_is_published_once_in_stream_order() {
+    let records = publish_once_in_stream_order(Packing::Single).await;
     assert_eq!(
-        publish_once_in_stream_order(false).await,
-        200,
+        records,
+        vec![RecordFormat::Plain; 200],
         "one record per event"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn aggregated_records_carry_every_event_in_stream_order() {
-    let records = publish_once_in_stream_order(true).await;
+/// Packed records are all of shape `packed`, but for plain ones (a shard
+/// with one event in a batch).
+fn assert_shapes(records: &[RecordFormat], packed: RecordFormat) {
+    assert!(records.contains(&packed), "{records:?}");
     assert!(
-        records <= 4 * 4,
-        "at most one record per shard per batch of 64 events, got {records}"
+        records
+            .iter()
+            .all(|f| *f == packed || *f == RecordFormat::Plain),
+        "{records:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kpl_records_carry_every_event_in_stream_order() {
+    let records = publish_once_in_stream_order(Packing::Kpl).await;
+    assert!(
+        records.len() <= 4 * 4,
+        "at most one record per shard per batch of 64 events, got {}",
+        records.len()
+    );
+    assert_shapes(&records, RecordFormat::Kpl);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn json_arrays_are_still_written_on_request() {
+    let records = publish_once_in_stream_order(Packing::JsonArray).await;
+    assert!(records.len() <= 4 * 4, "{records:?}");
+    assert_shapes(&records, RecordFormat::JsonArray);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

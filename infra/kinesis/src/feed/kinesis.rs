@@ -7,7 +7,7 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 use sqlx::Row;
 
-use crate::relay::envelope::Envelope;
+use crate::record;
 use anote_store::db::PgDatabase;
 use anote_store::error::StoreError;
 use anote_store::event_store::RecordedEvent;
@@ -125,8 +125,16 @@ impl KinesisShards {
         let mut records = Vec::new();
         for record in output.records() {
             let sequence = record.sequence_number();
-            match Envelope::events_of_record(record.data().as_ref()) {
-                Ok(events) => records.extend(events.into_iter().map(|e| (sequence.to_owned(), e))),
+            match record::events_of_record(record.data().as_ref()) {
+                Ok((format, events)) => {
+                    anote_metrics::count(
+                        "anote_projector_records_total",
+                        "Kinesis records read, by shape: plain (one event), kpl (KPL-aggregated) or json_array (an earlier release's packing).",
+                        &[("stream", self.stream.as_str()), ("format", format.name())],
+                        1,
+                    );
+                    records.extend(events.into_iter().map(|e| (sequence.to_owned(), e)));
+                }
                 // One damaged record must not stop its shard for good. None
                 // of it is applied; its events are in the log, and a stream
                 // it held is filled from there at its next event.
@@ -134,8 +142,8 @@ impl KinesisShards {
                     tracing::error!(stream = %self.stream, %sequence, error = %err, "a record that does not decode was skipped");
                     anote_metrics::count(
                         "anote_projector_skipped_records_total",
-                        "Kinesis records skipped because they do not decode.",
-                        &[("stream", self.stream.as_str())],
+                        "Kinesis records skipped because they do not decode, by cause: checksum, truncated, malformed (KPL) or envelope.",
+                        &[("stream", self.stream.as_str()), ("reason", err.reason())],
                         1,
                     );
                 }

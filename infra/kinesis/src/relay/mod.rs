@@ -3,7 +3,6 @@
 //! acknowledged every event up to it. Delivery is at least once.
 
 pub mod aggregation;
-pub mod envelope;
 pub mod kinesis;
 mod leadership;
 
@@ -15,12 +14,12 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use aggregation::ShardMap;
+use crate::record::Envelope;
+use aggregation::{Packing, ShardMap};
 use anote_metrics as metrics;
 use anote_store::db::{to_i64, PgDatabase};
 use anote_store::error::StoreError;
 use anote_store::event_store::{EventStore, Position, RecordedEvent};
-use envelope::Envelope;
 pub use leadership::Leadership;
 
 /// The name (checkpoint and lock key) of the relay to Kinesis.
@@ -44,7 +43,8 @@ pub struct OutRecord {
     /// Overrides the partition key's hash to address one shard (aggregated
     /// records).
     pub explicit_hash_key: Option<String>,
-    /// The JSON envelope of the event, or a JSON array of envelopes.
+    /// The JSON envelope of the event, or several envelopes packed
+    /// ([`aggregation`]).
     pub data: Vec<u8>,
 }
 
@@ -173,8 +173,9 @@ pub struct Relay {
     events: Arc<dyn EventStore>,
     sink: Arc<dyn RecordSink>,
     batch_size: usize,
-    /// The sink's shards when aggregating, and when they were looked up.
-    shards: Option<Arc<tokio::sync::Mutex<CachedShardMap>>>,
+    packing: Packing,
+    /// The sink's shards (for packing), and when they were looked up.
+    shards: Arc<tokio::sync::Mutex<CachedShardMap>>,
 }
 
 /// A shard map (or the sink's answer that it has none) and when it was
@@ -189,7 +190,8 @@ const LAG_REPORT_EVERY: Duration = Duration::from_secs(1);
 const SHARD_MAP_AGE: Duration = Duration::from_secs(30);
 
 impl Relay {
-    /// A relay named `name` (its checkpoint's and its lock's key).
+    /// A relay named `name` (its checkpoint's and its lock's key) that sends
+    /// one record per event.
     pub fn new(
         name: &str,
         db: PgDatabase,
@@ -203,23 +205,25 @@ impl Relay {
             events,
             sink,
             batch_size: batch_size.max(1),
-            shards: None,
+            packing: Packing::Single,
+            shards: Arc::default(),
         }
     }
 
-    /// Packs the events bound for one shard into shared records.
-    pub fn with_aggregation(mut self) -> Self {
-        self.shards = Some(Arc::default());
+    /// Packs the events bound for one shard into shared records as
+    /// `packing` says.
+    pub fn with_packing(mut self, packing: Packing) -> Self {
+        self.packing = packing;
         self
     }
 
     /// The records for a batch: one per event, or packed per shard.
     async fn records(&self, batch: &[RecordedEvent]) -> Result<Vec<OutRecord>, RelayError> {
         let records = batch.iter().map(record).collect::<Result<Vec<_>, _>>()?;
-        let Some(shards) = &self.shards else {
+        if self.packing == Packing::Single {
             return Ok(records);
-        };
-        let mut cached = shards.lock().await;
+        }
+        let mut cached = self.shards.lock().await;
         if cached
             .as_ref()
             .is_none_or(|(at, _)| at.elapsed() > SHARD_MAP_AGE)
@@ -227,7 +231,7 @@ impl Relay {
             *cached = Some((Instant::now(), self.sink.shard_map().await?));
         }
         Ok(match cached.as_ref().and_then(|(_, map)| map.as_ref()) {
-            Some(map) => aggregation::aggregate(records, map),
+            Some(map) => aggregation::aggregate(records, map, self.packing),
             None => records,
         })
     }

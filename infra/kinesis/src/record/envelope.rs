@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::RelayError;
 use anote_store::error::StoreError;
 use anote_store::event_store::{Metadata, Position, RecordedEvent};
 
@@ -50,31 +49,20 @@ impl From<&RecordedEvent> for Envelope {
 }
 
 impl Envelope {
-    /// The bytes of a record.
-    pub fn to_json(&self) -> Result<Vec<u8>, RelayError> {
-        serde_json::to_vec(self).map_err(|e| RelayError::Store(StoreError::corrupt(e)))
+    /// The envelope as JSON: the bytes of a plain record, or of one user
+    /// record of an aggregated one.
+    pub fn to_json(&self) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(self).map_err(StoreError::corrupt)
     }
 
-    /// The events a record carries: one envelope, or an array of them (an
-    /// aggregated record), in order.
-    pub fn events_of_record(bytes: &[u8]) -> Result<Vec<RecordedEvent>, StoreError> {
-        if bytes.first() == Some(&b'[') {
-            let envelopes: Vec<Self> =
-                serde_json::from_slice(bytes).map_err(StoreError::corrupt)?;
-            envelopes.into_iter().map(Self::into_event).collect()
-        } else {
-            Ok(vec![Self::from_json(bytes)?])
-        }
-    }
-
-    /// Reads a record back as the event it carries.
+    /// Reads an envelope's JSON back as the event it carries.
     pub fn from_json(bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
         let envelope: Self = serde_json::from_slice(bytes).map_err(StoreError::corrupt)?;
         envelope.into_event()
     }
 
     /// The event this envelope carries.
-    fn into_event(self) -> Result<RecordedEvent, StoreError> {
+    pub fn into_event(self) -> Result<RecordedEvent, StoreError> {
         let envelope = self;
         Ok(RecordedEvent {
             position: envelope
@@ -115,14 +103,5 @@ mod tests {
         let bytes = Envelope::from(&event).to_json().expect("serialises");
         assert_eq!(Envelope::from_json(&bytes).expect("parses"), event);
         assert!(Envelope::from_json(b"{}").is_err());
-        let mut packed = b"[".to_vec();
-        packed.extend_from_slice(&bytes);
-        packed.push(b',');
-        packed.extend_from_slice(&bytes);
-        packed.push(b']');
-        assert_eq!(
-            Envelope::events_of_record(&packed).expect("parses"),
-            vec![event.clone(), event]
-        );
     }
 }

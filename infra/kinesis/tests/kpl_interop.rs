@@ -1,0 +1,310 @@
+//! The KPL aggregation format checked against code written elsewhere: AWS's
+//! Python module `aws-kinesis-agg` (`tests/kpl/kpl_agg.py`, installed by the
+//! test command) de-aggregates the records the relay put on the Kinesis
+//! emulator, and aggregates records that Anote's feed then reads.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anote_domain::{NoteId, StreamId};
+use anote_kinesis::feed::kinesis::KinesisShards;
+use anote_kinesis::record::kpl;
+use anote_kinesis::record::Envelope;
+use anote_kinesis::relay::aggregation::Packing;
+use anote_kinesis::relay::kinesis::KinesisSink;
+use anote_kinesis::relay::Relay;
+use anote_store::event_store::{
+    Append, EventStore, Metadata, NewEvent, PgEventStore, Position, RecordedEvent,
+};
+use anote_testkit::db::{pg_event_log, settled};
+use anote_testkit::env::{fresh_schema, fresh_stream, kinesis_client};
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use aws_sdk_kinesis::Client;
+use base64::Engine;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// The Python with `aws-kinesis-agg` that the test command installs.
+fn python() -> PathBuf {
+    let path = std::env::var_os("ANOTE_TEST_KPL_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map_or_else(|| "/tmp".into(), PathBuf::from);
+            home.join(".cache/anote/emulators/kpl-agg/bin/python")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: the README's test command installs aws-kinesis-agg there",
+        path.display()
+    );
+    path
+}
+
+/// Runs the module's `command` (`aggregate` or `deaggregate`) on `input`.
+fn module(command: &str, input: &Value) -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kpl/kpl_agg.py");
+    let mut child = Command::new(python())
+        .args([script, command])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("writes");
+    let output = child.wait_with_output().expect("python ends");
+    assert!(
+        output.status.success(),
+        "aws-kinesis-agg {command} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a JSON list")
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(value: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value.as_str().expect("base64 text"))
+        .expect("base64")
+}
+
+/// A fresh log holding `per_stream` events of each of `streams` streams,
+/// interleaved, with payloads of several sizes and scripts; returns it and
+/// its events in log order (without seals, which envelopes do not carry).
+async fn filled_log(
+    streams: usize,
+    per_stream: u64,
+) -> (
+    anote_store::db::PgDatabase,
+    Arc<dyn EventStore>,
+    Vec<RecordedEvent>,
+) {
+    let db = pg_event_log(&fresh_schema(), 8).await;
+    let events: Arc<dyn EventStore> = Arc::new(PgEventStore::new(db.clone()));
+    let ids: Vec<StreamId> = (0..streams).map(|_| NoteId::new().stream()).collect();
+    for version in 0..per_stream {
+        for (n, stream) in ids.iter().enumerate() {
+            let body = format!("Übung {version} — {}", "λ".repeat(n * 37));
+            events
+                .append(Append {
+                    stream: stream.clone(),
+                    expected_version: version,
+                    events: vec![NewEvent {
+                        event_id: Uuid::new_v4(),
+                        event_type: "NoteEdited".into(),
+                        schema_version: 1,
+                        payload: json!({ "body": body }),
+                    }],
+                    metadata: Metadata::for_request(None, Uuid::new_v4()),
+                    side_writes: Vec::new(),
+                })
+                .await
+                .expect("appends");
+        }
+    }
+    let mut logged = events
+        .read_all(Position::START, 10_000)
+        .await
+        .expect("reads");
+    for event in &mut logged {
+        event.seal = None;
+    }
+    (db, events, logged)
+}
+
+/// Every record of every shard of stream `name`, as the module's
+/// `deaggregate` takes them, shard after shard.
+async fn raw_records(client: &Client, name: &str) -> Vec<Vec<Value>> {
+    let shards = client
+        .list_shards()
+        .stream_name(name)
+        .send()
+        .await
+        .expect("lists shards");
+    let mut out = Vec::new();
+    for shard in shards.shards() {
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name(name)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("iterator")
+            .shard_iterator()
+            .map(str::to_owned);
+        let mut records = Vec::new();
+        while let Some(it) = iterator {
+            let page = client
+                .get_records()
+                .shard_iterator(it)
+                .send()
+                .await
+                .expect("records");
+            for record in page.records() {
+                records.push(json!({
+                    "partitionKey": record.partition_key(),
+                    "sequenceNumber": record.sequence_number(),
+                    "data": b64(record.data().as_ref()),
+                }));
+            }
+            let caught_up =
+                page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
+            iterator = (!caught_up)
+                .then(|| page.next_shard_iterator().map(str::to_owned))
+                .flatten();
+        }
+        out.push(records);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_kinesis_agg_unpacks_the_relays_records_into_the_logs_envelopes() {
+    let client = kinesis_client();
+    let name = fresh_stream(&client, 2).await;
+    let (db, events, logged) = filled_log(24, 6).await;
+    let sink = Arc::new(KinesisSink::new(client.clone(), &name));
+    let relay = Relay::new("kpl", db, events.clone(), sink, 50).with_packing(Packing::Kpl);
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn({
+        let relay = relay.clone();
+        async move { relay.run(Duration::from_millis(10), stopped).await }
+    });
+    let target = settled(events.as_ref()).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while relay.checkpoint().await.expect("reads") < target {
+        assert!(Instant::now() < deadline, "the relay did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).expect("stops");
+    running.await.expect("relay ran");
+
+    let shards = raw_records(&client, &name).await;
+    let aggregated = shards
+        .iter()
+        .flatten()
+        .filter(|r| kpl::is_aggregated(&unb64(&r["data"])))
+        .count();
+    assert!(aggregated >= 2, "the relay wrote KPL records");
+    let mut seen = Vec::new();
+    for records in &shards {
+        let users = module("deaggregate", &Value::Array(records.clone()));
+        // The user records of a shard are the log's envelopes of the
+        // streams on that shard, byte for byte, in log order.
+        let expected: Vec<&RecordedEvent> = logged
+            .iter()
+            .filter(|e| {
+                users
+                    .iter()
+                    .any(|u| u["partitionKey"] == e.stream_id.as_str())
+            })
+            .collect();
+        assert_eq!(users.len(), expected.len(), "each event once");
+        for (user, event) in users.iter().zip(&expected) {
+            let data = unb64(&user["data"]);
+            assert_eq!(user["partitionKey"], event.stream_id.as_str());
+            assert_eq!(
+                data,
+                Envelope::from(*event).to_json().expect("serialises"),
+                "the envelope of {} v{}",
+                event.stream_id,
+                event.stream_version
+            );
+            assert_eq!(Envelope::from_json(&data).expect("decodes"), **event);
+        }
+        let packed: Vec<&Value> = users.iter().filter(|u| u["aggregated"] == true).collect();
+        assert!(
+            packed
+                .windows(2)
+                .all(|w| w[0]["sequenceNumber"] != w[1]["sequenceNumber"]
+                    || w[0]["subSequenceNumber"].as_u64().map(|n| n + 1)
+                        == w[1]["subSequenceNumber"].as_u64()),
+            "sub-sequence numbers count up within a record"
+        );
+        seen.extend(expected.into_iter().map(|e| e.event_id));
+    }
+    seen.sort_unstable();
+    let mut all: Vec<Uuid> = logged.iter().map(|e| e.event_id).collect();
+    all.sort_unstable();
+    assert_eq!(seen, all, "every event of the log, on one shard each");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_feed_reads_records_aggregated_by_aws_kinesis_agg_and_refuses_damaged_ones() {
+    let client = kinesis_client();
+    let name = fresh_stream(&client, 1).await;
+    let (_db, _events, logged) = filled_log(10, 4).await;
+    let users: Vec<Value> = logged
+        .iter()
+        .map(|e| {
+            json!({
+                "partitionKey": e.stream_id.as_str(),
+                "data": b64(&Envelope::from(e).to_json().expect("serialises")),
+            })
+        })
+        .collect();
+    let aggregated = module("aggregate", &Value::Array(users));
+    assert_eq!(aggregated.len(), 1, "40 small events fit one record");
+    let good = unb64(&aggregated[0]["data"]);
+    assert!(kpl::is_aggregated(&good));
+
+    // Damaged copies first: a checksum flipped, the end cut off, and a
+    // record too short to hold a checksum. None of their events may come
+    // out; the good record after them must.
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x01;
+    let cut = good[..good.len() - 100].to_vec();
+    let stub = good[..12].to_vec();
+    let key = aggregated[0]["partitionKey"].as_str().expect("a key");
+    for data in [flipped, cut, stub, good] {
+        client
+            .put_record()
+            .stream_name(&name)
+            .partition_key(key)
+            .data(Blob::new(data))
+            .send()
+            .await
+            .expect("puts");
+    }
+
+    let shards = KinesisShards::new(client.clone(), &name);
+    let shard = shards.list().await.expect("lists").remove(0);
+    let mut iterator = shards.iterator(&shard.id, None).await.expect("iterator");
+    let mut read = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read.len() < logged.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the feed did not read the record"
+        );
+        let page = shards.read(&iterator, 100).await.expect("reads");
+        read.extend(page.records.into_iter().map(|(_, event)| event));
+        iterator = page.next.expect("an open shard");
+    }
+    assert_eq!(read, logged, "the same events, in order, each once");
+
+    let metrics = anote_metrics::render();
+    for line in [
+        format!("anote_projector_records_total{{stream=\"{name}\",format=\"kpl\"}} 1"),
+        format!("anote_projector_skipped_records_total{{stream=\"{name}\",reason=\"checksum\"}} 2"),
+        format!(
+            "anote_projector_skipped_records_total{{stream=\"{name}\",reason=\"truncated\"}} 1"
+        ),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+}
