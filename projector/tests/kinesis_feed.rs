@@ -82,7 +82,7 @@ impl Pipeline {
         };
         let feed = KinesisFeed::new(
             projector,
-            KinesisShards::new(self.client.clone(), &self.stream),
+            KinesisShards::new(self.client.clone(), &self.stream, self.events.clone()),
             leases.clone(),
             self.log.clone(),
             settings,

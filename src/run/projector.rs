@@ -46,7 +46,12 @@ pub async fn run_projector(args: Args) -> anyhow::Result<()> {
             async move { reads.ping().await }
         }),
     ];
-    let projector = Projector::new(NOTE_VIEWS, storage.events, reads, anote_projector::BATCH);
+    let projector = Projector::new(
+        NOTE_VIEWS,
+        storage.events.clone(),
+        reads,
+        anote_projector::BATCH,
+    );
     let Some(stream) = args.kinesis.kinesis_stream.as_deref() else {
         serve_metrics(
             &args.metrics,
@@ -75,7 +80,7 @@ pub async fn run_projector(args: Args) -> anyhow::Result<()> {
         batch: 1_000,
         idle: Duration::from_millis(250),
     };
-    let shards = KinesisShards::new(client, stream);
+    let shards = KinesisShards::new(client, stream, storage.events);
     tracing::info!(%stream, %owner, "projecting from Kinesis");
     KinesisFeed::new(projector, shards, leases, log, settings)
         .run(stop_on_signal())

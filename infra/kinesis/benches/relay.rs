@@ -8,15 +8,17 @@
 //! `ANOTE_BENCH_EVENTS` events, default 4,000, over 400 streams and 4 shards).
 #![allow(clippy::print_stdout, missing_docs)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anote_domain::NoteId;
-use anote_kinesis::relay::aggregation::Packing;
+use anote_kinesis::relay::aggregation::{Packing, ShardMap};
 use anote_kinesis::relay::kinesis::{create_stream, emulator_client, KinesisSink};
-use anote_kinesis::relay::Relay;
+use anote_kinesis::relay::{OutRecord, PutResult, RecordSink, Relay, RelayError};
 use anote_store::db::PgDatabase;
 use anote_store::event_store::{Append, EventStore, Metadata, NewEvent, PgEventStore, Position};
+use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -66,17 +68,43 @@ async fn fresh_log(
     (db, store, last, schema)
 }
 
-async fn run(url: &str, client: &Client, events: usize, packing: Packing) -> Duration {
+/// The Kinesis sink, counting the records and bytes it is given.
+struct Counting {
+    sink: KinesisSink,
+    records: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+#[async_trait]
+impl RecordSink for Counting {
+    async fn put(&self, records: &[OutRecord]) -> Result<Vec<PutResult>, RelayError> {
+        self.records.fetch_add(records.len(), Ordering::Relaxed);
+        let bytes = records.iter().map(|r| r.data.len()).sum();
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.sink.put(records).await
+    }
+
+    async fn shard_map(&self) -> Result<Option<ShardMap>, RelayError> {
+        self.sink.shard_map().await
+    }
+}
+
+/// Publishes `events` events packed as `packing`; returns how long it
+/// took, how many records and how many bytes of data were put.
+async fn run(
+    url: &str,
+    client: &Client,
+    events: usize,
+    packing: Packing,
+) -> (Duration, usize, usize) {
     let (db, store, last, schema) = fresh_log(url, events).await;
     let stream = fresh_stream(client).await;
-    let relay = Relay::new(
-        "bench",
-        db.clone(),
-        store,
-        Arc::new(KinesisSink::new(client.clone(), &stream)),
-        2_000,
-    )
-    .with_packing(packing);
+    let sink = Arc::new(Counting {
+        sink: KinesisSink::new(client.clone(), &stream),
+        records: AtomicUsize::new(0),
+        bytes: AtomicUsize::new(0),
+    });
+    let relay = Relay::new("bench", db.clone(), store, sink.clone(), 2_000).with_packing(packing);
     let (stop, stopped) = watch::channel(false);
     let started = Instant::now();
     let running = tokio::spawn({
@@ -93,7 +121,11 @@ async fn run(url: &str, client: &Client, events: usize, packing: Packing) -> Dur
         .execute(db.pool())
         .await
         .expect("drops");
-    took
+    (
+        took,
+        sink.records.load(Ordering::Relaxed),
+        sink.bytes.load(Ordering::Relaxed),
+    )
 }
 
 #[tokio::main]
@@ -104,18 +136,19 @@ async fn main() {
     );
     let events: usize = env("ANOTE_BENCH_EVENTS", "4000").parse().expect("a number");
     let client = emulator_client(&env("ANOTE_TEST_KINESIS_ENDPOINT", "http://127.0.0.1:4568"));
-    println!("| records            | events | seconds | events/s |");
-    println!("|--------------------|-------:|--------:|---------:|");
+    println!("| records            | events | seconds | events/s | records put | bytes/event |");
+    println!("|--------------------|-------:|--------:|---------:|------------:|------------:|");
     for (label, packing) in [
         ("one per event", Packing::Single),
         ("JSON array", Packing::JsonArray),
         ("KPL aggregated", Packing::Kpl),
     ] {
-        let took = run(&url, &client, events, packing).await;
+        let (took, records, bytes) = run(&url, &client, events, packing).await;
         println!(
-            "| {label:<18} | {events:>6} | {:>7.2} | {:>8.0} |",
+            "| {label:<18} | {events:>6} | {:>7.2} | {:>8.0} | {records:>11} | {:>11.0} |",
             took.as_secs_f64(),
-            events as f64 / took.as_secs_f64()
+            events as f64 / took.as_secs_f64(),
+            bytes as f64 / events as f64
         );
     }
 }

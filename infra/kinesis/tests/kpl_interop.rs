@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anote_domain::{NoteId, StreamId};
 use anote_kinesis::feed::kinesis::KinesisShards;
 use anote_kinesis::record::kpl;
-use anote_kinesis::record::Envelope;
+use anote_kinesis::record::{Carried, Envelope};
 use anote_kinesis::relay::aggregation::Packing;
 use anote_kinesis::relay::kinesis::KinesisSink;
 use anote_kinesis::relay::Relay;
@@ -223,7 +223,10 @@ async fn aws_kinesis_agg_unpacks_the_relays_records_into_the_logs_envelopes() {
                 event.stream_id,
                 event.stream_version
             );
-            assert_eq!(Envelope::from_json(&data).expect("decodes"), **event);
+            assert_eq!(
+                Envelope::from_json(&data).expect("decodes"),
+                Carried::Event((*event).clone())
+            );
         }
         let packed: Vec<&Value> = users.iter().filter(|u| u["aggregated"] == true).collect();
         assert!(
@@ -246,7 +249,7 @@ async fn aws_kinesis_agg_unpacks_the_relays_records_into_the_logs_envelopes() {
 async fn the_feed_reads_records_aggregated_by_aws_kinesis_agg_and_refuses_damaged_ones() {
     let client = kinesis_client();
     let name = fresh_stream(&client, 1).await;
-    let (_db, _events, logged) = filled_log(10, 4).await;
+    let (_db, events, logged) = filled_log(10, 4).await;
     let users: Vec<Value> = logged
         .iter()
         .map(|e| {
@@ -281,7 +284,7 @@ async fn the_feed_reads_records_aggregated_by_aws_kinesis_agg_and_refuses_damage
             .expect("puts");
     }
 
-    let shards = KinesisShards::new(client.clone(), &name);
+    let shards = KinesisShards::new(client.clone(), &name, events);
     let shard = shards.list().await.expect("lists").remove(0);
     let mut iterator = shards.iterator(&shard.id, None).await.expect("iterator");
     let mut read = Vec::new();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anote_domain::{NoteId, StreamId};
-use anote_kinesis::record::{self, RecordFormat};
+use anote_kinesis::feed::kinesis::KinesisShards;
+use anote_kinesis::record::{self, Carried, RecordFormat};
 use anote_kinesis::relay::aggregation::Packing;
 use anote_kinesis::relay::kinesis::KinesisSink;
 use anote_kinesis::relay::Relay;
@@ -86,7 +87,16 @@ async fn read_records(client: &Client, name: &str) -> Vec<Vec<(RecordFormat, Vec
                 .await
                 .expect("records");
             for data in page.records() {
-                records.push(record::events_of_record(data.data().as_ref()).expect("decodes"));
+                let (format, carried) =
+                    record::events_of_record(data.data().as_ref()).expect("decodes");
+                let events = carried
+                    .into_iter()
+                    .map(|c| match c {
+                        Carried::Event(event) => event,
+                        Carried::InLog { .. } => panic!("small events travel whole"),
+                    })
+                    .collect();
+                records.push((format, events));
             }
             let caught_up =
                 page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
@@ -260,4 +270,75 @@ async fn a_standby_takes_over_when_the_leader_stops() {
         .map(|e| e.event_id)
         .collect();
     assert_eq!(published.len(), 40, "both halves published, nothing lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_too_large_for_a_record_is_read_from_the_log() {
+    let client = kinesis_client();
+    let name = fresh_stream(&client, 1).await;
+    let (db, events) = fresh_log().await;
+    let before: Vec<StreamId> = (0..3).map(|_| NoteId::new().stream()).collect();
+    fill(events.as_ref(), &before, 2).await;
+    // 600 KiB of line breaks: 1.2 MiB as JSON, past Kinesis's 1 MiB.
+    events
+        .append(Append {
+            stream: NoteId::new().stream(),
+            expected_version: 0,
+            events: vec![NewEvent {
+                event_id: Uuid::new_v4(),
+                event_type: "TestHappened".into(),
+                schema_version: 1,
+                payload: serde_json::json!({ "body": "\n".repeat(600 * 1024) }),
+            }],
+            metadata: Metadata::for_request(None, Uuid::new_v4()),
+            side_writes: Vec::new(),
+        })
+        .await
+        .expect("appends");
+    let after: Vec<StreamId> = (0..3).map(|_| NoteId::new().stream()).collect();
+    fill(events.as_ref(), &after, 2).await;
+
+    let sink = Arc::new(KinesisSink::new(client.clone(), &name));
+    let relay = Relay::new("test", db, events.clone(), sink, 64).with_packing(Packing::Kpl);
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn({
+        let relay = relay.clone();
+        async move { relay.run(Duration::from_millis(10), stopped).await }
+    });
+    wait_for_checkpoint(&relay, settled(events.as_ref()).await).await;
+    stop.send(true).expect("stops");
+    running.await.expect("relay ran");
+
+    let mut logged = events
+        .read_all(Position::START, 1_000)
+        .await
+        .expect("reads");
+    for event in &mut logged {
+        event.seal = None;
+    }
+    let shards = KinesisShards::new(client.clone(), &name, events.clone());
+    let shard = shards.list().await.expect("lists").remove(0);
+    let mut iterator = shards.iterator(&shard.id, None).await.expect("iterator");
+    let mut read = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read.len() < logged.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the feed did not read every event"
+        );
+        let page = shards.read(&iterator, 100).await.expect("reads");
+        read.extend(page.records.into_iter().map(|(_, event)| event));
+        iterator = page.next.expect("an open shard");
+    }
+    assert_eq!(
+        read, logged,
+        "every event, the large one from the log, in order"
+    );
+    let metrics = anote_metrics::render();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "anote_relay_payloads_left_in_log_total 1"),
+        "{metrics}"
+    );
 }

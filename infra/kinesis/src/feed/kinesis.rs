@@ -1,16 +1,17 @@
 //! Reading a Kinesis stream shard by shard, with shard leases in PostgreSQL
 //! so that several projector instances split the shards between them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 use sqlx::Row;
 
-use crate::record;
+use crate::record::{self, Carried};
 use anote_store::db::PgDatabase;
 use anote_store::error::StoreError;
-use anote_store::event_store::RecordedEvent;
+use anote_store::event_store::{EventStore, RecordedEvent};
 
 /// A shard and the shards it was split or merged from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,11 +34,13 @@ pub struct ShardPage {
     pub caught_up: bool,
 }
 
-/// Reads the shards of one stream.
-#[derive(Clone, Debug)]
+/// Reads the shards of one stream, taking from the log the events that
+/// were too large for a record.
+#[derive(Clone)]
 pub struct KinesisShards {
     client: Client,
     stream: String,
+    log: Arc<dyn EventStore>,
 }
 
 fn sdk_error(err: impl std::fmt::Display) -> StoreError {
@@ -45,11 +48,12 @@ fn sdk_error(err: impl std::fmt::Display) -> StoreError {
 }
 
 impl KinesisShards {
-    /// The shards of `stream`.
-    pub fn new(client: Client, stream: &str) -> Self {
+    /// The shards of `stream`, whose events are those of `log`.
+    pub fn new(client: Client, stream: &str, log: Arc<dyn EventStore>) -> Self {
         Self {
             client,
             stream: stream.to_owned(),
+            log,
         }
     }
 
@@ -125,28 +129,35 @@ impl KinesisShards {
         let mut records = Vec::new();
         for record in output.records() {
             let sequence = record.sequence_number();
-            match record::events_of_record(record.data().as_ref()) {
-                Ok((format, events)) => {
-                    anote_metrics::count(
-                        "anote_projector_records_total",
-                        "Kinesis records read, by shape: plain (one event), kpl (KPL-aggregated) or json_array (an earlier release's packing).",
-                        &[("stream", self.stream.as_str()), ("format", format.name())],
-                        1,
-                    );
-                    records.extend(events.into_iter().map(|e| (sequence.to_owned(), e)));
-                }
-                // One damaged record must not stop its shard for good. None
-                // of it is applied; its events are in the log, and a stream
-                // it held is filled from there at its next event.
+            // One damaged record must not stop its shard for good. None of
+            // it is applied; its events are in the log, and a stream it held
+            // is filled from there at its next event.
+            let (format, carried) = match record::events_of_record(record.data().as_ref()) {
+                Ok(decoded) => decoded,
                 Err(err) => {
-                    tracing::error!(stream = %self.stream, %sequence, error = %err, "a record that does not decode was skipped");
-                    anote_metrics::count(
-                        "anote_projector_skipped_records_total",
-                        "Kinesis records skipped because they do not decode, by cause: checksum, truncated, malformed (KPL) or envelope.",
-                        &[("stream", self.stream.as_str()), ("reason", err.reason())],
-                        1,
-                    );
+                    self.skip(sequence, err.reason(), &err);
+                    continue;
                 }
+            };
+            let mut events = Vec::with_capacity(carried.len());
+            for carried in carried {
+                match self.resolve(carried).await? {
+                    Ok(event) => events.push(event),
+                    Err(missing) => {
+                        self.skip(sequence, "not_in_log", &missing);
+                        events.clear();
+                        break;
+                    }
+                }
+            }
+            if !events.is_empty() {
+                anote_metrics::count(
+                    "anote_projector_records_total",
+                    "Kinesis records read, by shape: plain (one event), kpl (KPL-aggregated) or json_array (an earlier release's packing).",
+                    &[("stream", self.stream.as_str()), ("format", format.name())],
+                    1,
+                );
+                records.extend(events.into_iter().map(|e| (sequence.to_owned(), e)));
             }
         }
         Ok(ShardPage {
@@ -154,6 +165,45 @@ impl KinesisShards {
             next: output.next_shard_iterator().map(str::to_owned),
             caught_up: output.millis_behind_latest() == Some(0),
         })
+    }
+
+    /// The event `carried` names: itself, or, for one too large for a
+    /// record, the log's (`Err` with a description when the log does not
+    /// have it).
+    async fn resolve(&self, carried: Carried) -> Result<Result<RecordedEvent, String>, StoreError> {
+        let (stream_id, stream_version, event_id) = match carried {
+            Carried::Event(event) => return Ok(Ok(event)),
+            Carried::InLog {
+                stream_id,
+                stream_version,
+                event_id,
+            } => (stream_id, stream_version, event_id),
+        };
+        let found = self
+            .log
+            .read_stream(&stream_id, stream_version.saturating_sub(1))
+            .await?
+            .into_iter()
+            .find(|e| e.stream_version == stream_version && e.event_id == event_id);
+        Ok(found
+            .map(|event| RecordedEvent {
+                seal: None,
+                ..event
+            })
+            .ok_or_else(|| {
+                format!("event {event_id} ({stream_id} version {stream_version}) is not in the log")
+            }))
+    }
+
+    /// Logs and counts a record skipped for `reason`.
+    fn skip(&self, sequence: &str, reason: &str, error: &dyn std::fmt::Display) {
+        tracing::error!(stream = %self.stream, %sequence, %reason, %error, "a record was skipped whole");
+        anote_metrics::count(
+            "anote_projector_skipped_records_total",
+            "Kinesis records skipped, by cause: checksum, truncated, malformed (KPL), envelope, or not_in_log (an event left out for its size that the log does not have).",
+            &[("stream", self.stream.as_str()), ("reason", reason)],
+            1,
+        );
     }
 }
 

@@ -1,4 +1,8 @@
 //! The JSON envelope in which an event travels through the record stream.
+//!
+//! An event too large for a record (Kinesis takes at most 1 MiB; a sealed
+//! body of 512 KiB of line breaks grows past it) travels without its
+//! payload, marked `payload_in_log`, and its reader takes it from the log.
 
 use anote_domain::StreamId;
 use serde::{Deserialize, Serialize};
@@ -23,8 +27,12 @@ pub struct Envelope {
     pub event_type: String,
     /// The version of its payload's shape.
     pub schema_version: u32,
-    /// Its data.
+    /// Its data; `null` when the event is to be read from the log.
     pub payload: serde_json::Value,
+    /// The event was too large for a record: its payload was left out, and
+    /// a reader takes the event from the log (absent when `false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub payload_in_log: bool,
     /// Who and what caused it.
     pub metadata: Metadata,
     /// When it was recorded.
@@ -42,10 +50,29 @@ impl From<&RecordedEvent> for Envelope {
             event_type: event.event_type.clone(),
             schema_version: event.schema_version,
             payload: event.payload.clone(),
+            payload_in_log: false,
             metadata: event.metadata.clone(),
             recorded_at: event.recorded_at,
         }
     }
+}
+
+/// What an envelope carries of its event.
+// Nearly every one is an event: boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Carried {
+    /// The event, whole.
+    Event(RecordedEvent),
+    /// The name of an event too large for a record, to be read from the log.
+    InLog {
+        /// Its stream.
+        stream_id: StreamId,
+        /// Its version in the stream.
+        stream_version: u64,
+        /// Its id.
+        event_id: Uuid,
+    },
 }
 
 impl Envelope {
@@ -55,16 +82,32 @@ impl Envelope {
         serde_json::to_vec(self).map_err(StoreError::corrupt)
     }
 
-    /// Reads an envelope's JSON back as the event it carries.
-    pub fn from_json(bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
-        let envelope: Self = serde_json::from_slice(bytes).map_err(StoreError::corrupt)?;
-        envelope.into_event()
+    /// The envelope without its payload, marked to be read from the log.
+    pub fn without_payload(self) -> Self {
+        Self {
+            payload: serde_json::Value::Null,
+            payload_in_log: true,
+            ..self
+        }
     }
 
-    /// The event this envelope carries.
-    pub fn into_event(self) -> Result<RecordedEvent, StoreError> {
+    /// Reads an envelope's JSON back as what it carries.
+    pub fn from_json(bytes: &[u8]) -> Result<Carried, StoreError> {
+        let envelope: Self = serde_json::from_slice(bytes).map_err(StoreError::corrupt)?;
+        envelope.into_carried()
+    }
+
+    /// What this envelope carries.
+    pub fn into_carried(self) -> Result<Carried, StoreError> {
         let envelope = self;
-        Ok(RecordedEvent {
+        if envelope.payload_in_log {
+            return Ok(Carried::InLog {
+                stream_id: StreamId::from_stored(envelope.stream_id),
+                stream_version: envelope.stream_version,
+                event_id: envelope.event_id,
+            });
+        }
+        Ok(Carried::Event(RecordedEvent {
             position: envelope
                 .position
                 .parse::<Position>()
@@ -78,7 +121,7 @@ impl Envelope {
             metadata: envelope.metadata,
             recorded_at: envelope.recorded_at,
             seal: None,
-        })
+        }))
     }
 }
 
@@ -100,8 +143,22 @@ mod tests {
             recorded_at: time::macros::datetime!(2026-11-26 10:00:00.123456 UTC),
             seal: None,
         };
-        let bytes = Envelope::from(&event).to_json().expect("serialises");
-        assert_eq!(Envelope::from_json(&bytes).expect("parses"), event);
+        let envelope = Envelope::from(&event);
+        let bytes = envelope.to_json().expect("serialises");
+        assert!(!String::from_utf8_lossy(&bytes).contains("payload_in_log"));
+        assert_eq!(
+            Envelope::from_json(&bytes).expect("parses"),
+            Carried::Event(event.clone())
+        );
         assert!(Envelope::from_json(b"{}").is_err());
+        let reference = envelope.without_payload().to_json().expect("serialises");
+        assert_eq!(
+            Envelope::from_json(&reference).expect("parses"),
+            Carried::InLog {
+                stream_id: event.stream_id,
+                stream_version: 3,
+                event_id: event.event_id
+            }
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The records on the stream. Each event travels as its JSON [`Envelope`];
-//! a record holds one envelope (plain), or several in the KPL aggregation
+//! The records on the stream. Each event travels as its JSON [`Envelope`]
+//! (or, too large for a record, as its name, to be read from the log); a
+//! record holds one envelope (plain), or several in the KPL aggregation
 //! format ([`kpl`]), or — written by earlier releases and still read — a
 //! JSON array of envelopes.
 
@@ -7,8 +8,7 @@ pub mod envelope;
 pub mod kpl;
 
 use anote_store::error::StoreError;
-use anote_store::event_store::RecordedEvent;
-pub use envelope::Envelope;
+pub use envelope::{Carried, Envelope};
 use kpl::KplError;
 
 /// The shape of a record as read.
@@ -65,7 +65,7 @@ impl RecordError {
 
 /// The events a record carries, in order, and the record's shape. The
 /// record is decoded whole first: a record with one bad part gives none.
-pub fn events_of_record(bytes: &[u8]) -> Result<(RecordFormat, Vec<RecordedEvent>), RecordError> {
+pub fn events_of_record(bytes: &[u8]) -> Result<(RecordFormat, Vec<Carried>), RecordError> {
     let envelope = |format, index| {
         move |source| RecordError::Envelope {
             format,
@@ -90,7 +90,7 @@ pub fn events_of_record(bytes: &[u8]) -> Result<(RecordFormat, Vec<RecordedEvent
         let events = envelopes
             .into_iter()
             .enumerate()
-            .map(|(n, e)| e.into_event().map_err(envelope(format, n)))
+            .map(|(n, e)| e.into_carried().map_err(envelope(format, n)))
             .collect::<Result<_, _>>()?;
         return Ok((format, events));
     }
@@ -102,7 +102,7 @@ pub fn events_of_record(bytes: &[u8]) -> Result<(RecordFormat, Vec<RecordedEvent
 mod tests {
     use super::*;
     use anote_domain::StreamId;
-    use anote_store::event_store::{Metadata, Position};
+    use anote_store::event_store::{Metadata, Position, RecordedEvent};
     use uuid::Uuid;
 
     fn event(version: u64) -> RecordedEvent {
@@ -127,10 +127,11 @@ mod tests {
     #[test]
     fn each_shape_gives_its_events_in_order() {
         let events = vec![event(1), event(2), event(3)];
+        let carried: Vec<Carried> = events.iter().cloned().map(Carried::Event).collect();
         let plain = json(&events[0]);
         assert_eq!(
             events_of_record(&plain).expect("plain"),
-            (RecordFormat::Plain, vec![events[0].clone()])
+            (RecordFormat::Plain, vec![carried[0].clone()])
         );
         let array = [
             b"[".to_vec(),
@@ -140,7 +141,7 @@ mod tests {
         .concat();
         assert_eq!(
             events_of_record(&array).expect("array"),
-            (RecordFormat::JsonArray, events.clone())
+            (RecordFormat::JsonArray, carried.clone())
         );
         let mut aggregate = kpl::Aggregate::default();
         for e in &events {
@@ -148,7 +149,7 @@ mod tests {
         }
         assert_eq!(
             events_of_record(&aggregate.into_bytes()).expect("kpl"),
-            (RecordFormat::Kpl, events)
+            (RecordFormat::Kpl, carried)
         );
     }
 

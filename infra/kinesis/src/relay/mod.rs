@@ -381,12 +381,27 @@ async fn pause(how_long: Duration, stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// The record that carries one event.
+/// The record that carries one event: its envelope, or, when that is too
+/// large for a record, its envelope without the payload, which readers take
+/// from the log.
 fn record(event: &RecordedEvent) -> Result<OutRecord, RelayError> {
+    let partition_key = event.stream_id.to_string();
+    let envelope = Envelope::from(event);
+    let mut data = envelope.to_json()?;
+    if data.len() + partition_key.len() > aggregation::MAX_RECORD_BYTES {
+        tracing::info!(event_id = %event.event_id, bytes = data.len(), "event too large for a record; published without its payload");
+        metrics::count(
+            "anote_relay_payloads_left_in_log_total",
+            "Events too large for a Kinesis record, published without their payload (readers take it from the log).",
+            &[],
+            1,
+        );
+        data = envelope.without_payload().to_json()?;
+    }
     Ok(OutRecord {
-        partition_key: event.stream_id.to_string(),
+        partition_key,
         explicit_hash_key: None,
-        data: Envelope::from(event).to_json()?,
+        data,
     })
 }
 
