@@ -14,6 +14,8 @@
 //!   store, with a clock the tests move; requests go through
 //!   `tower::ServiceExt::oneshot`.
 //! - [`events`]: [`Events`], a reply's Server-Sent Events as they come.
+//! - [`kinesis`]: a log published by a relay, a stream read back raw or
+//!   through the feed.
 //! - [`faults`]: what the fault tests break and mend: a PostgreSQL cluster,
 //!   the emulators and a stalling TCP proxy of a test's own.
 //! - [`process`]: `anote serve`, the split services and the background
@@ -25,6 +27,7 @@ pub mod db;
 pub mod env;
 pub mod events;
 pub mod faults;
+pub mod kinesis;
 pub mod process;
 
 pub use app::{Call, Opened, Reply, Settings, TestApp};

@@ -7,26 +7,23 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anote_domain::{NoteId, StreamId};
 use anote_kinesis::feed::kinesis::KinesisShards;
 use anote_kinesis::record::kpl;
 use anote_kinesis::record::{Carried, Envelope};
 use anote_kinesis::relay::aggregation::Packing;
-use anote_kinesis::relay::kinesis::KinesisSink;
-use anote_kinesis::relay::Relay;
+use anote_store::db::PgDatabase;
 use anote_store::event_store::{
-    Append, EventStore, Metadata, NewEvent, PgEventStore, Position, RecordedEvent,
+    Append, EventStore, Metadata, NewEvent, PgEventStore, RecordedEvent,
 };
-use anote_testkit::db::{pg_event_log, settled};
+use anote_testkit::db::pg_event_log;
 use anote_testkit::env::{fresh_schema, fresh_stream, kinesis_client};
+use anote_testkit::kinesis::{publish_log, published_form, read_through_feed, shard_records};
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 use base64::Engine;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 use uuid::Uuid;
 
 /// The Python with `aws-kinesis-agg` that the test command installs.
@@ -86,11 +83,7 @@ fn unb64(value: &Value) -> Vec<u8> {
 async fn filled_log(
     streams: usize,
     per_stream: u64,
-) -> (
-    anote_store::db::PgDatabase,
-    Arc<dyn EventStore>,
-    Vec<RecordedEvent>,
-) {
+) -> (PgDatabase, Arc<dyn EventStore>, Vec<RecordedEvent>) {
     let db = pg_event_log(&fresh_schema(), 8).await;
     let events: Arc<dyn EventStore> = Arc::new(PgEventStore::new(db.clone()));
     let ids: Vec<StreamId> = (0..streams).map(|_| NoteId::new().stream()).collect();
@@ -114,61 +107,29 @@ async fn filled_log(
                 .expect("appends");
         }
     }
-    let mut logged = events
-        .read_all(Position::START, 10_000)
-        .await
-        .expect("reads");
-    for event in &mut logged {
-        event.seal = None;
-    }
+    let logged = published_form(events.as_ref()).await;
     (db, events, logged)
 }
 
 /// Every record of every shard of stream `name`, as the module's
 /// `deaggregate` takes them, shard after shard.
 async fn raw_records(client: &Client, name: &str) -> Vec<Vec<Value>> {
-    let shards = client
-        .list_shards()
-        .stream_name(name)
-        .send()
+    shard_records(client, name)
         .await
-        .expect("lists shards");
-    let mut out = Vec::new();
-    for shard in shards.shards() {
-        let mut iterator = client
-            .get_shard_iterator()
-            .stream_name(name)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("iterator")
-            .shard_iterator()
-            .map(str::to_owned);
-        let mut records = Vec::new();
-        while let Some(it) = iterator {
-            let page = client
-                .get_records()
-                .shard_iterator(it)
-                .send()
-                .await
-                .expect("records");
-            for record in page.records() {
-                records.push(json!({
-                    "partitionKey": record.partition_key(),
-                    "sequenceNumber": record.sequence_number(),
-                    "data": b64(record.data().as_ref()),
-                }));
-            }
-            let caught_up =
-                page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
-            iterator = (!caught_up)
-                .then(|| page.next_shard_iterator().map(str::to_owned))
-                .flatten();
-        }
-        out.push(records);
-    }
-    out
+        .iter()
+        .map(|shard| {
+            shard
+                .iter()
+                .map(|record| {
+                    json!({
+                        "partitionKey": record.partition_key(),
+                        "sequenceNumber": record.sequence_number(),
+                        "data": b64(record.data().as_ref()),
+                    })
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -176,21 +137,7 @@ async fn aws_kinesis_agg_unpacks_the_relays_records_into_the_logs_envelopes() {
     let client = kinesis_client();
     let name = fresh_stream(&client, 2).await;
     let (db, events, logged) = filled_log(24, 6).await;
-    let sink = Arc::new(KinesisSink::new(client.clone(), &name));
-    let relay = Relay::new("kpl", db, events.clone(), sink, 50).with_packing(Packing::Kpl);
-    let (stop, stopped) = watch::channel(false);
-    let running = tokio::spawn({
-        let relay = relay.clone();
-        async move { relay.run(Duration::from_millis(10), stopped).await }
-    });
-    let target = settled(events.as_ref()).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while relay.checkpoint().await.expect("reads") < target {
-        assert!(Instant::now() < deadline, "the relay did not catch up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop.send(true).expect("stops");
-    running.await.expect("relay ran");
+    publish_log(&client, &name, db, events, 50, Packing::Kpl).await;
 
     let shards = raw_records(&client, &name).await;
     let aggregated = shards
@@ -285,19 +232,7 @@ async fn the_feed_reads_records_aggregated_by_aws_kinesis_agg_and_refuses_damage
     }
 
     let shards = KinesisShards::new(client.clone(), &name, events);
-    let shard = shards.list().await.expect("lists").remove(0);
-    let mut iterator = shards.iterator(&shard.id, None).await.expect("iterator");
-    let mut read = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while read.len() < logged.len() {
-        assert!(
-            Instant::now() < deadline,
-            "the feed did not read the record"
-        );
-        let page = shards.read(&iterator, 100).await.expect("reads");
-        read.extend(page.records.into_iter().map(|(_, event)| event));
-        iterator = page.next.expect("an open shard");
-    }
+    let read = read_through_feed(&shards, logged.len()).await;
     assert_eq!(read, logged, "the same events, in order, each once");
 
     let metrics = anote_metrics::render();

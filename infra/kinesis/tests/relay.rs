@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anote_domain::{NoteId, StreamId};
 use anote_kinesis::feed::kinesis::KinesisShards;
@@ -17,7 +17,9 @@ use anote_store::event_store::{
 };
 use anote_testkit::db::{pg_event_log, settled};
 use anote_testkit::env::{fresh_schema, fresh_stream, kinesis_client};
-use aws_sdk_kinesis::types::ShardIteratorType;
+use anote_testkit::kinesis::{
+    publish_log, published_form, read_through_feed, shard_records, wait_for_checkpoint,
+};
 use aws_sdk_kinesis::Client;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -59,64 +61,22 @@ async fn read_stream(client: &Client, name: &str) -> Vec<Vec<RecordedEvent>> {
 
 /// Every record of every shard, decoded, in shard order.
 async fn read_records(client: &Client, name: &str) -> Vec<Vec<(RecordFormat, Vec<RecordedEvent>)>> {
-    let shards = client
-        .list_shards()
-        .stream_name(name)
-        .send()
+    let decode = |data: &[u8]| {
+        let (format, carried) = record::events_of_record(data).expect("decodes");
+        let events = carried
+            .into_iter()
+            .map(|c| match c {
+                Carried::Event(event) => event,
+                Carried::InLog { .. } => panic!("small events travel whole"),
+            })
+            .collect();
+        (format, events)
+    };
+    shard_records(client, name)
         .await
-        .expect("lists shards");
-    let mut out = Vec::new();
-    for shard in shards.shards() {
-        let mut iterator = client
-            .get_shard_iterator()
-            .stream_name(name)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("iterator")
-            .shard_iterator()
-            .map(str::to_owned);
-        let mut records = Vec::new();
-        while let Some(it) = iterator {
-            let page = client
-                .get_records()
-                .shard_iterator(it)
-                .limit(1000)
-                .send()
-                .await
-                .expect("records");
-            for data in page.records() {
-                let (format, carried) =
-                    record::events_of_record(data.data().as_ref()).expect("decodes");
-                let events = carried
-                    .into_iter()
-                    .map(|c| match c {
-                        Carried::Event(event) => event,
-                        Carried::InLog { .. } => panic!("small events travel whole"),
-                    })
-                    .collect();
-                records.push((format, events));
-            }
-            let caught_up =
-                page.records().is_empty() && page.millis_behind_latest().unwrap_or(0) == 0;
-            iterator = if caught_up {
-                None
-            } else {
-                page.next_shard_iterator().map(str::to_owned)
-            };
-        }
-        out.push(records);
-    }
-    out
-}
-
-async fn wait_for_checkpoint(relay: &Relay, target: Position) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while relay.checkpoint().await.expect("reads") < target {
-        assert!(Instant::now() < deadline, "the relay did not catch up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .iter()
+        .map(|shard| shard.iter().map(|r| decode(r.data().as_ref())).collect())
+        .collect()
 }
 
 /// Publishes 200 events of 20 streams to a fresh 4-shard stream, packed as
@@ -128,16 +88,7 @@ async fn publish_once_in_stream_order(packing: Packing) -> Vec<RecordFormat> {
     let (db, events) = fresh_log().await;
     let streams: Vec<StreamId> = (0..20).map(|_| NoteId::new().stream()).collect();
     fill(events.as_ref(), &streams, 10).await;
-    let sink = Arc::new(KinesisSink::new(client.clone(), &name));
-    let relay = Relay::new("test", db, events.clone(), sink, 64).with_packing(packing);
-    let (stop, stopped) = watch::channel(false);
-    let running = tokio::spawn({
-        let relay = relay.clone();
-        async move { relay.run(Duration::from_millis(10), stopped).await }
-    });
-    wait_for_checkpoint(&relay, settled(events.as_ref()).await).await;
-    stop.send(true).expect("stops");
-    running.await.expect("relay ran");
+    publish_log(&client, &name, db, events.clone(), 64, packing).await;
 
     let records = read_records(&client, &name).await;
     let shards: Vec<Vec<RecordedEvent>> = records
@@ -298,38 +249,11 @@ async fn an_event_too_large_for_a_record_is_read_from_the_log() {
     let after: Vec<StreamId> = (0..3).map(|_| NoteId::new().stream()).collect();
     fill(events.as_ref(), &after, 2).await;
 
-    let sink = Arc::new(KinesisSink::new(client.clone(), &name));
-    let relay = Relay::new("test", db, events.clone(), sink, 64).with_packing(Packing::Kpl);
-    let (stop, stopped) = watch::channel(false);
-    let running = tokio::spawn({
-        let relay = relay.clone();
-        async move { relay.run(Duration::from_millis(10), stopped).await }
-    });
-    wait_for_checkpoint(&relay, settled(events.as_ref()).await).await;
-    stop.send(true).expect("stops");
-    running.await.expect("relay ran");
+    publish_log(&client, &name, db, events.clone(), 64, Packing::Kpl).await;
 
-    let mut logged = events
-        .read_all(Position::START, 1_000)
-        .await
-        .expect("reads");
-    for event in &mut logged {
-        event.seal = None;
-    }
+    let logged = published_form(events.as_ref()).await;
     let shards = KinesisShards::new(client.clone(), &name, events.clone());
-    let shard = shards.list().await.expect("lists").remove(0);
-    let mut iterator = shards.iterator(&shard.id, None).await.expect("iterator");
-    let mut read = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while read.len() < logged.len() {
-        assert!(
-            Instant::now() < deadline,
-            "the feed did not read every event"
-        );
-        let page = shards.read(&iterator, 100).await.expect("reads");
-        read.extend(page.records.into_iter().map(|(_, event)| event));
-        iterator = page.next.expect("an open shard");
-    }
+    let read = read_through_feed(&shards, logged.len()).await;
     assert_eq!(
         read, logged,
         "every event, the large one from the log, in order"
