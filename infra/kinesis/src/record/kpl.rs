@@ -324,6 +324,52 @@ mod tests {
         assert!(matches!(deaggregate(&forged), Err(KplError::Malformed(_))));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_user_records_come_back_as_they_went_in(
+            users in proptest::collection::vec((0..5_u8, proptest::collection::vec(proptest::num::u8::ANY, 0..300)), 0..40)
+        ) {
+            let mut aggregate = Aggregate::default();
+            for (key, data) in &users {
+                let key = format!("note-{key}");
+                let expected = aggregate.len_with(&key, data);
+                aggregate.push(&key, data.clone());
+                proptest::prop_assert_eq!(aggregate.clone().into_bytes().len(), expected);
+            }
+            let back: Vec<(String, Vec<u8>)> = deaggregate(&aggregate.into_bytes())
+                .expect("decodes")
+                .into_iter()
+                .map(|u| (u.partition_key, u.data))
+                .collect();
+            let sent: Vec<(String, Vec<u8>)> = users
+                .into_iter()
+                .map(|(key, data)| (format!("note-{key}"), data))
+                .collect();
+            proptest::prop_assert_eq!(back, sent);
+        }
+
+        #[test]
+        fn any_damaged_byte_refuses_the_record(at in 4_usize..1_000, flip in 1..=255_u8) {
+            let mut bytes = sample();
+            let at = at % bytes.len();
+            proptest::prop_assume!(at >= MAGIC.len());
+            bytes[at] ^= flip;
+            proptest::prop_assert!(deaggregate(&bytes).is_err());
+        }
+
+        #[test]
+        fn any_bytes_after_the_magic_are_read_or_refused_without_panicking(
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..200)
+        ) {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend_from_slice(&tail);
+            let _ = deaggregate(&bytes);
+            // The same bytes as a message with a matching checksum.
+            bytes.extend_from_slice(&Md5::digest(&tail));
+            let _ = deaggregate(&bytes);
+        }
+    }
+
     #[test]
     fn a_key_index_outside_the_table_is_refused() {
         let message = AggregatedRecord {
