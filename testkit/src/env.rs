@@ -23,6 +23,21 @@ pub fn fresh_schema() -> String {
     format!("t_{}", Uuid::new_v4().simple())
 }
 
+/// The Python with AWS's KPL module (`aws-kinesis-agg`) that the test
+/// command installs: `ANOTE_TEST_KPL_PYTHON`, or its place in the default
+/// emulator folder.
+pub fn kpl_python() -> std::path::PathBuf {
+    let home = var_or("HOME", "/tmp");
+    let default = format!("{home}/.cache/anote/emulators/kpl-agg/bin/python");
+    let path = std::path::PathBuf::from(var_or("ANOTE_TEST_KPL_PYTHON", &default));
+    assert!(
+        path.exists(),
+        "{} is missing: the README's test command installs aws-kinesis-agg there",
+        path.display()
+    );
+    path
+}
+
 /// The S3 emulator of the test command.
 pub fn s3_endpoint() -> String {
     var_or("ANOTE_TEST_S3_ENDPOINT", "http://127.0.0.1:8014")

@@ -4,7 +4,6 @@
 //! emulator, and aggregates records that Anote's feed then reads.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -18,7 +17,7 @@ use anote_store::event_store::{
     Append, EventStore, Metadata, NewEvent, PgEventStore, RecordedEvent,
 };
 use anote_testkit::db::pg_event_log;
-use anote_testkit::env::{fresh_schema, fresh_stream, kinesis_client};
+use anote_testkit::env::{fresh_schema, fresh_stream, kinesis_client, kpl_python};
 use anote_testkit::kinesis::{publish_log, published_form, read_through_feed, shard_records};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::Client;
@@ -26,26 +25,10 @@ use base64::Engine;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// The Python with `aws-kinesis-agg` that the test command installs.
-fn python() -> PathBuf {
-    let path = std::env::var_os("ANOTE_TEST_KPL_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").map_or_else(|| "/tmp".into(), PathBuf::from);
-            home.join(".cache/anote/emulators/kpl-agg/bin/python")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: the README's test command installs aws-kinesis-agg there",
-        path.display()
-    );
-    path
-}
-
 /// Runs the module's `command` (`aggregate` or `deaggregate`) on `input`.
 fn module(command: &str, input: &Value) -> Vec<Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kpl/kpl_agg.py");
-    let mut child = Command::new(python())
+    let mut child = Command::new(kpl_python())
         .args([script, command])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

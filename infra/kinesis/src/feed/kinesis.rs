@@ -9,6 +9,7 @@ use aws_sdk_kinesis::Client;
 use sqlx::Row;
 
 use crate::record::{self, Carried};
+use anote_domain::StreamId;
 use anote_store::db::PgDatabase;
 use anote_store::error::StoreError;
 use anote_store::event_store::{EventStore, RecordedEvent};
@@ -141,13 +142,24 @@ impl KinesisShards {
             };
             let mut events = Vec::with_capacity(carried.len());
             for carried in carried {
-                match self.resolve(carried).await? {
-                    Ok(event) => events.push(event),
-                    Err(missing) => {
-                        self.skip(sequence, "not_in_log", &missing);
-                        events.clear();
-                        break;
-                    }
+                match carried {
+                    Carried::Event(event) => events.push(event),
+                    Carried::InLog {
+                        stream_id,
+                        stream_version,
+                        event_id,
+                    } => match self
+                        .logged_event(&stream_id, stream_version, event_id)
+                        .await?
+                    {
+                        Some(event) => events.push(event),
+                        None => {
+                            let missing = format!("event {event_id} ({stream_id} version {stream_version}) is not in the log");
+                            self.skip(sequence, "not_in_log", &missing);
+                            events.clear();
+                            break;
+                        }
+                    },
                 }
             }
             if !events.is_empty() {
@@ -167,32 +179,24 @@ impl KinesisShards {
         })
     }
 
-    /// The event `carried` names: itself, or, for one too large for a
-    /// record, the log's (`Err` with a description when the log does not
-    /// have it).
-    async fn resolve(&self, carried: Carried) -> Result<Result<RecordedEvent, String>, StoreError> {
-        let (stream_id, stream_version, event_id) = match carried {
-            Carried::Event(event) => return Ok(Ok(event)),
-            Carried::InLog {
-                stream_id,
-                stream_version,
-                event_id,
-            } => (stream_id, stream_version, event_id),
-        };
+    /// Event `event_id`, version `version` of `stream`, as the log has it
+    /// (an event published without its payload); `None` when it has not.
+    async fn logged_event(
+        &self,
+        stream: &StreamId,
+        version: u64,
+        event_id: uuid::Uuid,
+    ) -> Result<Option<RecordedEvent>, StoreError> {
         let found = self
             .log
-            .read_stream(&stream_id, stream_version.saturating_sub(1))
+            .read_stream(stream, version.saturating_sub(1))
             .await?
             .into_iter()
-            .find(|e| e.stream_version == stream_version && e.event_id == event_id);
-        Ok(found
-            .map(|event| RecordedEvent {
-                seal: None,
-                ..event
-            })
-            .ok_or_else(|| {
-                format!("event {event_id} ({stream_id} version {stream_version}) is not in the log")
-            }))
+            .find(|e| e.stream_version == version && e.event_id == event_id);
+        Ok(found.map(|event| RecordedEvent {
+            seal: None,
+            ..event
+        }))
     }
 
     /// Logs and counts a record skipped for `reason`.
